@@ -4,6 +4,8 @@
  * the data or rejects with a DeviceError (kind timeout, disconnected, exception, crc, garbage
  * or backoff); retries, reconnects and back-off live below this line.
  */
+import type { DeviceHealth } from '../../src/devices/capabilities.ts';
+
 export interface ModbusBus {
   /** Human-readable endpoint, e.g. "tcp://127.0.0.1:1502" or "rtu:/dev/ttyUSB0@9600". */
   readonly endpoint: string;
@@ -11,6 +13,8 @@ export interface ModbusBus {
   writeRegisters(unitId: number, address: number, values: ArrayLike<number>): Promise<void>;
   readCoils(unitId: number, address: number, count: number): Promise<boolean[]>;
   writeCoil(unitId: number, address: number, on: boolean): Promise<void>;
+  /** Failures and back-off are tracked per unit id: one silent device must not stall the others on a shared RS-485 line. */
+  health(unitId: number): DeviceHealth;
   close(): Promise<void>;
 }
 
