@@ -1,0 +1,60 @@
+/**
+ * Simulated SunSpec grid meter (model 203 wye three-phase, or 201 single-phase), bound to the
+ * plant's grid connection point. Load reference: W > 0 while importing, as SunSpec meters report.
+ */
+import type { PlantView } from '../plant/plant-view.ts';
+import { fitScale, setCounterWh, setMeasured } from './sim-values.ts';
+import { SunSpecSpace, type CommonInfo, type SimModel } from './sunspec-space.ts';
+
+export interface MeterModelsOptions {
+  /** 3 → model 203 (default), 1 → model 201. */
+  phases?: 1 | 3;
+  /** Largest power the meter is built for (sets W_SF). Default 30 kW. */
+  maxPowerKw?: number;
+}
+
+export interface SimMeterOptions extends MeterModelsOptions {
+  baseAddress?: number;
+  common?: Partial<CommonInfo>;
+}
+
+export function meterModels(plant: PlantView, options: MeterModelsOptions = {}): SimModel[] {
+  const phases = options.phases === 1 ? ['A'] : ['A', 'B', 'C'];
+  const maxW = (options.maxPowerKw ?? 30) * 1000;
+  return [
+    {
+      id: options.phases === 1 ? 201 : 203,
+      init(b) {
+        b.setRaw('W_SF', fitScale(maxW, 0));
+        b.setRaw('A_SF', fitScale(maxW / 200, -2));
+        b.setRaw('V_SF', -1);
+        b.setRaw('Hz_SF', -2);
+        b.setRaw('TotWh_SF', 0);
+        b.setRaw('Evt', 0);
+      },
+      refresh(b) {
+        const w = plant.meterNetImportKw() * 1000;
+        const v = plant.gridVoltageV();
+        setMeasured(b, 'W', w);
+        setMeasured(b, 'A', w / v);
+        setMeasured(b, 'PhV', v);
+        setMeasured(b, 'Hz', plant.gridFrequencyHz());
+        for (const ph of phases) {
+          setMeasured(b, `Wph${ph}`, w / phases.length);
+          setMeasured(b, `Aph${ph}`, w / v / phases.length);
+          setMeasured(b, `PhVph${ph}`, v);
+        }
+        setCounterWh(b, 'TotWhImp', plant.meterImportedEnergyKwh());
+        setCounterWh(b, 'TotWhExp', plant.meterExportedEnergyKwh());
+      },
+    },
+  ];
+}
+
+export function simMeter(plant: PlantView, options: SimMeterOptions = {}): SunSpecSpace {
+  return new SunSpecSpace({
+    baseAddress: options.baseAddress,
+    common: { manufacturer: 'prosumer-edge sim', model: options.phases === 1 ? 'METER-1P' : 'METER-3P', serial: 'MTR0001', ...options.common },
+    models: meterModels(plant, options),
+  });
+}

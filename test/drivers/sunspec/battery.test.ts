@@ -1,0 +1,114 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SunSpecBattery } from '../../../drivers/sunspec/battery.ts';
+import { simHybridInverter } from '../../../sim/sunspec/hybrid-inverter.ts';
+import { ManualClock, ScaledClock } from '../../../src/time/clock.ts';
+import { isDeviceError } from '../../../src/devices/errors.ts';
+import { TestPlant } from '../../sim/sunspec/test-plant.ts';
+import { serveOverTcp, type TcpRig } from './tcp-rig.ts';
+
+let rig: TcpRig | undefined;
+afterEach(async () => {
+  await rig?.close();
+  rig = undefined;
+});
+
+async function setup(simClock?: ScaledClock) {
+  const plant = new TestPlant();
+  const clock = new ManualClock(5_000_000);
+  const device = simHybridInverter(plant, simClock ?? clock, { ratedPowerKw: 5 });
+  rig = await serveOverTcp(new Map([[1, device]]), clock);
+  const battery = new SunSpecBattery({ id: 'battery', bus: rig.bus, unitId: 1, clock, capacityKwh: 10 });
+  return { plant, clock, device, battery, rig };
+}
+
+describe('SunSpec battery (hybrid inverter models 124 + 802) over Modbus TCP', () => {
+  it('reads state of charge, rating, power and the BMS live limits from model 802', async () => {
+    const { battery, plant } = await setup();
+    plant.batteryKw = -2.5;
+    const r = await battery.read();
+    expect(r.ok && r.value).toEqual({
+      socFraction: 0.6,
+      capacityKwh: 10,
+      energyKwh: 6,
+      powerKw: -2.5,
+      maxChargeKw: 4, // live current limit × pack voltage, below the 5 kW rating
+      maxDischargeKw: 5,
+      alarms: [],
+    });
+  });
+
+  it('reports BMS alarms by their SunSpec names', async () => {
+    const { battery, plant } = await setup();
+    plant.temperaturesC = [30, 58];
+    const r = await battery.read();
+    expect(r.ok && r.value.alarms).toEqual(['OVER_TEMP_ALARM', 'OVER_TEMP_WARNING']);
+  });
+
+  it.each([
+    [3, 3],
+    [-2, -2],
+    [0, 0],
+    [9, 5], // beyond the inverter rating: the device is asked for its 100 %
+  ])('a setpoint of %f kW pins the 124 charge/discharge window and the plant follows (%f kW)', async (askedKw, plantKw) => {
+    const { battery, plant, device } = await setup();
+    await battery.setPowerSetpoint(askedKw, 30_000);
+    expect(plant.batterySetpoint).toBeCloseTo(plantKw, 9);
+    const storage = device.block(124);
+    expect(storage.raw('InOutWRte_RvrtTms')).toBe(30);
+    expect(storage.raw('StorCtl_Mod')).toBe(3);
+    expect(storage.value('OutWRte')).toBeCloseTo((plantKw / 5) * 100, 9);
+    expect(storage.value('InWRte')).toBeCloseTo((-plantKw / 5) * 100, 9);
+  });
+
+  it('refreshes an unchanged setpoint at most every half revert time', async () => {
+    const { battery, clock, rig } = await setup();
+    await battery.setPowerSetpoint(2, 20_000);
+    const perCommand = rig.requests.writes;
+    clock.advance(9_999);
+    await battery.setPowerSetpoint(2, 20_000);
+    expect(rig.requests.writes).toBe(perCommand);
+    clock.advance(1);
+    await battery.setPowerSetpoint(2, 20_000);
+    expect(rig.requests.writes).toBe(2 * perCommand);
+  });
+
+  it('falls back to 0 kW when the gateway goes silent (fast simulation clock)', async () => {
+    const { battery, plant, device } = await setup(new ScaledClock(0, 30));
+    await battery.setPowerSetpoint(-3, 60_000);
+    expect(plant.batterySetpoint).toBe(-3);
+    await expect.poll(() => plant.batterySetpoint, { timeout: 10_000 }).toBe(0);
+    expect(device.block(124).raw('StorCtl_Mod')).toBe(0);
+  });
+
+  it('re-writes a setpoint that did not read back once, then reports the mismatch', async () => {
+    const { battery, device, plant } = await setup();
+    device.faults.ignoreWrites(124, 'OutWRte', 1);
+    await battery.setPowerSetpoint(1, 30_000);
+    expect(plant.batterySetpoint).toBeCloseTo(1, 9);
+    device.faults.ignoreWrites(124, 'InWRte', 2);
+    const error = await battery.setPowerSetpoint(-1, 30_000).catch((e: unknown) => e);
+    expect(isDeviceError(error) && error.kind).toBe('mismatch');
+  });
+
+  it.each([
+    ['SoC answers "not implemented"', 802, 'SoC', undefined, 'not-implemented'],
+    ['SoC reads 250 %', 802, 'SoC', 2500, 'garbage'],
+    ['the SoC scale factor is −32', 802, 'SoC_SF', -32, 'garbage'],
+    ['battery power reads 3 MW', 802, 'W_SF', 3, 'garbage'],
+  ] as const)('when %s, the reading is a typed error', async (_what, model, point, raw, kind) => {
+    const { battery, device, plant } = await setup();
+    plant.batteryKw = 3;
+    if (raw === undefined) device.faults.notImplemented(model, point);
+    else device.faults.garbage(model, point, raw);
+    const r = await battery.read();
+    expect(!r.ok && r.error.kind).toBe(kind);
+  });
+
+  it('a setpoint cannot be scaled when WChaMax is not implemented: typed error, nothing written', async () => {
+    const { battery, device, rig } = await setup();
+    device.faults.notImplemented(124, 'WChaMax');
+    const error = await battery.setPowerSetpoint(1, 30_000).catch((e: unknown) => e);
+    expect(isDeviceError(error) && error.kind).toBe('not-implemented');
+    expect(rig.requests.writes).toBe(0);
+  });
+});
