@@ -1,0 +1,212 @@
+/**
+ * The hardware simulator: one plant and, for every device a board profile wires up, a
+ * simulated device on a real endpoint of the same kind — SunSpec units behind a Modbus TCP
+ * server, Modbus RTU units (the relay board) on a pseudo-terminal, the Pylontech BMS on its
+ * own pseudo-terminal, the Firmata relay board on another. The profile (boards/sim.yaml) is
+ * the single description of the wiring: every bus whose endpoint is a `${name}` placeholder
+ * gets a simulated endpoint, and `vars` maps each name to it, so the gateway loads the same
+ * profile with `vars` and finds the devices where the profile says they are.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { ScaledClock, type Clock } from '../src/time/clock.ts';
+import { loadBoardProfile, type BusProfile, type DeviceProfile, type ModbusRelayProfile, type PinRelayProfile } from '../src/config/board.ts';
+import type { RegisterSpace } from './modbus/register-space.ts';
+import { ModbusFaults } from './modbus/faults.ts';
+import { startModbusTcpServer } from './modbus/tcp-server.ts';
+import { startModbusRtuSlave } from './modbus/rtu-slave.ts';
+import { openPtyPair } from './serial/pty.ts';
+import { simPvInverter } from './sunspec/pv-inverter.ts';
+import { simMeter } from './sunspec/meter.ts';
+import { simBattery } from './sunspec/battery.ts';
+import type { SunSpecSpace } from './sunspec/sunspec-space.ts';
+import { startPylontechBmsSim, type PylontechBmsSim } from './bms/pylontech-bms.ts';
+import { createRelayBoardSpace } from './relay/modbus-relay-board.ts';
+import { startFirmataRelayBoard, type FirmataRelayBoard } from './relay/firmata-board.ts';
+import { Plant, type PlantOptions } from './plant/plant.ts';
+
+export const simBoardFile = fileURLToPath(new URL('../boards/sim.yaml', import.meta.url));
+
+export interface SimulatorOptions {
+  clock: Clock;
+  /** The board whose devices to simulate; default boards/sim.yaml. */
+  boardFile?: string;
+  /** Plant parameters; the relay loads come from the profile's relay devices. */
+  plant?: Omit<PlantOptions, 'clock' | 'relays'>;
+}
+
+/** Where tests make devices misbehave: by bus name (Modbus links, Firmata boards) or by device id. */
+export interface FaultSwitchboards {
+  modbus: Record<string, ModbusFaults>;
+  /** A SunSpec device's register map: point-level faults and firmware updates (docs/sunspec.md). */
+  sunspec: Record<string, SunSpecSpace>;
+  bms: Record<string, PylontechBmsSim>;
+  firmata: Record<string, FirmataRelayBoard>;
+}
+
+export interface Simulator {
+  /** Placeholder name → endpoint (a TCP port or the gateway's end of a pty), for loadBoardProfile. */
+  readonly vars: Record<string, string>;
+  readonly plant: Plant;
+  readonly clock: Clock;
+  readonly faults: FaultSwitchboards;
+  close(): Promise<void>;
+}
+
+type Closer = () => Promise<void>;
+
+export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
+  const clock = withDetachedSleeps(options.clock);
+  const boardFile = options.boardFile ?? simBoardFile;
+  const placeholders = endpointPlaceholders(boardFile);
+  // The structure is checked with stand-in endpoints first; the real ones exist only once started.
+  const standIns = Object.fromEntries(Object.values(placeholders).map(({ name, field }) => [name, field === 'port' ? '1' : '/dev/null']));
+  const layout = loadBoardProfile(boardFile, standIns);
+  const devices = Object.entries(layout.devices);
+  const relays = devices.flatMap(([, d]) => (d.kind === 'relay' ? [{ channel: d.channel, ratedPowerKw: d.ratedPowerKw }] : []));
+  const plant = new Plant({ ...options.plant, clock, relays });
+  const faults: FaultSwitchboards = { modbus: {}, sunspec: {}, bms: {}, firmata: {} };
+  const vars: Record<string, string> = {};
+  const closers: Closer[] = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  };
+
+  try {
+    for (const [busName, bus] of Object.entries(layout.buses)) {
+      const placeholder = placeholders[busName];
+      if (!placeholder) throw new Error(`${boardFile}: bus "${busName}" has a fixed endpoint; the simulator serves only buses whose ${bus.type === 'modbus-tcp' ? 'port' : 'path'} is a \${name} placeholder`);
+      const onBus = devices.filter(([, d]) => d.bus === busName);
+      vars[placeholder.name] = await startBus(busName, bus, onBus, { plant, clock, faults, closers });
+    }
+    // What the gateway will load: fails here, naming the field, if an endpoint did not fit.
+    loadBoardProfile(boardFile, vars);
+    return { vars, plant, clock: options.clock, faults, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+interface Context {
+  plant: Plant;
+  clock: Clock;
+  faults: FaultSwitchboards;
+  closers: Closer[];
+}
+
+/** Starts the simulated endpoint of one bus and its devices; returns what its placeholder stands for. */
+async function startBus(busName: string, bus: BusProfile, onBus: [string, DeviceProfile][], ctx: Context): Promise<string> {
+  const { plant, faults, closers } = ctx;
+  switch (bus.type) {
+    case 'modbus-tcp': {
+      faults.modbus[busName] = new ModbusFaults();
+      const server = await startModbusTcpServer({ port: 0, units: modbusUnits(onBus, ctx), faults: faults.modbus[busName] });
+      closers.push(() => server.close());
+      return String(server.port);
+    }
+    case 'modbus-rtu': {
+      const pty = await openPtyPair(busName);
+      closers.push(() => pty.close());
+      faults.modbus[busName] = new ModbusFaults();
+      const slave = await startModbusRtuSlave({ path: pty.simPath, baudRate: bus.baudRate, units: modbusUnits(onBus, ctx), faults: faults.modbus[busName] });
+      closers.push(() => slave.close());
+      return pty.devicePath;
+    }
+    case 'serial': {
+      if (onBus.length > 1) throw new Error(`bus "${busName}": the simulator runs one BMS per serial line, the profile puts ${onBus.length} there`);
+      const pty = await openPtyPair(busName);
+      closers.push(() => pty.close());
+      for (const [id, device] of onBus) {
+        if (device.kind !== 'bms') continue;
+        const bms = await startPylontechBmsSim({ path: pty.simPath, plant, baudRate: bus.baudRate, address: device.address });
+        closers.push(() => bms.close());
+        faults.bms[id] = bms;
+      }
+      return pty.devicePath;
+    }
+    case 'firmata': {
+      const pty = await openPtyPair(busName);
+      closers.push(() => pty.close());
+      const relayPins = new Map(onBus.map(([id, d]) => [firmataPin(id, d as PinRelayProfile), (d as PinRelayProfile).channel]));
+      const board = await startFirmataRelayBoard({ path: pty.simPath, plant, relayPins, ...(bus.baudRate ? { baudRate: bus.baudRate } : {}) });
+      closers.push(() => board.close());
+      faults.firmata[busName] = board;
+      return pty.devicePath;
+    }
+    case 'gpio':
+      throw new Error(`bus "${busName}": GPIO pins cannot be simulated; give the simulated board a Firmata bus instead`);
+  }
+}
+
+/** The register spaces of the Modbus units on one bus: SunSpec devices, and relay boards assembled from their coils. */
+function modbusUnits(onBus: [string, DeviceProfile][], { plant, clock, faults }: Context): Map<number, RegisterSpace> {
+  const units = new Map<number, RegisterSpace>();
+  const relayBoards = new Map<number, number[]>();
+  const sunspec = (id: string, unitId: number, space: SunSpecSpace) => {
+    faults.sunspec[id] = space;
+    units.set(unitId, space);
+  };
+  for (const [id, device] of onBus) {
+    const common = { serial: id };
+    switch (device.kind) {
+      case 'pv-inverter':
+        sunspec(id, device.unitId, simPvInverter(plant, clock, { common }));
+        break;
+      case 'meter':
+        sunspec(id, device.unitId, simMeter(plant, { common }));
+        break;
+      case 'battery-storage':
+        sunspec(id, device.unitId, simBattery(plant, clock, { ratedPowerKw: Math.max(plant.battery.maxChargeKw, plant.battery.maxDischargeKw), common }));
+        break;
+      case 'relay': {
+        const { unitId, coil, channel } = device as ModbusRelayProfile;
+        const coils = relayBoards.get(unitId) ?? [];
+        coils[coil] = channel;
+        relayBoards.set(unitId, coils);
+        break;
+      }
+      case 'bms':
+        break;
+    }
+  }
+  for (const [unitId, coils] of relayBoards) {
+    const gap = Array.from(coils.keys()).find((i) => coils[i] === undefined);
+    if (gap !== undefined) throw new Error(`relay board unit ${unitId}: coil ${gap} is not wired to a load; the simulated board has coils 0..${coils.length - 1} without gaps`);
+    units.set(unitId, createRelayBoardSpace(plant, coils));
+  }
+  return units;
+}
+
+function firmataPin(id: string, device: PinRelayProfile): number {
+  const pin = typeof device.pin === 'number' ? device.pin : Number.parseInt(device.pin, 10);
+  if (!Number.isInteger(pin)) throw new Error(`device "${id}": a Firmata relay needs a digital pin number, got "${device.pin}"`);
+  return pin;
+}
+
+/**
+ * Simulated firmware sleeps on the clock for its revert timers (up to hours). Those sleeps must
+ * not keep the process alive once the simulator is closed, so on a ScaledClock they run on
+ * unref'd timers; the servers and ports keep the process alive while it runs.
+ */
+function withDetachedSleeps(clock: Clock): Clock {
+  if (!(clock instanceof ScaledClock)) return clock;
+  return {
+    nowMs: () => clock.nowMs(),
+    sleep: (durationMs) => new Promise((resolve) => setTimeout(resolve, Math.max(0, durationMs / clock.speed)).unref()),
+  };
+}
+
+/** Which `${name}` placeholder each bus's endpoint is (read from the raw YAML, before substitution). */
+function endpointPlaceholders(boardFile: string): Record<string, { name: string; field: 'port' | 'path' }> {
+  const raw = parseYaml(readFileSync(boardFile, 'utf8')) as { buses?: Record<string, { port?: unknown; path?: unknown }> } | null;
+  const out: Record<string, { name: string; field: 'port' | 'path' }> = {};
+  for (const [busName, bus] of Object.entries(raw?.buses ?? {})) {
+    for (const field of ['port', 'path'] as const) {
+      const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(String(bus?.[field] ?? ''));
+      if (m) out[busName] = { name: m[1]!, field };
+    }
+  }
+  return out;
+}
