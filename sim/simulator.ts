@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { ScaledClock, type Clock } from '../src/time/clock.ts';
+import type { Clock } from '../src/time/clock.ts';
 import { loadBoardProfile, type BusProfile, type DeviceProfile, type ModbusRelayProfile, type PinRelayProfile } from '../src/config/board.ts';
 import type { RegisterSpace } from './modbus/register-space.ts';
 import { ModbusFaults } from './modbus/faults.ts';
@@ -30,10 +30,8 @@ export const simBoardFile = fileURLToPath(new URL('../boards/sim.yaml', import.m
 
 export interface SimulatorOptions {
   clock: Clock;
-  /** The board whose devices to simulate; default boards/sim.yaml. */
+  /** The board whose devices to simulate; default boards/sim.yaml. Its ratings size the plant. */
   boardFile?: string;
-  /** Plant parameters; the relay loads come from the profile's relay devices. */
-  plant?: Omit<PlantOptions, 'clock' | 'relays'>;
 }
 
 /** Where tests make devices misbehave: by bus name (Modbus links, Firmata boards) or by device id. */
@@ -57,15 +55,14 @@ export interface Simulator {
 type Closer = () => Promise<void>;
 
 export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
-  const clock = withDetachedSleeps(options.clock);
+  const { clock } = options;
   const boardFile = options.boardFile ?? simBoardFile;
   const placeholders = endpointPlaceholders(boardFile);
   // The structure is checked with stand-in endpoints first; the real ones exist only once started.
   const standIns = Object.fromEntries(Object.values(placeholders).map(({ name, field }) => [name, field === 'port' ? '1' : '/dev/null']));
   const layout = loadBoardProfile(boardFile, standIns);
   const devices = Object.entries(layout.devices);
-  const relays = devices.flatMap(([, d]) => (d.kind === 'relay' ? [{ channel: d.channel, ratedPowerKw: d.ratedPowerKw }] : []));
-  const plant = new Plant({ ...options.plant, clock, relays });
+  const plant = new Plant({ clock, ...plantRatings(devices.map(([, d]) => d)) });
   const faults: FaultSwitchboards = { modbus: {}, sunspec: {}, bms: {}, firmata: {} };
   const vars: Record<string, string> = {};
   const closers: Closer[] = [];
@@ -82,7 +79,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     }
     // What the gateway will load: fails here, naming the field, if an endpoint did not fit.
     loadBoardProfile(boardFile, vars);
-    return { vars, plant, clock: options.clock, faults, close };
+    return { vars, plant, clock, faults, close };
   } catch (e) {
     await close();
     throw e;
@@ -141,12 +138,13 @@ async function startBus(busName: string, bus: BusProfile, onBus: [string, Device
 }
 
 /** The register spaces of the Modbus units on one bus: SunSpec devices, and relay boards assembled from their coils. */
-function modbusUnits(onBus: [string, DeviceProfile][], { plant, clock, faults }: Context): Map<number, RegisterSpace> {
+function modbusUnits(onBus: [string, DeviceProfile][], { plant, clock, faults, closers }: Context): Map<number, RegisterSpace> {
   const units = new Map<number, RegisterSpace>();
   const relayBoards = new Map<number, number[]>();
   const sunspec = (id: string, unitId: number, space: SunSpecSpace) => {
     faults.sunspec[id] = space;
     units.set(unitId, space);
+    closers.push(async () => space.close());
   };
   for (const [id, device] of onBus) {
     const common = { serial: id };
@@ -185,16 +183,14 @@ function firmataPin(id: string, device: PinRelayProfile): number {
   return pin;
 }
 
-/**
- * Simulated firmware sleeps on the clock for its revert timers (up to hours). Those sleeps must
- * not keep the process alive once the simulator is closed, so on a ScaledClock they run on
- * unref'd timers; the servers and ports keep the process alive while it runs.
- */
-function withDetachedSleeps(clock: Clock): Clock {
-  if (!(clock instanceof ScaledClock)) return clock;
+/** The world the profile describes: PV and battery sized by their devices' ratings, a load on every relay channel. */
+function plantRatings(devices: DeviceProfile[]): Omit<PlantOptions, 'clock'> {
+  const pv = devices.find((d) => d.kind === 'pv-inverter');
+  const storage = devices.find((d) => d.kind === 'battery-storage');
   return {
-    nowMs: () => clock.nowMs(),
-    sleep: (durationMs) => new Promise((resolve) => setTimeout(resolve, Math.max(0, durationMs / clock.speed)).unref()),
+    ...(pv ? { pvRatedPowerKw: pv.ratedPowerKw } : {}),
+    ...(storage ? { battery: { capacityKwh: storage.capacityKwh } } : {}),
+    relays: devices.flatMap((d) => (d.kind === 'relay' ? [{ channel: d.channel, ratedPowerKw: d.ratedPowerKw }] : [])),
   };
 }
 

@@ -8,7 +8,7 @@
  * chars in INFO), CHKSUM is 16 bits over every char between SOI and CHKSUM.
  */
 
-export const SOI = 0x7e; // '~'
+const SOI = 0x7e; // '~'
 export const EOI = 0x0d; // '\r'
 /** CID1 of a battery (lithium iron phosphate) device. */
 export const CID1_BATTERY = 0x46;
@@ -40,7 +40,7 @@ export function lengthField(infoChars: number): number {
 }
 
 /** CHKSUM: two's complement (mod 65536) of the sum of the ASCII codes. */
-export function frameChecksum(ascii: Uint8Array): number {
+function frameChecksum(ascii: Uint8Array): number {
   let sum = 0;
   for (const c of ascii) sum += c;
   return (0x10000 - (sum % 0x10000)) % 0x10000;
@@ -74,7 +74,7 @@ function isHexChar(c: number): boolean {
 }
 
 /** Decodes the chars between SOI and EOI of one frame. */
-export function decodeFrameBody(body: Uint8Array): PylonFrame {
+function decodeFrameBody(body: Uint8Array): PylonFrame {
   if (body.length < HEADER_CHARS + CHECKSUM_CHARS) throw new FrameError('garbage', `frame too short (${body.length + 2} bytes)`);
   for (const c of body) if (!isHexChar(c)) throw new FrameError('garbage', `non-hex byte 0x${hex(c, 2)} inside a frame`);
   const text = Buffer.from(body).toString('ascii');

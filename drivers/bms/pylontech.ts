@@ -5,13 +5,13 @@
  */
 import type { Bms, BmsValues } from '../../src/devices/bms.ts';
 import type { DeviceHealth, Reading } from '../../src/devices/capabilities.ts';
-import { DeviceError, isDeviceError } from '../../src/devices/errors.ts';
+import { DeviceError } from '../../src/devices/errors.ts';
 import { systemClock, type Clock } from '../../src/time/clock.ts';
 import { FrameError } from './pylontech-frame.ts';
 import { Command, decodeAlarmInfo, decodeAnalogValues, decodeChargeManagement, protectionNames } from './pylontech-info.ts';
 import { PylontechLink } from './pylontech-link.ts';
-import type { BackoffOptions } from '../modbus/backoff.ts';
-import { RetryPolicy } from './retry.ts';
+import { DeviceHealthTracker, type BackoffOptions } from '../device-health.ts';
+import { readingOf } from '../reading.ts';
 
 export interface PylontechBmsOptions {
   id: string;
@@ -28,7 +28,7 @@ export function createPylontechBms(options: PylontechBmsOptions): Bms {
   const clock = options.clock ?? systemClock;
   const address = options.address ?? 2;
   const link = new PylontechLink(options.id, { path: options.path, baudRate: options.baudRate ?? 9600, timeoutMs: options.timeoutMs ?? 1_000 });
-  const retry = new RetryPolicy(options.id, clock, options.backoff);
+  const tracker = new DeviceHealthTracker(options.id, clock, options.backoff);
 
   const decode = <T>(what: (info: Uint8Array) => T, info: Uint8Array): T => {
     try {
@@ -63,16 +63,8 @@ export function createPylontechBms(options: PylontechBmsOptions): Bms {
 
   return {
     id: options.id,
-    async read(): Promise<Reading<BmsValues>> {
-      try {
-        const value = await retry.run(readOnce);
-        return { ok: true, value, atMs: clock.nowMs() };
-      } catch (e) {
-        const error = isDeviceError(e) ? e : new DeviceError('garbage', options.id, String(e), { cause: e });
-        return { ok: false, error, atMs: clock.nowMs() };
-      }
-    },
-    health: (): DeviceHealth => retry.health(),
+    read: (): Promise<Reading<BmsValues>> => readingOf(clock, options.id, () => tracker.run(readOnce)),
+    health: (): DeviceHealth => tracker.health(),
     close: () => link.close(),
   };
 }

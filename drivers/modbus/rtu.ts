@@ -5,7 +5,7 @@
  * (see rtu-port.ts).
  */
 import type { ModbusBus } from './bus.ts';
-import type { BackoffOptions } from './backoff.ts';
+import type { BackoffOptions } from '../device-health.ts';
 import type { Clock } from '../../src/time/clock.ts';
 import { ModbusClientClass, SerialisedModbusBus, type ModbusClient } from './serialised-bus.ts';
 import { RtuFramedPort, type Parity } from './rtu-port.ts';

@@ -6,7 +6,7 @@
  */
 import modbusSerial from 'modbus-serial';
 import type { ModbusBus } from './bus.ts';
-import { backoffDelayMs, checkBackoffOptions, defaultBackoff, type BackoffOptions } from './backoff.ts';
+import { checkBackoff, DeviceHealthTracker, type BackoffOptions } from '../device-health.ts';
 import { DeviceError, type DeviceErrorKind } from '../../src/devices/errors.ts';
 import type { DeviceHealth } from '../../src/devices/capabilities.ts';
 import { systemClock, type Clock } from '../../src/time/clock.ts';
@@ -43,13 +43,6 @@ interface Job {
   retried: boolean;
 }
 
-interface UnitState {
-  consecutiveFailures: number;
-  errorCounts: Partial<Record<DeviceErrorKind, number>>;
-  lastError?: DeviceError;
-  backoffUntilMs?: number;
-}
-
 const MAX_READ_REGISTERS = 125;
 const MAX_WRITE_REGISTERS = 123;
 const MAX_READ_COILS = 2000;
@@ -60,7 +53,8 @@ export class SerialisedModbusBus implements ModbusBus {
   private readonly timeoutMs: number;
   private readonly clock: Clock;
   private readonly backoff: BackoffOptions;
-  private readonly units = new Map<number, UnitState>();
+  /** Failures and back-off are per unit id: one silent device must not stall the others on the line. */
+  private readonly units = new Map<number, DeviceHealthTracker>();
   private readonly queue: Job[] = [];
   private pumping = false;
   private closed = false;
@@ -74,7 +68,7 @@ export class SerialisedModbusBus implements ModbusBus {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${this.timeoutMs}`);
     this.clock = options.clock ?? systemClock;
-    this.backoff = checkBackoffOptions(options.backoff ?? defaultBackoff);
+    this.backoff = checkBackoff(options.backoff);
   }
 
   async readHoldingRegisters(unitId: number, address: number, count: number): Promise<Uint16Array> {
@@ -119,14 +113,7 @@ export class SerialisedModbusBus implements ModbusBus {
   }
 
   health(unitId: number): DeviceHealth {
-    const u = this.units.get(unitId);
-    if (!u) return { consecutiveFailures: 0, errorCounts: {} };
-    return {
-      consecutiveFailures: u.consecutiveFailures,
-      errorCounts: { ...u.errorCounts },
-      ...(u.lastError ? { lastError: u.lastError } : {}),
-      ...(u.backoffUntilMs !== undefined ? { backoffUntilMs: u.backoffUntilMs } : {}),
-    };
+    return this.unit(unitId).health();
   }
 
   async close(): Promise<void> {
@@ -140,7 +127,7 @@ export class SerialisedModbusBus implements ModbusBus {
   private enqueue<T>(unitId: number, what: string, run: (client: ModbusClient) => Promise<T>): Promise<T> {
     checkRange('unit id', unitId, this.link.unitIds.min, this.link.unitIds.max);
     if (this.closed) return Promise.reject(this.error(unitId, 'disconnected', 'bus closed'));
-    const refused = this.refuseInBackoff(unitId);
+    const refused = this.unit(unitId).refusal();
     if (refused) return Promise.reject(refused);
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ unitId, what, run, resolve: resolve as (v: unknown) => void, reject, retried: false });
@@ -154,28 +141,29 @@ export class SerialisedModbusBus implements ModbusBus {
     this.pumping = true;
     try {
       for (let job = this.queue.shift(); job; job = this.queue.shift()) {
-        const refused = this.refuseInBackoff(job.unitId);
+        const unit = this.unit(job.unitId);
+        const refused = unit.refusal();
         if (refused) {
           job.reject(refused);
           continue;
         }
         try {
           const value = await this.attempt(job);
-          this.answered(job.unitId);
+          unit.answered();
           job.resolve(value);
         } catch (e) {
           const error = e as DeviceError;
           if (this.link.reconnectAfter.has(error.kind)) await this.dropConnection();
           if (error.kind === 'exception') {
             // The device answered: it is alive, so no retry and no back-off; the caller decides.
-            this.answered(job.unitId, error);
+            unit.answered(error);
             job.reject(error);
-          } else if (!job.retried && this.unit(job.unitId).consecutiveFailures === 0 && !this.closed) {
+          } else if (!job.retried && unit.retryAllowed() && !this.closed) {
             // Retry once, behind whatever else is queued, so other units on the line wait at most one timeout.
             job.retried = true;
             this.queue.push(job);
           } else {
-            this.failed(job.unitId, error);
+            unit.failed(error);
             job.reject(error);
           }
         }
@@ -258,41 +246,18 @@ export class SerialisedModbusBus implements ModbusBus {
     return this.error(unitId, 'garbage', `unusable answer to "${what}": ${message}`, e);
   }
 
-  private refuseInBackoff(unitId: number): DeviceError | undefined {
-    const u = this.unit(unitId);
-    if (u.backoffUntilMs === undefined || this.clock.nowMs() >= u.backoffUntilMs) return undefined;
-    const error = this.error(unitId, 'backoff', `not tried: backing off until ${new Date(u.backoffUntilMs).toISOString()} after ${u.consecutiveFailures} failure(s); last: ${u.lastError?.message ?? 'none'}`);
-    u.errorCounts.backoff = (u.errorCounts.backoff ?? 0) + 1;
-    return error;
-  }
-
-  private answered(unitId: number, exception?: DeviceError): void {
-    const u = this.unit(unitId);
-    u.consecutiveFailures = 0;
-    u.backoffUntilMs = undefined;
-    if (exception) this.count(u, exception);
-  }
-
-  private failed(unitId: number, error: DeviceError): void {
-    const u = this.unit(unitId);
-    u.consecutiveFailures += 1;
-    this.count(u, error);
-    u.backoffUntilMs = this.clock.nowMs() + backoffDelayMs(this.backoff, u.consecutiveFailures);
-  }
-
-  private count(u: UnitState, error: DeviceError): void {
-    u.errorCounts[error.kind] = (u.errorCounts[error.kind] ?? 0) + 1;
-    u.lastError = error;
-  }
-
-  private unit(unitId: number): UnitState {
+  private unit(unitId: number): DeviceHealthTracker {
     let u = this.units.get(unitId);
-    if (!u) this.units.set(unitId, (u = { consecutiveFailures: 0, errorCounts: {} }));
+    if (!u) this.units.set(unitId, (u = new DeviceHealthTracker(this.deviceName(unitId), this.clock, this.backoff)));
     return u;
   }
 
+  private deviceName(unitId: number): string {
+    return `${this.name} unit ${unitId}`;
+  }
+
   private error(unitId: number, kind: DeviceErrorKind, message: string, cause?: unknown, code?: number): DeviceError {
-    return new DeviceError(kind, `${this.name} unit ${unitId}`, message, {
+    return new DeviceError(kind, this.deviceName(unitId), message, {
       ...(code !== undefined ? { code } : {}),
       ...(cause !== undefined ? { cause } : {}),
     });

@@ -4,7 +4,7 @@
  * connection: after a timeout or a garbled answer the byte stream cannot be trusted.
  */
 import type { ModbusBus } from './bus.ts';
-import type { BackoffOptions } from './backoff.ts';
+import type { BackoffOptions } from '../device-health.ts';
 import type { Clock } from '../../src/time/clock.ts';
 import { ModbusClientClass, SerialisedModbusBus, type ModbusClient } from './serialised-bus.ts';
 

@@ -3,14 +3,14 @@
  * the convention the issue's limit uses) and a 3.5-character silence that ends each frame.
  * The simulated slave waits this long before answering and the benchmark compares against it.
  */
-export const BITS_PER_CHARACTER = 10;
+const BITS_PER_CHARACTER = 10;
 
 export function characterMs(baudRate: number): number {
   return (BITS_PER_CHARACTER * 1000) / baudRate;
 }
 
 /** Time one frame of `bytes` bytes holds the line, including the silence that ends it. */
-export function frameWireMs(bytes: number, baudRate: number): number {
+function frameWireMs(bytes: number, baudRate: number): number {
   return (bytes + 3.5) * characterMs(baudRate);
 }
 

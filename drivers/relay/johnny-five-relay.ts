@@ -4,11 +4,11 @@
  * "NC" type); every switch is read back from the board.
  */
 import type { DeviceHealth, LoadRelay, Reading, RelayValues } from '../../src/devices/capabilities.ts';
-import { DeviceError, isDeviceError } from '../../src/devices/errors.ts';
+import { DeviceError } from '../../src/devices/errors.ts';
 import { systemClock, type Clock } from '../../src/time/clock.ts';
-import type { BackoffOptions } from '../modbus/backoff.ts';
-import { RetryPolicy } from '../bms/retry.ts';
+import { DeviceHealthTracker, type BackoffOptions } from '../device-health.ts';
 import type { IoBoard, IoConnection } from './io-board.ts';
+import { asOwnError, readingOf } from '../reading.ts';
 
 export interface JohnnyFiveRelayOptions {
   id: string;
@@ -27,13 +27,11 @@ export function createJohnnyFiveRelay(options: JohnnyFiveRelayOptions): LoadRela
   const activeLow = options.activeLow ?? false;
   const timeoutMs = options.timeoutMs ?? 1_000;
   const clock = options.clock ?? systemClock;
-  const retry = new RetryPolicy(id, clock, options.backoff);
-  const ours = (e: unknown): DeviceError =>
-    isDeviceError(e) ? (e.device === id ? e : new DeviceError(e.kind, id, e.message, { cause: e })) : new DeviceError('garbage', id, String(e), { cause: e });
+  const tracker = new DeviceHealthTracker(id, clock, options.backoff);
 
   const connect = async (): Promise<IoConnection> => {
-    const link = await board.connection().catch((e: unknown) => Promise.reject(ours(e)));
-    if (link.lost) throw ours(link.lost);
+    const link = await board.connection().catch((e: unknown) => Promise.reject(asOwnError(e, id)));
+    if (link.lost) throw asOwnError(link.lost, id);
     return link;
   };
 
@@ -67,16 +65,9 @@ export function createJohnnyFiveRelay(options: JohnnyFiveRelayOptions): LoadRela
   return {
     id,
     ratedPowerKw: options.ratedPowerKw,
-    async read(): Promise<Reading<RelayValues>> {
-      try {
-        const on = isOn(await retry.run(async () => readLevel(await connect())));
-        return { ok: true, value: { on }, atMs: clock.nowMs() };
-      } catch (e) {
-        return { ok: false, error: ours(e), atMs: clock.nowMs() };
-      }
-    },
+    read: (): Promise<Reading<RelayValues>> => readingOf(clock, id, async () => ({ on: isOn(await tracker.run(async () => readLevel(await connect()))) })),
     switch(on: boolean): Promise<void> {
-      return retry.run(async () => {
+      return tracker.run(async () => {
         const link = await connect();
         const relay = link.relay(options.pin, activeLow);
         link.io.pinMode(relay.pin, link.io.MODES.OUTPUT);
@@ -86,7 +77,7 @@ export function createJohnnyFiveRelay(options: JohnnyFiveRelayOptions): LoadRela
         if (isOn(level) !== on) throw new DeviceError('mismatch', id, `switched ${on ? 'on' : 'off'} but pin ${relay.pin} reads ${level}`);
       });
     },
-    health: (): DeviceHealth => retry.health(),
+    health: (): DeviceHealth => tracker.health(),
     // The board is shared by its relays; whoever opened it closes it.
     close: async () => undefined,
   };

@@ -4,9 +4,10 @@
  * (0xFF00 = closed). Retries, back-off and health live in the bus, per unit id.
  */
 import type { DeviceHealth, LoadRelay, Reading, RelayValues } from '../../src/devices/capabilities.ts';
-import { DeviceError, isDeviceError } from '../../src/devices/errors.ts';
+import { DeviceError } from '../../src/devices/errors.ts';
 import { systemClock, type Clock } from '../../src/time/clock.ts';
 import type { ModbusBus } from '../modbus/bus.ts';
+import { asOwnError, readingOf } from '../reading.ts';
 
 export interface ModbusRelayOptions {
   id: string;
@@ -20,8 +21,6 @@ export interface ModbusRelayOptions {
 export function createModbusRelay(options: ModbusRelayOptions): LoadRelay {
   const { id, bus, unitId, coil } = options;
   const clock = options.clock ?? systemClock;
-  const asOurs = (e: unknown): DeviceError =>
-    isDeviceError(e) ? (e.device === id ? e : new DeviceError(e.kind, id, e.message, { ...e.detail, cause: e })) : new DeviceError('garbage', id, String(e), { cause: e });
   const readCoil = async () => {
     const [on] = await bus.readCoils(unitId, coil, 1);
     if (on === undefined) throw new DeviceError('garbage', id, `unit ${unitId} answered no coil ${coil}`);
@@ -31,20 +30,21 @@ export function createModbusRelay(options: ModbusRelayOptions): LoadRelay {
   return {
     id,
     ratedPowerKw: options.ratedPowerKw,
-    async read(): Promise<Reading<RelayValues>> {
-      try {
-        return { ok: true, value: { on: await readCoil() }, atMs: clock.nowMs() };
-      } catch (e) {
-        return { ok: false, error: asOurs(e), atMs: clock.nowMs() };
-      }
-    },
+    read: (): Promise<Reading<RelayValues>> =>
+      readingOf(clock, id, async () => {
+        try {
+          return { on: await readCoil() };
+        } catch (e) {
+          throw asOwnError(e, id);
+        }
+      }),
     async switch(on: boolean): Promise<void> {
       try {
         await bus.writeCoil(unitId, coil, on);
         const now = await readCoil();
         if (now !== on) throw new DeviceError('mismatch', id, `coil ${coil} of unit ${unitId} reads ${now ? 'on' : 'off'} after switching ${on ? 'on' : 'off'}`);
       } catch (e) {
-        throw asOurs(e);
+        throw asOwnError(e, id);
       }
     },
     health: (): DeviceHealth => bus.health(unitId),

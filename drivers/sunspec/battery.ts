@@ -13,7 +13,7 @@ import type { Battery, BatteryValues, Reading } from '../../src/devices/capabili
 import { DeviceError } from '../../src/devices/errors.ts';
 import { FailSafeControl, revertSeconds } from './fail-safe-control.ts';
 import type { ModelBlock } from './model-block.ts';
-import { plausible, readingOf } from './reading.ts';
+import { plausible, readingOf } from '../reading.ts';
 import { SunSpecDevice, type SunSpecDeviceOptions } from './sunspec-device.ts';
 
 /** StorCtl_Mod bits (model 124 symbols CHARGE=0, DiSCHARGE=1): both windows in force. */

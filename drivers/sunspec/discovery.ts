@@ -7,7 +7,7 @@ import { ModbusExceptionCode, type ModbusBus } from '../modbus/bus.ts';
 import { DeviceError, isDeviceError } from '../../src/devices/errors.ts';
 
 /** Standard SunSpec base addresses (0-based register addresses), in the order they are tried. */
-export const SUNSPEC_BASE_ADDRESSES = [40000, 50000, 0] as const;
+const SUNSPEC_BASE_ADDRESSES = [40000, 50000, 0] as const;
 /** "SunS" as two big-endian registers. */
 export const SUNS_MARKER = [0x5375, 0x6e53] as const;
 export const END_MODEL_ID = 0xffff;

@@ -6,7 +6,7 @@
  */
 import type { GridMeter, MeterValues, Reading } from '../../src/devices/capabilities.ts';
 import { DeviceError } from '../../src/devices/errors.ts';
-import { plausible, readingOf } from './reading.ts';
+import { plausible, readingOf } from '../reading.ts';
 import { SunSpecDevice, type SunSpecDeviceOptions } from './sunspec-device.ts';
 
 const METER_MODELS = [203, 204, 202, 201] as const;

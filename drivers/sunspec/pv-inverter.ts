@@ -6,7 +6,7 @@ import type { PvInverter, PvState, PvValues, Reading } from '../../src/devices/c
 import { DeviceError } from '../../src/devices/errors.ts';
 import { FailSafeControl, revertSeconds } from './fail-safe-control.ts';
 import type { ModelBlock } from './model-block.ts';
-import { plausible, readingOf } from './reading.ts';
+import { plausible, readingOf } from '../reading.ts';
 import { SunSpecDevice, type SunSpecDeviceOptions } from './sunspec-device.ts';
 
 const MEASUREMENT_MODELS = [103, 102, 101, 701] as const;

@@ -18,7 +18,7 @@ export function exceptionPdu(functionCode: number, code: number): Buffer {
   return Buffer.from([(functionCode | 0x80) & 0xff, code]);
 }
 
-export function answerPdu(space: RegisterSpace, request: Buffer): Buffer {
+function answerPdu(space: RegisterSpace, request: Buffer): Buffer {
   const functionCode = request[0] ?? 0;
   try {
     return answer(space, request);
@@ -86,7 +86,7 @@ function quantity(count: number, max: number, address: number): number {
 }
 
 /** Well-framed nonsense for the `garbage` fault: the function code or the byte count is wrong. */
-export function garblePdu(pdu: Buffer, faults: ModbusFaults): Buffer {
+function garblePdu(pdu: Buffer, faults: ModbusFaults): Buffer {
   const functionCode = pdu[0]!;
   if (faults.random() < 0.5) return Buffer.concat([Buffer.from([functionCode === 0x7f ? 1 : functionCode + 1]), pdu.subarray(1)]);
   if (functionCode === 1 || functionCode === 3) {

@@ -45,7 +45,8 @@ export async function startModbusRtuSlave(options: ModbusRtuSlaveOptions): Promi
   let firstByteAtMs = 0;
   let lineFreeAtMs = 0;
   let silenceTimer: NodeJS.Timeout | undefined;
-  const pending = new Set<NodeJS.Timeout>();
+  /** Cancels for the answers still waiting for their wire time. */
+  const pending = new Set<() => void>();
 
   const respond = (request: Buffer, arrivedAtMs: number) => {
     const unitId = request[0]!;
@@ -60,11 +61,26 @@ export async function startModbusRtuSlave(options: ModbusRtuSlaveOptions): Promi
     if (f.lineNoise) frame = addNoise(frame, faults);
     const sendAtMs = Math.max(arrivedAtMs, lineFreeAtMs) + wireMs + (f.delayMs ?? 0);
     lineFreeAtMs = sendAtMs;
-    const timer = setTimeout(() => {
-      pending.delete(timer);
+    sendAt(sendAtMs, () => {
       if (port.isOpen) port.write(frame);
-    }, Math.max(0, sendAtMs - performance.now()));
-    pending.add(timer);
+    });
+  };
+
+  /**
+   * Timers have whole-millisecond granularity and measure from the loop's cached time, so they
+   * fire up to a millisecond early or late; at 115200 Bd a 125-register answer is only 23 ms on
+   * the wire. The answer must never beat the line, and should not trail it either: sleep to
+   * within a millisecond, then finish on the next loop turns.
+   */
+  const sendAt = (atMs: number, send: () => void) => {
+    const leftMs = atMs - performance.now();
+    if (leftMs <= 0) return send();
+    const cancel = leftMs < 1 ? clearImmediate.bind(null, setImmediate(wake)) : clearTimeout.bind(null, setTimeout(wake, leftMs - 1));
+    pending.add(cancel);
+    function wake() {
+      pending.delete(cancel);
+      sendAt(atMs, send);
+    }
   };
 
   /** Takes every CRC-valid request in the buffer, skipping bytes before it that do not check out. */
@@ -103,7 +119,7 @@ export async function startModbusRtuSlave(options: ModbusRtuSlaveOptions): Promi
   return {
     close: () =>
       new Promise<void>((resolve) => {
-        for (const t of pending) clearTimeout(t);
+        for (const cancel of pending) cancel();
         if (silenceTimer) clearTimeout(silenceTimer);
         if (port.isOpen) port.close(() => resolve());
         else resolve();

@@ -7,6 +7,7 @@
  * Requests on one connection are answered in order.
  */
 import { createServer, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RegisterSpace } from './register-space.ts';
 import { ModbusFaults } from './faults.ts';
 import { exceptionPdu, faultedAnswer } from './pdu.ts';
@@ -31,12 +32,14 @@ const MAX_PDU_BYTES = 253;
 export async function startModbusTcpServer(options: ModbusTcpServerOptions): Promise<ModbusTcpServer> {
   const faults = options.faults ?? new ModbusFaults();
   const sockets = new Set<Socket>();
+  // Cancels answers held back by a delay fault, so a closed server leaves no timer behind.
+  const closing = new AbortController();
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    serveConnection(socket, options.units, faults);
+    serveConnection(socket, options.units, faults, closing.signal);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -52,13 +55,14 @@ export async function startModbusTcpServer(options: ModbusTcpServerOptions): Pro
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {
+        closing.abort();
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
   };
 }
 
-function serveConnection(socket: Socket, units: Map<number, RegisterSpace>, faults: ModbusFaults): void {
+function serveConnection(socket: Socket, units: Map<number, RegisterSpace>, faults: ModbusFaults, closing: AbortSignal): void {
   let buffer = Buffer.alloc(0);
   let answered = Promise.resolve();
   socket.on('data', (chunk: Buffer) => {
@@ -76,16 +80,16 @@ function serveConnection(socket: Socket, units: Map<number, RegisterSpace>, faul
       const pdu = buffer.subarray(MBAP_HEADER_BYTES, 6 + length);
       buffer = buffer.subarray(6 + length);
       const request = { header: Buffer.from(header), pdu: Buffer.from(pdu) };
-      answered = answered.then(() => answer(socket, request, units, faults)).catch(() => void socket.destroy());
+      answered = answered.then(() => answer(socket, request, units, faults, closing)).catch(() => void socket.destroy());
     }
   });
 }
 
-async function answer(socket: Socket, request: { header: Buffer; pdu: Buffer }, units: Map<number, RegisterSpace>, faults: ModbusFaults): Promise<void> {
+async function answer(socket: Socket, request: { header: Buffer; pdu: Buffer }, units: Map<number, RegisterSpace>, faults: ModbusFaults, closing: AbortSignal): Promise<void> {
   const unitId = request.header[6]!;
   const space = units.get(unitId);
   const f = faults.get(unitId);
-  if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
+  if (f.delayMs) await sleep(f.delayMs, undefined, { signal: closing });
   if (socket.destroyed) return;
   if (space && f.dropConnection) {
     socket.destroy();

@@ -62,7 +62,7 @@ const OCV_CURVE: readonly [socFraction: number, voltageV: number][] = [
   [1, 3.5],
 ];
 
-export function cellOpenCircuitVoltageV(socFraction: number): number {
+function cellOpenCircuitVoltageV(socFraction: number): number {
   const s = Math.min(1, Math.max(0, socFraction));
   for (let i = 1; i < OCV_CURVE.length; i++) {
     const [s1, v1] = OCV_CURVE[i]!;
@@ -73,7 +73,7 @@ export function cellOpenCircuitVoltageV(socFraction: number): number {
 }
 
 /** Charging stops at freezing and ramps back in by 10 °C; both directions derate above 45/50 °C. */
-export function temperatureFactors(temperatureC: number): { charge: number; discharge: number } {
+function temperatureFactors(temperatureC: number): { charge: number; discharge: number } {
   const ramp = (x: number, zeroAt: number, fullAt: number) => Math.min(1, Math.max(0, (x - zeroAt) / (fullAt - zeroAt)));
   return {
     charge: Math.min(ramp(temperatureC, 0, 10), ramp(temperatureC, 55, 45)),

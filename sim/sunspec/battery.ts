@@ -14,7 +14,7 @@ import { ModbusExceptionCode } from '../../drivers/modbus/bus.ts';
 import { SlaveException } from '../modbus/register-space.ts';
 import type { PlantView } from '../plant/plant-view.ts';
 import { RevertTimer } from './revert-timer.ts';
-import { fitScale, setMeasured } from './sim-values.ts';
+import { fitScale, setMeasured, setRaws } from './sim-values.ts';
 import { SunSpecSpace, type CommonInfo, type SimModel } from './sunspec-space.ts';
 
 export interface BatteryModelsOptions {
@@ -60,11 +60,7 @@ function storageControl(plant: PlantView, clock: Clock, ratedW: number): SimMode
     id: 124,
     init(b) {
       block = b;
-      b.setRaw('WChaMax_SF', fitScale(ratedW, 0, 0xfffe));
-      b.setRaw('WChaDisChaGra_SF', 0);
-      b.setRaw('InOutWRte_SF', -2);
-      b.setRaw('ChaState_SF', -1);
-      b.setRaw('InBatV_SF', -1);
+      setRaws(b, { WChaMax_SF: fitScale(ratedW, 0, 0xfffe), WChaDisChaGra_SF: 0, InOutWRte_SF: -2, ChaState_SF: -1, InBatV_SF: -1 });
       b.setValue('WChaMax', ratedW);
       b.setRaw('WChaGra', 100);
       b.setRaw('WDisChaGra', 100);
@@ -99,6 +95,7 @@ function storageControl(plant: PlantView, clock: Clock, ratedW: number): SimMode
       if (mode === 0) timer.disarm();
       else timer.arm(Number(b.raw('InOutWRte_RvrtTms') ?? 0));
     },
+    close: () => timer.close(),
   };
 }
 
@@ -108,15 +105,7 @@ function batteryBase(plant: PlantView, ratedW: number): SimModel {
     init(b) {
       const capacityWh = plant.batteryCapacityKwh() * 1000;
       const nominalV = plant.batteryPackVoltageV();
-      b.setRaw('WHRtg_SF', fitScale(capacityWh, 0, 0xfffe));
-      b.setRaw('AHRtg_SF', 0);
-      b.setRaw('WChaDisChaMax_SF', fitScale(ratedW, 0, 0xfffe));
-      b.setRaw('SoC_SF', -1);
-      b.setRaw('V_SF', -1);
-      b.setRaw('CellV_SF', -3);
-      b.setRaw('A_SF', -1);
-      b.setRaw('AMax_SF', -1);
-      b.setRaw('W_SF', fitScale(ratedW * 1.2, 0));
+      setRaws(b, { WHRtg_SF: fitScale(capacityWh, 0, 0xfffe), AHRtg_SF: 0, WChaDisChaMax_SF: fitScale(ratedW, 0, 0xfffe), SoC_SF: -1, V_SF: -1, CellV_SF: -3, A_SF: -1, AMax_SF: -1, W_SF: fitScale(ratedW * 1.2, 0) });
       b.setValue('WHRtg', capacityWh);
       setMeasured(b, 'AHRtg', capacityWh / nominalV);
       b.setValue('WChaRteMax', ratedW);

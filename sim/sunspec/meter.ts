@@ -3,7 +3,7 @@
  * plant's grid connection point. Load reference: W > 0 while importing, as SunSpec meters report.
  */
 import type { PlantView } from '../plant/plant-view.ts';
-import { fitScale, setCounterWh, setMeasured } from './sim-values.ts';
+import { fitScale, setCounterWh, setMeasured, setRaws } from './sim-values.ts';
 import { SunSpecSpace, type CommonInfo, type SimModel } from './sunspec-space.ts';
 
 export interface MeterModelsOptions {
@@ -18,19 +18,14 @@ export interface SimMeterOptions extends MeterModelsOptions {
   common?: Partial<CommonInfo>;
 }
 
-export function meterModels(plant: PlantView, options: MeterModelsOptions = {}): SimModel[] {
+function meterModels(plant: PlantView, options: MeterModelsOptions = {}): SimModel[] {
   const phases = options.phases === 1 ? ['A'] : ['A', 'B', 'C'];
   const maxW = (options.maxPowerKw ?? 30) * 1000;
   return [
     {
       id: options.phases === 1 ? 201 : 203,
       init(b) {
-        b.setRaw('W_SF', fitScale(maxW, 0));
-        b.setRaw('A_SF', fitScale(maxW / 200, -2));
-        b.setRaw('V_SF', -1);
-        b.setRaw('Hz_SF', -2);
-        b.setRaw('TotWh_SF', 0);
-        b.setRaw('Evt', 0);
+        setRaws(b, { W_SF: fitScale(maxW, 0), A_SF: fitScale(maxW / 200, -2), V_SF: -1, Hz_SF: -2, TotWh_SF: 0, Evt: 0 });
       },
       refresh(b) {
         const w = plant.meterNetImportKw() * 1000;

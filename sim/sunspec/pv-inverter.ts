@@ -9,7 +9,7 @@ import { ModbusExceptionCode } from '../../drivers/modbus/bus.ts';
 import { SlaveException } from '../modbus/register-space.ts';
 import type { PlantView } from '../plant/plant-view.ts';
 import { RevertTimer } from './revert-timer.ts';
-import { fitScale, setCounterWh, setMeasured } from './sim-values.ts';
+import { fitScale, setCounterWh, setMeasured, setRaws } from './sim-values.ts';
 import { SunSpecSpace, type CommonInfo, type SimModel } from './sunspec-space.ts';
 
 export interface PvModelsOptions {
@@ -59,16 +59,7 @@ function threePhaseMeasurement(plant: PlantView, state: LimitState): SimModel {
     id: 103,
     init(b) {
       const sf = scales(plant);
-      b.setRaw('W_SF', sf.w);
-      b.setRaw('VA_SF', sf.w);
-      b.setRaw('VAr_SF', sf.w);
-      b.setRaw('A_SF', sf.a);
-      b.setRaw('V_SF', -1);
-      b.setRaw('Hz_SF', -2);
-      b.setRaw('WH_SF', 0);
-      b.setRaw('Tmp_SF', -1);
-      b.setRaw('Evt1', 0);
-      b.setRaw('Evt2', 0);
+      setRaws(b, { W_SF: sf.w, VA_SF: sf.w, VAr_SF: sf.w, A_SF: sf.a, V_SF: -1, Hz_SF: -2, WH_SF: 0, Tmp_SF: -1, Evt1: 0, Evt2: 0 });
     },
     refresh(b) {
       const w = plant.pvAcPowerKw() * 1000;
@@ -95,15 +86,7 @@ function derMeasurement(plant: PlantView, state: LimitState): SimModel {
     init(b) {
       const sf = scales(plant);
       b.setSymbol('ACType', 'THREE_PHASE');
-      b.setRaw('W_SF', sf.w);
-      b.setRaw('VA_SF', sf.w);
-      b.setRaw('Var_SF', sf.w);
-      b.setRaw('A_SF', sf.a);
-      b.setRaw('V_SF', -1);
-      b.setRaw('Hz_SF', -2);
-      b.setRaw('TotWh_SF', 0);
-      b.setRaw('Tmp_SF', -1);
-      b.setRaw('Alrm', 0);
+      setRaws(b, { W_SF: sf.w, VA_SF: sf.w, Var_SF: sf.w, A_SF: sf.a, V_SF: -1, Hz_SF: -2, TotWh_SF: 0, Tmp_SF: -1, Alrm: 0 });
       b.setSymbol('DERMode', 'GRID_FOLLOWING');
     },
     refresh(b) {
@@ -178,5 +161,6 @@ function limitControl(id: 123 | 704, p: LimitPoints, plant: PlantView, clock: Cl
         timer.disarm();
       }
     },
+    close: () => timer.close(),
   };
 }

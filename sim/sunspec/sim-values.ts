@@ -11,6 +11,11 @@ export function fitScale(maxAbs: number, finest: number, registerMax = 0x7fff): 
   return sf;
 }
 
+/** Static points (scale factors, cleared event words) at once, as a firmware's register defaults. */
+export function setRaws(block: ModelBlock, raws: Readonly<Record<string, number>>): void {
+  for (const [path, raw] of Object.entries(raws)) block.setRaw(path, raw);
+}
+
 /** Stores a measurement; one the register cannot hold reads "not implemented", as real meters do when out of range. */
 export function setMeasured(block: ModelBlock, path: string, value: number): void {
   try {

@@ -24,6 +24,8 @@ export interface SimModel {
   accept?(next: ModelBlock, written: ReadonlySet<string>): void;
   /** The write was accepted and is in `block`. */
   applied?(block: ModelBlock, written: ReadonlySet<string>): void;
+  /** The firmware stops (device switched off or replaced by an update): cancel its timers. */
+  close?(): void;
 }
 
 export interface CommonInfo {
@@ -78,7 +80,13 @@ export class SunSpecSpace implements RegisterSpace {
 
   /** A firmware update that changes the model chain (models replaced, inserted or removed): addresses move. */
   firmwareUpdate(models: readonly SimModel[]): void {
+    this.close();
     this.build(models);
+  }
+
+  /** Switches the device's firmware off (revert timers included); the map stays readable. */
+  close(): void {
+    for (const p of this.placed) p.model.close?.();
   }
 
   /** The live block of a model, for tests and the device code that owns it. */

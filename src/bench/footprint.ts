@@ -28,7 +28,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
   const sim = await startSimulator({ clock: new ScaledClock(Date.parse(defaultStartIso), 1) });
   try {
     const results: ChildResult[] = [];
-    for (let i = 0; i < runs; i++) results.push(await gatewayChild(sim.vars, sim.plant.pvRatedPowerKw()));
+    for (let i = 0; i < runs; i++) results.push(await gatewayChild(sim.vars));
     const worst = results.reduce((a, b) => (b.rssBytes > a.rssBytes ? b : a));
     const params = { runs, devices: `${worst.devicesFound}/${worst.devices}`, board: 'sim', loader: 'tsx' };
     report(options, { suite: 'footprint', metric: 'gateway RSS after discovery', value: worst.rssBytes / 2 ** 20, unit: 'MiB', params, goal: { op: '<=', value: 150 } });
@@ -38,10 +38,10 @@ export async function runBench(options: BenchOptions): Promise<void> {
   }
 }
 
-function gatewayChild(vars: Record<string, string>, pvRatedPowerKw: number): Promise<ChildResult> {
+function gatewayChild(vars: Record<string, string>): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', thisFile, CHILD_FLAG], {
-      env: { ...process.env, FOOTPRINT_VARS: JSON.stringify(vars), FOOTPRINT_PV_KW: String(pvRatedPowerKw) },
+      env: { ...process.env, FOOTPRINT_VARS: JSON.stringify(vars) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -64,7 +64,7 @@ function gatewayChild(vars: Record<string, string>, pvRatedPowerKw: number): Pro
 /** The child: a gateway as `prosumer-edge` would start it, measured after discovery and one reading of everything. */
 async function childMain(): Promise<void> {
   const vars = JSON.parse(process.env.FOOTPRINT_VARS ?? '{}') as Record<string, string>;
-  const gateway = await assembleGateway(loadBoardProfile(simBoardFile, vars), { clock: systemClock, nameplate: { pvRatedPowerKw: Number(process.env.FOOTPRINT_PV_KW) } });
+  const gateway = await assembleGateway(loadBoardProfile(simBoardFile, vars), { clock: systemClock });
   await Promise.all([gateway.meter?.read(), gateway.pv?.read(), gateway.battery?.read(), ...gateway.relays.map((r) => r.read())]);
   const { rss, heapUsed } = process.memoryUsage();
   const result: ChildResult = { rssBytes: rss, heapUsedBytes: heapUsed, devicesFound: gateway.report.filter((r) => r.found).length, devices: gateway.report.length };

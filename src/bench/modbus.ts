@@ -5,17 +5,17 @@
  *     baud, against the wire-time limit (request + response bytes × 10 bits / baud plus a
  *     3.5-character silence after every frame); goal ≤ 1.3× the limit.
  * (b) TCP: median and p99 latency of one model-103 read on loopback.
- * Block lengths come from the SunSpec model JSON (L + 2 header registers), split into reads
- * of at most 125 registers as a driver does.
+ * Block lengths come from the SunSpec model JSON (L + 2 header registers), laid out by the
+ * drivers' own code, split into reads of at most 125 registers as a driver does.
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { report, type BenchOptions } from './report.ts';
 import { createModbusRtuBus } from '../../drivers/modbus/rtu.ts';
 import { createModbusTcpBus } from '../../drivers/modbus/tcp.ts';
 import type { ModbusBus } from '../../drivers/modbus/bus.ts';
 import { exchangeWireMs } from '../../drivers/modbus/wire-time.ts';
+import { layoutModel } from '../../drivers/sunspec/model-block.ts';
+import { requireModelDefinition } from '../../drivers/sunspec/models.ts';
 import { startModbusRtuSlave } from '../../sim/modbus/rtu-slave.ts';
 import { startModbusTcpServer } from '../../sim/modbus/tcp-server.ts';
 import type { RegisterSpace } from '../../sim/modbus/register-space.ts';
@@ -33,24 +33,9 @@ const DEVICES = [
   { name: 'battery', unitId: 3, models: [124, 802] },
 ];
 
-/** Model block length in registers: L (the sum of the model's point sizes after ID and L) + the 2 header registers. */
+/** A model block as the simulated devices lay it out (repeating groups once), header included. */
 function modelBlockRegisters(modelId: number): number {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const vendored = `${root}drivers/sunspec/models/model_${modelId}.json`;
-  const path = existsSync(vendored) ? vendored : `${root}../shared/sunspec/model_${modelId}.json`;
-  const model = JSON.parse(readFileSync(path, 'utf8')) as { group: GroupJson };
-  return groupRegisters(model.group);
-}
-
-interface GroupJson {
-  points?: { size?: number }[];
-  groups?: (GroupJson & { count?: number | string })[];
-}
-
-function groupRegisters(group: GroupJson): number {
-  const points = (group.points ?? []).reduce((sum, p) => sum + (p.size ?? 1), 0);
-  const nested = (group.groups ?? []).reduce((sum, g) => sum + (typeof g.count === 'number' ? g.count : 1) * groupRegisters(g), 0);
-  return points + nested;
+  return layoutModel(requireModelDefinition(modelId), () => 1).totalRegisters;
 }
 
 /** The reads a driver issues for one block: consecutive chunks of at most 125 registers. */

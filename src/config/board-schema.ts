@@ -12,6 +12,8 @@ const serialPath = { type: 'string', minLength: 1 } as const;
 const baudRate = { enum: BAUD_RATES } as const;
 const timeoutMs = { type: 'integer', minimum: 1, maximum: 60_000 } as const;
 const unitId = { type: 'integer', minimum: 1, maximum: 247 } as const;
+const powerKw = { type: 'number', exclusiveMinimum: 0, maximum: 1000 } as const;
+const label = { type: 'string' } as const;
 
 const bus = {
   type: 'object',
@@ -67,12 +69,21 @@ const device = {
   properties: { kind: { enum: DEVICE_KINDS }, bus: name },
   allOf: [
     {
-      if: { required: ['kind'], properties: { kind: { enum: ['pv-inverter', 'meter', 'battery-storage'] } } },
-      then: { required: ['unitId'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, label: { type: 'string' } } },
+      // SunSpec 123/704 limits are a percentage of it, and the vendored models carry no nameplate model (120/702).
+      if: { required: ['kind'], properties: { kind: { const: 'pv-inverter' } } },
+      then: { required: ['unitId', 'ratedPowerKw'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, ratedPowerKw: powerKw, label } },
+    },
+    {
+      if: { required: ['kind'], properties: { kind: { const: 'meter' } } },
+      then: { required: ['unitId'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, label } },
+    },
+    {
+      if: { required: ['kind'], properties: { kind: { const: 'battery-storage' } } },
+      then: { required: ['unitId', 'capacityKwh'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, capacityKwh: { type: 'number', exclusiveMinimum: 0, maximum: 1000 }, label } },
     },
     {
       if: { required: ['kind'], properties: { kind: { const: 'bms' } } },
-      then: { required: ['address'], additionalProperties: false, properties: { kind: {}, bus: {}, address: { type: 'integer', minimum: 0, maximum: 255 }, label: { type: 'string' } } },
+      then: { required: ['address'], additionalProperties: false, properties: { kind: {}, bus: {}, address: { type: 'integer', minimum: 0, maximum: 255 }, label } },
     },
     {
       if: { required: ['kind'], properties: { kind: { const: 'relay' } } },
@@ -82,7 +93,7 @@ const device = {
         properties: {
           kind: {},
           bus: {},
-          label: { type: 'string' },
+          label,
           channel: { type: 'integer', minimum: 0, maximum: 63 },
           ratedPowerKw: { type: 'number', exclusiveMinimum: 0, maximum: 50 },
           pin: { type: ['integer', 'string'], minimum: 0, minLength: 1 },

@@ -19,12 +19,25 @@ export type BusProfile =
   /** A johnny-five IO plugin loaded by module name (e.g. "raspi-io", "pigpio-io"), with its constructor options. */
   | { type: 'gpio'; ioPlugin: string; ioOptions?: Record<string, unknown>; timeoutMs?: number };
 
-export interface ModbusDeviceProfile {
-  kind: 'pv-inverter' | 'meter' | 'battery-storage';
+interface SunSpecCommon {
   bus: string;
   unitId: number;
   label?: string;
 }
+export interface PvInverterProfile extends SunSpecCommon {
+  kind: 'pv-inverter';
+  /** Rated AC power: the inverter's active-power limits are fractions of it. */
+  ratedPowerKw: number;
+}
+export interface MeterProfile extends SunSpecCommon {
+  kind: 'meter';
+}
+export interface BatteryStorageProfile extends SunSpecCommon {
+  kind: 'battery-storage';
+  /** Usable capacity of the battery behind the storage inverter. */
+  capacityKwh: number;
+}
+export type ModbusDeviceProfile = PvInverterProfile | MeterProfile | BatteryStorageProfile;
 export interface BmsProfile {
   kind: 'bms';
   bus: string;

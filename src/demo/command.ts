@@ -6,12 +6,12 @@ import { parseArgs } from 'node:util';
 import { runDemo } from './run.ts';
 import { defaultStartIso } from '../../sim/command.ts';
 
-const usage = 'usage: prosumer-edge demo [--hours 24] [--speed 3600] [--start 2016-06-22T00:00:00Z]';
+const usage = 'usage: prosumer-edge demo [--hours 24] [--speed 2400] [--start 2016-06-22T00:00:00Z]';
 
 export async function run(args: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args, options: { hours: { type: 'string', default: '24' }, speed: { type: 'string', default: '3600' }, start: { type: 'string', default: defaultStartIso }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({ args, options: { hours: { type: 'string', default: '24' }, speed: { type: 'string', default: '2400' }, start: { type: 'string', default: defaultStartIso }, help: { type: 'boolean', short: 'h' } } }));
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${usage}\n`);
     return 2;

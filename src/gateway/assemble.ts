@@ -23,17 +23,8 @@ import { createJohnnyFiveRelay } from '../../drivers/relay/johnny-five-relay.ts'
 import { createModbusRelay } from '../../drivers/relay/modbus-relay.ts';
 import { combineBattery } from './combined-battery.ts';
 
-/** What the wiring cannot tell: ratings of the installation. */
-export interface Nameplate {
-  /** PV inverter rated AC power; SunSpec 103/123 express limits relative to it. */
-  pvRatedPowerKw?: number;
-  /** Battery capacity; when absent, the storage inverter's 802 WHRtg, else the BMS's full capacity. */
-  batteryCapacityKwh?: number;
-}
-
 export interface GatewayOptions {
   clock: Clock;
-  nameplate?: Nameplate;
 }
 
 export interface DeviceReport {
@@ -129,9 +120,7 @@ async function sunspecDevice(id: string, device: ModbusDeviceProfile, buses: Bus
   const common = { id, bus, unitId: device.unitId, clock };
   switch (device.kind) {
     case 'pv-inverter': {
-      const ratedPowerKw = options.nameplate?.pvRatedPowerKw;
-      if (ratedPowerKw === undefined) return { probe: { found: false, detail: `${models}, but its rated power is not configured (nameplate.pvRatedPowerKw)` } };
-      const pv = new SunSpecPvInverter({ ...common, ratedPowerKw });
+      const pv = new SunSpecPvInverter({ ...common, ratedPowerKw: device.ratedPowerKw });
       return { pv, probe: probeOf(await pv.read(), (v) => `${models}; ${v.acPowerKw.toFixed(2)} kW, ${v.state}`) };
     }
     case 'meter': {
@@ -139,12 +128,8 @@ async function sunspecDevice(id: string, device: ModbusDeviceProfile, buses: Bus
       return { meter, probe: probeOf(await meter.read(), (v) => `${models}; net import ${v.netImportKw.toFixed(2)} kW`) };
     }
     case 'battery-storage': {
-      const first = await new SunSpecBattery({ ...common, capacityKwh: options.nameplate?.batteryCapacityKwh ?? 0 }).read();
-      if (!first.ok) return { probe: { found: false, detail: `${models}; ${first.error.message}` } };
-      const capacityKwh = options.nameplate?.batteryCapacityKwh ?? first.value.capacityKwh;
-      if (capacityKwh === undefined) return { probe: { found: false, detail: `${models}, but it reports no capacity (802 WHRtg) and none is configured (nameplate.batteryCapacityKwh)` } };
-      const battery = new SunSpecBattery({ ...common, capacityKwh });
-      return { battery, probe: { found: true, detail: `${models}; ${capacityKwh} kWh, SoC ${(first.value.socFraction * 100).toFixed(1)} % (inverter's view)` } };
+      const battery = new SunSpecBattery({ ...common, capacityKwh: device.capacityKwh });
+      return { battery, probe: probeOf(await battery.read(), (v) => `${models}; ${device.capacityKwh} kWh, SoC ${(v.socFraction * 100).toFixed(1)} % (inverter's view)`) };
     }
   }
 }

@@ -40,13 +40,14 @@ export function combineBattery(options: CombinedBatteryOptions): Battery {
       if (!pack.ok) return pack;
       if (!inv.ok) return inv;
       const b = pack.value;
-      const capacityKwh = inverter.capacityKwh > 0 ? inverter.capacityKwh : capacityFromBms(b);
+      const { capacityKwh } = inverter; // the installation's, from the board profile
       return {
         ok: true,
         atMs: Math.max(inv.atMs, pack.atMs),
         value: {
           socFraction: b.socFraction,
-          ...(capacityKwh !== undefined ? { capacityKwh, energyKwh: b.socFraction * capacityKwh } : {}),
+          capacityKwh,
+          energyKwh: b.socFraction * capacityKwh,
           powerKw: inv.value.powerKw,
           // The inverter's own rating can be the tighter bound (e.g. a small inverter on a big pack).
           maxChargeKw: Math.min(b.maxChargeKw, inv.value.maxChargeKw),
@@ -69,10 +70,6 @@ export function combineBattery(options: CombinedBatteryOptions): Battery {
       await Promise.allSettled([inverter.close(), bms.close()]);
     },
   };
-}
-
-function capacityFromBms(b: BmsValues): number | undefined {
-  return b.fullCapacityAh !== undefined ? (b.fullCapacityAh * b.packVoltageV) / 1000 : undefined;
 }
 
 function mergeHealth(a: DeviceHealth, b: DeviceHealth): DeviceHealth {

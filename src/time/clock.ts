@@ -5,13 +5,32 @@
 export interface Clock {
   /** Milliseconds since the Unix epoch, in this clock's time. */
   nowMs(): number;
-  /** Resolves after `durationMs` of this clock's time. */
-  sleep(durationMs: number): Promise<void>;
+  /**
+   * Resolves true after `durationMs` of this clock's time, or false as soon as `signal`
+   * aborts (so a cancelled wait holds no timer that keeps a stopping process alive).
+   */
+  sleep(durationMs: number, signal?: AbortSignal): Promise<boolean>;
+}
+
+/** A real-timer sleep of `wallMs` that an abort cancels. */
+function wallSleep(wallMs: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, Math.max(0, wallMs));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 export const systemClock: Clock = {
   nowMs: () => Date.now(),
-  sleep: (durationMs) => new Promise((resolve) => setTimeout(resolve, Math.max(0, durationMs))),
+  sleep: (durationMs, signal) => wallSleep(durationMs, signal),
 };
 
 /**
@@ -31,14 +50,14 @@ export class ScaledClock implements Clock {
     return this.startMs + (Date.now() - this.wallStartMs) * this.speed;
   }
 
-  sleep(durationMs: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, Math.max(0, durationMs / this.speed)));
+  sleep(durationMs: number, signal?: AbortSignal): Promise<boolean> {
+    return wallSleep(durationMs / this.speed, signal);
   }
 }
 
 /** A clock that only moves when told to: for tests that need exact instants. */
 export class ManualClock implements Clock {
-  private waiters: { atMs: number; resolve: () => void }[] = [];
+  private waiters: { atMs: number; resolve: (elapsed: boolean) => void }[] = [];
 
   constructor(private currentMs = 0) {}
 
@@ -46,9 +65,19 @@ export class ManualClock implements Clock {
     return this.currentMs;
   }
 
-  sleep(durationMs: number): Promise<void> {
+  sleep(durationMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
-      this.waiters.push({ atMs: this.currentMs + Math.max(0, durationMs), resolve });
+      const waiter = { atMs: this.currentMs + Math.max(0, durationMs), resolve };
+      this.waiters.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve(false);
+        },
+        { once: true },
+      );
     });
   }
 
@@ -57,6 +86,6 @@ export class ManualClock implements Clock {
     this.currentMs += durationMs;
     const due = this.waiters.filter((w) => w.atMs <= this.currentMs).sort((a, b) => a.atMs - b.atMs);
     this.waiters = this.waiters.filter((w) => w.atMs > this.currentMs);
-    for (const w of due) w.resolve();
+    for (const w of due) w.resolve(true);
   }
 }

@@ -14,6 +14,8 @@ describe('shipped board profiles', () => {
     expect(Object.values(pi.devices).filter((d) => d.kind !== 'relay' && d.kind !== 'bms').map((d) => 'unitId' in d && d.unitId)).toEqual([1, 2, 3]);
     expect(Object.values(pi.devices).flatMap((d) => (d.kind === 'relay' && 'pin' in d ? [d.pin] : []))).toEqual(['GPIO26', 'GPIO20', 'GPIO21']);
     expect(pi.devices['bms']).toEqual({ kind: 'bms', bus: 'bms-line', address: 2 });
+    expect(pi.devices['pv-inverter']).toMatchObject({ ratedPowerKw: 8 });
+    expect(pi.devices['battery']).toMatchObject({ capacityKwh: 9.6 });
   });
 
   it('the simulator profile loads with its run-time endpoints filled in, ports as numbers', () => {
@@ -64,13 +66,15 @@ devices:
     ['unit-id-range', base.replace('unitId: 2', 'unitId: 300'), '/devices/meter/unitId: must be <= 247'],
     ['unknown-kind', base.replace('kind: meter', 'kind: toaster'), '/devices/meter/kind: must be one of pv-inverter, meter, battery-storage, bms, relay'],
     ['unknown-field', base.replace('unitId: 2}', 'unitId: 2, baud: 9600}'), '/devices/meter/baud: unknown field'],
+    ['pv-without-rating', base + '  pv-inverter: {kind: pv-inverter, bus: rs485, unitId: 1}\n', '/devices/pv-inverter/ratedPowerKw: is required'],
+    ['battery-capacity-zero', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 0}\n', '/devices/battery/capacityKwh: must be > 0'],
     ['relay-without-power', base.replace(', ratedPowerKw: 2', ''), '/devices/boiler/ratedPowerKw: is required'],
     ['negative-power', base.replace('ratedPowerKw: 2', 'ratedPowerKw: -1'), '/devices/boiler/ratedPowerKw: must be > 0'],
     ['missing-bus', base.replace('bus: rs485, unitId', 'bus: rs232, unitId'), '/devices/meter/bus: must name a bus of this board (rs485, gpio, bms-line), got "rs232"'],
     ['meter-on-gpio', base.replace('bus: rs485, unitId', 'bus: gpio, unitId'), '/devices/meter/bus: a meter cannot sit on gpio bus "gpio"'],
     ['gpio-relay-without-pin', base.replace('pin: 26, ', ''), '/devices/boiler/pin: is required for a relay on gpio bus "gpio"'],
     ['modbus-relay-without-coil', base.replace('bus: gpio, pin: 26', 'bus: rs485, unitId: 9'), '/devices/boiler/coil: is required for a relay on modbus-rtu bus "rs485"'],
-    ['same-unit-twice', base + '  pv-inverter: {kind: pv-inverter, bus: rs485, unitId: 2}\n', '/devices/pv-inverter/unitId: unit id 2 on bus "rs485" is already used by /devices/meter'],
+    ['same-unit-twice', base + '  pv-inverter: {kind: pv-inverter, bus: rs485, unitId: 2, ratedPowerKw: 5}\n', '/devices/pv-inverter/unitId: unit id 2 on bus "rs485" is already used by /devices/meter'],
     ['same-channel-twice', base + '  pump: {kind: relay, bus: gpio, pin: 20, channel: 0, ratedPowerKw: 1}\n', '/devices/pump/channel: load channel 0 is already used by /devices/boiler'],
     ['bad-device-name', base.replace('  meter:', '  Meter:'), "/devices/Meter: names must be lower-case letters, digits and '-'"],
     ['no-devices', base.slice(0, base.indexOf('devices:')) + 'devices: {}\n', '/devices: must NOT have fewer than 1 properties'],

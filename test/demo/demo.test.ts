@@ -13,6 +13,9 @@ describe('the demo', () => {
     expect(discovered).toHaveLength(8);
     expect(lines.some((l) => /^2016-06-22 1[01]:[0-5][05] /.test(l))).toBe(true);
     expect(lines.at(-1)).toMatch(/device errors/);
+    // Every 5-minute control instant of the two hours either ran or was counted as skipped.
+    expect(summary.controlSteps + summary.skippedControlSteps).toBeGreaterThanOrEqual(24);
+    expect(lines).toContain(`  control steps          ${summary.controlSteps} ran, ${summary.skippedControlSteps} skipped (the gateway was still busy with an earlier one)`);
 
     // The gateway read the meter and PV counters (Wh resolution) somewhere inside the first and
     // the last control step; the plant's integrals just before and after each step bracket them.

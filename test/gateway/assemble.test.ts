@@ -16,7 +16,7 @@ async function simAndGateway(prepare: (sim: Simulator) => void = () => undefined
   const entry: { sim: Simulator; gateway?: Gateway } = { sim };
   started.push(entry);
   prepare(sim);
-  entry.gateway = await assembleGateway(loadBoardProfile(simBoardFile, sim.vars), { clock, nameplate: { pvRatedPowerKw: sim.plant.pvRatedPowerKw() } });
+  entry.gateway = await assembleGateway(loadBoardProfile(simBoardFile, sim.vars), { clock });
   return { sim, gateway: entry.gateway, clock };
 }
 
@@ -113,7 +113,7 @@ describe('the gateway on a board with a SunSpec device on the RS-485 line', () =
     const clock = new ScaledClock(Date.parse('2016-06-22T11:00:00Z'), 60);
     const sim = await startSimulator({ clock, boardFile });
     started.push({ sim });
-    const gateway = await assembleGateway(loadBoardProfile(boardFile, sim.vars), { clock, nameplate: { pvRatedPowerKw: 10 } });
+    const gateway = await assembleGateway(loadBoardProfile(boardFile, sim.vars), { clock });
     started.at(-1)!.gateway = gateway;
     const meter = gateway.report.find((r) => r.id === 'meter')!;
     expect(meter.endpoint).toMatch(/^rtu:/);

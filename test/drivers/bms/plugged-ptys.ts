@@ -1,36 +1,29 @@
-/** socat with fixed link paths, so the "same" serial port can vanish and come back (a USB adapter pulled and replugged). */
-import { spawn } from 'node:child_process';
-import { access } from 'node:fs/promises';
+/**
+ * A serial port that can vanish and come back under the same path (a USB adapter pulled and
+ * replugged): a fixed link in `dir` to a fresh pseudo-terminal pair each time it is plugged.
+ */
+import { symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openPtyPair } from '../../../sim/serial/pty.ts';
 
 export interface PluggedPtys {
+  /** The fixed path the driver opens. */
   devicePath: string;
   simPath: string;
-  /** Pulls the plug: socat exits and both ends go away. */
+  /** Pulls the plug: both ends and the fixed path go away. */
   unplug(): Promise<void>;
 }
 
 export async function plugPtys(dir: string): Promise<PluggedPtys> {
+  const pair = await openPtyPair('plugged');
   const devicePath = join(dir, 'device');
-  const simPath = join(dir, 'sim');
-  const child = spawn('socat', [`pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${simPath}`], { stdio: 'ignore' });
-  for (let i = 0; i < 300; i++) {
-    try {
-      await access(devicePath);
-      await access(simPath);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  await symlink(pair.devicePath, devicePath);
   return {
     devicePath,
-    simPath,
-    unplug: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill();
-      }),
+    simPath: pair.simPath,
+    unplug: async () => {
+      await unlink(devicePath).catch(() => undefined);
+      await pair.close();
+    },
   };
 }

@@ -9,7 +9,7 @@ import { ManualClock } from '../../../src/time/clock.ts';
 import { startPylontechBmsSim, type PylontechBmsSim } from '../../../sim/bms/pylontech-bms.ts';
 import { openPtyPair, type PtyPair } from '../../../sim/serial/pty.ts';
 import { plugPtys } from './plugged-ptys.ts';
-import { TestPlant } from './test-plant.ts';
+import { sixteenCellPack, TestPlant } from '../../fixtures/test-plant.ts';
 
 const errorKind = <T>(r: Reading<T>) => (r.ok ? 'ok' : r.error.kind);
 
@@ -22,7 +22,7 @@ describe('Pylontech BMS driver against the simulated BMS over a real pseudo-term
 
   beforeEach(async () => {
     pty = await openPtyPair('bms');
-    plant = new TestPlant();
+    plant = new TestPlant(sixteenCellPack);
     sim = await startPylontechBmsSim({ path: pty.simPath, plant });
     clock = new ManualClock(1_700_000_000_000);
     bms = createPylontechBms({ id: 'bms', path: pty.devicePath, timeoutMs: 800, clock, backoff: { initialMs: 1_000, maxMs: 8_000, factor: 2 } });
@@ -82,7 +82,7 @@ describe('Pylontech BMS driver against the simulated BMS over a real pseudo-term
     const failed = await bms.read();
     expect(errorKind(failed)).toBe(kind);
     // One retry, then back-off: the next read does not touch the line.
-    expect(bms.health()).toMatchObject({ consecutiveFailures: 1, errorCounts: { [kind]: 2 }, backoffUntilMs: clock.nowMs() + 1_000 });
+    expect(bms.health()).toMatchObject({ consecutiveFailures: 1, errorCounts: { [kind]: 1 }, backoffUntilMs: clock.nowMs() + 1_000 });
     const answeredBefore = sim.requestsAnswered;
     expect(errorKind(await bms.read())).toBe('backoff');
     expect(sim.requestsAnswered).toBe(answeredBefore);
@@ -122,7 +122,7 @@ describe('Pylontech BMS driver against the simulated BMS over a real pseudo-term
 describe('Pylontech BMS driver when the serial port goes away', () => {
   it('reads as disconnected while the port is gone and reconnects by itself when it is back', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'prosumer-edge-bms-unplug-'));
-    const plant = new TestPlant();
+    const plant = new TestPlant(sixteenCellPack);
     const clock = new ManualClock(0);
     let line = await plugPtys(dir);
     let sim = await startPylontechBmsSim({ path: line.simPath, plant });

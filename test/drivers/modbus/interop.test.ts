@@ -12,7 +12,7 @@ import { startModbusTcpServer } from '../../../sim/modbus/tcp-server.ts';
 import { startModbusRtuSlave } from '../../../sim/modbus/rtu-slave.ts';
 import { createModbusTcpBus } from '../../../drivers/modbus/tcp.ts';
 import { openPtyPair } from '../../../sim/serial/pty.ts';
-import { MemorySpace } from './memory-space.ts';
+import { MemorySpace } from '../../fixtures/memory-space.ts';
 
 const MBPOLL = '/usr/bin/mbpoll';
 const PYTHON = '/usr/bin/python3';

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createModbusRtuBus } from '../../../drivers/modbus/rtu.ts';
-import type { ModbusBus } from '../../../drivers/modbus/bus.ts';
 import { startModbusRtuSlave } from '../../../sim/modbus/rtu-slave.ts';
 import { ModbusFaults } from '../../../sim/modbus/faults.ts';
 import { openPtyPair } from '../../../sim/serial/pty.ts';
-import { DeviceError } from '../../../src/devices/errors.ts';
-import { MemorySpace } from './memory-space.ts';
+import type { DeviceError } from '../../../src/devices/errors.ts';
+import { MemorySpace } from '../../fixtures/memory-space.ts';
+import { afterBackoff, failure } from '../../fixtures/bus-failures.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -27,20 +27,6 @@ async function setup(timeoutMs = 1_000) {
   const bus = createModbusRtuBus({ path: pty.devicePath, baudRate: BAUD, timeoutMs, backoff: { initialMs: 20, maxMs: 100, factor: 2 } });
   cleanups.push(() => bus.close());
   return { units, faults, pty, slave, bus };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeviceError> {
-  const e = await p.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(e).toBeInstanceOf(DeviceError);
-  return e as DeviceError;
-}
-
-async function afterBackoff(bus: ModbusBus, unitId: number): Promise<void> {
-  const until = bus.health(unitId).backoffUntilMs;
-  if (until !== undefined) await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()) + 5));
 }
 
 describe('Modbus RTU bus over a pty against the simulated slave', () => {

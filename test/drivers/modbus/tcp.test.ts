@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createModbusTcpBus } from '../../../drivers/modbus/tcp.ts';
-import type { ModbusBus } from '../../../drivers/modbus/bus.ts';
 import { startModbusTcpServer } from '../../../sim/modbus/tcp-server.ts';
 import { ModbusFaults } from '../../../sim/modbus/faults.ts';
-import { DeviceError } from '../../../src/devices/errors.ts';
+import type { DeviceError } from '../../../src/devices/errors.ts';
 import { ManualClock } from '../../../src/time/clock.ts';
-import { MemorySpace } from './memory-space.ts';
+import { MemorySpace } from '../../fixtures/memory-space.ts';
+import { afterBackoff, failure } from '../../fixtures/bus-failures.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -28,21 +28,6 @@ async function setup(options: { timeoutMs?: number; clock?: ManualClock; backoff
   });
   cleanups.push(() => server.close(), () => bus.close());
   return { units, faults, server, bus };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeviceError> {
-  const e = await p.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(e).toBeInstanceOf(DeviceError);
-  return e as DeviceError;
-}
-
-/** Waits out the unit's back-off window on the system clock. */
-async function afterBackoff(bus: ModbusBus, unitId: number): Promise<void> {
-  const until = bus.health(unitId).backoffUntilMs;
-  if (until !== undefined) await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()) + 5));
 }
 
 describe('Modbus TCP bus against the simulated server', () => {

@@ -8,7 +8,7 @@ import { ModbusFaults } from '../../../sim/modbus/faults.ts';
 import { startModbusRtuSlave } from '../../../sim/modbus/rtu-slave.ts';
 import { createRelayBoardSpace } from '../../../sim/relay/modbus-relay-board.ts';
 import { openPtyPair, type PtyPair } from '../../../sim/serial/pty.ts';
-import { TestPlant } from '../bms/test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 
 const UNIT = 10;
 

@@ -3,7 +3,7 @@ import { SunSpecBattery } from '../../../drivers/sunspec/battery.ts';
 import { simHybridInverter } from '../../../sim/sunspec/hybrid-inverter.ts';
 import { ManualClock, ScaledClock } from '../../../src/time/clock.ts';
 import { isDeviceError } from '../../../src/devices/errors.ts';
-import { TestPlant } from '../../sim/sunspec/test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 import { serveOverTcp, type TcpRig } from './tcp-rig.ts';
 
 let rig: TcpRig | undefined;

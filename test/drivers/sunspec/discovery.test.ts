@@ -6,7 +6,7 @@ import { hybridInverterModels, simHybridInverter } from '../../../sim/sunspec/hy
 import { SlaveException } from '../../../sim/modbus/register-space.ts';
 import { ManualClock } from '../../../src/time/clock.ts';
 import { isDeviceError } from '../../../src/devices/errors.ts';
-import { TestPlant } from '../../sim/sunspec/test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 import { serveOverTcp, type TcpRig } from './tcp-rig.ts';
 
 let rig: TcpRig | undefined;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SunSpecGridMeter } from '../../../drivers/sunspec/grid-meter.ts';
 import { simMeter } from '../../../sim/sunspec/meter.ts';
 import { ManualClock } from '../../../src/time/clock.ts';
-import { TestPlant } from '../../sim/sunspec/test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 import { serveOverTcp, type TcpRig } from './tcp-rig.ts';
 
 let rig: TcpRig | undefined;

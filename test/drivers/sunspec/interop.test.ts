@@ -20,7 +20,7 @@ import { startModbusTcpServer } from '../../../sim/modbus/tcp-server.ts';
 import { openPtyPair } from '../../../sim/serial/pty.ts';
 import { simMeter } from '../../../sim/sunspec/meter.ts';
 import { ManualClock } from '../../../src/time/clock.ts';
-import { TestPlant } from '../../sim/sunspec/test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void>)[] = [];

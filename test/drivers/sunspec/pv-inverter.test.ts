@@ -4,7 +4,7 @@ import { simPvInverter } from '../../../sim/sunspec/pv-inverter.ts';
 import type { SunSpecSpace } from '../../../sim/sunspec/sunspec-space.ts';
 import { ManualClock, ScaledClock } from '../../../src/time/clock.ts';
 import { isDeviceError } from '../../../src/devices/errors.ts';
-import { TestPlant } from '../../sim/sunspec/test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 import { serveOverTcp, type TcpRig } from './tcp-rig.ts';
 
 let rig: TcpRig | undefined;

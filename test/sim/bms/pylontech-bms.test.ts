@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FrameParser, encodeFrame, type FrameEvent } from '../../../drivers/bms/pylontech-frame.ts';
 import { startPylontechBmsSim, type PylontechBmsSim } from '../../../sim/bms/pylontech-bms.ts';
 import { openPtyPair, type PtyPair } from '../../../sim/serial/pty.ts';
-import { TestPlant } from '../../drivers/bms/test-plant.ts';
+import { sixteenCellPack, TestPlant } from '../../fixtures/test-plant.ts';
 
 describe('simulated Pylontech BMS, spoken to with raw frames', () => {
   let pty: PtyPair;
@@ -13,7 +13,7 @@ describe('simulated Pylontech BMS, spoken to with raw frames', () => {
 
   beforeEach(async () => {
     pty = await openPtyPair('bms-sim');
-    sim = await startPylontechBmsSim({ path: pty.simPath, plant: new TestPlant(), address: 3 });
+    sim = await startPylontechBmsSim({ path: pty.simPath, plant: new TestPlant(sixteenCellPack), address: 3 });
     port = new SerialPort({ path: pty.devicePath, baudRate: 9600 });
     const parser = new FrameParser();
     events.length = 0;

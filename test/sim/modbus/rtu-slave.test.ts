@@ -6,7 +6,7 @@ import { ModbusFaults } from '../../../sim/modbus/faults.ts';
 import { openPtyPair } from '../../../sim/serial/pty.ts';
 import { withCrc, hasValidCrc } from '../../../drivers/modbus/crc16.ts';
 import { exchangeWireMs } from '../../../drivers/modbus/wire-time.ts';
-import { MemorySpace } from '../../drivers/modbus/memory-space.ts';
+import { MemorySpace } from '../../fixtures/memory-space.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

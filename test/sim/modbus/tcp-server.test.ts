@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { startModbusTcpServer } from '../../../sim/modbus/tcp-server.ts';
 import { ModbusFaults } from '../../../sim/modbus/faults.ts';
-import { MemorySpace } from '../../drivers/modbus/memory-space.ts';
+import { MemorySpace } from '../../fixtures/memory-space.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -5,7 +5,7 @@ import { SlaveException } from '../../../sim/modbus/register-space.ts';
 import { startFirmataRelayBoard, type FirmataRelayBoard } from '../../../sim/relay/firmata-board.ts';
 import { createRelayBoardSpace } from '../../../sim/relay/modbus-relay-board.ts';
 import { openPtyPair, type PtyPair } from '../../../sim/serial/pty.ts';
-import { TestPlant } from '../../drivers/bms/test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 
 describe('virtual Firmata relay board, spoken to with raw Firmata bytes', () => {
   let pty: PtyPair;

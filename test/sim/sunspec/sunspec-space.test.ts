@@ -6,7 +6,7 @@ import { simHybridInverter } from '../../../sim/sunspec/hybrid-inverter.ts';
 import { batteryModels, simBattery } from '../../../sim/sunspec/battery.ts';
 import { pvInverterModels } from '../../../sim/sunspec/pv-inverter.ts';
 import { serveOverTcp, type TcpRig } from '../../drivers/sunspec/tcp-rig.ts';
-import { TestPlant } from './test-plant.ts';
+import { TestPlant } from '../../fixtures/test-plant.ts';
 
 let rig: TcpRig | undefined;
 afterEach(async () => {
