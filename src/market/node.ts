@@ -1,0 +1,613 @@
+import { randomUUID } from 'node:crypto';
+import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { AnySchema } from 'ajv';
+import { systemClock, type Clock } from '../time/clock.ts';
+import { Membership, type CommunityConfig } from './community.ts';
+import type { Identity } from './identity.ts';
+import { Ledger, sameTerms, type LedgerEntry, type TradeState, type TradeTerms } from './ledger.ts';
+import {
+  DEFAULT_LIMITS,
+  MessageCodec,
+  REJECT_REASONS,
+  type Bodies,
+  type Envelope,
+  type MessageLimits,
+  type OfferBody,
+  type RejectReason,
+  type RoundBody,
+} from './messages.ts';
+import { PresenceTracker, type PeerPresence } from './presence.ts';
+import { ReplayGuard } from './replay-guard.ts';
+import { communityFilter, type MessageKind } from './topics.ts';
+import { Waiters } from './waiters.ts';
+
+export interface MarketTiming {
+  /** How often undecided acceptances and live offers are re-sent (they are idempotent). */
+  resendMs: number;
+  /** Pause between reconnection attempts. */
+  reconnectMs: number;
+  /** MQTT keepalive: how soon the broker notices a silent gateway and publishes its will. */
+  keepaliveSeconds: number;
+  /** MQTT 5 will delay: a reconnect within this time does not announce the gateway offline. */
+  willDelaySeconds: number;
+  /** Lifetime of a decision message (the buyer asks again after it anyway). */
+  decisionLifetimeMs: number;
+  /** Give up connecting at start after this long. */
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_TIMING: MarketTiming = {
+  resendMs: 2_000,
+  reconnectMs: 1_000,
+  keepaliveSeconds: 15,
+  willDelaySeconds: 10,
+  decisionLifetimeMs: 10 * 60_000,
+  connectTimeoutMs: 10_000,
+};
+
+export interface MarketNodeOptions {
+  identity: Identity;
+  community: CommunityConfig;
+  brokerUrl: string;
+  /** Where the ledger and the replay window are journaled; one directory per gateway. */
+  dataDir: string;
+  clock?: Clock;
+  /** 'auto' tries MQTT 5 and falls back to 3.1.1 when the broker refuses it (aedes 1.2). */
+  protocolVersion?: 5 | 4 | 'auto';
+  limits?: Partial<MessageLimits>;
+  timing?: Partial<MarketTiming>;
+  /** JSON schemas of the clearing layer's round payloads, by round name. */
+  roundSchemas?: Record<string, AnySchema>;
+  /** Where events go; default: warnings (rejections, failures) to stderr, info nowhere. */
+  log?: MarketLog;
+}
+
+/** A trade the clearing produced: `powerKw` from `seller` to `buyer` over the slot. */
+export interface ClearedTrade {
+  seller: string;
+  buyer: string;
+  slotStartMs: number;
+  slotMinutes: number;
+  powerKw: number;
+  priceEurPerKwh: number;
+}
+
+export interface CommitOutcome {
+  trade: ClearedTrade;
+  /** 'no-offer': the seller's offer never arrived; 'no-acceptance': the buyer never accepted. */
+  state: TradeState | 'no-offer' | 'no-acceptance';
+  tradeId?: string;
+  reason?: string;
+}
+
+export interface Rejection {
+  reason: RejectReason;
+  detail: string;
+  topic: string;
+  from?: string;
+  id?: string;
+  atMs: number;
+}
+
+export interface ReceivedOffer {
+  from: string;
+  body: OfferBody;
+  expiresMs: number;
+}
+
+interface OwnOffer {
+  body: OfferBody;
+  expiresMs: number;
+  remainingKw: number;
+}
+
+export type MarketLog = (level: 'info' | 'warn', line: string) => void;
+
+const stderrWarnings: MarketLog = (level, line) => {
+  if (level === 'warn') process.stderr.write(`market: ${line}\n`);
+};
+
+type Handler<K extends MessageKind> = (envelope: Envelope<K>) => void;
+
+const EPSILON_KW = 1e-9;
+const REJECTION_LOG_SIZE = 1000;
+
+/**
+ * One gateway's membership in a community market: its MQTT connection, the signed message
+ * layer, presence, and the offer → acceptance → confirmation commit (docs/market.md).
+ * The seller decides every trade and journals the decision before announcing it; the buyer
+ * journals its acceptance and asks again until it hears the decision, so both ledgers agree
+ * whatever is lost or restarted in between.
+ */
+export class MarketNode {
+  readonly ledger: Ledger;
+  readonly rejections: Record<RejectReason, number>;
+  readonly rejectionLog: Rejection[] = [];
+  /** The MQTT version in use once started. */
+  mqttVersion: 4 | 5 | undefined;
+
+  private readonly peerId: string;
+  private readonly membership: Membership;
+  private readonly codec: MessageCodec;
+  private readonly replay: ReplayGuard;
+  private readonly clock: Clock;
+  private readonly timing: MarketTiming;
+  private readonly log: MarketLog;
+  private client: MqttClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private session = '';
+  private stopped = false;
+  private readonly handlers = new Map<MessageKind, Set<Handler<MessageKind>>>();
+  private readonly rejectionHandlers = new Set<(rejection: Rejection) => void>();
+  private readonly presence = new PresenceTracker();
+  private readonly offerBook = new Map<string, ReceivedOffer>();
+  private readonly ownOffers = new Map<string, OwnOffer>();
+  private readonly waiters = new Waiters();
+  /** Buyer: cleared trades waiting for their seller's offer. */
+  private readonly expectations = new Set<{ trade: ClearedTrade; onAccepted: (tradeId: string) => void; cancel: () => void }>();
+  private readonly usedOffers = new Set<string>();
+
+  constructor(private readonly options: MarketNodeOptions) {
+    this.peerId = options.identity.peerId;
+    this.membership = new Membership(options.community);
+    const member = options.community.members.find((m) => m.peerId === this.peerId);
+    if (member === undefined || member.publicKey !== options.identity.publicKey) {
+      throw new Error(`${this.peerId} is not a member of community ${options.community.communityId} with this key`);
+    }
+    this.clock = options.clock ?? systemClock;
+    this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.codec = new MessageCodec(this.membership, this.clock, limits, options.roundSchemas);
+    this.log = options.log ?? stderrWarnings;
+    this.rejections = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+    this.ledger = Ledger.open(options.dataDir, this.peerId);
+    this.replay = ReplayGuard.open(options.dataDir, this.clock, limits.maxClockSkewMs);
+  }
+
+  get id(): string {
+    return this.peerId;
+  }
+
+  /** Connects, subscribes to the community, announces presence, and resumes undecided trades. */
+  async start(): Promise<void> {
+    const requested = this.options.protocolVersion ?? 'auto';
+    this.mqttVersion = requested === 'auto' ? await probeMqttVersion(this.options.brokerUrl, this.timing.connectTimeoutMs) : requested;
+    const client = connect(this.options.brokerUrl, this.clientOptions(this.mqttVersion));
+    this.client = client;
+    client.on('message', (topic, payload) => {
+      // Nothing a peer sends, and no failure of ours (a full disk), may take the gateway down.
+      try {
+        this.receive(topic, payload);
+      } catch (error) {
+        this.log('warn', `${this.peerId}: message on ${topic} not handled: ${(error as Error).message}`);
+      }
+    });
+    client.on('reconnect', () => {
+      // Each connection gets its own signed will: a reused one would be a replay to the peers.
+      client.options.will = this.freshWill();
+    });
+    client.on('error', (error) => this.log('warn', `${this.peerId}: mqtt error: ${error.message}`));
+    const ready = new Promise<void>((resolve, reject) => {
+      const timeout = setTimeout(() => reject(new Error(`${this.peerId}: no connection to ${this.options.brokerUrl}`)), this.timing.connectTimeoutMs);
+      client.on('connect', () => {
+        this.onConnected().then(
+          () => {
+            clearTimeout(timeout);
+            resolve();
+          },
+          (error: Error) => this.log('warn', `${this.peerId}: subscribing failed: ${error.message}`),
+        );
+      });
+    });
+    try {
+      await ready;
+    } catch (error) {
+      client.end(true);
+      throw error;
+    }
+    this.timer = setInterval(() => this.resend(), this.timing.resendMs);
+    this.resend();
+  }
+
+  /** Announces this gateway offline, disconnects cleanly and closes the journals. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.timer);
+    const client = this.client;
+    if (client?.connected) {
+      await this.send('presence', { status: 'offline', session: this.session }, { lifetimeMs: this.codec.limits.maxLifetimeMs.presence, retain: true }).catch(() => undefined);
+      await client.endAsync().catch(() => undefined);
+    } else {
+      client?.end(true);
+    }
+    this.waiters.wakeAll();
+    for (const expectation of [...this.expectations]) expectation.cancel();
+    this.ledger.close();
+    this.replay.close();
+  }
+
+  /** Handlers see only messages that passed every check, once each. Returns an unsubscribe. */
+  on<K extends MessageKind>(kind: K, handler: Handler<K>): () => void {
+    const set = this.handlers.get(kind) ?? new Set();
+    set.add(handler as unknown as Handler<MessageKind>);
+    this.handlers.set(kind, set);
+    return () => set.delete(handler as unknown as Handler<MessageKind>);
+  }
+
+  onRejected(handler: (rejection: Rejection) => void): () => void {
+    this.rejectionHandlers.add(handler);
+    return () => this.rejectionHandlers.delete(handler);
+  }
+
+  /** Publishes a clearing-round message; its payload must match the schema registered for `body.name`. */
+  async publish(kind: 'round', body: RoundBody, options: { lifetimeMs?: number } = {}): Promise<void> {
+    await this.send(kind, body, { lifetimeMs: options.lifetimeMs ?? 60_000, middle: body.name });
+  }
+
+  peers(): PeerPresence[] {
+    return this.presence.list();
+  }
+
+  isOnline(peerId: string): boolean {
+    return this.presence.isOnline(peerId) === true;
+  }
+
+  /** Offers this gateway has heard from online peers that have not expired. */
+  openOffers(): ReceivedOffer[] {
+    const nowMs = this.clock.nowMs();
+    return [...this.offerBook.values()].filter((o) => o.expiresMs >= nowMs && this.isOnline(o.from));
+  }
+
+  /**
+   * Seller: offers up to `maxKw` for one slot until `lifetimeMs` from now and returns the offer
+   * id. Throws on terms the schema refuses; a broker that is away delays the sending only.
+   */
+  offer(terms: Omit<OfferBody, 'offerId'> & { lifetimeMs: number }): string {
+    const { lifetimeMs, ...rest } = terms;
+    const body: OfferBody = { offerId: randomUUID(), ...rest };
+    const own = { body, expiresMs: this.clock.nowMs() + lifetimeMs, remainingKw: body.maxKw };
+    this.sendOffer(own).catch((error: Error) => this.log('info', `${this.peerId}: offer not sent yet (${error.message})`));
+    this.ownOffers.set(body.offerId, own);
+    return body.offerId;
+  }
+
+  /**
+   * Buyer: accepts `powerKw` of a received offer. The acceptance is journaled first, then sent
+   * and re-sent until the seller decides; resolves with the ledger entry when decided or when
+   * `waitMs` runs out (then still 'in-doubt', and the node keeps asking).
+   */
+  async accept(offer: ReceivedOffer, powerKw: number, waitMs = 30_000): Promise<LedgerEntry> {
+    if (offer.body.to !== undefined && offer.body.to !== this.peerId) throw new Error(`offer ${offer.body.offerId} is addressed to ${offer.body.to}`);
+    if (powerKw > offer.body.maxKw + EPSILON_KW) throw new Error(`cannot accept ${powerKw} kW of an offer of ${offer.body.maxKw} kW`);
+    const trade: TradeTerms = {
+      tradeId: randomUUID(),
+      offerId: offer.body.offerId,
+      seller: offer.from,
+      buyer: this.peerId,
+      slotStartMs: offer.body.slotStartMs,
+      slotMinutes: offer.body.slotMinutes,
+      powerKw,
+      priceEurPerKwh: offer.body.priceEurPerKwh,
+    };
+    this.ledger.recordAccepted(trade);
+    this.sendAccept(trade).catch((error: Error) => this.log('info', `${this.peerId}: accept not sent yet (${error.message}); re-sending`));
+    return this.waitForDecision(trade.tradeId, waitMs);
+  }
+
+  /** Resolves with the trade's entry once it is committed or aborted, or after `waitMs`. */
+  async waitForDecision(tradeId: string, waitMs: number): Promise<LedgerEntry> {
+    const entry = this.ledger.get(tradeId);
+    if (entry === undefined) throw new Error(`no trade ${tradeId} in ${this.peerId}'s ledger`);
+    if (entry.state === 'in-doubt' && !this.stopped) await this.waiters.wait(`trade:${tradeId}`, waitMs);
+    return this.ledger.get(tradeId)!;
+  }
+
+  /**
+   * Runs the commit for every cleared trade this gateway is party to: as seller it sends an
+   * offer addressed to the buyer; as buyer it accepts the matching offer when it arrives.
+   * Resolves when each is decided or after `timeoutMs`.
+   */
+  async commitTrades(trades: ClearedTrade[], options: { timeoutMs?: number } = {}): Promise<CommitOutcome[]> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const mine = trades.filter((t) => t.seller === this.peerId || t.buyer === this.peerId);
+    return Promise.all(mine.map((trade) => (trade.seller === this.peerId ? this.commitAsSeller(trade, timeoutMs) : this.commitAsBuyer(trade, timeoutMs))));
+  }
+
+  private async commitAsSeller(trade: ClearedTrade, timeoutMs: number): Promise<CommitOutcome> {
+    const offerId = this.offer({
+      slotStartMs: trade.slotStartMs,
+      slotMinutes: trade.slotMinutes,
+      maxKw: trade.powerKw,
+      priceEurPerKwh: trade.priceEurPerKwh,
+      to: trade.buyer,
+      lifetimeMs: timeoutMs,
+    });
+    const decided = () => this.ledger.entriesList().find((e) => e.trade.offerId === offerId);
+    if (decided() === undefined) await this.waiters.wait(`offer:${offerId}`, timeoutMs);
+    const entry = decided();
+    return entry === undefined ? { trade, state: 'no-acceptance' } : { trade, state: entry.state, tradeId: entry.trade.tradeId, reason: entry.reason };
+  }
+
+  private async commitAsBuyer(trade: ClearedTrade, timeoutMs: number): Promise<CommitOutcome> {
+    const started = performance.now();
+    const tradeId = await new Promise<string | undefined>((resolve) => {
+      const expectation = {
+        trade,
+        onAccepted: (id: string) => {
+          clearTimeout(timeout);
+          resolve(id);
+        },
+        cancel: () => {
+          clearTimeout(timeout);
+          this.expectations.delete(expectation);
+          resolve(undefined);
+        },
+      };
+      const timeout = setTimeout(expectation.cancel, timeoutMs);
+      this.expectations.add(expectation);
+      for (const offer of this.offerBook.values()) this.matchExpectation(offer);
+    });
+    if (tradeId === undefined) return { trade, state: 'no-offer' };
+    const entry = await this.waitForDecision(tradeId, Math.max(0, timeoutMs - (performance.now() - started)));
+    return { trade, state: entry.state, tradeId, reason: entry.reason };
+  }
+
+  /** Accepts a directed offer for the first cleared trade it matches; each offer serves one trade. */
+  private matchExpectation(offer: ReceivedOffer): void {
+    if (offer.body.to !== this.peerId || this.usedOffers.has(offer.body.offerId)) return;
+    const matches = (trade: ClearedTrade) =>
+      trade.seller === offer.from &&
+      trade.slotStartMs === offer.body.slotStartMs &&
+      trade.slotMinutes === offer.body.slotMinutes &&
+      trade.priceEurPerKwh === offer.body.priceEurPerKwh &&
+      Math.abs(trade.powerKw - offer.body.maxKw) <= EPSILON_KW;
+    const expected = [...this.expectations].find((e) => matches(e.trade));
+    if (expected === undefined) return;
+    this.expectations.delete(expected);
+    this.usedOffers.add(offer.body.offerId);
+    this.accept(offer, expected.trade.powerKw, 0).then(
+      (entry) => expected.onAccepted(entry.trade.tradeId),
+      (error: Error) => this.log('warn', `${this.peerId}: accepting offer ${offer.body.offerId} failed: ${error.message}`),
+    );
+  }
+
+  private clientOptions(version: 4 | 5): IClientOptions {
+    const options: IClientOptions = {
+      protocolVersion: version,
+      clientId: `pe-${this.membership.communityId}-${this.peerId}`,
+      reconnectPeriod: this.timing.reconnectMs,
+      connectTimeout: this.timing.connectTimeoutMs,
+      keepalive: this.timing.keepaliveSeconds,
+      resubscribe: false,
+      will: this.freshWill(),
+    };
+    if (version === 5) {
+      // The session must outlive the will delay, or the broker sends the will at once.
+      options.clean = false;
+      options.properties = { sessionExpiryInterval: this.timing.willDelaySeconds + 5 };
+    } else {
+      options.clean = true;
+    }
+    return options;
+  }
+
+  /** A new session: the will of this connection, signed now, announcing it offline. */
+  private freshWill(): NonNullable<IClientOptions['will']> {
+    this.session = randomUUID();
+    const sealed = this.codec.seal(this.options.identity, 'presence', { status: 'offline', session: this.session }, {
+      lifetimeMs: this.codec.limits.maxLifetimeMs.presence,
+    });
+    const will: NonNullable<IClientOptions['will']> = { topic: sealed.topic, payload: sealed.payload, qos: 1, retain: true };
+    if (this.mqttVersion === 5) will.properties = { willDelayInterval: this.timing.willDelaySeconds };
+    return will;
+  }
+
+  private async onConnected(): Promise<void> {
+    const client = this.client!;
+    await client.subscribeAsync(communityFilter(this.membership.communityId), this.mqttVersion === 5 ? { qos: 1, nl: true } : { qos: 1 });
+    await this.send('presence', { status: 'online', session: this.session }, { lifetimeMs: this.codec.limits.maxLifetimeMs.presence, retain: true });
+  }
+
+  /**
+   * Seals (throwing at once on a malformed message) and publishes at QoS 1; the promise settles
+   * on the broker's acknowledgement, which waits for a reconnection while the broker is away.
+   */
+  private send<K extends MessageKind>(
+    kind: K,
+    body: Bodies[K],
+    options: { lifetimeMs: number; middle?: string | number; retain?: boolean },
+  ): Promise<void> {
+    const client = this.client;
+    if (client === undefined) throw new Error(`${this.peerId} is not started`);
+    const sealed = this.codec.seal(this.options.identity, kind, body, options);
+    const publish: IClientPublishOptions = { qos: 1, retain: options.retain ?? false };
+    if (this.mqttVersion === 5 && !options.retain) {
+      publish.properties = { messageExpiryInterval: Math.max(1, Math.ceil(options.lifetimeMs / 1000)) };
+    }
+    return client.publishAsync(sealed.topic, sealed.payload, publish).then(() => undefined);
+  }
+
+  private sendOffer(own: OwnOffer): Promise<void> {
+    return this.send('offer', own.body, { lifetimeMs: own.expiresMs - this.clock.nowMs(), middle: own.body.slotStartMs });
+  }
+
+  private sendAccept(trade: TradeTerms): Promise<void> {
+    const { seller, buyer: _buyer, ...terms } = trade;
+    return this.send('accept', { ...terms, to: seller }, { lifetimeMs: this.timing.decisionLifetimeMs });
+  }
+
+  private sendDecision(entry: LedgerEntry): Promise<void> {
+    const { seller: _seller, buyer, ...terms } = entry.trade;
+    const body = { ...terms, to: buyer, outcome: entry.state as 'committed' | 'aborted', ...(entry.reason ? { reason: entry.reason } : {}) };
+    return this.send('confirm', body, { lifetimeMs: this.timing.decisionLifetimeMs });
+  }
+
+  /** Periodic: re-send what is still open (idempotent on the other side) and drop what expired. */
+  private resend(): void {
+    if (this.stopped || !this.client?.connected) return;
+    const nowMs = this.clock.nowMs();
+    const failed = (error: Error) => this.log('info', `${this.peerId}: re-send failed: ${error.message}`);
+    for (const trade of this.ledger.inDoubt()) this.sendAccept(trade).catch(failed);
+    // A directed offer is part of a running commit, so it is re-sent until decided; an open
+    // offer only to a peer that (re)appears (handlePresence): everyone else has it already.
+    for (const [offerId, own] of this.ownOffers) {
+      if (own.expiresMs <= nowMs || own.remainingKw <= EPSILON_KW) this.ownOffers.delete(offerId);
+      else if (own.body.to !== undefined) this.sendOffer(own).catch(failed);
+    }
+    for (const [offerId, offer] of this.offerBook) {
+      if (offer.expiresMs >= nowMs) continue;
+      this.offerBook.delete(offerId);
+      this.usedOffers.delete(offerId);
+    }
+  }
+
+  private receive(topic: string, payload: Buffer): void {
+    // Empty: a retained message being cleared. Stopped: the journals are closed.
+    if (payload.length === 0 || this.stopped) return;
+    const result = this.codec.open(topic, payload);
+    if (!result.ok) return this.reject({ reason: result.reason, detail: result.detail, topic, from: result.from, id: result.id });
+    const envelope = result.envelope;
+    // Brokers without MQTT 5 no-local echo our own messages back.
+    if (envelope.from === this.peerId) return;
+    if (this.replay.has(envelope.from, envelope.id)) {
+      return this.reject({ reason: 'replayed', detail: `message ${envelope.id} already handled`, topic, from: envelope.from, id: envelope.id });
+    }
+    try {
+      this.handle(envelope);
+    } catch (error) {
+      // Not remembered as seen, so a re-delivery is handled again once the cause is gone.
+      this.log('warn', `${this.peerId}: handling ${envelope.kind} ${envelope.id} from ${envelope.from} failed: ${(error as Error).message}`);
+      return;
+    }
+    this.replay.remember(envelope.from, envelope.id, envelope.expiresMs);
+    for (const handler of this.handlers.get(envelope.kind) ?? []) {
+      try {
+        handler(envelope);
+      } catch (error) {
+        this.log('warn', `${this.peerId}: ${envelope.kind} handler threw: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private reject(rejection: Omit<Rejection, 'atMs'>): void {
+    const full: Rejection = { ...rejection, atMs: this.clock.nowMs() };
+    this.rejections[full.reason]++;
+    this.rejectionLog.push(full);
+    if (this.rejectionLog.length > REJECTION_LOG_SIZE) this.rejectionLog.shift();
+    this.log('warn', `${this.peerId}: rejected (${full.reason}) on ${full.topic}: ${full.detail}`);
+    for (const handler of this.rejectionHandlers) {
+      try {
+        handler(full);
+      } catch (error) {
+        this.log('warn', `${this.peerId}: rejection handler threw: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private handle(envelope: Envelope): void {
+    switch (envelope.kind) {
+      case 'presence':
+        return this.handlePresence(envelope as Envelope<'presence'>);
+      case 'offer':
+        return this.handleOffer(envelope as Envelope<'offer'>);
+      case 'accept':
+        return this.handleAccept(envelope as Envelope<'accept'>);
+      case 'confirm':
+        return this.handleConfirm(envelope as Envelope<'confirm'>);
+      case 'round':
+        return;
+    }
+  }
+
+  private handlePresence(envelope: Envelope<'presence'>): void {
+    const change = this.presence.update(envelope);
+    if (change === 'offline') {
+      for (const [offerId, offer] of this.offerBook) if (offer.from === envelope.from) this.offerBook.delete(offerId);
+    } else if (change === 'online') {
+      const nowMs = this.clock.nowMs();
+      for (const own of this.ownOffers.values()) {
+        if (own.body.to === undefined && own.expiresMs > nowMs) {
+          this.sendOffer(own).catch((error: Error) => this.log('info', `${this.peerId}: re-sending an offer failed: ${error.message}`));
+        }
+      }
+    }
+  }
+
+  private handleOffer(envelope: Envelope<'offer'>): void {
+    const offer: ReceivedOffer = { from: envelope.from, body: envelope.body, expiresMs: envelope.expiresMs };
+    this.offerBook.set(offer.body.offerId, offer);
+    this.matchExpectation(offer);
+  }
+
+  /** Seller: decides, journals the decision, then announces it; a repeated acceptance gets the same answer. */
+  private handleAccept(envelope: Envelope<'accept'>): void {
+    const { to, ...terms } = envelope.body;
+    if (to !== this.peerId) return;
+    const trade: TradeTerms = { ...terms, seller: this.peerId, buyer: envelope.from };
+    let entry = this.ledger.get(trade.tradeId);
+    if (entry === undefined) {
+      const refusal = this.refusal(trade);
+      entry = this.ledger.recordDecision(trade, refusal === undefined ? 'committed' : 'aborted', refusal);
+      const own = this.ownOffers.get(trade.offerId);
+      if (entry.state === 'committed' && own !== undefined) own.remainingKw -= trade.powerKw;
+      this.log('info', `${this.peerId}: trade ${trade.tradeId} with ${trade.buyer} ${entry.state}${refusal ? ` (${refusal})` : ''}`);
+      this.waiters.wake(`offer:${trade.offerId}`);
+    } else if (!sameTerms(entry.trade, trade)) {
+      this.log('warn', `${this.peerId}: acceptance ${trade.tradeId} from ${trade.buyer} differs from the decided one; answering with the decision`);
+    }
+    this.sendDecision(entry).catch((error: Error) => this.log('info', `${this.peerId}: decision not sent (${error.message}); the buyer will ask again`));
+  }
+
+  private refusal(trade: TradeTerms): string | undefined {
+    const own = this.ownOffers.get(trade.offerId);
+    if (own === undefined) return 'unknown or withdrawn offer';
+    if (this.clock.nowMs() > own.expiresMs) return 'offer expired';
+    const body = own.body;
+    if (body.to !== undefined && body.to !== trade.buyer) return `offer is addressed to ${body.to}`;
+    if (body.slotStartMs !== trade.slotStartMs || body.slotMinutes !== trade.slotMinutes || body.priceEurPerKwh !== trade.priceEurPerKwh) {
+      return 'terms differ from the offer';
+    }
+    if (trade.powerKw > own.remainingKw + EPSILON_KW) return `only ${own.remainingKw} kW left`;
+    if (this.presence.isOnline(trade.buyer) === false) return 'buyer is offline';
+    return undefined;
+  }
+
+  /** Buyer: takes the seller's decision for a trade it accepted with the same terms. */
+  private handleConfirm(envelope: Envelope<'confirm'>): void {
+    const { to, outcome, reason, ...terms } = envelope.body;
+    if (to !== this.peerId) return;
+    const entry = this.ledger.get(terms.tradeId);
+    const trade: TradeTerms = { ...terms, seller: envelope.from, buyer: this.peerId };
+    if (entry === undefined || !sameTerms(entry.trade, trade)) {
+      this.log('warn', `${this.peerId}: decision on ${terms.tradeId} from ${envelope.from} matches no acceptance of ours; ignored`);
+      return;
+    }
+    if (entry.state !== 'in-doubt') {
+      if (entry.state !== outcome) this.log('warn', `${this.peerId}: CONFLICT on trade ${terms.tradeId}: ours ${entry.state}, seller says ${outcome}`);
+      return;
+    }
+    this.ledger.recordDecision(trade, outcome, reason);
+    this.log('info', `${this.peerId}: trade ${trade.tradeId} with ${trade.seller} ${outcome}`);
+    this.waiters.wake(`trade:${trade.tradeId}`);
+  }
+}
+
+/** Tries MQTT 5 on a throwaway connection; a broker that refuses the version gets 3.1.1. */
+export async function probeMqttVersion(brokerUrl: string, timeoutMs: number): Promise<4 | 5> {
+  return new Promise((resolve, reject) => {
+    const probe = connect(brokerUrl, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: timeoutMs, clientId: `pe-probe-${randomUUID()}` });
+    const done = (result: 4 | 5 | Error) => {
+      probe.removeAllListeners();
+      probe.on('error', () => undefined);
+      probe.end(true);
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    probe.once('connect', () => done(5));
+    probe.once('error', (error: Error & { code?: number }) => {
+      done(error.code === 1 || /protocol version/i.test(error.message) ? 4 : error);
+    });
+    probe.once('close', () => done(new Error(`no MQTT broker answering at ${brokerUrl}`)));
+  });
+}

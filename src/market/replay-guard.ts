@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import type { Clock } from '../time/clock.ts';
+import { Journal } from './journal.ts';
+
+interface SeenRecord {
+  from: string;
+  id: string;
+  expiresMs: number;
+}
+
+/**
+ * Remembers every handled message id until the message would be rejected as expired anyway
+ * (expiry + clock-skew bound), so a replay is caught inside that window and, because the
+ * window is journaled, also after a restart. Older ids are forgotten and compacted away:
+ * past the window, the expiry check rejects a replay on its own.
+ * Lines are written without fsync: a process crash loses none, a power cut may lose the newest,
+ * and a replay that slips through then is still harmless, since offers, acceptances and
+ * decisions are idempotent by offer and trade id in the fsync'd ledger.
+ */
+export class ReplayGuard {
+  private readonly seen = new Map<string, number>();
+
+  private constructor(
+    private readonly journal: Journal<SeenRecord>,
+    private readonly clock: Clock,
+    private readonly maxClockSkewMs: number,
+  ) {}
+
+  static open(dataDir: string, clock: Clock, maxClockSkewMs: number): ReplayGuard {
+    const { journal, records } = Journal.open<SeenRecord>(join(dataDir, 'replay.jsonl'), { fsync: false });
+    const guard = new ReplayGuard(journal, clock, maxClockSkewMs);
+    for (const record of records) guard.seen.set(key(record.from, record.id), record.expiresMs);
+    guard.prune();
+    return guard;
+  }
+
+  has(from: string, id: string): boolean {
+    return this.seen.has(key(from, id));
+  }
+
+  remember(from: string, id: string, expiresMs: number): void {
+    if (this.has(from, id)) return;
+    this.seen.set(key(from, id), expiresMs);
+    this.journal.append({ from, id, expiresMs });
+    if (this.journal.lineCount > 2 * this.seen.size + 1000) this.prune();
+  }
+
+  /** Drops ids past their window and compacts the journal to the live ones. */
+  prune(): void {
+    const cutoffMs = this.clock.nowMs() - this.maxClockSkewMs;
+    for (const [k, expiresMs] of this.seen) if (expiresMs < cutoffMs) this.seen.delete(k);
+    if (this.journal.lineCount === this.seen.size) return;
+    this.journal.rewrite(
+      [...this.seen].map(([k, expiresMs]) => {
+        const [from, id] = k.split('/') as [string, string];
+        return { from, id, expiresMs };
+      }),
+    );
+  }
+
+  close(): void {
+    this.journal.close();
+  }
+}
+
+// Peer ids and message ids never contain '/', so the pair is unambiguous.
+function key(from: string, id: string): string {
+  return `${from}/${id}`;
+}

@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
+
+const SLOT_MS = 1_800_000_000_000;
+
+describe.each(BROKERS)('the offer → acceptance → confirmation commit over $name', ({ start }) => {
+  let broker: TestBroker;
+  let community: TestCommunity;
+
+  afterEach(async () => {
+    await community?.close(broker?.url);
+    await broker?.close();
+  });
+
+  it('commits a trade in both ledgers with opposite signs', async () => {
+    broker = await start();
+    community = new TestCommunity(['alice', 'bob']);
+    const alice = await community.startNode('alice', broker.url);
+    const bob = await community.startNode('bob', broker.url);
+    await eventually(() => alice.isOnline('bob') && bob.isOnline('alice'), 'both see each other online');
+
+    alice.offer({ slotStartMs: SLOT_MS, slotMinutes: 60, maxKw: 2, priceEurPerKwh: 0.2, lifetimeMs: 10_000 });
+    await eventually(() => bob.openOffers().length === 1, 'bob hears the offer');
+    const entry = await bob.accept(bob.openOffers()[0]!, 1.5, 10_000);
+
+    expect(entry.state).toBe('committed');
+    await eventually(() => alice.ledger.committed().length === 1, 'alice has the trade');
+    expect(bob.ledger.committedKw('alice', [SLOT_MS])).toEqual([1.5]);
+    expect(alice.ledger.committedKw('bob', [SLOT_MS])).toEqual([-1.5]);
+  });
+
+  it('the seller commits acceptances in arrival order while capacity lasts and aborts the rest', async () => {
+    broker = await start();
+    community = new TestCommunity(['alice', 'bob', 'carol']);
+    const alice = await community.startNode('alice', broker.url);
+    const bob = await community.startNode('bob', broker.url);
+    const carol = await community.startNode('carol', broker.url);
+    await eventually(() => alice.isOnline('bob') && alice.isOnline('carol'), 'alice sees both buyers');
+
+    alice.offer({ slotStartMs: SLOT_MS, slotMinutes: 60, maxKw: 2, priceEurPerKwh: 0.2, lifetimeMs: 10_000 });
+    await eventually(() => bob.openOffers().length === 1 && carol.openOffers().length === 1, 'both hear the offer');
+    const first = await bob.accept(bob.openOffers()[0]!, 1.5, 10_000);
+    const second = await carol.accept(carol.openOffers()[0]!, 1, 10_000);
+
+    expect(first.state).toBe('committed');
+    expect(second).toMatchObject({ state: 'aborted', reason: 'only 0.5 kW left' });
+    await eventually(() => alice.ledger.entriesList().length === 2, 'alice decided both');
+    expect(alice.ledger.committedKw('bob', [SLOT_MS])).toEqual([-1.5]);
+    expect(alice.ledger.committedKw('carol', [SLOT_MS])).toEqual([null]);
+    expect(alice.ledger.get(second.trade.tradeId)?.state).toBe('aborted');
+  });
+
+  it('a gateway that joins late still hears the open offers, and an expired offer cannot be bought', async () => {
+    broker = await start();
+    community = new TestCommunity(['alice', 'bob']);
+    const alice = await community.startNode('alice', broker.url);
+    alice.offer({ slotStartMs: SLOT_MS, slotMinutes: 60, maxKw: 2, priceEurPerKwh: 0.2, lifetimeMs: 3_000 });
+    const bob = await community.startNode('bob', broker.url);
+    await eventually(() => bob.openOffers().length === 1, 'bob hears the offer made before he joined');
+    const offer = bob.openOffers()[0]!;
+
+    await new Promise((resolve) => setTimeout(resolve, offer.expiresMs - Date.now() + 100));
+    expect(bob.openOffers()).toEqual([]);
+    const late = await bob.accept(offer, 1, 10_000);
+    expect(late).toMatchObject({ state: 'aborted' });
+    expect(alice.ledger.committed()).toEqual([]);
+  });
+});

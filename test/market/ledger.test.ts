@@ -1,0 +1,104 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Journal, JournalCorruptError } from '../../src/market/journal.ts';
+import { Ledger, type TradeTerms } from '../../src/market/ledger.ts';
+import { withCommittedTrades } from '../../src/market/optimizer-link.ts';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pe-journal-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const trade = (tradeId: string, seller: string, buyer: string, powerKw = 1): TradeTerms => ({
+  tradeId,
+  offerId: `offer-${tradeId}`,
+  seller,
+  buyer,
+  slotStartMs: 1_800_000_000_000,
+  slotMinutes: 60,
+  powerKw,
+  priceEurPerKwh: 0.2,
+});
+
+describe('the append-only journal', () => {
+  it('reads back every record appended before a restart', () => {
+    const path = join(tempDir(), 'j.jsonl');
+    const first = Journal.open<{ n: number }>(path).journal;
+    first.append({ n: 1 });
+    first.append({ n: 2 });
+    first.close();
+    expect(Journal.open<{ n: number }>(path).records).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+
+  it('drops a torn last line (a write cut by a crash) and appends cleanly after it', () => {
+    const path = join(tempDir(), 'j.jsonl');
+    const first = Journal.open<{ n: number }>(path).journal;
+    first.append({ n: 1 });
+    first.close();
+    appendFileSync(path, '{"crc32":"0000');
+    const reopened = Journal.open<{ n: number }>(path);
+    expect(reopened.records).toEqual([{ n: 1 }]);
+    expect(reopened.tornTail).toBe(true);
+    reopened.journal.append({ n: 2 });
+    reopened.journal.close();
+    expect(Journal.open<{ n: number }>(path).records).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+
+  it('refuses to load a journal damaged before its last line', () => {
+    const path = join(tempDir(), 'j.jsonl');
+    const journal = Journal.open<{ n: number }>(path).journal;
+    journal.append({ n: 1 });
+    journal.append({ n: 2 });
+    journal.close();
+    writeFileSync(path, readFileSync(path, 'utf8').replace('"n":1', '"n":7'));
+    expect(() => Journal.open(path)).toThrow(JournalCorruptError);
+  });
+});
+
+describe('the ledger', () => {
+  it('survives a restart with every decision and the in-doubt acceptances', () => {
+    const dir = tempDir();
+    const ledger = Ledger.open(dir, 'bob');
+    ledger.recordAccepted(trade('t1', 'alice', 'bob', 1.5));
+    ledger.recordDecision(trade('t1', 'alice', 'bob', 1.5), 'committed');
+    ledger.recordAccepted(trade('t2', 'carol', 'bob'));
+    ledger.recordDecision(trade('t3', 'bob', 'carol', 0.5), 'committed');
+    ledger.close();
+
+    const reopened = Ledger.open(dir, 'bob');
+    expect(reopened.committed().map((t) => t.tradeId).sort()).toEqual(['t1', 't3']);
+    expect(reopened.inDoubt().map((t) => t.tradeId)).toEqual(['t2']);
+    expect(reopened.committedKw('alice', [1_800_000_000_000, 1_800_003_600_000])).toEqual([1.5, null]);
+    expect(reopened.committedKw('carol', [1_800_000_000_000])).toEqual([-0.5]);
+    expect(reopened.committedKwByPeer([1_800_000_000_000])).toEqual({ alice: [1.5], carol: [-0.5] });
+  });
+
+  it('never turns a final decision around, and repeating one changes nothing', () => {
+    const ledger = Ledger.open(tempDir(), 'alice');
+    ledger.recordDecision(trade('t1', 'alice', 'bob'), 'committed');
+    expect(ledger.recordDecision(trade('t1', 'alice', 'bob'), 'aborted', 'late').state).toBe('committed');
+    expect(ledger.recordDecision(trade('t1', 'alice', 'bob'), 'committed').state).toBe('committed');
+    expect(ledger.committed()).toHaveLength(1);
+  });
+});
+
+describe('committed trades handed to the optimizer', () => {
+  it('fix x_{m,t} where a trade is committed and leave the other slots free', () => {
+    const ledger = Ledger.open(tempDir(), 'bob');
+    ledger.recordDecision(trade('t1', 'alice', 'bob', 1.5), 'committed');
+    const slots = [1_800_000_000_000 - 3_600_000, 1_800_000_000_000];
+    const peers = [
+      { peerId: 'alice', priceEurPerKwh: [0.2, 0.2], maxKw: 5 },
+      { peerId: 'carol', priceEurPerKwh: [0.2, 0.2], maxKw: 5 },
+    ];
+    expect(withCommittedTrades(peers, ledger, slots)).toEqual([{ ...peers[0], committedKw: [null, 1.5] }, peers[1]]);
+    expect(() => withCommittedTrades(peers.slice(1), ledger, slots)).toThrow(/alice/);
+  });
+});
