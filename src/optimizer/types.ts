@@ -108,6 +108,8 @@ export interface Plan {
     scheduleDeviation: number;
     demandCharge: number;
     terminalValue: number;
+    /** Penalty on the SoC-bound slack that lets a start outside [E^min, E^max] steer back. */
+    socRecovery: number;
   };
   objectiveEur: number;
   /** Worst-case CVaR of each enabled family at the solution (≤ 0 means the constraint holds). */
