@@ -1,9 +1,10 @@
 /**
  * `bench market`: clearing a day of the P2P market over real signed MQTT messages.
- * For 10, 50 and 200 peers (10 only with --quick) and 24- and 96-slot days: every peer is a
+ * For 10, 50 and 200 peers (10 only with --quick; `PE_BENCH_MARKET_PEERS=10,50` picks others)
+ * and 24- and 96-slot days: every peer is a
  * `MarketNode` with its own MQTT connection to one embedded aedes broker, all in this process;
  * the clearing runs over their round messages (src/market/clearing/rounds.ts). Measured: time to
- * clear (first round opened → result at the leader), rounds, messages published per peer and slot,
+ * clear (first round opened → result at every peer), rounds, messages published per peer and slot,
  * and the welfare gap to the central optimum, for consensus-ADMM and the pay-as-clear auction.
  * Peers come from the four real households (src/market/clearing/community.ts; seed 1).
  */
@@ -12,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultDataDir } from '../data/households.ts';
 import { AdmmParticipant, defaultAdmmSettings, initialPrice, type AdmmProposer } from '../market/clearing/admm.ts';
-import { ordersFromPriceSteps, pricePoints } from '../market/clearing/auction.ts';
 import { solveCentral } from '../market/clearing/central.ts';
+import { auctionBook } from '../market/clearing/clear-and-commit.ts';
 import { buildCommunity, loadCommunityData, marketRules } from '../market/clearing/community.ts';
 import { Prosumer } from '../market/clearing/prosumer.ts';
-import { leadAdmm, leadAuction, leaderOf, marketNodeChannel, roundSchemas, serveAdmm, serveAuction, type RoundChannel } from '../market/clearing/rounds.ts';
+import { marketNodeChannel, roundSchemas, runAdmm, runAuction, type RoundChannel } from '../market/clearing/rounds.ts';
 import type { Clearing } from '../market/clearing/types.ts';
 import { communityCost, welfareGap } from '../market/clearing/welfare.ts';
 import { MarketNode, generateIdentity, startEmbeddedBroker } from '../market/index.ts';
@@ -28,12 +29,10 @@ const day = '2016-07-15';
  * 200 peers), not the slowest one's as on separate gateways: the failure detector must wait that long.
  */
 const roundTimeoutMs = 300_000;
-/** Price points each peer re-solves at for its auction order book (8 measured best value for time). */
-const auctionPricePoints = 8;
 
 export async function runBench(options: BenchOptions): Promise<void> {
   const data = await loadCommunityData(defaultDataDir);
-  for (const peers of options.quick ? [10] : [10, 50, 200]) {
+  for (const peers of peerCounts(options)) {
     for (const slots of [24, 96] as const) await benchCommunity(options, data, peers, slots);
   }
 }
@@ -49,26 +48,19 @@ async function benchCommunity(options: BenchOptions, data: Awaited<ReturnType<ty
   const community = await startCommunity(profiles.map((p) => p.id));
   try {
     const peerIds = profiles.map((p) => p.id);
-    const leader = leaderOf(peerIds);
     const lead = { peerIds, roundTimeoutMs };
     const byId = new Map(prosumers.map((p) => [p.profile.id, p]));
 
     const stepMs: number[][] = []; // [round][peer]: local step durations
     const admm = await measure(community.channels, async (channels) => {
-      const participants = new Map(prosumers.map((p) => [p.profile.id, timed(new AdmmParticipant(p, defaultAdmmSettings), stepMs)]));
-      const served = [...channels.values()].filter((c) => c.id !== leader).map((c) => serveAdmm(c, participants.get(c.id)!, leader, 'admm-day'));
       const price = initialPrice(profiles[0]!.buyEurPerKwh, profiles[0]!.sellEurPerKwh, marketRules.p2pFeeEurPerKwh);
-      const clearing = await leadAdmm(channels.get(leader)!, participants.get(leader)!, price, profiles[0]!.stepHours, defaultAdmmSettings, { ...lead, clearing: 'admm-day' });
-      await Promise.all(served);
-      return clearing;
+      const proposer = (id: string) => () => timed(new AdmmParticipant(byId.get(id)!, defaultAdmmSettings), stepMs);
+      const results = await Promise.all([...channels.values()].map((c) => runAdmm(c, proposer(c.id), price, profiles[0]!.stepHours, defaultAdmmSettings, { ...lead, clearing: 'admm-day' })));
+      return results[0]!;
     });
     const auction = await measure(community.channels, async (channels) => {
-      const points = pricePoints(profiles[0]!.buyEurPerKwh, profiles[0]!.sellEurPerKwh, marketRules.p2pFeeEurPerKwh, auctionPricePoints);
-      const book = (id: string) => ordersFromPriceSteps(id, points.map((p) => ({ priceEurPerKwh: p, tradeKwh: byId.get(id)!.tradesAtPrice(profiles[0]!.buyEurPerKwh.map(() => p)) })));
-      const served = [...channels.values()].filter((c) => c.id !== leader).map((c) => serveAuction(c, book(c.id), leader, 'auction-day'));
-      const clearing = await leadAuction(channels.get(leader)!, book(leader), slots, { ...lead, clearing: 'auction-day' });
-      await Promise.all(served);
-      return clearing;
+      const results = await Promise.all([...channels.values()].map((c) => runAuction(c, auctionBook(byId.get(c.id)!, marketRules), slots, { ...lead, clearing: 'auction-day' })));
+      return results[0]!;
     });
 
     const allSteps = stepMs.flat().reduce((s, ms) => s + ms, 0) / 1000;
@@ -88,6 +80,15 @@ async function benchCommunity(options: BenchOptions, data: Awaited<ReturnType<ty
     await community.close();
     prosumers.forEach((p) => p.dispose());
   }
+}
+
+/** `PE_BENCH_MARKET_PEERS` (comma-separated) overrides the community sizes. */
+function peerCounts(options: BenchOptions): number[] {
+  const chosen = process.env['PE_BENCH_MARKET_PEERS'];
+  if (chosen === undefined || chosen.trim() === '') return options.quick ? [10] : [10, 50, 200];
+  const counts = chosen.split(',').map((n) => Number(n.trim()));
+  if (counts.some((n) => !Number.isInteger(n) || n < 2)) throw new Error(`PE_BENCH_MARKET_PEERS must list community sizes of at least 2, got "${chosen}"`);
+  return counts;
 }
 
 /** A participant whose local steps are timed into `stepMs[round]`. */
@@ -118,8 +119,7 @@ async function startCommunity(peerIds: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-market-'));
   const identities = peerIds.map((id) => generateIdentity(id));
   const community = { communityId: 'bench', members: identities.map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
-  // Presence arrives both retained and live while 200 gateways connect at once; the node reports
-  // each duplicate as a replay. Counted, not printed: they would bury the figures.
+  // Counted, not printed: a warning is a defect to look into, but would bury the figures.
   const warnings = { count: 0 };
   const log = (level: 'info' | 'warn') => void (level === 'warn' && warnings.count++);
   const nodes = identities.map(

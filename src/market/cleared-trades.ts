@@ -1,5 +1,5 @@
 import type { BilateralTrade } from './clearing/types.ts';
-import type { ClearedTrade } from './node.ts';
+import type { ClearedTrade } from './ledger.ts';
 
 /**
  * The clearing layer's trades (slot index, energy per slot) as the commit's terms (slot start,

@@ -1,16 +1,20 @@
 import { join } from 'node:path';
 import { Journal } from './journal.ts';
 
-/** The terms both sides agree on; `powerKw` > 0 flows from `seller` to `buyer` for the slot. */
-export interface TradeTerms {
-  tradeId: string;
-  offerId: string;
+/** A trade the clearing produced: `powerKw` > 0 flows from `seller` to `buyer` over the slot. */
+export interface ClearedTrade {
   seller: string;
   buyer: string;
   slotStartMs: number;
   slotMinutes: number;
   powerKw: number;
   priceEurPerKwh: number;
+}
+
+/** The terms both sides agree on in the commit: a cleared trade under its offer and trade ids. */
+export interface TradeTerms extends ClearedTrade {
+  tradeId: string;
+  offerId: string;
 }
 
 /**

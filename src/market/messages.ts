@@ -71,6 +71,7 @@ export const REJECT_REASONS = [
   'expired',
   'future-dated',
   'replayed',
+  'rate-limited',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -85,6 +86,16 @@ export interface MessageLimits {
   maxClockSkewMs: number;
   /** Longest lifetime (expiresMs − sentMs) a message of each kind may claim. */
   maxLifetimeMs: Record<MessageKind, number>;
+  /**
+   * Per sender: sustained messages per second and burst. A member's key can be stolen or its
+   * gateway broken; this bounds what it can make every other gateway verify, store and log.
+   */
+  maxMessagesPerSecondPerPeer: number;
+  maxBurstPerPeer: number;
+  /** Per sender: ids held in the replay window (each kept until its message expires). */
+  maxLiveIdsPerPeer: number;
+  /** Per sender: offers held in the offer book (open ones and those addressed to this gateway). */
+  maxOffersPerPeer: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -94,6 +105,13 @@ export const DEFAULT_LIMITS: MessageLimits = {
   // Presence carries the last will, signed at connect time and published whenever the
   // connection dies, so it must stay valid for as long as a connection may last.
   maxLifetimeMs: { presence: 30 * 24 * HOUR_MS, offer: 48 * HOUR_MS, accept: 48 * HOUR_MS, confirm: 48 * HOUR_MS, round: 48 * HOUR_MS },
+  // A seller re-sends each directed offer of a running commit every resendMs (2 s): 100 trades
+  // in flight are 50 messages/s, and test timings re-send every 150 ms; the burst covers a
+  // day's commit starting at once.
+  maxMessagesPerSecondPerPeer: 200,
+  maxBurstPerPeer: 2_000,
+  maxLiveIdsPerPeer: 50_000,
+  maxOffersPerPeer: 2_000,
 };
 
 const id = { type: 'string', pattern: ID_PATTERN };

@@ -4,7 +4,7 @@ import type { AnySchema } from 'ajv';
 import { systemClock, type Clock } from '../time/clock.ts';
 import { Membership, type CommunityConfig } from './community.ts';
 import type { Identity } from './identity.ts';
-import { Ledger, sameTerms, type LedgerEntry, type TradeState, type TradeTerms } from './ledger.ts';
+import { Ledger, sameTerms, type ClearedTrade, type LedgerEntry, type TradeState, type TradeTerms } from './ledger.ts';
 import {
   DEFAULT_LIMITS,
   MessageCodec,
@@ -17,6 +17,7 @@ import {
   type RoundBody,
 } from './messages.ts';
 import { PresenceTracker, type PeerPresence } from './presence.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { ReplayGuard } from './replay-guard.ts';
 import { communityFilter, type MessageKind } from './topics.ts';
 import { Waiters } from './waiters.ts';
@@ -62,15 +63,7 @@ export interface MarketNodeOptions {
   log?: MarketLog;
 }
 
-/** A trade the clearing produced: `powerKw` from `seller` to `buyer` over the slot. */
-export interface ClearedTrade {
-  seller: string;
-  buyer: string;
-  slotStartMs: number;
-  slotMinutes: number;
-  powerKw: number;
-  priceEurPerKwh: number;
-}
+export type { ClearedTrade };
 
 export interface CommitOutcome {
   trade: ClearedTrade;
@@ -111,6 +104,21 @@ type Handler<K extends MessageKind> = (envelope: Envelope<K>) => void;
 
 const EPSILON_KW = 1e-9;
 const REJECTION_LOG_SIZE = 1000;
+const REJECTION_LINES_PER_SECOND = 10;
+/**
+ * A broker may deliver a retained message and the live publication of the same message to a
+ * subscription made while it was being published, in either order; copies this close together
+ * are that race, not a replay.
+ */
+const RETAINED_RACE_MS = 10_000;
+
+/** How a message arrived, from the MQTT packet: set by the broker, not by whoever published. */
+interface Delivery {
+  /** From the broker's retained store (a subscription or resubscription), not a live publication. */
+  retain: boolean;
+  /** The broker re-sending a QoS-1 message it did not see acknowledged. */
+  dup: boolean;
+}
 
 /**
  * One gateway's membership in a community market: its MQTT connection, the signed message
@@ -123,6 +131,7 @@ export class MarketNode {
   readonly ledger: Ledger;
   readonly rejections: Record<RejectReason, number>;
   readonly rejectionLog: Rejection[] = [];
+
   /** The MQTT version in use once started. */
   mqttVersion: 4 | 5 | undefined;
 
@@ -130,6 +139,16 @@ export class MarketNode {
   private readonly membership: Membership;
   private readonly codec: MessageCodec;
   private readonly replay: ReplayGuard;
+  private readonly limits: MessageLimits;
+  private duplicateCount = 0;
+  private readonly rateLimiter: RateLimiter;
+  /** Per sender (members only): the id of the last message received from the retained store, and when. */
+  private readonly lastRetained = new Map<string, { id: string; atMs: number }>();
+  /**
+   * Rejections are all counted and kept in `rejectionLog`, but written to the log at a bounded
+   * rate per reason: replays can be published by anyone at any rate, and must not flood the disk.
+   */
+  private readonly rejectionLogLimiter = new RateLimiter(REJECTION_LINES_PER_SECOND, 10 * REJECTION_LINES_PER_SECOND);
   private readonly clock: Clock;
   private readonly timing: MarketTiming;
   private readonly log: MarketLog;
@@ -157,6 +176,8 @@ export class MarketNode {
     this.clock = options.clock ?? systemClock;
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.limits = limits;
+    this.rateLimiter = new RateLimiter(limits.maxMessagesPerSecondPerPeer, limits.maxBurstPerPeer);
     this.codec = new MessageCodec(this.membership, this.clock, limits, options.roundSchemas);
     this.log = options.log ?? stderrWarnings;
     this.rejections = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
@@ -168,16 +189,24 @@ export class MarketNode {
     return this.peerId;
   }
 
+  /**
+   * Copies of a handled message that the transport delivered again (QoS-1 re-delivery, a
+   * retained copy on (re)subscription): ignored without a warning, unlike a replay.
+   */
+  get duplicates(): number {
+    return this.duplicateCount;
+  }
+
   /** Connects, subscribes to the community, announces presence, and resumes undecided trades. */
   async start(): Promise<void> {
     const requested = this.options.protocolVersion ?? 'auto';
     this.mqttVersion = requested === 'auto' ? await probeMqttVersion(this.options.brokerUrl, this.timing.connectTimeoutMs) : requested;
     const client = connect(this.options.brokerUrl, this.clientOptions(this.mqttVersion));
     this.client = client;
-    client.on('message', (topic, payload) => {
+    client.on('message', (topic, payload, packet) => {
       // Nothing a peer sends, and no failure of ours (a full disk), may take the gateway down.
       try {
-        this.receive(topic, payload);
+        this.receive(topic, payload, { retain: packet.retain, dup: packet.dup });
       } catch (error) {
         this.log('warn', `${this.peerId}: message on ${topic} not handled: ${(error as Error).message}`);
       }
@@ -186,7 +215,11 @@ export class MarketNode {
       // Each connection gets its own signed will: a reused one would be a replay to the peers.
       client.options.will = this.freshWill();
     });
-    client.on('error', (error) => this.log('warn', `${this.peerId}: mqtt error: ${error.message}`));
+    client.on('error', (error) => {
+      // While stopping, the client may still owe the broker an acknowledgement of a message that
+      // was in flight; failing to write it to the closing socket is expected, not news.
+      if (!this.stopped) this.log('warn', `${this.peerId}: mqtt error: ${error.message}`);
+    });
     const ready = new Promise<void>((resolve, reject) => {
       const timeout = setTimeout(() => reject(new Error(`${this.peerId}: no connection to ${this.options.brokerUrl}`)), this.timing.connectTimeoutMs);
       client.on('connect', () => {
@@ -216,6 +249,9 @@ export class MarketNode {
     clearInterval(this.timer);
     const client = this.client;
     if (client?.connected) {
+      // Unsubscribing first stops the broker sending us messages we would have to acknowledge
+      // on a closing connection.
+      await client.unsubscribeAsync(communityFilter(this.membership.communityId)).catch(() => undefined);
       await this.send('presence', { status: 'offline', session: this.session }, { lifetimeMs: this.codec.limits.maxLifetimeMs.presence, retain: true }).catch(() => undefined);
       await client.endAsync().catch(() => undefined);
     } else {
@@ -462,7 +498,7 @@ export class MarketNode {
     }
   }
 
-  private receive(topic: string, payload: Buffer): void {
+  private receive(topic: string, payload: Buffer, delivery: Delivery): void {
     // Empty: a retained message being cleared. Stopped: the journals are closed.
     if (payload.length === 0 || this.stopped) return;
     const result = this.codec.open(topic, payload);
@@ -470,9 +506,18 @@ export class MarketNode {
     const envelope = result.envelope;
     // Brokers without MQTT 5 no-local echo our own messages back.
     if (envelope.from === this.peerId) return;
-    if (this.replay.has(envelope.from, envelope.id)) {
-      return this.reject({ reason: 'replayed', detail: `message ${envelope.id} already handled`, topic, from: envelope.from, id: envelope.id });
+    const { from, id } = envelope;
+    const nowMs = this.clock.nowMs();
+    if (this.replay.has(from, id)) {
+      if (this.isRedelivery(from, id, delivery, nowMs)) {
+        this.duplicateCount++;
+        return;
+      }
+      return this.reject({ reason: 'replayed', detail: `message ${id} already handled`, topic, from, id });
     }
+    if (delivery.retain) this.lastRetained.set(from, { id, atMs: nowMs });
+    const overLimit = this.overLimit(envelope, nowMs);
+    if (overLimit !== undefined) return this.reject({ reason: 'rate-limited', detail: overLimit, topic, from, id });
     try {
       this.handle(envelope);
     } catch (error) {
@@ -490,12 +535,41 @@ export class MarketNode {
     }
   }
 
+  /**
+   * A second copy of a handled message is the transport's doing when the broker marks it as a
+   * re-delivery or a retained copy, or when it is the live twin of a retained copy just taken.
+   * Anything else is a replay: someone published the message again.
+   */
+  private isRedelivery(from: string, id: string, delivery: Delivery, nowMs: number): boolean {
+    if (delivery.retain || delivery.dup) return true;
+    const retained = this.lastRetained.get(from);
+    return retained !== undefined && retained.id === id && nowMs - retained.atMs <= RETAINED_RACE_MS;
+  }
+
+  /** Why a member's message exceeds what one sender may make this gateway hold; undefined if it does not. */
+  private overLimit(envelope: Envelope, nowMs: number): string | undefined {
+    const { from } = envelope;
+    if (!this.rateLimiter.take(from, nowMs)) return `${from} sends more than ${this.limits.maxMessagesPerSecondPerPeer} messages/s`;
+    if (this.replay.liveIds(from) >= this.limits.maxLiveIdsPerPeer) return `${from} has ${this.limits.maxLiveIdsPerPeer} unexpired messages in the replay window`;
+    if (envelope.kind === 'offer' && this.keepsOffer(envelope as Envelope<'offer'>)) {
+      let held = 0;
+      for (const offer of this.offerBook.values()) if (offer.from === from) held++;
+      if (held >= this.limits.maxOffersPerPeer) return `${from} has ${held} offers in the offer book`;
+    }
+    return undefined;
+  }
+
+  /** Open offers and those addressed to this gateway; offers directed at others are not ours to book. */
+  private keepsOffer(envelope: Envelope<'offer'>): boolean {
+    return envelope.body.to === undefined || envelope.body.to === this.peerId;
+  }
+
   private reject(rejection: Omit<Rejection, 'atMs'>): void {
     const full: Rejection = { ...rejection, atMs: this.clock.nowMs() };
     this.rejections[full.reason]++;
     this.rejectionLog.push(full);
     if (this.rejectionLog.length > REJECTION_LOG_SIZE) this.rejectionLog.shift();
-    this.log('warn', `${this.peerId}: rejected (${full.reason}) on ${full.topic}: ${full.detail}`);
+    if (this.rejectionLogLimiter.take(full.reason, full.atMs)) this.log('warn', `${this.peerId}: rejected (${full.reason}) on ${full.topic}: ${full.detail}`);
     for (const handler of this.rejectionHandlers) {
       try {
         handler(full);
@@ -535,6 +609,7 @@ export class MarketNode {
   }
 
   private handleOffer(envelope: Envelope<'offer'>): void {
+    if (!this.keepsOffer(envelope)) return;
     const offer: ReceivedOffer = { from: envelope.from, body: envelope.body, expiresMs: envelope.expiresMs };
     this.offerBook.set(offer.body.offerId, offer);
     this.matchExpectation(offer);

@@ -19,6 +19,8 @@ interface SeenRecord {
  */
 export class ReplayGuard {
   private readonly seen = new Map<string, number>();
+  /** Live ids per sender: the window's size is bounded per member (`MessageLimits.maxLiveIdsPerPeer`). */
+  private readonly perSender = new Map<string, number>();
 
   private constructor(
     private readonly journal: Journal<SeenRecord>,
@@ -29,7 +31,7 @@ export class ReplayGuard {
   static open(dataDir: string, clock: Clock, maxClockSkewMs: number): ReplayGuard {
     const { journal, records } = Journal.open<SeenRecord>(join(dataDir, 'replay.jsonl'), { fsync: false });
     const guard = new ReplayGuard(journal, clock, maxClockSkewMs);
-    for (const record of records) guard.seen.set(key(record.from, record.id), record.expiresMs);
+    for (const record of records) guard.add(record.from, record.id, record.expiresMs);
     guard.prune();
     return guard;
   }
@@ -38,9 +40,13 @@ export class ReplayGuard {
     return this.seen.has(key(from, id));
   }
 
+  liveIds(from: string): number {
+    return this.perSender.get(from) ?? 0;
+  }
+
   remember(from: string, id: string, expiresMs: number): void {
     if (this.has(from, id)) return;
-    this.seen.set(key(from, id), expiresMs);
+    this.add(from, id, expiresMs);
     this.journal.append({ from, id, expiresMs });
     if (this.journal.lineCount > 2 * this.seen.size + 1000) this.prune();
   }
@@ -48,18 +54,24 @@ export class ReplayGuard {
   /** Drops ids past their window and compacts the journal to the live ones. */
   prune(): void {
     const cutoffMs = this.clock.nowMs() - this.maxClockSkewMs;
-    for (const [k, expiresMs] of this.seen) if (expiresMs < cutoffMs) this.seen.delete(k);
-    if (this.journal.lineCount === this.seen.size) return;
-    this.journal.rewrite(
-      [...this.seen].map(([k, expiresMs]) => {
-        const [from, id] = k.split('/') as [string, string];
-        return { from, id, expiresMs };
-      }),
-    );
+    const live = [...this.seen].map(([k, expiresMs]) => {
+      const [from, id] = k.split('/') as [string, string];
+      return { from, id, expiresMs };
+    }).filter((record) => record.expiresMs >= cutoffMs);
+    this.seen.clear();
+    this.perSender.clear();
+    for (const record of live) this.add(record.from, record.id, record.expiresMs);
+    if (this.journal.lineCount !== this.seen.size) this.journal.rewrite(live);
   }
 
   close(): void {
     this.journal.close();
+  }
+
+  private add(from: string, id: string, expiresMs: number): void {
+    if (this.seen.has(key(from, id))) return;
+    this.seen.set(key(from, id), expiresMs);
+    this.perSender.set(from, (this.perSender.get(from) ?? 0) + 1);
   }
 }
 

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Ledger, type ClearedTrade } from '../../src/market/index.ts';
 import { ChaosScene, DAY_MS, ledgerOnDisk } from './chaos-scene.ts';
 import { auditLedgers } from './day-fixture.ts';
-import { BROKERS, TestCommunity, eventually } from './fixtures.ts';
+import { BROKERS, eventually } from './fixtures.ts';
 import { PeerProcess } from './peer-process-handle.ts';
 
 const ONE_TRADE: ClearedTrade = { seller: 'sam', buyer: 'bea', slotStartMs: DAY_MS + 12 * 3_600_000, slotMinutes: 60, powerKw: 2.5, priceEurPerKwh: 0.15 };
@@ -15,10 +15,7 @@ afterEach(() => scene.cleanup());
 
 describe.each(BROKERS)('gateways killed mid-negotiation over $name', ({ start }) => {
   it('a seller that journaled its commit and died before announcing it tells the buyer when both are back', async () => {
-    scene.broker = await start();
-    const broker = scene.broker;
-    scene.community = new TestCommunity(['sam', 'bea']);
-    const c = scene.community;
+    const { broker, community: c } = await scene.setUp(start, ['sam', 'bea']);
     // The two journals as the crash left them: bea accepted, sam committed and sent nothing.
     const trade = { tradeId: 'trade-1', offerId: 'offer-1', ...ONE_TRADE };
     const samJournal = Ledger.open(c.dataDir('sam'), 'sam');
@@ -35,10 +32,7 @@ describe.each(BROKERS)('gateways killed mid-negotiation over $name', ({ start })
   });
 
   it('a seller killed between the acceptance and its confirmation leaves no half-trade: the buyer learns the abort', async () => {
-    scene.broker = await start();
-    const broker = scene.broker;
-    scene.community = new TestCommunity(['sam', 'bea']);
-    const c = scene.community;
+    const { broker, community: c } = await scene.setUp(start, ['sam', 'bea']);
     const bea = await c.startNode('bea', broker.url);
     let offerSeen = false;
     await scene.rawClient((topic) => {
@@ -68,10 +62,7 @@ describe.each(BROKERS)('gateways killed mid-negotiation over $name', ({ start })
   });
 
   it('a buyer killed after accepting learns the commit when it comes back, and both ledgers hold the trade', async () => {
-    scene.broker = await start();
-    const broker = scene.broker;
-    scene.community = new TestCommunity(['sam', 'bea']);
-    const c = scene.community;
+    const { broker, community: c } = await scene.setUp(start, ['sam', 'bea']);
     const sam = await c.startNode('sam', broker.url);
     let bea: PeerProcess | undefined;
     await scene.rawClient((topic) => {

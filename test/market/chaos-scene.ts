@@ -1,12 +1,13 @@
 /**
- * Shared set-up of the chaos tests: a broker, a community, gateways in child processes, raw
- * MQTT clients (spies, the chaos monkey), and the ledger invariants every scenario must keep.
+ * Shared set-up of the tests over a broker: a broker, a community, gateways in child processes,
+ * raw MQTT clients (spies, the chaos monkey), all cleaned up after each test, and the ledger
+ * invariants every scenario must keep.
  */
 import { connectAsync, type MqttClient } from 'mqtt';
 import { expect } from 'vitest';
 import { Ledger, type ClearedTrade, type MarketNode } from '../../src/market/index.ts';
 import { auditLedgers } from './day-fixture.ts';
-import type { TestBroker, TestCommunity } from './fixtures.ts';
+import { TestCommunity, eventually, type TestBroker } from './fixtures.ts';
 import type { PeerProcess } from './peer-process-handle.ts';
 
 export const DAY_MS = Date.UTC(2030, 5, 22);
@@ -17,6 +18,20 @@ export class ChaosScene {
   community: TestCommunity | undefined;
   readonly processes: PeerProcess[] = [];
   private readonly rawClients: MqttClient[] = [];
+
+  /** A fresh broker from `start` and a community of `peerIds` on it (no gateway started yet). */
+  async setUp<B extends TestBroker>(start: () => Promise<B>, peerIds: string[]): Promise<{ broker: B; community: TestCommunity }> {
+    const broker = await start();
+    this.broker = broker;
+    this.community = new TestCommunity(peerIds);
+    return { broker, community: this.community };
+  }
+
+  /** Until every gateway sees every other online. */
+  async allOnline(nodes: MarketNode[]): Promise<void> {
+    const ids = this.community!.peerIds.filter((id) => nodes.some((n) => n.id === id));
+    await eventually(() => nodes.every((n) => ids.every((p) => p === n.id || n.isOnline(p))), 'everyone online');
+  }
 
   /** A raw client on the community's topics, as a spy or a chaos monkey. */
   async rawClient(onMessage: (topic: string, payload: Buffer) => void): Promise<MqttClient> {

@@ -1,20 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
+import { ChaosScene } from './chaos-scene.ts';
+import { BROKERS, eventually } from './fixtures.ts';
 
 const SLOT_MS = 1_800_000_000_000;
 
+const scene = new ChaosScene();
+afterEach(() => scene.cleanup());
+
 describe.each(BROKERS)('the offer → acceptance → confirmation commit over $name', ({ start }) => {
-  let broker: TestBroker;
-  let community: TestCommunity;
-
-  afterEach(async () => {
-    await community?.close(broker?.url);
-    await broker?.close();
-  });
-
   it('commits a trade in both ledgers with opposite signs', async () => {
-    broker = await start();
-    community = new TestCommunity(['alice', 'bob']);
+    const { broker, community } = await scene.setUp(start, ['alice', 'bob']);
     const alice = await community.startNode('alice', broker.url);
     const bob = await community.startNode('bob', broker.url);
     await eventually(() => alice.isOnline('bob') && bob.isOnline('alice'), 'both see each other online');
@@ -30,8 +25,7 @@ describe.each(BROKERS)('the offer → acceptance → confirmation commit over $n
   });
 
   it('the seller commits acceptances in arrival order while capacity lasts and aborts the rest', async () => {
-    broker = await start();
-    community = new TestCommunity(['alice', 'bob', 'carol']);
+    const { broker, community } = await scene.setUp(start, ['alice', 'bob', 'carol']);
     const alice = await community.startNode('alice', broker.url);
     const bob = await community.startNode('bob', broker.url);
     const carol = await community.startNode('carol', broker.url);
@@ -51,8 +45,7 @@ describe.each(BROKERS)('the offer → acceptance → confirmation commit over $n
   });
 
   it('a gateway that joins late still hears the open offers, and an expired offer cannot be bought', async () => {
-    broker = await start();
-    community = new TestCommunity(['alice', 'bob']);
+    const { broker, community } = await scene.setUp(start, ['alice', 'bob']);
     const alice = await community.startNode('alice', broker.url);
     alice.offer({ slotStartMs: SLOT_MS, slotMinutes: 60, maxKw: 2, priceEurPerKwh: 0.2, lifetimeMs: 3_000 });
     const bob = await community.startNode('bob', broker.url);

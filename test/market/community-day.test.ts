@@ -1,96 +1,96 @@
 /**
- * Four gateways clear a day end to end over the protocol: each publishes its order book as a
- * signed `round` message, each runs the clearing layer's auction on the books it received
- * (all get the same trades), and they commit those trades with each other.
+ * The default path of a community's day, end to end: four gateways with the real households'
+ * price models clear the day with consensus-ADMM over the broker, each commits its own bilateral
+ * trades through the two-phase commit, the ledgers hold them with opposite signs and survive a
+ * restart, `withCommittedTrades` fixes them for the optimizer, and settlement finds no shortfall
+ * when the meters read what was committed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { OrderBook } from '../../src/market/clearing/auction.ts';
-import { settle, type ClearedTrade, type Envelope, type MarketNode } from '../../src/market/index.ts';
-import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
-import { auditLedgers, clearDay, fixedOrderBooks, type Peers } from './day-fixture.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { clearAndCommit } from '../../src/market/clearing/clear-and-commit.ts';
+import { marketRules } from '../../src/market/clearing/community.ts';
+import { Prosumer } from '../../src/market/clearing/prosumer.ts';
+import { roundSchemas } from '../../src/market/clearing/rounds.ts';
+import { settle, withCommittedTrades, type MarketNode } from '../../src/market/index.ts';
+import type { PeerTrade } from '../../src/optimizer/types.ts';
+import { ChaosScene, expectAuditClean } from './chaos-scene.ts';
+import { auditLedgers } from './day-fixture.ts';
+import { BROKERS, embeddedBroker } from './fixtures.ts';
+import { householdDay } from './clearing/households.ts';
 
-const DAY_MS = Date.UTC(2030, 5, 21);
-const PEERS: Peers = ['h1', 'h2', 'h3', 'h4'];
-const ORDER_BOOK_ROUND = {
-  type: 'object',
-  properties: {
-    slots: {
-      type: 'array',
-      maxItems: 96,
-      items: {
-        type: 'array',
-        maxItems: 4,
-        items: {
-          type: 'object',
-          properties: {
-            side: { enum: ['buy', 'sell'] },
-            energyKwh: { type: 'number', minimum: 0, maximum: 1000 },
-            priceEurPerKwh: { type: 'number', minimum: -10, maximum: 10 },
-          },
-          required: ['side', 'energyKwh', 'priceEurPerKwh'],
-          additionalProperties: false,
-        },
-      },
-    },
-  },
-  required: ['slots'],
-  additionalProperties: false,
-};
-type OrderBookPayload = { slots: { side: 'buy' | 'sell'; energyKwh: number; priceEurPerKwh: number }[][] };
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-describe.each(BROKERS)('a community of four gateways clearing a day over $name', ({ start }) => {
-  let broker: TestBroker;
-  let community: TestCommunity;
+const DAY_MS = Date.UTC(2030, 6, 15);
+const SLOTS = Array.from({ length: 24 }, (_, t) => DAY_MS + t * 3_600_000);
+let prosumers: Prosumer[];
+const scene = new ChaosScene();
 
-  afterEach(async () => {
-    await community?.close(broker?.url);
-    await broker?.close();
-  });
+beforeAll(async () => {
+  prosumers = await Promise.all((await householdDay(24)).map((p) => Prosumer.create(p, marketRules)));
+});
+afterEach(() => scene.cleanup());
+afterAll(() => prosumers?.forEach((p) => p.dispose()));
 
-  it('exchanges order books, clears the same trades everywhere, commits them reciprocally and settles', async () => {
-    broker = await start();
-    community = new TestCommunity([...PEERS]);
-    const nodes = await Promise.all(PEERS.map((id) => community.startNode(id, broker.url, { roundSchemas: { 'order-book': ORDER_BOOK_ROUND } })));
-    await eventually(() => nodes.every((n) => PEERS.every((p) => p === n.id || n.isOnline(p))), 'everyone online');
+describe.each(BROKERS)('a community of four gateways running its day over $name', ({ start }) => {
+  it('clears with ADMM, commits every cleared trade on both sides, and keeps them across a restart', async () => {
+    const peerIds = prosumers.map((p) => p.profile.id);
+    const { broker, community } = await scene.setUp(start, peerIds);
+    const nodes = await Promise.all(peerIds.map((id) => community.startNode(id, broker.url, { roundSchemas })));
+    await scene.allOnline(nodes);
 
-    const ownBooks = fixedOrderBooks(PEERS, 24);
-    const received = new Map(nodes.map((n) => [n.id, new Map<string, OrderBook>([[n.id, ownBooks.get(n.id)!]])]));
-    for (const node of nodes) {
-      node.on('round', (envelope: Envelope<'round'>) => {
-        // The sender is who signed it, whatever the payload might claim.
-        const { slots } = envelope.body.payload as OrderBookPayload;
-        received.get(node.id)!.set(envelope.from, slots.map((orders) => orders.map((o) => ({ ...o, peerId: envelope.from }))));
-      });
-    }
-    for (const node of nodes) {
-      const slots = ownBooks.get(node.id)!.map((orders) => orders.map(({ peerId: _peerId, ...o }) => o));
-      await node.publish('round', { name: 'order-book', payload: { slots } });
-    }
-    await eventually(() => [...received.values()].every((books) => books.size === PEERS.length), 'every gateway has every book');
+    const options = { clearing: 'day-1', peerIds, roundTimeoutMs: 30_000, dayStartMs: DAY_MS, rules: marketRules, commitTimeoutMs: 20_000 };
+    const days = await Promise.all(nodes.map((node, k) => clearAndCommit(node, prosumers[k]!, options)));
+    const cleared = days[0]!.trades;
+    expect(days[0]!.clearing).toMatchObject({ mode: 'admm', converged: true });
+    expect(cleared.length).toBeGreaterThan(5);
+    for (const day of days) expect(day.trades).toEqual(cleared);
+    expect(days.flatMap((d) => d.outcomes).filter((o) => o.state !== 'committed')).toEqual([]);
+    expectAuditClean(nodes, cleared);
 
-    const clearedBy = new Map<string, ClearedTrade[]>(nodes.map((n) => [n.id, clearDay(PEERS, received.get(n.id)!, DAY_MS, 24)]));
-    const cleared = clearedBy.get('h1')!;
-    expect(cleared.length).toBeGreaterThan(10);
-    for (const trades of clearedBy.values()) expect(trades).toEqual(cleared);
+    const before = nodes.map((n) => withCommittedTrades(optimizerPeers(n.id, peerIds), n.ledger, SLOTS));
+    expectOppositeSigns(before, peerIds);
+    expectNoShortfallWhenMeteredToPlan(nodes, cleared[0]!.slotStartMs);
 
-    const outcomes = (await Promise.all(nodes.map((n) => n.commitTrades(clearedBy.get(n.id)!, { timeoutMs: 20_000 })))).flat();
-    expect(outcomes.filter((o) => o.state !== 'committed')).toEqual([]);
-    expect(outcomes).toHaveLength(2 * cleared.length);
-
-    const audit = auditLedgers(nodes.map((n) => n.ledger), cleared);
-    expect(audit.halfTrades).toEqual([]);
-    expect(audit.lostTrades).toEqual([]);
-    for (const imbalance of audit.imbalanceKwBySlot.values()) expect(imbalance).toBe(0);
-
-    // What the optimizer's next solve fixes: x_{m,t} per peer, opposite on the two sides.
-    const slots = Array.from({ length: 24 }, (_, t) => DAY_MS + t * 3_600_000);
-    const h3FromH1 = nodes[2]!.ledger.committedKw('h1', slots);
-    expect(nodes[0]!.ledger.committedKw('h3', slots)).toEqual(h3FromH1.map((kw) => (kw === null ? null : -kw)));
-    expect(h3FromH1.some((kw) => kw !== null && kw > 0)).toBe(true);
-
-    expectNoShortfallWhenMeteredToPlan(nodes, DAY_MS + 12 * 3_600_000);
+    await Promise.all(nodes.map((n) => n.stop()));
+    const restarted = await Promise.all(peerIds.map((id) => community.startNode(id, broker.url, { roundSchemas })));
+    expect(auditLedgers(restarted.map((n) => n.ledger), cleared)).toMatchObject({ halfTrades: [], lostTrades: [] });
+    expect(restarted.map((n) => withCommittedTrades(optimizerPeers(n.id, peerIds), n.ledger, SLOTS))).toEqual(before);
   });
 });
+
+describe('the auction as the simple mode of the same path', () => {
+  it('clears by pay-as-clear auction, and every gateway commits the same trades on both sides', async () => {
+    const peerIds = prosumers.map((p) => p.profile.id);
+    const { broker, community } = await scene.setUp(embeddedBroker, peerIds);
+    const nodes = await Promise.all(peerIds.map((id) => community.startNode(id, broker.url, { roundSchemas })));
+    await scene.allOnline(nodes);
+
+    const options = { clearing: 'day-auction', mode: 'auction' as const, peerIds, roundTimeoutMs: 30_000, dayStartMs: DAY_MS, rules: marketRules, commitTimeoutMs: 20_000 };
+    const days = await Promise.all(nodes.map((node, k) => clearAndCommit(node, prosumers[k]!, options)));
+    expect(days[0]!.clearing.mode).toBe('auction');
+    expect(days[0]!.trades.length).toBeGreaterThan(0);
+    for (const day of days) expect(day.trades).toEqual(days[0]!.trades);
+    expect(days.flatMap((d) => d.outcomes).filter((o) => o.state !== 'committed')).toEqual([]);
+    expectAuditClean(nodes, days[0]!.trades);
+  });
+});
+
+/** The optimizer's view of the other gateways, before anything is committed. */
+function optimizerPeers(selfId: string, peerIds: string[]): PeerTrade[] {
+  return peerIds.filter((id) => id !== selfId).map((peerId) => ({ peerId, priceEurPerKwh: SLOTS.map(() => 0.2), maxKw: 11 }));
+}
+
+/** x_{m,t} seen from n is −x_{n,t} seen from m, and some trade is fixed. */
+function expectOppositeSigns(perNode: PeerTrade[][], peerIds: string[]): void {
+  let fixed = 0;
+  perNode.forEach((peers, n) => {
+    for (const peer of peers) {
+      const mirror = perNode[peerIds.indexOf(peer.peerId)]!.find((p) => p.peerId === peerIds[n])!;
+      expect(peer.committedKw ?? SLOTS.map(() => null)).toEqual((mirror.committedKw ?? SLOTS.map(() => null)).map((kw) => (kw === null ? null : -kw)));
+      fixed += (peer.committedKw ?? []).filter((kw) => kw !== null).length;
+    }
+  });
+  expect(fixed).toBeGreaterThan(0);
+}
 
 /** Meters that read exactly the committed trades (hourly slots: kW = kWh) settle with no shortfall. */
 function expectNoShortfallWhenMeteredToPlan(nodes: MarketNode[], slotStartMs: number): void {

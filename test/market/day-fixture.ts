@@ -5,7 +5,7 @@
  */
 import { clearAuction, type Order, type OrderBook } from '../../src/market/clearing/auction.ts';
 import { fromBilateralTrades, type ClearedTrade, type Ledger } from '../../src/market/index.ts';
-import { sameTerms } from '../../src/market/ledger.ts';
+import { sameTerms, type TradeTerms } from '../../src/market/ledger.ts';
 
 export type Peers = [string, string, string, string];
 
@@ -75,4 +75,12 @@ export function auditLedgers(ledgers: Ledger[], cleared: ClearedTrade[]): Ledger
         .some((t) => t.buyer === c.buyer && t.slotStartMs === c.slotStartMs && t.powerKw === c.powerKw && t.priceEurPerKwh === c.priceEurPerKwh),
   );
   return { halfTrades, lostTrades, imbalanceKwBySlot };
+}
+
+/** The slot the unit tests trade in. */
+export const TEST_SLOT_MS = 1_800_000_000_000;
+
+/** A trade's terms for the unit tests: one hour from `TEST_SLOT_MS` at 0.20 EUR/kWh unless `slotMinutes` says otherwise. */
+export function tradeTerms(tradeId: string, seller: string, buyer: string, powerKw = 1, slotMinutes = 60): TradeTerms {
+  return { tradeId, offerId: `offer-${tradeId}`, seller, buyer, slotStartMs: TEST_SLOT_MS, slotMinutes, powerKw, priceEurPerKwh: 0.2 };
 }

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal, JournalCorruptError } from '../../src/market/journal.ts';
-import { Ledger, type TradeTerms } from '../../src/market/ledger.ts';
+import { Ledger } from '../../src/market/ledger.ts';
 import { withCommittedTrades } from '../../src/market/optimizer-link.ts';
+import { TEST_SLOT_MS, tradeTerms } from './day-fixture.ts';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -16,16 +17,7 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-const trade = (tradeId: string, seller: string, buyer: string, powerKw = 1): TradeTerms => ({
-  tradeId,
-  offerId: `offer-${tradeId}`,
-  seller,
-  buyer,
-  slotStartMs: 1_800_000_000_000,
-  slotMinutes: 60,
-  powerKw,
-  priceEurPerKwh: 0.2,
-});
+const trade = tradeTerms;
 
 describe('the append-only journal', () => {
   it('reads back every record appended before a restart', () => {
@@ -75,9 +67,9 @@ describe('the ledger', () => {
     const reopened = Ledger.open(dir, 'bob');
     expect(reopened.committed().map((t) => t.tradeId).sort()).toEqual(['t1', 't3']);
     expect(reopened.inDoubt().map((t) => t.tradeId)).toEqual(['t2']);
-    expect(reopened.committedKw('alice', [1_800_000_000_000, 1_800_003_600_000])).toEqual([1.5, null]);
-    expect(reopened.committedKw('carol', [1_800_000_000_000])).toEqual([-0.5]);
-    expect(reopened.committedKwByPeer([1_800_000_000_000])).toEqual({ alice: [1.5], carol: [-0.5] });
+    expect(reopened.committedKw('alice', [TEST_SLOT_MS, 1_800_003_600_000])).toEqual([1.5, null]);
+    expect(reopened.committedKw('carol', [TEST_SLOT_MS])).toEqual([-0.5]);
+    expect(reopened.committedKwByPeer([TEST_SLOT_MS])).toEqual({ alice: [1.5], carol: [-0.5] });
   });
 
   it('never turns a final decision around, and repeating one changes nothing', () => {
@@ -93,7 +85,7 @@ describe('committed trades handed to the optimizer', () => {
   it('fix x_{m,t} where a trade is committed and leave the other slots free', () => {
     const ledger = Ledger.open(tempDir(), 'bob');
     ledger.recordDecision(trade('t1', 'alice', 'bob', 1.5), 'committed');
-    const slots = [1_800_000_000_000 - 3_600_000, 1_800_000_000_000];
+    const slots = [TEST_SLOT_MS - 3_600_000, TEST_SLOT_MS];
     const peers = [
       { peerId: 'alice', priceEurPerKwh: [0.2, 0.2], maxKw: 5 },
       { peerId: 'carol', priceEurPerKwh: [0.2, 0.2], maxKw: 5 },

@@ -1,7 +1,10 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
-import { expectRejected, hostileMessages } from './hostile-messages.ts';
+import { Membership } from '../../src/market/community.ts';
+import { DEFAULT_LIMITS, MessageCodec } from '../../src/market/messages.ts';
+import { systemClock } from '../../src/time/clock.ts';
+import { expectRejected, hostileMessages, offerBody } from './hostile-messages.ts';
 
 const SLOT_MS = 1_900_000_000_000;
 
@@ -46,6 +49,44 @@ describe.each(BROKERS)('the market protocol over $name', ({ start }) => {
     expect(bob.openOffers()).toEqual([]);
     expect(heardByAlice).toEqual([]);
     expect(Object.values(bob.rejections).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('counts presence heard both retained and live as a duplicate, not a replay, at start and after a restart', async () => {
+    broker = await start();
+    const ids = Array.from({ length: 8 }, (_, i) => `g${i}`);
+    community = new TestCommunity(ids);
+    const nodes = await Promise.all(ids.map((id) => community.startNode(id, broker.url)));
+    await eventually(() => nodes.every((n) => ids.every((p) => p === n.id || n.isOnline(p))), 'everyone online');
+    await nodes[0]!.stop();
+    const restarted = await community.startNode('g0', broker.url);
+    // The retained presence of the others: the same messages it handled before the restart.
+    await eventually(() => restarted.duplicates >= ids.length - 1, 'g0 hears the retained presence again');
+    await eventually(() => nodes.slice(1).every((n) => n.isOnline('g0')), 'the others see g0 back');
+
+    for (const node of [restarted, ...nodes.slice(1)]) expect(node.rejections.replayed).toBe(0);
+    expect(community.logLines.filter((line) => line.startsWith('warn'))).toEqual([]);
+  });
+
+  it('bounds what one member can make a gateway hold: a flood of valid offers is rejected as rate-limited, and logged at a bounded rate', async () => {
+    broker = await start();
+    community = new TestCommunity(['alice', 'bob']);
+    const bob = await community.startNode('bob', broker.url, { limits: { maxBurstPerPeer: 30, maxMessagesPerSecondPerPeer: 1, maxOffersPerPeer: 10 } });
+    const handled: string[] = [];
+    bob.on('offer', (e) => handled.push(e.id));
+    const client = await rawClient();
+    // alice's key in a broken gateway: 150 correctly signed offers at once.
+    const codec = new MessageCodec(new Membership(community.config), systemClock, DEFAULT_LIMITS);
+    for (let i = 0; i < 150; i++) {
+      const sealed = codec.seal(community.identity('alice'), 'offer', offerBody(SLOT_MS), { lifetimeMs: 60_000, middle: SLOT_MS });
+      await client.publishAsync(sealed.topic, sealed.payload, { qos: 1 });
+    }
+    await eventually(() => handled.length + bob.rejections['rate-limited'] === 150, 'bob has taken or refused every offer');
+
+    expect(handled).toHaveLength(10); // the offer book's bound for one sender
+    expect(bob.rejectionLog.filter((r) => r.reason === 'rate-limited' && r.from === 'alice')).toHaveLength(140);
+    const lines = community.logLines.filter((line) => line.includes('rejected (rate-limited)'));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThan(140);
   });
 
   it('rejects every hostile message with its reason, and each one leaves no trace', async () => {

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { TradeTerms } from '../../src/market/ledger.ts';
 import { settle } from '../../src/market/settlement.ts';
+import { tradeTerms } from './day-fixture.ts';
 
 const prices = { gridFeeEurPerKwh: 0.09, realtimeBuyEurPerKwh: 0.4 };
-const trade = (tradeId: string, seller: string, buyer: string, powerKw: number): TradeTerms => ({
-  tradeId,
-  offerId: 'o',
-  seller,
-  buyer,
-  slotStartMs: 0,
-  slotMinutes: 30,
-  powerKw,
-  priceEurPerKwh: 0.2,
-});
+// Half-hour slots: the energy is half the power.
+const trade = (tradeId: string, seller: string, buyer: string, powerKw: number) => tradeTerms(tradeId, seller, buyer, powerKw, 30);
 
 describe('settling a slot against the meters', () => {
   it('a trade delivered in full is paid in full: price to the seller, price plus grid fee from the buyer', () => {

@@ -10,6 +10,7 @@ import { battery, grid, initialEnergyKwh } from '../../data/assets.ts';
 import { DAY_MS, HOUR_MS, householdIds, loadHousehold, loadPrices, valueAt, type HouseholdSeries, type PriceSeries } from '../../data/households.ts';
 import { dayIsClean } from '../../data/split.ts';
 import { hourTariff, tariffParams } from '../../data/tariff.ts';
+import { seededRandom } from '../../optimizer/synthetic.ts';
 import type { MarketRules, PeerProfile } from './types.ts';
 
 export const marketRules: MarketRules = { p2pFeeEurPerKwh: tariffParams.p2pGridFeeEurPerKwh, maxTradeKw: grid.maxImportKw };
@@ -36,7 +37,8 @@ export function buildCommunity(data: CommunityData, options: CommunityOptions): 
   const dayMs = Date.parse(`${options.day}T00:00:00Z`);
   const dayAheadEurPerMwh = hours(data.prices.dayAheadEurPerMwh, data.prices.startMs, dayMs);
   if (dayAheadEurPerMwh.some(Number.isNaN)) throw new RangeError(`no day-ahead prices for ${options.day}`);
-  const random = mulberry32(options.seed ?? 1);
+  // Seeded: derived communities must be identical run after run.
+  const random = seededRandom(options.seed ?? 1);
   const spread = options.spreadDays ?? 30;
   return Array.from({ length: options.peers }, (_, i) => {
     const household = data.households[i % data.households.length]!;
@@ -90,16 +92,4 @@ function hours(series: ArrayLike<number>, startMs: number, dayMs: number): numbe
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return (sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2;
-}
-
-/** Small seeded PRNG (mulberry32): derived communities must be identical run after run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

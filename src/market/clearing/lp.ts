@@ -60,7 +60,8 @@ export class LpBuilder {
   }
 }
 
-function diagonalHessian(dimension: number, diagonal: ReadonlyMap<number, number>): ModelData['hessian'] {
+/** A diagonal matrix (column → value) in compressed-column form, as HiGHS and SCS both take it. */
+export function diagonalHessian(dimension: number, diagonal: ReadonlyMap<number, number>): NonNullable<ModelData['hessian']> {
   const starts = [0];
   const indices: number[] = [];
   const values: number[] = [];

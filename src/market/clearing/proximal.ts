@@ -14,7 +14,7 @@
  */
 import createSCS, { type ScsData, type ScsModule, type ScsSolution } from 'scs-solver';
 import type { ModelData } from 'highs';
-import { SolveError } from './lp.ts';
+import { SolveError, diagonalHessian } from './lp.ts';
 
 let runtime: Promise<ScsModule> | undefined;
 
@@ -80,17 +80,7 @@ export class ProximalQp {
       bl[colTo[j]! - zero - 1] = colLower[j]!;
       bu[colTo[j]! - zero - 1] = colUpper[j]!;
     }
-    const P_p = [0];
-    const P_i: number[] = [];
-    const P_x: number[] = [];
-    for (let j = 0; j < numCols; j++) {
-      const v = hessianDiagonal.get(j);
-      if (v !== undefined) {
-        P_i.push(j);
-        P_x.push(v);
-      }
-      P_p.push(P_i.length);
-    }
+    const { starts: P_p, indices: P_i, values: P_x } = diagonalHessian(numCols, hessianDiagonal);
     this.data = { m, n: numCols, A_x, A_i, A_p, P_x, P_i, P_p, b, c: Float64Array.from(model.colCost as ArrayLike<number>) };
     this.cone = { z: zero, l: 0, bl, bu, bsize: m - zero };
   }

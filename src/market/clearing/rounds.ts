@@ -1,35 +1,51 @@
 /**
  * The clearings over the market's signed MQTT messages (`MarketNode` round messages).
  *
- * One peer leads a clearing: deterministically the community's lowest peer id, so every gateway
- * knows who without an election. The leader opens each round with the aggregate (ADMM: price,
- * mean proposal, participants; auction: a call for order books), waits until every participant
- * answered or `roundTimeoutMs` passed, and closes it. A participant that did not answer in time
- * is dropped from the clearing: it trades nothing and the others carry on (the only place where
- * timing enters; with every peer answering, the result is the in-process one bit for bit, since
- * JSON carries doubles exactly).
+ * Every peer calls the same function (`runAdmm` / `runAuction`) and gets the same `Clearing`.
+ * One peer leads: the lowest peer id that is online per presence. The leader opens each round
+ * with the aggregate (ADMM: price, mean proposal, participants; auction: a call for order books),
+ * waits until every participant answered or `roundTimeoutMs` passed, and closes it; at the end it
+ * publishes the result (`clearing-result`, in parts below the message size limit), so every
+ * participant holds the trades it must commit. A participant that did not answer in time is
+ * dropped from the clearing: it trades nothing and the others carry on.
  *
- * Messages per round: one from the leader, one from each participant, each covering all slots.
+ * Failover: a peer that hears nothing from its leader for `leaderTimeoutMs`, or sees it go offline,
+ * counts it as failed and follows the next candidate in id order; the candidate that finds itself
+ * next leads the clearing again **from its start** without the failed leaders. The result is then
+ * the clearing of the remaining peers, the same whoever runs it. A peer that hears round messages
+ * from a later candidate than its own leader follows that one (others already failed over).
+ * Without failover and with every peer answering, the result equals the in-process one bit for
+ * bit, since JSON carries doubles exactly; failover and timeouts are the only places where
+ * timing enters.
+ *
+ * Messages per round: one from the leader, one from each other participant, each covering all
+ * slots; plus the result's parts at the end.
  */
 import type { AnySchema } from 'ajv';
 import type { MarketNode } from '../node.ts';
 import { AdmmAggregator, type AdmmProposer, type AdmmRound, type AdmmSettings } from './admm.ts';
+import { netFromTrades } from './bilateral.ts';
 import { clearAuction, type OrderBook } from './auction.ts';
-import type { Clearing } from './types.ts';
+import type { BilateralTrade, Clearing } from './types.ts';
 
-/** What a clearing needs from the market layer: signed, schema-checked round messages. */
+/** What a clearing needs from the market layer: signed, schema-checked round messages and presence. */
 export interface RoundChannel {
   readonly id: string;
   publish(name: RoundName, payload: object): Promise<void>;
   on(name: RoundName, handler: (from: string, payload: unknown) => void): () => void;
+  /** Presence; a peer never heard of counts as online, so a fresh community can start. */
+  isOnline(peerId: string): boolean;
 }
 
 export type RoundName = keyof typeof roundSchemas;
 
 const maxSlots = 2880; // a day of 30-second slots: far beyond any real use, bounds the messages
+/** Trades per `clearing-result` part: about 60 bytes each keeps a part well below the 16 KiB limit. */
+const tradesPerPart = 150;
 // Bounded so that one garbled proposal cannot push the prices out of any sensible range.
 const numbers = { type: 'array', maxItems: maxSlots, items: { type: 'number', minimum: -1e4, maximum: 1e4 } };
 const clearingId = { type: 'string', minLength: 1, maxLength: 64 };
+const peerId = { type: 'string', minLength: 1, maxLength: 64 };
 const order = {
   type: 'object',
   properties: { side: { enum: ['buy', 'sell'] }, energyKwh: { type: 'number', minimum: 0 }, priceEurPerKwh: { type: 'number' } },
@@ -43,14 +59,31 @@ export const roundSchemas = {
   'admm-round': strict({
     clearing: clearingId,
     round: { type: 'integer', minimum: 0 },
-    participants: { type: 'array', maxItems: 10_000, items: { type: 'string' } },
+    participants: { type: 'array', maxItems: 10_000, items: peerId },
     priceEurPerKwh: numbers,
     meanKwh: numbers,
     done: { type: 'boolean' },
   }),
-  'admm-proposal': strict({ clearing: clearingId, round: { type: 'integer', minimum: 0 }, tradeKwh: numbers }),
+  // `leader`: after a failover, a late answer to the failed leader must not count for its successor.
+  'admm-proposal': strict({ clearing: clearingId, leader: peerId, round: { type: 'integer', minimum: 0 }, tradeKwh: numbers }),
   'auction-open': strict({ clearing: clearingId }),
-  'auction-book': strict({ clearing: clearingId, orders: { type: 'array', maxItems: maxSlots, items: { type: 'array', maxItems: 128, items: order } } }),
+  'auction-book': strict({ clearing: clearingId, leader: peerId, orders: { type: 'array', maxItems: maxSlots, items: { type: 'array', maxItems: 128, items: order } } }),
+  'clearing-result': strict({
+    clearing: clearingId,
+    mode: { enum: ['admm', 'auction'] },
+    part: { type: 'integer', minimum: 0 },
+    parts: { type: 'integer', minimum: 1, maximum: 2_000 },
+    rounds: { type: 'integer', minimum: 0 },
+    converged: { type: 'boolean' },
+    // null: nothing cleared in the slot (NaN in `Clearing`, which JSON cannot carry).
+    priceEurPerKwh: { type: 'array', maxItems: maxSlots, items: { type: ['number', 'null'] } },
+    trades: {
+      type: 'array',
+      maxItems: tradesPerPart,
+      // [slot, buyer, seller, energyKwh]: a quarter of the bytes of named fields.
+      items: { type: 'array', items: [{ type: 'integer', minimum: 0, maximum: maxSlots }, peerId, peerId, { type: 'number', exclusiveMinimum: 0 }], minItems: 4, additionalItems: false },
+    },
+  }),
 } satisfies Record<string, AnySchema>;
 
 export function marketNodeChannel(node: MarketNode): RoundChannel {
@@ -61,33 +94,121 @@ export function marketNodeChannel(node: MarketNode): RoundChannel {
       node.on('round', (envelope) => {
         if (envelope.body.name === name) handler(envelope.from, envelope.body.payload);
       }),
+    isOnline: (peer) => peer === node.id || node.peers().every((p) => p.peerId !== peer || p.online),
   };
 }
 
-export interface LeadOptions {
+export interface ClearingOptions {
   clearing: string;
-  /** Every peer of the community, the leader included. */
+  /** Every peer of the community, this one included. */
   peerIds: string[];
   /**
    * How long the leader waits for a round's answers before dropping the silent peers: a failure
    * detector, so generous (a peer's local step takes up to a few hundred ms on a Pi-class CPU).
    */
   roundTimeoutMs: number;
+  /** Silence from the leader after which the next candidate takes over; default 2 × `roundTimeoutMs`. */
+  leaderTimeoutMs?: number;
 }
 
-/** The community's leader: the lowest peer id. */
-export function leaderOf(peerIds: readonly string[]): string {
-  return [...peerIds].sort()[0]!;
+/** The leader among `peerIds` for a peer that counts `failed` as gone: the lowest id online. */
+function leaderOf(peerIds: readonly string[], isOnline: (peerId: string) => boolean = () => true, failed: ReadonlySet<string> = new Set()): string | undefined {
+  return [...peerIds].sort().find((id) => !failed.has(id) && isOnline(id));
+}
+
+/**
+ * One peer's part in an ADMM clearing, leading or answering. `newProposer` gives a fresh
+ * participant: a clearing led again after a failover starts from scratch on every peer.
+ */
+export function runAdmm(channel: RoundChannel, newProposer: () => AdmmProposer, initialPriceEurPerKwh: number[], stepHours: number, settings: AdmmSettings, options: ClearingOptions): Promise<Clearing> {
+  const slots = initialPriceEurPerKwh.length;
+  return runClearing(channel, options, slots, {
+    lead: (peerIds) => leadAdmm(channel, newProposer(), initialPriceEurPerKwh, stepHours, settings, options, peerIds),
+    serve: (leader) => serveAdmm(channel, newProposer(), leader, options.clearing),
+  });
+}
+
+/** One peer's part in a pay-as-clear auction, leading or sending its order book. */
+export function runAuction(channel: RoundChannel, book: OrderBook, slots: number, options: ClearingOptions): Promise<Clearing> {
+  return runClearing(channel, options, slots, {
+    lead: (peerIds) => leadAuction(channel, book, slots, options, peerIds),
+    serve: (leader) => serveAuction(channel, book, leader, options.clearing),
+  });
+}
+
+interface Roles {
+  /** Leads the clearing among `peerIds` (the failed leaders left out) and returns its result. */
+  lead(peerIds: string[]): Promise<Clearing>;
+  /** Answers `leader`'s rounds until stopped. */
+  serve(leader: string): () => void;
+}
+
+const leaderMessages: RoundName[] = ['admm-round', 'auction-open', 'clearing-result'];
+
+/** Follows leaders in candidate order until one delivers the result, or leads when its turn comes. */
+async function runClearing(channel: RoundChannel, options: ClearingOptions, slots: number, roles: Roles): Promise<Clearing> {
+  const leaderTimeoutMs = options.leaderTimeoutMs ?? 2 * options.roundTimeoutMs;
+  const candidates = [...options.peerIds].sort();
+  const failed = new Set<string>();
+  const results = new ResultAssembler(options, slots);
+  let leader = leaderOf(candidates, (id) => id === channel.id || channel.isOnline(id), failed)!;
+  let heardMs = performance.now();
+  let changed: () => void = () => {};
+  const follow = (next: string) => {
+    for (const id of candidates) if (id < next) failed.add(id);
+    leader = next;
+    heardMs = performance.now();
+    changed();
+  };
+  const stops = leaderMessages.map((name) =>
+    channel.on(name, (from, payload) => {
+      if ((payload as { clearing: string }).clearing !== options.clearing || failed.has(from)) return;
+      if (from === leader) heardMs = performance.now();
+      else if (from > leader && from !== channel.id) follow(from);
+      if (name === 'clearing-result' && from === leader) results.add(from, payload as ResultPart);
+      if (results.complete(leader)) changed();
+    }),
+  );
+  try {
+    for (;;) {
+      if (leader === channel.id) {
+        const clearing = await roles.lead(candidates.filter((id) => !failed.has(id)));
+        for (const part of resultParts(options.clearing, clearing)) await channel.publish('clearing-result', part);
+        return clearing;
+      }
+      const stopServing = roles.serve(leader);
+      const following = leader;
+      // Wakes on a result, a leader change, or a check of the leader's silence and presence.
+      while (leader === following && results.complete(leader) === undefined) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(1_000, leaderTimeoutMs / 4));
+          changed = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        if (leader === following && (performance.now() - heardMs > leaderTimeoutMs || !channel.isOnline(leader))) {
+          failed.add(leader);
+          follow(leaderOf(candidates, (id) => id === channel.id || channel.isOnline(id), failed) ?? channel.id);
+        }
+      }
+      stopServing();
+      const result = results.complete(leader);
+      if (result !== undefined) return result;
+    }
+  } finally {
+    for (const stop of stops) stop();
+  }
 }
 
 /** Leads an ADMM clearing; `own` is the leader's own participant (its proposals stay local). */
-export async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initialPriceEurPerKwh: number[], stepHours: number, settings: AdmmSettings, options: LeadOptions): Promise<Clearing> {
-  const aggregator = new AdmmAggregator(options.peerIds, initialPriceEurPerKwh, stepHours, settings);
+async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initialPriceEurPerKwh: number[], stepHours: number, settings: AdmmSettings, options: ClearingOptions, peerIds: string[]): Promise<Clearing> {
+  const aggregator = new AdmmAggregator(peerIds, initialPriceEurPerKwh, stepHours, settings);
   let round = aggregator.round;
   let collecting = collector<number[]>(round.round, round.participants.filter((id) => id !== own.id));
   const stop = channel.on('admm-proposal', (from, payload) => {
-    const p = payload as { clearing: string; round: number; tradeKwh: number[] };
-    if (p.clearing === options.clearing && p.tradeKwh.length === initialPriceEurPerKwh.length) collecting.add(from, p.round, p.tradeKwh);
+    const p = payload as { clearing: string; leader: string; round: number; tradeKwh: number[] };
+    if (p.clearing === options.clearing && p.leader === channel.id && p.tradeKwh.length === initialPriceEurPerKwh.length) collecting.add(from, p.round, p.tradeKwh);
   });
   try {
     for (;;) {
@@ -103,31 +224,23 @@ export async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initial
   }
 }
 
-/** A peer's side of ADMM clearings led by `leader`: answers every round it is part of. */
-export function serveAdmm(channel: RoundChannel, participant: AdmmProposer, leader: string, clearing: string): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = channel.on('admm-round', (from, payload) => {
-      const round = payload as AdmmRound & { clearing: string };
-      if (from !== leader || round.clearing !== clearing) return;
-      if (round.done || !round.participants.includes(participant.id)) {
-        stop();
-        resolve();
-        return;
-      }
-      const tradeKwh = participant.propose(round);
-      channel.publish('admm-proposal', { clearing, round: round.round, tradeKwh }).catch(() => undefined);
-    });
+/** Answers every round of `leader`'s ADMM clearing this peer is part of; returns a stop. */
+function serveAdmm(channel: RoundChannel, participant: AdmmProposer, leader: string, clearing: string): () => void {
+  return channel.on('admm-round', (from, payload) => {
+    const round = payload as AdmmRound & { clearing: string };
+    if (from !== leader || round.clearing !== clearing || round.done || !round.participants.includes(participant.id)) return;
+    const tradeKwh = participant.propose(round);
+    channel.publish('admm-proposal', { clearing, leader, round: round.round, tradeKwh }).catch(() => undefined);
   });
 }
 
 /** Leads a pay-as-clear auction: one call for order books, one clearing. */
-export async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slots: number, options: LeadOptions): Promise<Clearing> {
-  const others = options.peerIds.filter((id) => id !== channel.id);
-  const collecting = collector<OrderBook>(0, others);
+async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slots: number, options: ClearingOptions, peerIds: string[]): Promise<Clearing> {
+  const collecting = collector<OrderBook>(0, peerIds.filter((id) => id !== channel.id));
   collecting.received.set(channel.id, ownBook);
   const stop = channel.on('auction-book', (from, payload) => {
-    const p = payload as { clearing: string; orders: Omit<OrderBook[number][number], 'peerId'>[][] };
-    if (p.clearing !== options.clearing || p.orders.length !== slots) return;
+    const p = payload as { clearing: string; leader: string; orders: Omit<OrderBook[number][number], 'peerId'>[][] };
+    if (p.clearing !== options.clearing || p.leader !== channel.id || p.orders.length !== slots) return;
     collecting.add(from, 0, p.orders.map((slot) => slot.map((o) => ({ ...o, peerId: from }))));
   });
   try {
@@ -139,16 +252,83 @@ export async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slo
   }
 }
 
-/** A peer's side of an auction: sends its order book when the leader opens the clearing. */
-export function serveAuction(channel: RoundChannel, book: OrderBook, leader: string, clearing: string): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = channel.on('auction-open', (from, payload) => {
-      if (from !== leader || (payload as { clearing: string }).clearing !== clearing) return;
-      stop();
-      const orders = book.map((slot) => slot.map(({ side, energyKwh, priceEurPerKwh }) => ({ side, energyKwh, priceEurPerKwh })));
-      channel.publish('auction-book', { clearing, orders }).then(resolve, resolve);
-    });
+/** Sends this peer's order book when `leader` opens the auction; returns a stop. */
+function serveAuction(channel: RoundChannel, book: OrderBook, leader: string, clearing: string): () => void {
+  return channel.on('auction-open', (from, payload) => {
+    if (from !== leader || (payload as { clearing: string }).clearing !== clearing) return;
+    const orders = book.map((slot) => slot.map(({ side, energyKwh, priceEurPerKwh }) => ({ side, energyKwh, priceEurPerKwh })));
+    channel.publish('auction-book', { clearing, leader, orders }).catch(() => undefined);
   });
+}
+
+interface ResultPart {
+  clearing: string;
+  mode: Clearing['mode'];
+  part: number;
+  parts: number;
+  rounds: number;
+  converged: boolean;
+  priceEurPerKwh: (number | null)[];
+  trades: [number, string, string, number][];
+}
+
+/** The result as messages: each part carries the header and up to `tradesPerPart` trades. */
+function resultParts(clearing: string, result: Clearing): ResultPart[] {
+  const parts = Math.max(1, Math.ceil(result.trades.length / tradesPerPart));
+  const priceEurPerKwh = result.priceEurPerKwh.map((p) => (Number.isNaN(p) ? null : p));
+  return Array.from({ length: parts }, (_, part) => ({
+    clearing,
+    mode: result.mode,
+    part,
+    parts,
+    rounds: result.rounds,
+    converged: result.converged,
+    priceEurPerKwh,
+    trades: result.trades.slice(part * tradesPerPart, (part + 1) * tradesPerPart).map((t) => [t.slot, t.buyer, t.seller, t.energyKwh] as [number, string, string, number]),
+  }));
+}
+
+/** Collects the result parts of one sender at a time (the current leader), so they are bounded. */
+class ResultAssembler {
+  private readonly bySender = new Map<string, Map<number, ResultPart>>();
+
+  constructor(
+    private readonly options: ClearingOptions,
+    private readonly slots: number,
+  ) {}
+
+  add(from: string, part: ResultPart): void {
+    if (part.priceEurPerKwh.length !== this.slots || part.part >= part.parts) return;
+    for (const sender of this.bySender.keys()) if (sender !== from) this.bySender.delete(sender);
+    const parts = this.bySender.get(from) ?? new Map<number, ResultPart>();
+    this.bySender.set(from, parts);
+    parts.set(part.part, part);
+  }
+
+  complete(from: string): Clearing | undefined {
+    const parts = this.bySender.get(from);
+    const first = parts?.get(0);
+    if (parts === undefined || first === undefined || parts.size !== first.parts) return undefined;
+    const known = new Set(this.options.peerIds);
+    const trades: BilateralTrade[] = [];
+    for (let k = 0; k < first.parts; k++) {
+      for (const [slot, buyer, seller, energyKwh] of parts.get(k)!.trades) {
+        // A result naming strangers or slots beyond the day is not one this peer can commit.
+        if (!known.has(buyer) || !known.has(seller) || slot >= this.slots) return undefined;
+        trades.push({ slot, buyer, seller, energyKwh, priceEurPerKwh: first.priceEurPerKwh[slot] ?? Number.NaN });
+      }
+    }
+    const peerIds = [...this.options.peerIds];
+    return {
+      mode: first.mode,
+      peerIds,
+      netKwh: netFromTrades(peerIds, this.slots, trades),
+      priceEurPerKwh: first.priceEurPerKwh.map((p) => p ?? Number.NaN),
+      trades,
+      rounds: first.rounds,
+      converged: first.converged,
+    };
+  }
 }
 
 /** Waits for `done` or `timeoutMs`, whichever comes first, leaving no timer behind. */

@@ -1,17 +1,16 @@
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { clearAdmm, defaultAdmmSettings, initialPrice } from '../../../src/market/clearing/admm.ts';
 import { tradeMatrix } from '../../../src/market/clearing/bilateral.ts';
 import { solveCentral } from '../../../src/market/clearing/central.ts';
-import { buildCommunity, loadCommunityData, marketRules } from '../../../src/market/clearing/community.ts';
+import { marketRules } from '../../../src/market/clearing/community.ts';
 import { Prosumer } from '../../../src/market/clearing/prosumer.ts';
 import type { Clearing, PeerProfile } from '../../../src/market/clearing/types.ts';
 import { communityCost, welfareGap } from '../../../src/market/clearing/welfare.ts';
+import { householdDay } from './households.ts';
 
 // Real solves and a real broker on a loaded 2-core machine: generous limits, never timing assertions.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const dataDir = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 let peers: PeerProfile[];
 let centralCostEur: number;
 
@@ -31,7 +30,7 @@ let first: Awaited<ReturnType<typeof clear>>;
 
 beforeAll(async () => {
   // The four real households on a summer test day: three with PV surplus at noon, one consumer.
-  peers = buildCommunity(await loadCommunityData(dataDir), { peers: 4, day: '2016-07-15', slotsPerDay: 24 });
+  peers = await householdDay(24);
   centralCostEur = (await solveCentral(peers, marketRules)).communityCostEur;
   first = await clear();
 });
