@@ -1,0 +1,118 @@
+/**
+ * Loads the shared real data (../shared/data, see its README): hourly household load/PV and
+ * day-ahead prices, as dense hourly series on UTC hours (timestamps mark the interval start).
+ */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DataFormatError, hourCell, numberCell, parseCsv, type CsvTable } from './csv.ts';
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
+
+/** The data folder a fresh checkout expects beside the repository. */
+export const defaultDataDir = resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared/data');
+
+export const householdIds = ['residential1', 'residential2', 'residential4', 'residential6'] as const;
+
+export interface HouseholdSeries {
+  id: string;
+  file: string;
+  startMs: number;
+  /** Total household load (kW); NaN where not available. */
+  loadKw: Float64Array;
+  /** PV generation (kW); all 0 for a household without PV (no column or an all-empty one), NaN where not available. */
+  pvKw: Float64Array;
+  /** Dishwasher + washing machine (kW), NaN where not available; null if the file has no such columns. */
+  applianceKw: Float64Array | null;
+  /** Row carries a `copy_suspect` flag: gap-fill copied from another day, never scored. */
+  copySuspect: Uint8Array;
+}
+
+export interface PriceSeries {
+  file: string;
+  startMs: number;
+  dayAheadEurPerMwh: Float64Array;
+}
+
+function checkContiguous(table: CsvTable, times: number[]): void {
+  for (let i = 1; i < times.length; i++) {
+    if (times[i] !== times[i - 1]! + HOUR_MS) {
+      throw new DataFormatError(table.file, table.rows[i]!.line, 'timestamp',
+        `expected ${new Date(times[i - 1]! + HOUR_MS).toISOString()} (one row per hour, no gaps)`);
+    }
+  }
+}
+
+function nonNegative(table: CsvTable, value: number | null, line: number, column: string): number {
+  if (value === null) return NaN;
+  if (value < 0) throw new DataFormatError(table.file, line, column, `negative power ${value} kW`);
+  return value;
+}
+
+export function parseHousehold(id: string, file: string, text: string): HouseholdSeries {
+  const table = parseCsv(file, text, ['timestamp', 'load_kw', 'flags']);
+  const hasPv = table.columns.includes('pv_kw');
+  const hasAppliances = table.columns.includes('dishwasher_kw') && table.columns.includes('washing_machine_kw');
+  const n = table.rows.length;
+  if (n === 0) throw new DataFormatError(file, 2, undefined, 'no data rows');
+  const times: number[] = [];
+  const loadKw = new Float64Array(n);
+  const pvKw = new Float64Array(n);
+  const applianceKw = hasAppliances ? new Float64Array(n) : null;
+  const copySuspect = new Uint8Array(n);
+  table.rows.forEach((row, i) => {
+    times.push(hourCell(table, row, 'timestamp'));
+    loadKw[i] = nonNegative(table, numberCell(table, row, 'load_kw'), row.line, 'load_kw');
+    pvKw[i] = hasPv ? nonNegative(table, numberCell(table, row, 'pv_kw'), row.line, 'pv_kw') : 0;
+    if (applianceKw) {
+      const dish = nonNegative(table, numberCell(table, row, 'dishwasher_kw'), row.line, 'dishwasher_kw');
+      const wash = nonNegative(table, numberCell(table, row, 'washing_machine_kw'), row.line, 'washing_machine_kw');
+      applianceKw[i] = dish + wash;
+    }
+    copySuspect[i] = row.get('flags').split(';').some((token) => token.startsWith('copy_suspect')) ? 1 : 0;
+  });
+  checkContiguous(table, times);
+  // A consumer's file may carry an empty pv_kw column (residential2): no PV meter means no PV, not "unknown".
+  if (pvKw.every(Number.isNaN)) pvKw.fill(0);
+  return { id, file, startMs: times[0]!, loadKw, pvKw, applianceKw, copySuspect };
+}
+
+export function parsePrices(file: string, text: string): PriceSeries {
+  const table = parseCsv(file, text, ['timestamp', 'price_eur_per_mwh']);
+  const times: number[] = [];
+  const dayAheadEurPerMwh = new Float64Array(table.rows.length);
+  table.rows.forEach((row, i) => {
+    times.push(hourCell(table, row, 'timestamp'));
+    const price = numberCell(table, row, 'price_eur_per_mwh');
+    if (price === null) throw new DataFormatError(file, row.line, 'price_eur_per_mwh', 'empty price');
+    dayAheadEurPerMwh[i] = price;
+  });
+  if (times.length === 0) throw new DataFormatError(file, 2, undefined, 'no data rows');
+  checkContiguous(table, times);
+  return { file, startMs: times[0]!, dayAheadEurPerMwh };
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${path}: ${(error as Error).message} (set the data folder with --data)`);
+  }
+}
+
+export async function loadHousehold(dataDir: string, id: string): Promise<HouseholdSeries> {
+  const file = join(dataDir, 'buildings', `${id}_hourly.csv`);
+  return parseHousehold(id, file, await readText(file));
+}
+
+export async function loadPrices(dataDir: string): Promise<PriceSeries> {
+  const file = join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv');
+  return parsePrices(file, await readText(file));
+}
+
+/** Value of an hourly series at an absolute instant; NaN outside the series. */
+export function valueAt(series: ArrayLike<number>, startMs: number, timeMs: number): number {
+  const i = (timeMs - startMs) / HOUR_MS;
+  return i >= 0 && i < series.length ? series[i]! : NaN;
+}

@@ -1,0 +1,142 @@
+/**
+ * The plant of the closed loop: one household's real measured hour, the battery and the
+ * shiftable-load queue, driven by a controller's step command and the fast-loop rule of
+ * formulation.md §6 (the battery takes d₀ − c₀ + β₀ξ clipped to its power and SoC limits, the
+ * grid takes the rest). Shiftable demand waits in a first-in-first-out queue and is served
+ * by force when its deadline comes, whatever the controller asked.
+ */
+import { battery as defaultBattery, grid as defaultGrid } from '../data/assets.ts';
+import { HOUR_MS } from '../data/households.ts';
+import type { BatteryParams, ChanceFamily } from '../optimizer/types.ts';
+
+/** What a controller commands at the start of an hour (Δt = 1 h). */
+export interface StepCommand {
+  /** Forecast net load μ₀ without shiftable demand (kW). */
+  netLoadForecastKw: number;
+  /** Scheduled grid exchange g⁺₀ − g⁻₀ (kW, + import). */
+  scheduledGridKw: number;
+  /** Battery setpoint d₀ − c₀ (kW, + discharge). */
+  batteryKw: number;
+  /** β₀: share of the deviation the battery takes in real time. */
+  decisionRule: number;
+  /** Shiftable load to serve this hour, f₀ (kW). */
+  shiftableKw: number;
+  /** The plan's import limit P̄ of the import family (G^imp when the controller plans no peak). */
+  plannedPeakKw: number;
+  /** The plan's e₁ (kWh), for the SoC rows. */
+  plannedEnergyNextKwh: number;
+}
+
+/** The realised hour from the data. */
+export interface RealisedHour {
+  timeMs: number;
+  inflexibleKw: number;
+  pvKw: number;
+  /** Shiftable demand requested this hour (kW = kWh over the hour). */
+  requestKw: number;
+}
+
+export interface StepOutcome {
+  timeMs: number;
+  /** Realised grid exchange (kW, + import). */
+  gridKw: number;
+  scheduledGridKw: number;
+  /** Realised battery power (kW, + discharge). */
+  batteryKw: number;
+  /** State of charge at the end of the hour (kWh). */
+  energyKwh: number;
+  /** ξ the fast loop measured: realised net load − μ₀ − f₀ (kW). */
+  deviationKw: number;
+  servedShiftableKw: number;
+  /** Rows of each family at this step, evaluated on the realised ξ. */
+  violated: Record<ChanceFamily, boolean>;
+  /** The battery could not take its whole share (power or SoC limit). */
+  batteryClipped: boolean;
+}
+
+/**
+ * A row counts as violated only beyond 1 W (1 Wh): the solvers meet rows to about 1e-6 (HiGHS,
+ * after scaling) to 1e-3 (SCS) relative, and a plan with P̄ = 0 would otherwise "violate" its
+ * import row on rounding noise. 1 W is far below anything a meter or a fuse sees.
+ */
+const toleranceKw = 1e-3;
+
+export class Plant {
+  private queue: { energyKwh: number; deadlineMs: number }[] = [];
+
+  constructor(
+    public energyKwh: number,
+    readonly maxDelayHours: number,
+    readonly battery: BatteryParams = defaultBattery,
+    readonly grid = defaultGrid,
+  ) {}
+
+  /** Deferred shiftable energy waiting to be served (s₀, kWh). */
+  get deferredKwh(): number {
+    return this.queue.reduce((sum, item) => sum + item.energyKwh, 0);
+  }
+
+  /** Queued energy that must be served in the hour starting at `timeMs` (its deadline has come). */
+  dueKwh(timeMs: number): number {
+    return this.queue.filter((item) => item.deadlineMs <= timeMs).reduce((sum, item) => sum + item.energyKwh, 0);
+  }
+
+  /** Queued energy by the step (hour from `timeMs`) in which its deadline falls; later deadlines are left out. */
+  deadlinesKwh(timeMs: number, steps: number): number[] {
+    const byStep = new Array<number>(steps).fill(0);
+    for (const item of this.queue) {
+      const k = Math.max(0, Math.round((item.deadlineMs - timeMs) / HOUR_MS));
+      if (k < steps) byStep[k]! += item.energyKwh;
+    }
+    return byStep;
+  }
+
+  step(hour: RealisedHour, command: StepCommand): StepOutcome {
+    const b = this.battery;
+    this.queue.push({ energyKwh: hour.requestKw, deadlineMs: hour.timeMs + this.maxDelayHours * HOUR_MS });
+    const servedShiftableKw = Math.min(Math.max(command.shiftableKw, this.dueKwh(hour.timeMs)), this.deferredKwh);
+    this.serve(servedShiftableKw);
+
+    const netLoadKw = hour.inflexibleKw - hour.pvKw + servedShiftableKw;
+    const xi = netLoadKw - command.netLoadForecastKw - command.shiftableKw;
+    const requestedBatteryKw = command.batteryKw + command.decisionRule * xi;
+    const maxDischargeKw = Math.min(b.maxDischargeKw, Math.max(0, (this.energyKwh - b.minEnergyKwh) * b.dischargeEfficiency));
+    const maxChargeKw = Math.min(b.maxChargeKw, Math.max(0, (b.maxEnergyKwh - this.energyKwh) / b.chargeEfficiency));
+    const batteryKw = Math.min(Math.max(requestedBatteryKw, -maxChargeKw), maxDischargeKw);
+    this.energyKwh -= batteryKw > 0 ? batteryKw / b.dischargeEfficiency : batteryKw * b.chargeEfficiency;
+    const gridKw = netLoadKw - batteryKw;
+
+    const gridRowKw = command.scheduledGridKw + (1 - command.decisionRule) * xi;
+    const energyRowKwh = command.plannedEnergyNextKwh - command.decisionRule * xi;
+    return {
+      timeMs: hour.timeMs,
+      gridKw,
+      scheduledGridKw: command.scheduledGridKw,
+      batteryKw,
+      energyKwh: this.energyKwh,
+      deviationKw: xi,
+      servedShiftableKw,
+      violated: {
+        import: gridRowKw > command.plannedPeakKw + toleranceKw,
+        export: -gridRowKw > this.grid.maxExportKw + toleranceKw,
+        discharge: requestedBatteryKw > b.maxDischargeKw + toleranceKw,
+        charge: -requestedBatteryKw > b.maxChargeKw + toleranceKw,
+        socMin: energyRowKwh < b.minEnergyKwh - toleranceKw,
+        socMax: energyRowKwh > b.maxEnergyKwh + toleranceKw,
+      },
+      batteryClipped: Math.abs(batteryKw - requestedBatteryKw) > toleranceKw,
+    };
+  }
+
+  private serve(energyKwh: number): void {
+    let left = energyKwh;
+    while (left > 1e-12 && this.queue.length > 0) {
+      const head = this.queue[0]!;
+      const take = Math.min(head.energyKwh, left);
+      head.energyKwh -= take;
+      left -= take;
+      if (head.energyKwh <= 1e-12) this.queue.shift();
+    }
+    this.queue = this.queue.filter((item) => item.energyKwh > 1e-12);
+  }
+}

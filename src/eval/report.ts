@@ -1,0 +1,146 @@
+/**
+ * What the evaluation prints and writes: the table on stdout, the headline figures against the
+ * goals, the JSON file and the two SVG figures.
+ */
+import { isoDay } from '../data/split.ts';
+import type { ControllerSummary } from './run.ts';
+import { renderSvg, type LabelledPoint } from './svg.ts';
+
+export const controllerNames = {
+  none: 'no-control',
+  rtp: 'rtp-threshold',
+  ce: 'ce-mpc',
+  saa: 'saa',
+  perfect: 'perfect-foresight',
+} as const;
+
+export function droName(radiusKw: number): string {
+  return `dro-${radiusKw}`;
+}
+
+/** Relative gap to perfect foresight, against |PF| (its cost is negative when a household exports more than it buys). */
+export function gapToPerfect(costEur: number, perfectEur: number): number {
+  return (costEur - perfectEur) / Math.abs(perfectEur);
+}
+
+function find(summaries: readonly ControllerSummary[], name: string): ControllerSummary | undefined {
+  return summaries.find((s) => s.controller === name);
+}
+
+const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '-');
+const num = (v: number, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+
+export function formatTable(summaries: readonly ControllerSummary[]): string {
+  const perfect = find(summaries, controllerNames.perfect);
+  const none = find(summaries, controllerNames.none);
+  const header = ['controller', 'cost €', 'vs PF', 'peak kW', 'PAR', 'PAR vs none', 'joint viol', 'joint comm', 'import', 'socMin', 'socMax', 'solve ms med/p95', 'fallbacks', 'unhandled'];
+  const rows = summaries.map((s) => {
+    const c = s.community;
+    const hh = (f: 'import' | 'socMin' | 'socMax') => s.households.reduce((sum, h) => sum + h.violation.perFamily[f], 0) / Math.max(s.households.length, 1);
+    return [
+      s.controller,
+      num(c.cost.total, 1),
+      perfect ? pct(gapToPerfect(c.cost.total, perfect.community.cost.total)) : '-',
+      num(c.peakImportKw),
+      num(c.par),
+      none ? pct(c.par / none.community.par - 1) : '-',
+      pct(s.meanHouseholdJointViolation),
+      pct(c.violation.joint),
+      pct(hh('import')),
+      pct(hh('socMin')),
+      pct(hh('socMax')),
+      s.solve.solves > 0 ? `${num(s.solve.medianMs, 0)}/${num(s.solve.p95Ms, 0)}` : '-',
+      s.solve.solves > 0 ? String(s.solve.fallbacks.total) : '-',
+      s.solve.solves > 0 ? String(s.solve.unhandled) : '-',
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export interface Headline {
+  recommended: string;
+  costVsPerfect?: number;
+  parVsNoControl?: number;
+  jointViolation?: number;
+  rtp?: { costVsPerfect: number; jointViolation: number };
+  goals: { text: string; met: boolean | null }[];
+}
+
+export function headline(summaries: readonly ControllerSummary[], recommended: string, epsilon: number): Headline {
+  const chosen = find(summaries, recommended);
+  const perfect = find(summaries, controllerNames.perfect);
+  const none = find(summaries, controllerNames.none);
+  const rtp = find(summaries, controllerNames.rtp);
+  const out: Headline = { recommended, goals: [] };
+  if (!chosen) return out;
+  if (perfect) out.costVsPerfect = gapToPerfect(chosen.community.cost.total, perfect.community.cost.total);
+  if (none) out.parVsNoControl = chosen.community.par / none.community.par - 1;
+  out.jointViolation = chosen.meanHouseholdJointViolation;
+  if (rtp && perfect) out.rtp = { costVsPerfect: gapToPerfect(rtp.community.cost.total, perfect.community.cost.total), jointViolation: rtp.meanHouseholdJointViolation };
+  const goal = (text: string, met: boolean | null) => out.goals.push({ text, met });
+  goal(`community cost within 10 % of perfect foresight (${out.costVsPerfect === undefined ? 'no PF run' : pct(out.costVsPerfect)})`, out.costVsPerfect === undefined ? null : out.costVsPerfect <= 0.1);
+  goal(`community PAR at least 30 % below no control (${out.parVsNoControl === undefined ? 'no baseline run' : pct(out.parVsNoControl)})`, out.parVsNoControl === undefined ? null : out.parVsNoControl <= -0.3);
+  goal(`out-of-sample joint violation ≤ ${epsilon} (${pct(out.jointViolation)})`, out.jointViolation <= epsilon);
+  goal(`cheaper than RTP-threshold (${rtp ? `${num(chosen.community.cost.total, 1)} vs ${num(rtp.community.cost.total, 1)} €` : 'no RTP run'})`, rtp ? chosen.community.cost.total < rtp.community.cost.total : null);
+  goal(`fewer violations than RTP-threshold (${rtp ? `${pct(chosen.meanHouseholdJointViolation)} vs ${pct(rtp.meanHouseholdJointViolation)}` : 'no RTP run'})`, rtp ? chosen.meanHouseholdJointViolation < rtp.meanHouseholdJointViolation : null);
+  goal(`no unhandled solver failure (${chosen.solve.unhandled})`, chosen.solve.unhandled === 0);
+  return out;
+}
+
+const palette = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22', '#393b79'];
+
+const logRadius = (radiusKw: number) => Math.log10(Math.max(radiusKw, 1e-4));
+
+/** Community cost against joint violation, one point per controller (DRO points labelled by ρ). */
+export function tradeoffSvg(summaries: readonly ControllerSummary[], epsilon: number, caption: string): string {
+  const points: LabelledPoint[] = summaries.map((s, i) => ({
+    label: s.radiusKw === undefined ? s.controller : `ρ=${s.radiusKw}`,
+    color: palette[i % palette.length]!,
+    x: s.meanHouseholdJointViolation,
+    y: s.community.cost.total,
+  }));
+  const dro = summaries.filter((s) => s.radiusKw !== undefined).sort((a, b) => a.radiusKw! - b.radiusKw!);
+  return renderSvg([{
+    title: 'Cost–violation trade-off over the Wasserstein radius ρ',
+    xLabel: 'joint violation probability (fraction of test days, mean over households)',
+    yLabel: 'community cost (€)',
+    points,
+    series: dro.length > 1 ? [{ label: 'SAA/DRO over ρ', color: '#999', points: dro.map((s) => [s.meanHouseholdJointViolation, s.community.cost.total]) }] : [],
+    hLines: [],
+  }, {
+    title: 'Community cost against ρ (SAA, ρ = 0, drawn at log10 ρ = −4)',
+    xLabel: 'log10 ρ (kW)',
+    yLabel: 'community cost (€)',
+    series: dro.length > 0 ? [{ label: 'SAA/DRO cost', color: '#1f77b4', points: dro.map((s) => [logRadius(s.radiusKw!), s.community.cost.total]) }] : [],
+  }, {
+    title: 'Joint violation against ρ',
+    xLabel: 'log10 ρ (kW)',
+    yLabel: 'joint violation probability',
+    series: dro.length > 0 ? [{ label: 'joint violation', color: '#d62728', points: dro.map((s) => [logRadius(s.radiusKw!), s.meanHouseholdJointViolation]) }] : [],
+    hLines: [{ y: epsilon, label: `ε = ${epsilon}`, color: '#555' }],
+  }], caption);
+}
+
+/** One test day: community grid import without control and with the chosen controller, and its battery SoC. */
+export function daySvg(none: ControllerSummary, chosen: ControllerSummary, dayIndex: number, dayMs: number, caption: string): string {
+  const day = (values: number[]) => values.slice(dayIndex * 24, dayIndex * 24 + 24);
+  return renderSvg([{
+    title: `Community grid import on ${isoDay(dayMs)} (UTC hours)`,
+    xLabel: 'hour (UTC)',
+    yLabel: 'grid import (kW)',
+    series: [
+      { label: `before: ${none.controller}`, color: '#7f7f7f', step: true, points: day(none.hourly.communityImportKw).map((v, h) => [h, v]) },
+      { label: `after: ${chosen.controller}`, color: '#1f77b4', step: true, points: day(chosen.hourly.communityImportKw).map((v, h) => [h, v]) },
+    ],
+    xRange: [0, 24],
+  }, {
+    title: `Battery state of charge, summed over ${chosen.households.length} household(s), ${chosen.controller}`,
+    xLabel: 'hour (UTC, end of hour)',
+    yLabel: 'energy (kWh)',
+    series: [{ label: 'SoC', color: '#2ca02c', points: day(chosen.hourly.energyKwh).map((v, h) => [h + 1, v]) }],
+    xRange: [0, 24],
+    yRange: [0, 10 * chosen.households.length],
+  }], caption);
+}

@@ -1,0 +1,92 @@
+/**
+ * One household prepared for the closed loop: shiftable rule, fitted forecaster, the error-sample
+ * bank built on the days before the split, and for every test hour the forecast and samples the
+ * gateway would have had at that hour (they do not depend on the controller, so they are computed
+ * once and shared by all controllers).
+ */
+import { shiftableRule } from '../data/assets.ts';
+import { HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
+import { hourIsClean, splitMs } from '../data/split.ts';
+import { tariffWindow } from '../data/tariff.ts';
+import { bootstrapFromHistory, type Bootstrapped } from '../forecast/bootstrap.ts';
+import type { History, HouseholdForecast } from '../forecast/household.ts';
+import type { RealisedHour } from './plant.ts';
+
+export interface HourCase {
+  realised: RealisedHour;
+  forecast: HouseholdForecast;
+  /** ξ̂ⁱ for a solve at this hour (I × T). */
+  samplesKw: number[][];
+  tariff: ReturnType<typeof tariffWindow>;
+}
+
+export interface HouseholdCase {
+  id: string;
+  shiftableKind: 'appliances' | 'share-of-load';
+  maxDelayHours: number;
+  /** S^max given to the optimizer: the most shiftable energy requested in any maxDelayHours window before the split. */
+  maxDeferredKwh: number;
+  forecastParams: Bootstrapped['params'];
+  /** Error trajectories in the sample bank (all from before the split). */
+  sampleBankSize: number;
+  days: { dayMs: number; hours: HourCase[] }[];
+  /** Realised hours from `startMs` (perfect foresight only). */
+  realisedFrom(startMs: number, steps: number): RealisedHour[];
+}
+
+export interface ScenarioOptions {
+  steps: number;
+  sampleCount: number;
+}
+
+export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries, testDaysMs: readonly number[], options: ScenarioOptions): HouseholdCase {
+  const rule = shiftableRule(series);
+  const index = (t: number) => (t - series.startMs) / HOUR_MS;
+  const history: History = (t) => {
+    if (!hourIsClean(series, t)) return { inflexibleKw: NaN, pvKw: NaN, shiftableKw: NaN };
+    const i = index(t);
+    const request = rule.requestKw[i]!;
+    return { inflexibleKw: series.loadKw[i]! - request, pvKw: series.pvKw[i]!, shiftableKw: request };
+  };
+  const realised = (t: number): RealisedHour => {
+    const i = index(t);
+    return { timeMs: t, inflexibleKw: series.loadKw[i]! - rule.requestKw[i]!, pvKw: series.pvKw[i]!, requestKw: rule.requestKw[i]! };
+  };
+
+  const { forecaster, store, params: fitted } = bootstrapFromHistory(history, series.startMs, splitMs, options.steps);
+
+  let maxDeferredKwh = 0;
+  for (let t = series.startMs; t + rule.maxDelayHours * HOUR_MS <= splitMs; t += HOUR_MS) {
+    let windowKwh = 0;
+    for (let k = 0; k < rule.maxDelayHours; k++) windowKwh += rule.requestKw[index(t + k * HOUR_MS)]!;
+    maxDeferredKwh = Math.max(maxDeferredKwh, windowKwh);
+  }
+
+  const days: HouseholdCase['days'] = [];
+  const testHours = new Set(testDaysMs.flatMap((d) => Array.from({ length: 24 }, (_, h) => d + h * HOUR_MS)));
+  const lastMs = Math.max(...testDaysMs) + 24 * HOUR_MS;
+  // The forecaster keeps observing after the split, as a running gateway does; nothing is fitted there.
+  for (let t = splitMs; t < lastMs; t += HOUR_MS) {
+    if (testHours.has(t)) {
+      const dayMs = t - (t % (24 * HOUR_MS));
+      if (days.length === 0 || days[days.length - 1]!.dayMs !== dayMs) days.push({ dayMs, hours: [] });
+      days[days.length - 1]!.hours.push({
+        realised: realised(t),
+        forecast: forecaster.forecast(t, options.steps),
+        samplesKw: store.samples(t, options.sampleCount).map((s) => s.errorKw),
+        tariff: tariffWindow(prices, t, options.steps),
+      });
+    }
+    forecaster.observe(t, history(t));
+  }
+  return {
+    id: series.id,
+    shiftableKind: rule.kind,
+    maxDelayHours: rule.maxDelayHours,
+    maxDeferredKwh,
+    forecastParams: fitted,
+    sampleBankSize: store.size,
+    days,
+    realisedFrom: (startMs, steps) => Array.from({ length: steps }, (_, k) => realised(startMs + k * HOUR_MS)),
+  };
+}
