@@ -14,6 +14,10 @@ const suites: Record<string, () => Promise<{ runBench: Suite }>> = {
 };
 
 export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`usage: prosumer-edge bench [${Object.keys(suites).join('|')} ...] [--json] [--quick]\n`);
+    return 0;
+  }
   const options: BenchOptions = { json: args.includes('--json'), quick: args.includes('--quick') };
   const names = args.filter((a) => !a.startsWith('--'));
   const unknown = names.filter((n) => !(n in suites));

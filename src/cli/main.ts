@@ -13,11 +13,17 @@ const commands: Record<string, Command> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const command = name ? commands[name] : undefined;
+  const asksForHelp = name === undefined || name === '--help' || name === '-h' || name === 'help';
+  const command = asksForHelp ? undefined : commands[name];
   if (!command) {
     const list = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`).join('\n');
-    process.stderr.write(`${name ? `unknown command "${name}"\n` : ''}usage: prosumer-edge <command> [options]\n${list}\n`);
-    return name === undefined || name === '--help' || name === '-h' ? 0 : 2;
+    const usage = `usage: prosumer-edge <command> [options]   (<command> --help for its options)\n${list}\n`;
+    if (asksForHelp) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    process.stderr.write(`unknown command "${name}"\n${usage}`);
+    return 2;
   }
   const module = await command.load();
   return module.run(rest);
