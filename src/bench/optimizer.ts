@@ -90,7 +90,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
       report(options, { suite: 'optimizer', metric: 'warm step median', value: quantile(warmTimes, 0.5), unit: 'ms', params, ...(c.warmGoalMs !== undefined ? { goal: { op: '<=', value: c.warmGoalMs } } : {}) });
       report(options, { suite: 'optimizer', metric: 'warm step p95', value: quantile(warmTimes, 0.95), unit: 'ms', params });
       report(options, { suite: 'optimizer', metric: 'failed solves', value: cold.failures + warm.failures, unit: 'count', params: { ...params, solves: cold.times.length + warm.times.length } });
-      if (solver === 'highs') report(options, { suite: 'optimizer', metric: 'QP rescued by SCS', value: cold.rescued + warm.rescued, unit: 'count', params: { ...params, solves: cold.times.length + warm.times.length } });
+      if (solver === 'highs') report(options, { suite: 'optimizer', metric: 'HiGHS rescued by SCS', value: cold.rescued + warm.rescued, unit: 'count', params: { ...params, solves: cold.times.length + warm.times.length } });
       report(options, { suite: 'optimizer', metric: 'WebAssembly memory', value: optimizer.memoryBytes() / 2 ** 20, unit: 'MiB', params });
       optimizer.dispose();
     }

@@ -17,7 +17,7 @@ export interface OptimizerOptions {
   /** Wall-clock budget per solve; a solver stopped by it reports 'time-limit'. Default 10 s. */
   timeBudgetMs?: number;
   model?: Partial<ModelOptions>;
-  /** SCS's epsAbs = epsRel (default 1e-5); ignored by HiGHS, whose active-set QP is exact. */
+  /** SCS's epsAbs = epsRel (default 1e-5); HiGHS's cutting planes stop at a certified gap of 1e-9 relative instead. */
   scsTolerance?: number;
   scsMaxIterations?: number;
 }

@@ -1,8 +1,8 @@
 /**
  * Row equilibration. The model mixes rows of very different magnitude (real-time price × a floored
- * sample is ~1e-4, a budget row has 1/I, a dynamics row has Δt/η), and HiGHS's active-set QP
- * solver, unlike its simplex, does not rescale on its own: unscaled it stalls or reports spurious
- * non-convexity. Each row is multiplied by the power of two nearest to 1/max|a_rj|, so the scaling
+ * sample is ~1e-4, a budget row has 1/I, a dynamics row has Δt/η). SCS, like HiGHS's active-set QP
+ * solver (which stalled or reported spurious non-convexity unscaled) and unlike HiGHS's simplex,
+ * does not rescale rows on its own; the cut rows of the HiGHS adapter are scaled the same way. Each row is multiplied by the power of two nearest to 1/max|a_rj|, so the scaling
  * itself adds no rounding error; duals are mapped back with the same factors.
  */
 import type { QpModel } from './model.ts';

@@ -30,8 +30,8 @@ describe('an optimal plan on a random instance', () => {
         if (!result.ok) throw new Error(`${result.status}: ${result.message}`);
         const plan = result.plan;
         const bat = input.battery;
-        // HiGHS is exact to 1e-6 here; when its QP cycles, SCS's first-order solution (tolerance
-        // 1e-5) is what the plan carries, so its rows hold to about 1e-4.
+        // HiGHS is exact to 1e-6 here; if its cutting planes ever stalled, SCS's first-order
+        // solution (tolerance 1e-5) is what the plan carries, so its rows hold to about 1e-4.
         const tol = plan.solver.name.includes('scs') ? 1e-4 : 1e-6;
         const digits = plan.solver.name.includes('scs') ? 3 : 6;
         for (const e of plan.energyKwh.slice(1)) {

@@ -16,8 +16,9 @@ export interface ReferenceSolution {
 
 const script = fileURLToPath(new URL('./reference_qp.py', import.meta.url));
 
-export function referenceSolve(input: ProblemInput): ReferenceSolution {
-  const run = spawnSync('/usr/bin/python3', [script], { input: JSON.stringify(input), encoding: 'utf8', timeout: 120_000 });
+/** `tolerance`: cvxopt's abstol = reltol = feastol (reference_qp.py's default 1e-11 when omitted). */
+export function referenceSolve(input: ProblemInput, tolerance?: number): ReferenceSolution {
+  const run = spawnSync('/usr/bin/python3', [script, ...(tolerance === undefined ? [] : [String(tolerance)])], { input: JSON.stringify(input), encoding: 'utf8', timeout: 120_000 });
   if (run.error) throw new Error(`cannot run /usr/bin/python3 for the cvxopt reference: ${run.error.message}`);
   if (run.status !== 0) throw new Error(`reference_qp.py failed (exit ${run.status}): ${run.stderr}`);
   const out = JSON.parse(run.stdout) as ReferenceSolution & { message?: string };
