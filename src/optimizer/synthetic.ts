@@ -3,6 +3,7 @@
  * forecast errors that grow with PV and load) as a pure function of the clock hour, so a receding
  * horizon is just a later start hour. Used by the optimizer benchmark and tests, not by the runtime.
  */
+import { seededRandom } from '../random/seeded-random.ts';
 import type { ChanceFamily, ChanceMethod, ProblemInput } from './types.ts';
 
 export interface SyntheticOptions {
@@ -20,17 +21,6 @@ export interface SyntheticOptions {
   peakEurPerKw?: number;
 }
 
-/** mulberry32: small, seedable, good enough for test data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());

@@ -10,7 +10,7 @@ import { battery, grid, initialEnergyKwh } from '../../data/assets.ts';
 import { DAY_MS, HOUR_MS, householdIds, loadHousehold, loadPrices, valueAt, type HouseholdSeries, type PriceSeries } from '../../data/households.ts';
 import { dayIsClean } from '../../data/split.ts';
 import { hourTariff, tariffParams } from '../../data/tariff.ts';
-import { seededRandom } from '../../optimizer/synthetic.ts';
+import { seededRandom } from '../../random/seeded-random.ts';
 import type { MarketRules, PeerProfile } from './types.ts';
 
 export const marketRules: MarketRules = { p2pFeeEurPerKwh: tariffParams.p2pGridFeeEurPerKwh, maxTradeKw: grid.maxImportKw };

@@ -1,0 +1,16 @@
+/**
+ * A seedable generator for reproducible synthetic data (benchmarks, derived peers, test
+ * instances): the same seed gives the same numbers on every machine, unlike Math.random.
+ * mulberry32: small and fast; statistical quality is ample for synthetic profiles, not for
+ * cryptography.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
