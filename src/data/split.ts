@@ -26,11 +26,11 @@ export interface TestDays {
   dropped: { dayMs: number; household: string }[];
 }
 
-/** Test days in [splitMs, lastMs]: every household clean on that day, and a next day for the horizon. */
-export function testDays(households: readonly HouseholdSeries[], lastDayMs: number): TestDays {
+/** Test days in [fromMs, lastDayMs] (from the split unless told): every household clean on that day. */
+export function testDays(households: readonly HouseholdSeries[], lastDayMs: number, fromMs = splitMs): TestDays {
   const daysMs: number[] = [];
   const dropped: TestDays['dropped'] = [];
-  for (let day = splitMs; day <= lastDayMs; day += DAY_MS) {
+  for (let day = fromMs; day <= lastDayMs; day += DAY_MS) {
     const bad = households.find((h) => !dayIsClean(h, day));
     if (bad) dropped.push({ dayMs: day, household: bad.id });
     else daysMs.push(day);
@@ -40,4 +40,31 @@ export function testDays(households: readonly HouseholdSeries[], lastDayMs: numb
 
 export function isoDay(dayMs: number): string {
   return new Date(dayMs).toISOString().slice(0, 10);
+}
+
+export interface ValidationWindow extends TestDays {
+  /**
+   * Where fitting and the error-sample store stop for a validation run: the first validation day,
+   * so the validation days are out of sample for the forecaster's fit and for the samples, as the
+   * test days are for the test run.
+   */
+  freezeMs: number;
+}
+
+/**
+ * The validation window for choosing settings before the test: the last `count` clean days before
+ * the split (`beforeMs`, 2016-07-01 unless told). It never reaches a test day; fitting and samples
+ * for it stop at its first day.
+ */
+export function validationWindow(households: readonly HouseholdSeries[], count: number, beforeMs = splitMs): ValidationWindow {
+  const daysMs: number[] = [];
+  const dropped: TestDays['dropped'] = [];
+  const earliestMs = Math.min(...households.map((h) => h.startMs));
+  for (let day = beforeMs - DAY_MS; daysMs.length < count && day >= earliestMs; day -= DAY_MS) {
+    const bad = households.find((h) => !dayIsClean(h, day));
+    if (bad) dropped.unshift({ dayMs: day, household: bad.id });
+    else daysMs.unshift(day);
+  }
+  if (daysMs.length === 0) throw new RangeError(`no clean day before ${isoDay(beforeMs)} for a validation window`);
+  return { daysMs, dropped, freezeMs: daysMs[0]! };
 }

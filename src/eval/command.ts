@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DAY_MS, defaultDataDir, HOUR_MS, householdIds, loadHousehold, loadPrices } from '../data/households.ts';
-import { isoDay, splitMs, testDays } from '../data/split.ts';
+import { isoDay, splitMs, testDays, validationWindow } from '../data/split.ts';
 import { createOptimizer, type ChanceFamily } from '../optimizer/index.ts';
 import { noControl } from './controllers/no-control.ts';
 import { defaultOptimizerSettings, optimizerController } from './controllers/optimizer.ts';
@@ -16,6 +16,7 @@ import { progressLine } from './progress.ts';
 import { controllerNames, daySvg, droName, formatTable, headline, tradeoffSvg } from './report.ts';
 import { runController, summarise, type ControllerRun, type ControllerSpec, type ControllerSummary } from './run.ts';
 import { buildHouseholdCase } from './scenario.ts';
+import { selectRho, validationCounts, type RhoSelection } from './select-rho.ts';
 
 const usage = `usage: prosumer-edge eval [options]
   --data DIR            shared data folder (default ../shared/data beside the repository)
@@ -25,7 +26,12 @@ const usage = `usage: prosumer-edge eval [options]
   --stride K            every K-th test day only (default 1)
   --controllers LIST    no-control,rtp-threshold,ce-mpc,saa,dro,perfect-foresight or dro-<ρ> (default: all)
   --rho LIST            the DRO sweep in kW (default 0.001,0.003,0.01,0.03,0.1,0.3)
-  --recommended-rho R   the ρ the headline reports (default 0.03, fixed before any test run)
+  --recommended-rho R   the ρ the headline reports (manual override; default: --rho-from, else 0.03)
+  --select-rho          validation phase: run SAA and the DRO sweep on the last --validation-days clean days
+                        before 2016-07-01 (fitting and samples frozen at the window's first day) and pick ρ
+  --validation-days N   length of the validation window in clean days (default 30)
+  --confidence C        one-sided Clopper–Pearson level of the selection rule (default 0.8)
+  --rho-from DIR        test phase: take the recommended ρ from DIR/rho-selection.json of a --select-rho run
   --samples I           error trajectories per solve (default 20)
   --solver highs|scs    optimizer back end (default highs)
   --time-budget-ms MS   per-solve time budget (default 10000)
@@ -33,11 +39,21 @@ const usage = `usage: prosumer-edge eval [options]
   -h, --help`;
 
 const defaultSweepKw = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3];
+const defaultValidationDays = 30;
+const defaultConfidence = 0.8;
+const selectionFile = 'rho-selection.json';
 const steps = 24;
 
 class UsageError extends Error {}
 
 interface Scenario {
+  /** 'validation': days before the split, used only to choose ρ; 'test': the days from the split on. */
+  phase: 'validation' | 'test';
+  /** Fitting and the error-sample store use only hours before this day. */
+  fittedBefore: string;
+  /** Where the recommended ρ came from: a rho-selection.json, the --recommended-rho override or the default. */
+  rhoSource: string;
+  confidence: number;
   dataDir: string;
   households: string[];
   testDays: string[];
@@ -62,22 +78,40 @@ interface EvalFile {
 
 /** Table and headline on stdout; eval.json, tradeoff.svg and day.svg in outDir. */
 async function report(outDir: string, result: EvalFile): Promise<void> {
-  const { scenario, controllers: summaries } = result;
+  // eval.json files written before the validation phase existed are test runs with ρ fixed a priori.
+  const scenario: Scenario = { ...result.scenario, phase: result.scenario.phase ?? 'test', fittedBefore: result.scenario.fittedBefore ?? isoDay(splitMs), rhoSource: result.scenario.rhoSource ?? 'fixed a priori' };
+  const summaries = result.controllers;
   const epsilon = Math.max(...Object.values(scenario.epsilon).map(Number));
-  const recommended = droName(scenario.recommendedRhoKw);
+  const dayKind = scenario.phase === 'validation' ? 'validation' : 'test';
+  process.stdout.write(`\nClosed-loop evaluation (${scenario.phase}, fitting and samples before ${scenario.fittedBefore}): ${scenario.testDays.length} ${dayKind} day(s) ${scenario.testDays[0]}..${scenario.testDays[scenario.testDays.length - 1]} (${scenario.cleanTestDays} clean ${dayKind} days in total), households ${scenario.households.join(', ')}, Δt = 1 h, T = ${scenario.steps}, I = ${scenario.sampleCount}, solver ${scenario.solver}\n\n${formatTable(summaries)}\n\n`);
+  await mkdir(outDir, { recursive: true });
+  let recommendedRhoKw = scenario.recommendedRhoKw;
+  let selection: RhoSelection | undefined;
+  if (scenario.phase === 'validation') {
+    const candidates = summaries.filter((s) => s.radiusKw !== undefined).map((s) => ({ radiusKw: s.radiusKw!, controller: s.controller, ...validationCounts(s) }));
+    selection = selectRho(candidates, epsilon, scenario.confidence);
+    recommendedRhoKw = selection.selectedRhoKw;
+    process.stdout.write(`ρ selection on ${scenario.testDays.length} validation day(s) × ${scenario.households.length} household(s): smallest ρ whose one-sided ${selection.confidence * 100} % Clopper–Pearson upper bound on the joint violation is ≤ ε = ${epsilon}\n`);
+    process.stdout.write(`${['ρ kW', 'violated / household-days', 'joint viol', `upper ${selection.confidence * 100} %`, 'meets'].join(' | ')}\n`);
+    for (const r of selection.rows) process.stdout.write(`${[r.radiusKw, `${r.violatedDays} / ${r.householdDays}`, `${(r.jointViolation * 100).toFixed(1)} %`, `${(r.upperBound * 100).toFixed(1)} %`, r.qualifies ? 'yes' : 'no'].join(' | ')}\n`);
+    process.stdout.write(`Selected ρ = ${selection.selectedRhoKw} kW${selection.qualified ? '' : ' (no ρ met the rule: the largest of the sweep)'}\n`);
+    await writeFile(join(outDir, selectionFile), `${JSON.stringify({ ...selection, validationDays: scenario.testDays, households: scenario.households, fittedBefore: scenario.fittedBefore }, null, 2)}\n`);
+  }
+  const recommended = droName(recommendedRhoKw);
   const head = headline(summaries, recommended, epsilon);
-  process.stdout.write(`\nClosed-loop evaluation: ${scenario.testDays.length} test day(s) (${scenario.cleanTestDays} clean test days in total), households ${scenario.households.join(', ')}, Δt = 1 h, T = ${scenario.steps}, I = ${scenario.sampleCount}, solver ${scenario.solver}\n\n${formatTable(summaries)}\n\n`);
-  process.stdout.write(`Recommended ρ = ${scenario.recommendedRhoKw} kW (${recommended}):\n${head.goals.map((g) => `  [${g.met === null ? ' ' : g.met ? 'x' : '!'}] ${g.text}`).join('\n')}\n`);
+  if (scenario.phase === 'test') {
+    process.stdout.write(`Recommended ρ = ${recommendedRhoKw} kW (${recommended}, ${scenario.rhoSource}):\n${head.goals.map((g) => `  [${g.met === null ? ' ' : g.met ? 'x' : '!'}] ${g.text}`).join('\n')}\n`);
+  }
   for (const s of summaries) {
     const failures = Object.entries(s.solve.failuresByStatus);
     if (failures.length > 0) {
       process.stdout.write(`  ${s.controller}: ${failures.map(([k, v]) => `${v} ${k}`).join(', ')} → fallbacks: ${s.solve.fallbacks.shiftedPlan} shifted plan, ${s.solve.fallbacks.safeRule} safe rule${s.solve.examples.length ? ` (e.g. ${s.solve.examples[0]})` : ''}\n`);
     }
   }
-  await mkdir(outDir, { recursive: true });
-  await writeFile(join(outDir, 'eval.json'), `${JSON.stringify({ ...result, headline: head }, null, 2)}\n`);
-  const caption = `prosumer-edge eval: ${scenario.testDays.length} test day(s) from ${scenario.testDays[0]}, ${scenario.households.length} household(s), I = ${scenario.sampleCount}, ${scenario.solver}`;
   const files = ['eval.json', 'tradeoff.svg'];
+  await writeFile(join(outDir, 'eval.json'), `${JSON.stringify({ ...result, scenario: { ...scenario, recommendedRhoKw }, ...(selection ? { selection } : { headline: head }) }, null, 2)}\n`);
+  if (selection) files.unshift(selectionFile);
+  const caption = `prosumer-edge eval (${scenario.phase}): ${scenario.testDays.length} ${dayKind} day(s) from ${scenario.testDays[0]}, ${scenario.households.length} household(s), I = ${scenario.sampleCount}, ${scenario.solver}`;
   await writeFile(join(outDir, 'tradeoff.svg'), tradeoffSvg(summaries, epsilon, caption));
   const none = summaries.find((s) => s.controller === controllerNames.none);
   const after = summaries.find((s) => s.controller === recommended) ?? summaries.find((s) => s.controller !== controllerNames.none);
@@ -96,8 +130,8 @@ async function merge(dirs: string[], outDir: string): Promise<number> {
   const files = await Promise.all(dirs.map(async (d) => JSON.parse(await readFile(join(d, 'eval.json'), 'utf8')) as EvalFile));
   const first = files[0]!;
   for (const [i, f] of files.entries()) {
-    if (JSON.stringify(f.scenario.testDays) !== JSON.stringify(first.scenario.testDays) || JSON.stringify(f.scenario.households) !== JSON.stringify(first.scenario.households)) {
-      throw new UsageError(`--merge: ${dirs[i]} ran other days or households than ${dirs[0]}`);
+    if (JSON.stringify(f.scenario.testDays) !== JSON.stringify(first.scenario.testDays) || JSON.stringify(f.scenario.households) !== JSON.stringify(first.scenario.households) || (f.scenario.phase ?? 'test') !== (first.scenario.phase ?? 'test')) {
+      throw new UsageError(`--merge: ${dirs[i]} ran other days, households or phase than ${dirs[0]}`);
     }
   }
   const controllers = new Map<string, ControllerSummary>();
@@ -141,7 +175,8 @@ export async function run(args: string[]): Promise<number> {
       options: {
         data: { type: 'string' }, out: { type: 'string' }, households: { type: 'string' }, days: { type: 'string' },
         stride: { type: 'string' }, controllers: { type: 'string' }, rho: { type: 'string' }, 'recommended-rho': { type: 'string' },
-        samples: { type: 'string' }, solver: { type: 'string' }, 'time-budget-ms': { type: 'string' }, merge: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        samples: { type: 'string' }, solver: { type: 'string' }, 'time-budget-ms': { type: 'string' }, merge: { type: 'string' },
+        'select-rho': { type: 'boolean' }, 'validation-days': { type: 'string' }, confidence: { type: 'string' }, 'rho-from': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }).values;
@@ -165,7 +200,24 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-type Options = Partial<Record<'data' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge', string>>;
+type Options = Partial<Record<'data' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from', string>> & { 'select-rho'?: boolean };
+
+/** The recommended ρ of a test run: the manual override, else a validation run's selection, else the a-priori 0.03 kW. */
+async function recommendedRho(options: Options): Promise<{ radiusKw: number; source: string }> {
+  if (options['recommended-rho']) return { radiusKw: numberList(options['recommended-rho'], 'recommended-rho')[0]!, source: '--recommended-rho override' };
+  if (options['rho-from']) {
+    const file = join(resolve(options['rho-from']), selectionFile);
+    let selection: RhoSelection & { validationDays: string[] };
+    try {
+      selection = JSON.parse(await readFile(file, 'utf8'));
+    } catch (error) {
+      throw new UsageError(`--rho-from: cannot read ${file}: ${(error as Error).message}`);
+    }
+    if (!Number.isFinite(selection.selectedRhoKw)) throw new UsageError(`--rho-from: ${file} has no selectedRhoKw`);
+    return { radiusKw: selection.selectedRhoKw, source: `selected on ${selection.validationDays.length} validation days ${selection.validationDays[0]}..${selection.validationDays[selection.validationDays.length - 1]} (${file})` };
+  }
+  return { radiusKw: 0.03, source: 'fixed a priori' };
+}
 
 async function evaluate(options: Options): Promise<number> {
   const dataDir = resolve(options.data ?? defaultDataDir);
@@ -173,7 +225,13 @@ async function evaluate(options: Options): Promise<number> {
   const solver = options.solver ?? 'highs';
   if (solver !== 'highs' && solver !== 'scs') throw new UsageError(`--solver: expected highs or scs, got "${solver}"`);
   const sweepKw = options.rho ? numberList(options.rho, 'rho') : defaultSweepKw;
-  const recommendedRhoKw = options['recommended-rho'] ? numberList(options['recommended-rho'], 'recommended-rho')[0]! : 0.03;
+  const validation = options['select-rho'] === true;
+  if (validation && (options['rho-from'] || options['recommended-rho'])) throw new UsageError('--select-rho chooses ρ itself: drop --rho-from / --recommended-rho');
+  if (validation && options.days) throw new UsageError('--select-rho: the days are the validation window (--validation-days), not --days');
+  const { radiusKw: recommendedRhoKw, source: rhoSource } = await recommendedRho(options);
+  const validationDays = options['validation-days'] ? positiveInt(options['validation-days'], 'validation-days') : defaultValidationDays;
+  const confidence = options.confidence ? Number(options.confidence) : defaultConfidence;
+  if (!(confidence > 0 && confidence < 1)) throw new UsageError(`--confidence: expected a number in (0, 1), got "${options.confidence}"`);
   const sampleCount = options.samples ? positiveInt(options.samples, 'samples') : 20;
   const timeBudgetMs = options['time-budget-ms'] ? positiveInt(options['time-budget-ms'], 'time-budget-ms') : 10_000;
   const stride = options.stride ? positiveInt(options.stride, 'stride') : 1;
@@ -194,7 +252,8 @@ async function evaluate(options: Options): Promise<number> {
     ...sweepKw.map((radiusKw) => ({ name: droName(radiusKw), radiusKw, create: () => optimizerController({ kind: 'dro', radiusKw }, optimizerFor(), settings) })),
     { name: controllerNames.perfect, create: () => optimizerController({ kind: 'perfect-foresight' }, optimizerFor(), settings) },
   ];
-  let selected = specs;
+  // The validation phase only needs the candidates of the rule: SAA (ρ = 0) and the DRO sweep.
+  let selected = validation ? specs.filter((s) => s.radiusKw !== undefined) : specs;
   if (options.controllers) {
     const wanted = options.controllers.split(',').map((c) => c.trim());
     for (const w of wanted) if (w !== 'dro' && !specs.some((s) => s.name === w)) throw new UsageError(`--controllers: unknown controller "${w}" (have ${specs.map((s) => s.name).join(', ')}, dro)`);
@@ -205,13 +264,14 @@ async function evaluate(options: Options): Promise<number> {
   // The last hour's 24 h horizon needs day-ahead prices: the last test day is the day before the prices end.
   const pricesEndMs = prices!.startMs + prices!.dayAheadEurPerMwh.length * HOUR_MS;
   const lastDayMs = Math.floor(pricesEndMs / DAY_MS) * DAY_MS - 2 * DAY_MS;
-  const split = testDays(households, lastDayMs);
+  const split = validation ? validationWindow(households, validationDays) : { ...testDays(households, lastDayMs), freezeMs: splitMs };
   const days = selectDays(split.daysMs, options.days, stride);
-  if (days.length === 0) throw new UsageError('no test day selected');
-  process.stderr.write(`[eval] ${split.daysMs.length} clean test days from ${isoDay(splitMs)} to ${isoDay(lastDayMs)} (${split.dropped.length} dropped for flagged or missing rows); running ${days.length} day(s), ${ids.length} household(s), ${selected.length} controller(s), solver ${solver}\n`);
-  const cases = households.map((h) => buildHouseholdCase(h, prices!, days, { steps, sampleCount }));
+  if (days.length === 0) throw new UsageError('no day selected');
+  const phase = validation ? 'validation' : 'test';
+  process.stderr.write(`[eval] ${phase}: ${split.daysMs.length} clean ${phase} days ${isoDay(split.daysMs[0]!)}..${isoDay(split.daysMs[split.daysMs.length - 1]!)} (${split.dropped.length} dropped for flagged or missing rows), fitting and samples before ${isoDay(split.freezeMs)}; running ${days.length} day(s), ${ids.length} household(s), ${selected.length} controller(s), solver ${solver}\n`);
+  const cases = households.map((h) => buildHouseholdCase(h, prices!, days, { steps, sampleCount, freezeMs: split.freezeMs }));
   for (const c of cases) {
-    process.stderr.write(`[eval] ${c.id}: shiftable ${c.shiftableKind} (≤ ${c.maxDelayHours} h), ${c.sampleBankSize} error trajectories before the split, forecast MAE kW ${Object.entries(c.forecastParams).map(([k, p]) => `${k} ${p.maeKw.toFixed(3)} (α ${p.smoothing}, w ${p.seasonalWeight})`).join(', ')}\n`);
+    process.stderr.write(`[eval] ${c.id}: shiftable ${c.shiftableKind} (≤ ${c.maxDelayHours} h), ${c.sampleBankSize} error trajectories before ${isoDay(split.freezeMs)}, forecast MAE kW ${Object.entries(c.forecastParams).map(([k, p]) => `${k} ${p.maeKw.toFixed(3)} (α ${p.smoothing}, w ${p.seasonalWeight})`).join(', ')}\n`);
   }
 
   const total = selected.length * cases.length * days.length * 24;
@@ -222,7 +282,7 @@ async function evaluate(options: Options): Promise<number> {
     runs.push(await runController(spec, cases, settings.weights.batteryWearEurPerKw2h, (household) => progress(++done, `${spec.name} ${household}`)));
   }
   const summaries = runs.map((r) => summarise(r, jointOver));
-  const scenario: Scenario = { dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights };
+  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights };
   const forecasters = cases.map((c) => ({ household: c.id, shiftable: c.shiftableKind, maxDelayHours: c.maxDelayHours, maxDeferredKwh: c.maxDeferredKwh, sampleBankSize: c.sampleBankSize, params: c.forecastParams }));
   await report(outDir, { scenario, forecasters, controllers: summaries });
   return summaries.some((s) => s.solve.unhandled > 0) ? 1 : 0;

@@ -27,7 +27,7 @@ export interface HouseholdCase {
   /** S^max given to the optimizer: the most shiftable energy requested in any maxDelayHours window before the split. */
   maxDeferredKwh: number;
   forecastParams: Bootstrapped['params'];
-  /** Error trajectories in the sample bank (all from before the split). */
+  /** Error trajectories in the sample bank (all from before the freeze). */
   sampleBankSize: number;
   days: { dayMs: number; hours: HourCase[] }[];
   /** Realised hours from `startMs` (perfect foresight only). */
@@ -37,6 +37,8 @@ export interface HouseholdCase {
 export interface ScenarioOptions {
   steps: number;
   sampleCount: number;
+  /** Fitting and the error-sample store use only hours before this (default the split, 2016-07-01; a validation run passes its window's first day). */
+  freezeMs?: number;
 }
 
 export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries, testDaysMs: readonly number[], options: ScenarioOptions): HouseholdCase {
@@ -53,10 +55,12 @@ export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries,
     return { timeMs: t, inflexibleKw: series.loadKw[i]! - rule.requestKw[i]!, pvKw: series.pvKw[i]!, requestKw: rule.requestKw[i]! };
   };
 
-  const { forecaster, store, params: fitted } = bootstrapFromHistory(history, series.startMs, splitMs, options.steps);
+  const freezeMs = options.freezeMs ?? splitMs;
+  if (testDaysMs.some((d) => d < freezeMs)) throw new RangeError('an evaluated day lies before the end of the fitting period');
+  const { forecaster, store, params: fitted } = bootstrapFromHistory(history, series.startMs, freezeMs, options.steps);
 
   let maxDeferredKwh = 0;
-  for (let t = series.startMs; t + rule.maxDelayHours * HOUR_MS <= splitMs; t += HOUR_MS) {
+  for (let t = series.startMs; t + rule.maxDelayHours * HOUR_MS <= freezeMs; t += HOUR_MS) {
     let windowKwh = 0;
     for (let k = 0; k < rule.maxDelayHours; k++) windowKwh += rule.requestKw[index(t + k * HOUR_MS)]!;
     maxDeferredKwh = Math.max(maxDeferredKwh, windowKwh);
@@ -65,8 +69,8 @@ export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries,
   const days: HouseholdCase['days'] = [];
   const testHours = new Set(testDaysMs.flatMap((d) => Array.from({ length: 24 }, (_, h) => d + h * HOUR_MS)));
   const lastMs = Math.max(...testDaysMs) + 24 * HOUR_MS;
-  // The forecaster keeps observing after the split, as a running gateway does; nothing is fitted there.
-  for (let t = splitMs; t < lastMs; t += HOUR_MS) {
+  // The forecaster keeps observing after the freeze, as a running gateway does; nothing is fitted there.
+  for (let t = freezeMs; t < lastMs; t += HOUR_MS) {
     if (testHours.has(t)) {
       const dayMs = t - (t % (24 * HOUR_MS));
       if (days.length === 0 || days[days.length - 1]!.dayMs !== dayMs) days.push({ dayMs, hours: [] });
