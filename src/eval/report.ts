@@ -19,7 +19,7 @@ export function droName(radiusKw: number): string {
 }
 
 /** Relative gap to perfect foresight, against |PF| (its cost is negative when a household exports more than it buys). */
-export function gapToPerfect(costEur: number, perfectEur: number): number {
+function gapToPerfect(costEur: number, perfectEur: number): number {
   return (costEur - perfectEur) / Math.abs(perfectEur);
 }
 

@@ -18,7 +18,7 @@ export interface SeasonalParams {
   seasonalWeight: number;
 }
 
-export const defaultSeasonalParams: SeasonalParams = { smoothing: 0.2, seasonalWeight: 0.5 };
+const defaultSeasonalParams: SeasonalParams = { smoothing: 0.2, seasonalWeight: 0.5 };
 
 function hourOfDay(timeMs: number): number {
   return Math.floor(timeMs / HOUR_MS) % 24;

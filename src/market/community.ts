@@ -46,7 +46,7 @@ export function isValidId(id: string): boolean {
   return idRegex.test(id);
 }
 
-export function publicKeyFromBase64url(publicKey: string): KeyObject {
+function publicKeyFromBase64url(publicKey: string): KeyObject {
   try {
     return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey }, format: 'jwk' });
   } catch (error) {

@@ -14,7 +14,7 @@
  */
 import type { ChanceFamily, PeerTrade, ProblemInput } from './types.ts';
 
-export const CHANCE_FAMILIES: readonly ChanceFamily[] = ['import', 'export', 'discharge', 'charge', 'socMin', 'socMax'];
+const CHANCE_FAMILIES: readonly ChanceFamily[] = ['import', 'export', 'discharge', 'charge', 'socMin', 'socMax'];
 
 /** Objective terms the Plan splits the cost into (types.ts `costEur` plus the SoC-recovery penalty). */
 export type CostTerm =
@@ -104,7 +104,7 @@ export interface QpModel {
 }
 
 /** Throws a RangeError naming the offending field; the optimizer turns it into a typed failure. */
-export function validateInput(input: ProblemInput): void {
+function validateInput(input: ProblemInput): void {
   const T = input.stepHours.length;
   const need = (ok: boolean, what: string): void => {
     if (!ok) throw new RangeError(`invalid ProblemInput: ${what}`);

@@ -13,14 +13,14 @@ export interface SolverInfo {
   warmStart: boolean;
 }
 
-export function blockValues(model: QpModel, x: Float64Array, name: string): number[] {
+function blockValues(model: QpModel, x: Float64Array, name: string): number[] {
   const block = model.cols[name];
   if (!block) throw new Error(`model has no column block ${name}`);
   return Array.from(x.subarray(block.start, block.start + block.length));
 }
 
 /** Each objective term evaluated on x; their sum is ½xᵀPx + qᵀx + offset exactly. */
-export function costByTerm(model: QpModel, x: Float64Array): Record<CostTerm, number> {
+function costByTerm(model: QpModel, x: Float64Array): Record<CostTerm, number> {
   const cost = { ...model.offsetByTerm };
   for (let j = 0; j < model.numCols; j++) {
     cost[model.linearTerm[j]!] += model.cost[j]! * x[j]!;

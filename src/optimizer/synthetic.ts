@@ -22,14 +22,14 @@ export interface SyntheticOptions {
 }
 
 
-export function gaussian(random: () => number): number {
+function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 
 const bump = (h: number, centre: number, width: number): number => Math.exp(-0.5 * ((((h - centre + 36) % 24) - 12) / width) ** 2);
-export const householdLoadKw = (h: number): number => 0.35 + 1.2 * bump(h, 7.5, 1) + 1.8 * bump(h, 19, 1.5);
+const householdLoadKw = (h: number): number => 0.35 + 1.2 * bump(h, 7.5, 1) + 1.8 * bump(h, 19, 1.5);
 export const pvKw = (h: number): number => 4.5 * Math.max(0, Math.sin((Math.PI * (((h % 24) + 24) % 24 - 6)) / 13));
-export const buyPriceEurPerKwh = (h: number): number => 0.24 + 0.12 * bump(h, 19, 2) + 0.05 * bump(h, 8, 1.5) - 0.06 * bump(h, 13, 2);
+const buyPriceEurPerKwh = (h: number): number => 0.24 + 0.12 * bump(h, 19, 2) + 0.05 * bump(h, 8, 1.5) - 0.06 * bump(h, 13, 2);
 
 export function syntheticInput(options: SyntheticOptions): ProblemInput {
   const random = seededRandom(options.seed ?? 1);

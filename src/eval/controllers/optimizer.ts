@@ -96,7 +96,7 @@ export function optimizerController(mode: OptimizerMode, optimizer: Optimizer, s
   };
 }
 
-export function problemInput(context: DecisionContext, mode: OptimizerMode, settings: OptimizerSettings): ProblemInput {
+function problemInput(context: DecisionContext, mode: OptimizerMode, settings: OptimizerSettings): ProblemInput {
   const { hour, household } = context;
   const steps = hour.forecast.netLoadKw.length;
   const realised = mode.kind === 'perfect-foresight' ? household.realisedFrom(hour.realised.timeMs, steps) : null;

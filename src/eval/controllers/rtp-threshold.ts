@@ -17,7 +17,7 @@ export interface RtpThresholdParams {
   tinySpreadEurPerKwh: number;
 }
 
-export const defaultRtpParams: RtpThresholdParams = { gamma: 0.5, beta: 0.8, tinySpreadEurPerKwh: 0.005 };
+const defaultRtpParams: RtpThresholdParams = { gamma: 0.5, beta: 0.8, tinySpreadEurPerKwh: 0.005 };
 
 interface DayRecord {
   minPrice: number;

@@ -11,7 +11,7 @@
 import type { BilateralTrade } from './types.ts';
 
 /** Trades below this are dust from the iterative clearing, not worth a commitment. */
-export const minTradeKwh = 1e-6;
+const minTradeKwh = 1e-6;
 
 export function decompose(peerIds: readonly string[], netKwh: Readonly<Record<string, readonly number[]>>, priceEurPerKwh: readonly number[]): BilateralTrade[] {
   const order = [...peerIds].sort();
