@@ -1,0 +1,129 @@
+/**
+ * A gateway's configuration (`prosumer-edge run --config gateway.yaml`), as the loader
+ * returns it: validated, defaults filled in, relative paths resolved against the config
+ * file's folder. docs/configuration.md documents every field.
+ */
+import type { ChanceMethod } from '../optimizer/types.ts';
+
+export interface GatewayConfig {
+  /** The file this was loaded from (absolute). */
+  file: string;
+  /** [a-z0-9-]{1,32}: names the gateway on MQTT, in Home Assistant and in the P2P market. */
+  gatewayId: string;
+  board: {
+    /** Absolute path of the board profile (boards/*.yaml). */
+    file: string;
+    /** Values for the profile's ${placeholders}. */
+    vars: Record<string, string>;
+  };
+  /**
+   * Present: run the hardware simulator in this process (its endpoints fill the board's
+   * placeholders) on an accelerated clock. Absent: real devices and the system clock.
+   */
+  simulator?: {
+    /** Household whose real data the plant replays ('residential1' …); default: the sim board's own slice. */
+    household?: string;
+    /** Folder with `<household>_hourly.csv` and the price file (default: the project's data/community). */
+    dataDir?: string;
+    /** Simulated start instant (ISO 8601, UTC). */
+    startIso: string;
+    /** Simulated seconds per wall-clock second. */
+    speed: number;
+    /** Wall-clock instant (ms since epoch) at which simulated time is `startIso`; default: start of the process. Lets several processes share one simulated time. */
+    wallAnchorMs?: number;
+    /** Stop after this many simulated hours (default: run until stopped). */
+    hours?: number;
+  };
+  site: {
+    battery: {
+      capacityKwh: number;
+      minEnergyKwh: number;
+      maxEnergyKwh: number;
+      maxChargeKw: number;
+      maxDischargeKw: number;
+      chargeEfficiency: number;
+      dischargeEfficiency: number;
+    };
+    grid: { maxImportKw: number; maxExportKw: number };
+    /** Shiftable loads: relay device ids of the board, each with what it must deliver. */
+    shiftable: ShiftableLoadConfig[];
+  };
+  tariff: {
+    /** Day-ahead price CSV (timestamp,price_eur_per_mwh) — the same format as the shared data. */
+    pricesFile?: string;
+    /** Used for hours the price file does not cover, and when there is none (EUR/MWh). */
+    fallbackDayAheadEurPerMwh: number;
+    gridFeesEurPerKwh: number;
+    vatFactor: number;
+    feedInEurPerKwh: number;
+    realtimeBuyAdderEurPerKwh: number;
+    realtimeSellDiscountEurPerKwh: number;
+    demandChargeEurPerKwDay: number;
+    p2pGridFeeEurPerKwh: number;
+  };
+  control: {
+    /** Fast loop period (simulated seconds): read, apply the decision rule, switch relays. */
+    fastPeriodS: number;
+    /** Slow loop period Δt (minutes): re-solve and commit a plan. */
+    stepMinutes: number;
+    horizonSteps: number;
+    /** Forecast-error sample trajectories I. */
+    samples: number;
+    radiusKw: number;
+    epsilon: number;
+    method: ChanceMethod;
+    solver: 'highs' | 'scs';
+    /** Wall-clock budget of one solve; past it the fallback plan is used. */
+    solveBudgetMs: number;
+    /** SoC kept this far inside [E^min, E^max] by the supervisor (kWh). */
+    socGuardBandKwh: number;
+    /** Revert timeout written with every battery setpoint (s); the setpoint is refreshed at most every half of it. */
+    revertTimeoutS: number;
+    batteryWearEurPerKw2h: number;
+    deferralEurPerKwh2: number;
+  };
+  forecast: {
+    /** Hourly history (the household CSV format) to fit the forecaster and seed error samples before the gateway has its own. */
+    historyFile?: string;
+  };
+  market?: {
+    /** mqtt://host:port, or `embedded:<port>`: this process starts an embedded broker on 127.0.0.1:<port> (the simulator example). */
+    brokerUrl: string;
+    community: string;
+    /** Ed25519 identity of this gateway (created on first start if missing). */
+    identityFile: string;
+    /** Community membership file: members' ids and public keys (docs/market.md). */
+    membersFile: string;
+    maxTradeKw: number;
+  };
+  storage: {
+    /** Folder of the crash-safe store (plans, measurements, samples, ledger). */
+    dir: string;
+    /** Downsampling of stored measurements (simulated seconds). */
+    measurementEveryS: number;
+  };
+  telemetry: {
+    mqtt?: {
+      brokerUrl: string;
+      /** Home Assistant discovery prefix. */
+      discoveryPrefix: string;
+      /** State topics live under `<topicPrefix>/<gatewayId>/…`. */
+      topicPrefix: string;
+    };
+    statusPage?: { host: string; port: number };
+  };
+}
+
+export interface ShiftableLoadConfig {
+  /** Board device id of the relay that switches this load. */
+  relay: string;
+  /** Rated power drawn while the relay is on (kW); default: the board's `ratedPowerKw`. */
+  ratedPowerKw: number;
+  /** Latest service after a request (h). */
+  maxDelayHours: number;
+  /**
+   * Where requests come from: 'simulator' — the simulated household's appliance data (only
+   * with `simulator`); otherwise a daily schedule of desired energy by UTC hour.
+   */
+  demand: { source: 'simulator' } | { source: 'schedule'; daily: { hour: number; energyKwh: number }[] };
+}
