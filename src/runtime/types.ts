@@ -2,7 +2,8 @@
  * The gateway runtime's shared contracts: what the loops, the safety supervisor, the store and
  * telemetry hand each other. Units are in every name; instants are gateway-clock ms.
  */
-import type { Plan } from '../optimizer/types.ts';
+import type { PeerTrade, Plan, SolveStatus } from '../optimizer/types.ts';
+import type { HourTariff } from '../data/tariff.ts';
 
 /** What the fast loop measured in one iteration. A device that did not answer is `null`, never 0. */
 export interface Measurement {
@@ -141,4 +142,49 @@ export interface RuntimeStore {
   /** Where the market keeps its ledger and replay window (MarketNodeOptions.dataDir). */
   readonly marketDir: string;
   close(): void;
+}
+
+/** The plan the fast loop follows, with the forecast it was solved against (ξ = w − μ₀ needs μ). */
+export interface ActivePlan {
+  plan: Plan;
+  /** μ_t the plan was solved with (kW), aligned with plan steps. */
+  netLoadForecastKw: number[];
+  solvedAtMs: number;
+  /** True when the solve failed or ran out of budget and `plan` is the fallback (shifted plan or safe rule). */
+  fallback: boolean;
+  status: SolveStatus;
+  solveMs: number;
+}
+
+/** The shiftable-load queue as the planner needs it (formulation §2: s₀, f̂, deadlines). */
+export interface ShiftableState {
+  /** Requested, not yet served energy s₀ (kWh). */
+  deferredKwh: number;
+  /** Energy requested in the current step so far (kWh): known demand of step 0. */
+  requestedThisStepKwh: number;
+  /** Queued energy by the horizon step in which its deadline falls (kWh), `horizonSteps` entries. */
+  deadlinesKwh: number[];
+}
+
+/** Where shiftable demand requests come from: the simulated household, or a configured schedule. */
+export interface ShiftableDemandFeed {
+  /** Energy the load `relayId` was asked for in [fromMs, toMs) (kWh). */
+  requestedKwh(relayId: string, fromMs: number, toMs: number): number;
+}
+
+/** Prices of any hour (day-ahead based, formulation §5 / evaluation.md tariff). */
+export interface TariffSource {
+  hour(hourStartMs: number): HourTariff;
+  /** The optimizer's tariff arrays for consecutive steps. */
+  window(startMs: number, stepHours: number[]): { buyEurPerKwh: number[]; sellEurPerKwh: number[]; realtimeBuyEurPerKwh: number[]; realtimeSellEurPerKwh: number[]; peakEurPerKw: number };
+  p2pGridFeeEurPerKwh: number;
+}
+
+/** What the market loop offers the planner and the fast loop. */
+export interface MarketView {
+  /** Peers for the optimizer over these slots, committed trades fixed (withCommittedTrades). */
+  peerTrades(slotStartsMs: number[]): PeerTrade[];
+  trades(): TradeView[];
+  /** null: no market configured. */
+  connected(): boolean | null;
 }
