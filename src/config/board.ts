@@ -4,10 +4,10 @@
  * carry it; unit ids, channels and pins are not used twice). Every error names the file, the
  * field path and what was expected.
  */
-import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument, parse as parseYamlScalar } from 'yaml';
+import { Ajv } from 'ajv';
+import { parse as parseYamlScalar } from 'yaml';
 import { boardSchema, type BAUD_RATES } from './board-schema.ts';
+import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-file.ts';
 
 type BaudRate = (typeof BAUD_RATES)[number];
 
@@ -73,42 +73,51 @@ export interface BoardProfile {
   devices: Record<string, DeviceProfile>;
 }
 
-export class BoardProfileError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: string[],
-  ) {
-    super(problems.map((p) => `${file}: ${p}`).join('\n'));
-    this.name = 'BoardProfileError';
-  }
+export class BoardProfileError extends ConfigFileError {
+  override name = 'BoardProfileError';
 }
 
 const validate = new Ajv({ allErrors: true, strict: false }).compile(boardSchema);
 
-export function loadBoardProfile(file: string, vars: Record<string, string> = {}): BoardProfile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new BoardProfileError(file, [`cannot read the profile: ${e instanceof Error ? e.message : String(e)}`]);
-  }
-  return parseBoardProfile(text, file, vars);
-}
+const NAME_PATTERNS = { [boardSchema.properties.name.pattern]: "lower-case letters, digits and '-', starting with a letter" };
 
-/** `file` names the source in errors. */
-function parseBoardProfile(text: string, file: string, vars: Record<string, string> = {}): BoardProfile {
-  const doc = parseDocument(text, { prettyErrors: true });
-  const syntax = doc.errors[0];
-  // Only the first: the parser's later complaints are mostly echoes of it.
-  if (syntax) throw new BoardProfileError(file, [`line ${syntax.linePos?.[0].line ?? '?'}, column ${syntax.linePos?.[0].col ?? '?'}: YAML syntax error: ${syntax.message.split('\n')[0]}`]);
+export function loadBoardProfile(file: string, vars: Record<string, string> = {}): BoardProfile {
   const problems: string[] = [];
-  const data = substitute(doc.toJS(), '', vars, problems);
+  const data = substitute(readYamlFile(file, 'the profile', BoardProfileError), '', vars, problems);
   if (problems.length > 0) throw new BoardProfileError(file, problems);
-  if (!validate(data)) throw new BoardProfileError(file, describeSchemaErrors(validate.errors ?? []));
+  if (!validate(data)) throw new BoardProfileError(file, describeSchemaErrors(validate.errors ?? [], NAME_PATTERNS));
   const profile = data as unknown as BoardProfile;
   crossCheck(profile, problems);
   if (problems.length > 0) throw new BoardProfileError(file, problems);
   return profile;
+}
+
+/**
+ * The profile's structure before its run-time endpoints exist: every bus endpoint that is a
+ * `${name}` placeholder (what a simulator fills in once started) gets a stand-in — port 1,
+ * path /dev/null — over `vars`. Nothing is opened.
+ */
+export function loadBoardLayout(file: string, vars: Record<string, string> = {}): BoardProfile {
+  const standIns = Object.fromEntries(Object.values(endpointPlaceholders(file)).map(({ name, field }) => [name, field === 'port' ? '1' : '/dev/null']));
+  return loadBoardProfile(file, { ...vars, ...standIns });
+}
+
+/** Which `${name}` placeholder each bus's endpoint is (read from the raw YAML, before substitution); none if the file does not parse. */
+export function endpointPlaceholders(file: string): Record<string, { name: string; field: 'port' | 'path' }> {
+  let raw: { buses?: Record<string, { port?: unknown; path?: unknown } | null> } | null;
+  try {
+    raw = readYamlFile(file, 'the profile', BoardProfileError) as typeof raw;
+  } catch {
+    return {}; // loadBoardProfile reports it
+  }
+  const out: Record<string, { name: string; field: 'port' | 'path' }> = {};
+  for (const [busName, bus] of Object.entries(raw?.buses ?? {})) {
+    for (const field of ['port', 'path'] as const) {
+      const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(String(bus?.[field] ?? ''));
+      if (m) out[busName] = { name: m[1]!, field };
+    }
+  }
+  return out;
 }
 
 /** A value that is exactly `${name}` takes the variable's YAML type (so a port stays a number); inside text it is spliced in. */
@@ -128,35 +137,6 @@ function substitute(value: unknown, path: string, vars: Record<string, string>, 
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, `${path}/${k}`, vars, problems)]));
   }
   return value;
-}
-
-function describeSchemaErrors(errors: ErrorObject[]): string[] {
-  const out = new Set<string>();
-  for (const e of errors) {
-    const at = e.instancePath || '/';
-    switch (e.keyword) {
-      case 'if':
-        break; // the failing branch's own errors say what is wrong
-      case 'required':
-        out.add(`${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}: is required`);
-        break;
-      case 'additionalProperties':
-        out.add(`${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}: unknown field`);
-        break;
-      case 'enum':
-        out.add(`${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => String(v)).join(', ')}`);
-        break;
-      case 'propertyNames':
-        out.add(`${at}/${(e.params as { propertyName: string }).propertyName}: names must be lower-case letters, digits and '-', starting with a letter`);
-        break;
-      case 'pattern':
-        if (e.propertyName === undefined) out.add(`${at}: must be lower-case letters, digits and '-', starting with a letter`);
-        break;
-      default:
-        out.add(`${at}: ${e.message ?? 'is invalid'}`);
-    }
-  }
-  return [...out];
 }
 
 /** Which device kinds each bus type can carry. */

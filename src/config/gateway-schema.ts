@@ -1,0 +1,234 @@
+/**
+ * JSON schema of a gateway config file (`prosumer-edge run --config gateway.yaml`). Fixed
+ * defaults live here (ajv fills them in); defaults that depend on the board or on other
+ * fields (battery capacity, relay ratings, identity file, trade limit) are filled by the
+ * loader (src/config/gateway.ts). docs/configuration.md documents every field.
+ */
+import { battery, grid } from '../data/assets.ts';
+import { tariffParams } from '../data/tariff.ts';
+import { defaultOptimizerSettings } from '../eval/controllers/optimizer.ts';
+import { ID_PATTERN } from '../market/community.ts';
+
+const GATEWAY_ID_PATTERN = '^[a-z0-9-]{1,32}$';
+/** `mqtt[s]://` / `ws[s]://` URLs, or `embedded:<port>` for an in-process broker. */
+const BROKER_URL_PATTERN = '^((mqtts?|wss?)://[^\\s/]+(:[0-9]{1,5})?(/\\S*)?|embedded:[0-9]{1,5})$';
+const ISO_INSTANT_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$';
+const TOPIC_LEVELS_PATTERN = '^[^\\s#+]+$';
+
+/** Words for the patterns, for error messages (a regex is no help to someone editing a file). */
+export const GATEWAY_PATTERNS: Record<string, string> = {
+  [GATEWAY_ID_PATTERN]: "1 to 32 lower-case letters, digits and '-'",
+  [ID_PATTERN]: "1 to 64 letters, digits, '_' and '-'",
+  [BROKER_URL_PATTERN]: 'a broker URL: mqtt://host:port, mqtts://…, ws://…, wss://… or embedded:<port>',
+  [ISO_INSTANT_PATTERN]: 'an ISO 8601 instant with a time zone, e.g. 2016-07-01T00:00:00Z',
+  [TOPIC_LEVELS_PATTERN]: "MQTT topic levels without spaces, '#' or '+'",
+};
+
+/**
+ * The radius ρ chosen on validation days before the test split (docs/evaluation.md, "Selected
+ * ρ = 0.1 kW"): the smallest that kept the joint violation below ε with confidence.
+ */
+const VALIDATED_RADIUS_KW = 0.1;
+
+const path = { type: 'string', minLength: 1 } as const;
+const positive = { type: 'number', exclusiveMinimum: 0 } as const;
+const nonNegative = { type: 'number', minimum: 0 } as const;
+const powerKw = { type: 'number', exclusiveMinimum: 0, maximum: 1000 } as const;
+const brokerUrl = { type: 'string', pattern: BROKER_URL_PATTERN } as const;
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+
+const shiftableLoad = {
+  type: 'object',
+  required: ['relay', 'demand'],
+  additionalProperties: false,
+  properties: {
+    relay: { type: 'string', minLength: 1 },
+    ratedPowerKw: { type: 'number', exclusiveMinimum: 0, maximum: 50 },
+    // The evaluation's appliance rule (evaluation.md: dishwasher and washing machine up to 6 h later).
+    maxDelayHours: { type: 'number', minimum: 0, maximum: 48, default: 6 },
+    demand: {
+      type: 'object',
+      required: ['source'],
+      properties: { source: { enum: ['simulator', 'schedule'] } },
+      allOf: [
+        {
+          if: { required: ['source'], properties: { source: { const: 'simulator' } } },
+          then: { additionalProperties: false, properties: { source: {} } },
+        },
+        {
+          if: { required: ['source'], properties: { source: { const: 'schedule' } } },
+          then: {
+            required: ['daily'],
+            additionalProperties: false,
+            properties: {
+              source: {},
+              daily: {
+                type: 'array',
+                minItems: 1,
+                items: {
+                  type: 'object',
+                  required: ['hour', 'energyKwh'],
+                  additionalProperties: false,
+                  properties: { hour: { type: 'integer', minimum: 0, maximum: 23 }, energyKwh: positive },
+                },
+              },
+            },
+          },
+        },
+      ],
+    },
+  },
+} as const;
+
+export const gatewaySchema = {
+  type: 'object',
+  required: ['gatewayId', 'board', 'storage'],
+  additionalProperties: false,
+  properties: {
+    gatewayId: { type: 'string', pattern: GATEWAY_ID_PATTERN },
+    board: {
+      type: 'object',
+      required: ['file'],
+      additionalProperties: false,
+      properties: {
+        file: path,
+        vars: { type: 'object', default: {}, additionalProperties: { type: ['string', 'number'] } },
+      },
+    },
+    simulator: {
+      type: 'object',
+      required: ['startIso', 'speed'],
+      additionalProperties: false,
+      properties: {
+        household: { type: 'string', pattern: ID_PATTERN },
+        dataDir: path,
+        startIso: { type: 'string', pattern: ISO_INSTANT_PATTERN },
+        speed: { type: 'number', exclusiveMinimum: 0, maximum: 100_000 },
+        wallAnchorMs: { type: 'integer', minimum: 0 },
+        hours: positive,
+      },
+    },
+    site: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        battery: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          properties: {
+            // capacityKwh, minEnergyKwh, maxEnergyKwh: defaults from the board (src/config/gateway.ts).
+            capacityKwh: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
+            minEnergyKwh: nonNegative,
+            maxEnergyKwh: positive,
+            maxChargeKw: { ...powerKw, default: battery.maxChargeKw },
+            maxDischargeKw: { ...powerKw, default: battery.maxDischargeKw },
+            chargeEfficiency: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: battery.chargeEfficiency },
+            dischargeEfficiency: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: battery.dischargeEfficiency },
+          },
+        },
+        grid: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          properties: {
+            maxImportKw: { ...powerKw, default: grid.maxImportKw },
+            maxExportKw: { ...nonNegative, maximum: 1000, default: grid.maxExportKw },
+          },
+        },
+        shiftable: { type: 'array', default: [], items: shiftableLoad },
+      },
+    },
+    tariff: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        pricesFile: path,
+        // The mean German day-ahead price of 2015–2016 (../shared/data/prices), rounded.
+        fallbackDayAheadEurPerMwh: { type: 'number', minimum: -500, maximum: 5000, default: 30 },
+        gridFeesEurPerKwh: { ...nonNegative, default: tariffParams.gridFeesEurPerKwh },
+        vatFactor: { type: 'number', minimum: 1, maximum: 2, default: tariffParams.vatFactor },
+        feedInEurPerKwh: { type: 'number', default: tariffParams.feedInEurPerKwh },
+        realtimeBuyAdderEurPerKwh: { ...nonNegative, default: tariffParams.realtimeBuyAdderEurPerKwh },
+        realtimeSellDiscountEurPerKwh: { ...nonNegative, default: tariffParams.realtimeSellDiscountEurPerKwh },
+        demandChargeEurPerKwDay: { ...nonNegative, default: tariffParams.demandChargeEurPerKwDay },
+        p2pGridFeeEurPerKwh: { ...nonNegative, default: tariffParams.p2pGridFeeEurPerKwh },
+      },
+    },
+    control: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        fastPeriodS: { type: 'number', minimum: 0.1, maximum: 3600, default: 5 },
+        // Divisors of an hour, so plan steps line up with the hourly prices and hour records.
+        stepMinutes: { enum: [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60], default: 60 },
+        horizonSteps: { type: 'integer', minimum: 1, maximum: 672, default: 24 },
+        samples: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
+        radiusKw: { ...nonNegative, maximum: 100, default: VALIDATED_RADIUS_KW },
+        epsilon: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: defaultOptimizerSettings.epsilon.import },
+        method: { enum: ['joint', 'bonferroni'], default: 'joint' },
+        solver: { enum: ['highs', 'scs'], default: 'highs' },
+        solveBudgetMs: { type: 'integer', minimum: 10, maximum: 3_600_000, default: 2000 },
+        socGuardBandKwh: { ...nonNegative, default: 0.2 },
+        revertTimeoutS: { type: 'number', exclusiveMinimum: 0, maximum: 86_400, default: 60 },
+        batteryWearEurPerKw2h: { ...nonNegative, default: defaultOptimizerSettings.weights.batteryWearEurPerKw2h },
+        deferralEurPerKwh2: { ...nonNegative, default: defaultOptimizerSettings.weights.deferralEurPerKwh2 },
+      },
+    },
+    forecast: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: { historyFile: path },
+    },
+    market: {
+      type: 'object',
+      required: ['brokerUrl', 'community', 'membersFile'],
+      additionalProperties: false,
+      properties: {
+        brokerUrl,
+        community: { type: 'string', pattern: ID_PATTERN },
+        identityFile: path,
+        membersFile: path,
+        maxTradeKw: powerKw,
+      },
+    },
+    storage: {
+      type: 'object',
+      required: ['dir'],
+      additionalProperties: false,
+      properties: {
+        dir: path,
+        measurementEveryS: { type: 'number', exclusiveMinimum: 0, maximum: 86_400, default: 60 },
+      },
+    },
+    telemetry: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        mqtt: {
+          type: 'object',
+          required: ['brokerUrl'],
+          additionalProperties: false,
+          properties: {
+            brokerUrl,
+            discoveryPrefix: { type: 'string', pattern: TOPIC_LEVELS_PATTERN, default: 'homeassistant' },
+            topicPrefix: { type: 'string', pattern: TOPIC_LEVELS_PATTERN, default: 'prosumer-edge' },
+          },
+        },
+        statusPage: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+            port: { ...port, default: 8080 },
+          },
+        },
+      },
+    },
+  },
+} as const;
