@@ -1,0 +1,177 @@
+/**
+ * Home Assistant MQTT discovery (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery):
+ * one retained config per entity at `<discoveryPrefix>/<component>/<gatewayId>/<objectId>/config`,
+ * all grouped under one device. Every value_template is the plain `{{ value_json.a.b }}` form so
+ * the tests can check it resolves against the published state (test/telemetry).
+ */
+import { readFileSync } from 'node:fs';
+
+export type HaComponent = 'sensor' | 'binary_sensor';
+
+/** The discovery payload of one entity (full option names, as Home Assistant documents them). */
+export interface HaEntityConfig {
+  name: string;
+  unique_id: string;
+  /** Home Assistant ≥ 2025.10 names the entity from this; `object_id` is kept for older versions. */
+  default_entity_id: string;
+  object_id: string;
+  state_topic: string;
+  value_template: string;
+  availability_topic: string;
+  payload_available: string;
+  payload_not_available: string;
+  device: { identifiers: string[]; name: string; manufacturer: string; model: string; sw_version: string };
+  origin: { name: string; sw_version: string };
+  device_class?: string;
+  state_class?: 'measurement' | 'total_increasing';
+  unit_of_measurement?: string;
+  suggested_display_precision?: number;
+  json_attributes_topic?: string;
+  icon?: string;
+  payload_on?: string;
+  payload_off?: string;
+  qos: 0 | 1;
+}
+
+export interface DiscoveryMessage {
+  topic: string;
+  component: HaComponent;
+  objectId: string;
+  config: HaEntityConfig;
+}
+
+export interface TelemetryTopics {
+  state: string;
+  plan: string;
+  trades: string;
+  hour: string;
+  safety: string;
+  availability: string;
+}
+
+export function telemetryTopics(topicPrefix: string, gatewayId: string): TelemetryTopics {
+  const base = `${topicPrefix}/${gatewayId}`;
+  return {
+    state: `${base}/state`,
+    plan: `${base}/plan`,
+    trades: `${base}/trades`,
+    hour: `${base}/hour`,
+    safety: `${base}/safety`,
+    availability: `${base}/availability`,
+  };
+}
+
+const SOFTWARE_VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface EntitySpec {
+  component: HaComponent;
+  objectId: string;
+  name: string;
+  /** Path into the state message, e.g. ['planNow', 'gridKw']. */
+  path: string[];
+  extra: Partial<HaEntityConfig>;
+}
+
+const power = (objectId: string, name: string, path: string[], extra: Partial<HaEntityConfig> = {}): EntitySpec => ({
+  component: 'sensor',
+  objectId,
+  name,
+  path,
+  extra: { device_class: 'power', unit_of_measurement: 'kW', state_class: 'measurement', suggested_display_precision: 2, ...extra },
+});
+
+function entitySpecs(topics: TelemetryTopics): EntitySpec[] {
+  return [
+    {
+      component: 'sensor',
+      objectId: 'soc',
+      name: 'Battery SoC',
+      path: ['socPercent'],
+      extra: { device_class: 'battery', unit_of_measurement: '%', state_class: 'measurement', suggested_display_precision: 0 },
+    },
+    {
+      component: 'sensor',
+      objectId: 'battery_energy',
+      name: 'Battery energy',
+      path: ['energyKwh'],
+      extra: { device_class: 'energy_storage', unit_of_measurement: 'kWh', state_class: 'measurement', suggested_display_precision: 2 },
+    },
+    power('battery_power', 'Battery power (+ discharge)', ['batteryKw']),
+    power('pv_power', 'PV power', ['pvKw'], { icon: 'mdi:solar-power' }),
+    power('grid_power', 'Grid power (+ import)', ['gridKw'], { icon: 'mdi:transmission-tower' }),
+    power('net_load', 'Net load', ['netLoadKw'], { icon: 'mdi:home-lightning-bolt' }),
+    power('planned_grid_power', 'Planned grid power now', ['planNow', 'gridKw'], { icon: 'mdi:calendar-clock' }),
+    {
+      component: 'sensor',
+      objectId: 'planned_battery_energy',
+      // The plan is in kWh stored, so "planned SoC" is compared against the Battery energy sensor.
+      name: 'Planned battery energy now',
+      path: ['planNow', 'energyKwh'],
+      extra: { device_class: 'energy_storage', unit_of_measurement: 'kWh', state_class: 'measurement', suggested_display_precision: 2, icon: 'mdi:calendar-clock' },
+    },
+    // The whole plan (per-step grid, battery, energy, β) rides along as attributes.
+    power('next_hour_grid_power', 'Next-hour planned grid power', ['nextHour', 'gridKw'], { icon: 'mdi:calendar-arrow-right', json_attributes_topic: topics.plan }),
+    {
+      component: 'sensor',
+      objectId: 'trades_today',
+      name: 'P2P trades today',
+      path: ['tradesToday', 'count'],
+      extra: { state_class: 'measurement', icon: 'mdi:swap-horizontal' },
+    },
+    {
+      component: 'sensor',
+      objectId: 'traded_energy_today',
+      name: 'P2P traded energy today',
+      path: ['tradesToday', 'energyKwh'],
+      // Resets at midnight UTC: total_increasing reads the drop as a new cycle.
+      extra: { device_class: 'energy', unit_of_measurement: 'kWh', state_class: 'total_increasing', suggested_display_precision: 2 },
+    },
+    {
+      component: 'binary_sensor',
+      objectId: 'safe_mode',
+      name: 'Safe mode',
+      path: ['mode'],
+      extra: { device_class: 'problem', payload_on: 'safe', payload_off: 'plan' },
+    },
+    {
+      component: 'sensor',
+      objectId: 'last_safety_reason',
+      name: 'Last safety reason',
+      path: ['lastSafety', 'reason'],
+      extra: { icon: 'mdi:shield-alert' },
+    },
+  ];
+}
+
+/** The retained discovery configs of one gateway, in publishing order. */
+export function discoveryMessages(options: { gatewayId: string; topicPrefix: string; discoveryPrefix: string }): DiscoveryMessage[] {
+  const topics = telemetryTopics(options.topicPrefix, options.gatewayId);
+  const slug = `prosumer_edge_${options.gatewayId.replace(/-/g, '_')}`;
+  const device: HaEntityConfig['device'] = {
+    identifiers: [`prosumer-edge-${options.gatewayId}`],
+    name: `Prosumer gateway ${options.gatewayId}`,
+    manufacturer: 'prosumer-edge',
+    model: 'home energy gateway',
+    sw_version: SOFTWARE_VERSION,
+  };
+  return entitySpecs(topics).map((spec) => ({
+    topic: `${options.discoveryPrefix}/${spec.component}/${options.gatewayId}/${spec.objectId}/config`,
+    component: spec.component,
+    objectId: spec.objectId,
+    config: {
+      name: spec.name,
+      unique_id: `${slug}_${spec.objectId}`,
+      default_entity_id: `${spec.component}.${slug}_${spec.objectId}`,
+      object_id: `${slug}_${spec.objectId}`,
+      state_topic: topics.state,
+      value_template: `{{ value_json.${spec.path.join('.')} }}`,
+      availability_topic: topics.availability,
+      payload_available: 'online',
+      payload_not_available: 'offline',
+      device,
+      origin: { name: 'prosumer-edge', sw_version: SOFTWARE_VERSION },
+      qos: 1,
+      ...spec.extra,
+    },
+  }));
+}
