@@ -78,19 +78,32 @@ export function parseHousehold(id: string, file: string, text: string): Househol
   return { id, file, startMs: times[0]!, loadKw, pvKw, applianceKw, copySuspect };
 }
 
-export function parsePrices(file: string, text: string): PriceSeries {
+/**
+ * `allowGaps`: hours the file skips (and empty price cells) become NaN instead of an error, for a
+ * gateway's own price file, which may miss a day; rows must still be in time order.
+ */
+export function parsePrices(file: string, text: string, options: { allowGaps?: boolean } = {}): PriceSeries {
   const table = parseCsv(file, text, ['timestamp', 'price_eur_per_mwh']);
   const times: number[] = [];
-  const dayAheadEurPerMwh = new Float64Array(table.rows.length);
-  table.rows.forEach((row, i) => {
+  const values: number[] = [];
+  table.rows.forEach((row) => {
     times.push(hourCell(table, row, 'timestamp'));
     const price = numberCell(table, row, 'price_eur_per_mwh');
-    if (price === null) throw new DataFormatError(file, row.line, 'price_eur_per_mwh', 'empty price');
-    dayAheadEurPerMwh[i] = price;
+    if (price === null && !options.allowGaps) throw new DataFormatError(file, row.line, 'price_eur_per_mwh', 'empty price');
+    values.push(price ?? NaN);
   });
   if (times.length === 0) throw new DataFormatError(file, 2, undefined, 'no data rows');
-  checkContiguous(table, times);
-  return { file, startMs: times[0]!, dayAheadEurPerMwh };
+  if (!options.allowGaps) {
+    checkContiguous(table, times);
+    return { file, startMs: times[0]!, dayAheadEurPerMwh: Float64Array.from(values) };
+  }
+  const startMs = times[0]!;
+  const dayAheadEurPerMwh = new Float64Array((times[times.length - 1]! - startMs) / HOUR_MS + 1).fill(NaN);
+  times.forEach((t, i) => {
+    if (i > 0 && t <= times[i - 1]!) throw new DataFormatError(file, table.rows[i]!.line, 'timestamp', 'rows must be in increasing time order');
+    dayAheadEurPerMwh[(t - startMs) / HOUR_MS] = values[i]!;
+  });
+  return { file, startMs, dayAheadEurPerMwh };
 }
 
 async function readText(path: string): Promise<string> {
@@ -115,4 +128,25 @@ export async function loadPrices(dataDir: string): Promise<PriceSeries> {
 export function valueAt(series: ArrayLike<number>, startMs: number, timeMs: number): number {
   const i = (timeMs - startMs) / HOUR_MS;
   return i >= 0 && i < series.length ? series[i]! : NaN;
+}
+
+/**
+ * Time-weighted mean of an hourly quantity over each of consecutive steps from `startMs`
+ * (`stepHours` long each): a step inside one hour gets that hour's value, a longer or unaligned
+ * step the mean over the hours it overlaps. `valueAtHour` is asked for whole-hour instants only.
+ */
+export function hourlyMeans(valueAtHour: (hourStartMs: number) => number, startMs: number, stepHours: readonly number[]): number[] {
+  const means: number[] = [];
+  let fromMs = startMs;
+  for (const hours of stepHours) {
+    const toMs = fromMs + hours * HOUR_MS;
+    let mean = 0;
+    // Weights as fractions of the step, so a step that is exactly one hour returns the value itself.
+    for (let h = Math.floor(fromMs / HOUR_MS) * HOUR_MS; h < toMs; h += HOUR_MS) {
+      mean += valueAtHour(h) * ((Math.min(toMs, h + HOUR_MS) - Math.max(fromMs, h)) / (toMs - fromMs));
+    }
+    means.push(mean);
+    fromMs = toMs;
+  }
+  return means;
 }

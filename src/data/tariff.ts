@@ -1,9 +1,22 @@
 /**
  * The German dynamic retail tariff of ../shared/docs/evaluation.md, built from day-ahead prices.
+ * The formula is fixed; its parameters are the evaluation's by default and a gateway's own
+ * (gateway.yaml `tariff`) at runtime.
  */
-import { HOUR_MS, valueAt, type PriceSeries } from './households.ts';
+import { hourlyMeans, valueAt, type PriceSeries } from './households.ts';
 
-export const tariffParams = {
+export interface TariffParams {
+  gridFeesEurPerKwh: number;
+  vatFactor: number;
+  feedInEurPerKwh: number;
+  realtimeBuyAdderEurPerKwh: number;
+  realtimeSellDiscountEurPerKwh: number;
+  demandChargeEurPerKwDay: number;
+  p2pGridFeeEurPerKwh: number;
+}
+
+/** The evaluation scenario's values. */
+export const tariffParams: Readonly<TariffParams> = {
   gridFeesEurPerKwh: 0.18,
   vatFactor: 1.19,
   feedInEurPerKwh: 0.08,
@@ -11,7 +24,7 @@ export const tariffParams = {
   realtimeSellDiscountEurPerKwh: 0.04,
   demandChargeEurPerKwDay: 0.5,
   p2pGridFeeEurPerKwh: 0.09,
-} as const;
+};
 
 export interface HourTariff {
   buyEurPerKwh: number;
@@ -20,14 +33,22 @@ export interface HourTariff {
   realtimeSellEurPerKwh: number;
 }
 
-export function hourTariff(dayAheadEurPerMwh: number): HourTariff {
-  const buyEurPerKwh = (dayAheadEurPerMwh / 1000 + tariffParams.gridFeesEurPerKwh) * tariffParams.vatFactor;
-  const sellEurPerKwh = tariffParams.feedInEurPerKwh;
+/** The optimizer's tariff arrays (one entry per step). */
+export interface TariffArrays {
+  buyEurPerKwh: number[];
+  sellEurPerKwh: number[];
+  realtimeBuyEurPerKwh: number[];
+  realtimeSellEurPerKwh: number[];
+}
+
+export function hourTariff(dayAheadEurPerMwh: number, params: TariffParams = tariffParams): HourTariff {
+  const buyEurPerKwh = (dayAheadEurPerMwh / 1000 + params.gridFeesEurPerKwh) * params.vatFactor;
+  const sellEurPerKwh = params.feedInEurPerKwh;
   return {
     buyEurPerKwh,
     sellEurPerKwh,
-    realtimeBuyEurPerKwh: buyEurPerKwh + tariffParams.realtimeBuyAdderEurPerKwh,
-    realtimeSellEurPerKwh: sellEurPerKwh - tariffParams.realtimeSellDiscountEurPerKwh,
+    realtimeBuyEurPerKwh: buyEurPerKwh + params.realtimeBuyAdderEurPerKwh,
+    realtimeSellEurPerKwh: sellEurPerKwh - params.realtimeSellDiscountEurPerKwh,
   };
 }
 
@@ -36,17 +57,28 @@ export function p2pBuyerPriceEurPerKwh(marketPriceEurPerKwh: number): number {
   return marketPriceEurPerKwh + tariffParams.p2pGridFeeEurPerKwh;
 }
 
-/** The tariff for `hours` consecutive hours from `startMs`, in the optimizer's array form. */
-export function tariffWindow(prices: PriceSeries, startMs: number, hours: number) {
-  const window = { buyEurPerKwh: [] as number[], sellEurPerKwh: [] as number[], realtimeBuyEurPerKwh: [] as number[], realtimeSellEurPerKwh: [] as number[] };
-  for (let k = 0; k < hours; k++) {
-    const dayAhead = valueAt(prices.dayAheadEurPerMwh, prices.startMs, startMs + k * HOUR_MS);
-    if (Number.isNaN(dayAhead)) throw new Error(`no day-ahead price for ${new Date(startMs + k * HOUR_MS).toISOString()} in ${prices.file}`);
-    const t = hourTariff(dayAhead);
-    window.buyEurPerKwh.push(t.buyEurPerKwh);
-    window.sellEurPerKwh.push(t.sellEurPerKwh);
-    window.realtimeBuyEurPerKwh.push(t.realtimeBuyEurPerKwh);
-    window.realtimeSellEurPerKwh.push(t.realtimeSellEurPerKwh);
-  }
-  return window;
+/**
+ * The tariff over consecutive steps from `startMs` (`stepHours` long each): every price is the
+ * time-weighted mean over the hours the step covers, so a 15-minute step pays its hour's price and
+ * a 2-hour step the mean of its two hours.
+ */
+export function stepTariff(dayAheadEurPerMwh: (hourStartMs: number) => number, startMs: number, stepHours: readonly number[], params: TariffParams = tariffParams): TariffArrays {
+  const hourly = new Map<number, HourTariff>();
+  const at = (hourStartMs: number): HourTariff => {
+    let t = hourly.get(hourStartMs);
+    if (t === undefined) hourly.set(hourStartMs, (t = hourTariff(dayAheadEurPerMwh(hourStartMs), params)));
+    return t;
+  };
+  const mean = (field: keyof HourTariff) => hourlyMeans((h) => at(h)[field], startMs, stepHours);
+  return { buyEurPerKwh: mean('buyEurPerKwh'), sellEurPerKwh: mean('sellEurPerKwh'), realtimeBuyEurPerKwh: mean('realtimeBuyEurPerKwh'), realtimeSellEurPerKwh: mean('realtimeSellEurPerKwh') };
+}
+
+/** The evaluation's tariff for `hours` consecutive hours from `startMs`; an hour without a price is an error. */
+export function tariffWindow(prices: PriceSeries, startMs: number, hours: number): TariffArrays {
+  const dayAhead = (hourStartMs: number): number => {
+    const price = valueAt(prices.dayAheadEurPerMwh, prices.startMs, hourStartMs);
+    if (Number.isNaN(price)) throw new Error(`no day-ahead price for ${new Date(hourStartMs).toISOString()} in ${prices.file}`);
+    return price;
+  };
+  return stepTariff(dayAhead, startMs, new Array<number>(hours).fill(1));
 }

@@ -6,10 +6,10 @@
  */
 import { shiftableRule } from '../data/assets.ts';
 import { HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
-import { hourIsClean, splitMs } from '../data/split.ts';
+import { splitMs } from '../data/split.ts';
 import { tariffWindow } from '../data/tariff.ts';
-import { bootstrapFromHistory, type Bootstrapped } from '../forecast/bootstrap.ts';
-import type { History, HouseholdForecast } from '../forecast/household.ts';
+import { bootstrapFromHistory, seriesHistory, type Bootstrapped } from '../forecast/bootstrap.ts';
+import type { HouseholdForecast } from '../forecast/household.ts';
 import type { RealisedHour } from './plant.ts';
 
 export interface HourCase {
@@ -44,12 +44,7 @@ export interface ScenarioOptions {
 export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries, testDaysMs: readonly number[], options: ScenarioOptions): HouseholdCase {
   const rule = shiftableRule(series);
   const index = (t: number) => (t - series.startMs) / HOUR_MS;
-  const history: History = (t) => {
-    if (!hourIsClean(series, t)) return { inflexibleKw: NaN, pvKw: NaN, shiftableKw: NaN };
-    const i = index(t);
-    const request = rule.requestKw[i]!;
-    return { inflexibleKw: series.loadKw[i]! - request, pvKw: series.pvKw[i]!, shiftableKw: request };
-  };
+  const history = seriesHistory(series, rule.requestKw);
   const realised = (t: number): RealisedHour => {
     const i = index(t);
     return { timeMs: t, inflexibleKw: series.loadKw[i]! - rule.requestKw[i]!, pvKw: series.pvKw[i]!, requestKw: rule.requestKw[i]! };

@@ -4,6 +4,8 @@
  * the fitted forecaster over it to fill the error-sample store. The forecaster comes back in the
  * state it reached at `toMs`, ready to keep observing.
  */
+import { HOUR_MS, type HouseholdSeries } from '../data/households.ts';
+import { hourIsClean } from '../data/split.ts';
 import { bootstrapErrorStore, type ErrorSampleStore } from './error-store.ts';
 import { channels, fitSeasonalParams, HouseholdForecaster, type Channel, type History } from './household.ts';
 import type { SeasonalParams } from './seasonal.ts';
@@ -20,4 +22,18 @@ export function bootstrapFromHistory(history: History, fromMs: number, toMs: num
   const forecaster = new HouseholdForecaster(params);
   const store = bootstrapErrorStore(forecaster, history, fromMs, toMs, steps);
   return { forecaster, store, params };
+}
+
+/**
+ * A household file as the forecaster's history: inflexible load = load − shiftable request, PV,
+ * shiftable request (`requestKw`, aligned with the series); NaN outside the file and on hours that
+ * were not really measured (missing or gap-filled), so they never enter a fit or a sample.
+ */
+export function seriesHistory(series: HouseholdSeries, requestKw: Float64Array): History {
+  return (t) => {
+    if (!hourIsClean(series, t)) return { inflexibleKw: NaN, pvKw: NaN, shiftableKw: NaN };
+    const i = (t - series.startMs) / HOUR_MS;
+    const request = requestKw[i]!;
+    return { inflexibleKw: series.loadKw[i]! - request, pvKw: series.pvKw[i]!, shiftableKw: request };
+  };
 }

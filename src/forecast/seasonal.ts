@@ -18,7 +18,8 @@ export interface SeasonalParams {
   seasonalWeight: number;
 }
 
-const defaultSeasonalParams: SeasonalParams = { smoothing: 0.2, seasonalWeight: 0.5 };
+/** What a forecaster uses before there is enough history to fit (α, w) on. */
+export const defaultSeasonalParams: SeasonalParams = { smoothing: 0.2, seasonalWeight: 0.5 };
 
 function hourOfDay(timeMs: number): number {
   return Math.floor(timeMs / HOUR_MS) % 24;

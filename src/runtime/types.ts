@@ -154,6 +154,11 @@ export interface ActivePlan {
   fallback: boolean;
   status: SolveStatus;
   solveMs: number;
+  /**
+   * Where e₀ came from: measured, or — the battery not answering — the previous plan's SoC path at
+   * now, or E^min when there was no plan yet (the planner sets it; absent means measured).
+   */
+  initialEnergyFrom?: 'measured' | 'last-plan' | 'minimum';
 }
 
 /** The shiftable-load queue as the planner needs it (formulation §2: s₀, f̂, deadlines). */

@@ -9,6 +9,7 @@ import { battery, grid } from '../../data/assets.ts';
 import { HOUR_MS } from '../../data/households.ts';
 import { tariffParams } from '../../data/tariff.ts';
 import { fallbackPlan, type ChanceFamily, type Plan, type ProblemInput, type SolveResult } from '../../optimizer/index.ts';
+import { recedingProblemInput } from '../../optimizer/receding-input.ts';
 import { type Controller, type Decision, type DecisionContext, type SolveRecord } from '../controller.ts';
 import type { StepCommand } from '../plant.ts';
 
@@ -100,41 +101,25 @@ function problemInput(context: DecisionContext, mode: OptimizerMode, settings: O
   const { hour, household } = context;
   const steps = hour.forecast.netLoadKw.length;
   const realised = mode.kind === 'perfect-foresight' ? household.realisedFrom(hour.realised.timeMs, steps) : null;
-  const netLoadForecastKw = realised ? realised.map((r) => r.inflexibleKw - r.pvKw) : hour.forecast.netLoadKw;
   // The request of the hour is known when it is made (the appliance is started); later ones are forecast.
   const desiredKw = realised ? realised.map((r) => r.requestKw) : [hour.realised.requestKw, ...hour.forecast.shiftableKw.slice(1)];
-  const serveAll = context.deferredKwh + desiredKw[0]!;
-  // Deadlines as per-step minimums: every known demand must be served by its deadline hour. Serving
-  // it exactly then is always feasible; the plant would force it anyway (the optimizer's s_t has no
-  // deadline of its own). Known: the queue, the request of this hour, and for perfect foresight all.
-  const minKw = [...context.deadlinesKwh];
+  // Known demand by deadline hour: the queue, the request of this hour, and for perfect foresight all.
+  const dueKwh = [...context.deadlinesKwh];
   const knownRequests = realised ? steps : 1;
   for (let j = 0; j < knownRequests; j++) {
     const k = j + household.maxDelayHours;
-    if (k < steps) minKw[k]! += desiredKw[j]!;
+    if (k < steps) dueKwh[k]! += desiredKw[j]!;
   }
-  const maxDeferredKwh = Math.max(household.maxDeferredKwh, serveAll);
-  const zeros = new Array<number>(steps).fill(0);
-  const usesSamples = mode.kind === 'dro';
-  return {
+  return recedingProblemInput({
     stepHours: new Array<number>(steps).fill(1),
-    netLoadForecastKw,
-    errorSamplesKw: usesSamples ? hour.samplesKw : [zeros],
+    netLoadForecastKw: realised ? realised.map((r) => r.inflexibleKw - r.pvKw) : hour.forecast.netLoadKw,
+    errorSamplesKw: mode.kind === 'dro' ? hour.samplesKw : null,
     tariff: { ...hour.tariff, peakEurPerKw: tariffParams.demandChargeEurPerKwDay },
     battery,
-    shiftable: {
-      desiredKw,
-      minKw,
-      maxKw: desiredKw.map((d, k) => (k === 0 ? serveAll : Math.max(d + maxDeferredKwh, minKw[k]!))),
-      maxDeferredKwh,
-    },
     grid,
-    initial: { energyKwh: context.energyKwh, deferredKwh: context.deferredKwh },
-    chance: {
-      radiusKw: mode.kind === 'dro' ? mode.radiusKw : 0,
-      method: 'joint',
-      epsilon: usesSamples ? settings.epsilon : {},
-    },
+    energyKwh: context.energyKwh,
+    shiftable: { deferredKwh: context.deferredKwh, desiredKw, dueKwh, maxDeferredKwh: household.maxDeferredKwh },
+    chance: { radiusKw: mode.kind === 'dro' ? mode.radiusKw : 0, method: 'joint', epsilon: settings.epsilon },
     weights: settings.weights,
-  };
+  });
 }

@@ -56,7 +56,7 @@ export function prosumerProfile(id: string, hourlyNetLoadKw: number[], dayAheadE
   const repeat = slotsPerDay / 24;
   // The data is hourly: a 15-minute day holds each hour's value over its quarter-hours (data README §1).
   const hold = (hourly: number[]) => hourly.flatMap((v) => new Array<number>(repeat).fill(v));
-  const tariff = dayAheadEurPerMwh.map(hourTariff);
+  const tariff = dayAheadEurPerMwh.map((price) => hourTariff(price));
   const buyEurPerKwh = hold(tariff.map((h) => h.buyEurPerKwh));
   return {
     id,

@@ -1,0 +1,111 @@
+/**
+ * Solves in a worker thread, so the fast loop (and telemetry, the market, the watchdog) keep running
+ * while HiGHS or SCS work: a solve blocks its thread for as long as it runs inside WebAssembly.
+ *
+ * The client owns the wall-clock budget. Past it the answer is a typed 'time-limit' failure and the
+ * worker — which may be stuck inside WebAssembly, where nothing else could stop it — is terminated
+ * and a fresh one started: only the warm start is lost. A worker that crashes or exits answers the
+ * solve it was working on with a typed 'error' and is replaced. `solve` never rejects.
+ */
+import { Worker } from 'node:worker_threads';
+import type { ProblemInput, SolveResult, SolverName } from '../optimizer/index.ts';
+import type { SolverWorkerData, SolverWorkerReply, SolverWorkerRequest } from './solver-worker.ts';
+
+export interface SolverClientOptions {
+  solver: SolverName;
+  /** Wall-clock budget of one solve, counted from when a ready worker receives it. */
+  timeBudgetMs: number;
+}
+
+export interface SolverClient {
+  /** One solve at a time: a call made while another runs waits for it. */
+  solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult>;
+  /** Terminates the worker; a solve still running answers 'error'. */
+  close(): Promise<void>;
+  /** The worker thread in use now (diagnostics: footprint, fault injection). */
+  worker(): Worker;
+}
+
+interface Thread {
+  worker: Worker;
+  /** Resolves null once the worker has loaded, or why it exited before. */
+  ready: Promise<string | null>;
+  /** Ends the solve in progress, if any: with the worker's answer, or with why the worker died. */
+  settle: ((outcome: SolveResult | { died: string }) => void) | null;
+}
+
+const bootstrap = new URL('./solver-worker.mjs', import.meta.url);
+
+export function createSolverClient(options: SolverClientOptions): SolverClient {
+  if (!(options.timeBudgetMs > 0)) throw new RangeError(`solver time budget must be > 0 ms, got ${options.timeBudgetMs}`);
+  let closed = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  let current: Thread | null = null;
+
+  function spawn(): Thread {
+    const worker = new Worker(bootstrap, { workerData: { solver: options.solver, timeBudgetMs: options.timeBudgetMs } satisfies SolverWorkerData });
+    let markReady!: (failure: string | null) => void;
+    const thread: Thread = { worker, ready: new Promise((resolve) => (markReady = resolve)), settle: null };
+    let crash = '';
+    let wasReady = false;
+    worker.on('message', (reply: SolverWorkerReply) => {
+      if (reply.type === 'ready') {
+        wasReady = true;
+        markReady(null);
+      } else thread.settle?.(reply.result);
+    });
+    worker.on('error', (error: Error) => (crash = `: ${error.message}`));
+    worker.on('exit', (code) => {
+      const died = `solver worker exited with code ${code}${crash}`;
+      markReady(died);
+      thread.settle?.({ died });
+      if (current !== thread) return;
+      // A worker that had loaded is replaced at once, so the next solve finds one ready; one that
+      // died while loading is only retried by the next solve (no restart loop on a broken install).
+      current = !closed && wasReady ? spawn() : null;
+    });
+    return thread;
+  }
+
+  const thread = (): Thread => (current ??= spawn());
+
+  async function solveNow(input: ProblemInput, startMs: number): Promise<SolveResult> {
+    if (closed) return { ok: false, status: 'error', message: 'solver client is closed', solveMs: 0 };
+    const t = thread();
+    const failure = await t.ready;
+    if (failure !== null) return { ok: false, status: 'error', message: `${failure} while starting`, solveMs: 0 };
+    const started = performance.now();
+    return new Promise<SolveResult>((resolve) => {
+      const timer = setTimeout(() => {
+        t.settle = null;
+        resolve({ ok: false, status: 'time-limit', message: `no answer within the ${options.timeBudgetMs} ms budget; solver worker restarted`, solveMs: performance.now() - started });
+        if (current === t) current = closed ? null : spawn();
+        void t.worker.terminate();
+      }, options.timeBudgetMs);
+      t.settle = (outcome) => {
+        t.settle = null;
+        clearTimeout(timer);
+        resolve('died' in outcome ? { ok: false, status: 'error', message: outcome.died, solveMs: performance.now() - started } : outcome);
+      };
+      t.worker.postMessage({ input, startMs } satisfies SolverWorkerRequest);
+    });
+  }
+
+  return {
+    solve(input, { startMs }) {
+      const result = queue.then(() => solveNow(input, startMs));
+      queue = result;
+      return result;
+    },
+    async close() {
+      closed = true;
+      const t = current;
+      current = null;
+      if (t) await t.worker.terminate();
+    },
+    worker() {
+      if (closed) throw new Error('solver client is closed');
+      return thread().worker;
+    },
+  };
+}
