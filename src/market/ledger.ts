@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Journal } from './journal.ts';
+import { Journal } from '../storage/journal.ts';
 
 /** A trade the clearing produced: `powerKw` > 0 flows from `seller` to `buyer` over the slot. */
 export interface ClearedTrade {

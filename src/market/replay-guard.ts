@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Clock } from '../time/clock.ts';
-import { Journal } from './journal.ts';
+import { Journal } from '../storage/journal.ts';
 
 interface SeenRecord {
   from: string;

@@ -124,8 +124,9 @@ export interface RuntimeSnapshot {
 }
 
 /**
- * The crash-safe store (src/storage). Every `append*` is durable (fsync'd) when it returns,
- * except measurements, of which a crash may lose the newest one.
+ * The crash-safe store (src/storage, docs/storage.md). Every `append*` is durable (fsync'd)
+ * when it returns, except measurements: a killed process loses at most the one being
+ * appended, a power cut at most those since the last periodic fsync.
  */
 export interface RuntimeStore {
   appendPlan(plan: Plan): void;

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal, JournalCorruptError } from '../../src/market/journal.ts';
+import { Journal, JournalCorruptError } from '../../src/storage/journal.ts';
 import { Ledger } from '../../src/market/ledger.ts';
 import { withCommittedTrades } from '../../src/market/optimizer-link.ts';
 import { TEST_SLOT_MS, tradeTerms } from './day-fixture.ts';
