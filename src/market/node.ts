@@ -197,6 +197,11 @@ export class MarketNode {
     return this.duplicateCount;
   }
 
+  /** The broker connection is up (false before `start`, while it is lost and retried, and after `stop`). */
+  get connected(): boolean {
+    return !this.stopped && this.client?.connected === true;
+  }
+
   /** Connects, subscribes to the community, announces presence, and resumes undecided trades. */
   async start(): Promise<void> {
     const requested = this.options.protocolVersion ?? 'auto';

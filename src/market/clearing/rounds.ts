@@ -18,8 +18,11 @@
  * bit, since JSON carries doubles exactly; failover and timeouts are the only places where
  * timing enters.
  *
+ * Peers need not start at the same instant: while answers are missing the leader repeats the
+ * round's opening message (about once a second), and a repeated ADMM round gets the same proposal.
+ *
  * Messages per round: one from the leader, one from each other participant, each covering all
- * slots; plus the result's parts at the end.
+ * slots, plus the repeats while answers are missing; plus the result's parts at the end.
  */
 import type { AnySchema } from 'ajv';
 import type { MarketNode } from '../node.ts';
@@ -109,6 +112,8 @@ export interface ClearingOptions {
   roundTimeoutMs: number;
   /** Silence from the leader after which the next candidate takes over; default 2 × `roundTimeoutMs`. */
   leaderTimeoutMs?: number;
+  /** Aborting ends this peer's part at its next wait, rejecting with the signal's reason (a gateway shutting down). */
+  signal?: AbortSignal;
 }
 
 /** The leader among `peerIds` for a peer that counts `failed` as gone: the lowest id online. */
@@ -136,27 +141,38 @@ export function runAuction(channel: RoundChannel, book: OrderBook, slots: number
   });
 }
 
+/** Answers one leader's opening messages (`admm-round`, `auction-open`) that `runClearing` passes on. */
+type Server = (name: RoundName, payload: unknown) => void;
+
 interface Roles {
   /** Leads the clearing among `peerIds` (the failed leaders left out) and returns its result. */
   lead(peerIds: string[]): Promise<Clearing>;
-  /** Answers `leader`'s rounds until stopped. */
-  serve(leader: string): () => void;
+  /** A fresh answerer of `leader`'s rounds. */
+  serve(leader: string): Server;
 }
 
 const leaderMessages: RoundName[] = ['admm-round', 'auction-open', 'clearing-result'];
 
-/** Follows leaders in candidate order until one delivers the result, or leads when its turn comes. */
+/**
+ * Follows leaders in candidate order until one delivers the result, or leads when its turn comes.
+ * The answerer of the leader's rounds is swapped in the same step as the leader: peers notice a
+ * failed leader at different instants (each polls on its own timer), so the first message of the
+ * next candidate is often what tells a peer about the change, and it must be answered.
+ */
 async function runClearing(channel: RoundChannel, options: ClearingOptions, slots: number, roles: Roles): Promise<Clearing> {
   const leaderTimeoutMs = options.leaderTimeoutMs ?? 2 * options.roundTimeoutMs;
   const candidates = [...options.peerIds].sort();
   const failed = new Set<string>();
   const results = new ResultAssembler(options, slots);
+  const serverOf = (id: string) => (id === channel.id ? undefined : roles.serve(id));
   let leader = leaderOf(candidates, (id) => id === channel.id || channel.isOnline(id), failed)!;
+  let server = serverOf(leader);
   let heardMs = performance.now();
   let changed: () => void = () => {};
   const follow = (next: string) => {
     for (const id of candidates) if (id < next) failed.add(id);
     leader = next;
+    server = serverOf(next);
     heardMs = performance.now();
     changed();
   };
@@ -165,20 +181,24 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
       if ((payload as { clearing: string }).clearing !== options.clearing || failed.has(from)) return;
       if (from === leader) heardMs = performance.now();
       else if (from > leader && from !== channel.id) follow(from);
-      if (name === 'clearing-result' && from === leader) results.add(from, payload as ResultPart);
+      if (from !== leader) return;
+      if (name !== 'clearing-result') return server?.(name, payload);
+      results.add(from, payload as ResultPart);
       if (results.complete(leader)) changed();
     }),
   );
+  const onAbort = () => changed();
+  options.signal?.addEventListener('abort', onAbort);
   try {
     for (;;) {
+      options.signal?.throwIfAborted();
       if (leader === channel.id) {
         const clearing = await roles.lead(candidates.filter((id) => !failed.has(id)));
         for (const part of resultParts(options.clearing, clearing)) await channel.publish('clearing-result', part);
         return clearing;
       }
-      const stopServing = roles.serve(leader);
       const following = leader;
-      // Wakes on a result, a leader change, or a check of the leader's silence and presence.
+      // Wakes on a result, a leader change, an abort, or a check of the leader's silence and presence.
       while (leader === following && results.complete(leader) === undefined) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(1_000, leaderTimeoutMs / 4));
@@ -187,16 +207,17 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
             resolve();
           };
         });
+        options.signal?.throwIfAborted();
         if (leader === following && (performance.now() - heardMs > leaderTimeoutMs || !channel.isOnline(leader))) {
           failed.add(leader);
           follow(leaderOf(candidates, (id) => id === channel.id || channel.isOnline(id), failed) ?? channel.id);
         }
       }
-      stopServing();
       const result = results.complete(leader);
       if (result !== undefined) return result;
     }
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     for (const stop of stops) stop();
   }
 }
@@ -215,7 +236,8 @@ async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initialPriceEu
       await channel.publish('admm-round', { clearing: options.clearing, ...roundPayload(round) });
       if (round.done) return aggregator.clearing(options.peerIds);
       if (round.participants.includes(own.id)) collecting.received.set(own.id, own.propose(round));
-      await within(collecting.complete, options.roundTimeoutMs);
+      const open = round;
+      await answers(collecting.complete, options, () => channel.publish('admm-round', { clearing: options.clearing, ...roundPayload(open) }));
       round = aggregator.collect(collecting.received);
       collecting = collector<number[]>(round.round, round.participants.filter((id) => id !== own.id));
     }
@@ -224,14 +246,16 @@ async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initialPriceEu
   }
 }
 
-/** Answers every round of `leader`'s ADMM clearing this peer is part of; returns a stop. */
-function serveAdmm(channel: RoundChannel, participant: AdmmProposer, leader: string, clearing: string): () => void {
-  return channel.on('admm-round', (from, payload) => {
-    const round = payload as AdmmRound & { clearing: string };
-    if (from !== leader || round.clearing !== clearing || round.done || !round.participants.includes(participant.id)) return;
-    const tradeKwh = participant.propose(round);
-    channel.publish('admm-proposal', { clearing, leader, round: round.round, tradeKwh }).catch(() => undefined);
-  });
+/** Answers every round of `leader`'s ADMM clearing this peer is part of. */
+function serveAdmm(channel: RoundChannel, participant: AdmmProposer, leader: string, clearing: string): Server {
+  let last: { round: number; tradeKwh: number[] } | undefined;
+  return (name, payload) => {
+    const round = payload as AdmmRound;
+    if (name !== 'admm-round' || round.done || !round.participants.includes(participant.id)) return;
+    // A round the leader sends again (answers were missing) gets the same answer: a proposal moves the participant's state.
+    if (last?.round !== round.round) last = { round: round.round, tradeKwh: participant.propose(round) };
+    channel.publish('admm-proposal', { clearing, leader, round: round.round, tradeKwh: last.tradeKwh }).catch(() => undefined);
+  };
 }
 
 /** Leads a pay-as-clear auction: one call for order books, one clearing. */
@@ -244,21 +268,22 @@ async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slots: num
     collecting.add(from, 0, p.orders.map((slot) => slot.map((o) => ({ ...o, peerId: from }))));
   });
   try {
-    await channel.publish('auction-open', { clearing: options.clearing });
-    await within(collecting.complete, options.roundTimeoutMs);
+    const open = () => channel.publish('auction-open', { clearing: options.clearing });
+    await open();
+    await answers(collecting.complete, options, open);
     return clearAuction(options.peerIds, collecting.received, slots);
   } finally {
     stop();
   }
 }
 
-/** Sends this peer's order book when `leader` opens the auction; returns a stop. */
-function serveAuction(channel: RoundChannel, book: OrderBook, leader: string, clearing: string): () => void {
-  return channel.on('auction-open', (from, payload) => {
-    if (from !== leader || (payload as { clearing: string }).clearing !== clearing) return;
+/** Sends this peer's order book when `leader` opens the auction. */
+function serveAuction(channel: RoundChannel, book: OrderBook, leader: string, clearing: string): Server {
+  return (name) => {
+    if (name !== 'auction-open') return;
     const orders = book.map((slot) => slot.map(({ side, energyKwh, priceEurPerKwh }) => ({ side, energyKwh, priceEurPerKwh })));
     channel.publish('auction-book', { clearing, leader, orders }).catch(() => undefined);
-  });
+  };
 }
 
 interface ResultPart {
@@ -331,14 +356,39 @@ class ResultAssembler {
   }
 }
 
-/** Waits for `done` or `timeoutMs`, whichever comes first, leaving no timer behind. */
-async function within(done: Promise<void>, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
+/**
+ * The leader's wait for a round's answers (or the round timeout). Meanwhile it sends the round's
+ * opening message again every second or so: peers do not start a clearing at the same instant,
+ * and one that began listening just after the message went out answers the repeat.
+ */
+async function answers(complete: Promise<void>, options: ClearingOptions, resend: () => Promise<void>): Promise<void> {
+  const timer = setInterval(() => resend().catch(() => undefined), Math.min(1_000, options.roundTimeoutMs / 4));
   try {
-    await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    await within(complete, options.roundTimeoutMs, options.signal);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Waits for `done` or `timeoutMs`, whichever comes first, leaving no timer behind; rejects on abort. */
+async function within(done: Promise<void>, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  try {
+    await Promise.race([
+      done,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      new Promise<void>((_, reject) => {
+        onAbort = () => reject(signal!.reason);
+        signal?.addEventListener('abort', onAbort);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
+  signal?.throwIfAborted();
 }
 
 function roundPayload(round: AdmmRound) {

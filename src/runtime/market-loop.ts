@@ -1,0 +1,460 @@
+/**
+ * The gateway's market loop (docs/market-loop.md): a local market in hourly slots, cleared six
+ * slots at a time, six hours ahead, by the community's gateways over MQTT.
+ *
+ * - **When**: the window [S, S + 6 h) (S a multiple of 6 h, UTC) is cleared during its gate period
+ *   [S − 6 h, S). The first `tick` of a gateway in that period starts its part; ticks come after each
+ *   slow-loop solve, at different instants on different gateways, so a gateway first *joins*: it
+ *   announces itself for the window and waits until every member that is online has announced
+ *   itself (or said it is already done with the window), at most the join timeout. Then all run
+ *   the same clearing together among those that joined.
+ * - **What**: a pay-as-clear auction (`runAuction`: one round, leader with failover) of one-step
+ *   order books from each gateway's latest plan (`ordersFromPlan`: the plan's net grid exchange of
+ *   each slot at its marginal value of energy). Then each gateway commits its own cleared trades
+ *   through the two-phase commit, so they land in both parties' ledgers or in neither.
+ * - **Never twice**: a window is journaled as joined (fsync'd) before the gateway announces
+ *   itself, and never joined again, also after a restart: a gateway never trades a slot twice.
+ * - **The optimizer's view** (`peerTrades`): every trade the market has not committed is fixed at 0,
+ *   every committed one at its power, so a plan never counts on energy nobody agreed to deliver,
+ *   and the plan a gateway bids from is its plan without further trading.
+ *
+ * Protocol waits are wall-clock (they pace network traffic, as in `MarketNode`); the schedule uses
+ * the gateway clock (simulated time in a simulation). The message layer is stamped with the wall
+ * clock too: an accelerated clock would make a message expire while in flight.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GatewayConfig } from '../config/gateway-config.ts';
+import { initialPrice } from '../market/clearing/admm.ts';
+import { ordersFromPlan, planSlots, type OrderBook, type PlanSlots } from '../market/clearing/auction.ts';
+import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
+import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type CommunityMember, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
+import type { Plan, PeerTrade } from '../optimizer/types.ts';
+import { Journal } from '../storage/journal.ts';
+import { systemClock, type Clock } from '../time/clock.ts';
+import type { RuntimeLog } from './log.ts';
+import type { ActivePlan, MarketView, TradeView } from './types.ts';
+
+const HOUR_MS = 3_600_000;
+/** Hourly slots: the tariff's resolution, and whole steps of any control period that divides an hour. */
+const SLOT_HOURS = 1;
+const SLOT_MS = SLOT_HOURS * HOUR_MS;
+/** Slots per clearing; the window's gate opens one window length before its first slot. */
+const WINDOW_SLOTS = 6;
+const WINDOW_MS = WINDOW_SLOTS * SLOT_MS;
+/** How often a joining gateway announces itself again (peers that were away hear it late). */
+const JOIN_RESEND_MS = 1_000;
+const JOIN_POLL_MS = 50;
+/** trades() lists trades whose slot ended at most this long ago, and all later ones. */
+const TRADES_SHOWN_MS = 24 * HOUR_MS;
+/** Cleared prices kept (for estimates) and journal records kept at compaction. */
+const HISTORY_MS = 8 * 24 * HOUR_MS;
+const COMPACT_AFTER_LINES = 1_000;
+
+const STATUS_ROUND = 'market-status';
+type Status = 'joining' | 'clearing' | 'done';
+const CLEARING_ID = /^window-(\d{1,15})$/;
+const statusSchema = {
+  type: 'object',
+  properties: { clearing: { type: 'string', pattern: CLEARING_ID.source }, status: { enum: ['joining', 'clearing', 'done'] } },
+  required: ['clearing', 'status'],
+  additionalProperties: false,
+};
+
+export interface MarketLoopTiming {
+  /** Longest wait for online members to join a clearing (wall ms); default one slow-loop period in wall time + the solve budget + 5 s. */
+  joinTimeoutMs: number;
+  /** The auction leader's wait for order books (wall ms); the leader timeout is twice this. */
+  roundTimeoutMs: number;
+  /** How long the two-phase commit of the cleared trades may take (wall ms). */
+  commitTimeoutMs: number;
+  /** The market node's own timing: re-sends, keepalive, will delay. */
+  node: Partial<MarketTiming>;
+}
+
+export interface MarketLoopOptions {
+  /** `config.market` must be set. */
+  config: GatewayConfig;
+  clock: Clock;
+  /** Ledger, replay window and this loop's journal (`RuntimeStore.marketDir`). */
+  dataDir: string;
+  /** The plan in force; bids are made from it. */
+  plan: () => ActivePlan | null;
+  log: RuntimeLog;
+  /** The broker as an mqtt:// URL (`embedded:<port>` resolved by the caller); default `config.market.brokerUrl`. */
+  brokerUrl?: string;
+  /** Protocol timeouts; the defaults suit real gateways, tests shorten them. */
+  timing?: Partial<MarketLoopTiming>;
+}
+
+export interface MarketLoop extends MarketView {
+  /** Loads (or creates) the identity and the membership, and connects; a broker that is away is retried in the background. */
+  start(): Promise<void>;
+  /** Starts this gateway's part in the clearing of the window whose gate is open, if not done yet; returns at once. */
+  tick(nowMs: number): Promise<void>;
+  /** Resolves when the clearing a tick started (with its commit) has ended. */
+  settled(): Promise<void>;
+  /** The broker connection: never null here, a market is configured. */
+  connected(): boolean;
+  close(): Promise<void>;
+}
+
+type LoopRecord =
+  | { type: 'joined'; windowStartMs: number }
+  | { type: 'cleared'; windowStartMs: number; priceEurPerKwh: (number | null)[]; participants: string[] };
+
+export function createMarketLoop(options: MarketLoopOptions): MarketLoop {
+  return new GatewayMarketLoop(options);
+}
+
+/** The window whose gate is open at `nowMs`: the next one starting strictly after it. */
+function openWindowStartMs(nowMs: number): number {
+  return (Math.floor(nowMs / WINDOW_MS) + 1) * WINDOW_MS;
+}
+
+const clearingIdOf = (windowStartMs: number) => `window-${windowStartMs}`;
+
+class GatewayMarketLoop implements MarketLoop {
+  private readonly market: NonNullable<GatewayConfig['market']>;
+  private readonly timing: MarketLoopTiming;
+  private readonly abort = new AbortController();
+  private node: MarketNode | undefined;
+  private journal: Journal<LoopRecord> | undefined;
+  private members: string[] = [];
+  /** Windows this gateway joined, with their cleared prices once known (null: nothing cleared). */
+  private readonly windows = new Map<number, (number | null)[] | null>();
+  /** What each member said about the windows around now. */
+  private readonly statuses = new Map<number, Map<string, Status>>();
+  private current: { windowStartMs: number; phase: 'joining' | 'clearing' } | null = null;
+  private running: Promise<void> | null = null;
+  private connecting: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly options: MarketLoopOptions) {
+    if (options.config.market === undefined) throw new Error('market loop: the configuration has no market section');
+    this.market = options.config.market;
+    const { control, simulator } = options.config;
+    this.timing = {
+      joinTimeoutMs: (control.stepMinutes * 60_000) / (simulator?.speed ?? 1) + control.solveBudgetMs + 5_000,
+      roundTimeoutMs: 10_000,
+      commitTimeoutMs: 30_000,
+      node: {},
+      ...options.timing,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.options;
+    const identity = loadOrCreateIdentity(this.market.identityFile, config.gatewayId, log);
+    const members = readMembers(this.market.membersFile);
+    if (!members.some((m) => m.peerId === identity.peerId && m.publicKey === identity.publicKey)) {
+      throw new Error(`${this.market.membersFile}: ${identity.peerId} is not listed with the key of ${this.market.identityFile}; add {"peerId": "${identity.peerId}", "publicKey": "${identity.publicKey}"}`);
+    }
+    this.members = members.map((m) => m.peerId).sort();
+    const { journal, records } = Journal.open<LoopRecord>(join(this.options.dataDir, 'market-loop.jsonl'));
+    this.journal = journal;
+    const newestMs = Math.max(0, ...records.map((r) => r.windowStartMs));
+    const kept = records.filter((r) => r.windowStartMs >= newestMs - HISTORY_MS);
+    if (records.length > COMPACT_AFTER_LINES) journal.rewrite(kept);
+    for (const record of kept) this.windows.set(record.windowStartMs, record.type === 'cleared' && record.priceEurPerKwh.length > 0 ? record.priceEurPerKwh : null);
+    const node = new MarketNode({
+      identity,
+      community: { communityId: this.market.community, members },
+      brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
+      dataDir: this.options.dataDir,
+      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema },
+      timing: this.timing.node,
+      log: (level, line) => log(level, `market: ${line}`),
+    });
+    this.node = node;
+    node.on('round', (envelope) => this.onRound(envelope));
+    const firstAttempt = this.connect(node);
+    this.connecting = firstAttempt.then(() => undefined, () => this.keepConnecting(node));
+    await firstAttempt.catch((error: Error) => log('warn', `market: no broker yet (${error.message}); trading starts once it answers`));
+  }
+
+  async tick(nowMs: number): Promise<void> {
+    if (this.closed || this.running !== null || this.node?.connected !== true) return;
+    this.forgetOld(nowMs);
+    const windowStartMs = openWindowStartMs(nowMs);
+    if (this.windows.has(windowStartMs)) return;
+    this.running = this.clearWindow(this.node, windowStartMs)
+      // Only the journal can throw here (a full disk): the market pauses, the gateway runs on.
+      .catch((error: Error) => this.options.log('error', `market: window journal not written: ${error.message}`))
+      .finally(() => (this.running = null));
+  }
+
+  settled(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  peerTrades(slotStartsMs: number[]): PeerTrade[] {
+    const node = this.started();
+    const { tariff } = this.options.config;
+    const slots = slotStartsMs.map((startMs) => Math.floor(startMs / SLOT_MS) * SLOT_MS);
+    const tradedPrice = new Map(node.ledger.committed().map((t) => [t.slotStartMs, t.priceEurPerKwh]));
+    const priceEurPerKwh = slots.map((slotMs) => (this.clearedPrice(slotMs) ?? tradedPrice.get(slotMs) ?? this.estimatedPrice(slotMs)) + tariff.p2pGridFeeEurPerKwh);
+    // Former members with commitments stay: energy that is owed is planned whoever owes it.
+    const self = node.id;
+    const counterparts = new Set([...this.members, ...node.ledger.committed().map((t) => (t.buyer === self ? t.seller : t.buyer))]);
+    counterparts.delete(self);
+    const peers = [...counterparts].map((peerId) => ({ peerId, priceEurPerKwh, maxKw: this.market.maxTradeKw }));
+    return withCommittedTrades(peers, node.ledger, slots).map((peer) => ({ ...peer, committedKw: slots.map((_, t) => peer.committedKw?.[t] ?? 0) }));
+  }
+
+  trades(): TradeView[] {
+    const node = this.started();
+    const shownAfterMs = this.options.clock.nowMs() - TRADES_SHOWN_MS;
+    return node.ledger
+      .entriesList()
+      .filter((e) => e.trade.slotStartMs + e.trade.slotMinutes * 60_000 > shownAfterMs)
+      .map(({ trade, state }) => {
+        const buys = trade.buyer === node.id;
+        return {
+          tradeId: trade.tradeId,
+          peerId: buys ? trade.seller : trade.buyer,
+          slotStartMs: trade.slotStartMs,
+          slotEndMs: trade.slotStartMs + trade.slotMinutes * 60_000,
+          powerKw: buys ? trade.powerKw : -trade.powerKw,
+          priceEurPerKwh: trade.priceEurPerKwh,
+          state,
+        };
+      })
+      .sort((a, b) => a.slotStartMs - b.slotStartMs || (a.tradeId < b.tradeId ? -1 : 1));
+  }
+
+  connected(): boolean {
+    return this.node?.connected === true;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort(new Error('market loop closed'));
+    // A connection attempt in flight would otherwise open a client after the node stopped.
+    await this.connecting;
+    await this.node?.stop();
+    await this.running;
+    this.journal?.close();
+  }
+
+  private started(): MarketNode {
+    if (this.node === undefined) throw new Error('market loop not started');
+    return this.node;
+  }
+
+  private connect(node: MarketNode): Promise<void> {
+    return node.start().then(() => {
+      if (!this.closed) this.options.log('info', `market: ${node.id} connected to ${this.options.brokerUrl ?? this.market.brokerUrl} (community ${this.market.community}, ${this.members.length} members)`);
+    });
+  }
+
+  private async keepConnecting(node: MarketNode): Promise<void> {
+    const retryMs = Math.max(1_000, this.timing.node.reconnectMs ?? 5_000);
+    while (!this.closed) {
+      if (!(await systemClock.sleep(retryMs, this.abort.signal))) return;
+      try {
+        return await this.connect(node);
+      } catch {
+        // Said once at start; the broker being away is also visible as connected() = false.
+      }
+    }
+  }
+
+  /** This gateway's part in the clearing of one window: once started, the window is done, cleared or not. */
+  private async clearWindow(node: MarketNode, windowStartMs: number): Promise<void> {
+    const { log, clock } = this.options;
+    const what = `window ${new Date(windowStartMs).toISOString()}`;
+    this.journal!.append({ type: 'joined', windowStartMs });
+    this.windows.set(windowStartMs, null);
+    this.current = { windowStartMs, phase: 'joining' };
+    let prices: (number | null)[] = [];
+    let participants: string[] = [];
+    try {
+      const book = this.book(windowStartMs);
+      participants = await this.join(node, windowStartMs);
+      if (participants.length < 2) {
+        log('info', `market: ${what}: no other gateway joined, nothing to clear`);
+        return;
+      }
+      this.current.phase = 'clearing';
+      const { roundTimeoutMs } = this.timing;
+      // Every candidate may fail in turn: each costs a leader timeout (2 rounds) and a round.
+      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(roundTimeoutMs * (1 + 3 * participants.length))]);
+      const clearing = await untilAborted(runAuction(marketNodeChannel(node), book, WINDOW_SLOTS, { clearing: clearingIdOf(windowStartMs), peerIds: participants, roundTimeoutMs, signal }), signal);
+      prices = clearing.priceEurPerKwh.map((p) => (Number.isFinite(p) ? p : null));
+      // Both sides drop a slot that has begun; a trade only one side drops ends uncommitted on both.
+      const trades = fromBilateralTrades(clearing.trades, windowStartMs, SLOT_HOURS).filter((t) => t.slotStartMs > clock.nowMs());
+      const outcomes = await node.commitTrades(trades, { timeoutMs: this.timing.commitTimeoutMs });
+      const committed = outcomes.filter((o) => o.state === 'committed');
+      const kwh = (side: 'buyer' | 'seller') => committed.filter((o) => o.trade[side] === node.id).reduce((sum, o) => sum + o.trade.powerKw * SLOT_HOURS, 0);
+      log('info', `market: ${what} cleared among ${participants.join(', ')}: ${committed.length} of our ${outcomes.length} trades committed (bought ${kwh('buyer').toFixed(2)} kWh, sold ${kwh('seller').toFixed(2)} kWh)`);
+      for (const o of outcomes) if (o.state !== 'committed') log('warn', `market: ${what}: trade ${o.trade.seller} → ${o.trade.buyer} at ${new Date(o.trade.slotStartMs).toISOString()} ended ${o.state}${o.reason ? ` (${o.reason})` : ''}`);
+    } catch (error) {
+      if (!this.closed) log('warn', `market: ${what} not cleared: ${(error as Error).message}`);
+    } finally {
+      this.windows.set(windowStartMs, prices.length > 0 ? prices : null);
+      this.journal!.append({ type: 'cleared', windowStartMs, priceEurPerKwh: prices, participants });
+      this.current = null;
+    }
+  }
+
+  /** This gateway's order book for the window, from its latest plan (none from a fallback plan). */
+  private book(windowStartMs: number): OrderBook {
+    const active = this.options.plan();
+    if (active === null || active.fallback) return Array.from({ length: WINDOW_SLOTS }, () => []);
+    const maxKwh = this.market.maxTradeKw * SLOT_HOURS;
+    return ordersFromPlan(this.node!.id, hourlySlots(active.plan, windowStartMs, maxKwh), this.options.config.tariff.p2pGridFeeEurPerKwh);
+  }
+
+  /**
+   * Announces this gateway for the window and waits until every other member is accounted for:
+   * it said something about the window, or it is known to be offline; at most the join timeout.
+   * Returns who clears: this gateway and every member that is joining or clearing and not offline.
+   */
+  private async join(node: MarketNode, windowStartMs: number): Promise<string[]> {
+    const startedMs = performance.now();
+    let announcedMs = -Infinity;
+    const heard = () => this.statuses.get(windowStartMs) ?? new Map<string, Status>();
+    const offline = () => new Set(node.peers().filter((p) => !p.online).map((p) => p.peerId));
+    for (;;) {
+      if (performance.now() - announcedMs >= JOIN_RESEND_MS) {
+        this.announce(node, windowStartMs, 'joining');
+        announcedMs = performance.now();
+      }
+      const gone = offline();
+      const waiting = this.members.filter((m) => m !== node.id && !heard().has(m) && !gone.has(m));
+      if (waiting.length === 0 || performance.now() - startedMs >= this.timing.joinTimeoutMs) break;
+      if (!(await systemClock.sleep(JOIN_POLL_MS, this.abort.signal))) throw new Error('market loop closed');
+    }
+    const gone = offline();
+    const joined = [...heard()].filter(([peerId, status]) => status !== 'done' && !gone.has(peerId)).map(([peerId]) => peerId);
+    return [node.id, ...joined].sort();
+  }
+
+  private announce(node: MarketNode, windowStartMs: number, status: Status): void {
+    node.publish('round', { name: STATUS_ROUND, payload: { clearing: clearingIdOf(windowStartMs), status } }).catch(() => undefined);
+  }
+
+  /** Status messages: remembered for the windows around now; a joining member is told where this gateway is. */
+  private onRound(envelope: Envelope<'round'>): void {
+    if (this.closed || envelope.body.name !== STATUS_ROUND) return;
+    const { clearing, status } = envelope.body.payload as { clearing: string; status: Status };
+    const windowStartMs = Number(CLEARING_ID.exec(clearing)![1]);
+    if (Math.abs(windowStartMs - openWindowStartMs(this.options.clock.nowMs())) > WINDOW_MS) return;
+    const heard = this.statuses.get(windowStartMs) ?? new Map<string, Status>();
+    this.statuses.set(windowStartMs, heard);
+    heard.set(envelope.from, status);
+    if (status !== 'joining') return;
+    // Only a joining member is answered (and only by one that is past joining), so answers never answer each other.
+    const own = this.current?.windowStartMs === windowStartMs ? this.current.phase : this.windows.has(windowStartMs) ? 'done' : undefined;
+    if (own === 'clearing' || own === 'done') this.announce(this.node!, windowStartMs, own);
+  }
+
+  private forgetOld(nowMs: number): void {
+    for (const windowStartMs of this.statuses.keys()) if (windowStartMs < openWindowStartMs(nowMs) - WINDOW_MS) this.statuses.delete(windowStartMs);
+    for (const windowStartMs of this.windows.keys()) if (windowStartMs < nowMs - HISTORY_MS) this.windows.delete(windowStartMs);
+  }
+
+  /** The market's price of the slot (what the seller gets), if its window cleared it. */
+  private clearedPrice(slotMs: number): number | undefined {
+    const windowStartMs = Math.floor(slotMs / WINDOW_MS) * WINDOW_MS;
+    return this.windows.get(windowStartMs)?.[(slotMs - windowStartMs) / SLOT_MS] ?? undefined;
+  }
+
+  /**
+   * A slot not cleared (yet): the latest cleared price at the same hour of day, else the neutral
+   * starting price of the clearing layer (half-way between feed-in and buy − fee) at the
+   * configuration's fallback tariff.
+   */
+  private estimatedPrice(slotMs: number): number {
+    const hourOfDayMs = slotMs % (24 * HOUR_MS);
+    let latest: { atMs: number; price: number } | undefined;
+    for (const [windowStartMs, prices] of this.windows) {
+      prices?.forEach((price, j) => {
+        const atMs = windowStartMs + j * SLOT_MS;
+        if (price !== null && atMs % (24 * HOUR_MS) === hourOfDayMs && (latest === undefined || atMs > latest.atMs)) latest = { atMs, price };
+      });
+    }
+    if (latest !== undefined) return latest.price;
+    const { tariff } = this.options.config;
+    const buyEurPerKwh = (tariff.fallbackDayAheadEurPerMwh / 1000 + tariff.gridFeesEurPerKwh) * tariff.vatFactor;
+    return initialPrice([buyEurPerKwh], [tariff.feedInEurPerKwh], tariff.p2pGridFeeEurPerKwh)[0]!;
+  }
+}
+
+/**
+ * The plan's grid exchange over `WINDOW_SLOTS` hourly slots from `windowStartMs`: steps of any
+ * length are split by overlap, import and export netted (a gateway never buys and sells in one
+ * slot), capped at `maxKwh`; the marginal value is the overlap-weighted mean. A slot the plan does
+ * not cover entirely gets no order.
+ */
+function hourlySlots(plan: Plan, windowStartMs: number, maxKwh: number): PlanSlots {
+  const steps = planSlots(plan);
+  const slots: PlanSlots = { importKwh: [], exportKwh: [], marginalValueEurPerKwh: [] };
+  for (let j = 0; j < WINDOW_SLOTS; j++) {
+    const fromMs = windowStartMs + j * SLOT_MS;
+    const toMs = fromMs + SLOT_MS;
+    let netKwh = 0;
+    let valueMs = 0;
+    let coveredMs = 0;
+    let stepStartMs = plan.startMs;
+    plan.stepHours.forEach((hours, k) => {
+      const stepMs = hours * HOUR_MS;
+      const overlapMs = Math.max(0, Math.min(toMs, stepStartMs + stepMs) - Math.max(fromMs, stepStartMs));
+      if (overlapMs > 0) {
+        netKwh += ((steps.importKwh[k]! - steps.exportKwh[k]!) * overlapMs) / stepMs;
+        valueMs += steps.marginalValueEurPerKwh[k]! * overlapMs;
+        coveredMs += overlapMs;
+      }
+      stepStartMs += stepMs;
+    });
+    // A millisecond of float slack in the step lengths still counts as covered.
+    const covered = coveredMs >= SLOT_MS - 1;
+    const kwh = covered ? Math.max(-maxKwh, Math.min(maxKwh, netKwh)) : 0;
+    slots.importKwh.push(Math.max(kwh, 0));
+    slots.exportKwh.push(Math.max(-kwh, 0));
+    slots.marginalValueEurPerKwh.push(covered ? valueMs / coveredMs : 0);
+  }
+  return slots;
+}
+
+function loadOrCreateIdentity(path: string, gatewayId: string, log: RuntimeLog): Identity {
+  if (existsSync(path)) {
+    const identity = loadIdentity(path);
+    if (identity.peerId !== gatewayId) throw new Error(`${path} is the identity of ${identity.peerId}, not of gateway ${gatewayId}`);
+    return identity;
+  }
+  const identity = generateIdentity(gatewayId);
+  saveIdentity(identity, path);
+  log('info', `market: created identity ${path} with public key ${identity.publicKey}`);
+  return identity;
+}
+
+/** The members file: `{"members": [{"peerId": "…", "publicKey": "<base64url Ed25519>"}, …]}` (docs/market-loop.md). */
+function readMembers(path: string): CommunityMember[] {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as { members?: unknown };
+  const members = parsed.members;
+  const valid = (m: unknown): m is CommunityMember => typeof (m as CommunityMember)?.peerId === 'string' && typeof (m as CommunityMember)?.publicKey === 'string';
+  if (!Array.isArray(members) || !members.every(valid)) throw new Error(`${path}: expected {"members": [{"peerId": "…", "publicKey": "…"}, …]}`);
+  return members.map(({ peerId, publicKey }) => ({ peerId, publicKey }));
+}
+
+/** `work`, or a rejection as soon as `signal` aborts (a publish waiting for a lost broker would never end). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('clearing timed out'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
