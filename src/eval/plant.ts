@@ -59,7 +59,7 @@ export interface StepOutcome {
  * after scaling) to 1e-3 (SCS) relative, and a plan with P̄ = 0 would otherwise "violate" its
  * import row on rounding noise. 1 W is far below anything a meter or a fuse sees.
  */
-const toleranceKw = 1e-3;
+export const toleranceKw = 1e-3;
 
 export class Plant {
   private queue: { energyKwh: number; deadlineMs: number }[] = [];

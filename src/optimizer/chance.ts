@@ -10,7 +10,7 @@ export interface ChanceRowValue {
   h: number;
 }
 
-export function chanceRows(input: ProblemInput, plan: Plan, family: ChanceFamily): ChanceRowValue[] {
+export function chanceRows(input: Pick<ProblemInput, 'battery' | 'grid'>, plan: Plan, family: ChanceFamily): ChanceRowValue[] {
   const T = plan.stepHours.length;
   const bat = input.battery;
   const beta = plan.decisionRule;

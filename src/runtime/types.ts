@@ -20,7 +20,7 @@ export interface Measurement {
   maxDischargeKw: number | null;
   /** Net load the battery and the grid must cover: meter + battery (kW); null if either is missing. */
   netLoadKw: number | null;
-  /** Relay states by load channel. */
+  /** Relay states of the shiftable loads, in the order of `site.shiftable` (false: off or unknown). */
   relaysOn: boolean[];
 }
 
@@ -54,7 +54,7 @@ export interface Setpoint {
   /** What was written after the supervisor's limits (kW, + = discharge). */
   commandedKw: number;
   mode: ControlMode;
-  /** Conditions in force at this instant (empty in plan mode). */
+  /** Conditions in force at this instant; in plan mode only clips (bms-limit, soc-guard). */
   reasons: SafetyReason[];
 }
 
@@ -164,11 +164,15 @@ export interface ActivePlan {
 
 /** The shiftable-load queue as the planner needs it (formulation §2: s₀, f̂, deadlines). */
 export interface ShiftableState {
-  /** Requested, not yet served energy s₀ (kWh). */
+  /** Requested before the current step (of the stepMinutes grid) and not yet served: s₀ (kWh). */
   deferredKwh: number;
-  /** Energy requested in the current step so far (kWh): known demand of step 0. */
+  /** Requested in the current step so far and not yet served (kWh): known demand of step 0. With deferredKwh, all that is queued. */
   requestedThisStepKwh: number;
-  /** Queued energy by the horizon step in which its deadline falls (kWh), `horizonSteps` entries. */
+  /**
+   * Queued energy that must be served by the end of horizon step k (steps from now): its deadline
+   * falls in step k + 1, so finishing in step k is in time (anything due within two steps is in
+   * step 0); later deadlines are left out. `horizonSteps` entries (kWh).
+   */
   deadlinesKwh: number[];
 }
 

@@ -1,0 +1,355 @@
+/**
+ * The fast loop (formulation §6), one iteration per call, every few seconds: read the meter,
+ * the PV inverter and the battery (with its BMS's live limits) in parallel; ξ = w − μ_k for
+ * the plan step covering now; ask the battery for d_k − c_k + β_k ξ, or, when a safety
+ * condition holds, for the documented safe state (docs/safety.md); let the supervisor clip it;
+ * switch the shiftable loads' relays so that the plan's f_k is served; publish a snapshot,
+ * keep the hourly account and store downsampled measurements.
+ *
+ * β applies only to plans solved with error samples: a certainty-equivalent plan (no samples
+ * yet, so no chance constraint: its worstCaseCvar is empty) has a β nothing in its objective
+ * priced, so the grid takes the whole deviation, as the evaluation does for CE.
+ *
+ * w = meter + battery is the net load (load + switched loads − PV). The relays' duty cycle is
+ * the loop's own doing, not forecast error, so ξ leaves out the power of the relays that were
+ * on when the meter was read: otherwise β would make the battery chase every switching. Over a
+ * step the relays average f_k, so this is the evaluation's ξ = w − μ − f whenever the plan is
+ * realised (the hourly account scores violations with that one).
+ */
+import type { GatewayConfig } from '../config/gateway-config.ts';
+import type { BatteryValues, LoadRelay, MeterValues, PvValues, Reading } from '../devices/capabilities.ts';
+import type { Gateway } from '../gateway/assemble.ts';
+import type { Clock } from '../time/clock.ts';
+import { selfConsumptionSetpointKw } from '../demo/self-consumption.ts';
+import { HourAccount, type HourSample } from './hour-account.ts';
+import type { RuntimeLog } from './log.ts';
+import { ShiftableQueue } from './shiftable.ts';
+import { safeBatteryOf, SafetyConditions, superviseBatteryKw, type BatteryGuard, type SafeBattery } from './supervisor.ts';
+import type {
+  ActivePlan,
+  ControlMode,
+  HourRecord,
+  MarketView,
+  Measurement,
+  RuntimeSnapshot,
+  RuntimeStore,
+  SafetyEvent,
+  SafetyReason,
+  Setpoint,
+  ShiftableDemandFeed,
+  ShiftableState,
+  TariffSource,
+} from './types.ts';
+
+const HOUR_MS = 3_600_000;
+/**
+ * A battery back from an outage is trusted again once it reads, after our 0 kW went out, within
+ * this of 0 kW (plus 5 % of its rating, for inverters that do not settle exactly at 0).
+ */
+const SANE_IDLE_KW = 0.1;
+
+export interface FastLoopDeps {
+  gateway: Gateway;
+  config: GatewayConfig;
+  clock: Clock;
+  store: RuntimeStore;
+  tariff: TariffSource;
+  /** The plan in force, as the slow loop last left it. */
+  plan: () => ActivePlan | null;
+  market: MarketView | null;
+  /** Requests of the shiftable loads whose demand source is the simulator. */
+  demand: ShiftableDemandFeed | null;
+  onSnapshot?: (snapshot: RuntimeSnapshot) => void;
+  onSafetyEvent?: (event: SafetyEvent) => void;
+  onHour?: (record: HourRecord) => void;
+  /** Where what goes wrong outside an iteration (the safe stop) is told; safety events go to onSafetyEvent. */
+  log?: RuntimeLog;
+}
+
+export interface FastLoop {
+  /** One iteration; calls made while one runs wait for it. */
+  iterate(): Promise<RuntimeSnapshot>;
+  shiftableState(nowMs: number): ShiftableState;
+  latest(): Measurement | null;
+  /** On shutdown: the battery to 0 kW, the relays to the desired profile. */
+  safeStop(): Promise<void>;
+}
+
+interface PlanStep {
+  index: number;
+  startMs: number;
+  endMs: number;
+}
+
+/** The plan step covering `atMs`, or null when none does (the plan is stale or from the future). */
+function stepAt(plan: ActivePlan['plan'], atMs: number): PlanStep | null {
+  // A plan stamped with its measurement instant may be a clock tick younger than the loop's "now".
+  if (atMs < plan.startMs - 1_000) return null;
+  let startMs = plan.startMs;
+  for (let index = 0; index < plan.stepHours.length; index++) {
+    const endMs = startMs + plan.stepHours[index]! * HOUR_MS;
+    if (atMs < endMs) return { index, startMs, endMs };
+    startMs = endMs;
+  }
+  return null;
+}
+
+function horizonEndMs(plan: ActivePlan['plan']): number {
+  return plan.startMs + plan.stepHours.reduce((sum, h) => sum + h, 0) * HOUR_MS;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function createFastLoop(deps: FastLoopDeps): FastLoop {
+  const { gateway, config, clock, store, market } = deps;
+  const { control, site } = config;
+  const periodMs = control.fastPeriodS * 1000;
+  const revertMs = control.revertTimeoutS * 1000;
+  if (!(revertMs > periodMs)) throw new RangeError(`control.revertTimeoutS (${control.revertTimeoutS} s) must exceed control.fastPeriodS (${control.fastPeriodS} s), or every setpoint lapses between two periods`);
+  const guard: BatteryGuard = {
+    minEnergyKwh: site.battery.minEnergyKwh,
+    maxEnergyKwh: site.battery.maxEnergyKwh,
+    guardBandKwh: control.socGuardBandKwh,
+    chargeEfficiency: site.battery.chargeEfficiency,
+    dischargeEfficiency: site.battery.dischargeEfficiency,
+    fastPeriodS: control.fastPeriodS,
+  };
+  const saneIdleKw = SANE_IDLE_KW + 0.05 * Math.max(site.battery.maxChargeKw, site.battery.maxDischargeKw);
+  const loads = site.shiftable;
+  const relays: (LoadRelay | null)[] = loads.map((load) => gateway.relays.find((r) => r.id === load.relay) ?? null);
+  const queue = new ShiftableQueue({ loads, feed: deps.demand, stepMinutes: control.stepMinutes, horizonSteps: control.horizonSteps, startMs: clock.nowMs() });
+  const account = new HourAccount(config, deps.tariff, market);
+  const conditions = new SafetyConditions();
+  const measurementEveryMs = config.storage.measurementEveryS * 1000;
+
+  /** Confirmed relay states (read back by the drivers); null: unknown, so the next decision is written whatever it is. */
+  const relayOn: (boolean | null)[] = loads.map(() => null);
+  const relayFailures = new Map<number, string>();
+  relays.forEach((relay, j) => {
+    if (!relay) relayFailures.set(j, `relay "${loads[j]!.relay}" was not found at start-up`);
+  });
+  /** False from a battery outage until, with 0 kW commanded, it reads back near 0 kW. */
+  let batteryTrusted = true;
+  let zeroSinceOutage = false;
+  let previousAtMs: number | null = null;
+  let stepServed = { key: '', kwh: 0 };
+  let nextStoreMs = -Infinity;
+  let latest: Measurement | null = null;
+  let running: Promise<unknown> = Promise.resolve();
+
+  const serialised = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = running.then(work, work);
+    running = next.catch(() => undefined);
+    return next;
+  };
+
+  const emit = (events: SafetyEvent[]) => {
+    for (const event of events) {
+      store.appendSafetyEvent(event);
+      deps.onSafetyEvent?.(event);
+    }
+  };
+
+  /** Net P2P power committed for now (+ bought): what the meter should show in the safe state. */
+  const committedTradeKw = (atMs: number): number =>
+    (market?.trades() ?? []).filter((t) => t.state === 'committed' && t.slotStartMs <= atMs && atMs < t.slotEndMs).reduce((sum, t) => sum + t.powerKw, 0);
+
+  /** Switches every load to `wanted`, writing only changes (and retrying failed relays); failures are remembered by load. */
+  const switchRelays = async (wanted: boolean[]): Promise<void> => {
+    await Promise.all(
+      relays.map(async (relay, j) => {
+        if (!relay || (relayOn[j] === wanted[j] && !relayFailures.has(j))) return;
+        try {
+          await relay.switch(wanted[j]!);
+          relayOn[j] = wanted[j]!;
+          relayFailures.delete(j);
+        } catch (error) {
+          relayOn[j] = null;
+          relayFailures.set(j, `switching ${relay.id} ${wanted[j] ? 'on' : 'off'} failed: ${message(error)}`);
+        }
+      }),
+    );
+  };
+
+  /** The conditions that hold before the relays are switched (the clips come with the battery command). */
+  function observeConditions(atMs: number, m: Reading<MeterValues> | undefined, b: Reading<BatteryValues> | undefined, active: ActivePlan | null, step: PlanStep | null): Map<SafetyReason, string> {
+    const observed = new Map<SafetyReason, string>();
+    if (!active) observed.set('plan-stale', 'no plan yet');
+    else if (!step) observed.set('plan-stale', `the plan solved at ${iso(active.plan.startMs)} covers ${iso(active.plan.startMs)} – ${iso(horizonEndMs(active.plan))}, not ${iso(atMs)}`);
+    if (active?.fallback && active.plan.solver.name === 'fallback:safe-rule') observed.set('optimizer-failed', `solve ended ${active.status} with no earlier plan to shift: the safe rule is in force`);
+    if (market?.connected() === false) {
+      const committed = market.trades().filter((t) => t.state === 'committed' && t.slotEndMs > atMs).length;
+      observed.set('broker-lost', `broker unreachable: no trade can be confirmed; ${committed} committed trade(s) stand as the ledger has them`);
+    }
+    if (!m) observed.set('meter-unavailable', 'no meter was found at start-up');
+    else if (!m.ok) observed.set('meter-unavailable', m.error.message);
+    if (!b) observed.set('battery-unavailable', 'no battery was found at start-up');
+    else if (!b.ok) {
+      observed.set('battery-unavailable', b.error.message);
+      batteryTrusted = false;
+      zeroSinceOutage = false;
+    } else if (!batteryTrusted) {
+      if (zeroSinceOutage && Math.abs(b.value.powerKw) <= saneIdleKw) batteryTrusted = true;
+      else observed.set('battery-unavailable', `answering again at ${b.value.powerKw.toFixed(2)} kW: 0 kW until it reads idle`);
+    }
+    if (relayFailures.size > 0) observed.set('relay-failed', [...relayFailures.values()].join('; '));
+    return observed;
+  }
+
+  /** What the plan, or the safe state, asks of the battery (kW, + discharge), before the supervisor. */
+  function batteryRequestKw(safe: SafeBattery | null, atMs: number, meter: MeterValues | undefined, battery: BatteryValues | undefined, active: ActivePlan | null, step: PlanStep | null, relayKw: number): number {
+    if (safe === 'idle' || !meter || !battery) return 0;
+    if (safe === 'self-consumption') {
+      // The rule brings the meter to the committed trades (0 without); the supervisor applies the limits.
+      return selfConsumptionSetpointKw({ netImportKw: meter.netImportKw - committedTradeKw(atMs), batteryPowerKw: battery.powerKw, maxChargeKw: Infinity, maxDischargeKw: Infinity });
+    }
+    const { plan, netLoadForecastKw } = active!;
+    const k = step!.index;
+    const xiKw = meter.netImportKw + battery.powerKw - netLoadForecastKw[k]! - relayKw;
+    const betaK = Object.keys(plan.worstCaseCvar).length > 0 ? plan.decisionRule[k]! : 0;
+    return plan.dischargeKw[k]! - plan.chargeKw[k]! + betaK * xiKw;
+  }
+
+  async function iterate(): Promise<RuntimeSnapshot> {
+    const atMs = clock.nowMs();
+    const { meter, pv, battery } = gateway;
+    const [m, p, b] = await Promise.all([meter?.read(), pv?.read(), battery?.read()]);
+
+    // Shiftable bookkeeping for the period that just ended, with the relays as they were in it.
+    const relayKw = loads.reduce((sum, load, j) => sum + (relayOn[j] === true ? load.ratedPowerKw : 0), 0);
+    let servedKwh = 0;
+    if (previousAtMs !== null) for (let j = 0; j < loads.length; j++) if (relayOn[j] === true) servedKwh += queue.serve(j, atMs - previousAtMs);
+    const arrivals = queue.collect(atMs);
+
+    const active = deps.plan();
+    const step = active ? stepAt(active.plan, atMs) : null;
+    if (step) {
+      const key = `${active!.plan.startMs}:${step.index}`;
+      if (key !== stepServed.key) stepServed = { key, kwh: 0 };
+      // Only the part of the period inside this step counts for it.
+      if (previousAtMs !== null && atMs > previousAtMs) stepServed.kwh += (servedKwh * Math.max(0, atMs - Math.max(previousAtMs, step.startMs))) / (atMs - previousAtMs);
+    }
+    const observed = observeConditions(atMs, m, b, active, step);
+
+    // Relays first, so a relay that fails now puts this period's battery in the safe state.
+    const planMode = safeBatteryOf(observed.keys()) === null && step !== null;
+    const needKwh = planMode ? (active!.plan.shiftableKw[step!.index]! * (Math.min(atMs + periodMs, step!.endMs) - step!.startMs)) / HOUR_MS - stepServed.kwh : null;
+    await switchRelays(queue.choose(atMs, periodMs, needKwh));
+    if (relayFailures.size > 0) observed.set('relay-failed', [...relayFailures.values()].join('; '));
+
+    const meterValues = m?.ok ? m.value : undefined;
+    const batteryValues = b?.ok ? b.value : undefined;
+    let setpoint: Setpoint | null = null;
+    if (battery) {
+      const safe = safeBatteryOf(observed.keys());
+      const requestedKw = batteryRequestKw(safe, atMs, meterValues, batteryValues, active, step, relayKw);
+      let commandedKw = 0;
+      if (batteryValues && safe !== 'idle') {
+        const live = { energyKwh: energyOf(batteryValues, battery.capacityKwh), maxChargeKw: batteryValues.maxChargeKw, maxDischargeKw: batteryValues.maxDischargeKw };
+        const supervised = superviseBatteryKw(requestedKw, live, guard);
+        commandedKw = supervised.commandedKw;
+        if (supervised.clip) observed.set(supervised.clip.reason, supervised.clip.detail);
+      }
+      try {
+        await battery.setPowerSetpoint(commandedKw, revertMs);
+        if (!batteryTrusted && commandedKw === 0) zeroSinceOutage = true;
+      } catch (error) {
+        observed.set('battery-unavailable', observed.get('battery-unavailable') ?? `setpoint ${commandedKw.toFixed(2)} kW not written: ${message(error)}`);
+        batteryTrusted = false;
+        zeroSinceOutage = false;
+      }
+      setpoint = { atMs, requestedKw, commandedKw, mode: 'plan', reasons: [] };
+    }
+
+    emit(conditions.update(atMs, observed));
+    const reasons = conditions.reasons();
+    const mode: ControlMode = safeBatteryOf(reasons) === null ? 'plan' : 'safe';
+    if (setpoint) setpoint = { ...setpoint, mode, reasons };
+
+    const pvValues: PvValues | undefined = p?.ok ? p.value : undefined;
+    const measurement: Measurement = {
+      atMs,
+      gridKw: meterValues?.netImportKw ?? null,
+      pvKw: pvValues?.acPowerKw ?? null,
+      batteryKw: batteryValues?.powerKw ?? null,
+      socFraction: batteryValues?.socFraction ?? null,
+      energyKwh: batteryValues ? energyOf(batteryValues, battery!.capacityKwh) : null,
+      maxChargeKw: batteryValues?.maxChargeKw ?? null,
+      maxDischargeKw: batteryValues?.maxDischargeKw ?? null,
+      netLoadKw: meterValues && batteryValues ? meterValues.netImportKw + batteryValues.powerKw : null,
+      relaysOn: relayOn.map((on) => on === true),
+    };
+    latest = measurement;
+    if (atMs >= nextStoreMs) {
+      store.appendMeasurement(measurement);
+      nextStoreMs = (Math.floor(atMs / measurementEveryMs) + 1) * measurementEveryMs;
+    }
+
+    const records = account.add({
+      atMs,
+      measurement,
+      counters: countersOf(m, p),
+      safe: mode === 'safe',
+      servedKwh,
+      arrivals,
+      step: step ? { plan: active!.plan, index: step.index, netLoadForecastKw: active!.netLoadForecastKw[step.index]! } : null,
+    });
+    for (const record of records) {
+      store.appendHour(record);
+      deps.onHour?.(record);
+    }
+    previousAtMs = atMs;
+
+    const snapshot: RuntimeSnapshot = {
+      gatewayId: config.gatewayId,
+      atMs,
+      measurement,
+      setpoint,
+      mode,
+      reasons,
+      plan: active?.plan ?? null,
+      lastSolve: active ? { atMs: active.solvedAtMs, status: active.status, solveMs: active.solveMs, fallback: active.fallback } : null,
+      trades: market?.trades() ?? [],
+      brokerConnected: market?.connected() === true,
+    };
+    deps.onSnapshot?.(snapshot);
+    return snapshot;
+  }
+
+  async function safeStop(): Promise<void> {
+    const { battery } = gateway;
+    await Promise.all([
+      // Not written: the device reverts to 0 kW by itself within the revert timeout.
+      battery?.setPowerSetpoint(0, revertMs).catch((error: unknown) => deps.log?.('warn', `safe stop: 0 kW not written to the battery, it reverts within ${control.revertTimeoutS} s: ${message(error)}`)),
+      // Loads with queued requests run, as they would without the gateway; the others stay off.
+      switchRelays(queue.choose(clock.nowMs(), periodMs, null)),
+    ]);
+    for (const failure of relayFailures.values()) deps.log?.('warn', `safe stop: ${failure}`);
+  }
+
+  return {
+    iterate: () => serialised(iterate),
+    shiftableState: (nowMs) => queue.state(nowMs),
+    latest: () => latest,
+    safeStop: () => serialised(safeStop),
+  };
+}
+
+/** Stored energy: the device's own figure where it reports one, else SoC × the installation's capacity. */
+function energyOf(values: BatteryValues, capacityKwh: number): number {
+  return values.energyKwh ?? values.socFraction * capacityKwh;
+}
+
+function countersOf(m: Reading<MeterValues> | undefined, p: Reading<PvValues> | undefined): HourSample['counters'] {
+  const counters: HourSample['counters'] = {};
+  if (m?.ok && m.value.importedEnergyKwh !== undefined) counters.imported = { atMs: m.atMs, kwh: m.value.importedEnergyKwh };
+  if (m?.ok && m.value.exportedEnergyKwh !== undefined) counters.exported = { atMs: m.atMs, kwh: m.value.exportedEnergyKwh };
+  if (p?.ok && p.value.energyKwh !== undefined) counters.pv = { atMs: p.atMs, kwh: p.value.energyKwh };
+  return counters;
+}
