@@ -1,0 +1,285 @@
+/**
+ * One gateway process (`prosumer-edge run`): devices, store, planner, market, telemetry and the
+ * three loops of formulation §6, on one clock. The same code runs on a real gateway (system
+ * clock, real devices) and on the simulator (accelerated clock, simulated devices over real
+ * sockets and ptys).
+ *
+ * The loops are independent tasks: the fast loop reads and commands every `fastPeriodS`; the
+ * slow loop solves in a worker thread at every step boundary and, after each solve, lets the
+ * market loop clear coming slots. A slow solve or a market round therefore never delays a
+ * fast-loop iteration; a fast-loop instant that passes while the previous iteration still runs
+ * is skipped and counted, not squeezed in late.
+ */
+import { ScaledClock, systemClock, type Clock } from '../time/clock.ts';
+import type { GatewayConfig } from '../config/gateway-config.ts';
+import { loadBoardProfile } from '../config/board.ts';
+import { assembleGateway, type Gateway } from '../gateway/assemble.ts';
+import { formatDiscoveryReport } from '../gateway/report.ts';
+import { startSimulator, type Simulator } from '../../sim/simulator.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../market/broker.ts';
+import { openRuntimeStore } from '../storage/store.ts';
+import { createTariffSource } from './prices.ts';
+import { createSolverClient } from './solver-client.ts';
+import { createPlanner } from './planner.ts';
+import { createMarketLoop } from './market-loop.ts';
+import { createFastLoop } from './fast-loop.ts';
+import { createStatusSource, startMqttTelemetry, startStatusPage } from '../telemetry/index.ts';
+import { startWatchdog } from './watchdog.ts';
+import { createRuntimeLog } from './log.ts';
+import type { HourRecord, Measurement, RuntimeSnapshot, RuntimeStore, SafetyEvent } from './types.ts';
+
+export interface RuntimeOptions {
+  /** Where log lines go (default stderr). */
+  write?: (line: string) => void;
+  /** Aborting stops the runtime cleanly (SIGTERM/SIGINT in the CLI). */
+  signal?: AbortSignal;
+}
+
+export interface RuntimeResult {
+  fastIterations: number;
+  skippedFastIterations: number;
+  slowTicks: number;
+  safetyEvents: number;
+  /** Process CPU time (user + system) of each fast-loop iteration, ms. */
+  fastIterationCpuMs: number[];
+  /** Wall time of each fast-loop iteration, ms. */
+  fastIterationWallMs: number[];
+  /** Wall time from a slow-loop tick to the battery setpoint written from its plan, ms. */
+  tickToSetpointMs: number[];
+  /** Solves that ended in a fallback plan. */
+  fallbacks: number;
+}
+
+type Closer = () => Promise<void> | void;
+
+export async function runGateway(config: GatewayConfig, options: RuntimeOptions = {}): Promise<RuntimeResult> {
+  const clock = gatewayClock(config);
+  const log = createRuntimeLog(config.gatewayId, clock, options.write);
+  const closers: Closer[] = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (e) {
+        log('warn', `shutdown: ${(e as Error).message}`);
+      }
+    }
+  };
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const watchdog = startWatchdog({ log: (message: string) => log('warn', message) });
+  closers.push(() => watchdog.close());
+
+  try {
+    const brokers = new EmbeddedBrokers();
+    closers.push(() => brokers.close());
+
+    let sim: Simulator | undefined;
+    if (config.simulator) {
+      sim = await startSimulator({ clock, boardFile: config.board.file, ...(config.simulator.household ? { household: { id: config.simulator.household, ...(config.simulator.dataDir ? { dataDir: config.simulator.dataDir } : {}) } } : {}) });
+      closers.push(() => sim!.close());
+    }
+    const board = loadBoardProfile(config.board.file, { ...config.board.vars, ...(sim?.vars ?? {}) });
+    const gateway: Gateway = await assembleGateway(board, { clock });
+    closers.push(() => gateway.close());
+    log('info', `devices:\n${formatDiscoveryReport(gateway.report)}`);
+
+    const opened = openRuntimeStore(config.storage.dir, { log });
+    closers.push(() => opened.close());
+    const store = keepControllingOnStoreErrors(opened, log);
+    const tariff = createTariffSource(config.tariff);
+
+    let market: Awaited<ReturnType<typeof createMarketLoop>> | null = null;
+    const fastRef: { latestPlan: ReturnType<ReturnType<typeof createPlanner>['active']> } = { latestPlan: null };
+    if (config.market) {
+      market = createMarketLoop({ config, clock, dataDir: store.marketDir, brokerUrl: await brokers.resolve(config.market.brokerUrl), plan: () => fastRef.latestPlan, log });
+      closers.push(() => market!.close());
+      await market.start();
+    }
+
+    const solver = createSolverClient({ solver: config.control.solver, timeBudgetMs: config.control.solveBudgetMs });
+    closers.push(() => solver.close());
+    const planner = createPlanner({ config, clock, store, tariff, market, solver, log });
+
+    const telemetry = config.telemetry.mqtt
+      ? startMqttTelemetry({ ...config.telemetry.mqtt, brokerUrl: await brokers.resolve(config.telemetry.mqtt.brokerUrl), gatewayId: config.gatewayId, log })
+      : null;
+    if (telemetry) closers.push(() => telemetry.close());
+
+    // The status page starts with what the store kept, so a restart does not blank its history.
+    const recent = createStatusSource();
+    for (const record of store.hours().slice(-48)) recent.publishHour(record);
+    for (const event of store.safetyEvents().slice(-50)) recent.publishSafetyEvent(event);
+    const page = config.telemetry.statusPage ? await startStatusPage({ ...config.telemetry.statusPage, source: recent }) : null;
+    if (page) {
+      closers.push(() => page.close());
+      log('info', `status page on ${page.url}`);
+    }
+
+    let safetyEvents = 0;
+    const fast = createFastLoop({
+      gateway,
+      config,
+      clock,
+      store,
+      tariff,
+      plan: () => planner.active(),
+      market,
+      demand: sim?.demand ?? null,
+      log,
+      onSnapshot: (snapshot: RuntimeSnapshot) => {
+        recent.publishSnapshot(snapshot);
+        telemetry?.publishSnapshot(snapshot);
+      },
+      onSafetyEvent: (event: SafetyEvent) => {
+        safetyEvents++;
+        recent.publishSafetyEvent(event);
+        telemetry?.publishSafetyEvent(event);
+        log(event.action === 'clip' ? 'info' : 'warn', `safety ${event.action} ${event.reason}: ${event.detail}`);
+        if (event.action !== 'clip') watchdog.status(`safety ${event.action} ${event.reason}`);
+      },
+      onHour: (record: HourRecord) => {
+        recent.publishHour(record);
+        planner.observeHour(record);
+        telemetry?.publishHour(record);
+      },
+    });
+    closers.push(() => fast.safeStop());
+
+    const endMs = config.simulator?.hours !== undefined ? Date.parse(config.simulator.startIso) + config.simulator.hours * 3_600_000 : Infinity;
+    const simStartMs = config.simulator ? Date.parse(config.simulator.startIso) : -Infinity;
+    // A shared wall anchor may lie in the future: nothing runs before simulated time reaches the start.
+    if (clock.nowMs() < simStartMs) await clock.sleep(simStartMs - clock.nowMs(), stop.signal);
+    watchdog.ready(`controlling ${gateway.report.filter((r) => r.found).length} devices`);
+    log('info', `running: fast loop every ${config.control.fastPeriodS} s, plan every ${config.control.stepMinutes} min`);
+
+    const fastPeriodMs = config.control.fastPeriodS * 1000;
+    const stepMs = config.control.stepMinutes * 60_000;
+    const fastIterationCpuMs: number[] = [];
+    const fastIterationWallMs: number[] = [];
+    const tickToSetpointMs: number[] = [];
+    let fallbacks = 0;
+    // One iteration at a time: the slow loop's immediate application of a new plan and the
+    // periodic iteration share this chain, so they never interleave on the devices.
+    let iterating: Promise<unknown> = Promise.resolve();
+    const iterate = () => {
+      const run = iterating.then(async () => {
+        const cpu = process.cpuUsage();
+        const wallStart = performance.now();
+        await fast.iterate();
+        const used = process.cpuUsage(cpu);
+        fastIterationCpuMs.push((used.user + used.system) / 1000);
+        fastIterationWallMs.push(performance.now() - wallStart);
+      });
+      iterating = run.catch(() => undefined);
+      return run;
+    };
+    // The first plan is solved from a measured state, not from a guess.
+    await iterate();
+    const fastTask = periodic(clock, fastPeriodMs, endMs, stop.signal, iterate);
+    const slowTask = periodic(clock, stepMs, endMs, stop.signal, async (atMs) => {
+      const tickWallMs = performance.now();
+      const measured: Measurement | null = fast.latest();
+      const active = await planner.tick(atMs, {
+        energyKwh: measured?.energyKwh ?? null,
+        maxChargeKw: measured?.maxChargeKw ?? null,
+        maxDischargeKw: measured?.maxDischargeKw ?? null,
+        shiftable: fast.shiftableState(atMs),
+      });
+      fastRef.latestPlan = active;
+      if (active.fallback) fallbacks++;
+      // A new plan is applied at once rather than at the next fast-loop instant.
+      await iterate();
+      tickToSetpointMs.push(performance.now() - tickWallMs);
+      watchdog.status(`plan ${active.status}${active.fallback ? ' (fallback)' : ''} at ${new Date(atMs).toISOString()}`);
+      if (market) await market.tick(clock.nowMs());
+    }, true);
+    const [fastRun, slowRun] = await Promise.all([fastTask, slowTask]);
+    watchdog.stopping();
+    log('info', `stopped: ${fastRun.runs} fast iterations (${fastRun.skipped} skipped), ${slowRun.runs} plans, ${safetyEvents} safety events`);
+    return { fastIterations: fastRun.runs, skippedFastIterations: fastRun.skipped, slowTicks: slowRun.runs, safetyEvents, fastIterationCpuMs, fastIterationWallMs, tickToSetpointMs, fallbacks };
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await closeAll();
+  }
+}
+
+/**
+ * A full disk or an I/O error must not stop the battery being controlled: a failed append is
+ * logged (once per outage, not per record) and the loops go on; the record is lost.
+ */
+function keepControllingOnStoreErrors(store: RuntimeStore, log: ReturnType<typeof createRuntimeLog>): RuntimeStore {
+  let failing = false;
+  const guard = <A extends unknown[]>(name: string, append: (...args: A) => void) => (...args: A) => {
+    try {
+      append(...args);
+      if (failing) log('info', 'store: appends succeed again');
+      failing = false;
+    } catch (e) {
+      if (!failing) log('error', `store: ${name} failed, records are being lost until it recovers: ${(e as Error).message}`);
+      failing = true;
+    }
+  };
+  return {
+    appendPlan: guard('appendPlan', (plan) => store.appendPlan(plan)),
+    appendMeasurement: guard('appendMeasurement', (m) => store.appendMeasurement(m)),
+    appendHour: guard('appendHour', (r) => store.appendHour(r)),
+    appendErrorSample: guard('appendErrorSample', (e) => store.appendErrorSample(e)),
+    appendSafetyEvent: guard('appendSafetyEvent', (e) => store.appendSafetyEvent(e)),
+    plans: () => store.plans(),
+    measurements: () => store.measurements(),
+    hours: () => store.hours(),
+    errorSamples: () => store.errorSamples(),
+    safetyEvents: () => store.safetyEvents(),
+    marketDir: store.marketDir,
+    close: () => store.close(),
+  };
+}
+
+function gatewayClock(config: GatewayConfig): Clock {
+  if (!config.simulator) return systemClock;
+  return new ScaledClock(Date.parse(config.simulator.startIso), config.simulator.speed, config.simulator.wallAnchorMs ?? Date.now());
+}
+
+/**
+ * Runs `task` at every whole multiple of `periodMs` of the clock until `endMs` or abort. An
+ * instant that passes while the task still runs is skipped. A task that throws is a bug in a
+ * loop, not a device problem (those are typed readings): it is rethrown so the process exits
+ * and systemd restarts it, rather than controlling with a broken loop.
+ */
+async function periodic(clock: Clock, periodMs: number, endMs: number, signal: AbortSignal, task: (atMs: number) => Promise<void>, runAtStart = false): Promise<{ runs: number; skipped: number }> {
+  let runs = 0;
+  let skipped = 0;
+  let atMs = runAtStart ? clock.nowMs() : nextMultiple(clock.nowMs(), periodMs);
+  while (!signal.aborted && atMs < endMs) {
+    if (clock.nowMs() < atMs && !(await clock.sleep(atMs - clock.nowMs(), signal))) break;
+    await task(atMs);
+    runs++;
+    const next = nextMultiple(Math.max(atMs + 1, clock.nowMs()), periodMs);
+    skipped += Math.max(0, Math.round((next - atMs) / periodMs) - 1);
+    atMs = next;
+  }
+  return { runs, skipped };
+}
+
+function nextMultiple(tMs: number, periodMs: number): number {
+  return Math.ceil(tMs / periodMs) * periodMs;
+}
+
+/** `embedded:<port>` URLs start one in-process broker per port; mqtt:// URLs pass through. */
+class EmbeddedBrokers {
+  private readonly started = new Map<number, Promise<EmbeddedBroker>>();
+
+  async resolve(url: string): Promise<string> {
+    const match = /^embedded:(\d+)$/.exec(url);
+    if (!match) return url;
+    const port = Number(match[1]);
+    if (!this.started.has(port)) this.started.set(port, startEmbeddedBroker({ port }));
+    return (await this.started.get(port)!).url;
+  }
+
+  async close(): Promise<void> {
+    for (const broker of this.started.values()) await (await broker).close();
+  }
+}
