@@ -7,7 +7,6 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 const commands: Record<string, Command> = {
   run: { summary: 'run a gateway: --config gateway.yaml (real devices, or the simulator when the config says so)', load: () => import('../runtime/command.ts') },
   community: { summary: 'the community run: four real households, each its own gateway process, on an embedded broker', load: () => import('../community/command.ts') },
-  demo: { summary: 'start the simulator and a gateway on it, print live readings, then a summary', load: () => import('../demo/command.ts') },
   sim: { summary: 'run the hardware simulator (Modbus TCP/RTU, serial BMS, relay board)', load: () => import('../../sim/command.ts') },
   eval: { summary: 'closed-loop evaluation of the controllers on the real data', load: () => import('../eval/command.ts') },
   bench: { summary: 'benchmarks (--json for JSON lines)', load: () => import('../bench/command.ts') },

@@ -20,7 +20,7 @@ import type { GatewayConfig } from '../config/gateway-config.ts';
 import type { BatteryValues, LoadRelay, MeterValues, PvValues, Reading } from '../devices/capabilities.ts';
 import type { Gateway } from '../gateway/assemble.ts';
 import type { Clock } from '../time/clock.ts';
-import { selfConsumptionSetpointKw } from '../demo/self-consumption.ts';
+import { selfConsumptionSetpointKw } from './self-consumption.ts';
 import { HourAccount, type HourSample } from './hour-account.ts';
 import type { RuntimeLog } from './log.ts';
 import { ShiftableQueue } from './shiftable.ts';

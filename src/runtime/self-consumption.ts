@@ -1,6 +1,6 @@
 /**
- * The demo's stand-in controller until the optimizer drives the battery: cover the house's
- * net import from the battery and store any export, within the live limits the BMS grants.
+ * The safe state's battery rule (formulation §6, docs/safety.md): cover the house's net import
+ * from the battery and store any export, within the live limits the BMS grants.
  */
 
 export interface SelfConsumptionInput {
@@ -17,13 +17,4 @@ export function selfConsumptionSetpointKw(input: SelfConsumptionInput): number {
   // The meter already includes the battery's current contribution, so the target is relative to it.
   const wantedKw = input.batteryPowerKw + input.netImportKw;
   return Math.min(input.maxDischargeKw, Math.max(-input.maxChargeKw, wantedKw));
-}
-
-/**
- * A shiftable load (e.g. a water heater) takes surplus the battery cannot: on while the house
- * exports more than the load's rating, off again as soon as it imports.
- */
-export function surplusRelayOn(currentlyOn: boolean, netImportKw: number, ratedPowerKw: number): boolean {
-  if (!currentlyOn) return -netImportKw > ratedPowerKw;
-  return netImportKw <= 0;
 }

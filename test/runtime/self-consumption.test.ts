@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { selfConsumptionSetpointKw, surplusRelayOn } from '../../src/demo/self-consumption.ts';
+import { selfConsumptionSetpointKw } from '../../src/runtime/self-consumption.ts';
 
-describe('the demo’s self-consumption rule', () => {
+describe('the safe state’s self-consumption rule', () => {
   const limits = { maxChargeKw: 3, maxDischargeKw: 4 };
 
   it('covers the import from the battery, on top of what the battery already delivers', () => {
@@ -17,10 +17,4 @@ describe('the demo’s self-consumption rule', () => {
     expect(selfConsumptionSetpointKw({ netImportKw: 9, batteryPowerKw: 0, maxChargeKw: 0, maxDischargeKw: 0 })).toBe(0);
   });
 
-  it('switches a surplus load on only when the export exceeds its rating, and off as soon as the house imports', () => {
-    expect(surplusRelayOn(false, -1.9, 2)).toBe(false);
-    expect(surplusRelayOn(false, -2.1, 2)).toBe(true);
-    expect(surplusRelayOn(true, -0.1, 2)).toBe(true);
-    expect(surplusRelayOn(true, 0.1, 2)).toBe(false);
-  });
 });

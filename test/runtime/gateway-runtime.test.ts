@@ -1,0 +1,157 @@
+/**
+ * The whole gateway process on the simulator: devices over real sockets and ptys, solves in a
+ * worker, telemetry to the machine's Mosquitto, the crash-safe store on disk.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
+import { parse, stringify } from 'yaml';
+import { loadGatewayConfig } from '../../src/config/gateway.ts';
+import { runGateway } from '../../src/runtime/gateway-runtime.ts';
+import { openRuntimeStore } from '../../src/storage/store.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cli = join(root, 'src/cli/prosumer-edge.mjs');
+const work = mkdtempSync(join(tmpdir(), 'pe-runtime-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** The shipped simulator example with absolute paths and the given overrides, written to `name`. */
+function simConfig(name: string, change: (config: Record<string, any>) => void): string {
+  const example = join(root, 'config/gateway.sim.yaml');
+  const config = parse(readFileSync(example, 'utf8')) as Record<string, any>;
+  const absolute = (p: string) => resolve(join(root, 'config'), p);
+  config.board.file = absolute(config.board.file);
+  config.tariff.pricesFile = absolute(config.tariff.pricesFile);
+  config.forecast.historyFile = absolute(config.forecast.historyFile);
+  config.storage.dir = join(work, name, 'store');
+  change(config);
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, stringify(config));
+  return file;
+}
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: work });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe('prosumer-edge run', () => {
+  it('rejects a malformed config naming the file and the field, and exits 2 without touching a device', async () => {
+    const mistyped = simConfig('bad-type', (c) => {
+      c.control.fastPeriodS = 'often';
+    });
+    const wrongRelay = simConfig('bad-relay', (c) => {
+      c.site.shiftable[0].relay = 'sauna';
+    });
+    for (const [file, field] of [[mistyped, '/control/fastPeriodS'], [wrongRelay, '/site/shiftable/0/relay']] as const) {
+      const { code, stderr } = await runCli(['run', '--config', file]);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`${file}: ${field}`);
+      expect(stderr).not.toContain('devices:');
+    }
+  });
+
+  it('plans every step from measured state, commands the battery from the plan, and publishes Home Assistant discovery and state', async () => {
+    const prefix = `pe-test-${process.pid}-${Date.now()}`;
+    const statusPort = await freePort();
+    const file = simConfig('day', (c) => {
+      c.gatewayId = 'rt-1';
+      c.simulator.speed = 1200;
+      c.simulator.hours = 4;
+      c.simulator.startIso = '2016-07-02T08:00:00Z';
+      c.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883', topicPrefix: prefix, discoveryPrefix: `${prefix}-ha` }, statusPage: { port: statusPort } };
+    });
+    const config = loadGatewayConfig(file);
+    const seen = new Map<string, string>();
+    const subscriber = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { protocolVersion: 4 });
+    subscriber.on('message', (topic, payload) => seen.set(topic, payload.toString()));
+    await subscriber.subscribeAsync([`${prefix}/#`, `${prefix}-ha/#`]);
+    const lines: string[] = [];
+    try {
+      const result = await runGateway(config, { write: (line) => lines.push(line) });
+      // Four simulated hours: a plan at start and one per hour boundary, none a fallback.
+      expect(result.slowTicks).toBeGreaterThanOrEqual(4);
+      expect(result.fallbacks).toBe(0);
+      expect(result.fastIterations).toBeGreaterThan(100);
+      expect(result.tickToSetpointMs.length).toBe(result.slowTicks);
+      expect(lines.join('\n')).toContain('devices: 8 of 8 found');
+
+      const store = openRuntimeStore(config.storage.dir);
+      try {
+        const plans = store.plans();
+        expect(plans.length).toBe(result.slowTicks);
+        // The first plan starts from the battery's measured energy (the sim starts at 50 % of 10 kWh).
+        expect(plans[0]!.energyKwh[0]).toBeCloseTo(5, 0);
+        const hours = store.hours();
+        expect(hours.length).toBeGreaterThanOrEqual(3);
+        for (const hour of hours) {
+          expect(hour.iterations).toBeGreaterThan(0);
+          expect(hour.scheduledGridKw).not.toBeNull();
+        }
+        expect(store.measurements().length).toBeGreaterThan(0);
+      } finally {
+        store.close();
+      }
+
+      await new Promise((r) => setTimeout(r, 300));
+      const soc = seen.get(`${prefix}-ha/sensor/rt-1/soc/config`) ?? [...seen.entries()].find(([t]) => t.startsWith(`${prefix}-ha/sensor/rt-1/`) && t.includes('soc'))?.[1];
+      expect(soc).toBeDefined();
+      expect(JSON.parse(soc!).state_topic).toBe(`${prefix}/rt-1/state`);
+      const state = JSON.parse(seen.get(`${prefix}/rt-1/state`)!);
+      expect(state.socFraction).toBeGreaterThan(0);
+      expect(seen.get(`${prefix}/rt-1/availability`)).toBe('offline');
+      expect(JSON.parse(seen.get(`${prefix}/rt-1/plan`)!)).toBeTruthy();
+    } finally {
+      // Retained test topics must not outlive the test on the shared broker.
+      for (const topic of seen.keys()) await subscriber.publishAsync(topic, '', { retain: true });
+      await subscriber.endAsync();
+    }
+  });
+
+  it('stops on SIGTERM with exit status 0, leaving a store the next start opens', async () => {
+    const file = simConfig('term', (c) => {
+      c.simulator.speed = 600;
+      delete c.simulator.hours;
+      c.telemetry = {};
+    });
+    const child = spawn(process.execPath, [cli, 'run', '--config', file], { cwd: work });
+    let stderr = '';
+    const running = new Promise<void>((done) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (stderr.includes('running:') && stderr.includes('plan ')) done();
+      });
+    });
+    await Promise.race([running, new Promise((r) => setTimeout(r, 30_000))]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/stopped: \d+ fast iterations/);
+    const store = openRuntimeStore(loadGatewayConfig(file).storage.dir);
+    expect(store.plans().length).toBeGreaterThan(0);
+    store.close();
+  });
+});
