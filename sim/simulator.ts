@@ -7,11 +7,9 @@
  * gets a simulated endpoint, and `vars` maps each name to it, so the gateway loads the same
  * profile with `vars` and finds the devices where the profile says they are.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../src/time/clock.ts';
-import { loadBoardProfile, type BusProfile, type DeviceProfile, type ModbusRelayProfile, type PinRelayProfile } from '../src/config/board.ts';
+import { endpointPlaceholders, loadBoardLayout, loadBoardProfile, type BusProfile, type DeviceProfile, type ModbusRelayProfile, type PinRelayProfile } from '../src/config/board.ts';
 import type { RegisterSpace } from './modbus/register-space.ts';
 import { ModbusFaults } from './modbus/faults.ts';
 import { startModbusTcpServer } from './modbus/tcp-server.ts';
@@ -25,6 +23,8 @@ import { startPylontechBmsSim, type PylontechBmsSim } from './bms/pylontech-bms.
 import { createRelayBoardSpace } from './relay/modbus-relay-board.ts';
 import { startFirmataRelayBoard, type FirmataRelayBoard } from './relay/firmata-board.ts';
 import { Plant, type PlantOptions } from './plant/plant.ts';
+import { loadSimulatedHousehold, type SimulatedHousehold, type SimulatedHouseholdOptions } from './plant/household.ts';
+import type { ShiftableDemandFeed } from '../src/runtime/types.ts';
 
 export const simBoardFile = fileURLToPath(new URL('../boards/sim.yaml', import.meta.url));
 
@@ -32,6 +32,11 @@ export interface SimulatorOptions {
   clock: Clock;
   /** The board whose devices to simulate; default boards/sim.yaml. Its ratings size the plant. */
   boardFile?: string;
+  /**
+   * Replay this real household (sim/plant/household.ts): its inflexible load and PV drive the
+   * plant, its shiftable requests come out of `demand`. Default: the board's own data slice, no requests.
+   */
+  household?: SimulatedHouseholdOptions;
 }
 
 /** Where tests make devices misbehave: by bus name (Modbus links, Firmata boards) or by device id. */
@@ -49,6 +54,8 @@ export interface Simulator {
   readonly plant: Plant;
   readonly clock: Clock;
   readonly faults: FaultSwitchboards;
+  /** The simulated household's shiftable requests; null without `household`. */
+  readonly demand: ShiftableDemandFeed | null;
   close(): Promise<void>;
 }
 
@@ -59,10 +66,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const boardFile = options.boardFile ?? simBoardFile;
   const placeholders = endpointPlaceholders(boardFile);
   // The structure is checked with stand-in endpoints first; the real ones exist only once started.
-  const standIns = Object.fromEntries(Object.values(placeholders).map(({ name, field }) => [name, field === 'port' ? '1' : '/dev/null']));
-  const layout = loadBoardProfile(boardFile, standIns);
+  const layout = loadBoardLayout(boardFile);
   const devices = Object.entries(layout.devices);
-  const plant = new Plant({ clock, ...plantRatings(devices.map(([, d]) => d)) });
+  const ratings = plantRatings(devices.map(([, d]) => d));
+  const household = options.household ? await loadSimulatedHousehold(options.household) : null;
+  if (household) checkHouseholdFits(household, layout.devices, ratings, boardFile);
+  const plant = new Plant({ clock, ...ratings, ...(household ? { profile: household.profile } : {}) });
   const faults: FaultSwitchboards = { modbus: {}, sunspec: {}, bms: {}, firmata: {} };
   const vars: Record<string, string> = {};
   const closers: Closer[] = [];
@@ -79,7 +88,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     }
     // What the gateway will load: fails here, naming the field, if an endpoint did not fit.
     loadBoardProfile(boardFile, vars);
-    return { vars, plant, clock, faults, close };
+    return { vars, plant, clock, faults, demand: household?.demand ?? null, close };
   } catch (e) {
     await close();
     throw e;
@@ -194,15 +203,15 @@ function plantRatings(devices: DeviceProfile[]): Omit<PlantOptions, 'clock'> {
   };
 }
 
-/** Which `${name}` placeholder each bus's endpoint is (read from the raw YAML, before substitution). */
-function endpointPlaceholders(boardFile: string): Record<string, { name: string; field: 'port' | 'path' }> {
-  const raw = parseYaml(readFileSync(boardFile, 'utf8')) as { buses?: Record<string, { port?: unknown; path?: unknown }> } | null;
-  const out: Record<string, { name: string; field: 'port' | 'path' }> = {};
-  for (const [busName, bus] of Object.entries(raw?.buses ?? {})) {
-    for (const field of ['port', 'path'] as const) {
-      const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(String(bus?.[field] ?? ''));
-      if (m) out[busName] = { name: m[1]!, field };
-    }
+/** The board must have the relay that serves the requests, and an inverter rated for the household's PV peak. */
+function checkHouseholdFits(household: SimulatedHousehold, devices: Record<string, DeviceProfile>, ratings: Omit<PlantOptions, 'clock'>, boardFile: string): void {
+  const relay = devices[household.shiftableRelay];
+  if (relay?.kind !== 'relay') {
+    const relays = Object.entries(devices).filter(([, d]) => d.kind === 'relay').map(([id]) => id);
+    throw new Error(`${boardFile}: the simulated household's shiftable load needs relay "${household.shiftableRelay}", the board has ${relays.join(', ') || 'no relay'}`);
   }
-  return out;
+  const pvRatedKw = ratings.pvRatedPowerKw ?? 0;
+  if (household.pvPeakKw > pvRatedKw) {
+    throw new Error(`${boardFile}: the pv-inverter's ratedPowerKw ${pvRatedKw} is below ${household.id}'s PV peak of ${household.pvPeakKw} kW`);
+  }
 }

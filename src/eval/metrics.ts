@@ -37,7 +37,7 @@ export function storedEnergyValueEurPerKwh(buyEurPerKwh: readonly number[], disc
  * Cost of one hour (Δt = 1 h, so kW = kWh): the schedule is settled at the day-ahead tariff and
  * the realised deviation q = G − g at π⁺ (more import) or π⁻ (less), as in formulation.md §5.
  */
-export function hourCost(outcome: StepOutcome, tariff: HourTariff, batteryWearEurPerKw2h: number): CostBreakdown {
+export function hourCost(outcome: Pick<StepOutcome, 'gridKw' | 'scheduledGridKw' | 'batteryKw'>, tariff: HourTariff, batteryWearEurPerKw2h: number): CostBreakdown {
   const g = outcome.scheduledGridKw;
   const energy = tariff.buyEurPerKwh * Math.max(g, 0) - tariff.sellEurPerKwh * Math.max(-g, 0);
   const q = outcome.gridKw - g;

@@ -1,0 +1,81 @@
+/**
+ * `prosumer-edge community` (`npm start`): the community run of src/community/runner.ts; the
+ * summary table on stdout (or the summary as JSON with --json, the progress bar then on
+ * stderr), the report's path last. Exit 0 when every gateway ran to the end, 1 when one
+ * crashed (the others are still summarised), 130 when stopped with Ctrl-C, 2 on bad options.
+ */
+import { parseArgs } from 'node:util';
+import { defaultSpeed, runCommunity, type CommunityOptions } from './runner.ts';
+import { formatSummary } from './report.ts';
+
+const usage = `usage: prosumer-edge community [options]
+  --days N        run the first N test days (default: all test days of ../shared/docs/evaluation.md in the shipped data)
+  --start DAY     take test days from DAY on (YYYY-MM-DD)
+  --speed S       simulated seconds per wall-clock second (default ${defaultSpeed})
+  --out DIR       runs go to DIR/<timestamp>/ (default out/community)
+  --data DIR      data in the layout of ../shared/data (default data/community)
+  --json          print the summary as JSON (progress on stderr)
+  -h, --help`;
+
+export async function run(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        days: { type: 'string' }, start: { type: 'string' }, speed: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' },
+        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${usage}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const options: CommunityOptions = { progress: values.json ? process.stderr : process.stdout };
+  if (values.days !== undefined) {
+    const days = Number(values.days);
+    if (!Number.isInteger(days) || days < 1) return usageError(`--days: expected a positive integer, got "${values.days}"`);
+    options.days = days;
+  }
+  if (values.speed !== undefined) {
+    const speed = Number(values.speed);
+    if (!(speed > 0)) return usageError(`--speed: expected a number > 0, got "${values.speed}"`);
+    options.speed = speed;
+  }
+  if (values.start !== undefined) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(values.start) || Number.isNaN(Date.parse(`${values.start}T00:00:00Z`))) return usageError(`--start: expected a day YYYY-MM-DD, got "${values.start}"`);
+    options.startDay = values.start;
+  }
+  if (values.out !== undefined) options.outDir = values.out;
+  if (values.data !== undefined) options.dataDir = values.data;
+
+  const stop = new AbortController();
+  // Ctrl-C reaches the gateways too (same process group); the runner also stops them and still reports.
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const summary = await runCommunity({ ...options, signal: stop.signal });
+    if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 1)}\n`);
+    else process.stdout.write(`\n${formatSummary(summary)}\n\nreport: ${summary.reportFile}\n`);
+    if (values.json) process.stderr.write(`report: ${summary.reportFile}\n`);
+    if (summary.interrupted) return 130;
+    return summary.gateways.some((g) => g.status !== 'ok') ? 1 : 0;
+  } catch (error) {
+    process.stderr.write(`community run failed: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`${message}\n${usage}\n`);
+  return 2;
+}

@@ -1,0 +1,109 @@
+/**
+ * The community run's folder: one signing identity and one gateway.yaml per household, and the
+ * membership file listing every gateway's public key (docs/market.md), all written before any
+ * gateway starts so each finds its peers' keys at its first message.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { generateIdentity, saveIdentity } from '../market/identity.ts';
+import type { CommunityConfig } from '../market/community.ts';
+
+export const repoDir = fileURLToPath(new URL('../../', import.meta.url));
+export const communityId = 'community';
+
+export interface GatewaySetup {
+  household: string;
+  /** Hours a shiftable request may wait (the household's shiftable rule). */
+  maxDelayHours: number;
+}
+
+export interface RunLayoutOptions {
+  runDir: string;
+  dataDir: string;
+  households: GatewaySetup[];
+  brokerUrl: string;
+  startIso: string;
+  speed: number;
+  wallAnchorMs: number;
+  hours: number;
+}
+
+export interface GatewayFiles {
+  household: string;
+  dir: string;
+  configFile: string;
+  storageDir: string;
+  logFile: string;
+}
+
+/**
+ * Fast loop and solve budget in wall-clock terms, whatever the speed: a fast-loop round every
+ * `fastLoopWallMs` (a round reads the battery over the 9600-Bd BMS line and the relays, about
+ * 100–200 ms), the revert timeout ten rounds, so a busy event loop does not let a setpoint
+ * lapse, and a solve budget inside one hourly plan step (the market round follows the solve).
+ */
+const fastLoopWallMs = 250;
+const stepMinutes = 60;
+
+export function controlFor(speed: number) {
+  const fastPeriodS = Math.min(stepMinutes * 60, Math.max(1, Math.round((speed * fastLoopWallMs) / 1000)));
+  const stepWallMs = (stepMinutes * 60 * 1000) / speed;
+  return {
+    fastPeriodS,
+    stepMinutes,
+    revertTimeoutS: 10 * fastPeriodS,
+    solveBudgetMs: Math.max(10, Math.floor(Math.min(2000, 0.8 * stepWallMs))),
+  };
+}
+
+export function writeRunLayout(options: RunLayoutOptions): { membersFile: string; gateways: GatewayFiles[] } {
+  const dataDir = resolve(options.dataDir);
+  const control = controlFor(options.speed);
+  mkdirSync(options.runDir, { recursive: true });
+  const gateways = options.households.map(({ household }) => {
+    const dir = join(options.runDir, household);
+    return { household, dir, configFile: join(dir, 'gateway.yaml'), storageDir: join(dir, 'store'), logFile: join(dir, 'gateway.log'), identityFile: join(dir, 'identity.json') };
+  });
+  const members: CommunityConfig = {
+    communityId,
+    members: gateways.map((g) => {
+      const identity = generateIdentity(g.household);
+      saveIdentity(identity, g.identityFile);
+      return { peerId: identity.peerId, publicKey: identity.publicKey };
+    }),
+  };
+  const membersFile = join(options.runDir, 'members.json');
+  writeFileSync(membersFile, `${JSON.stringify(members, null, 2)}\n`);
+
+  options.households.forEach((setup, i) => {
+    const g = gateways[i]!;
+    const config = {
+      gatewayId: setup.household,
+      board: { file: join(repoDir, 'boards', 'sim.yaml') },
+      simulator: {
+        household: setup.household,
+        dataDir,
+        startIso: options.startIso,
+        speed: options.speed,
+        wallAnchorMs: options.wallAnchorMs,
+        hours: options.hours,
+      },
+      site: {
+        // The simulated household's shiftable requests go to the dishwasher relay (sim/plant/household.ts).
+        shiftable: [{ relay: 'dishwasher', maxDelayHours: setup.maxDelayHours, demand: { source: 'simulator' } }],
+      },
+      tariff: { pricesFile: join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv') },
+      forecast: { historyFile: join(dataDir, 'buildings', `${setup.household}_hourly.csv`) },
+      control,
+      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile },
+      storage: { dir: g.storageDir, measurementEveryS: Math.max(control.fastPeriodS, 300) },
+      // No status page: four gateways on one machine would need four ports, and the report shows the run.
+      telemetry: { mqtt: { brokerUrl: options.brokerUrl } },
+    };
+    mkdirSync(g.dir, { recursive: true });
+    writeFileSync(g.configFile, `# Written by \`prosumer-edge community\` (src/community/configs.ts) for this run.\n${stringify(config)}`);
+  });
+  return { membersFile, gateways: gateways.map(({ identityFile: _, ...files }) => files) };
+}

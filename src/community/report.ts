@@ -1,0 +1,200 @@
+/**
+ * What the community run prints and writes: the table on stdout, and in the run folder
+ * summary.json (everything) and report.html (the table, the cost breakdown, each gateway's
+ * outcome, and inline SVG plots drawn with src/eval/svg.ts). docs/community.md reads them.
+ */
+import { writeFile } from 'node:fs/promises';
+import type { CostBreakdown } from '../eval/metrics.ts';
+import { renderSvg, type Panel, type Series } from '../eval/svg.ts';
+import type { CommunitySummary } from './runner.ts';
+import type { Figures, RunSummary } from './summary.ts';
+
+const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+const controlledColor = '#1f77b4';
+const noControlColor = '#7f7f7f';
+
+const num = (v: number, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : '-');
+/** Relative change against |before| (a household that exports more than it buys has a negative cost). */
+function change(now: number, before: number): string {
+  if (!Number.isFinite(now) || !Number.isFinite(before) || before === 0) return '-';
+  const relative = (now - before) / Math.abs(before);
+  return `${relative > 0 ? '+' : ''}${(100 * relative).toFixed(1)} %`;
+}
+
+function wall(seconds: number): string {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+interface Row {
+  name: string;
+  controlled: Figures;
+  noControl: Figures;
+}
+
+function rows(summary: CommunitySummary): Row[] {
+  const { controlled, noControl } = summary;
+  if (!controlled || !noControl) return [];
+  return [
+    ...controlled.households.map((h, i) => ({ name: h.household, controlled: h as Figures, noControl: noControl.households[i]! as Figures })),
+    { name: 'community', controlled: controlled.community, noControl: noControl.community },
+  ];
+}
+
+const header = ['', 'cost €', 'no control €', 'change', 'peak kW', 'no control', 'PAR', 'no control', 'violated days', 'no control', 'P2P kWh', 'safety events'];
+
+function cells(r: Row): string[] {
+  const c = r.controlled;
+  const n = r.noControl;
+  return [r.name, num(c.cost.total), num(n.cost.total), change(c.cost.total, n.cost.total), num(c.peakImportKw), num(n.peakImportKw), num(c.par), num(n.par), pct(c.violation.joint), pct(n.violation.joint), num(c.tradedKwh, 1), String(c.safetyEvents)];
+}
+
+function scenarioLine(summary: CommunitySummary): string {
+  const days = summary.summarisedDays;
+  const span = days.length > 0 ? ` ${days[0]}..${days.at(-1)}` : '';
+  return `${days.length} of ${summary.requestedDays.length} test day(s)${span}, ${summary.households.length} households each its own gateway process, speed ${summary.speed}×, ${wall(summary.wallSeconds)} wall time${summary.interrupted ? ', interrupted' : ''}`;
+}
+
+/** The summary table (controlled against no control, per household and for the community) and any crashed gateway. */
+export function formatSummary(summary: CommunitySummary): string {
+  const lines = [`Community run: ${scenarioLine(summary)}`];
+  const table = rows(summary).map(cells);
+  if (table.length > 0) {
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
+    const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+    lines.push('', line(header), line(widths.map((w) => '-'.repeat(w))), ...table.map(line));
+    lines.push('', 'cost: energy at the day-ahead tariff + real-time deviation + daily demand charges + battery wear + P2P payments + change of stored energy; peak and PAR on hourly grid import; violated days: any chance-constraint row violated.');
+  } else {
+    lines.push('', 'No day was recorded whole by the gateways that finished: nothing to summarise.');
+  }
+  for (const g of summary.gateways.filter((g) => g.status === 'crashed')) {
+    lines.push('', `${g.household} CRASHED (exit ${g.exitCode ?? g.signal}); log ${g.logFile}; last stderr lines:`, ...g.stderrTail.split('\n').map((l) => `  ${l}`));
+  }
+  return lines.join('\n');
+}
+
+export async function writeReport(summary: CommunitySummary): Promise<void> {
+  await writeFile(summary.summaryFile, `${JSON.stringify(summary, null, 1)}\n`);
+  await writeFile(summary.reportFile, reportHtml(summary));
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** An SVG document from src/eval/svg.ts, without its XML declaration, to sit inside the page. */
+function inlineSvg(panels: Panel[], caption: string): string {
+  return renderSvg(panels, caption).replace(/^<\?xml[^>]*>\n/, '').trim();
+}
+
+const costTerms: (keyof CostBreakdown)[] = ['energy', 'realtime', 'demandCharge', 'batteryWear', 'p2p', 'storedEnergy', 'total'];
+
+function reportHtml(summary: CommunitySummary): string {
+  const table = rows(summary);
+  const parts: string[] = [
+    '<!doctype html>',
+    '<html lang="en"><head><meta charset="utf-8"><title>prosumer-edge community run</title>',
+    '<style>body{font-family:sans-serif;max-width:1000px;margin:1em auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}pre{background:#f4f4f4;padding:.5em;overflow:auto}figure{margin:1.5em 0}</style>',
+    '</head><body>',
+    '<h1>Community run</h1>',
+    `<p>${escapeHtml(scenarioLine(summary))}. Simulated ${escapeHtml(summary.startIso)} → ${escapeHtml(summary.endIso)} (the first hour warms the gateways up, the last lets them close the last scored hour; neither is scored). Data: ${escapeHtml(summary.dataDir)}. Run folder: ${escapeHtml(summary.runDir)}.</p>`,
+  ];
+  if (table.length > 0) {
+    parts.push('<h2>Controlled against no control</h2>');
+    parts.push(`<table><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>${table.map((r) => `<tr>${cells(r).map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('')}</table>`);
+    parts.push('<p>No control: battery idle, shiftable demand served when requested (the household\'s measured grid balance), the forecast as its schedule — src/eval\'s no-control controller on the same days and data. Peak and PAR are on hourly grid import, the community\'s on the households\' summed import. A day counts as violated if any chance-constraint row was violated in it.</p>');
+    parts.push('<h2>Community cost by term (EUR)</h2>');
+    const c = summary.controlled!.community.cost;
+    const n = summary.noControl!.community.cost;
+    parts.push(`<table><tr><th>term</th><th>controlled</th><th>no control</th></tr>${costTerms.map((k) => `<tr><td>${k}</td><td>${num(c[k])}</td><td>${num(n[k])}</td></tr>`).join('')}</table>`);
+    parts.push(...figures(summary.controlled!, summary.noControl!, summary.summarisedDays));
+  } else {
+    parts.push('<p>No day was recorded whole by the gateways that finished: nothing to summarise.</p>');
+  }
+  parts.push('<h2>Gateways</h2><table><tr><th>household</th><th>status</th><th>exit</th><th>log</th><th>config</th></tr>');
+  for (const g of summary.gateways) parts.push(`<tr><td>${escapeHtml(g.household)}</td><td>${g.status}</td><td>${escapeHtml(String(g.exitCode ?? g.signal))}</td><td>${escapeHtml(g.logFile)}</td><td>${escapeHtml(g.configFile)}</td></tr>`);
+  parts.push('</table>');
+  for (const g of summary.gateways.filter((g) => g.status === 'crashed')) parts.push(`<h3>${escapeHtml(g.household)}: last stderr lines</h3><pre>${escapeHtml(g.stderrTail)}</pre>`);
+  parts.push('</body></html>', '');
+  return parts.join('\n');
+}
+
+function figures(controlled: RunSummary, noControl: RunSummary, days: string[]): string[] {
+  const caption = `prosumer-edge community: ${days.length} test day(s) ${days[0]}..${days.at(-1)}; x = test day (1 = ${days[0]}), dropped days left out`;
+  const xLabel = 'test day';
+  // Hourly values at x = day + hour/24, drawn as lines (svg.ts draws steps one x-unit wide: a day here).
+  const hourly = (values: readonly (number | null)[]): [number, number][] => values.flatMap((v, k) => (v === null ? [] : [[1 + k / 24, v] as [number, number]]));
+  // Daily values held over their day [d, d + 1): svg.ts's steps are one x-unit wide.
+  const daily = (values: readonly number[]): [number, number][] => values.map((v, d) => [1 + d, v]);
+  const households = controlled.households;
+  const out: string[] = [];
+  const figure = (id: string, panels: Panel[]) => out.push(`<figure id="${id}">${inlineSvg(panels, caption)}</figure>`);
+
+  figure('community-import', [
+    {
+      title: 'Community grid import, hour by hour',
+      xLabel,
+      yLabel: 'kW',
+      series: [
+        { label: 'no control', color: noControlColor, points: hourly(noControl.community.hourlyImportKw) },
+        { label: 'controlled', color: controlledColor, points: hourly(controlled.community.hourlyImportKw) },
+      ],
+    },
+  ]);
+  // The day on which the community peak without control was highest: where peak shaving shows.
+  const peakHour = noControl.community.hourlyImportKw.indexOf(Math.max(...noControl.community.hourlyImportKw));
+  const peakDay = Math.max(0, Math.floor(peakHour / 24));
+  const dayHours = (values: readonly number[]): [number, number][] => values.slice(peakDay * 24, peakDay * 24 + 24).map((v, h) => [h, v]);
+  figure('peak-day', [
+    {
+      title: `Community import on ${days[peakDay]}, the day of the highest peak without control`,
+      xLabel: 'hour of day (UTC)',
+      yLabel: 'kW',
+      xRange: [0, 24],
+      series: [
+        { label: 'no control', color: noControlColor, points: dayHours(noControl.community.hourlyImportKw), step: true },
+        { label: 'controlled', color: controlledColor, points: dayHours(controlled.community.hourlyImportKw), step: true },
+      ],
+    },
+  ]);
+  figure('daily-cost', [
+    {
+      title: 'Daily cost per household (solid: controlled, dashed: no control)',
+      xLabel,
+      yLabel: 'EUR per day',
+      series: households.flatMap((h, i): Series[] => [
+        { label: h.household, color: colors[i % colors.length]!, points: daily(h.dailyCostEur), step: true },
+        { label: `${h.household} no control`, color: colors[i % colors.length]!, points: daily(noControl.households[i]!.dailyCostEur), step: true, dashed: true },
+      ]),
+    },
+  ]);
+  figure('soc', [
+    {
+      title: 'Battery stored energy (end of each hour)',
+      xLabel,
+      yLabel: 'kWh',
+      series: households.map((h, i) => ({ label: h.household, color: colors[i % colors.length]!, points: hourly(h.hourlyEnergyKwh) })),
+    },
+  ]);
+  figure('trades', [
+    {
+      title: 'P2P energy traded per day',
+      xLabel,
+      yLabel: 'kWh per day',
+      series: [
+        { label: 'community', color: '#000000', points: daily(controlled.community.dailyTradedKwh), step: true },
+        ...households.map((h, i) => ({ label: h.household, color: colors[i % colors.length]!, points: daily(h.dailyTradedKwh), step: true, dashed: true })),
+      ],
+    },
+  ]);
+  figure('safety', [
+    {
+      title: 'Safety actions per day (conditions entered, setpoints clipped)',
+      xLabel,
+      yLabel: 'events per day',
+      series: households.map((h, i) => ({ label: h.household, color: colors[i % colors.length]!, points: daily(h.dailySafetyEvents), step: true })),
+    },
+  ]);
+  return ['<h2>Plots</h2>', ...out];
+}

@@ -1,0 +1,326 @@
+/**
+ * The community run (`prosumer-edge community`, `npm start`): four real households, each its
+ * own gateway process (`prosumer-edge run`) on its own simulated devices, trading on one
+ * embedded broker, over the test days of ../shared/docs/evaluation.md at accelerated time; then
+ * the figures against no control on the same days and a report. docs/community.md.
+ *
+ * The processes share one simulated time without talking to each other: each gets the same
+ * start, speed and wall-clock anchor (ScaledClock). The run starts an hour before the first
+ * test day, so a gateway that takes a few seconds longer to start still has a plan and its
+ * peers when the first scored hour begins, and ends an hour after the last, so the last scored
+ * hour is closed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { connect } from 'mqtt';
+import { shiftableRule } from '../data/assets.ts';
+import { DAY_MS, HOUR_MS, householdIds, loadHousehold, loadPrices, type HouseholdSeries } from '../data/households.ts';
+import { isoDay, testDays } from '../data/split.ts';
+import { startEmbeddedBroker } from '../market/broker.ts';
+import type { HourRecord, SafetyEvent } from '../runtime/types.ts';
+import { openRuntimeStore } from '../storage/store.ts';
+import type { StateMessage } from '../telemetry/messages.ts';
+import { communityDataDir } from '../../sim/plant/household.ts';
+import { repoDir, writeRunLayout, type GatewayFiles } from './configs.ts';
+import { communityProgress, type ProgressStream } from './progress.ts';
+import { writeReport } from './report.ts';
+import { completeDays, noControlRecords, summariseRun, type HouseholdRecords, type RunSummary } from './summary.ts';
+
+export const defaultSpeed = 1800;
+/** Simulated time before the first test day: the gateways plan and meet their peers before the first scored hour. */
+const warmUpMs = HOUR_MS;
+/** Simulated time after the last test day: a gateway closes an hour's record once the next hour has begun. */
+const coolDownMs = HOUR_MS;
+/** Wall time the gateway processes get to start (compile, fit the forecaster, open the simulator) before simulated time begins. */
+const startLeadMs = 15_000;
+/** Wall time a gateway may take to stop by itself once the simulated period is over. */
+const stopGraceMs = 60_000;
+/** Wall time between SIGTERM and SIGKILL for a gateway that does not stop. */
+const killAfterMs = 15_000;
+const topicPrefix = 'prosumer-edge';
+const stderrTailLines = 40;
+
+export interface CommunityOptions {
+  /** Run the first N test days (default: all). */
+  days?: number;
+  /** Take test days from this UTC day on (YYYY-MM-DD). */
+  startDay?: string;
+  /** Simulated seconds per wall-clock second. */
+  speed?: number;
+  /** Runs go to `<outDir>/<timestamp>/` (default out/community). */
+  outDir?: string;
+  /** Data in the layout of ../shared/data (default data/community, shipped). */
+  dataDir?: string;
+  /** Where the progress bar goes (default stdout). */
+  progress?: ProgressStream;
+  /** Aborting stops every gateway cleanly; the summary covers the days completed until then. */
+  signal?: AbortSignal;
+}
+
+export interface GatewayOutcome {
+  household: string;
+  /** 'ok': ran to the end; 'crashed': exited early or with an error; 'stopped': stopped by the user. */
+  status: 'ok' | 'crashed' | 'stopped';
+  exitCode: number | null;
+  signal: string | null;
+  /** The last lines the process wrote to stderr, unless it ran to the end ('' then). */
+  stderrTail: string;
+  logFile: string;
+  configFile: string;
+}
+
+export interface CommunitySummary {
+  runDir: string;
+  reportFile: string;
+  summaryFile: string;
+  dataDir: string;
+  households: string[];
+  speed: number;
+  /** Simulated period: the warm-up hour, then the days from the first to the last test day run. */
+  startIso: string;
+  endIso: string;
+  /** Test days run (ISO dates), and those every finished gateway recorded whole: the summary's days. */
+  requestedDays: string[];
+  summarisedDays: string[];
+  wallSeconds: number;
+  interrupted: boolean;
+  gateways: GatewayOutcome[];
+  /** Households that finished, on the summarised days; null if there is nothing to summarise. */
+  controlled: RunSummary | null;
+  noControl: RunSummary | null;
+}
+
+interface Telemetry {
+  hours: Map<string, HourRecord[]>;
+  energy: Map<string, { atMs: number; energyKwh: number }[]>;
+  safety: Map<string, SafetyEvent[]>;
+  latestMs: Map<string, number>;
+}
+
+export async function runCommunity(options: CommunityOptions = {}): Promise<CommunitySummary> {
+  const startedWallMs = Date.now();
+  const dataDir = resolve(options.dataDir ?? communityDataDir);
+  const speed = options.speed ?? defaultSpeed;
+  if (!(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
+  const ids = [...householdIds];
+  const [prices, ...series] = await Promise.all([loadPrices(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
+  const days = selectDays(series, prices!.startMs + prices!.dayAheadEurPerMwh.length * HOUR_MS, options);
+  const startMs = days[0]! - warmUpMs;
+  const endMs = days.at(-1)! + DAY_MS + coolDownMs;
+
+  const runDir = join(resolve(options.outDir ?? join(repoDir, 'out', 'community')), new Date(startedWallMs).toISOString().replace(/[:.]/g, '-'));
+  const telemetry: Telemetry = { hours: new Map(), energy: new Map(), safety: new Map(), latestMs: new Map() };
+  const broker = await startEmbeddedBroker();
+  let layout: ReturnType<typeof writeRunLayout>;
+  let outcomes: GatewayOutcome[];
+  try {
+    const subscriber = connect(broker.url, { protocolVersion: broker.mqttVersion, clientId: `community-runner-${process.pid}`, reconnectPeriod: 500 });
+    subscriber.on('message', (topic, payload) => collect(telemetry, topic, payload));
+    subscriber.on('error', () => undefined);
+    const progress = communityProgress(options.progress ?? process.stdout, startMs, endMs, speed);
+    try {
+      await subscriber.subscribeAsync(['state', 'hour', 'safety'].map((kind) => `${topicPrefix}/+/${kind}`), { qos: 1 });
+      const wallAnchorMs = Date.now() + startLeadMs;
+      layout = writeRunLayout({
+        runDir,
+        dataDir,
+        households: series.map((s) => ({ household: s.id, maxDelayHours: shiftableRule(s).maxDelayHours })),
+        brokerUrl: broker.url,
+        startIso: new Date(startMs).toISOString(),
+        speed,
+        wallAnchorMs,
+        hours: (endMs - startMs) / HOUR_MS,
+      });
+      outcomes = await runGateways(layout.gateways, {
+        stopAtWallMs: wallAnchorMs + (endMs - startMs) / speed + stopGraceMs,
+        signal: options.signal,
+        tick: (live) => {
+          const reported = live.map((id) => telemetry.latestMs.get(id)).filter((t): t is number => t !== undefined);
+          progress.update(reported.length > 0 ? Math.min(...reported) : null, reported.length, live.length);
+        },
+      });
+    } finally {
+      progress.done();
+      await subscriber.endAsync().catch(() => undefined);
+    }
+  } finally {
+    await broker.close();
+  }
+
+  const interrupted = options.signal?.aborted ?? false;
+  const finished = outcomes.filter((o) => o.status !== 'crashed');
+  const records = finished.map((o) => householdRecords(o.household, layout.gateways.find((g) => g.household === o.household)!, telemetry));
+  const summarised = records.length > 0 ? completeDays(records, days) : [];
+  const finishedSeries = series.filter((s) => finished.some((o) => o.household === s.id));
+  const controlled = summarised.length > 0 ? summariseRun(records, summarised) : null;
+  const noControl = summarised.length > 0 ? summariseRun(await noControlRecords(finishedSeries, prices!, summarised), summarised) : null;
+
+  const summary: CommunitySummary = {
+    runDir,
+    reportFile: join(runDir, 'report.html'),
+    summaryFile: join(runDir, 'summary.json'),
+    dataDir,
+    households: ids,
+    speed,
+    startIso: new Date(startMs).toISOString(),
+    endIso: new Date(endMs).toISOString(),
+    requestedDays: days.map(isoDay),
+    summarisedDays: summarised.map(isoDay),
+    wallSeconds: (Date.now() - startedWallMs) / 1000,
+    interrupted,
+    gateways: outcomes,
+    controlled,
+    noControl,
+  };
+  await writeReport(summary);
+  return summary;
+}
+
+/** The test days of the data (every household clean; the last one's 24-h horizon still priced), from --start, the first --days. */
+function selectDays(series: HouseholdSeries[], pricesEndMs: number, options: CommunityOptions): number[] {
+  // As `prosumer-edge eval` does: the last test day is the day before the prices end.
+  const lastDayMs = Math.floor(pricesEndMs / DAY_MS) * DAY_MS - 2 * DAY_MS;
+  let days = testDays(series, lastDayMs).daysMs;
+  if (options.startDay !== undefined) {
+    const fromMs = Date.parse(`${options.startDay.slice(0, 10)}T00:00:00Z`);
+    if (Number.isNaN(fromMs)) throw new RangeError(`start day must be YYYY-MM-DD, got "${options.startDay}"`);
+    days = days.filter((d) => d >= fromMs);
+  }
+  if (options.days !== undefined) {
+    if (!(Number.isInteger(options.days) && options.days > 0)) throw new RangeError(`days must be a positive integer, got ${options.days}`);
+    days = days.slice(0, options.days);
+  }
+  if (days.length === 0) throw new RangeError(`no test day${options.startDay ? ` on or after ${options.startDay}` : ''} in the data`);
+  return days;
+}
+
+function collect(telemetry: Telemetry, topic: string, payload: Buffer): void {
+  const [, gatewayId, kind] = topic.split('/');
+  if (!gatewayId || payload.length === 0) return;
+  const push = <T>(map: Map<string, T[]>, value: T) => {
+    const list = map.get(gatewayId);
+    if (list) list.push(value);
+    else map.set(gatewayId, [value]);
+  };
+  try {
+    const message = JSON.parse(payload.toString('utf8'));
+    if (kind === 'state') {
+      const state = message as StateMessage;
+      telemetry.latestMs.set(gatewayId, state.atMs);
+      if (state.energyKwh !== null) push(telemetry.energy, { atMs: state.atMs, energyKwh: state.energyKwh });
+    } else if (kind === 'hour') {
+      push(telemetry.hours, message as HourRecord);
+    } else if (kind === 'safety') {
+      push(telemetry.safety, message as SafetyEvent);
+    }
+  } catch {
+    // A malformed message is not the runner's to judge; the gateway's own log has its side.
+  }
+}
+
+/**
+ * What a gateway recorded: its hours from its store (durable, complete) merged over those its
+ * telemetry delivered, its stored energy and safety events from telemetry (the store keeps only
+ * the latest month of measurements and three months of safety events).
+ */
+function householdRecords(household: string, files: GatewayFiles, telemetry: Telemetry): HouseholdRecords {
+  const hours = new Map((telemetry.hours.get(household) ?? []).map((h) => [h.hourStartMs, h]));
+  try {
+    const store = openRuntimeStore(files.storageDir, { log: () => undefined });
+    try {
+      for (const h of store.hours()) hours.set(h.hourStartMs, h);
+    } finally {
+      store.close();
+    }
+  } catch {
+    // A store that cannot be opened leaves what telemetry delivered.
+  }
+  return {
+    household,
+    hours: [...hours.values()],
+    energy: telemetry.energy.get(household) ?? [],
+    safetyEvents: telemetry.safety.get(household) ?? [],
+  };
+}
+
+interface GatewayRunOptions {
+  /** Past this wall instant a gateway that still runs is stopped and counted as crashed. */
+  stopAtWallMs: number;
+  signal: AbortSignal | undefined;
+  /** Called about every 200 ms with the households whose process still runs. */
+  tick: (live: string[]) => void;
+}
+
+/** Starts one `prosumer-edge run` per gateway and waits until all have exited. */
+async function runGateways(gateways: GatewayFiles[], options: GatewayRunOptions): Promise<GatewayOutcome[]> {
+  const entry = join(repoDir, 'src', 'cli', 'prosumer-edge.mjs');
+  const running = new Map<string, ChildProcess>();
+  const stoppedByUs = new Set<string>();
+  const overdue = new Set<string>();
+  const termSentAtMs = new Map<string, number>();
+  // SIGTERM first (the gateway zeroes its battery and closes its store), SIGKILL if it does not exit.
+  const stop = (household: string, why: Set<string>) => {
+    why.add(household);
+    const child = running.get(household)!;
+    const sentAtMs = termSentAtMs.get(household);
+    if (sentAtMs === undefined) {
+      termSentAtMs.set(household, Date.now());
+      child.kill('SIGTERM');
+    } else if (Date.now() - sentAtMs > killAfterMs) {
+      child.kill('SIGKILL');
+    }
+  };
+  const onAbort = () => {
+    for (const household of running.keys()) stop(household, stoppedByUs);
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const ticker = setInterval(() => {
+    options.tick([...running.keys()]);
+    for (const household of running.keys()) {
+      if (Date.now() > options.stopAtWallMs) stop(household, overdue);
+      else if (stoppedByUs.has(household)) stop(household, stoppedByUs);
+    }
+  }, 200);
+  try {
+    const outcomes = Promise.all(
+      gateways.map(async (g): Promise<GatewayOutcome> => {
+        const log = createWriteStream(g.logFile, { flags: 'a' });
+        const child = spawn(process.execPath, [entry, 'run', '--config', g.configFile], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
+        running.set(g.household, child);
+        const tail: string[] = [];
+        child.stdout!.pipe(log, { end: false });
+        child.stderr!.on('data', (chunk: Buffer) => {
+          log.write(chunk);
+          tail.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+          tail.splice(0, Math.max(0, tail.length - stderrTailLines));
+        });
+        const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done) => {
+          child.once('error', (error) => {
+            tail.push(`cannot start: ${error.message}`);
+            done([null, null]);
+          });
+          // 'close' also waits for the output to be read; a process the gateway left behind could hold its pipes open.
+          child.once('exit', (code, sig) => {
+            const timer = setTimeout(() => done([code, sig]), 2000);
+            child.once('close', () => {
+              clearTimeout(timer);
+              done([code, sig]);
+            });
+          });
+        });
+        running.delete(g.household);
+        await new Promise<void>((done) => log.end(done));
+        const status = overdue.has(g.household) || (exitCode !== 0 && !stoppedByUs.has(g.household)) ? 'crashed' : stoppedByUs.has(g.household) ? 'stopped' : 'ok';
+        if (overdue.has(g.household)) tail.push(`did not exit within ${stopGraceMs / 1000} s after the simulated period ended: stopped`);
+        return { household: g.household, status, exitCode, signal, stderrTail: status === 'ok' ? '' : tail.join('\n'), logFile: g.logFile, configFile: g.configFile };
+      }),
+    );
+    // Every child is spawned by now (synchronously above): an abort that came before reaches them too.
+    if (options.signal?.aborted) onAbort();
+    return await outcomes;
+  } finally {
+    clearInterval(ticker);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

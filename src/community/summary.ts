@@ -1,0 +1,226 @@
+/**
+ * The community run's figures (the metrics of ../shared/docs/evaluation.md) from what each
+ * gateway recorded hour by hour, and the same figures for no control on the same days from the
+ * same data. Cost, PAR, demand charges and violation rates are src/eval/metrics.ts's; the
+ * no-control baseline is src/eval's own no-control controller on its closed-loop plant, turned
+ * into the HourRecords a gateway would have written, so both sides go through one summary.
+ *
+ * Settlement of an hour (formulation.md §5, evaluation.md tariff): the plan's scheduled grid
+ * exchange g is bought or sold at the day-ahead tariff; the realised exchange with the retailer,
+ * meter import − export − P2P energy bought (P2P energy also crosses the meter, but is paid to
+ * the peer), deviates from it by q, settled at π⁺ / π⁻; P2P payments as recorded (fees
+ * included); battery wear γ_b·(hourly mean battery power)²; the daily demand charge on the day's
+ * highest hourly meter import. An hour without a committed schedule (no plan yet) settles all of
+ * its exchange in real time. As in src/eval, the change of stored energy between the first and
+ * the last summarised instant is valued at the median buy price × η^d, so a gateway that ends
+ * with an emptier battery does not look cheaper for energy it did not pay for.
+ */
+import { battery, initialEnergyKwh } from '../data/assets.ts';
+import { DAY_MS, HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
+import { noControl } from '../eval/controllers/no-control.ts';
+import { defaultOptimizerSettings } from '../eval/controllers/optimizer.ts';
+import { addCost, demandCharge, emptyCost, families, hourCost, peakToAverage, storedEnergyValueEurPerKwh, violationRates } from '../eval/metrics.ts';
+import { runController, type Figures as EvalFigures } from '../eval/run.ts';
+import { buildHouseholdCase } from '../eval/scenario.ts';
+import type { ChanceFamily } from '../optimizer/types.ts';
+import type { HourRecord, SafetyEvent } from '../runtime/types.ts';
+
+/** Stored battery energy the gateway measured at an instant. */
+export interface EnergySample {
+  atMs: number;
+  energyKwh: number;
+}
+
+/** What one household's gateway recorded (its store, or its telemetry). */
+export interface HouseholdRecords {
+  household: string;
+  hours: HourRecord[];
+  energy: EnergySample[];
+  safetyEvents: SafetyEvent[];
+}
+
+export interface Figures extends EvalFigures {
+  /** P2P energy traded (kWh): a household's purchases plus sales; the community's counts each trade once. */
+  tradedKwh: number;
+  /** Safety actions taken (conditions entered and setpoints clipped). */
+  safetyEvents: number;
+  /** Cost of each day (EUR): energy, real time, wear, P2P and that day's demand charge. */
+  dailyCostEur: number[];
+  dailyTradedKwh: number[];
+  dailySafetyEvents: number[];
+  /** Grid import of every summarised hour, in order (kW, hourly mean). */
+  hourlyImportKw: number[];
+}
+
+export interface HouseholdFigures extends Figures {
+  household: string;
+  /** Stored energy at the end of every summarised hour (kWh); null where nothing was measured. */
+  hourlyEnergyKwh: (number | null)[];
+}
+
+export interface RunSummary {
+  daysMs: number[];
+  households: HouseholdFigures[];
+  /** Costs summed; peak and PAR on the summed hourly import; a day is violated if any household's was. */
+  community: Figures;
+}
+
+/** Every family counts for the joint rate: a gateway records violations only of the rows it imposes. */
+const jointOver: readonly ChanceFamily[] = families;
+const batteryWearEurPerKw2h = defaultOptimizerSettings.weights.batteryWearEurPerKw2h;
+
+/** The days of `daysMs` on which every household recorded all 24 hours. */
+export function completeDays(records: readonly HouseholdRecords[], daysMs: readonly number[]): number[] {
+  const recorded = records.map((r) => new Set(r.hours.map((h) => h.hourStartMs)));
+  return daysMs.filter((day) => recorded.every((hours) => Array.from({ length: 24 }, (_, h) => day + h * HOUR_MS).every((t) => hours.has(t))));
+}
+
+export function summariseRun(records: readonly HouseholdRecords[], daysMs: readonly number[]): RunSummary {
+  const dayHours = records.map((r) => recordsByDay(r, daysMs));
+  const households = records.map((r, i) => householdFigures(r, daysMs, dayHours[i]!));
+  const communityImportKw = households[0]?.hourlyImportKw.map((_, k) => households.reduce((sum, h) => sum + h.hourlyImportKw[k]!, 0)) ?? [];
+  const cost = emptyCost();
+  for (const h of households) addCost(cost, h.cost);
+  const perDay = (pick: (h: HouseholdFigures) => number[]) => daysMs.map((_, d) => households.reduce((sum, h) => sum + pick(h)[d]!, 0));
+  const communityDays = daysMs.map((_, d) => dayHours.flatMap((days) => days[d]!.map(violatedFlags)));
+  return {
+    daysMs: [...daysMs],
+    households,
+    community: {
+      cost,
+      ...peakToAverage(communityImportKw),
+      violation: violationRates(communityDays, jointOver),
+      tradedKwh: households.reduce((sum, h) => sum + h.tradedKwh, 0) / 2,
+      safetyEvents: households.reduce((sum, h) => sum + h.safetyEvents, 0),
+      dailyCostEur: perDay((h) => h.dailyCostEur),
+      dailyTradedKwh: perDay((h) => h.dailyTradedKwh).map((kwh) => kwh / 2),
+      dailySafetyEvents: perDay((h) => h.dailySafetyEvents),
+      hourlyImportKw: communityImportKw,
+    },
+  };
+}
+
+function householdFigures(records: HouseholdRecords, daysMs: readonly number[], dayHours: readonly HourRecord[][]): HouseholdFigures {
+  const cost = emptyCost();
+  const dailyCostEur: number[] = [];
+  const dailyTradedKwh: number[] = [];
+  for (const hours of dayHours) {
+    const dayCost = emptyCost();
+    for (const r of hours) addCost(dayCost, settleHour(r));
+    const charge = demandCharge(hours.map((r) => r.importKwh));
+    dayCost.demandCharge += charge;
+    dayCost.total += charge;
+    addCost(cost, dayCost);
+    dailyCostEur.push(dayCost.total);
+    dailyTradedKwh.push(hours.reduce((sum, r) => sum + Math.abs(r.tradeKwh), 0));
+  }
+  const hours = dayHours.flat();
+  const hourlyImportKw = hours.map((r) => r.importKwh);
+  // Stored energy at the start of the first day, then at the end of every hour.
+  const [startKwh, ...hourlyEnergyKwh] = energyAt(records.energy, [daysMs[0] ?? 0, ...hours.map((r) => r.hourStartMs + HOUR_MS)]);
+  const endKwh = hourlyEnergyKwh.at(-1) ?? null;
+  if (startKwh !== null && startKwh !== undefined && endKwh !== null) {
+    cost.storedEnergy = -(endKwh - startKwh) * storedEnergyValueEurPerKwh(hours.map((r) => r.buyEurPerKwh), battery.dischargeEfficiency);
+    cost.total += cost.storedEnergy;
+  }
+  const actions = records.safetyEvents.filter((e) => e.action !== 'clear');
+  const dailySafetyEvents = daysMs.map((day) => actions.filter((e) => e.atMs >= day && e.atMs < day + DAY_MS).length);
+  return {
+    household: records.household,
+    cost,
+    ...peakToAverage(hourlyImportKw),
+    violation: violationRates(dayHours.map((day) => day.map(violatedFlags)), jointOver),
+    tradedKwh: dailyTradedKwh.reduce((a, b) => a + b, 0),
+    safetyEvents: dailySafetyEvents.reduce((a, b) => a + b, 0),
+    dailyCostEur,
+    dailyTradedKwh,
+    dailySafetyEvents,
+    hourlyImportKw,
+    hourlyEnergyKwh,
+  };
+}
+
+function settleHour(r: HourRecord) {
+  const cost = hourCost(
+    { gridKw: r.importKwh - r.exportKwh - r.tradeKwh, scheduledGridKw: r.scheduledGridKw ?? 0, batteryKw: r.batteryDischargeKwh - r.batteryChargeKwh },
+    { buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh, realtimeBuyEurPerKwh: r.realtimeBuyEurPerKwh, realtimeSellEurPerKwh: r.realtimeSellEurPerKwh },
+    batteryWearEurPerKw2h,
+  );
+  cost.p2p = r.tradeCostEur;
+  cost.total += r.tradeCostEur;
+  return cost;
+}
+
+/** Each day's 24 records in order (the newest record of an hour wins: a repeated telemetry message is the same hour). */
+function recordsByDay(records: HouseholdRecords, daysMs: readonly number[]): HourRecord[][] {
+  const byStart = new Map(records.hours.map((r) => [r.hourStartMs, r]));
+  return daysMs.map((day) =>
+    Array.from({ length: 24 }, (_, h) => {
+      const r = byStart.get(day + h * HOUR_MS);
+      if (!r) throw new RangeError(`${records.household}: no record of the hour ${new Date(day + h * HOUR_MS).toISOString()}`);
+      return r;
+    }),
+  );
+}
+
+function violatedFlags(r: HourRecord): { violated: Record<ChanceFamily, boolean> } {
+  return { violated: Object.fromEntries(families.map((f) => [f, r.violations.includes(f)])) as Record<ChanceFamily, boolean> };
+}
+
+/** At each instant (ascending), the newest measurement at or before it (the first one if all are later); null without any. */
+function energyAt(samples: readonly EnergySample[], instantsMs: readonly number[]): (number | null)[] {
+  const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
+  let i = 0;
+  return instantsMs.map((t) => {
+    while (i + 1 < sorted.length && sorted[i + 1]!.atMs <= t) i++;
+    return sorted[i]?.energyKwh ?? null;
+  });
+}
+
+/**
+ * No control on the same days from the same data: src/eval's no-control controller (battery
+ * idle, shiftable demand served when requested, the forecast as the schedule) on its
+ * closed-loop plant, i.e. the household's measured grid balance, recorded as a gateway would.
+ */
+export async function noControlRecords(series: readonly HouseholdSeries[], prices: PriceSeries, daysMs: readonly number[]): Promise<HouseholdRecords[]> {
+  if (daysMs.length === 0) return series.map((s) => ({ household: s.id, hours: [], energy: [], safetyEvents: [] }));
+  // One sample trajectory is enough: no control never looks at them.
+  const cases = series.map((s) => buildHouseholdCase(s, prices, daysMs, { steps: 24, sampleCount: 1 }));
+  const run = await runController({ name: 'no-control', create: () => noControl() }, cases, batteryWearEurPerKw2h, () => undefined);
+  return run.households.map((h, i) => {
+    const hourCases = cases[i]!.days.flatMap((d) => d.hours);
+    const outcomes = h.days.flat();
+    return {
+      household: h.household,
+      energy: [{ atMs: daysMs[0]!, energyKwh: initialEnergyKwh }, ...outcomes.map((o) => ({ atMs: o.timeMs + HOUR_MS, energyKwh: o.energyKwh }))],
+      safetyEvents: [],
+      hours: outcomes.map((o, k): HourRecord => {
+        const { realised, tariff } = hourCases[k]!;
+        const socFraction = o.energyKwh / battery.capacityKwh;
+        return {
+          hourStartMs: o.timeMs,
+          importKwh: Math.max(o.gridKw, 0),
+          exportKwh: Math.max(-o.gridKw, 0),
+          peakImportKw: Math.max(o.gridKw, 0),
+          pvKwh: realised.pvKw,
+          batteryDischargeKwh: Math.max(o.batteryKw, 0),
+          batteryChargeKwh: Math.max(-o.batteryKw, 0),
+          shiftableRequestedKwh: realised.requestKw,
+          shiftableServedKwh: o.servedShiftableKw,
+          scheduledGridKw: o.scheduledGridKw,
+          buyEurPerKwh: tariff.buyEurPerKwh[0]!,
+          sellEurPerKwh: tariff.sellEurPerKwh[0]!,
+          realtimeBuyEurPerKwh: tariff.realtimeBuyEurPerKwh[0]!,
+          realtimeSellEurPerKwh: tariff.realtimeSellEurPerKwh[0]!,
+          tradeKwh: 0,
+          tradeCostEur: 0,
+          socMinFraction: socFraction,
+          socMaxFraction: socFraction,
+          violations: families.filter((f) => o.violated[f]),
+          safeIterations: 0,
+          iterations: 0,
+        };
+      }),
+    };
+  });
+}

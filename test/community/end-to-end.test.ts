@@ -1,0 +1,122 @@
+/**
+ * END TO END — needs the gateway runtime (`prosumer-edge run --config`, src/runtime): four real
+ * `prosumer-edge run` processes, each with its simulator on real sockets and ptys, on the
+ * runner's embedded broker, over one simulated day (about a minute of wall time each run).
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { householdIds } from '../../src/data/households.ts';
+import { runCommunity } from '../../src/community/runner.ts';
+
+/** Pids of this test's gateway processes whose command line names `needle` (read from /proc: they are our own children). */
+function gatewayPids(needle: string): number[] {
+  return processes()
+    .filter((p) => p.cmdline.includes(needle))
+    .map((p) => p.pid);
+}
+
+/** The processes a gateway started itself (its simulator's socat ptys), which a SIGKILL leaves behind. */
+function childPids(parent: number): number[] {
+  return processes()
+    .filter((p) => p.ppid === parent)
+    .map((p) => p.pid);
+}
+
+function processes(): { pid: number; ppid: number; cmdline: string }[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((pid) => {
+      try {
+        const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        return [{ pid: Number(pid), ppid, cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8') }];
+      } catch {
+        return [];
+      }
+    });
+}
+
+describe('the community run (end to end: needs `prosumer-edge run`)', () => {
+  it('survives a gateway killed halfway: the crash is reported with its stderr, the other three are summarised against no control', async () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'community-e2e-'));
+    const lines: string[] = [];
+    let killed = false;
+    const orphans: number[] = [];
+    const summary = await runCommunity({
+      days: 1,
+      speed: 1800,
+      outDir,
+      progress: {
+        write(text) {
+          lines.push(text);
+          const percent = Number(/\]\s+([\d.]+) %/.exec(text)?.[1]);
+          if (!killed && percent >= 40) {
+            killed = true;
+            for (const pid of gatewayPids(join('residential6', 'gateway.yaml'))) {
+              orphans.push(...childPids(pid));
+              process.kill(pid, 'SIGKILL');
+            }
+          }
+        },
+      },
+    });
+    // What the killed gateway left running (its simulator's ptys) is ours to end.
+    for (const pid of orphans) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    expect(killed).toBe(true);
+    expect(orphans.length).toBeGreaterThan(0);
+    expect(Math.max(...lines.map((l) => Number(/\]\s+([\d.]+) %/.exec(l)?.[1] ?? 0)))).toBeGreaterThanOrEqual(90);
+
+    const status = Object.fromEntries(summary.gateways.map((g) => [g.household, g.status]));
+    expect(status).toEqual({ residential1: 'ok', residential2: 'ok', residential4: 'ok', residential6: 'crashed' });
+    const crashed = summary.gateways.find((g) => g.household === 'residential6')!;
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(crashed.stderrTail).toMatch(/residential6/);
+
+    expect(summary.summarisedDays).toEqual(['2016-07-01']);
+    const ran = householdIds.filter((id) => id !== 'residential6');
+    expect(summary.controlled!.households.map((h) => h.household)).toEqual(ran);
+    expect(summary.noControl!.households.map((h) => h.household)).toEqual(ran);
+    for (const h of summary.controlled!.households) {
+      expect(h.hourlyImportKw).toHaveLength(24);
+      expect(Number.isFinite(h.cost.total)).toBe(true);
+      expect(h.hourlyEnergyKwh.every((e) => e !== null && e >= 0 && e <= 10)).toBe(true);
+    }
+    expect(summary.controlled!.community.hourlyImportKw).toHaveLength(24);
+
+    const html = readFileSync(summary.reportFile, 'utf8');
+    expect(html.match(/<figure id="[a-z-]+"><svg /g)).toHaveLength(6);
+    expect(html).toContain('residential6: last stderr lines');
+    expect(JSON.parse(readFileSync(summary.summaryFile, 'utf8')).summarisedDays).toEqual(['2016-07-01']);
+    for (const id of householdIds) expect(existsSync(join(summary.runDir, id, 'gateway.yaml'))).toBe(true);
+  }, 300_000);
+
+  it('stops every gateway cleanly when aborted (Ctrl-C), and reports the run as interrupted', async () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'community-e2e-'));
+    const stop = new AbortController();
+    const summary = await runCommunity({
+      days: 1,
+      speed: 1800,
+      outDir,
+      signal: stop.signal,
+      progress: {
+        write(text) {
+          // As soon as a gateway reports: the others may still be starting, and must stop as cleanly.
+          if (/ [1-4]\/4 gateways reporting/.test(text)) stop.abort();
+        },
+      },
+    });
+    expect(summary.interrupted).toBe(true);
+    expect(summary.gateways.map((g) => [g.status, g.exitCode])).toEqual(householdIds.map(() => ['stopped', 0]));
+    for (const g of summary.gateways) expect(readFileSync(g.logFile, 'utf8')).toMatch(/stopped: \d+ fast iterations/);
+    expect(gatewayPids(outDir)).toEqual([]);
+    expect(summary.summarisedDays).toEqual([]);
+    expect(existsSync(summary.reportFile)).toBe(true);
+  }, 180_000);
+});

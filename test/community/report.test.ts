@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { HourRecord } from '../../src/runtime/types.ts';
+import { formatSummary, writeReport } from '../../src/community/report.ts';
+import type { CommunitySummary } from '../../src/community/runner.ts';
+import { summariseRun, type HouseholdRecords } from '../../src/community/summary.ts';
+
+const HOUR_MS = 3_600_000;
+const days = [Date.parse('2016-07-01T00:00:00Z'), Date.parse('2016-07-04T00:00:00Z')];
+
+function records(household: string, importKw: (h: number) => number): HouseholdRecords {
+  const hours = days.flatMap((day) =>
+    Array.from({ length: 24 }, (_, h): HourRecord => ({
+      hourStartMs: day + h * HOUR_MS, importKwh: importKw(h), exportKwh: 0, peakImportKw: importKw(h), pvKwh: 0, batteryDischargeKwh: 0, batteryChargeKwh: 0,
+      shiftableRequestedKwh: 0, shiftableServedKwh: 0, scheduledGridKw: importKw(h), buyEurPerKwh: 0.3, sellEurPerKwh: 0.08, realtimeBuyEurPerKwh: 0.4,
+      realtimeSellEurPerKwh: 0.04, tradeKwh: h === 12 ? 0.2 : 0, tradeCostEur: 0, socMinFraction: 0.5, socMaxFraction: 0.5, violations: [], safeIterations: 0, iterations: 4,
+    })),
+  );
+  return { household, hours, energy: [{ atMs: days[0]!, energyKwh: 5 }], safetyEvents: [{ atMs: days[0]! + 3 * HOUR_MS, reason: 'bms-limit', action: 'clip', detail: 'x' }] };
+}
+
+function summary(dir: string): CommunitySummary {
+  const controlled = summariseRun([records('residential1', () => 0.5), records('residential2', (h) => (h === 18 ? 2 : 0.4))], days);
+  const noControl = summariseRun([records('residential1', (h) => (h === 19 ? 3 : 0.6)), records('residential2', (h) => (h === 18 ? 2.5 : 0.4))], days);
+  return {
+    runDir: dir, reportFile: join(dir, 'report.html'), summaryFile: join(dir, 'summary.json'), dataDir: 'data/community',
+    households: ['residential1', 'residential2', 'residential4'], speed: 3600, startIso: '2016-06-30T23:00:00.000Z', endIso: '2016-07-05T00:00:00.000Z',
+    requestedDays: ['2016-07-01', '2016-07-04'], summarisedDays: ['2016-07-01', '2016-07-04'], wallSeconds: 125, interrupted: false,
+    gateways: [
+      { household: 'residential1', status: 'ok', exitCode: 0, signal: null, stderrTail: '', logFile: join(dir, 'residential1/gateway.log'), configFile: join(dir, 'residential1/gateway.yaml') },
+      { household: 'residential2', status: 'ok', exitCode: 0, signal: null, stderrTail: '', logFile: join(dir, 'residential2/gateway.log'), configFile: join(dir, 'residential2/gateway.yaml') },
+      { household: 'residential4', status: 'crashed', exitCode: 1, signal: null, stderrTail: 'residential4: stopped on an error: <boom>', logFile: join(dir, 'residential4/gateway.log'), configFile: join(dir, 'residential4/gateway.yaml') },
+    ],
+    controlled,
+    noControl,
+  };
+}
+
+describe('the community report', () => {
+  it('writes an HTML page with the six plots inline and the summary as JSON', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'community-report-'));
+    const s = summary(dir);
+    await writeReport(s);
+    const html = readFileSync(s.reportFile, 'utf8');
+    for (const id of ['community-import', 'peak-day', 'daily-cost', 'soc', 'trades', 'safety']) {
+      expect(html).toMatch(new RegExp(`<figure id="${id}"><svg [^>]*>[\\s\\S]*?<polyline[\\s\\S]*?</svg></figure>`));
+    }
+    expect(html).not.toContain('<?xml');
+    expect(html).toContain('Community import on 2016-07-01, the day of the highest peak without control');
+    expect(html).toContain('&lt;boom&gt;');
+    const json = JSON.parse(readFileSync(s.summaryFile, 'utf8')) as CommunitySummary;
+    expect(json.controlled!.community.peakImportKw).toBe(2.5);
+    expect(json.noControl!.community.peakImportKw).toBeCloseTo(3 + 0.4, 9);
+  });
+
+  it('prints controlled against no control per household and for the community, and each crash with its stderr', () => {
+    const text = formatSummary(summary('/tmp/run'));
+    expect(text).toMatch(/^Community run: 2 of 2 test day\(s\) 2016-07-01\.\.2016-07-04, 3 households/);
+    expect(text).toMatch(/\ncommunity +\d/);
+    expect(text).toMatch(/residential1 .* -\d+\.\d %/);
+    expect(text).toContain('residential4 CRASHED (exit 1)');
+    expect(text).toContain('  residential4: stopped on an error: <boom>');
+  });
+});

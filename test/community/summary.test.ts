@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { householdIds, loadHousehold, loadPrices } from '../../src/data/households.ts';
+import { noControl } from '../../src/eval/controllers/no-control.ts';
+import { families } from '../../src/eval/metrics.ts';
+import { runController, summarise } from '../../src/eval/run.ts';
+import { buildHouseholdCase } from '../../src/eval/scenario.ts';
+import type { HourRecord, SafetyEvent } from '../../src/runtime/types.ts';
+import { completeDays, noControlRecords, summariseRun, type HouseholdRecords } from '../../src/community/summary.ts';
+import { communityDataDir } from '../../sim/plant/household.ts';
+
+const HOUR_MS = 3_600_000;
+const day1 = Date.parse('2016-07-01T00:00:00Z');
+const day2 = day1 + 24 * HOUR_MS;
+
+/** An hour with nothing flowing, at a flat tariff: buy 0.30, sell 0.08, real time 0.40 / 0.04 EUR/kWh. */
+function quietHour(hourStartMs: number, changes: Partial<HourRecord> = {}): HourRecord {
+  return {
+    hourStartMs, importKwh: 0, exportKwh: 0, peakImportKw: 0, pvKwh: 0, batteryDischargeKwh: 0, batteryChargeKwh: 0,
+    shiftableRequestedKwh: 0, shiftableServedKwh: 0, scheduledGridKw: 0,
+    buyEurPerKwh: 0.3, sellEurPerKwh: 0.08, realtimeBuyEurPerKwh: 0.4, realtimeSellEurPerKwh: 0.04,
+    tradeKwh: 0, tradeCostEur: 0, socMinFraction: 0.5, socMaxFraction: 0.5, violations: [], safeIterations: 0, iterations: 10,
+    ...changes,
+  };
+}
+
+function days(special: Record<number, Partial<HourRecord>>): HourRecord[] {
+  return Array.from({ length: 48 }, (_, h) => quietHour(day1 + h * HOUR_MS, special[h]));
+}
+
+const event = (hour: number, action: SafetyEvent['action']): SafetyEvent => ({ atMs: day1 + hour * HOUR_MS + 60_000, reason: 'soc-guard', action, detail: 'test' });
+
+// Household A, day 1: h0 imports 2 against a schedule of 1.5 with the battery discharging 1 kW;
+// h1 exports 1 against a planned export of 2; h2 imports 1 of which 0.5 is bought from B (0.10 EUR
+// with fees) on a schedule of 0.5; h3 imports 1 with no plan. Day 2: h10 imports 1 as scheduled.
+// Its battery goes from 5 to 4 kWh. Household B, day 1: h2 exports 1 of which 0.5 is sold to A
+// (earning 0.05) on a schedule of −0.5; h5 imports 3 as scheduled and violates its import row.
+const a: HouseholdRecords = {
+  household: 'a',
+  hours: days({
+    0: { importKwh: 2, scheduledGridKw: 1.5, batteryDischargeKwh: 1 },
+    1: { exportKwh: 1, scheduledGridKw: -2 },
+    2: { importKwh: 1, scheduledGridKw: 0.5, tradeKwh: 0.5, tradeCostEur: 0.1 },
+    3: { importKwh: 1, scheduledGridKw: null },
+    34: { importKwh: 1, scheduledGridKw: 1 },
+  }),
+  energy: [{ atMs: day1, energyKwh: 5 }, { atMs: day1 + 30 * HOUR_MS, energyKwh: 4.5 }, { atMs: day2 + 24 * HOUR_MS, energyKwh: 4 }],
+  safetyEvents: [event(1, 'enter'), event(2, 'clear'), event(3, 'clip')],
+};
+const b: HouseholdRecords = {
+  household: 'b',
+  hours: days({
+    2: { exportKwh: 1, scheduledGridKw: -0.5, tradeKwh: -0.5, tradeCostEur: -0.05 },
+    5: { importKwh: 3, scheduledGridKw: 3, violations: ['import'] },
+  }),
+  energy: [],
+  safetyEvents: [],
+};
+
+describe('the community summary', () => {
+  const summary = summariseRun([a, b], [day1, day2]);
+  const [sa, sb] = summary.households;
+
+  it('settles each hour: schedule at the day-ahead tariff, the deviation in real time, wear, P2P, daily demand charges and stored energy', () => {
+    // A day 1: 0.45 + 0.20 + 0.005 (h0) − 0.16 + 0.40 (h1) + 0.15 + 0.10 (h2) + 0.40 (h3) + 0.5 × 2 demand = 2.545
+    expect(sa!.dailyCostEur[0]).toBeCloseTo(2.545, 9);
+    expect(sa!.dailyCostEur[1]).toBeCloseTo(0.3 + 0.5, 9);
+    // 1 kWh less stored at the end, at the median buy price × η^d = 0.3 × 0.95.
+    expect(sa!.cost.storedEnergy).toBeCloseTo(0.285, 9);
+    expect(sa!.cost).toMatchObject({ p2p: expect.closeTo(0.1, 9), demandCharge: expect.closeTo(1.5, 9), batteryWear: expect.closeTo(0.005, 9) });
+    expect(sa!.cost.total).toBeCloseTo(2.545 + 0.8 + 0.285, 9);
+    // B: −0.04 (h2 retailer export of 0.5) − 0.05 (P2P) + 0.90 (h5) + 0.5 × 3 demand; no energy measured, so no stored-energy term.
+    expect(sb!.cost.total).toBeCloseTo(2.31, 9);
+    expect(sb!.cost.storedEnergy).toBe(0);
+    expect(summary.community.cost.total).toBeCloseTo(2.545 + 0.8 + 0.285 + 2.31, 9);
+    expect(summary.community.dailyCostEur[0]).toBeCloseTo(2.545 + 2.31, 9);
+  });
+
+  it('computes peak import and PAR on hourly import, the community on the summed import', () => {
+    expect(sa).toMatchObject({ peakImportKw: 2, par: expect.closeTo(2 / (5 / 48), 9) });
+    expect(sb).toMatchObject({ peakImportKw: 3, par: expect.closeTo(3 / (3 / 48), 9) });
+    expect(summary.community).toMatchObject({ peakImportKw: 3, par: expect.closeTo(3 / (8 / 48), 9) });
+    expect(summary.community.hourlyImportKw.slice(0, 6)).toEqual([2, 0, 1, 1, 0, 3]);
+  });
+
+  it('counts a day as violated if any row was, per family and jointly; the community if any household was', () => {
+    expect(sa!.violation.joint).toBe(0);
+    expect(sb!.violation).toMatchObject({ days: 2, joint: 0.5, perFamily: { import: 0.5, socMin: 0 } });
+    expect(summary.community.violation).toMatchObject({ days: 2, joint: 0.5 });
+  });
+
+  it('counts traded energy once per trade for the community, and safety actions but not their clearing', () => {
+    expect(sa!.tradedKwh).toBe(0.5);
+    expect(summary.community.tradedKwh).toBe(0.5);
+    expect(sa!.safetyEvents).toBe(2);
+    expect(summary.community.dailySafetyEvents).toEqual([2, 0]);
+    expect(sa!.hourlyEnergyKwh[0]).toBe(5);
+    expect(sa!.hourlyEnergyKwh[30]).toBe(4.5);
+    expect(sa!.hourlyEnergyKwh.at(-1)).toBe(4);
+  });
+
+  it('summarises only days every household recorded whole', () => {
+    const gap: HouseholdRecords = { ...b, hours: b.hours.filter((h) => h.hourStartMs !== day2 + 7 * HOUR_MS) };
+    expect(completeDays([a, gap], [day1, day2])).toEqual([day1]);
+    expect(() => summariseRun([a, gap], [day1, day2])).toThrow(/b: no record of the hour 2016-07-02T07:00/);
+  });
+});
+
+describe('the no-control baseline', () => {
+  it("is src/eval's no-control controller on the same day and data: the measured grid balance, with the same cost, peak, PAR and violations", async () => {
+    const [prices, ...series] = await Promise.all([loadPrices(communityDataDir), ...householdIds.map((id) => loadHousehold(communityDataDir, id))]);
+    const baseline = summariseRun(await noControlRecords(series, prices!, [day1]), [day1]);
+
+    const cases = series.map((s) => buildHouseholdCase(s, prices!, [day1], { steps: 24, sampleCount: 5 }));
+    const evalRun = summarise(await runController({ name: 'no-control', create: () => noControl() }, cases, 0.005, () => undefined), families);
+    for (const [i, h] of baseline.households.entries()) {
+      const e = evalRun.households[i]!;
+      expect(h.household).toBe(e.household);
+      expect(h.cost.total).toBeCloseTo(e.cost.total, 9);
+      expect(h.cost.realtime).toBeCloseTo(e.cost.realtime, 9);
+      expect(h.peakImportKw).toBeCloseTo(e.peakImportKw, 9);
+      expect(h.par).toBeCloseTo(e.par, 9);
+      expect(h.violation.joint).toBe(e.violation.joint);
+    }
+    expect(baseline.community.cost.total).toBeCloseTo(evalRun.community.cost.total, 9);
+    expect(baseline.community.par).toBeCloseTo(evalRun.community.par, 9);
+
+    // Independently of src/data and src/eval: the import is the CSV's load − PV wherever positive.
+    for (const [i, id] of householdIds.entries()) {
+      const [header, ...lines] = readFileSync(join(communityDataDir, 'buildings', `${id}_hourly.csv`), 'utf8').trim().split('\n');
+      const cols = header!.split(',');
+      const rows = lines.map((l) => l.split(',')).filter((c) => c[0]!.startsWith('2016-07-01T'));
+      const importKw = rows.map((c) => Math.max(0, Number(c[cols.indexOf('load_kw')]) - Number(c[cols.indexOf('pv_kw')] || 0)));
+      baseline.households[i]!.hourlyImportKw.forEach((v, h) => expect(v).toBeCloseTo(importKw[h]!, 9));
+    }
+  });
+});
