@@ -2,10 +2,12 @@
  * Solves in a worker thread, so the fast loop (and telemetry, the market, the watchdog) keep running
  * while HiGHS or SCS work: a solve blocks its thread for as long as it runs inside WebAssembly.
  *
- * The client owns the wall-clock budget. Past it the answer is a typed 'time-limit' failure and the
- * worker — which may be stuck inside WebAssembly, where nothing else could stop it — is terminated
- * and a fresh one started: only the warm start is lost. A worker that crashes or exits answers the
- * solve it was working on with a typed 'error' and is replaced. `solve` never rejects.
+ * The client owns the wall-clock budget. Past it the answer is a typed 'time-limit' failure (the
+ * caller falls back at once), but the worker is given a grace period to finish: a solve that is
+ * merely slow on a busy machine then keeps the worker and its warm start. A worker still busy at
+ * the end of the grace — stuck inside WebAssembly, where nothing else could stop it — is
+ * terminated and a fresh one started. A worker that crashes or exits answers the solve it was
+ * working on with a typed 'error' and is replaced. `solve` never rejects.
  */
 import { Worker } from 'node:worker_threads';
 import type { ProblemInput, SolveResult, SolverName } from '../optimizer/index.ts';
@@ -15,6 +17,8 @@ export interface SolverClientOptions {
   solver: SolverName;
   /** Wall-clock budget of one solve, counted from when a ready worker receives it. */
   timeBudgetMs: number;
+  /** How long past the budget an overrunning worker may go on before it is replaced (default: 4 budgets). */
+  graceMs?: number;
 }
 
 export interface SolverClient {
@@ -69,23 +73,35 @@ export function createSolverClient(options: SolverClientOptions): SolverClient {
 
   const thread = (): Thread => (current ??= spawn());
 
-  async function solveNow(input: ProblemInput, startMs: number): Promise<SolveResult> {
-    if (closed) return { ok: false, status: 'error', message: 'solver client is closed', solveMs: 0 };
+  /** The answer, and when the worker is free for the next solve (later than the answer on overrun). */
+  async function solveNow(input: ProblemInput, startMs: number): Promise<{ result: SolveResult; idle: Promise<void> }> {
+    const done = Promise.resolve();
+    if (closed) return { result: { ok: false, status: 'error', message: 'solver client is closed', solveMs: 0 }, idle: done };
     const t = thread();
     const failure = await t.ready;
-    if (failure !== null) return { ok: false, status: 'error', message: `${failure} while starting`, solveMs: 0 };
+    if (failure !== null) return { result: { ok: false, status: 'error', message: `${failure} while starting`, solveMs: 0 }, idle: done };
     const started = performance.now();
-    return new Promise<SolveResult>((resolve) => {
-      const timer = setTimeout(() => {
-        t.settle = null;
-        resolve({ ok: false, status: 'time-limit', message: `no answer within the ${options.timeBudgetMs} ms budget; solver worker restarted`, solveMs: performance.now() - started });
-        if (current === t) current = closed ? null : spawn();
-        void t.worker.terminate();
+    const graceMs = options.graceMs ?? 4 * options.timeBudgetMs;
+    return new Promise((resolve) => {
+      let markIdle!: () => void;
+      const idle = new Promise<void>((r) => (markIdle = r));
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      const budget = setTimeout(() => {
+        resolve({ result: { ok: false, status: 'time-limit', message: `no answer within the ${options.timeBudgetMs} ms budget`, solveMs: performance.now() - started }, idle });
+        grace = setTimeout(() => {
+          t.settle = null;
+          if (current === t) current = closed ? null : spawn();
+          void t.worker.terminate();
+          markIdle();
+        }, graceMs);
       }, options.timeBudgetMs);
       t.settle = (outcome) => {
         t.settle = null;
-        clearTimeout(timer);
-        resolve('died' in outcome ? { ok: false, status: 'error', message: outcome.died, solveMs: performance.now() - started } : outcome);
+        clearTimeout(budget);
+        clearTimeout(grace);
+        markIdle();
+        // After the budget the promise is already resolved: a late answer only frees the worker.
+        resolve({ result: 'died' in outcome ? { ok: false, status: 'error', message: outcome.died, solveMs: performance.now() - started } : outcome, idle });
       };
       t.worker.postMessage({ input, startMs } satisfies SolverWorkerRequest);
     });
@@ -93,9 +109,9 @@ export function createSolverClient(options: SolverClientOptions): SolverClient {
 
   return {
     solve(input, { startMs }) {
-      const result = queue.then(() => solveNow(input, startMs));
-      queue = result;
-      return result;
+      const attempt = queue.then(() => solveNow(input, startMs));
+      queue = attempt.then((a) => a.idle);
+      return attempt.then((a) => a.result);
     },
     async close() {
       closed = true;

@@ -46,12 +46,26 @@ describe('solves in a worker thread', () => {
     expect((await client.solve(runtimeInput(3), { startMs: 0 })).ok).toBe(true);
   });
 
-  it('a solve past its budget answers time-limit, and the worker stuck in it is replaced', async () => {
-    const tight = createSolverClient({ solver: 'highs', timeBudgetMs: 1 });
+  it('a solve past its budget answers time-limit at once, and a worker that finishes within the grace is kept', async () => {
+    const tight = createSolverClient({ solver: 'highs', timeBudgetMs: 1, graceMs: 60_000 });
     try {
-      const stuck = tight.worker();
+      const slow = tight.worker();
       const answer = await tight.solve(runtimeInput(), { startMs: 0 });
       expect(answer).toMatchObject({ ok: false, status: 'time-limit' });
+      // The next solve waits for the late one to end, on the same worker.
+      await tight.solve(runtimeInput(0.25), { startMs: 0 });
+      expect(tight.worker()).toBe(slow);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('a worker still busy when the grace ends is replaced', async () => {
+    const tight = createSolverClient({ solver: 'highs', timeBudgetMs: 1, graceMs: 1 });
+    try {
+      const stuck = tight.worker();
+      expect(await tight.solve(syntheticInput({ stepHours: new Array<number>(96).fill(0.25), samples: 50, radiusKw: 0.05 }), { startMs: 0 })).toMatchObject({ ok: false, status: 'time-limit' });
+      await new Promise((r) => setTimeout(r, 50));
       expect(tight.worker()).not.toBe(stuck);
     } finally {
       await tight.close();
