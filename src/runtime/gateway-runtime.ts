@@ -101,6 +101,9 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const solver = createSolverClient({ solver: config.control.solver, timeBudgetMs: config.control.solveBudgetMs });
     closers.push(() => solver.close());
     const planner = createPlanner({ config, clock, store, tariff, market, solver, log });
+    // Loading the solver is the heaviest part of a start: done before the loops, so the first
+    // solves are not charged for it (on a shared machine they would overrun their budget).
+    await solver.ready();
 
     const telemetry = config.telemetry.mqtt
       ? startMqttTelemetry({ ...config.telemetry.mqtt, brokerUrl: await brokers.resolve(config.telemetry.mqtt.brokerUrl), gatewayId: config.gatewayId, log })

@@ -24,6 +24,8 @@ export interface SolverClientOptions {
 export interface SolverClient {
   /** One solve at a time: a call made while another runs waits for it. */
   solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult>;
+  /** Starts the worker now and resolves once it has loaded and warmed the solver (or failed to: the next solve says why). */
+  ready(): Promise<void>;
   /** Terminates the worker; a solve still running answers 'error'. */
   close(): Promise<void>;
   /** The worker thread in use now (diagnostics: footprint, fault injection). */
@@ -112,6 +114,9 @@ export function createSolverClient(options: SolverClientOptions): SolverClient {
       const attempt = queue.then(() => solveNow(input, startMs));
       queue = attempt.then((a) => a.idle);
       return attempt.then((a) => a.result);
+    },
+    async ready() {
+      if (!closed) await thread().ready;
     },
     async close() {
       closed = true;
