@@ -69,9 +69,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const layout = loadBoardLayout(boardFile);
   const devices = Object.entries(layout.devices);
   const ratings = plantRatings(devices.map(([, d]) => d));
-  const household = options.household ? await loadSimulatedHousehold(options.household) : null;
+  // The plant starts now, and the household asks for nothing before it: the gateway's queue
+  // (from the feed's startMs) and the appliance's pending energy then hold the same jobs.
+  const startMs = clock.nowMs();
+  const household = options.household ? await loadSimulatedHousehold({ ...options.household, requestsFromMs: Math.max(options.household.requestsFromMs ?? -Infinity, startMs) }) : null;
   if (household) checkHouseholdFits(household, layout.devices, ratings, boardFile);
-  const plant = new Plant({ clock, ...ratings, ...(household ? { profile: household.profile } : {}) });
+  const plant = new Plant({ clock, startMs, ...ratings, ...(household ? householdWorld(household, layout.devices, ratings) : {}) });
   const faults: FaultSwitchboards = { modbus: {}, sunspec: {}, bms: {}, firmata: {} };
   const vars: Record<string, string> = {};
   const closers: Closer[] = [];
@@ -201,6 +204,13 @@ function plantRatings(devices: DeviceProfile[]): Omit<PlantOptions, 'clock'> {
     ...(storage ? { battery: { capacityKwh: storage.capacityKwh } } : {}),
     relays: devices.flatMap((d) => (d.kind === 'relay' ? [{ channel: d.channel, ratedPowerKw: d.ratedPowerKw }] : [])),
   };
+}
+
+/** The household's inflexible load and PV, and its shiftable requests arriving into the appliance behind its relay. */
+function householdWorld(household: SimulatedHousehold, devices: Record<string, DeviceProfile>, ratings: Omit<PlantOptions, 'clock'>): Pick<PlantOptions, 'profile' | 'relays'> {
+  const relay = devices[household.shiftableRelay];
+  const channel = relay?.kind === 'relay' ? relay.channel : undefined;
+  return { profile: household.profile, relays: (ratings.relays ?? []).map((r) => (r.channel === channel ? { ...r, demand: household.relayDemand } : r)) };
 }
 
 /** The board must have the relay that serves the requests, and an inverter rated for the household's PV peak. */

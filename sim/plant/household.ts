@@ -3,9 +3,12 @@
  * gateway config): the plant's profile is the household's inflexible load (load − shiftable
  * request) and PV, hour by hour, each hourly mean held for its hour as in profile.ts; the
  * shiftable requests of the evaluation's rule (src/data/assets.ts shiftableRule) reach the
- * gateway through a ShiftableDemandFeed, and the gateway serves them by switching a relay whose
- * rated load the plant draws while it is on. So the household's energy is all there, but the
- * shiftable part only flows when the gateway decides.
+ * gateway through a ShiftableDemandFeed and, as the same rates, into the appliance behind the
+ * relay (`relayDemand`, sim/plant/plant.ts): the appliance draws its rating while the relay is on
+ * and it has energy pending, and nothing once it has none. So the household's energy is all
+ * there, but the shiftable part only flows when the gateway decides, and never more of it.
+ * Requests are made from `requestsFromMs` on (the simulated period's start): the feed's
+ * `startMs` tells the gateway where its queue begins, so queue and appliance hold the same jobs.
  *
  * Rows flagged copy_suspect are replayed as they are: they are real measurements, only of
  * another day (../shared/data/README.md §5). A missing value (NaN) replays the same UTC hour of
@@ -21,6 +24,7 @@ import { HOUR_MS, parseHousehold, type HouseholdSeries } from '../../src/data/ho
 import { shiftableRule } from '../../src/data/assets.ts';
 import type { ShiftableDemandFeed } from '../../src/runtime/types.ts';
 import type { Profile } from './profile.ts';
+import type { RelayDemand } from './plant.ts';
 
 const DAY_HOURS = 24;
 
@@ -37,6 +41,8 @@ export interface SimulatedHouseholdOptions {
   dataDir?: string;
   /** Board device id of the relay that serves the shiftable requests (default 'dishwasher'). */
   shiftableRelay?: string;
+  /** No shiftable request is made before this instant (default: none is held back). */
+  requestsFromMs?: number;
 }
 
 export interface SimulatedHousehold {
@@ -45,6 +51,8 @@ export interface SimulatedHousehold {
   profile: Profile;
   /** Shiftable requests, for the relay `shiftableRelay` only. */
   demand: ShiftableDemandFeed;
+  /** The same requests as they arrive into the appliance behind `shiftableRelay`. */
+  relayDemand: RelayDemand;
   shiftableRelay: string;
   /** Highest hourly PV of the replay (kW): the simulated inverter's rating must cover it. */
   pvPeakKw: number;
@@ -61,36 +69,43 @@ export async function loadSimulatedHousehold(options: SimulatedHouseholdOptions)
   } catch (error) {
     throw new Error(`simulated household "${options.id}": cannot read ${file}: ${(error as Error).message}`);
   }
-  return simulatedHousehold(parseHousehold(options.id, file, text), options.shiftableRelay ?? defaultShiftableRelay);
+  return simulatedHousehold(parseHousehold(options.id, file, text), options.shiftableRelay ?? defaultShiftableRelay, options.requestsFromMs);
 }
 
-export function simulatedHousehold(series: HouseholdSeries, shiftableRelay: string): SimulatedHousehold {
+export function simulatedHousehold(series: HouseholdSeries, shiftableRelay: string, requestsFromMs = -Infinity): SimulatedHousehold {
   const { requestKw } = shiftableRule(series);
   const n = series.loadKw.length;
   const inflexibleKw = filledGaps(Float64Array.from(series.loadKw, (load, i) => load - requestKw[i]!));
   const pvKw = filledGaps(series.pvKw);
   const index = (tMs: number) => Math.min(n - 1, Math.max(0, Math.floor((tMs - series.startMs) / HOUR_MS)));
   const endMs = series.startMs + n * HOUR_MS;
+  const nextHourMs = (tMs: number) => (Math.floor(tMs / HOUR_MS) + 1) * HOUR_MS;
   return {
     id: series.id,
     profile: {
       at: (tMs) => ({ loadKw: inflexibleKw[index(tMs)]!, pvKw: pvKw[index(tMs)]! }),
-      nextChangeMs: (tMs) => (Math.floor(tMs / HOUR_MS) + 1) * HOUR_MS,
+      nextChangeMs: nextHourMs,
     },
     demand: {
+      ...(Number.isFinite(requestsFromMs) ? { startMs: requestsFromMs } : {}),
       // Each hour's request arrives evenly over the hour, so any window gets its share.
       requestedKwh(relayId, fromMs, toMs) {
         if (relayId !== shiftableRelay) return 0;
         let energyKwh = 0;
-        const first = Math.max(0, Math.floor((fromMs - series.startMs) / HOUR_MS));
+        const windowStartMs = Math.max(fromMs, requestsFromMs);
+        const first = Math.max(0, Math.floor((windowStartMs - series.startMs) / HOUR_MS));
         for (let i = first; i < n; i++) {
           const hourStartMs = series.startMs + i * HOUR_MS;
           if (hourStartMs >= toMs) break;
-          const overlapMs = Math.min(toMs, hourStartMs + HOUR_MS) - Math.max(fromMs, hourStartMs);
+          const overlapMs = Math.min(toMs, hourStartMs + HOUR_MS) - Math.max(windowStartMs, hourStartMs);
           if (overlapMs > 0) energyKwh += (requestKw[i]! * overlapMs) / HOUR_MS;
         }
         return energyKwh;
       },
+    },
+    relayDemand: {
+      requestKw: (tMs) => (tMs < requestsFromMs || tMs < series.startMs || tMs >= endMs ? 0 : requestKw[index(tMs)]!),
+      nextChangeMs: (tMs) => (tMs < requestsFromMs ? Math.min(requestsFromMs, nextHourMs(tMs)) : nextHourMs(tMs)),
     },
     shiftableRelay,
     pvPeakKw: pvKw.reduce((max, v) => Math.max(max, v), 0),

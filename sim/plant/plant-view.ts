@@ -36,7 +36,7 @@ export interface PlantView {
   /** Commanded power (kW, + discharge); the plant clips it to the live limits. */
   setBatterySetpointKw(powerKw: number): void;
 
-  /** Shiftable loads by relay channel: switching one on adds its rated power to the load. */
+  /** Shiftable loads by relay channel: switching one on adds its rated power to the load (an appliance with requests: only while it has a job). */
   relayOn(channel: number): boolean;
   setRelay(channel: number, on: boolean): void;
 }

@@ -3,6 +3,12 @@
  * to `clock.nowMs()` (lazily, piecewise: never across a profile hour, never longer than
  * `maxStepMs`, with the flows of each piece taken at its start), so every value read at one
  * instant is consistent: meter = load + relay loads − PV − battery (+ discharge).
+ *
+ * A relay load is either a plain load (its rating while the relay is on) or an appliance with
+ * its own requests (`demand`): requested energy arrives into the appliance's pending energy, and
+ * with the relay on the appliance draws its rating while something is pending and, once nothing
+ * is, only what arrives (at most its rating) — so a relay left on over an empty appliance draws
+ * nothing. Pieces also end where the pending energy runs out, so each piece's flows hold for it.
  */
 import type { Clock } from '../../src/time/clock.ts';
 import type { PlantView } from './plant-view.ts';
@@ -11,13 +17,28 @@ import { cellVoltagesV, defaultBatteryParams, liveLimitsKw, packVoltageV, valida
 
 const HOUR_MS = 3_600_000;
 
+/** Below this, an appliance has nothing pending (kWh): float dust from draining is not a job. */
+const EMPTY_KWH = 1e-9;
+
 export interface RelayLoad {
   channel: number;
   ratedPowerKw: number;
+  /** The appliance's own requests; without them the load draws its rating whenever the relay is on. */
+  demand?: RelayDemand;
+}
+
+/** Requests made of an appliance, as a rate (kW): the energy asked for in [a, b) is its integral. */
+export interface RelayDemand {
+  /** Rate at `tMs`, constant until `nextChangeMs(tMs)`. */
+  requestKw(tMs: number): number;
+  /** The next instant after `tMs` at which the rate may change. */
+  nextChangeMs(tMs: number): number;
 }
 
 export interface PlantOptions {
   clock: Clock;
+  /** The instant the plant's state is at (default: the clock's now); it integrates from there. */
+  startMs?: number;
   profile?: Profile;
   pvRatedPowerKw?: number;
   battery?: Partial<BatteryParams>;
@@ -42,9 +63,17 @@ export interface PlantTotals {
   maxSocFraction: number;
 }
 
+interface Appliance {
+  ratedKw: number;
+  demand: RelayDemand | null;
+  on: boolean;
+  pendingKwh: number;
+}
+
 interface Flows {
   loadKw: number;
-  relayKw: number;
+  /** By channel; their sum is what the relays add to the meter. */
+  relayKw: Map<number, number>;
   pvKw: number;
   batteryKw: number;
   netImportKw: number;
@@ -57,8 +86,7 @@ export class Plant implements PlantView {
   private readonly clock: Clock;
   private readonly profile: Profile;
   private readonly pvRatedKw: number;
-  private readonly relayLoads: Map<number, number>;
-  private readonly relayState = new Map<number, boolean>();
+  private readonly appliances: Map<number, Appliance>;
   private readonly maxStepMs: number;
   private tMs: number;
   private storedKwh: number;
@@ -73,8 +101,7 @@ export class Plant implements PlantView {
     this.battery = validateBatteryParams({ ...defaultBatteryParams, ...options.battery });
     this.pvRatedKw = options.pvRatedPowerKw ?? 10;
     if (!(this.pvRatedKw > 0)) throw new RangeError(`pvRatedPowerKw must be > 0, got ${this.pvRatedKw}`);
-    this.relayLoads = new Map((options.relays ?? []).map((r) => [r.channel, r.ratedPowerKw]));
-    for (const channel of this.relayLoads.keys()) this.relayState.set(channel, false);
+    this.appliances = new Map((options.relays ?? []).map((r) => [r.channel, { ratedKw: r.ratedPowerKw, demand: r.demand ?? null, on: false, pendingKwh: 0 }]));
     this.maxStepMs = options.maxStepMs ?? 10_000;
     const soc = options.initialSocFraction ?? 0.5;
     if (!(soc >= this.battery.minSocFraction && soc <= this.battery.maxSocFraction)) {
@@ -82,7 +109,7 @@ export class Plant implements PlantView {
     }
     this.storedKwh = soc * this.battery.capacityKwh;
     this.temperatureC = options.temperatureC ?? 25;
-    this.tMs = this.clock.nowMs();
+    this.tMs = options.startMs ?? this.clock.nowMs();
     this.totalsKwh = { loadKwh: 0, relayLoadKwh: 0, pvKwh: 0, batteryChargeAcKwh: 0, batteryDischargeAcKwh: 0, importedKwh: 0, exportedKwh: 0, minSocFraction: soc, maxSocFraction: soc };
   }
 
@@ -168,24 +195,59 @@ export class Plant implements PlantView {
   }
 
   relayOn(channel: number): boolean {
-    this.relayLoadKw(channel);
+    const appliance = this.appliance(channel);
     this.now();
-    return this.relayState.get(channel)!;
+    return appliance.on;
   }
   setRelay(channel: number, on: boolean): void {
-    this.relayLoadKw(channel);
+    const appliance = this.appliance(channel);
     this.now();
-    this.relayState.set(channel, on);
+    appliance.on = on;
   }
+  /** The load's rating: what it draws while on with something to do. */
   relayLoadKw(channel: number): number {
-    const kw = this.relayLoads.get(channel);
-    if (kw === undefined) throw new RangeError(`no relay load on channel ${channel} (channels: ${[...this.relayLoads.keys()].join(', ')})`);
-    return kw;
+    return this.appliance(channel).ratedKw;
+  }
+  /** What the load on `channel` draws now (kW). */
+  relayDrawKw(channel: number): number {
+    this.appliance(channel);
+    return this.now().relayKw.get(channel)!;
+  }
+  /** Energy asked of the appliance on `channel` and not drawn yet (kWh); 0 for a plain load. */
+  relayPendingKwh(channel: number): number {
+    const appliance = this.appliance(channel);
+    this.now();
+    return appliance.pendingKwh;
   }
 
   totals(): PlantTotals {
     this.now();
     return { ...this.totalsKwh };
+  }
+
+  private appliance(channel: number): Appliance {
+    const appliance = this.appliances.get(channel);
+    if (!appliance) throw new RangeError(`no relay load on channel ${channel} (channels: ${[...this.appliances.keys()].join(', ')})`);
+    return appliance;
+  }
+
+  /**
+   * Where a piece starting at `tMs` must end for the appliances' draw to stay constant over it:
+   * a change of a request rate, or the instant a running appliance's pending energy runs out.
+   */
+  private applianceEventMs(tMs: number): number {
+    let endMs = Infinity;
+    for (const a of this.appliances.values()) {
+      if (!a.demand) continue;
+      endMs = Math.min(endMs, a.demand.nextChangeMs(tMs));
+      const netDrainKw = a.ratedKw - a.demand.requestKw(tMs);
+      if (!(a.on && a.pendingKwh > EMPTY_KWH && netDrainKw > 0)) continue;
+      const emptyMs = tMs + (a.pendingKwh / netDrainKw) * HOUR_MS;
+      // Too little left to reach the next representable instant: it is rounding, not a job.
+      if (emptyMs > tMs) endMs = Math.min(endMs, emptyMs);
+      else a.pendingKwh = 0;
+    }
+    return endMs;
   }
 
   private soc(): number {
@@ -200,8 +262,8 @@ export class Plant implements PlantView {
   private now(): Flows {
     const nowMs = this.clock.nowMs();
     while (this.tMs < nowMs) {
-      const endMs = Math.min(nowMs, this.profile.nextChangeMs(this.tMs), this.tMs + this.maxStepMs);
-      this.integrate(this.flows(this.tMs, (endMs - this.tMs) / HOUR_MS), (endMs - this.tMs) / HOUR_MS);
+      const endMs = Math.min(nowMs, this.profile.nextChangeMs(this.tMs), this.tMs + this.maxStepMs, this.applianceEventMs(this.tMs));
+      this.integrate(this.tMs, this.flows(this.tMs, (endMs - this.tMs) / HOUR_MS), (endMs - this.tMs) / HOUR_MS);
       this.tMs = endMs;
     }
     return this.flows(this.tMs, 0);
@@ -214,8 +276,13 @@ export class Plant implements PlantView {
   private flows(tMs: number, durationH: number): Flows {
     const { loadKw, pvKw: availablePvKw } = this.profile.at(tMs);
     const pvKw = this.pvLimitFraction === null ? availablePvKw : Math.min(availablePvKw, this.pvLimitFraction * this.pvRatedKw);
-    let relayKw = 0;
-    for (const [channel, on] of this.relayState) if (on) relayKw += this.relayLoads.get(channel)!;
+    const relayKw = new Map<number, number>();
+    let relaySumKw = 0;
+    for (const [channel, a] of this.appliances) {
+      const drawKw = !a.on ? 0 : !a.demand || a.pendingKwh > EMPTY_KWH ? a.ratedKw : Math.min(a.ratedKw, a.demand.requestKw(tMs));
+      relayKw.set(channel, drawKw);
+      relaySumKw += drawKw;
+    }
     const { maxChargeKw, maxDischargeKw } = liveLimitsKw(this.battery, this.soc(), this.temperatureC);
     let batteryKw = Math.min(maxDischargeKw, Math.max(-maxChargeKw, this.setpointKw));
     if (durationH > 0) {
@@ -226,16 +293,24 @@ export class Plant implements PlantView {
       batteryKw = Math.max(batteryKw, -roomToFillKwh / p.chargeEfficiency / durationH);
     }
     batteryKw ||= 0; // no negative zero in what devices report
-    return { loadKw, relayKw, pvKw, batteryKw, netImportKw: loadKw + relayKw - pvKw - batteryKw, maxChargeKw, maxDischargeKw };
+    return { loadKw, relayKw, pvKw, batteryKw, netImportKw: loadKw + relaySumKw - pvKw - batteryKw, maxChargeKw, maxDischargeKw };
   }
 
-  private integrate(f: Flows, durationH: number): void {
+  private integrate(fromMs: number, f: Flows, durationH: number): void {
     const p = this.battery;
     const t = this.totalsKwh;
+    for (const [channel, a] of this.appliances) {
+      const drawKw = f.relayKw.get(channel)!;
+      t.relayLoadKwh += drawKw * durationH;
+      if (!a.demand) continue;
+      const draining = drawKw >= a.ratedKw && a.pendingKwh > EMPTY_KWH;
+      a.pendingKwh = Math.max(0, a.pendingKwh + (a.demand.requestKw(fromMs) - drawKw) * durationH);
+      // A piece that drained the appliance ends where it ran out: what is left is rounding.
+      if (draining && a.pendingKwh <= EMPTY_KWH) a.pendingKwh = 0;
+    }
     this.storedKwh -= this.dcPowerKw(f.batteryKw) * durationH;
     this.storedKwh = Math.min(p.maxSocFraction * p.capacityKwh, Math.max(p.minSocFraction * p.capacityKwh, this.storedKwh));
     t.loadKwh += f.loadKw * durationH;
-    t.relayLoadKwh += f.relayKw * durationH;
     t.pvKwh += f.pvKw * durationH;
     t.batteryDischargeAcKwh += Math.max(0, f.batteryKw) * durationH;
     t.batteryChargeAcKwh += Math.max(0, -f.batteryKw) * durationH;

@@ -12,9 +12,9 @@
  *
  * w = meter + battery is the net load (load + switched loads − PV). The relays' duty cycle is
  * the loop's own doing, not forecast error, so ξ leaves out the power of the relays that were
- * on when the meter was read: otherwise β would make the battery chase every switching. Over a
- * step the relays average f_k, so this is the evaluation's ξ = w − μ − f whenever the plan is
- * realised (the hourly account scores violations with that one).
+ * on, with their job not done, when the meter was read: otherwise β would make the battery
+ * chase every switching. Over a step the relays average f_k, so this is the evaluation's
+ * ξ = w − μ − f whenever the plan is realised (the hourly account scores violations with that one).
  */
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import type { BatteryValues, LoadRelay, MeterValues, PvValues, Reading } from '../devices/capabilities.ts';
@@ -123,7 +123,8 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
   const saneIdleKw = SANE_IDLE_KW + 0.05 * Math.max(site.battery.maxChargeKw, site.battery.maxDischargeKw);
   const loads = site.shiftable;
   const relays: (LoadRelay | null)[] = loads.map((load) => gateway.relays.find((r) => r.id === load.relay) ?? null);
-  const queue = new ShiftableQueue({ loads, feed: deps.demand, stepMinutes: control.stepMinutes, horizonSteps: control.horizonSteps, startMs: clock.nowMs() });
+  // A simulated household's requests start where its appliances' do, so the two hold the same jobs.
+  const queue = new ShiftableQueue({ loads, feed: deps.demand, stepMinutes: control.stepMinutes, horizonSteps: control.horizonSteps, startMs: deps.demand?.startMs ?? clock.nowMs() });
   const account = new HourAccount(config, deps.tariff, market);
   const conditions = new SafetyConditions();
   const measurementEveryMs = config.storage.measurementEveryS * 1000;
@@ -222,10 +223,14 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const [m, p, b] = await Promise.all([meter?.read(), pv?.read(), battery?.read()]);
 
     // Shiftable bookkeeping for the period that just ended, with the relays as they were in it.
-    const relayKw = loads.reduce((sum, load, j) => sum + (relayOn[j] === true ? load.ratedPowerKw : 0), 0);
+    // Its requests arrive first: an appliance that was running served them as they came, so a
+    // load is credited min(on-time × rating, what was queued and asked) — what it drew.
+    const arrivals = queue.collect(atMs);
     let servedKwh = 0;
     if (previousAtMs !== null) for (let j = 0; j < loads.length; j++) if (relayOn[j] === true) servedKwh += queue.serve(j, atMs - previousAtMs);
-    const arrivals = queue.collect(atMs);
+    // What the relays added to the meter as it was read: a load that is on draws while its job lasts.
+    const waiting = queue.pending();
+    const relayKw = loads.reduce((sum, load, j) => sum + (relayOn[j] === true && waiting[j] ? load.ratedPowerKw : 0), 0);
 
     const active = deps.plan();
     const step = active ? stepAt(active.plan, atMs) : null;
@@ -240,7 +245,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     // Relays first, so a relay that fails now puts this period's battery in the safe state.
     const planMode = safeBatteryOf(observed.keys()) === null && step !== null;
     const needKwh = planMode ? (active!.plan.shiftableKw[step!.index]! * (Math.min(atMs + periodMs, step!.endMs) - step!.startMs)) / HOUR_MS - stepServed.kwh : null;
-    await switchRelays(queue.choose(atMs, periodMs, needKwh));
+    await switchRelays(queue.choose(atMs, periodMs, needKwh, relayOn.map((on) => on === true)));
     if (relayFailures.size > 0) observed.set('relay-failed', [...relayFailures.values()].join('; '));
 
     const meterValues = m?.ok ? m.value : undefined;
@@ -327,8 +332,9 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     await Promise.all([
       // Not written: the device reverts to 0 kW by itself within the revert timeout.
       battery?.setPowerSetpoint(0, revertMs).catch((error: unknown) => deps.log?.('warn', `safe stop: 0 kW not written to the battery, it reverts within ${control.revertTimeoutS} s: ${message(error)}`)),
-      // Loads with queued requests run, as they would without the gateway; the others stay off.
-      switchRelays(queue.choose(clock.nowMs(), periodMs, null)),
+      // Loads with queued requests run, as they would without the gateway (which no longer waits
+      // for a run worth starting); the others stay off.
+      switchRelays(queue.pending()),
     ]);
     for (const failure of relayFailures.values()) deps.log?.('warn', `safe stop: ${failure}`);
   }

@@ -77,7 +77,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
 
     let sim: Simulator | undefined;
     if (config.simulator) {
-      sim = await startSimulator({ clock, boardFile: config.board.file, ...(config.simulator.household ? { household: { id: config.simulator.household, ...(config.simulator.dataDir ? { dataDir: config.simulator.dataDir } : {}) } } : {}) });
+      sim = await startSimulator({ clock, boardFile: config.board.file, ...(config.simulator.household ? { household: simulatedHousehold(config) } : {}) });
       closers.push(() => sim!.close());
     }
     const board = loadBoardProfile(config.board.file, { ...config.board.vars, ...(sim?.vars ?? {}) });
@@ -237,6 +237,21 @@ function keepControllingOnStoreErrors(store: RuntimeStore, log: ReturnType<typeo
     safetyEvents: () => store.safetyEvents(),
     marketDir: store.marketDir,
     close: () => store.close(),
+  };
+}
+
+/**
+ * The replayed household asks for shiftable energy from the simulated start on, never for the
+ * hours before it, even when a shared wall anchor makes the simulator start earlier.
+ */
+function simulatedHousehold(config: GatewayConfig) {
+  const simulator = config.simulator!;
+  const shiftable = config.site.shiftable.find((load) => load.demand.source === 'simulator');
+  return {
+    id: simulator.household!,
+    requestsFromMs: Date.parse(simulator.startIso),
+    ...(simulator.dataDir ? { dataDir: simulator.dataDir } : {}),
+    ...(shiftable ? { shiftableRelay: shiftable.relay } : {}),
   };
 }
 

@@ -12,6 +12,11 @@
  * k the fast loop followed, at the realised deviation ξ = w − μ_k − f_k averaged over the part
  * of the step inside the hour (the evaluation's steps are hours, so there it is the hour's ξ).
  * Safe-mode periods follow no plan and are not scored.
+ *
+ * Only hours observed from their start are recorded: the hour of the first iteration is left
+ * out unless the loop began exactly on it, and so is any earlier hour (requests collected for
+ * the time before the loop began, a clock that started the loop before the simulated start) —
+ * a partial hour's energies would look like a whole hour's to whoever sums them.
  */
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { chanceRows, rowExcess, type ChanceFamily, type Plan } from '../optimizer/index.ts';
@@ -75,6 +80,8 @@ interface EnergyTrack {
 export class HourAccount {
   private readonly bins = new Map<number, HourBin>();
   private previous: HourSample | null = null;
+  /** Instant of the first iteration: hours starting before it were not observed whole. */
+  private firstAtMs = Number.NaN;
   private lastSocFraction = Number.NaN;
   private readonly tracks = { import: { counter: null } as EnergyTrack, export: { counter: null } as EnergyTrack, pv: { counter: null } as EnergyTrack };
   /** ξ averaged per step of the plan in force, for the SoC rows (they sum β ξ over the plan's earlier steps). */
@@ -92,6 +99,7 @@ export class HourAccount {
   /** Adds one iteration; returns the records of the hours that ended before it, oldest first. */
   add(sample: HourSample): HourRecord[] {
     const m = sample.measurement;
+    if (Number.isNaN(this.firstAtMs)) this.firstAtMs = sample.atMs;
     const bin = this.bin(hourOf(sample.atMs));
     bin.iterations += 1;
     if (sample.safe) bin.safeIterations += 1;
@@ -200,7 +208,7 @@ export class HourAccount {
     const records: HourRecord[] = [];
     for (const hourStartMs of [...this.bins.keys()].sort((a, b) => a - b)) {
       if (hourStartMs >= currentHourMs) break;
-      records.push(this.record(hourStartMs, this.bins.get(hourStartMs)!));
+      if (hourStartMs >= this.firstAtMs) records.push(this.record(hourStartMs, this.bins.get(hourStartMs)!));
       this.bins.delete(hourStartMs);
     }
     return records;

@@ -2,8 +2,9 @@
  * The shiftable-load queue: per load, the energy its user asked for and not yet served, each
  * request with its deadline (request instant + maxDelayHours, the latest completion). Served
  * energy is relay on-time × rated power, never more than is queued (an appliance stops when its
- * job is done). The fast loop asks it which relays to switch on; the planner asks it for s₀,
- * the known demand of the step and the deadlines (formulation §2).
+ * job is done, and a running one serves what is asked while it runs: the fast loop collects a
+ * period's requests before it credits the period). The fast loop asks it which relays to switch
+ * on; the planner asks it for s₀, the known demand of the step and the deadlines (formulation §2).
  *
  * Requests come from a demand feed: the simulated household for loads with `source:
  * 'simulator'`, the configured daily schedule otherwise. A request larger than ratedPowerKw × 1 h
@@ -22,6 +23,13 @@ const EMPTY_KWH = 1e-9;
  * queue at a few hundred entries for a 6 h delay instead of thousands.
  */
 const MERGE_WINDOW_MS = 60_000;
+/**
+ * A load that is off is switched on only for a run of at least this many fast periods at its
+ * rating (or when a deadline cannot wait): a 2 kW dishwasher is not started for 1 Wh. Small,
+ * because a job much shorter than a period is still worth a period's switching: at 1800 s
+ * periods a 0.3 kWh request runs (9 minutes at 2 kW), at 5 s periods a few Wh are enough.
+ */
+const MIN_RUN_PERIODS = 0.1;
 
 interface Request {
   requestedAtMs: number;
@@ -89,6 +97,11 @@ export class ShiftableQueue {
     return this.queues[load]!.reduce((sum, r) => sum + r.energyKwh, 0);
   }
 
+  /** Which loads have queued energy: the desired profile, and the loads still drawing while on. */
+  pending(): boolean[] {
+    return this.loads.map((_, j) => this.queuedKwh(j) > EMPTY_KWH);
+  }
+
   /** Credits what load `load` drew while on for `onMs`, earliest deadline first; returns what was credited. */
   serve(load: number, onMs: number): number {
     const queue = this.queues[load]!;
@@ -106,21 +119,29 @@ export class ShiftableQueue {
   }
 
   /**
-   * Which loads to switch on for the fast period [nowMs, nowMs + periodMs). `needKwh` is what
-   * the plan still wants served by the period's end; null means the desired profile: every load
-   * with queued energy runs. A load whose deadline cannot wait one more period runs whatever
-   * the plan says; the rest follow the need, earliest deadline first, each switched on if at
-   * least half its energy this period is needed (so the step's total lands within half a
-   * period's energy of the plan).
+   * Which loads to switch on for the fast period [nowMs, nowMs + periodMs); `running` are the
+   * loads on now. Only loads with queued energy run, and one that is off starts only for a run
+   * worth it: MIN_RUN_PERIODS of energy at its rating queued, or a deadline that cannot wait one
+   * more period; one that runs may go on until its queue is empty. `needKwh` is what the plan
+   * still wants served by the period's end; null means the desired profile: every such load
+   * runs. A load whose deadline cannot wait runs whatever the plan says; the rest follow the
+   * need, earliest deadline first, each switched on if at least half its energy this period is
+   * needed (so the step's total lands within half a period's energy of the plan).
    */
-  choose(nowMs: number, periodMs: number, needKwh: number | null): boolean[] {
+  choose(nowMs: number, periodMs: number, needKwh: number | null, running: readonly boolean[]): boolean[] {
     const on = this.loads.map(() => false);
-    const waiting = this.loads.map((_, j) => j).filter((j) => this.queuedKwh(j) > EMPTY_KWH);
+    const periodKwh = (j: number) => (this.loads[j]!.ratedPowerKw * periodMs) / HOUR_MS;
+    const waiting = this.loads
+      .map((_, j) => j)
+      .filter((j) => {
+        const queuedKwh = this.queuedKwh(j);
+        return queuedKwh > EMPTY_KWH && (running[j] === true || queuedKwh >= MIN_RUN_PERIODS * periodKwh(j) || this.mustRun(j, nowMs, periodMs));
+      });
     if (needKwh === null) {
       for (const j of waiting) on[j] = true;
       return on;
     }
-    const quantumKwh = (j: number) => Math.min((this.loads[j]!.ratedPowerKw * periodMs) / HOUR_MS, this.queuedKwh(j));
+    const quantumKwh = (j: number) => Math.min(periodKwh(j), this.queuedKwh(j));
     const byDeadline = waiting.sort((a, b) => this.queues[a]![0]!.deadlineMs - this.queues[b]![0]!.deadlineMs);
     let left = needKwh;
     for (const j of byDeadline) {

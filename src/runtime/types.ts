@@ -178,6 +178,12 @@ export interface ShiftableState {
 
 /** Where shiftable demand requests come from: the simulated household, or a configured schedule. */
 export interface ShiftableDemandFeed {
+  /**
+   * No request is made before this instant (the simulated household's start): the shiftable
+   * queue collects from here, so it holds the same jobs as the appliances. Absent: from the
+   * queue's own start.
+   */
+  startMs?: number;
   /** Energy the load `relayId` was asked for in [fromMs, toMs) (kWh). */
   requestedKwh(relayId: string, fromMs: number, toMs: number): number;
 }

@@ -105,7 +105,8 @@ describe('prosumer-edge run', () => {
         // The first plan starts from the battery's measured energy (the sim starts at 50 % of 10 kWh).
         expect(plans[0]!.energyKwh[0]).toBeCloseTo(5, 0);
         const hours = store.hours();
-        expect(hours.length).toBeGreaterThanOrEqual(3);
+        // 08:00 is not recorded: the loop began after its start (partial hours are skipped); 11:00 never closes.
+        expect(hours.length).toBeGreaterThanOrEqual(2);
         for (const hour of hours) {
           expect(hour.iterations).toBeGreaterThan(0);
           expect(hour.scheduledGridKw).not.toBeNull();

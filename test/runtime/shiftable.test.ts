@@ -20,6 +20,9 @@ const requestAt = (atMs: number, kwh: number): ShiftableDemandFeed => ({ request
 /** The same load fed by the simulated household instead of a schedule. */
 const fed = (load: ShiftableLoadConfig): ShiftableLoadConfig => ({ ...load, demand: { source: 'simulator' } });
 
+/** No load running now (the `running` argument of choose). */
+const off = [false, false];
+
 const queueOf = (loads: ShiftableLoadConfig[], feed: ShiftableDemandFeed | null = null, startMs = T0) => new ShiftableQueue({ loads, feed, stepMinutes: 15, horizonSteps: 8, startMs });
 
 describe('the shiftable-load queue', () => {
@@ -70,14 +73,14 @@ describe('the shiftable-load queue', () => {
     queue.collect(T0 + 1_000);
     const period = 30_000;
     const quantum = (kw: number) => (kw * period) / HOUR_MS;
-    expect(queue.choose(T0 + 1_000, period, null)).toEqual([true, true]);
-    expect(queue.choose(T0 + 1_000, period, 0)).toEqual([false, false]);
+    expect(queue.choose(T0 + 1_000, period, null, off)).toEqual([true, true]);
+    expect(queue.choose(T0 + 1_000, period, 0, off)).toEqual([false, false]);
     // Half a quantum needed switches a load on; less does not.
-    expect(queue.choose(T0 + 1_000, period, quantum(2) / 2)).toEqual([true, false]);
-    expect(queue.choose(T0 + 1_000, period, quantum(2) / 2 - 1e-6)).toEqual([false, false]);
-    expect(queue.choose(T0 + 1_000, period, quantum(2) + quantum(3))).toEqual([true, true]);
+    expect(queue.choose(T0 + 1_000, period, quantum(2) / 2, off)).toEqual([true, false]);
+    expect(queue.choose(T0 + 1_000, period, quantum(2) / 2 - 1e-6, off)).toEqual([false, false]);
+    expect(queue.choose(T0 + 1_000, period, quantum(2) + quantum(3), off)).toEqual([true, true]);
     queue.serve(0, HOUR_MS);
-    expect(queue.choose(T0 + 1_000, period, 1)).toEqual([false, true]);
+    expect(queue.choose(T0 + 1_000, period, 1, off)).toEqual([false, true]);
   });
 
   it('runs a load whatever the plan says once waiting one more period would miss a deadline', () => {
@@ -86,17 +89,17 @@ describe('the shiftable-load queue', () => {
     queue.collect(T0 + 1_000);
     const period = 30_000;
     const latestStartMs = T0 + 15 * MIN_MS;
-    expect(queue.choose(latestStartMs - period - 1_000, period, 0)).toEqual([false]);
-    expect(queue.choose(latestStartMs - period + 1_000, period, 0)).toEqual([true]);
+    expect(queue.choose(latestStartMs - period - 1_000, period, 0, off)).toEqual([false]);
+    expect(queue.choose(latestStartMs - period + 1_000, period, 0, off)).toEqual([true]);
   });
 
   it('lets a request larger than an hour of the load’s power simply take longer', () => {
     const queue = queueOf([fed(dishwasher([], 1))], requestAt(T0, 5));
     queue.collect(T0 + 1_000);
     // 2.5 h of running for a 1 h deadline: it runs at once, and keeps running past the deadline until done.
-    expect(queue.choose(T0 + 1_000, 30_000, 0)).toEqual([true]);
+    expect(queue.choose(T0 + 1_000, 30_000, 0, off)).toEqual([true]);
     expect(queue.serve(0, 2 * HOUR_MS)).toBeCloseTo(4, 12);
-    expect(queue.choose(T0 + 2 * HOUR_MS, 30_000, 0)).toEqual([true]);
+    expect(queue.choose(T0 + 2 * HOUR_MS, 30_000, 0, off)).toEqual([true]);
     expect(queue.state(T0 + 2 * HOUR_MS).deadlinesKwh[0]).toBeCloseTo(1, 12);
   });
 
@@ -108,7 +111,31 @@ describe('the shiftable-load queue', () => {
     expect(queue.queuedKwh(0)).toBeCloseTo(0.6, 9);
     // The first minute's 0.01 kWh is due at 12:00 and takes 18 s at 2 kW; the later slivers are due
     // later, so the load may wait until 11:59:12 minus one 30 s period, not start 18 min early.
-    expect(queue.choose(T0 + 2 * HOUR_MS - 2 * MIN_MS, 30_000, 0)).toEqual([false]);
-    expect(queue.choose(T0 + 2 * HOUR_MS - 40_000, 30_000, 0)).toEqual([true]);
+    expect(queue.choose(T0 + 2 * HOUR_MS - 2 * MIN_MS, 30_000, 0, off)).toEqual([false]);
+    expect(queue.choose(T0 + 2 * HOUR_MS - 40_000, 30_000, 0, off)).toEqual([true]);
+  });
+
+  it('does not start a 2 kW load for a queue far below a period’s energy unless its deadline is due, and lets a running one finish', () => {
+    // 1 Wh asked at 10:00, due at 16:00; a 450 s period at 2 kW is 0.25 kWh.
+    const queue = queueOf([fed(dishwasher([], 6))], requestAt(T0, 0.001));
+    queue.collect(T0 + 1_000);
+    const period = 450_000;
+    expect(queue.pending()).toEqual([true]);
+    expect(queue.choose(T0 + 1_000, period, null, [false])).toEqual([false]);
+    expect(queue.choose(T0 + 1_000, period, 1, [false])).toEqual([false]);
+    // Already running (switched on for a larger job): it goes on until its queue is empty.
+    expect(queue.choose(T0 + 1_000, period, null, [true])).toEqual([true]);
+    // The last period before the deadline: it runs whatever the plan says.
+    expect(queue.choose(T0 + 6 * HOUR_MS - period, period, 0, [false])).toEqual([true]);
+    // A tenth of a period's energy (25 Wh) is worth a run.
+    const larger = queueOf([fed(dishwasher([], 6))], requestAt(T0, 0.025));
+    larger.collect(T0 + 1_000);
+    expect(larger.choose(T0 + 1_000, period, null, [false])).toEqual([true]);
+    const smaller = queueOf([fed(dishwasher([], 6))], requestAt(T0, 0.024));
+    smaller.collect(T0 + 1_000);
+    expect(smaller.choose(T0 + 1_000, period, 1, [false])).toEqual([false]);
+    expect(queue.serve(0, period)).toBeCloseTo(0.001, 12);
+    expect(queue.pending()).toEqual([false]);
+    expect(queue.choose(T0 + period, period, null, [true])).toEqual([false]);
   });
 });

@@ -105,3 +105,48 @@ describe('the simulated household (residential4 on boards/sim.yaml)', () => {
     await expect(startSimulator({ clock, boardFile: smallPv, household: { id: 'residential4' } })).rejects.toThrow(/ratedPowerKw 5 is below residential4's PV peak of 8\.495 kW/);
   });
 });
+
+describe('the simulated household’s dishwasher (residential2 on boards/sim.yaml)', () => {
+  const startMs = Date.parse('2016-06-30T19:00:00Z');
+  const clock = new ManualClock(startMs);
+  let sim: Simulator;
+
+  beforeAll(async () => {
+    sim = await startSimulator({ clock, household: { id: 'residential2' } });
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it('draws what was asked of it and no more: on through an hour that asks 1 Wh, it draws 1 Wh, not 2 kW', () => {
+    // 19:00 … 02:59: 0.428 and 0.554 kWh at 19:00 and 20:00, then a few Wh an hour.
+    const rows = csvDay('residential2', startMs, 8);
+    const relayKwh = () => sim.plant.totals().relayLoadKwh;
+    // Off for two hours: what was asked waits in the dishwasher.
+    clock.advance(2 * HOUR_MS);
+    expect(sim.plant.relayPendingKwh(0)).toBeCloseTo(rows[0]!.request + rows[1]!.request, 9);
+    expect(relayKwh()).toBe(0);
+    // On from 21:00: it runs the waiting jobs at its rating, then only what is asked as it is asked.
+    sim.plant.setRelay(0, true);
+    expect(sim.plant.relayDrawKw(0)).toBe(2);
+    clock.advance(HOUR_MS);
+    expect(relayKwh()).toBeCloseTo(rows[0]!.request + rows[1]!.request + rows[2]!.request, 9);
+    expect(sim.plant.relayPendingKwh(0)).toBe(0);
+    for (let h = 3; h < 8; h++) {
+      const beforeKwh = relayKwh();
+      clock.advance(17 * MIN_MS);
+      // Nothing pending: the meter sees the inflexible load and the trickle that is asked (the measured load), not 2 kW more.
+      expect(sim.plant.relayDrawKw(0)).toBeCloseTo(rows[h]!.request, 12);
+      expect(sim.plant.meterNetImportKw()).toBeCloseTo(rows[h]!.load - rows[h]!.pv - sim.plant.batteryPowerKw(), 9);
+      clock.advance(HOUR_MS - 17 * MIN_MS);
+      expect(relayKwh() - beforeKwh).toBeCloseTo(rows[h]!.request, 9);
+    }
+    expect(rows[6]!.request).toBe(0.001); // 2016-07-01 01:00
+  });
+
+  it('asks for nothing before the simulator started, so the gateway’s queue and the dishwasher begin together', () => {
+    expect(sim.demand!.startMs).toBe(startMs);
+    expect(sim.demand!.requestedKwh('dishwasher', startMs - 2 * HOUR_MS, startMs)).toBe(0);
+    expect(sim.demand!.requestedKwh('dishwasher', startMs - HOUR_MS, startMs + HOUR_MS)).toBeCloseTo(0.428, 9);
+  });
+});

@@ -140,6 +140,41 @@ describe('the plant', () => {
     expect(() => plant.setRelay(7, true)).toThrow(/no relay load on channel 7/);
   });
 
+  it('lets an appliance draw its rating only while it has a job: relay on with nothing pending draws nothing', () => {
+    // Its user asks for 0.5 kW worth of work from 01:00 on, nothing before.
+    const fromMs = summerDay + HOUR_MS;
+    const demand = { requestKw: (tMs: number) => (tMs >= fromMs ? 0.5 : 0), nextChangeMs: (tMs: number) => (tMs < fromMs ? fromMs : Infinity) };
+    const { clock, plant } = plantAt(summerDay, { relays: [{ channel: 0, ratedPowerKw: 2, demand }] });
+    const meterBalances = () => {
+      const { loadKw, pvKw } = profile.at(clock.nowMs());
+      expect(plant.meterNetImportKw()).toBeCloseTo(loadKw + plant.relayDrawKw(0) - pvKw - plant.batteryPowerKw(), 12);
+    };
+    plant.setRelay(0, true);
+    expect(plant.relayDrawKw(0)).toBe(0);
+    meterBalances();
+    clock.advance(HOUR_MS);
+    expect(plant.totals().relayLoadKwh).toBe(0);
+    // Off for an hour: the work waits in the appliance.
+    plant.setRelay(0, false);
+    clock.advance(HOUR_MS);
+    expect(plant.relayPendingKwh(0)).toBeCloseTo(0.5, 12);
+    expect(plant.relayDrawKw(0)).toBe(0);
+    // On: 2 kW while 0.5 kW keeps arriving, so the 0.5 kWh is done after 20 minutes; then it runs what arrives.
+    plant.setRelay(0, true);
+    clock.advance(19 * MIN_MS);
+    expect(plant.relayDrawKw(0)).toBe(2);
+    meterBalances();
+    clock.advance(2 * MIN_MS);
+    expect(plant.relayPendingKwh(0)).toBe(0);
+    expect(plant.relayDrawKw(0)).toBeCloseTo(0.5, 12);
+    meterBalances();
+    clock.advance(39 * MIN_MS);
+    // Everything asked, nothing more: the hour's 0.5 kWh and the 0.5 kWh that waited.
+    expect(plant.totals().relayLoadKwh).toBeCloseTo(1, 9);
+    const t = plant.totals();
+    expect(t.importedKwh - t.exportedKwh).toBeCloseTo(t.loadKwh + t.relayLoadKwh - t.pvKwh - t.batteryDischargeAcKwh + t.batteryChargeAcKwh, 9);
+  });
+
   it('reports cell voltages from the OCV curve that sum to the pack voltage and sag under discharge', () => {
     const low = plantAt(summerDay, { initialSocFraction: 0.15 }).plant;
     const high = plantAt(summerDay, { initialSocFraction: 0.95 }).plant;
