@@ -41,6 +41,12 @@ interface Thread {
 }
 
 const bootstrap = new URL('./solver-worker.mjs', import.meta.url);
+/**
+ * The worker's JavaScript holds one problem and one plan at a time (the solver's memory is
+ * WebAssembly, outside these limits); V8's default young generation would let it grow by tens
+ * of MB of garbage before collecting, on a gateway with little RAM.
+ */
+const workerHeapLimits = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 };
 
 export function createSolverClient(options: SolverClientOptions): SolverClient {
   if (!(options.timeBudgetMs > 0)) throw new RangeError(`solver time budget must be > 0 ms, got ${options.timeBudgetMs}`);
@@ -49,7 +55,7 @@ export function createSolverClient(options: SolverClientOptions): SolverClient {
   let current: Thread | null = null;
 
   function spawn(): Thread {
-    const worker = new Worker(bootstrap, { workerData: { solver: options.solver, timeBudgetMs: options.timeBudgetMs } satisfies SolverWorkerData });
+    const worker = new Worker(bootstrap, { workerData: { solver: options.solver, timeBudgetMs: options.timeBudgetMs } satisfies SolverWorkerData, resourceLimits: workerHeapLimits });
     let markReady!: (failure: string | null) => void;
     const thread: Thread = { worker, ready: new Promise((resolve) => (markReady = resolve)), settle: null };
     let crash = '';
