@@ -66,7 +66,7 @@ function fmt(v: number): string {
 function renderPanel(panel: Panel, offsetY: number): string {
   const plotW = width - margin.left - margin.right;
   const plotH = panelHeight - margin.top - margin.bottom;
-  const xs = [...(panel.series ?? []).flatMap((s) => s.points.map((p) => p[0] + (s.step ? 1 : 0))), ...(panel.points ?? []).map((p) => p.x)];
+  const xs = [...(panel.series ?? []).flatMap((s) => s.points.flatMap((p) => (s.step ? [p[0], p[0] + 1] : [p[0]]))), ...(panel.points ?? []).map((p) => p.x)];
   const ys = [...(panel.series ?? []).flatMap((s) => s.points.map((p) => p[1])), ...(panel.points ?? []).map((p) => p.y), ...(panel.hLines ?? []).map((l) => l.y)];
   const [x0, x1] = panel.xRange ?? extent(xs, [0, 1]);
   const [y0, y1] = panel.yRange ?? extent(ys, [0, 1]);
