@@ -11,6 +11,7 @@ const suites: Record<string, () => Promise<{ runBench: Suite }>> = {
   footprint: () => import('./footprint.ts'),
   optimizer: () => import('./optimizer.ts'),
   market: () => import('./market.ts'),
+  gateway: () => import('./gateway.ts'),
 };
 
 export async function run(args: string[]): Promise<number> {
