@@ -3,7 +3,8 @@
  * returns it: validated, defaults filled in, relative paths resolved against the config
  * file's folder. docs/configuration.md documents every field.
  */
-import type { ChanceMethod } from '../optimizer/types.ts';
+import type { BatteryParams, ChanceMethod } from '../optimizer/types.ts';
+import type { TariffParams } from '../data/tariff.ts';
 
 export interface GatewayConfig {
   /** The file this was loaded from (absolute). */
@@ -35,31 +36,17 @@ export interface GatewayConfig {
     hours?: number;
   };
   site: {
-    battery: {
-      capacityKwh: number;
-      minEnergyKwh: number;
-      maxEnergyKwh: number;
-      maxChargeKw: number;
-      maxDischargeKw: number;
-      chargeEfficiency: number;
-      dischargeEfficiency: number;
-    };
+    /** The optimizer's battery parameters; the charge/discharge limits are the ratings (the BMS's live limits are read at run time). */
+    battery: BatteryParams;
     grid: { maxImportKw: number; maxExportKw: number };
     /** Shiftable loads: relay device ids of the board, each with what it must deliver. */
     shiftable: ShiftableLoadConfig[];
   };
-  tariff: {
+  tariff: TariffParams & {
     /** Day-ahead price CSV (timestamp,price_eur_per_mwh) — the same format as the shared data. */
     pricesFile?: string;
     /** Used for hours the price file does not cover, and when there is none (EUR/MWh). */
     fallbackDayAheadEurPerMwh: number;
-    gridFeesEurPerKwh: number;
-    vatFactor: number;
-    feedInEurPerKwh: number;
-    realtimeBuyAdderEurPerKwh: number;
-    realtimeSellDiscountEurPerKwh: number;
-    demandChargeEurPerKwDay: number;
-    p2pGridFeeEurPerKwh: number;
   };
   control: {
     /** Fast loop period (simulated seconds): read, apply the decision rule, switch relays. */

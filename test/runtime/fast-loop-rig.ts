@@ -24,6 +24,7 @@ import { createOptimizer, fallbackPlan, type ProblemInput } from '../../src/opti
 import { recedingProblemInput } from '../../src/optimizer/receding-input.ts';
 import { seededRandom } from '../../src/random/seeded-random.ts';
 import type { ActivePlan, HourRecord, MarketView, RuntimeSnapshot, RuntimeStore, SafetyEvent, ShiftableDemandFeed } from '../../src/runtime/types.ts';
+import { tariffParams } from '../../src/data/tariff.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -46,13 +47,7 @@ export function rigConfig(storageDir: string, changes: ConfigChanges = {}): Gate
     },
     tariff: {
       fallbackDayAheadEurPerMwh: 30,
-      gridFeesEurPerKwh: 0.18,
-      vatFactor: 1.19,
-      feedInEurPerKwh: 0.08,
-      realtimeBuyAdderEurPerKwh: 0.1,
-      realtimeSellDiscountEurPerKwh: 0.04,
-      demandChargeEurPerKwDay: 0.5,
-      p2pGridFeeEurPerKwh: 0.09,
+      ...tariffParams,
     },
     control: {
       fastPeriodS: 30,

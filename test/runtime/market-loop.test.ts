@@ -23,6 +23,7 @@ import type { ActivePlan, TradeView } from '../../src/runtime/types.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 import { BROKERS, FAST_TIMING, embeddedBroker, eventually, type TestBroker } from '../market/fixtures.ts';
 import type { MarketLoopPeerSpec } from './market-loop-peer.ts';
+import { tariffParams } from '../../src/data/tariff.ts';
 
 // Real solves, real brokers, child processes on a loaded 2-core machine: generous limits, no timing assertions.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
@@ -105,12 +106,7 @@ class LoopCommunity {
       },
       tariff: {
         fallbackDayAheadEurPerMwh: 80,
-        gridFeesEurPerKwh: 0.18,
-        vatFactor: 1.19,
-        feedInEurPerKwh: 0.08,
-        realtimeBuyAdderEurPerKwh: 0.1,
-        realtimeSellDiscountEurPerKwh: 0.04,
-        demandChargeEurPerKwDay: 0.5,
+        ...tariffParams,
         p2pGridFeeEurPerKwh: FEE_EUR_PER_KWH,
       },
       control: {
