@@ -26,7 +26,7 @@ import { createFastLoop } from './fast-loop.ts';
 import { createStatusSource, startMqttTelemetry, startStatusPage } from '../telemetry/index.ts';
 import { startWatchdog } from './watchdog.ts';
 import { createRuntimeLog } from './log.ts';
-import type { HourRecord, Measurement, RuntimeSnapshot, RuntimeStore, SafetyEvent } from './types.ts';
+import type { ActivePlan, HourRecord, Measurement, RuntimeSnapshot, RuntimeStore, SafetyEvent } from './types.ts';
 
 export interface RuntimeOptions {
   /** Where log lines go (default stderr). */
@@ -68,7 +68,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const watchdog = startWatchdog({ log: (message: string) => log('warn', message) });
+  const watchdog = startWatchdog({ log });
   closers.push(() => watchdog.close());
 
   try {
@@ -91,9 +91,10 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const tariff = createTariffSource(config.tariff);
 
     let market: Awaited<ReturnType<typeof createMarketLoop>> | null = null;
-    const fastRef: { latestPlan: ReturnType<ReturnType<typeof createPlanner>['active']> } = { latestPlan: null };
+    // The market bids from the planner's latest plan; the planner, created below, needs the market.
+    let latestPlan: ActivePlan | null = null;
     if (config.market) {
-      market = createMarketLoop({ config, clock, dataDir: store.marketDir, brokerUrl: await brokers.resolve(config.market.brokerUrl), plan: () => fastRef.latestPlan, log });
+      market = createMarketLoop({ config, clock, dataDir: store.marketDir, brokerUrl: await brokers.resolve(config.market.brokerUrl), plan: () => latestPlan, log });
       closers.push(() => market!.close());
       await market.start();
     }
@@ -190,7 +191,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
         maxDischargeKw: measured?.maxDischargeKw ?? null,
         shiftable: fast.shiftableState(atMs),
       });
-      fastRef.latestPlan = active;
+      latestPlan = active;
       if (active.fallback) fallbacks++;
       // A new plan is applied at once rather than at the next fast-loop instant.
       await iterate();

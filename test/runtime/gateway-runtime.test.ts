@@ -14,11 +14,15 @@ import { parse, stringify } from 'yaml';
 import { loadGatewayConfig } from '../../src/config/gateway.ts';
 import { runGateway } from '../../src/runtime/gateway-runtime.ts';
 import { openRuntimeStore } from '../../src/storage/store.ts';
+import { closeReceivers, removeReceiverDir, startReceiver } from './notify-receiver.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'src/cli/prosumer-edge.mjs');
 const work = mkdtempSync(join(tmpdir(), 'pe-runtime-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+  removeReceiverDir();
+});
 
 async function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -131,26 +135,31 @@ describe('prosumer-edge run', () => {
     }
   });
 
-  it('stops on SIGTERM with exit status 0, leaving a store the next start opens', async () => {
+  it('tells systemd it is ready once its loops run and pings the watchdog, then on SIGTERM says it is stopping and exits 0, leaving a store the next start opens', async () => {
     const file = simConfig('term', (c) => {
       c.simulator.speed = 600;
       delete c.simulator.hours;
       c.telemetry = {};
     });
-    const child = spawn(process.execPath, [cli, 'run', '--config', file], { cwd: work });
+    const systemd = await startReceiver();
+    const child = spawn(process.execPath, [cli, 'run', '--config', file], { cwd: work, env: { ...process.env, NOTIFY_SOCKET: systemd.path, WATCHDOG_USEC: '1000000' } });
     let stderr = '';
-    const running = new Promise<void>((done) => {
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        if (stderr.includes('running:') && stderr.includes('plan ')) done();
-      });
-    });
-    await Promise.race([running, new Promise((r) => setTimeout(r, 30_000))]);
-    await new Promise((r) => setTimeout(r, 1000));
+    child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(stderr).toMatch(/stopped: \d+ fast iterations/);
+    try {
+      await systemd.waitFor((d) => d.some((m) => m.text.includes('READY=1')), 60_000);
+      await systemd.waitFor((d) => d.filter((m) => m.text.includes('WATCHDOG=1')).length >= 2);
+      // After each plan the status line says how it was solved.
+      await systemd.waitFor((d) => d.some((m) => m.text.includes('STATUS=plan optimal')), 60_000);
+      expect(stderr).toContain('running:');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(systemd.assignments()).toContain('STOPPING=1');
+      expect(stderr).toMatch(/stopped: \d+ fast iterations/);
+    } finally {
+      child.kill('SIGKILL');
+      closeReceivers();
+    }
     const store = openRuntimeStore(loadGatewayConfig(file).storage.dir);
     expect(store.plans().length).toBeGreaterThan(0);
     store.close();

@@ -1,83 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { closeReceivers, removeReceiverDir, startReceiver, type Datagram } from './notify-receiver.ts';
 import { startWatchdog } from '../../src/runtime/watchdog.ts';
 import type { LogLevel } from '../../src/runtime/log.ts';
-
-/**
- * What systemd's side of NOTIFY_SOCKET sees: a real unix datagram socket (Debian's python3),
- * printing each datagram with its arrival time. systemd-notify's BARRIER=1 datagrams carry a
- * file descriptor that the receiver drops unread, which releases the barrier as systemd does.
- */
-const receiverScript = `
-import json, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print(json.dumps({"bound": True}), flush=True)
-while True:
-    data = s.recv(65536)
-    print(json.dumps({"atMs": time.time() * 1000, "text": data.decode()}), flush=True)
-`;
-
-interface Datagram {
-  atMs: number;
-  text: string;
-}
-
-interface Receiver {
-  path: string;
-  datagrams: Datagram[];
-  /** Assignments received, BARRIER messages left out. */
-  assignments(): string[];
-  waitFor(test: (d: Datagram[]) => boolean, timeoutMs?: number): Promise<void>;
-  close(): void;
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'prosumer-edge-notify-'));
-const running: ChildProcess[] = [];
-let sockets = 0;
-
-async function startReceiver(): Promise<Receiver> {
-  const path = join(dir, `notify-${++sockets}.sock`);
-  const child = spawn('/usr/bin/python3', ['-c', receiverScript, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  running.push(child);
-  const datagrams: Datagram[] = [];
-  const waiters = new Set<() => void>();
-  const bound = new Promise<void>((ready, fail) => {
-    child.once('exit', (code) => fail(new Error(`notify receiver exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const message = JSON.parse(line) as { bound?: true } & Datagram;
-      if (message.bound) return ready();
-      if (message.text !== 'BARRIER=1') datagrams.push(message);
-      for (const w of waiters) w();
-    });
-  });
-  await bound;
-  return {
-    path,
-    datagrams,
-    assignments: () => datagrams.flatMap((d) => d.text.split('\n')),
-    waitFor: (test, timeoutMs = 20_000) =>
-      new Promise<void>((done, fail) => {
-        const check = () => {
-          if (!test(datagrams)) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          done();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          fail(new Error(`timed out; received: ${JSON.stringify(datagrams.map((d) => d.text))}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
-    close: () => child.kill(),
-  };
-}
 
 function recordingLog() {
   const lines: { level: LogLevel; message: string }[] = [];
@@ -87,10 +15,8 @@ function recordingLog() {
 const pings = (datagrams: Datagram[]) => datagrams.filter((d) => d.text.split('\n').includes('WATCHDOG=1'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-afterEach(() => {
-  for (const child of running.splice(0)) child.kill();
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(closeReceivers);
+afterAll(removeReceiverDir);
 
 describe('systemd notifications', () => {
   it('without NOTIFY_SOCKET (not started by systemd) the watchdog does nothing and says nothing', async () => {
@@ -161,7 +87,7 @@ describe('systemd notifications', () => {
 
   it('a notify socket nobody listens on is logged once as an error, not on every ping', async () => {
     const { lines, log } = recordingLog();
-    const watchdog = startWatchdog({ env: { NOTIFY_SOCKET: join(dir, 'nobody.sock'), WATCHDOG_USEC: '100000' }, log });
+    const watchdog = startWatchdog({ env: { NOTIFY_SOCKET: join(tmpdir(), `prosumer-edge-nobody-${process.pid}.sock`), WATCHDOG_USEC: '100000' }, log });
     await sleep(500);
     await watchdog.close();
     const errors = lines.filter((l) => l.level === 'error');
