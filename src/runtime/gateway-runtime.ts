@@ -272,7 +272,12 @@ async function periodic(clock: Clock, periodMs: number, endMs: number, signal: A
   let skipped = 0;
   let atMs = runAtStart ? clock.nowMs() : nextMultiple(clock.nowMs(), periodMs);
   while (!signal.aborted && atMs < endMs) {
-    if (clock.nowMs() < atMs && !(await clock.sleep(atMs - clock.nowMs(), signal))) break;
+    // A timer may wake a little early on an accelerated clock (1 ms of wall time is seconds of
+    // simulated time): a task never runs before its instant, or a plan solved "at" the hour
+    // would not yet cover the iteration that follows it.
+    let slept = true;
+    while (slept && clock.nowMs() < atMs) slept = await clock.sleep(atMs - clock.nowMs(), signal);
+    if (!slept) break;
     await task(atMs);
     runs++;
     const next = nextMultiple(Math.max(atMs + 1, clock.nowMs()), periodMs);
