@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { connect } from 'mqtt';
 import { shiftableRule } from '../data/assets.ts';
 import { DAY_MS, HOUR_MS, householdIds, loadHousehold, loadPrices, type HouseholdSeries } from '../data/households.ts';
-import { isoDay, testDays } from '../data/split.ts';
+import { isoDay, lastPricedDayMs, testDays } from '../data/split.ts';
 import { startEmbeddedBroker } from '../market/broker.ts';
 import type { HourRecord, SafetyEvent } from '../runtime/types.ts';
 import { openRuntimeStore } from '../storage/store.ts';
@@ -84,7 +84,7 @@ export interface CommunitySummary {
   dataDir: string;
   households: string[];
   speed: number;
-  /** Simulated period: the warm-up hour, then the days from the first to the last test day run. */
+  /** Simulated period: the warm-up hours, then the days from the first to the last test day run. */
   startIso: string;
   endIso: string;
   /** Test days run (ISO dates), and those every finished gateway recorded whole: the summary's days. */
@@ -112,7 +112,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
   if (!(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
   const ids = [...householdIds];
   const [prices, ...series] = await Promise.all([loadPrices(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
-  const days = selectDays(series, prices!.startMs + prices!.dayAheadEurPerMwh.length * HOUR_MS, options);
+  const days = selectDays(series, lastPricedDayMs(prices!), options);
   const startMs = days[0]! - warmUpMs;
   const endMs = days.at(-1)! + DAY_MS + coolDownMs;
 
@@ -185,9 +185,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
 }
 
 /** The test days of the data (every household clean; the last one's 24-h horizon still priced), from --start, the first --days. */
-function selectDays(series: HouseholdSeries[], pricesEndMs: number, options: CommunityOptions): number[] {
-  // As `prosumer-edge eval` does: the last test day is the day before the prices end.
-  const lastDayMs = Math.floor(pricesEndMs / DAY_MS) * DAY_MS - 2 * DAY_MS;
+function selectDays(series: HouseholdSeries[], lastDayMs: number, options: CommunityOptions): number[] {
   let days = testDays(series, lastDayMs).daysMs;
   if (options.startDay !== undefined) {
     const fromMs = Date.parse(`${options.startDay.slice(0, 10)}T00:00:00Z`);

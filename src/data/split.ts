@@ -4,7 +4,7 @@
  * Days are UTC days (the data's own clock); a test day must be clean in every household
  * evaluated, so the community sum is computed on the same days for all.
  */
-import { DAY_MS, HOUR_MS, type HouseholdSeries } from './households.ts';
+import { DAY_MS, HOUR_MS, type HouseholdSeries, type PriceSeries } from './households.ts';
 
 export const splitMs = Date.UTC(2016, 6, 1);
 
@@ -36,6 +36,12 @@ export function testDays(households: readonly HouseholdSeries[], lastDayMs: numb
     else daysMs.push(day);
   }
   return { daysMs, dropped };
+}
+
+/** The last day whose every hour still has a fully priced 24-h horizon: the day before the prices' last day. */
+export function lastPricedDayMs(prices: PriceSeries): number {
+  const pricesEndMs = prices.startMs + prices.dayAheadEurPerMwh.length * HOUR_MS;
+  return Math.floor(pricesEndMs / DAY_MS) * DAY_MS - 2 * DAY_MS;
 }
 
 export function isoDay(dayMs: number): string {

@@ -6,8 +6,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DAY_MS, defaultDataDir, HOUR_MS, householdIds, loadHousehold, loadPrices } from '../data/households.ts';
-import { isoDay, splitMs, testDays, validationWindow } from '../data/split.ts';
+import { defaultDataDir, householdIds, loadHousehold, loadPrices } from '../data/households.ts';
+import { isoDay, lastPricedDayMs, splitMs, testDays, validationWindow } from '../data/split.ts';
 import { createOptimizer, type ChanceFamily } from '../optimizer/index.ts';
 import { noControl } from './controllers/no-control.ts';
 import { defaultOptimizerSettings, optimizerController } from './controllers/optimizer.ts';
@@ -261,10 +261,7 @@ async function evaluate(options: Options): Promise<number> {
   }
 
   const [prices, ...households] = await Promise.all([loadPrices(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
-  // The last hour's 24 h horizon needs day-ahead prices: the last test day is the day before the prices end.
-  const pricesEndMs = prices!.startMs + prices!.dayAheadEurPerMwh.length * HOUR_MS;
-  const lastDayMs = Math.floor(pricesEndMs / DAY_MS) * DAY_MS - 2 * DAY_MS;
-  const split = validation ? validationWindow(households, validationDays) : { ...testDays(households, lastDayMs), freezeMs: splitMs };
+  const split = validation ? validationWindow(households, validationDays) : { ...testDays(households, lastPricedDayMs(prices!)), freezeMs: splitMs };
   const days = selectDays(split.daysMs, options.days, stride);
   if (days.length === 0) throw new UsageError('no day selected');
   const phase = validation ? 'validation' : 'test';

@@ -6,6 +6,7 @@ import { saveIdentity } from '../../src/market/index.ts';
 import type { ClearedTrade } from '../../src/market/index.ts';
 import { FAST_TIMING, type TestCommunity } from './fixtures.ts';
 import type { PeerProcessSpec } from './peer-process.ts';
+import { collectLines } from '../child-lines.ts';
 
 const SCRIPT = fileURLToPath(new URL('./peer-process.ts', import.meta.url));
 
@@ -13,13 +14,7 @@ const SCRIPT = fileURLToPath(new URL('./peer-process.ts', import.meta.url));
 export class PeerProcess {
   readonly lines: string[] = [];
   private constructor(readonly child: ChildProcess) {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      this.lines.push(...parts);
-    });
+    collectLines(child.stdout!, this.lines);
     child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`[${child.pid}] ${chunk.toString()}`));
   }
 

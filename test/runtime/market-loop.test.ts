@@ -24,6 +24,7 @@ import { ManualClock } from '../../src/time/clock.ts';
 import { BROKERS, FAST_TIMING, embeddedBroker, eventually, type TestBroker } from '../market/fixtures.ts';
 import type { MarketLoopPeerSpec } from './market-loop-peer.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
+import { collectLines } from '../child-lines.ts';
 
 // Real solves, real brokers, child processes on a loaded 2-core machine: generous limits, no timing assertions.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
@@ -193,13 +194,7 @@ class PeerProcess {
     readonly child: ChildProcess,
     log: string[],
   ) {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      this.lines.push(...parts);
-    });
+    collectLines(child.stdout!, this.lines);
     child.stderr!.on('data', (chunk: Buffer) => log.push(`[${id} process] ${chunk.toString().trimEnd()}`));
   }
 

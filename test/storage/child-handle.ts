@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeStoreOptions } from '../../src/storage/store.ts';
 import type { StreamName } from './fixtures.ts';
+import { collectLines } from '../child-lines.ts';
 
 const SCRIPT = fileURLToPath(new URL('./store-child.ts', import.meta.url));
 
@@ -27,13 +28,7 @@ export class StoreChild {
   constructor(spec: StoreChildSpec) {
     this.child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.closed = new Promise((resolve) => this.child.once('close', () => resolve()));
-    let buffered = '';
-    this.child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      this.lines.push(...parts);
-    });
+    collectLines(this.child.stdout!, this.lines);
     this.child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`[store child ${this.child.pid}] ${chunk.toString()}`));
   }
 
