@@ -76,7 +76,8 @@ export function fallbackPlan(input: ProblemInput, previous: Plan | undefined, st
     if (input.shiftable) {
       const sh = input.shiftable;
       const desired = sh.desiredKw[t]!;
-      const lo = Math.max(sh.minKw[t]!, desired - (sh.maxDeferredKwh - s) / dt);
+      const capKwh = Math.min(sh.maxDeferredKwh, sh.deferredCapKwh?.[t] ?? Infinity);
+      const lo = Math.max(sh.minKw[t]!, desired - (capKwh - s) / dt);
       const hi = Math.min(sh.maxKw[t]!, desired + s / dt);
       served = Math.min(hi, Math.max(lo, k === undefined ? desired : previous!.shiftableKw[k]!));
       plan.deferredKwh.push(s + dt * (desired - served));

@@ -120,6 +120,7 @@ function validateInput(input: ProblemInput): void {
     ['shiftable.desiredKw', input.shiftable?.desiredKw],
     ['shiftable.minKw', input.shiftable?.minKw],
     ['shiftable.maxKw', input.shiftable?.maxKw],
+    ['shiftable.deferredCapKwh', input.shiftable?.deferredCapKwh],
     ['committedGridKw', input.committedGridKw],
   ];
   for (const [name, values] of series) {
@@ -323,7 +324,7 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
   const socExcess = b.vars('socExcess', T, 1, 'outer', () => 0, () => excessKwh);
   const served = shift ? b.vars('shiftable', T, 1, 'outer', (t) => shift.minKw[t]!, (t) => shift.maxKw[t]!) : undefined;
   const deferred = shift
-    ? b.vars('deferred', T, 1, 'outer', () => 0, (k) => (k === T - 1 ? 0 : shift.maxDeferredKwh))
+    ? b.vars('deferred', T, 1, 'outer', () => 0, (k) => (k === T - 1 ? 0 : Math.min(shift.maxDeferredKwh, shift.deferredCapKwh?.[k] ?? Infinity)))
     : undefined;
   const trades = peers.map((p) =>
     b.vars(`trade:${p.peerId}`, T, 1, 'outer', (t) => p.committedKw?.[t] ?? -p.maxKw, (t) => p.committedKw?.[t] ?? p.maxKw),

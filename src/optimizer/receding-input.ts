@@ -37,10 +37,19 @@ export function recedingProblemInput(k: RecedingKnowledge): ProblemInput {
   const { desiredKw } = shiftable;
   const steps = stepHours.length;
   const serveAllKwh = shiftable.deferredKwh + desiredKw[0]! * stepHours[0]!;
-  // Deadlines as per-step minimums: every known demand must be served by its deadline step. Serving
-  // it exactly then is always feasible; the plant (or the relays) would force it anyway (the
-  // optimizer's s_t has no deadline of its own).
-  const minKw = shiftable.dueKwh.map((kwh, t) => kwh / stepHours[t]!);
+  // Deadlines are cumulative: by the end of step t everything due by then is served, whenever it
+  // was. Serving a request when it comes (s = 0) is always feasible, so no deadline can make the
+  // problem infeasible, and the optimizer is free to serve early (a per-step minimum would not be).
+  const enteredKwh: number[] = [];
+  const deferredCapKwh: number[] = [];
+  let entered = shiftable.deferredKwh;
+  let due = 0;
+  for (let t = 0; t < steps; t++) {
+    entered += desiredKw[t]! * stepHours[t]!;
+    due += shiftable.dueKwh[t]!;
+    enteredKwh.push(entered);
+    deferredCapKwh.push(Math.max(0, entered - due));
+  }
   const maxDeferredKwh = Math.max(shiftable.maxDeferredKwh, serveAllKwh);
   const certaintyEquivalent = k.errorSamplesKw === null;
   return {
@@ -51,9 +60,11 @@ export function recedingProblemInput(k: RecedingKnowledge): ProblemInput {
     battery: k.battery,
     shiftable: {
       desiredKw,
-      minKw,
-      maxKw: desiredKw.map((d, t) => (t === 0 ? serveAllKwh / stepHours[0]! : Math.max(d + maxDeferredKwh / stepHours[t]!, minKw[t]!))),
+      minKw: desiredKw.map(() => 0),
+      // Nothing can be served before it is requested.
+      maxKw: enteredKwh.map((kwh, t) => kwh / stepHours[t]!),
       maxDeferredKwh,
+      deferredCapKwh,
     },
     ...(k.peers && k.peers.length > 0 ? { peers: k.peers } : {}),
     grid: k.grid,

@@ -25,6 +25,11 @@ export interface ShiftableParams {
   maxKw: number[];
   /** S^max: most energy that may be deferred (kWh). */
   maxDeferredKwh: number;
+  /**
+   * Deadlines, cumulative: s_{t+1} may not exceed this (kWh), i.e. all known demand whose deadline
+   * falls in step t or earlier is served by the end of step t, at any time before. Omit for none.
+   */
+  deferredCapKwh?: number[];
 }
 
 export interface PeerTrade {

@@ -151,7 +151,8 @@ def build(inp):
         qp.eq.append((row, mu[t]))
         if shift:
             bounds(f[t], shift["minKw"][t], shift["maxKw"][t])
-            bounds(s[t], 0, 0 if t == T - 1 else shift["maxDeferredKwh"])
+            cap = shift.get("deferredCapKwh")
+            bounds(s[t], 0, 0 if t == T - 1 else min(shift["maxDeferredKwh"], cap[t] if cap else float("inf")))
             row = {s[t]: 1.0, f[t]: dt[t]}
             if t > 0:
                 row[s[t - 1]] = -1.0
