@@ -85,7 +85,7 @@ export class SunSpecBattery extends SunSpecDevice implements Battery {
     block.setValue('OutWRte', pct);
     block.setValue('InWRte', -pct);
     block.setRaw('StorCtl_Mod', CHARGE_AND_DISCHARGE_LIMITS);
-    await this.client.writeVerified(block, ['InOutWRte_RvrtTms', 'OutWRte', 'InWRte', 'StorCtl_Mod']);
+    await this.client.writeFailSafe(block, { revert: 'InOutWRte_RvrtTms', settings: ['OutWRte', 'InWRte'], enable: 'StorCtl_Mod' });
   }
 }
 

@@ -105,11 +105,29 @@ export class SunSpecClient {
   }
 
   /**
-   * Writes the given points of `block` (their current register content) in the order listed,
-   * then reads them back; a mismatch is re-written once, and a second mismatch is a
-   * DeviceError "mismatch". The order matters to firmware: timeouts before values before enables.
+   * Writes a setpoint that the device reverts on its own, so that it is never in force without
+   * its revert time: the revert time is written and read back before anything else, then the
+   * settings and the enable. A device that acknowledges a write but keeps another value (a
+   * revert time of 0 means "never revert") gets the setpoint switched off (`enable` = 0) and
+   * the mismatch is reported, naming what was switched off.
    */
-  async writeVerified(block: ModelBlock, paths: readonly string[]): Promise<void> {
+  async writeFailSafe(block: ModelBlock, points: { revert: string; settings: readonly string[]; enable: string }): Promise<void> {
+    const wrong = (await this.writeAndReadBack(block, [points.revert])) ?? (await this.writeAndReadBack(block, [...points.settings, points.enable]));
+    if (!wrong) return;
+    block.setRaw(points.enable, 0);
+    const off = `${points.enable} 0`;
+    const outcome = await this.writeAndReadBack(block, [points.enable]).then(
+      (offWrong) => (offWrong ? `switching it off (${off}) did not read back either (${offWrong})` : `the setpoint was switched off (${off})`),
+      (e: unknown) => `switching it off (${off}) failed: ${e instanceof Error ? e.message : String(e)}`,
+    );
+    throw new DeviceError('mismatch', this.device, `SunSpec model ${block.id}: write did not read back (${wrong}); ${outcome}`);
+  }
+
+  /**
+   * Writes the points in the order listed, then reads them back; a mismatch is re-written once.
+   * Returns what still differs after the second attempt, or undefined.
+   */
+  private async writeAndReadBack(block: ModelBlock, paths: readonly string[]): Promise<string | undefined> {
     const address = await this.addressOf(block.id);
     for (let attempt = 1; ; attempt++) {
       for (const path of paths) {
@@ -117,11 +135,8 @@ export class SunSpecClient {
       }
       const back = await this.readModel(block.id);
       const wrong = paths.filter((p) => !back.registersOf(p).every((v, i) => v === block.registersOf(p)[i]));
-      if (wrong.length === 0) return;
-      if (attempt === 2) {
-        const detail = wrong.map((p) => `${p} wrote ${String(block.raw(p))} read ${String(back.raw(p))}`).join(', ');
-        throw new DeviceError('mismatch', this.device, `SunSpec model ${block.id}: write did not read back (${detail})`);
-      }
+      if (wrong.length === 0) return undefined;
+      if (attempt === 2) return wrong.map((p) => `${p} wrote ${String(block.raw(p))} read ${String(back.raw(p))}`).join(', ');
     }
   }
 

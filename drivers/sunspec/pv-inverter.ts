@@ -74,7 +74,7 @@ export class SunSpecPvInverter extends SunSpecDevice implements PvInverter {
       block.setRaw(p.revert, revertSeconds(revertAfterMs, p.maxRevertS));
       block.setValue(p.pct, fraction * 100);
       block.setRaw(p.enable, ENABLED);
-      await this.client.writeVerified(block, [p.revert, p.pct, p.enable]);
+      await this.client.writeFailSafe(block, { revert: p.revert, settings: [p.pct], enable: p.enable });
     });
   }
 }

@@ -88,6 +88,33 @@ describe('SunSpec battery (hybrid inverter models 124 + 802) over Modbus TCP', (
     device.faults.ignoreWrites(124, 'InWRte', 2);
     const error = await battery.setPowerSetpoint(-1, 30_000).catch((e: unknown) => e);
     expect(isDeviceError(error) && error.kind).toBe('mismatch');
+    // A window that is not the one asked for must not stay in force: the storage control is switched off.
+    expect(device.block(124).raw('StorCtl_Mod')).toBe(0);
+    expect(plant.batterySetpoint).toBe(0);
+  });
+
+  it('a device that acknowledges the revert time but keeps 0 ("never revert") never gets a setpoint enabled', async () => {
+    const { battery, device, plant } = await setup();
+    device.faults.ignoreWrites(124, 'InOutWRte_RvrtTms', Infinity);
+    const error = await battery.setPowerSetpoint(3, 30_000).catch((e: unknown) => e);
+    expect(isDeviceError(error) && error.kind).toBe('mismatch');
+    expect(String(error)).toMatch(/InOutWRte_RvrtTms wrote 30 read 0/);
+    expect(String(error)).toMatch(/switched off \(StorCtl_Mod 0\)/);
+    const storage = device.block(124);
+    expect(storage.raw('StorCtl_Mod')).toBe(0);
+    expect(storage.raw('InOutWRte_RvrtTms')).toBe(0);
+    expect(plant.batterySetpoint).toBe(0);
+  });
+
+  it('a setpoint in force is switched off when a new revert time does not read back', async () => {
+    const { battery, device, plant } = await setup();
+    await battery.setPowerSetpoint(2, 30_000);
+    expect(plant.batterySetpoint).toBeCloseTo(2, 9);
+    device.faults.ignoreWrites(124, 'InOutWRte_RvrtTms', Infinity);
+    const error = await battery.setPowerSetpoint(2, 120_000).catch((e: unknown) => e);
+    expect(isDeviceError(error) && error.kind).toBe('mismatch');
+    expect(device.block(124).raw('StorCtl_Mod')).toBe(0);
+    expect(plant.batterySetpoint).toBe(0);
   });
 
   it.each([

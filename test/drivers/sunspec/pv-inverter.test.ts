@@ -85,7 +85,8 @@ describe('SunSpec PV inverter control safety', () => {
     const { pv, device, plant, rig } = await setup();
     device.faults.ignoreWrites(123, 'WMaxLimPct', 1);
     await pv.setActivePowerLimit(0.6, 60_000);
-    expect(rig.requests.writes).toBe(6);
+    // revert time (read back on its own), then limit + enable, then limit + enable once more
+    expect(rig.requests.writes).toBe(1 + 2 + 2);
     expect(plant.pvLimit).toBe(0.6);
   });
 
@@ -97,6 +98,33 @@ describe('SunSpec PV inverter control safety', () => {
     expect(String(error)).toMatch(/WMaxLimPct wrote 600 read 1000/);
     await pv.setActivePowerLimit(0.6, 60_000);
     expect(plant.pvLimit).toBe(0.6);
+  });
+});
+
+describe.each([
+  ['classic 123', false, 123, 'WMaxLimPct_RvrtTms', 'WMaxLim_Ena'],
+  ['DER 704', true, 704, 'WMaxLimPctRvrtTms', 'WMaxLimPctEna'],
+] as const)('SunSpec PV inverter (%s) whose revert time does not stick', (_name, derModels, model, revertPoint, enablePoint) => {
+  it('acknowledges the revert time but keeps 0 ("never revert"): the limit is never enabled and the mismatch is reported', async () => {
+    const { pv, device, plant } = await setup({ derModels });
+    device.faults.ignoreWrites(model, revertPoint, Infinity);
+    const error = await pv.setActivePowerLimit(0.3, 60_000).catch((e: unknown) => e);
+    expect(isDeviceError(error) && error.kind).toBe('mismatch');
+    expect(String(error)).toMatch(new RegExp(`${revertPoint} wrote 60 read 0`));
+    expect(String(error)).toMatch(new RegExp(`switched off \\(${enablePoint} 0\\)`));
+    expect(device.block(model).raw(enablePoint)).toBe(0);
+    expect(plant.pvLimit).toBeNull();
+  });
+
+  it('a limit in force is switched off when a new revert time does not read back', async () => {
+    const { pv, device, plant } = await setup({ derModels });
+    await pv.setActivePowerLimit(0.3, 60_000);
+    expect(plant.pvLimit).toBe(0.3);
+    device.faults.ignoreWrites(model, revertPoint, Infinity);
+    const error = await pv.setActivePowerLimit(0.3, 120_000).catch((e: unknown) => e);
+    expect(isDeviceError(error) && error.kind).toBe('mismatch');
+    expect(device.block(model).raw(enablePoint)).toBe(0);
+    expect(plant.pvLimit).toBeNull();
   });
 });
 
