@@ -19,8 +19,9 @@ import { battery, initialEnergyKwh } from '../data/assets.ts';
 import { DAY_MS, HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
 import { noControl } from '../eval/controllers/no-control.ts';
 import { defaultOptimizerSettings } from '../eval/controllers/optimizer.ts';
-import { addCost, demandCharge, emptyCost, families, hourCost, peakToAverage, storedEnergyValueEurPerKwh, violationRates } from '../eval/metrics.ts';
-import { runController, type Figures as EvalFigures } from '../eval/run.ts';
+import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../eval/bill.ts';
+import { addCost, demandCharge, emptyCost, families, hourCost, storedEnergyValueEurPerKwh, violationRates, type CostBreakdown } from '../eval/metrics.ts';
+import { periodFigures, runController, type Figures as EvalFigures } from '../eval/run.ts';
 import { buildHouseholdCase } from '../eval/scenario.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
 import type { HourRecord, SafetyEvent } from '../runtime/types.ts';
@@ -50,6 +51,8 @@ export interface Figures extends EvalFigures {
   dailySafetyEvents: number[];
   /** Grid import of every summarised hour, in order (kW, hourly mean). */
   hourlyImportKw: number[];
+  /** Bill and settlement cost of each day. */
+  daily: DailyBreakdowns;
 }
 
 export interface HouseholdFigures extends Figures {
@@ -75,42 +78,68 @@ export function completeDays(records: readonly HouseholdRecords[], daysMs: reado
   return daysMs.filter((day) => recorded.every((hours) => Array.from({ length: 24 }, (_, h) => day + h * HOUR_MS).every((t) => hours.has(t))));
 }
 
-export function summariseRun(records: readonly HouseholdRecords[], daysMs: readonly number[]): RunSummary {
+export function summariseRun(records: readonly HouseholdRecords[], daysMs: readonly number[], communityChargeEurPerKwDay = 1.0): RunSummary {
   const dayHours = records.map((r) => recordsByDay(r, daysMs));
-  const households = records.map((r, i) => householdFigures(r, daysMs, dayHours[i]!));
-  const communityImportKw = households[0]?.hourlyImportKw.map((_, k) => households.reduce((sum, h) => sum + h.hourlyImportKw[k]!, 0)) ?? [];
+  // The community charge of each day, split by coincident import (src/eval/bill.ts), on the meters' exchange.
+  const shares = daysMs.map((_, d) => communityChargeShares(dayHours.map((days) => days[d]!.map((r) => r.importKwh - r.exportKwh)), communityChargeEurPerKwDay));
+  const households = records.map((r, i) => householdFigures(r, daysMs, dayHours[i]!, shares.map((share) => share.sharesEur[i]!)));
   const cost = emptyCost();
-  for (const h of households) addCost(cost, h.cost);
+  const bill = emptyBill();
+  for (const h of households) {
+    addCost(cost, h.cost);
+    addBill(bill, h.bill);
+  }
   const perDay = (pick: (h: HouseholdFigures) => number[]) => daysMs.map((_, d) => households.reduce((sum, h) => sum + pick(h)[d]!, 0));
+  const sumDays = <T,>(pick: (h: DailyBreakdowns) => T[], empty: () => T, add: (into: T, x: T) => void): T[] =>
+    daysMs.map((_, d) => {
+      const total = empty();
+      for (const h of households) add(total, pick(h.daily)[d]!);
+      return total;
+    });
   const communityDays = daysMs.map((_, d) => dayHours.flatMap((days) => days[d]!.map(violatedFlags)));
+  const communityDaily: DailyBreakdowns = { bill: sumDays((d) => d.bill, emptyBill, addBill), cost: sumDays((d) => d.cost, emptyCost, addCost) };
+  const communityExchangeKw = daysMs.map((_, d) => Array.from({ length: 24 }, (_, h) => dayHours.reduce((sum, days) => sum + days[d]![h]!.importKwh - days[d]![h]!.exportKwh, 0)));
   return {
     daysMs: [...daysMs],
     households,
     community: {
-      cost,
-      ...peakToAverage(communityImportKw),
-      violation: violationRates(communityDays, jointOver),
+      ...periodFigures(daysMs, communityExchangeKw, communityDaily.bill, communityDaily.cost, bill, cost, violationRates(communityDays, jointOver)),
       tradedKwh: households.reduce((sum, h) => sum + h.tradedKwh, 0) / 2,
       safetyEvents: households.reduce((sum, h) => sum + h.safetyEvents, 0),
       dailyCostEur: perDay((h) => h.dailyCostEur),
       dailyTradedKwh: perDay((h) => h.dailyTradedKwh).map((kwh) => kwh / 2),
       dailySafetyEvents: perDay((h) => h.dailySafetyEvents),
-      hourlyImportKw: communityImportKw,
+      hourlyImportKw: communityExchangeKw.flat().map((g) => Math.max(g, 0)),
+      daily: communityDaily,
     },
   };
 }
 
-function householdFigures(records: HouseholdRecords, daysMs: readonly number[], dayHours: readonly HourRecord[][]): HouseholdFigures {
+interface DailyBreakdowns {
+  bill: BillBreakdown[];
+  cost: CostBreakdown[];
+}
+
+function householdFigures(records: HouseholdRecords, daysMs: readonly number[], dayHours: readonly HourRecord[][], communityShareEur: readonly number[]): HouseholdFigures {
   const cost = emptyCost();
+  const bill = emptyBill();
+  const daily: DailyBreakdowns = { bill: [], cost: [] };
   const dailyCostEur: number[] = [];
   const dailyTradedKwh: number[] = [];
-  for (const hours of dayHours) {
+  for (const [d, hours] of dayHours.entries()) {
     const dayCost = emptyCost();
     for (const r of hours) addCost(dayCost, settleHour(r));
     const charge = demandCharge(hours.map((r) => r.importKwh));
     dayCost.demandCharge += charge;
     dayCost.total += charge;
     addCost(cost, dayCost);
+    const dayMetered = dayBill(hours.map((r) => ({ gridKw: r.importKwh - r.exportKwh, tradeKw: r.tradeKwh, batteryKw: r.batteryDischargeKwh - r.batteryChargeKwh, buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh })), batteryWearEurPerKw2h);
+    dayMetered.p2p = hours.reduce((sum, r) => sum + r.tradeCostEur, 0);
+    dayMetered.communityCharge = communityShareEur[d]!;
+    dayMetered.total += dayMetered.p2p + dayMetered.communityCharge;
+    addBill(bill, dayMetered);
+    daily.bill.push(dayMetered);
+    daily.cost.push(dayCost);
     dailyCostEur.push(dayCost.total);
     dailyTradedKwh.push(hours.reduce((sum, r) => sum + Math.abs(r.tradeKwh), 0));
   }
@@ -122,14 +151,14 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
   if (startKwh !== null && startKwh !== undefined && endKwh !== null) {
     cost.storedEnergy = -(endKwh - startKwh) * storedEnergyValueEurPerKwh(hours.map((r) => r.buyEurPerKwh), battery.dischargeEfficiency);
     cost.total += cost.storedEnergy;
+    bill.storedEnergy = cost.storedEnergy;
+    bill.total += bill.storedEnergy;
   }
   const actions = records.safetyEvents.filter((e) => e.action !== 'clear');
   const dailySafetyEvents = daysMs.map((day) => actions.filter((e) => e.atMs >= day && e.atMs < day + DAY_MS).length);
   return {
     household: records.household,
-    cost,
-    ...peakToAverage(hourlyImportKw),
-    violation: violationRates(dayHours.map((day) => day.map(violatedFlags)), jointOver),
+    ...periodFigures(daysMs, dayHours.map((day) => day.map((r) => r.importKwh - r.exportKwh)), daily.bill, daily.cost, bill, cost, violationRates(dayHours.map((day) => day.map(violatedFlags)), jointOver)),
     tradedKwh: dailyTradedKwh.reduce((a, b) => a + b, 0),
     safetyEvents: dailySafetyEvents.reduce((a, b) => a + b, 0),
     dailyCostEur,
@@ -137,6 +166,7 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
     dailySafetyEvents,
     hourlyImportKw,
     hourlyEnergyKwh,
+    daily,
   };
 }
 

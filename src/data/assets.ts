@@ -3,7 +3,8 @@
  * each household's shiftable demand is derived from its data.
  */
 import type { BatteryParams } from '../optimizer/types.ts';
-import type { HouseholdSeries } from './households.ts';
+import { DataFormatError } from './csv.ts';
+import type { BuildingMetadata, HouseholdSeries } from './households.ts';
 
 export const battery: BatteryParams = {
   capacityKwh: 10,
@@ -15,6 +16,35 @@ export const battery: BatteryParams = {
   dischargeEfficiency: 0.95,
 };
 export const initialEnergyKwh = 5;
+
+/**
+ * A building's own battery where its metadata row gives capacity, nominal power and round-trip
+ * efficiency, else the scenario's. The SoC window keeps the scenario's shape (the lowest 10 %
+ * reserved), and the round trip splits evenly: η^c = η^d = √η.
+ */
+export function batteryOf(metadata: BuildingMetadata | undefined): { battery: BatteryParams; source: string } {
+  const m = metadata;
+  if (!m || m.batteryCapacityKwh === null || m.batteryPowerKw === null || m.batteryEfficiency === null) {
+    return { battery, source: 'scenario default (10 kWh, 5 kW, 0.95 each way)' };
+  }
+  const check = (ok: boolean, column: string, expected: string, value: number) => {
+    if (!ok) throw new DataFormatError(m.file, m.line, column, `expected ${expected}, got ${value}`);
+  };
+  check(m.batteryCapacityKwh > 0, 'battery_capacity_kwh', 'a capacity > 0 kWh', m.batteryCapacityKwh);
+  check(m.batteryPowerKw > 0, 'battery_nominal_power_kw', 'a power > 0 kW', m.batteryPowerKw);
+  check(m.batteryEfficiency > 0 && m.batteryEfficiency <= 1, 'battery_efficiency', 'a round-trip efficiency in (0, 1]', m.batteryEfficiency);
+  const oneWay = Math.sqrt(m.batteryEfficiency);
+  const own: BatteryParams = {
+    capacityKwh: m.batteryCapacityKwh,
+    minEnergyKwh: 0.1 * m.batteryCapacityKwh,
+    maxEnergyKwh: m.batteryCapacityKwh,
+    maxChargeKw: m.batteryPowerKw,
+    maxDischargeKw: m.batteryPowerKw,
+    chargeEfficiency: oneWay,
+    dischargeEfficiency: oneWay,
+  };
+  return { battery: own, source: `${m.file}:${m.line} (${m.batteryCapacityKwh} kWh, ${m.batteryPowerKw} kW, round trip ${m.batteryEfficiency})` };
+}
 export const grid = { maxImportKw: 11, maxExportKw: 11 };
 
 export interface ShiftableRule {

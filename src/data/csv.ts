@@ -1,7 +1,8 @@
 /**
- * Minimal reader for the shared data's CSV dialect: header row, comma separated, `\n` lines,
- * no quoting (the hourly files never quote). No CSV package is installed, and this dialect
- * needs no more than a split; what it adds is errors that name file, line and column.
+ * Minimal reader for the shared data's CSV dialect: header row, comma separated, `\n` lines.
+ * The hourly files never quote; the building metadata quotes text cells that hold commas, so a
+ * table may opt in to RFC 4180 quoting. No CSV package is installed, and this dialect needs no
+ * more than a split; what it adds is errors that name file, line and column.
  */
 
 export class DataFormatError extends Error {
@@ -28,7 +29,31 @@ export interface CsvTable {
   rows: CsvRow[];
 }
 
-export function parseCsv(file: string, text: string, requiredColumns: readonly string[]): CsvTable {
+/** Splits one line on commas outside double quotes; `""` inside quotes is a quote. */
+function splitQuoted(file: string, line: number, raw: string): string[] {
+  const cells: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < raw.length; i++) {
+    const ch = raw[i]!;
+    if (quoted) {
+      if (ch === '"' && raw[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"' && cell === '') quoted = true;
+    else if (ch === ',') {
+      cells.push(cell);
+      cell = '';
+    } else cell += ch;
+  }
+  if (quoted) throw new DataFormatError(file, line, undefined, 'unterminated quoted field');
+  cells.push(cell);
+  return cells;
+}
+
+export function parseCsv(file: string, text: string, requiredColumns: readonly string[], options: { quoted?: boolean } = {}): CsvTable {
   const lines = text.split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   if (lines.length === 0) throw new DataFormatError(file, 1, undefined, 'empty file, expected a header row');
@@ -43,8 +68,8 @@ export function parseCsv(file: string, text: string, requiredColumns: readonly s
   for (let i = 1; i < lines.length; i++) {
     const line = i + 1;
     const raw = lines[i]!.replace(/\r$/, '');
-    if (raw.includes('"')) throw new DataFormatError(file, line, undefined, 'quoted fields are not supported in this data');
-    const cells = raw.split(',');
+    if (!options.quoted && raw.includes('"')) throw new DataFormatError(file, line, undefined, 'quoted fields are not supported in this data');
+    const cells = options.quoted ? splitQuoted(file, line, raw) : raw.split(',');
     if (cells.length !== columns.length) {
       throw new DataFormatError(file, line, undefined, `expected ${columns.length} fields, found ${cells.length}`);
     }

@@ -2,7 +2,7 @@
  * Loads the shared real data (../shared/data, see its README): hourly household load/PV and
  * day-ahead prices, as dense hourly series on UTC hours (timestamps mark the interval start).
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataFormatError, hourCell, numberCell, parseCsv, type CsvTable } from './csv.ts';
@@ -14,6 +14,8 @@ export const DAY_MS = 24 * HOUR_MS;
 export const defaultDataDir = resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared/data');
 
 export const householdIds = ['residential1', 'residential2', 'residential4', 'residential6'] as const;
+
+const buildingSuffix = '_hourly.csv';
 
 export interface HouseholdSeries {
   id: string;
@@ -115,13 +117,68 @@ async function readText(path: string): Promise<string> {
 }
 
 export async function loadHousehold(dataDir: string, id: string): Promise<HouseholdSeries> {
-  const file = join(dataDir, 'buildings', `${id}_hourly.csv`);
+  const file = join(dataDir, 'buildings', `${id}${buildingSuffix}`);
   return parseHousehold(id, file, await readText(file));
 }
 
-export async function loadPrices(dataDir: string): Promise<PriceSeries> {
-  const file = join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv');
+/** Every building of a data folder: the `<id>_hourly.csv` files in its `buildings/`, by id. */
+export async function discoverHouseholds(dataDir: string): Promise<string[]> {
+  const folder = join(dataDir, 'buildings');
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch (error) {
+    throw new Error(`cannot read ${folder}: ${(error as Error).message} (set the data folder with --data)`);
+  }
+  const ids = names.filter((n) => n.endsWith(buildingSuffix)).map((n) => n.slice(0, -buildingSuffix.length)).sort();
+  if (ids.length === 0) throw new Error(`${folder}: no building file (<id>${buildingSuffix})`);
+  return ids;
+}
+
+/** The price file named, or else the only CSV file in the data folder's `prices/`. */
+export async function loadPrices(dataDir: string, file?: string): Promise<PriceSeries> {
+  if (file === undefined) {
+    const folder = join(dataDir, 'prices');
+    let names: string[];
+    try {
+      names = (await readdir(folder)).filter((n) => n.endsWith('.csv')).sort();
+    } catch (error) {
+      throw new Error(`cannot read ${folder}: ${(error as Error).message} (set the data folder with --data, or the file with --prices)`);
+    }
+    if (names.length !== 1) throw new Error(`${folder}: ${names.length === 0 ? 'no price file (*.csv)' : `${names.length} price files (${names.join(', ')}): name one with --prices`}`);
+    file = join(folder, names[0]!);
+  }
   return parsePrices(file, await readText(file));
+}
+
+/** One row of the data folder's `buildings/buildings.csv`: the columns a run may use. */
+export interface BuildingMetadata {
+  file: string;
+  line: number;
+  batteryCapacityKwh: number | null;
+  batteryPowerKw: number | null;
+  /** Round trip. */
+  batteryEfficiency: number | null;
+}
+
+/** `buildings/buildings.csv` by building id; empty when the folder has none. */
+export async function loadBuildingMetadata(dataDir: string): Promise<Map<string, BuildingMetadata>> {
+  const file = join(dataDir, 'buildings', 'buildings.csv');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return new Map();
+  }
+  const table = parseCsv(file, text, ['building_id'], { quoted: true });
+  const cell = (row: (typeof table.rows)[number], column: string): number | null => (table.columns.includes(column) ? numberCell(table, row, column) : null);
+  return new Map(table.rows.map((row) => [row.get('building_id').trim(), {
+    file,
+    line: row.line,
+    batteryCapacityKwh: cell(row, 'battery_capacity_kwh'),
+    batteryPowerKw: cell(row, 'battery_nominal_power_kw'),
+    batteryEfficiency: cell(row, 'battery_efficiency'),
+  }]));
 }
 
 /** Value of an hourly series at an absolute instant; NaN outside the series. */

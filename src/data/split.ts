@@ -44,6 +44,27 @@ export function lastPricedDayMs(prices: PriceSeries): number {
   return Math.floor(pricesEndMs / DAY_MS) * DAY_MS - 2 * DAY_MS;
 }
 
+/** History a split needs before it: fitting and the error-sample store want a few weeks. */
+const minHistoryDays = 28;
+
+/**
+ * The split of a run: `requestedMs` if given, else 2016-07-01, moved later when the data start
+ * too late for that (a data set that starts after it): then the first midnight that leaves every
+ * household `minHistoryDays` of history. Says which it chose.
+ */
+export function chooseSplit(households: readonly HouseholdSeries[], requestedMs?: number): { splitMs: number; reason: string } {
+  if (requestedMs !== undefined) return { splitMs: requestedMs, reason: '--split' };
+  const latestStartMs = Math.max(...households.map((h) => h.startMs));
+  const earliestMs = Math.ceil(latestStartMs / DAY_MS) * DAY_MS + minHistoryDays * DAY_MS;
+  if (earliestMs <= splitMs) return { splitMs, reason: 'the scenario default' };
+  return { splitMs: earliestMs, reason: `the data start after the scenario's ${isoDay(splitMs)}: ${minHistoryDays} days after the latest household start` };
+}
+
+/** The last whole UTC day every household has data for. */
+export function lastDataDayMs(households: readonly HouseholdSeries[]): number {
+  return Math.min(...households.map((h) => Math.floor((h.startMs + h.loadKw.length * HOUR_MS) / DAY_MS) * DAY_MS - DAY_MS));
+}
+
 export function isoDay(dayMs: number): string {
   return new Date(dayMs).toISOString().slice(0, 10);
 }

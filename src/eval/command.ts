@@ -6,22 +6,29 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultDataDir, householdIds, loadHousehold, loadPrices } from '../data/households.ts';
-import { isoDay, lastPricedDayMs, splitMs, testDays, validationWindow } from '../data/split.ts';
+import { batteryOf } from '../data/assets.ts';
+import { defaultDataDir, discoverHouseholds, loadBuildingMetadata, loadHousehold, loadPrices } from '../data/households.ts';
+import { chooseSplit, isoDay, lastDataDayMs, lastPricedDayMs, splitMs, testDays, validationWindow } from '../data/split.ts';
 import { createOptimizer, type ChanceFamily } from '../optimizer/index.ts';
 import { noControl } from './controllers/no-control.ts';
 import { defaultOptimizerSettings, optimizerController } from './controllers/optimizer.ts';
 import { rtpThreshold } from './controllers/rtp-threshold.ts';
 import { progressLine } from './progress.ts';
-import { controllerNames, daySvg, droName, formatTable, headline, tradeoffSvg } from './report.ts';
+import { controllerNames, daySvg, droName, formatQuarters, formatTable, headline, jsonLine, tradeoffSvg } from './report.ts';
 import { runController, summarise, type ControllerRun, type ControllerSpec, type ControllerSummary } from './run.ts';
 import { buildHouseholdCase } from './scenario.ts';
 import { selectRho, validationCounts, type RhoSelection } from './select-rho.ts';
 
 const usage = `usage: prosumer-edge eval [options]
-  --data DIR            shared data folder (default ../shared/data beside the repository)
+  --data DIR            data folder: buildings/<id>_hourly.csv (+ optional buildings/buildings.csv with
+                        battery_capacity_kwh, battery_nominal_power_kw, battery_efficiency) and prices/*.csv
+                        (default ../shared/data beside the repository)
+  --prices FILE         the price file (default: the only CSV in DIR/prices)
   --out DIR             output folder (default out/eval)
-  --households LIST     e.g. residential1,residential2 or 1,2 (default: all four)
+  --households LIST     e.g. residential1,residential2 or 1,2 (default: every building in DIR/buildings)
+  --split DATE          fitting and samples before DATE, test days from it (default 2016-07-01, later when
+                        the data start too late for it: the output says which)
+  --from DATE, --to DATE  test days in [FROM, TO] only (YYYY-MM-DD)
   --days N | FROM..TO   first N test days, or test days in a date range (YYYY-MM-DD..YYYY-MM-DD)
   --stride K            every K-th test day only (default 1)
   --controllers LIST    no-control,rtp-threshold,ce-mpc,saa,dro,perfect-foresight or dro-<ρ> (default: all)
@@ -36,6 +43,7 @@ const usage = `usage: prosumer-edge eval [options]
   --solver highs|scs    optimizer back end (default highs)
   --time-budget-ms MS   per-solve time budget (default 10000)
   --merge DIR,DIR,...   join the eval.json of runs that split --controllers (same days and households) into --out
+  --json                one JSON object per controller on stdout (the table goes to stderr)
   -h, --help`;
 
 const defaultSweepKw = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3];
@@ -43,6 +51,8 @@ const defaultValidationDays = 30;
 const defaultConfidence = 0.8;
 const selectionFile = 'rho-selection.json';
 const steps = 24;
+/** π^C of evaluation.md "Additions": EUR per kW of the community's daily coincident peak import. */
+const communityChargeEurPerKwDay = 1.0;
 
 class UsageError extends Error {}
 
@@ -68,6 +78,12 @@ interface Scenario {
   recommendedRhoKw: number;
   epsilon: Partial<Record<ChanceFamily, number>>;
   weights: typeof defaultOptimizerSettings.weights;
+  /** Why the split is where it is (--split, the scenario default, or moved for late data). */
+  splitReason?: string;
+  pricesFile?: string;
+  /** Each household's battery and where it came from. */
+  batteries?: Record<string, string>;
+  communityChargeEurPerKwDay?: number;
 }
 
 interface EvalFile {
@@ -77,13 +93,15 @@ interface EvalFile {
 }
 
 /** Table and headline on stdout; eval.json, tradeoff.svg and day.svg in outDir. */
-async function report(outDir: string, result: EvalFile): Promise<void> {
+async function report(outDir: string, result: EvalFile, json = false): Promise<void> {
+  // With --json the machine-readable lines own stdout; the human-readable report goes to stderr.
+  const text = (line: string) => (json ? process.stderr : process.stdout).write(line);
   // eval.json files written before the validation phase existed are test runs with ρ fixed a priori.
   const scenario: Scenario = { ...result.scenario, phase: result.scenario.phase ?? 'test', fittedBefore: result.scenario.fittedBefore ?? isoDay(splitMs), rhoSource: result.scenario.rhoSource ?? 'fixed a priori' };
   const summaries = result.controllers;
   const epsilon = Math.max(...Object.values(scenario.epsilon).map(Number));
   const dayKind = scenario.phase === 'validation' ? 'validation' : 'test';
-  process.stdout.write(`\nClosed-loop evaluation (${scenario.phase}, fitting and samples before ${scenario.fittedBefore}): ${scenario.testDays.length} ${dayKind} day(s) ${scenario.testDays[0]}..${scenario.testDays[scenario.testDays.length - 1]} (${scenario.cleanTestDays} clean ${dayKind} days in total), households ${scenario.households.join(', ')}, Δt = 1 h, T = ${scenario.steps}, I = ${scenario.sampleCount}, solver ${scenario.solver}\n\n${formatTable(summaries)}\n\n`);
+  text(`\nClosed-loop evaluation (${scenario.phase}, fitting and samples before ${scenario.fittedBefore}): ${scenario.testDays.length} ${dayKind} day(s) ${scenario.testDays[0]}..${scenario.testDays[scenario.testDays.length - 1]} (${scenario.cleanTestDays} clean ${dayKind} days in total), households ${scenario.households.join(', ')}, Δt = 1 h, T = ${scenario.steps}, I = ${scenario.sampleCount}, solver ${scenario.solver}\n\n${formatTable(summaries)}\n\nPer quarter (community):\n${formatQuarters(summaries)}\n\n`);
   await mkdir(outDir, { recursive: true });
   let recommendedRhoKw = scenario.recommendedRhoKw;
   let selection: RhoSelection | undefined;
@@ -91,23 +109,24 @@ async function report(outDir: string, result: EvalFile): Promise<void> {
     const candidates = summaries.filter((s) => s.radiusKw !== undefined).map((s) => ({ radiusKw: s.radiusKw!, controller: s.controller, ...validationCounts(s) }));
     selection = selectRho(candidates, epsilon, scenario.confidence);
     recommendedRhoKw = selection.selectedRhoKw;
-    process.stdout.write(`ρ selection on ${scenario.testDays.length} validation day(s) × ${scenario.households.length} household(s): smallest ρ whose one-sided ${selection.confidence * 100} % Clopper–Pearson upper bound on the joint violation is ≤ ε = ${epsilon}\n`);
-    process.stdout.write(`${['ρ kW', 'violated / household-days', 'joint viol', `upper ${selection.confidence * 100} %`, 'meets'].join(' | ')}\n`);
-    for (const r of selection.rows) process.stdout.write(`${[r.radiusKw, `${r.violatedDays} / ${r.householdDays}`, `${(r.jointViolation * 100).toFixed(1)} %`, `${(r.upperBound * 100).toFixed(1)} %`, r.qualifies ? 'yes' : 'no'].join(' | ')}\n`);
-    process.stdout.write(`Selected ρ = ${selection.selectedRhoKw} kW${selection.qualified ? '' : ' (no ρ met the rule: the largest of the sweep)'}\n`);
+    text(`ρ selection on ${scenario.testDays.length} validation day(s) × ${scenario.households.length} household(s): smallest ρ whose one-sided ${selection.confidence * 100} % Clopper–Pearson upper bound on the joint violation is ≤ ε = ${epsilon}\n`);
+    text(`${['ρ kW', 'violated / household-days', 'joint viol', `upper ${selection.confidence * 100} %`, 'meets'].join(' | ')}\n`);
+    for (const r of selection.rows) text(`${[r.radiusKw, `${r.violatedDays} / ${r.householdDays}`, `${(r.jointViolation * 100).toFixed(1)} %`, `${(r.upperBound * 100).toFixed(1)} %`, r.qualifies ? 'yes' : 'no'].join(' | ')}\n`);
+    text(`Selected ρ = ${selection.selectedRhoKw} kW${selection.qualified ? '' : ' (no ρ met the rule: the largest of the sweep)'}\n`);
     await writeFile(join(outDir, selectionFile), `${JSON.stringify({ ...selection, validationDays: scenario.testDays, households: scenario.households, fittedBefore: scenario.fittedBefore }, null, 2)}\n`);
   }
   const recommended = droName(recommendedRhoKw);
   const head = headline(summaries, recommended, epsilon);
   if (scenario.phase === 'test') {
-    process.stdout.write(`Recommended ρ = ${recommendedRhoKw} kW (${recommended}, ${scenario.rhoSource}):\n${head.goals.map((g) => `  [${g.met === null ? ' ' : g.met ? 'x' : '!'}] ${g.text}`).join('\n')}\n`);
+    text(`Recommended ρ = ${recommendedRhoKw} kW (${recommended}, ${scenario.rhoSource}):\n${head.goals.map((g) => `  [${g.met === null ? ' ' : g.met ? 'x' : '!'}] ${g.text}`).join('\n')}\n`);
   }
   for (const s of summaries) {
     const failures = Object.entries(s.solve.failuresByStatus);
     if (failures.length > 0) {
-      process.stdout.write(`  ${s.controller}: ${failures.map(([k, v]) => `${v} ${k}`).join(', ')} → fallbacks: ${s.solve.fallbacks.shiftedPlan} shifted plan, ${s.solve.fallbacks.safeRule} safe rule${s.solve.examples.length ? ` (e.g. ${s.solve.examples[0]})` : ''}\n`);
+      text(`  ${s.controller}: ${failures.map(([k, v]) => `${v} ${k}`).join(', ')} → fallbacks: ${s.solve.fallbacks.shiftedPlan} shifted plan, ${s.solve.fallbacks.safeRule} safe rule${s.solve.examples.length ? ` (e.g. ${s.solve.examples[0]})` : ''}\n`);
     }
   }
+  if (json) for (const s of summaries) process.stdout.write(`${JSON.stringify(jsonLine(s))}\n`);
   const files = ['eval.json', 'tradeoff.svg'];
   await writeFile(join(outDir, 'eval.json'), `${JSON.stringify({ ...result, scenario: { ...scenario, recommendedRhoKw }, ...(selection ? { selection } : { headline: head }) }, null, 2)}\n`);
   if (selection) files.unshift(selectionFile);
@@ -122,11 +141,11 @@ async function report(outDir: string, result: EvalFile): Promise<void> {
     await writeFile(join(outDir, 'day.svg'), daySvg(none, after, dayIndex, Date.parse(`${scenario.testDays[dayIndex]}T00:00:00Z`), caption));
     files.push('day.svg');
   }
-  process.stdout.write(`\nwrote ${files.map((f) => join(outDir, f)).join(', ')}\n`);
+  text(`\nwrote ${files.map((f) => join(outDir, f)).join(', ')}\n`);
 }
 
 /** Joins the eval.json of runs that split the controllers over several processes; they must share the scenario. */
-async function merge(dirs: string[], outDir: string): Promise<number> {
+async function merge(dirs: string[], outDir: string, json: boolean): Promise<number> {
   const files = await Promise.all(dirs.map(async (d) => JSON.parse(await readFile(join(d, 'eval.json'), 'utf8')) as EvalFile));
   const first = files[0]!;
   for (const [i, f] of files.entries()) {
@@ -136,7 +155,7 @@ async function merge(dirs: string[], outDir: string): Promise<number> {
   }
   const controllers = new Map<string, ControllerSummary>();
   for (const f of files) for (const c of f.controllers) if (!controllers.has(c.controller)) controllers.set(c.controller, c);
-  await report(outDir, { scenario: first.scenario, forecasters: first.forecasters, controllers: [...controllers.values()] });
+  await report(outDir, { scenario: first.scenario, forecasters: first.forecasters, controllers: [...controllers.values()] }, json);
   return [...controllers.values()].some((s) => s.solve.unhandled > 0) ? 1 : 0;
 }
 
@@ -176,6 +195,7 @@ export async function run(args: string[]): Promise<number> {
         data: { type: 'string' }, out: { type: 'string' }, households: { type: 'string' }, days: { type: 'string' },
         stride: { type: 'string' }, controllers: { type: 'string' }, rho: { type: 'string' }, 'recommended-rho': { type: 'string' },
         samples: { type: 'string' }, solver: { type: 'string' }, 'time-budget-ms': { type: 'string' }, merge: { type: 'string' },
+        prices: { type: 'string' }, split: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' },
         'select-rho': { type: 'boolean' }, 'validation-days': { type: 'string' }, confidence: { type: 'string' }, 'rho-from': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -200,7 +220,14 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-type Options = Partial<Record<'data' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from', string>> & { 'select-rho'?: boolean };
+type Options = Partial<Record<'data' | 'prices' | 'split' | 'from' | 'to' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from', string>> & { 'select-rho'?: boolean; json?: boolean };
+
+function dateOption(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : NaN;
+  if (!Number.isFinite(ms)) throw new UsageError(`--${option}: expected a date YYYY-MM-DD, got "${text}"`);
+  return ms;
+}
 
 /** The recommended ρ of a test run: the manual override, else a validation run's selection, else the a-priori 0.03 kW. */
 async function recommendedRho(options: Options): Promise<{ radiusKw: number; source: string }> {
@@ -235,11 +262,15 @@ async function evaluate(options: Options): Promise<number> {
   const sampleCount = options.samples ? positiveInt(options.samples, 'samples') : 20;
   const timeBudgetMs = options['time-budget-ms'] ? positiveInt(options['time-budget-ms'], 'time-budget-ms') : 10_000;
   const stride = options.stride ? positiveInt(options.stride, 'stride') : 1;
-  if (options.merge) return merge(options.merge.split(',').map((d) => resolve(d.trim())), outDir);
+  if (options.merge) return merge(options.merge.split(',').map((d) => resolve(d.trim())), outDir, options.json === true);
+  const available = await discoverHouseholds(dataDir);
   const ids = options.households
     ? options.households.split(',').map((h) => (/^\d+$/.test(h.trim()) ? `residential${h.trim()}` : h.trim()))
-    : [...householdIds];
-  for (const id of ids) if (!(householdIds as readonly string[]).includes(id)) throw new UsageError(`--households: unknown household "${id}" (have ${householdIds.join(', ')})`);
+    : available;
+  for (const id of ids) if (!available.includes(id)) throw new UsageError(`--households: unknown household "${id}" (${join(dataDir, 'buildings')} has ${available.join(', ')})`);
+  const requestedSplitMs = dateOption(options.split, 'split');
+  const fromMs = dateOption(options.from, 'from');
+  const toMs = dateOption(options.to, 'to');
 
   const settings = defaultOptimizerSettings;
   const jointOver = Object.keys(settings.epsilon) as ChanceFamily[];
@@ -260,15 +291,19 @@ async function evaluate(options: Options): Promise<number> {
     selected = specs.filter((s) => wanted.includes(s.name) || (wanted.includes('dro') && s.name.startsWith('dro-')));
   }
 
-  const [prices, ...households] = await Promise.all([loadPrices(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
-  const split = validation ? validationWindow(households, validationDays) : { ...testDays(households, lastPricedDayMs(prices!)), freezeMs: splitMs };
+  const [prices, metadata, ...households] = await Promise.all([loadPrices(dataDir, options.prices), loadBuildingMetadata(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
+  const chosen = chooseSplit(households, requestedSplitMs);
+  if (fromMs !== undefined && fromMs < chosen.splitMs) throw new UsageError(`--from: ${options.from} lies before the split ${isoDay(chosen.splitMs)}; test days come after fitting`);
+  const lastDayMs = Math.min(lastPricedDayMs(prices), lastDataDayMs(households), toMs ?? Infinity);
+  const split = validation ? validationWindow(households, validationDays, chosen.splitMs) : { ...testDays(households, lastDayMs, fromMs ?? chosen.splitMs), freezeMs: chosen.splitMs };
   const days = selectDays(split.daysMs, options.days, stride);
-  if (days.length === 0) throw new UsageError('no day selected');
+  if (days.length === 0) throw new UsageError(`no day selected (clean test days from ${isoDay(fromMs ?? chosen.splitMs)} to ${isoDay(lastDayMs)}: ${split.daysMs.length})`);
   const phase = validation ? 'validation' : 'test';
+  process.stderr.write(`[eval] split ${isoDay(chosen.splitMs)} (${chosen.reason}); prices ${prices.file}\n`);
   process.stderr.write(`[eval] ${phase}: ${split.daysMs.length} clean ${phase} days ${isoDay(split.daysMs[0]!)}..${isoDay(split.daysMs[split.daysMs.length - 1]!)} (${split.dropped.length} dropped for flagged or missing rows), fitting and samples before ${isoDay(split.freezeMs)}; running ${days.length} day(s), ${ids.length} household(s), ${selected.length} controller(s), solver ${solver}\n`);
-  const cases = households.map((h) => buildHouseholdCase(h, prices!, days, { steps, sampleCount, freezeMs: split.freezeMs }));
+  const cases = households.map((h) => buildHouseholdCase(h, prices, days, { steps, sampleCount, freezeMs: split.freezeMs, battery: batteryOf(metadata.get(h.id)) }));
   for (const c of cases) {
-    process.stderr.write(`[eval] ${c.id}: shiftable ${c.shiftableKind} (≤ ${c.maxDelayHours} h), ${c.sampleBankSize} error trajectories before ${isoDay(split.freezeMs)}, forecast MAE kW ${Object.entries(c.forecastParams).map(([k, p]) => `${k} ${p.maeKw.toFixed(3)} (α ${p.smoothing}, w ${p.seasonalWeight})`).join(', ')}\n`);
+    process.stderr.write(`[eval] ${c.id}: battery ${c.batterySource}; shiftable ${c.shiftableKind} (≤ ${c.maxDelayHours} h), ${c.sampleBankSize} error trajectories before ${isoDay(split.freezeMs)}, forecast MAE kW ${Object.entries(c.forecastParams).map(([k, p]) => `${k} ${p.maeKw.toFixed(3)} (α ${p.smoothing}, w ${p.seasonalWeight})`).join(', ')}\n`);
   }
 
   const total = selected.length * cases.length * days.length * 24;
@@ -276,11 +311,11 @@ async function evaluate(options: Options): Promise<number> {
   let done = 0;
   const runs: ControllerRun[] = [];
   for (const spec of selected) {
-    runs.push(await runController(spec, cases, settings.weights.batteryWearEurPerKw2h, (household) => progress(++done, `${spec.name} ${household}`)));
+    runs.push(await runController(spec, cases, { batteryWearEurPerKw2h: settings.weights.batteryWearEurPerKw2h, communityChargeEurPerKwDay }, (household) => progress(++done, `${spec.name} ${household}`)));
   }
   const summaries = runs.map((r) => summarise(r, jointOver));
-  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights };
+  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights, splitReason: chosen.reason, pricesFile: prices.file, batteries: Object.fromEntries(cases.map((c) => [c.id, c.batterySource])), communityChargeEurPerKwDay };
   const forecasters = cases.map((c) => ({ household: c.id, shiftable: c.shiftableKind, maxDelayHours: c.maxDelayHours, maxDeferredKwh: c.maxDeferredKwh, sampleBankSize: c.sampleBankSize, params: c.forecastParams }));
-  await report(outDir, { scenario, forecasters, controllers: summaries });
+  await report(outDir, { scenario, forecasters, controllers: summaries }, options.json === true);
   return summaries.some((s) => s.solve.unhandled > 0) ? 1 : 0;
 }

@@ -15,6 +15,10 @@ export interface DecisionContext {
   deferredKwh: number;
   /** Queued shiftable energy by the step (hour from now) in which its deadline falls, T entries. */
   deadlinesKwh: number[];
+  /** The household's highest hourly import so far today (kW; 0 at midnight): the demand charge already due. */
+  peakSoFarKw: number;
+  /** The community's highest hourly import at its connection point so far today (kW). */
+  communityPeakSoFarKw: number;
 }
 
 export type FallbackKind = 'shifted-plan' | 'safe-rule';
@@ -39,6 +43,13 @@ export interface Controller {
   decide(context: DecisionContext): Promise<Decision>;
   /** The realised outcome of the hour just decided (rule-based controllers learn from it). */
   observe?(context: DecisionContext, outcome: StepOutcome): void;
+  dispose?(): void;
+}
+
+/** Decides for all households of the community at once, each from its own context (same order). */
+export interface FleetController {
+  decide(contexts: readonly DecisionContext[]): Promise<Decision[]>;
+  observe?(contexts: readonly DecisionContext[], outcomes: readonly StepOutcome[]): void;
   dispose?(): void;
 }
 

@@ -33,17 +33,23 @@ const num = (v: number, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) :
 export function formatTable(summaries: readonly ControllerSummary[]): string {
   const perfect = find(summaries, controllerNames.perfect);
   const none = find(summaries, controllerNames.none);
-  const header = ['controller', 'cost €', 'vs PF', 'peak kW', 'PAR', 'PAR vs none', 'joint viol', 'joint comm', 'import', 'socMin', 'socMax', 'solve ms med/p95', 'fallbacks', 'unhandled'];
+  const header = ['controller', 'bill €', 'vs none', 'vs PF', 'settle €', 'day peak kW', 'vs none', 'peak kW', 'PAR day', 'PAR all', 'ramp kW', '1-LF', 'joint viol', 'joint comm', 'import', 'socMin', 'socMax', 'solve ms med/p95', 'fallbacks', 'unhandled'];
   const rows = summaries.map((s) => {
     const c = s.community;
     const hh = (f: 'import' | 'socMin' | 'socMax') => s.households.reduce((sum, h) => sum + h.violation.perFamily[f], 0) / Math.max(s.households.length, 1);
     return [
       s.controller,
+      num(c.bill.total, 1),
+      none ? pct(c.bill.total / none.community.bill.total - 1) : '-',
+      perfect ? pct(gapToPerfect(c.bill.total, perfect.community.bill.total)) : '-',
       num(c.cost.total, 1),
-      perfect ? pct(gapToPerfect(c.cost.total, perfect.community.cost.total)) : '-',
-      num(c.peakImportKw),
-      num(c.par),
-      none ? pct(c.par / none.community.par - 1) : '-',
+      num(c.kpis.avgDailyPeakKw),
+      none ? pct(c.kpis.avgDailyPeakKw / none.community.kpis.avgDailyPeakKw - 1) : '-',
+      num(c.kpis.peakKw),
+      num(c.kpis.parMean),
+      num(c.kpis.periodPar),
+      num(c.kpis.rampingKw, 0),
+      num(c.kpis.oneMinusLoadFactor),
       pct(s.meanHouseholdJointViolation),
       pct(c.violation.joint),
       pct(hh('import')),
@@ -59,12 +65,70 @@ export function formatTable(summaries: readonly ControllerSummary[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** Per quarter: the community's bill and average daily peak of every controller. */
+export function formatQuarters(summaries: readonly ControllerSummary[]): string {
+  const quarters = [...new Set(summaries.flatMap((s) => Object.keys(s.community.quarters)))].sort();
+  const header = ['controller', ...quarters.flatMap((q) => [`${q} bill €`, `${q} day peak kW`])];
+  const rows = summaries.map((s) => [s.controller, ...quarters.flatMap((q) => {
+    const f = s.community.quarters[q];
+    return f ? [num(f.billEur, 1), num(f.kpis.avgDailyPeakKw)] : ['-', '-'];
+  })]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** The machine-readable line of one controller (`eval --json`). */
+export function jsonLine(s: ControllerSummary): Record<string, unknown> {
+  const c = s.community;
+  const quarters = (q: ControllerSummary['community']['quarters']) => Object.fromEntries(Object.entries(q).map(([k, f]) => [k, { billEur: f.billEur, settlementCostEur: f.settlementCostEur, avgDailyPeakKw: f.kpis.avgDailyPeakKw, peakKw: f.kpis.peakKw, parMean: f.kpis.parMean }]));
+  return {
+    controller: s.controller,
+    ...(s.radiusKw === undefined ? {} : { radiusKw: s.radiusKw }),
+    days: c.kpis.days,
+    communityBillEur: c.bill.total,
+    communityBill: c.bill,
+    communitySettlementCostEur: c.cost.total,
+    communityAvgDailyPeakKw: c.kpis.avgDailyPeakKw,
+    communityPeakKw: c.kpis.peakKw,
+    communityParMean: c.kpis.parMean,
+    communityPeriodPar: c.kpis.periodPar,
+    communityRampingKw: c.kpis.rampingKw,
+    communityOneMinusLoadFactor: c.kpis.oneMinusLoadFactor,
+    jointViolation: s.meanHouseholdJointViolation,
+    communityJointViolation: c.violation.joint,
+    violationPerFamily: c.violation.perFamily,
+    fallbacks: s.solve.fallbacks.total,
+    unhandled: s.solve.unhandled,
+    solveMedianMs: s.solve.medianMs,
+    solveP95Ms: s.solve.p95Ms,
+    quarters: quarters(c.quarters),
+    households: Object.fromEntries(s.households.map((h) => [h.household, {
+      billEur: h.bill.total,
+      bill: h.bill,
+      settlementCostEur: h.cost.total,
+      avgDailyPeakKw: h.kpis.avgDailyPeakKw,
+      peakKw: h.kpis.peakKw,
+      parMean: h.kpis.parMean,
+      periodPar: h.kpis.periodPar,
+      rampingKw: h.kpis.rampingKw,
+      oneMinusLoadFactor: h.kpis.oneMinusLoadFactor,
+      jointViolation: h.violation.joint,
+      violationPerFamily: h.violation.perFamily,
+      quarters: quarters(h.quarters),
+    }])),
+  };
+}
+
 export interface Headline {
   recommended: string;
-  costVsPerfect?: number;
-  parVsNoControl?: number;
+  /** Community metered bill against perfect foresight's and no control's. */
+  billVsPerfect?: number;
+  billVsNoControl?: number;
+  /** Community average daily peak import against no control's. */
+  dailyPeakVsNoControl?: number;
   jointViolation?: number;
-  rtp?: { costVsPerfect: number; jointViolation: number };
+  rtp?: { billVsPerfect: number; jointViolation: number };
   goals: { text: string; met: boolean | null }[];
 }
 
@@ -75,15 +139,19 @@ export function headline(summaries: readonly ControllerSummary[], recommended: s
   const rtp = find(summaries, controllerNames.rtp);
   const out: Headline = { recommended, goals: [] };
   if (!chosen) return out;
-  if (perfect) out.costVsPerfect = gapToPerfect(chosen.community.cost.total, perfect.community.cost.total);
-  if (none) out.parVsNoControl = chosen.community.par / none.community.par - 1;
+  const bill = (s: ControllerSummary) => s.community.bill.total;
+  if (perfect) out.billVsPerfect = gapToPerfect(bill(chosen), bill(perfect));
+  if (none) {
+    out.billVsNoControl = bill(chosen) / bill(none) - 1;
+    out.dailyPeakVsNoControl = chosen.community.kpis.avgDailyPeakKw / none.community.kpis.avgDailyPeakKw - 1;
+  }
   out.jointViolation = chosen.meanHouseholdJointViolation;
-  if (rtp && perfect) out.rtp = { costVsPerfect: gapToPerfect(rtp.community.cost.total, perfect.community.cost.total), jointViolation: rtp.meanHouseholdJointViolation };
+  if (rtp && perfect) out.rtp = { billVsPerfect: gapToPerfect(bill(rtp), bill(perfect)), jointViolation: rtp.meanHouseholdJointViolation };
   const goal = (text: string, met: boolean | null) => out.goals.push({ text, met });
-  goal(`community cost within 10 % of perfect foresight (${out.costVsPerfect === undefined ? 'no PF run' : pct(out.costVsPerfect)})`, out.costVsPerfect === undefined ? null : out.costVsPerfect <= 0.1);
-  goal(`community PAR at least 30 % below no control (${out.parVsNoControl === undefined ? 'no baseline run' : pct(out.parVsNoControl)})`, out.parVsNoControl === undefined ? null : out.parVsNoControl <= -0.3);
+  goal(`community metered bill within 10 % of perfect foresight (${out.billVsPerfect === undefined ? 'no PF run' : pct(out.billVsPerfect)})`, out.billVsPerfect === undefined ? null : out.billVsPerfect <= 0.1);
+  goal(`community average daily peak at least 30 % below no control (${out.dailyPeakVsNoControl === undefined ? 'no baseline run' : pct(out.dailyPeakVsNoControl)})`, out.dailyPeakVsNoControl === undefined ? null : out.dailyPeakVsNoControl <= -0.3);
   goal(`out-of-sample joint violation ≤ ${epsilon} (${pct(out.jointViolation)})`, out.jointViolation <= epsilon);
-  goal(`cheaper than RTP-threshold (${rtp ? `${num(chosen.community.cost.total, 1)} vs ${num(rtp.community.cost.total, 1)} €` : 'no RTP run'})`, rtp ? chosen.community.cost.total < rtp.community.cost.total : null);
+  goal(`lower bill than RTP-threshold (${rtp ? `${num(bill(chosen), 1)} vs ${num(bill(rtp), 1)} €` : 'no RTP run'})`, rtp ? bill(chosen) < bill(rtp) : null);
   goal(`fewer violations than RTP-threshold (${rtp ? `${pct(chosen.meanHouseholdJointViolation)} vs ${pct(rtp.meanHouseholdJointViolation)}` : 'no RTP run'})`, rtp ? chosen.meanHouseholdJointViolation < rtp.meanHouseholdJointViolation : null);
   goal(`no unhandled solver failure (${chosen.solve.unhandled})`, chosen.solve.unhandled === 0);
   return out;
@@ -99,21 +167,21 @@ export function tradeoffSvg(summaries: readonly ControllerSummary[], epsilon: nu
     label: s.radiusKw === undefined ? s.controller : `ρ=${s.radiusKw}`,
     color: palette[i % palette.length]!,
     x: s.meanHouseholdJointViolation,
-    y: s.community.cost.total,
+    y: s.community.bill.total,
   }));
   const dro = summaries.filter((s) => s.radiusKw !== undefined).sort((a, b) => a.radiusKw! - b.radiusKw!);
   return renderSvg([{
     title: 'Cost–violation trade-off over the Wasserstein radius ρ',
     xLabel: 'joint violation probability (fraction of test days, mean over households)',
-    yLabel: 'community cost (€)',
+    yLabel: 'community metered bill (€)',
     points,
-    series: dro.length > 1 ? [{ label: 'SAA/DRO over ρ', color: '#999', points: dro.map((s) => [s.meanHouseholdJointViolation, s.community.cost.total]) }] : [],
+    series: dro.length > 1 ? [{ label: 'SAA/DRO over ρ', color: '#999', points: dro.map((s) => [s.meanHouseholdJointViolation, s.community.bill.total]) }] : [],
     hLines: [],
   }, {
-    title: 'Community cost against ρ (SAA, ρ = 0, drawn at log10 ρ = −4)',
+    title: 'Community metered bill against ρ (SAA, ρ = 0, drawn at log10 ρ = −4)',
     xLabel: 'log10 ρ (kW)',
-    yLabel: 'community cost (€)',
-    series: dro.length > 0 ? [{ label: 'SAA/DRO cost', color: '#1f77b4', points: dro.map((s) => [logRadius(s.radiusKw!), s.community.cost.total]) }] : [],
+    yLabel: 'community metered bill (€)',
+    series: dro.length > 0 ? [{ label: 'SAA/DRO cost', color: '#1f77b4', points: dro.map((s) => [logRadius(s.radiusKw!), s.community.bill.total]) }] : [],
   }, {
     title: 'Joint violation against ρ',
     xLabel: 'log10 ρ (kW)',

@@ -4,19 +4,20 @@
  * The battery starts each household at 5 kWh on the first test day and carries its state over
  * (also across a dropped day: the gateway does not reset).
  */
-import { battery, initialEnergyKwh } from '../data/assets.ts';
+import { tariffParams } from '../data/tariff.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
-import type { Controller, SolveRecord } from './controller.ts';
-import { addCost, demandCharge, emptyCost, hourCost, peakToAverage, storedEnergyValueEurPerKwh, summariseSolves, violationRates, type CostBreakdown, type SolveSummary, type ViolationRates } from './metrics.ts';
+import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from './bill.ts';
+import type { Controller, DecisionContext, FleetController, SolveRecord } from './controller.ts';
+import { gridKpis, quarterOf, type GridKpis } from './grid-kpis.ts';
+import { addCost, demandCharge, emptyCost, hourCost, storedEnergyValueEurPerKwh, summariseSolves, violationRates, type CostBreakdown, type SolveSummary, type ViolationRates } from './metrics.ts';
 import { Plant, type StepOutcome } from './plant.ts';
 import type { HouseholdCase } from './scenario.ts';
 
-export interface ControllerSpec {
-  name: string;
-  /** Wasserstein radius for the DRO/SAA controllers. */
-  radiusKw?: number;
-  create(household: HouseholdCase): Controller;
-}
+/** A controller of each household on its own, or one that decides for all households together. */
+export type ControllerSpec = { name: string; radiusKw?: number } & (
+  | { create(household: HouseholdCase): Controller }
+  | { createFleet(households: readonly HouseholdCase[]): FleetController }
+);
 
 export interface HouseholdRun {
   household: string;
@@ -24,83 +25,175 @@ export interface HouseholdRun {
   gridKw: number[];
   energyKwh: number[];
   days: StepOutcome[][];
+  /** Settlement cost (schedule at the day-ahead tariff, deviation at the real-time prices). */
   cost: CostBreakdown;
+  /** Metered bill, in all and per day (the stored-energy adjustment is in `bill` only). */
+  bill: BillBreakdown;
+  dailyBill: BillBreakdown[];
+  dailyCost: CostBreakdown[];
   solves: SolveRecord[];
 }
 
 export interface ControllerRun {
   controller: string;
   radiusKw?: number;
+  /** UTC midnight of every evaluated day, in order. */
+  daysMs: number[];
   households: HouseholdRun[];
+  /** The community charge of every day (EUR), before it is split. */
+  communityChargeEur: number[];
 }
 
+/** Each household's own controller, deciding in turn: what every single-gateway controller is. */
+function eachAlone(controllers: readonly Controller[]): FleetController {
+  return {
+    async decide(contexts) {
+      const decisions = [];
+      for (const [n, context] of contexts.entries()) decisions.push(await controllers[n]!.decide(context));
+      return decisions;
+    },
+    observe(contexts, outcomes) {
+      contexts.forEach((context, n) => controllers[n]!.observe?.(context, outcomes[n]!));
+    },
+    dispose() {
+      for (const c of controllers) c.dispose?.();
+    },
+  };
+}
+
+export interface RunSettings {
+  batteryWearEurPerKw2h: number;
+  /** π^C (EUR per kW of the community's daily peak import). */
+  communityChargeEurPerKwDay: number;
+}
+
+const defaultCommunityChargeEurPerKwDay = 1.0;
+
+/**
+ * All households in lock step, hour by hour: every controller decides from what its gateway knows
+ * at the start of the hour (a community controller sees all households' contexts), then every
+ * plant steps on the real measured hour. Bills and the community charge are settled per day.
+ */
 export async function runController(
   spec: ControllerSpec,
   cases: readonly HouseholdCase[],
-  batteryWearEurPerKw2h: number,
+  settings: number | RunSettings,
   onStep: (household: string) => void,
 ): Promise<ControllerRun> {
-  const households: HouseholdRun[] = [];
-  for (const household of cases) {
-    const controller = spec.create(household);
-    const plant = new Plant(initialEnergyKwh, household.maxDelayHours);
-    const run: HouseholdRun = { household: household.id, gridKw: [], energyKwh: [], days: [], cost: emptyCost(), solves: [] };
-    try {
-      for (const day of household.days) {
-        const outcomes: StepOutcome[] = [];
-        for (const [hourOfDay, hour] of day.hours.entries()) {
-          const context = {
+  const { batteryWearEurPerKw2h, communityChargeEurPerKwDay } = typeof settings === 'number' ? { batteryWearEurPerKw2h: settings, communityChargeEurPerKwDay: defaultCommunityChargeEurPerKwDay } : settings;
+  const daysMs = cases[0]?.days.map((d) => d.dayMs) ?? [];
+  for (const c of cases) {
+    if (c.days.length !== daysMs.length || c.days.some((d, i) => d.dayMs !== daysMs[i])) throw new RangeError(`household ${c.id} has other test days than ${cases[0]!.id}`);
+  }
+  const fleet = 'createFleet' in spec ? spec.createFleet(cases) : eachAlone(cases.map((c) => spec.create(c)));
+  const plants = cases.map((c) => new Plant(c.initialEnergyKwh, c.maxDelayHours, c.battery));
+  const runs: HouseholdRun[] = cases.map((c) => ({ household: c.id, gridKw: [], energyKwh: [], days: [], cost: emptyCost(), bill: emptyBill(), dailyBill: [], dailyCost: [], solves: [] }));
+  const communityChargeEur: number[] = [];
+  try {
+    for (const [d] of daysMs.entries()) {
+      const dayOutcomes: StepOutcome[][] = cases.map(() => []);
+      const dayCosts = cases.map(() => emptyCost());
+      for (let hourOfDay = 0; hourOfDay < 24; hourOfDay++) {
+        const communitySoFarKw = Math.max(0, ...Array.from({ length: hourOfDay }, (_, h) => dayOutcomes.reduce((sum, o) => sum + o[h]!.gridKw, 0)));
+        const contexts: DecisionContext[] = cases.map((household, n) => {
+          const hour = household.days[d]!.hours[hourOfDay]!;
+          return {
             household,
             hour,
             hourOfDay,
-            energyKwh: plant.energyKwh,
-            deferredKwh: plant.deferredKwh,
-            deadlinesKwh: plant.deadlinesKwh(hour.realised.timeMs, hour.forecast.netLoadKw.length),
+            energyKwh: plants[n]!.energyKwh,
+            deferredKwh: plants[n]!.deferredKwh,
+            deadlinesKwh: plants[n]!.deadlinesKwh(hour.realised.timeMs, hour.forecast.netLoadKw.length),
+            peakSoFarKw: Math.max(0, ...dayOutcomes[n]!.map((o) => o.gridKw)),
+            communityPeakSoFarKw: communitySoFarKw,
           };
-          const decision = await controller.decide(context);
+        });
+        const decisions = await fleet.decide(contexts);
+        const outcomes = contexts.map((context, n) => {
+          const decision = decisions[n]!;
+          const run = runs[n]!;
           if (decision.solve) run.solves.push(decision.solve);
-          const outcome = plant.step(hour.realised, decision.command);
-          controller.observe?.(context, outcome);
-          const t = hour.tariff;
-          addCost(run.cost, hourCost(outcome, {
+          const outcome = plants[n]!.step(context.hour.realised, decision.command);
+          const t = context.hour.tariff;
+          addCost(dayCosts[n]!, hourCost(outcome, {
             buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]!,
             realtimeBuyEurPerKwh: t.realtimeBuyEurPerKwh[0]!, realtimeSellEurPerKwh: t.realtimeSellEurPerKwh[0]!,
           }, batteryWearEurPerKw2h));
-          outcomes.push(outcome);
+          dayOutcomes[n]!.push(outcome);
           run.gridKw.push(outcome.gridKw);
           run.energyKwh.push(outcome.energyKwh);
-          onStep(household.id);
-        }
-        const charge = demandCharge(outcomes.map((o) => o.gridKw));
-        run.cost.demandCharge += charge;
-        run.cost.total += charge;
-        run.days.push(outcomes);
+          onStep(context.household.id);
+          return outcome;
+        });
+        fleet.observe?.(contexts, outcomes);
       }
-      const buyEurPerKwh = household.days.flatMap((d) => d.hours.map((h) => h.tariff.buyEurPerKwh[0]!));
-      const finalKwh = run.energyKwh[run.energyKwh.length - 1] ?? initialEnergyKwh;
-      run.cost.storedEnergy = -(finalKwh - initialEnergyKwh) * storedEnergyValueEurPerKwh(buyEurPerKwh, battery.dischargeEfficiency);
-      run.cost.total += run.cost.storedEnergy;
-    } finally {
-      controller.dispose?.();
+      const shares = communityChargeShares(dayOutcomes.map((o) => o.map((h) => h.gridKw)), communityChargeEurPerKwDay);
+      communityChargeEur.push(shares.chargeEur);
+      cases.forEach((household, n) => {
+        const run = runs[n]!;
+        const outcomes = dayOutcomes[n]!;
+        const cost = dayCosts[n]!;
+        const charge = demandCharge(outcomes.map((o) => o.gridKw));
+        cost.demandCharge += charge;
+        cost.total += charge;
+        const bill = dayBill(outcomes.map((o, h) => {
+          const t = household.days[d]!.hours[h]!.tariff;
+          return { gridKw: o.gridKw, batteryKw: o.batteryKw, buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]! };
+        }), batteryWearEurPerKw2h, tariffParams.demandChargeEurPerKwDay);
+        bill.communityCharge = shares.sharesEur[n]!;
+        bill.total += bill.communityCharge;
+        addCost(run.cost, cost);
+        addBill(run.bill, bill);
+        run.dailyCost.push(cost);
+        run.dailyBill.push(bill);
+        run.days.push(outcomes);
+      });
     }
-    households.push(run);
+    cases.forEach((household, n) => {
+      const run = runs[n]!;
+      const buyEurPerKwh = household.days.flatMap((d) => d.hours.map((h) => h.tariff.buyEurPerKwh[0]!));
+      const finalKwh = run.energyKwh[run.energyKwh.length - 1] ?? household.initialEnergyKwh;
+      const stored = -(finalKwh - household.initialEnergyKwh) * storedEnergyValueEurPerKwh(buyEurPerKwh, household.battery.dischargeEfficiency);
+      run.cost.storedEnergy = stored;
+      run.cost.total += stored;
+      run.bill.storedEnergy = stored;
+      run.bill.total += stored;
+    });
+  } finally {
+    fleet.dispose?.();
   }
-  return { controller: spec.name, ...(spec.radiusKw === undefined ? {} : { radiusKw: spec.radiusKw }), households };
+  return { controller: spec.name, ...(spec.radiusKw === undefined ? {} : { radiusKw: spec.radiusKw }), daysMs, households: runs, communityChargeEur };
+}
+
+export interface PeriodFigures {
+  billEur: number;
+  settlementCostEur: number;
+  kpis: GridKpis;
 }
 
 export interface Figures {
+  /** Settlement cost (schedule at the day-ahead tariff, deviations at the real-time prices). */
   cost: CostBreakdown;
+  /** Metered bill: what the household pays (the primary figure). */
+  bill: BillBreakdown;
+  kpis: GridKpis;
+  /** Whole-period peak import, mean import and PAR (= kpis.peakKw, kpis.meanImportKw, kpis.periodPar). */
   peakImportKw: number;
   meanImportKw: number;
   par: number;
   violation: ViolationRates;
+  /** The same figures per calendar quarter ("2016-Q3"). */
+  quarters: Record<string, PeriodFigures>;
 }
 
 export interface ControllerSummary {
   controller: string;
   radiusKw?: number;
   households: (Figures & { household: string })[];
-  /** Costs summed; peak and PAR on the hourly sum of the households' grid import; a day is violated if any household violated. */
+  /**
+   * Bills and costs summed; KPIs on the community's import at its connection point, max(Σ_n G_n, 0)
+   * hour by hour; a day is violated if any household violated.
+   */
   community: Figures;
   /** Joint violation averaged over the households (each household is one gateway). */
   meanHouseholdJointViolation: number;
@@ -109,28 +202,52 @@ export interface ControllerSummary {
   hourly: { communityImportKw: number[]; energyKwh: number[] };
 }
 
+/** A household's or the community's figures from its days (bills, costs and exchange by day, in order). */
+export function periodFigures(daysMs: readonly number[], dayExchangeKw: number[][], dailyBill: readonly BillBreakdown[], dailyCost: readonly CostBreakdown[], bill: BillBreakdown, cost: CostBreakdown, violation: ViolationRates): Figures {
+  const kpis = gridKpis(dayExchangeKw);
+  const quarters: Record<string, PeriodFigures> = {};
+  for (const quarter of new Set(daysMs.map(quarterOf))) {
+    const inQuarter = daysMs.map((d, i) => (quarterOf(d) === quarter ? i : -1)).filter((i) => i >= 0);
+    quarters[quarter] = {
+      billEur: inQuarter.reduce((sum, i) => sum + dailyBill[i]!.total, 0),
+      settlementCostEur: inQuarter.reduce((sum, i) => sum + dailyCost[i]!.total, 0),
+      kpis: gridKpis(inQuarter.map((i) => dayExchangeKw[i]!)),
+    };
+  }
+  return { cost, bill, kpis, peakImportKw: kpis.peakKw, meanImportKw: kpis.meanImportKw, par: kpis.periodPar, violation, quarters };
+}
+
 export function summarise(run: ControllerRun, jointOver: readonly ChanceFamily[]): ControllerSummary {
   const households = run.households.map((h) => ({
     household: h.household,
-    cost: h.cost,
-    ...peakToAverage(h.gridKw),
-    violation: violationRates(h.days, jointOver),
+    ...periodFigures(run.daysMs, h.days.map((day) => day.map((o) => o.gridKw)), h.dailyBill, h.dailyCost, h.bill, h.cost, violationRates(h.days, jointOver)),
   }));
   const hours = run.households[0]?.gridKw.length ?? 0;
-  const communityImportKw = Array.from({ length: hours }, (_, i) => run.households.reduce((sum, h) => sum + Math.max(h.gridKw[i]!, 0), 0));
+  const dayCount = run.daysMs.length;
+  const communityExchangeKw = Array.from({ length: dayCount }, (_, d) =>
+    Array.from({ length: 24 }, (_, h) => run.households.reduce((sum, hh) => sum + hh.days[d]![h]!.gridKw, 0)));
   const communityCost = emptyCost();
-  for (const h of run.households) addCost(communityCost, h.cost);
-  const dayCount = run.households[0]?.days.length ?? 0;
+  const communityBill = emptyBill();
+  for (const h of run.households) {
+    addCost(communityCost, h.cost);
+    addBill(communityBill, h.bill);
+  }
+  const sumByDay = <T,>(pick: (h: HouseholdRun) => readonly T[], empty: () => T, add: (into: T, x: T) => void): T[] =>
+    Array.from({ length: dayCount }, (_, d) => {
+      const total = empty();
+      for (const h of run.households) add(total, pick(h)[d]!);
+      return total;
+    });
   const communityDays = Array.from({ length: dayCount }, (_, d) => run.households.flatMap((h) => h.days[d]!));
   return {
     controller: run.controller,
     ...(run.radiusKw === undefined ? {} : { radiusKw: run.radiusKw }),
     households,
-    community: { cost: communityCost, ...peakToAverage(communityImportKw), violation: violationRates(communityDays, jointOver) },
+    community: periodFigures(run.daysMs, communityExchangeKw, sumByDay((h) => h.dailyBill, emptyBill, addBill), sumByDay((h) => h.dailyCost, emptyCost, addCost), communityBill, communityCost, violationRates(communityDays, jointOver)),
     meanHouseholdJointViolation: households.reduce((s, h) => s + h.violation.joint, 0) / Math.max(households.length, 1),
     solve: summariseSolves(run.households.flatMap((h) => h.solves)),
     hourly: {
-      communityImportKw,
+      communityImportKw: communityExchangeKw.flat().map((g) => Math.max(g, 0)),
       energyKwh: Array.from({ length: hours }, (_, i) => run.households.reduce((sum, h) => sum + h.energyKwh[i]!, 0)),
     },
   };

@@ -4,12 +4,13 @@
  * gateway would have had at that hour (they do not depend on the controller, so they are computed
  * once and shared by all controllers).
  */
-import { shiftableRule } from '../data/assets.ts';
+import { battery as defaultBattery, batteryOf, shiftableRule } from '../data/assets.ts';
 import { HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
 import { splitMs } from '../data/split.ts';
 import { tariffWindow } from '../data/tariff.ts';
 import { bootstrapFromHistory, seriesHistory, type Bootstrapped } from '../forecast/bootstrap.ts';
 import type { HouseholdForecast } from '../forecast/household.ts';
+import type { BatteryParams } from '../optimizer/types.ts';
 import type { RealisedHour } from './plant.ts';
 
 export interface HourCase {
@@ -22,6 +23,11 @@ export interface HourCase {
 
 export interface HouseholdCase {
   id: string;
+  battery: BatteryParams;
+  /** Where the battery came from: the building's metadata row or the scenario's default. */
+  batterySource: string;
+  /** SoC on the first evaluated day (half the capacity). */
+  initialEnergyKwh: number;
   shiftableKind: 'appliances' | 'share-of-load';
   maxDelayHours: number;
   /** S^max given to the optimizer: the most shiftable energy requested in any maxDelayHours window before the split. */
@@ -39,6 +45,8 @@ export interface ScenarioOptions {
   sampleCount: number;
   /** Fitting and the error-sample store use only hours before this (default the split, 2016-07-01; a validation run passes its window's first day). */
   freezeMs?: number;
+  /** The household's battery (default: the scenario's). */
+  battery?: ReturnType<typeof batteryOf>;
 }
 
 export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries, testDaysMs: readonly number[], options: ScenarioOptions): HouseholdCase {
@@ -78,8 +86,12 @@ export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries,
     }
     forecaster.observe(t, history(t));
   }
+  const own = options.battery ?? { battery: defaultBattery, source: 'scenario default' };
   return {
     id: series.id,
+    battery: own.battery,
+    batterySource: own.source,
+    initialEnergyKwh: own.battery.capacityKwh / 2,
     shiftableKind: rule.kind,
     maxDelayHours: rule.maxDelayHours,
     maxDeferredKwh,

@@ -77,11 +77,27 @@ describe('the community summary', () => {
     expect(summary.community.dailyCostEur[0]).toBeCloseTo(2.545 + 2.31, 9);
   });
 
-  it('computes peak import and PAR on hourly import, the community on the summed import', () => {
+  it('computes peak import and PAR on hourly import, the community on its netted import at the connection point', () => {
     expect(sa).toMatchObject({ peakImportKw: 2, par: expect.closeTo(2 / (5 / 48), 9) });
     expect(sb).toMatchObject({ peakImportKw: 3, par: expect.closeTo(3 / (3 / 48), 9) });
-    expect(summary.community).toMatchObject({ peakImportKw: 3, par: expect.closeTo(3 / (8 / 48), 9) });
-    expect(summary.community.hourlyImportKw.slice(0, 6)).toEqual([2, 0, 1, 1, 0, 3]);
+    // h2: A's import of 1 is B's export of 1, so the connection point imports nothing.
+    expect(summary.community.hourlyImportKw.slice(0, 6)).toEqual([2, 0, 0, 1, 0, 3]);
+    expect(summary.community).toMatchObject({ peakImportKw: 3, par: expect.closeTo(3 / (7 / 48), 9) });
+    // Daily peaks 3 and 1.
+    expect(summary.community.kpis.avgDailyPeakKw).toBeCloseTo(2, 12);
+  });
+
+  it('bills each household on its meter: energy at the tariff, P2P paid to the peer, demand charge, wear and its share of the community charge', () => {
+    // A day 1: retailer energy 2 × 0.3 − 1 × 0.08 + 0.5 × 0.3 + 1 × 0.3 = 0.97, wear 0.005, demand 0.5 × 2,
+    // P2P 0.10; the community peak (3 kW at h5) is all B's import, so A's share is 0.
+    expect(sa!.daily.bill[0]!.total).toBeCloseTo(0.97 + 0.005 + 1 + 0.1, 9);
+    // A day 2: 0.3 + demand 0.5, and the whole community peak (1 kW at h10) at 1 €/kW.
+    expect(sa!.daily.bill[1]!.total).toBeCloseTo(0.3 + 0.5 + 1, 9);
+    expect(sa!.bill.total).toBeCloseTo(2.075 + 1.8 + 0.285, 9);
+    // B day 1: −0.5 × 0.08 to the retailer, −0.05 from A, 3 × 0.3, demand 0.5 × 3, community charge 3 × 1.
+    expect(sb!.bill.total).toBeCloseTo(-0.04 - 0.05 + 0.9 + 1.5 + 3, 9);
+    expect(summary.community.bill.communityCharge).toBeCloseTo(4, 9);
+    expect(summary.community.bill.total).toBeCloseTo(sa!.bill.total + sb!.bill.total, 9);
   });
 
   it('counts a day as violated if any row was, per family and jointly; the community if any household was', () => {

@@ -72,8 +72,8 @@ describe('prosumer-edge eval, end to end on the real data', () => {
     }
     const merged = JSON.parse(await readFile(join(outDir, 'merged', 'eval.json'), 'utf8'));
     expect(merged.controllers.map((c: { controller: string }) => c.controller)).toEqual(['no-control', 'rtp-threshold', 'dro-0.03', 'perfect-foresight']);
-    // With perfect foresight in, the headline can judge the cost gap; PF is the bound nobody beats.
-    expect(merged.headline.costVsPerfect).toBeGreaterThanOrEqual(0);
+    // With perfect foresight in, the headline can judge the bill gap; PF is the bound nobody beats.
+    expect(merged.headline.billVsPerfect).toBeGreaterThanOrEqual(0);
     spies = [];
   }, 120_000);
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { battery as scenarioBattery } from '../../src/data/assets.ts';
 import type { DecisionContext } from '../../src/eval/controller.ts';
 import { rtpThreshold } from '../../src/eval/controllers/rtp-threshold.ts';
 import { Plant } from '../../src/eval/plant.ts';
@@ -25,7 +26,7 @@ async function runDay(controller: ReturnType<typeof rtpThreshold>, plant: Plant,
   const batteryKw: number[] = [];
   for (let h = 0; h < 24; h++) {
     const hour = hourCase(dayMs + h * hourMs, price);
-    const context = { household: {}, hour, hourOfDay: h, energyKwh: plant.energyKwh, deferredKwh: 0, deadlinesKwh: [] } as unknown as DecisionContext;
+    const context = { household: { battery: scenarioBattery }, hour, hourOfDay: h, energyKwh: plant.energyKwh, deferredKwh: 0, deadlinesKwh: [] } as unknown as DecisionContext;
     const { command } = await controller.decide(context);
     const outcome = plant.step(hour.realised, command);
     controller.observe!(context, outcome);
@@ -35,18 +36,23 @@ async function runDay(controller: ReturnType<typeof rtpThreshold>, plant: Plant,
 }
 
 describe('RTP-threshold rule (γ = 0.5, β = 0.8)', () => {
-  it('charges in cheap low-load hours and discharges up to the load in the dear evening peak', async () => {
+  it('charges in cheap low-load hours up to the daily average import, and discharges up to the load in the dear evening peak', async () => {
     const plant = new Plant(5, 6);
     const controller = rtpThreshold();
     await runDay(controller, plant, t0, priceAt); // learns the day's price range and mean load
     plant.energyKwh = 5;
     const battery = await runDay(controller, plant, t0 + 24 * hourMs, priceAt);
-    // 00:00: price 0.20 ≤ 0.2 + 0.5·0.2 and load 0.3 < 0.7: full 5 kW charge, limited by the 10 kWh top.
-    expect(battery[0]).toBeCloseTo(-5, 12);
-    expect(battery[1]).toBeCloseTo(-(10 - (5 + 5 * 0.95)) / 0.95, 9);
-    expect(battery[2]).toBeCloseTo(0, 12);
+    // Yesterday's mean load is (6·0.3 + 4·2 + 14·0.5) / 24 = 0.7 kW. 00:00–05:00: price 0.20 ≤ 0.2 + 0.5·0.2
+    // and load 0.3 < 0.7: charge 0.4 kW, which lifts the import to the average and no higher.
+    const meanKw = (6 * 0.3 + 4 * 2 + 14 * 0.5) / 24;
+    for (let h = 0; h < 6; h++) expect(battery[h]).toBeCloseTo(-(meanKw - 0.3), 12);
+    // 06:00: price 0.30 is still at the threshold, load 0.5: 0.2 kW.
+    expect(battery[6]).toBeCloseTo(-(meanKw - 0.5), 12);
     // 17:00–20:00: price 0.40 ≥ 0.2 + 0.8·0.2 and load 2 > 0.7: discharge the load, never export.
-    for (let h = 17; h <= 20; h++) expect(battery[h]).toBeCloseTo(2, 12);
+    // The slow charge stored 5 + 0.95 (6 × 0.4 + 11 × 0.2) kWh: three full hours, then what is left above E^min.
+    const storedKwh = 5 + 0.95 * (6 * (meanKw - 0.3) + 11 * (meanKw - 0.5));
+    for (let h = 17; h <= 19; h++) expect(battery[h]).toBeCloseTo(2, 12);
+    expect(battery[20]).toBeCloseTo((storedKwh - 3 * 2 / 0.95 - 1) * 0.95, 9);
   });
 
   it('does nothing in hours that meet only one of the price and load conditions', async () => {
@@ -73,6 +79,6 @@ describe('RTP-threshold rule (γ = 0.5, β = 0.8)', () => {
     plant.energyKwh = 5;
     // Yesterday said nothing (Δ = 0); the average range [0.25, 0.35] still makes 0.20 cheap.
     const battery = await runDay(controller, plant, t0 + 48 * hourMs, priceAt);
-    expect(battery[0]).toBeCloseTo(-5, 12);
+    expect(battery[0]).toBeCloseTo(-((6 * 0.3 + 4 * 2 + 14 * 0.5) / 24 - 0.3), 12);
   });
 });

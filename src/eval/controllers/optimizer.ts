@@ -5,7 +5,7 @@
  * throwing solve falls back to the optimizer's own fallbackPlan (the last plan shifted to now,
  * else the safe rule: battery idle, shiftable load as desired) — formulation.md §6.
  */
-import { battery, grid } from '../../data/assets.ts';
+import { grid } from '../../data/assets.ts';
 import { HOUR_MS } from '../../data/households.ts';
 import { tariffParams } from '../../data/tariff.ts';
 import { fallbackPlan, type ChanceFamily, type Plan, type ProblemInput, type SolveResult } from '../../optimizer/index.ts';
@@ -115,7 +115,7 @@ function problemInput(context: DecisionContext, mode: OptimizerMode, settings: O
     netLoadForecastKw: realised ? realised.map((r) => r.inflexibleKw - r.pvKw) : hour.forecast.netLoadKw,
     errorSamplesKw: mode.kind === 'dro' ? hour.samplesKw : null,
     tariff: { ...hour.tariff, peakEurPerKw: tariffParams.demandChargeEurPerKwDay },
-    battery,
+    battery: household.battery,
     grid,
     energyKwh: context.energyKwh,
     shiftable: { deferredKwh: context.deferredKwh, desiredKw, dueKwh, maxDeferredKwh: household.maxDeferredKwh },

@@ -1,13 +1,16 @@
 /**
  * The RTP-threshold rule of the second source paper (formulation.md §7): with the previous day's
- * price range [RTP_min, RTP_min + Δ], charge at full power when the price is at most
- * RTP_min + γΔ and the load is below the previous day's average, discharge (never beyond the
- * load, so the battery does not export) when the price is at least RTP_min + βΔ and the load is
- * above it. When Δ is tiny the range is the average over the last 7 days. "Load" here is the
+ * price range [RTP_min, RTP_min + Δ], charge when the price is at most RTP_min + γΔ and the load
+ * is below the previous day's average, discharge (never beyond the load, so the battery does not
+ * export) when the price is at least RTP_min + βΔ and the load is above it.
+ * The paper's load condition is there to keep charging off the peak; charging at full power would
+ * defeat it (every battery of a community charging 5 kW in the same cheap hours raises the peak),
+ * so the rule charges at the power that lifts the household's import to its daily average and no
+ * higher: min(P^ch, SoC room, average − load). When Δ is tiny the range is the average over the last 7 days. "Load" here is the
  * forecast net load of the hour (load − PV + shiftable served now); the rule does not shift loads.
  * Before it has seen a whole day it uses the day-ahead prices and forecast of the next 24 h.
  */
-import { battery, grid } from '../../data/assets.ts';
+import { grid } from '../../data/assets.ts';
 import { serveAllKw, type Controller } from '../controller.ts';
 
 export interface RtpThresholdParams {
@@ -42,6 +45,7 @@ export function rtpThreshold(params: RtpThresholdParams = defaultRtpParams): Con
   return {
     async decide(context) {
       const { hour, energyKwh } = context;
+      const battery = context.household.battery;
       const shiftableKw = serveAllKw(context);
       const netLoadForecastKw = hour.forecast.netLoadKw[0]!;
       const loadKw = netLoadForecastKw + shiftableKw;
@@ -51,7 +55,7 @@ export function rtpThreshold(params: RtpThresholdParams = defaultRtpParams): Con
       let batteryKw = 0;
       if (spread >= params.tinySpreadEurPerKwh) {
         if (price <= ref.minPrice + params.gamma * spread && loadKw < ref.meanNetLoadKw) {
-          batteryKw = -Math.min(battery.maxChargeKw, Math.max(0, (battery.maxEnergyKwh - energyKwh) / battery.chargeEfficiency));
+          batteryKw = -Math.min(battery.maxChargeKw, Math.max(0, (battery.maxEnergyKwh - energyKwh) / battery.chargeEfficiency), ref.meanNetLoadKw - loadKw);
         } else if (price >= ref.minPrice + params.beta * spread && loadKw > ref.meanNetLoadKw) {
           batteryKw = Math.min(battery.maxDischargeKw, Math.max(0, (energyKwh - battery.minEnergyKwh) * battery.dischargeEfficiency), Math.max(0, loadKw));
         }
