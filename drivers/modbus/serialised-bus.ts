@@ -19,8 +19,12 @@ export interface Link {
   readonly endpoint: string;
   /** Unit ids the transport can address (RTU: 1..247; TCP also 0 and 248..255). */
   readonly unitIds: { min: number; max: number };
-  /** Opens a connected client; rejects when the endpoint cannot be reached. */
-  open(): Promise<ModbusClient>;
+  /**
+   * Opens a connected client; rejects when the endpoint cannot be reached. A port that checks
+   * framing modbus-serial does not (the MBAP header) reports an unusable answer through
+   * `unusable`, which fails the request in flight as `garbage`.
+   */
+  open(unusable: (reason: string) => void): Promise<ModbusClient>;
   /** Failure kinds after which the connection is dropped, so the retry starts on a fresh one. */
   readonly reconnectAfter: ReadonlySet<DeviceErrorKind>;
 }
@@ -61,6 +65,8 @@ export class SerialisedModbusBus implements ModbusBus {
   private client?: ModbusClient;
   /** Set by the 'close' listener of the connection the current request runs on. */
   private connectionLost?: () => void;
+  /** Set while a request runs: its answer was refused by the port's own framing checks. */
+  private answerUnusable?: (reason: string) => void;
 
   constructor(private readonly link: Link, options: BusOptions) {
     this.endpoint = link.endpoint;
@@ -186,11 +192,13 @@ export class SerialisedModbusBus implements ModbusBus {
         settled = true;
         clearTimeout(timer);
         this.connectionLost = undefined;
+        this.answerUnusable = undefined;
         if (error) reject(error);
         else resolve(value);
       };
       const timer = setTimeout(() => settle(this.error(job.unitId, 'timeout', `no answer to "${job.what}" within ${this.timeoutMs} ms`)), this.timeoutMs);
       this.connectionLost = () => settle(this.error(job.unitId, 'disconnected', `connection lost during "${job.what}"`));
+      this.answerUnusable = (reason) => settle(this.error(job.unitId, 'garbage', `unusable answer to "${job.what}": ${reason}`));
       Promise.resolve()
         .then(() => job.run(client))
         .then(
@@ -204,7 +212,7 @@ export class SerialisedModbusBus implements ModbusBus {
     if (this.client?.isOpen) return this.client;
     await this.dropConnection();
     let timer: NodeJS.Timeout | undefined;
-    const opening = this.link.open();
+    const opening = this.link.open((reason) => this.answerUnusable?.(reason));
     try {
       const client = await Promise.race([
         opening,

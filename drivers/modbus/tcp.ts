@@ -1,12 +1,14 @@
 /**
- * Modbus TCP client bus on modbus-serial's TcpPort. Any failure other than an exception
- * answer drops the socket, so the retry (and every later request) starts on a fresh
+ * Modbus TCP client bus: modbus-serial's client on our MBAP port (tcp-port.ts), which checks
+ * the protocol id, length and transaction id of every answer. Any failure other than an
+ * exception answer drops the socket, so the retry (and every later request) starts on a fresh
  * connection: after a timeout or a garbled answer the byte stream cannot be trusted.
  */
 import type { ModbusBus } from './bus.ts';
 import type { BackoffOptions } from '../device-health.ts';
 import type { Clock } from '../../src/time/clock.ts';
 import { ModbusClientClass, SerialisedModbusBus, type ModbusClient } from './serialised-bus.ts';
+import { MbapTcpPort } from './tcp-port.ts';
 
 export interface ModbusTcpBusOptions {
   host: string;
@@ -25,12 +27,11 @@ export function createModbusTcpBus(options: ModbusTcpBusOptions): ModbusBus {
       endpoint: `tcp://${host}:${port}`,
       unitIds: { min: 0, max: 255 },
       reconnectAfter: new Set(['timeout', 'disconnected', 'crc', 'garbage']),
-      async open(): Promise<ModbusClient> {
-        const client = new ModbusClientClass();
+      open(unusable): Promise<ModbusClient> {
+        const client = new ModbusClientClass(new MbapTcpPort(host, port, unusable));
         // modbus-serial re-emits socket errors on the client; the bus sees their effect as a failed request.
         client.on('error', () => undefined);
-        await client.connectTCP(host, { port });
-        return client;
+        return new Promise((resolve, reject) => client.open((error?: Error | null) => (error ? reject(error) : resolve(client))));
       },
     },
     options,

@@ -14,6 +14,8 @@ export interface UnitFaults {
   lineNoise?: boolean;
   /** A well-framed answer that makes no sense: wrong byte count or wrong function code. */
   garbage?: boolean;
+  /** TCP: answer with this MBAP protocol id instead of 0 (Modbus): a correct PDU in a frame of another protocol. */
+  protocolId?: number;
   /** TCP: close the connection instead of answering. */
   dropConnection?: boolean;
   /** Answer this much later (on top of RTU wire time). */
@@ -35,6 +37,8 @@ export class ModbusFaults {
       throw new RangeError(`Modbus exception code must be 1..255, got ${exceptionCode}`);
     }
     if (delayMs !== undefined && !(delayMs >= 0)) throw new RangeError(`delayMs must be >= 0, got ${delayMs}`);
+    const { protocolId } = faults;
+    if (protocolId !== undefined && !(Number.isInteger(protocolId) && protocolId >= 0 && protocolId <= 0xffff)) throw new RangeError(`protocolId must be 0..65535, got ${protocolId}`);
     this.byUnit.set(unitId, Object.freeze({ ...faults }));
   }
 

@@ -98,6 +98,7 @@ async function answer(socket: Socket, request: { header: Buffer; pdu: Buffer }, 
   const pdu = space ? faultedAnswer(space, request.pdu, faults, unitId) : exceptionPdu(request.pdu[0] ?? 0, ModbusExceptionCode.GatewayTargetFailedToRespond);
   if (!pdu) return;
   const header = Buffer.from(request.header);
+  header.writeUInt16BE(f.protocolId ?? 0, 2);
   header.writeUInt16BE(pdu.length + 1, 4);
   socket.write(Buffer.concat([header, pdu]));
 }

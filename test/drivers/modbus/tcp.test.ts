@@ -101,6 +101,19 @@ describe('Modbus TCP bus against the simulated server', () => {
     expect(Array.from(await bus.readHoldingRegisters(1, 0, 4))).toEqual([1000, 1001, 1002, 1003]);
   });
 
+  it('rejects a correct answer framed with MBAP protocol id 1 (not Modbus) as garbage, and reads again once the server answers with 0', async () => {
+    const { bus, faults } = await setup();
+    faults.set(1, { protocolId: 1 });
+    const e = await failure(bus.readHoldingRegisters(1, 0, 2));
+    expect(e.kind).toBe('garbage');
+    expect(e.message).toMatch(/MBAP protocol id 1/);
+    await afterBackoff(bus, 1);
+    expect((await failure(bus.writeRegisters(1, 500, [1, 2]))).kind).toBe('garbage');
+    faults.clear(1);
+    await afterBackoff(bus, 1);
+    expect(Array.from(await bus.readHoldingRegisters(1, 0, 2))).toEqual([1000, 1001]);
+  });
+
   it('reports a dropped connection as disconnected at once and reconnects when the server behaves again', async () => {
     const { bus, faults } = await setup({ timeoutMs: 5_000 });
     faults.set(1, { dropConnection: true });
