@@ -165,7 +165,8 @@ function modbusUnits(onBus: [string, DeviceProfile][], { plant, clock, faults, c
         sunspec(id, device.unitId, simPvInverter(plant, clock, { common }));
         break;
       case 'meter':
-        sunspec(id, device.unitId, simMeter(plant, { common }));
+        // A meter the profile says is reversed is simulated reversed, so the gateway must correct it.
+        sunspec(id, device.unitId, simMeter(plant, { common, ...(device.exportPositive !== undefined ? { exportPositive: device.exportPositive } : {}) }));
         break;
       case 'battery-storage':
         sunspec(id, device.unitId, simBattery(plant, clock, { ratedPowerKw: Math.max(plant.battery.maxChargeKw, plant.battery.maxDischargeKw), common }));

@@ -1,6 +1,8 @@
 /**
  * Simulated SunSpec grid meter (model 203 wye three-phase, or 201 single-phase), bound to the
- * plant's grid connection point. Load reference: W > 0 while importing, as SunSpec meters report.
+ * plant's grid connection point. Load reference: W > 0 while importing, as SunSpec meters report;
+ * with `exportPositive` it is the meter installed or configured the other way round, as some
+ * vendors ship them: W > 0 while exporting, and the two energy counters swapped.
  */
 import type { PlantView } from '../plant/plant-view.ts';
 import { fitScale, setCounterWh, setMeasured, setRaws } from './sim-values.ts';
@@ -11,6 +13,8 @@ export interface MeterModelsOptions {
   phases?: 1 | 3;
   /** Largest power the meter is built for (sets W_SF). Default 30 kW. */
   maxPowerKw?: number;
+  /** Counts export as positive (generator reference). Default false. */
+  exportPositive?: boolean;
 }
 
 export interface SimMeterOptions extends MeterModelsOptions {
@@ -21,6 +25,7 @@ export interface SimMeterOptions extends MeterModelsOptions {
 function meterModels(plant: PlantView, options: MeterModelsOptions = {}): SimModel[] {
   const phases = options.phases === 1 ? ['A'] : ['A', 'B', 'C'];
   const maxW = (options.maxPowerKw ?? 30) * 1000;
+  const sign = options.exportPositive ? -1 : 1;
   return [
     {
       id: options.phases === 1 ? 201 : 203,
@@ -28,7 +33,7 @@ function meterModels(plant: PlantView, options: MeterModelsOptions = {}): SimMod
         setRaws(b, { W_SF: fitScale(maxW, 0), A_SF: fitScale(maxW / 200, -2), V_SF: -1, Hz_SF: -2, TotWh_SF: 0, Evt: 0 });
       },
       refresh(b) {
-        const w = plant.meterNetImportKw() * 1000;
+        const w = sign * plant.meterNetImportKw() * 1000;
         const v = plant.gridVoltageV();
         setMeasured(b, 'W', w);
         setMeasured(b, 'A', w / v);
@@ -39,8 +44,8 @@ function meterModels(plant: PlantView, options: MeterModelsOptions = {}): SimMod
           setMeasured(b, `Aph${ph}`, w / v / phases.length);
           setMeasured(b, `PhVph${ph}`, v);
         }
-        setCounterWh(b, 'TotWhImp', plant.meterImportedEnergyKwh());
-        setCounterWh(b, 'TotWhExp', plant.meterExportedEnergyKwh());
+        setCounterWh(b, sign === 1 ? 'TotWhImp' : 'TotWhExp', plant.meterImportedEnergyKwh());
+        setCounterWh(b, sign === 1 ? 'TotWhExp' : 'TotWhImp', plant.meterExportedEnergyKwh());
       },
     },
   ];

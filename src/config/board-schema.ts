@@ -75,7 +75,8 @@ const device = {
     },
     {
       if: { required: ['kind'], properties: { kind: { const: 'meter' } } },
-      then: { required: ['unitId'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, label } },
+      // exportPositive: meters installed or configured the other way round (docs/sunspec.md, meter sign).
+      then: { required: ['unitId'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, exportPositive: { type: 'boolean' }, maxPlausibleKw: powerKw, label } },
     },
     {
       if: { required: ['kind'], properties: { kind: { const: 'battery-storage' } } },

@@ -31,6 +31,10 @@ export interface PvInverterProfile extends SunSpecCommon {
 }
 export interface MeterProfile extends SunSpecCommon {
   kind: 'meter';
+  /** The meter counts export as positive W (mounted or configured reversed); the driver flips it to import-positive. */
+  exportPositive?: boolean;
+  /** A reading beyond this is garbage, not a power (default 100 kW: more than a house connection carries). */
+  maxPlausibleKw?: number;
 }
 export interface BatteryStorageProfile extends SunSpecCommon {
   kind: 'battery-storage';

@@ -124,7 +124,7 @@ async function sunspecDevice(id: string, device: ModbusDeviceProfile, buses: Bus
       return { pv, probe: probeOf(await pv.read(), (v) => `${models}; ${v.acPowerKw.toFixed(2)} kW, ${v.state}`) };
     }
     case 'meter': {
-      const meter = new SunSpecGridMeter(common);
+      const meter = new SunSpecGridMeter({ ...common, ...(device.exportPositive !== undefined ? { exportPositive: device.exportPositive } : {}), ...(device.maxPlausibleKw !== undefined ? { maxPlausibleKw: device.maxPlausibleKw } : {}) });
       return { meter, probe: probeOf(await meter.read(), (v) => `${models}; net import ${v.netImportKw.toFixed(2)} kW`) };
     }
     case 'battery-storage': {

@@ -59,6 +59,12 @@ devices:
     expect(loadBoardProfile(file).devices['boiler']).toMatchObject({ pin: 26 });
   });
 
+  it('accepts a meter that counts export as positive and its plausibility limit', () => {
+    const file = join(dir, 'reversed-meter.yaml');
+    writeFileSync(file, base.replace('unitId: 2}', 'unitId: 2, exportPositive: true, maxPlausibleKw: 43.5}'));
+    expect(loadBoardProfile(file).devices['meter']).toEqual({ kind: 'meter', bus: 'rs485', unitId: 2, exportPositive: true, maxPlausibleKw: 43.5 });
+  });
+
   it.each([
     ['bad-baud', base.replace('baudRate: 9600}', 'baudRate: 9601}'), '/buses/rs485/baudRate: must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200'],
     ['unknown-bus-type', base.replace('type: gpio', 'type: can'), '/buses/gpio/type: must be one of modbus-tcp, modbus-rtu, serial, firmata, gpio'],
@@ -66,6 +72,8 @@ devices:
     ['unit-id-range', base.replace('unitId: 2', 'unitId: 300'), '/devices/meter/unitId: must be <= 247'],
     ['unknown-kind', base.replace('kind: meter', 'kind: toaster'), '/devices/meter/kind: must be one of pv-inverter, meter, battery-storage, bms, relay'],
     ['unknown-field', base.replace('unitId: 2}', 'unitId: 2, baud: 9600}'), '/devices/meter/baud: unknown field'],
+    ['export-positive-not-boolean', base.replace('unitId: 2}', 'unitId: 2, exportPositive: yes-please}'), '/devices/meter/exportPositive: must be boolean'],
+    ['max-plausible-zero', base.replace('unitId: 2}', 'unitId: 2, maxPlausibleKw: 0}'), '/devices/meter/maxPlausibleKw: must be > 0'],
     ['pv-without-rating', base + '  pv-inverter: {kind: pv-inverter, bus: rs485, unitId: 1}\n', '/devices/pv-inverter/ratedPowerKw: is required'],
     ['battery-capacity-zero', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 0}\n', '/devices/battery/capacityKwh: must be > 0'],
     ['relay-without-power', base.replace(', ratedPowerKw: 2', ''), '/devices/boiler/ratedPowerKw: is required'],

@@ -104,6 +104,41 @@ describe('the gateway assembled from the sim board profile', () => {
   });
 });
 
+/** The sim board with one edit to its text, simulated and assembled. */
+async function editedBoard(name: string, edit: (text: string) => string) {
+  const boardFile = join(mkdtempSync(join(tmpdir(), 'board-')), `${name}.yaml`);
+  writeFileSync(boardFile, edit(readFileSync(simBoardFile, 'utf8')));
+  const clock = new ScaledClock(Date.parse('2016-06-22T11:00:00Z'), 60);
+  const sim = await startSimulator({ clock, boardFile });
+  started.push({ sim });
+  const gateway = await assembleGateway(loadBoardProfile(boardFile, sim.vars), { clock });
+  started.at(-1)!.gateway = gateway;
+  return { sim, gateway };
+}
+
+describe('the gateway on a board whose meter needs correcting', () => {
+  it('a meter that counts export as positive (exportPositive) reaches the fast loop as import-positive power', async () => {
+    const { sim, gateway } = await editedBoard('reversed-meter', (t) => t.replace(/(meter:\n    kind: meter\n    bus: lan\n    unitId: 2)/, '$1\n    exportPositive: true'));
+    const plantImportKw = sim.plant.meterNetImportKw();
+    // Noon in June: the house exports, and this meter shows that as a positive W.
+    expect(plantImportKw).toBeLessThan(-0.5);
+    expect(sim.faults.sunspec['meter']!.block(203).value('W')).toBeGreaterThan(0);
+    const reading = await gateway.meter!.read();
+    expect(reading.ok && reading.value.netImportKw).toBeCloseTo(plantImportKw, 1);
+    // The counters are swapped back too: what the meter calls "imported" is the site's export.
+    expect(reading.ok && reading.value.exportedEnergyKwh).toBeCloseTo(sim.plant.meterExportedEnergyKwh(), 0);
+  });
+
+  it('a meter reading beyond the board\'s maxPlausibleKw is a typed garbage error, not a power', async () => {
+    const { sim, gateway } = await editedBoard('small-meter', (t) => t.replace(/(meter:\n    kind: meter\n    bus: lan\n    unitId: 2)/, '$1\n    maxPlausibleKw: 0.2'));
+    expect(Math.abs(sim.plant.meterNetImportKw())).toBeGreaterThan(0.2);
+    const meter = gateway.report.find((r) => r.id === 'meter')!;
+    expect(meter.found).toBe(false);
+    expect(meter.detail).toMatch(/meter: net import \(kW\) = -?[\d.]+ is outside ±0\.2/);
+    expect(gateway.meter).toBeUndefined();
+  });
+});
+
 describe('the gateway on a board with a SunSpec device on the RS-485 line', () => {
   it('discovers a meter over Modbus RTU on a pseudo-terminal just as over TCP', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'board-'));
