@@ -16,4 +16,5 @@ export { Ledger, type LedgerEntry, type TradeState, type TradeTerms } from './le
 export { settle, type SettlementPrices, type TradeSettlement } from './settlement.ts';
 export { withCommittedTrades } from './optimizer-link.ts';
 export { fromBilateralTrades } from './cleared-trades.ts';
+export { outsideMandate, type Mandate, type MandateOrder } from './mandate.ts';
 export { canonicalJson } from './canonical-json.ts';

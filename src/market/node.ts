@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../time/clock.ts';
 import { Membership, type CommunityConfig } from './community.ts';
 import type { Identity } from './identity.ts';
 import { Ledger, sameTerms, type ClearedTrade, type LedgerEntry, type TradeState, type TradeTerms } from './ledger.ts';
+import { outsideMandate, type Mandate } from './mandate.ts';
 import {
   DEFAULT_LIMITS,
   MessageCodec,
@@ -67,8 +68,11 @@ export type { ClearedTrade };
 
 export interface CommitOutcome {
   trade: ClearedTrade;
-  /** 'no-offer': the seller's offer never arrived; 'no-acceptance': the buyer never accepted. */
-  state: TradeState | 'no-offer' | 'no-acceptance';
+  /**
+   * 'no-offer': the seller's offer never arrived; 'no-acceptance': the buyer never accepted;
+   * 'refused': outside this gateway's mandate, so it was not offered or accepted at all.
+   */
+  state: TradeState | 'no-offer' | 'no-acceptance' | 'refused';
   tradeId?: string;
   reason?: string;
 }
@@ -345,14 +349,26 @@ export class MarketNode {
   }
 
   /**
-   * Runs the commit for every cleared trade this gateway is party to: as seller it sends an
-   * offer addressed to the buyer; as buyer it accepts the matching offer when it arrives.
+   * Runs the commit for every cleared trade this gateway is party to and that its `mandate` (what
+   * it offered the clearing) covers: as seller it sends an offer addressed to the buyer; as buyer
+   * it accepts the matching offer when it arrives. Trades outside the mandate are 'refused': a
+   * clearing result is never trusted for this gateway's own trades, whoever computed it.
    * Resolves when each is decided or after `timeoutMs`.
    */
-  async commitTrades(trades: ClearedTrade[], options: { timeoutMs?: number } = {}): Promise<CommitOutcome[]> {
+  async commitTrades(trades: ClearedTrade[], options: { mandate: Mandate; timeoutMs?: number }): Promise<CommitOutcome[]> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const mine = trades.filter((t) => t.seller === this.peerId || t.buyer === this.peerId);
-    return Promise.all(mine.map((trade) => (trade.seller === this.peerId ? this.commitAsSeller(trade, timeoutMs) : this.commitAsBuyer(trade, timeoutMs))));
+    const refused = outsideMandate(this.peerId, mine, options.mandate);
+    return Promise.all(
+      mine.map((trade) => {
+        const reason = refused.get(trade);
+        if (reason !== undefined) {
+          this.log('warn', `${this.peerId}: refusing cleared trade ${trade.seller} → ${trade.buyer} ${trade.powerKw} kW at ${trade.priceEurPerKwh} EUR/kWh: ${reason}`);
+          return { trade, state: 'refused' as const, reason };
+        }
+        return trade.seller === this.peerId ? this.commitAsSeller(trade, timeoutMs) : this.commitAsBuyer(trade, timeoutMs);
+      }),
+    );
   }
 
   private async commitAsSeller(trade: ClearedTrade, timeoutMs: number): Promise<CommitOutcome> {

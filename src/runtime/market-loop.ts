@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { initialPrice } from '../market/clearing/admm.ts';
 import { ordersFromPlan, planSlots, type OrderBook, type PlanSlots } from '../market/clearing/auction.ts';
+import { mandateFromBook } from '../market/clearing/mandate.ts';
 import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
 import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type CommunityMember, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
 import type { Plan, PeerTrade } from '../optimizer/types.ts';
@@ -285,7 +286,9 @@ class GatewayMarketLoop implements MarketLoop {
       prices = clearing.priceEurPerKwh.map((p) => (Number.isFinite(p) ? p : null));
       // Both sides drop a slot that has begun; a trade only one side drops ends uncommitted on both.
       const trades = fromBilateralTrades(clearing.trades, windowStartMs, SLOT_HOURS).filter((t) => t.slotStartMs > clock.nowMs());
-      const outcomes = await node.commitTrades(trades, { timeoutMs: this.timing.commitTimeoutMs });
+      // The result is not trusted: only trades inside this gateway's own book are committed.
+      const mandate = mandateFromBook(book, windowStartMs, SLOT_HOURS, this.market.maxTradeKw);
+      const outcomes = await node.commitTrades(trades, { mandate, timeoutMs: this.timing.commitTimeoutMs });
       const committed = outcomes.filter((o) => o.state === 'committed');
       const kwh = (side: 'buyer' | 'seller') => committed.filter((o) => o.trade[side] === node.id).reduce((sum, o) => sum + o.trade.powerKw * SLOT_HOURS, 0);
       log('info', `market: ${what} cleared among ${participants.join(', ')}: ${committed.length} of our ${outcomes.length} trades committed (bought ${kwh('buyer').toFixed(2)} kWh, sold ${kwh('seller').toFixed(2)} kWh)`);

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ledger, type ClearedTrade } from '../../src/market/index.ts';
 import { ChaosScene, DAY_MS, ledgerOnDisk } from './chaos-scene.ts';
-import { auditLedgers } from './day-fixture.ts';
+import { auditLedgers, tradesMandate } from './day-fixture.ts';
 import { BROKERS, eventually } from './fixtures.ts';
 import { PeerProcess } from './peer-process-handle.ts';
 
@@ -43,7 +43,7 @@ describe.each(BROKERS)('gateways killed mid-negotiation over $name', ({ start })
     await eventually(() => offerSeen && bea.openOffers().length > 0, 'sam’s offer reaches bea');
     sam.freeze();
 
-    const [whileFrozen] = await bea.commitTrades([ONE_TRADE], { timeoutMs: 1_500 });
+    const [whileFrozen] = await bea.commitTrades([ONE_TRADE], { mandate: tradesMandate('bea', [ONE_TRADE]), timeoutMs: 1_500 });
     expect(whileFrozen!.state).toBe('in-doubt');
     expect(bea.ledger.committedKw('sam', [ONE_TRADE.slotStartMs])).toEqual([null]);
     await sam.kill();
@@ -70,7 +70,7 @@ describe.each(BROKERS)('gateways killed mid-negotiation over $name', ({ start })
     });
     bea = await PeerProcess.start(c, 'bea', broker.url, [ONE_TRADE]);
     scene.processes.push(bea);
-    const [sold] = await sam.commitTrades([ONE_TRADE], { timeoutMs: 10_000 });
+    const [sold] = await sam.commitTrades([ONE_TRADE], { mandate: tradesMandate('sam', [ONE_TRADE]), timeoutMs: 10_000 });
     expect(sold!.state).toBe('committed');
     await bea.kill();
 

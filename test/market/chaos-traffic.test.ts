@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Rejection } from '../../src/market/index.ts';
 import { ChaosScene, DAY_MS, PEERS, expectAuditClean } from './chaos-scene.ts';
-import { clearDay, fixedOrderBooks } from './day-fixture.ts';
+import { bookMandate, clearDay, fixedOrderBooks } from './day-fixture.ts';
 import { BROKERS, embeddedBroker, eventually } from './fixtures.ts';
 import { expectRejected, hostileMessages } from './hostile-messages.ts';
 
@@ -34,11 +34,12 @@ describe.each(BROKERS)('chaos traffic over $name', ({ start }) => {
       captured.push({ topic, payload });
       for (let i = 0; i < 2; i++) monkey.publish(topic, payload, { qos: 1 });
     });
-    const cleared = clearDay(PEERS, fixedOrderBooks(PEERS, 24), DAY_MS, 24);
+    const books = fixedOrderBooks(PEERS, 24);
+    const cleared = clearDay(PEERS, books, DAY_MS, 24);
     // The nodes' own logs are bounded; the flood of replays below would push hostile entries out.
     const rejectionsOf = new Map(nodes.map((n) => [n.id, [] as Rejection[]]));
     for (const node of nodes) node.onRejected((r) => rejectionsOf.get(node.id)!.push(r));
-    const day = Promise.all(nodes.map((n) => n.commitTrades(cleared, { timeoutMs: 20_000 })));
+    const day = Promise.all(nodes.map((n) => n.commitTrades(cleared, { mandate: bookMandate(n.id, books, DAY_MS), timeoutMs: 20_000 })));
     for (const message of hostile) await monkey.publishAsync(message.topic, message.payload, { qos: 1 });
     const outcomes = (await day).flat();
     for (const message of [...captured].reverse()) await monkey.publishAsync(message.topic, message.payload, { qos: 1 });
@@ -57,9 +58,10 @@ describe('chaos over aedes restarted on the same port', () => {
     const { broker: first, community: c } = await scene.setUp(embeddedBroker, [...PEERS]);
     const nodes = await Promise.all(PEERS.map((id) => c.startNode(id, first.url)));
     await scene.allOnline(nodes);
-    const cleared = clearDay(PEERS, fixedOrderBooks(PEERS, 24), DAY_MS, 24);
+    const books = fixedOrderBooks(PEERS, 24);
+    const cleared = clearDay(PEERS, books, DAY_MS, 24);
 
-    const day = Promise.all(nodes.map((n) => n.commitTrades(cleared, { timeoutMs: 25_000 })));
+    const day = Promise.all(nodes.map((n) => n.commitTrades(cleared, { mandate: bookMandate(n.id, books, DAY_MS), timeoutMs: 25_000 })));
     await eventually(() => nodes.some((n) => n.ledger.committed().length > 0), 'the first commits');
     await first.close();
     const committedBeforeRestart = nodes.reduce((count, n) => count + n.ledger.committed().length, 0);

@@ -4,7 +4,8 @@
  * the chaos tests assert.
  */
 import { clearAuction, type Order, type OrderBook } from '../../src/market/clearing/auction.ts';
-import { fromBilateralTrades, type ClearedTrade, type Ledger } from '../../src/market/index.ts';
+import { mandateFromBook } from '../../src/market/clearing/mandate.ts';
+import { fromBilateralTrades, type ClearedTrade, type Ledger, type Mandate } from '../../src/market/index.ts';
 import { sameTerms, type TradeTerms } from '../../src/market/ledger.ts';
 
 export type Peers = [string, string, string, string];
@@ -31,6 +32,25 @@ export function fixedOrderBooks(peerIds: Peers, slots: number): Map<string, Orde
 /** Hourly slots: the auction's trades as the commit's terms. */
 export function clearDay(peerIds: readonly string[], books: ReadonlyMap<string, OrderBook>, dayStartMs: number, slots: number): ClearedTrade[] {
   return fromBilateralTrades(clearAuction(peerIds, books, slots).trades, dayStartMs, 1);
+}
+
+/** The most any test gateway trades in one slot (kW). */
+export const MAX_TRADE_KW = 10;
+
+/** What `peerId` offered the day: its own order book, hourly slots from `dayStartMs`. */
+export function bookMandate(peerId: string, books: ReadonlyMap<string, OrderBook>, dayStartMs: number): Mandate {
+  return mandateFromBook(books.get(peerId)!, dayStartMs, 1, MAX_TRADE_KW);
+}
+
+/**
+ * For the tests of the commit itself, where the trades are given: `selfId` offered exactly its
+ * side of each of them (a seller at least its price, a buyer at most its price).
+ */
+export function tradesMandate(selfId: string, trades: readonly ClearedTrade[]): Mandate {
+  const orders = trades
+    .filter((t) => t.seller === selfId || t.buyer === selfId)
+    .map((t) => ({ slotStartMs: t.slotStartMs, slotMinutes: t.slotMinutes, side: t.seller === selfId ? ('sell' as const) : ('buy' as const), powerKw: t.powerKw, priceEurPerKwh: t.priceEurPerKwh }));
+  return { maxTradeKw: MAX_TRADE_KW, orders };
 }
 
 function round(kwh: number): number {

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { MarketNode, loadIdentity, type ClearedTrade, type CommunityConfig, type MarketTiming } from '../../src/market/index.ts';
+import { tradesMandate } from './day-fixture.ts';
 
 export interface PeerProcessSpec {
   identityPath: string;
@@ -31,6 +32,6 @@ process.on('SIGTERM', () => {
 await node.start();
 process.stdout.write('started\n');
 if (spec.trades.length > 0) {
-  const outcomes = await node.commitTrades(spec.trades, { timeoutMs: spec.timeoutMs });
+  const outcomes = await node.commitTrades(spec.trades, { mandate: tradesMandate(node.id, spec.trades), timeoutMs: spec.timeoutMs });
   process.stdout.write(`outcomes ${JSON.stringify(outcomes)}\n`);
 }

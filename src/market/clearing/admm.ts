@@ -151,6 +151,11 @@ export class AdmmParticipant implements AdmmProposer {
     this.step = prosumer.localStep(perSlot(settings, prosumer.profile.stepHours).rho);
   }
 
+  /** The last proposal made (kWh per slot, + buy): the most this peer may trade in the result. */
+  get lastProposalKwh(): readonly number[] {
+    return this.lastKwh;
+  }
+
   propose(round: AdmmRound): number[] {
     this.lastKwh = this.step(round.priceEurPerKwh, this.lastKwh.map((q, t) => q - round.meanKwh[t]!));
     return this.lastKwh;

@@ -2,7 +2,8 @@
  * The path a community runs by default for a day: every gateway calls `clearAndCommit` at the same
  * time with its own price model. The day is cleared over the broker (consensus-ADMM unless
  * `mode: 'auction'`), the leader's result reaches every gateway as signed messages, and each
- * gateway commits its own bilateral trades through the two-phase commit. The committed trades
+ * gateway commits those of its own bilateral trades that its own order book or last proposal
+ * covers (the result is not trusted: `MarketNode.commitTrades` refuses the rest). The committed trades
  * are then in its ledger, from where `withCommittedTrades` fixes them in the optimizer's next solve.
  */
 import { fromBilateralTrades } from '../cleared-trades.ts';
@@ -10,6 +11,7 @@ import type { ClearedTrade } from '../ledger.ts';
 import type { CommitOutcome, MarketNode } from '../node.ts';
 import { AdmmParticipant, defaultAdmmSettings, initialPrice, type AdmmSettings } from './admm.ts';
 import { ordersFromPriceSteps, pricePoints, type OrderBook } from './auction.ts';
+import { mandateFromBook, proposalBook } from './mandate.ts';
 import type { Prosumer } from './prosumer.ts';
 import { marketNodeChannel, runAdmm, runAuction, type ClearingOptions } from './rounds.ts';
 import type { Clearing, MarketRules } from './types.ts';
@@ -39,19 +41,31 @@ export async function clearAndCommit(node: MarketNode, prosumer: Prosumer, optio
   const channel = marketNodeChannel(node);
   const { profile } = prosumer;
   const settings = options.admm ?? defaultAdmmSettings;
-  const clearing =
-    options.mode === 'auction'
-      ? await runAuction(channel, auctionBook(prosumer, options.rules), prosumer.slots, options)
-      : await runAdmm(
-          channel,
-          () => new AdmmParticipant(prosumer, settings),
-          initialPrice(profile.buyEurPerKwh, profile.sellEurPerKwh, options.rules.p2pFeeEurPerKwh),
-          profile.stepHours,
-          settings,
-          options,
-        );
+  let book: OrderBook;
+  let clearing: Clearing;
+  if (options.mode === 'auction') {
+    book = auctionBook(prosumer, options.rules);
+    clearing = await runAuction(channel, book, prosumer.slots, options);
+  } else {
+    // The participant of the clearing that ended: after a failover each leader gets a fresh one.
+    let participant: AdmmParticipant | undefined;
+    clearing = await runAdmm(
+      channel,
+      () => (participant = new AdmmParticipant(prosumer, settings)),
+      initialPrice(profile.buyEurPerKwh, profile.sellEurPerKwh, options.rules.p2pFeeEurPerKwh),
+      profile.stepHours,
+      settings,
+      options,
+    );
+    // The rational band is [feed-in, buy − fee]; an iteration that stopped short of convergence
+    // prices a little outside it, so the band is widened by the fee: a price beyond that is no
+    // ADMM outcome but a leader's invention.
+    const fee = options.rules.p2pFeeEurPerKwh;
+    book = proposalBook(profile.id, participant?.lastProposalKwh ?? [], profile.buyEurPerKwh, profile.sellEurPerKwh.map((sell) => sell - fee));
+  }
   const trades = fromBilateralTrades(clearing.trades, options.dayStartMs, profile.stepHours);
-  const outcomes = await node.commitTrades(trades, { timeoutMs: options.commitTimeoutMs });
+  const mandate = mandateFromBook(book, options.dayStartMs, profile.stepHours, options.rules.maxTradeKw);
+  const outcomes = await node.commitTrades(trades, { mandate, timeoutMs: options.commitTimeoutMs });
   return { clearing, trades, outcomes };
 }
 

@@ -13,3 +13,4 @@ export { decompose, tradeMatrix, netFromTrades } from './bilateral.ts';
 export { communityCost, welfareGap } from './welfare.ts';
 export { loadCommunityData, buildCommunity, prosumerProfile, marketRules, type CommunityData, type CommunityOptions } from './community.ts';
 export { clearAndCommit, auctionBook, type DayMarketOptions, type DayMarketResult } from './clear-and-commit.ts';
+export { mandateFromBook, proposalBook } from './mandate.ts';

@@ -78,6 +78,8 @@ export const roundSchemas = {
     parts: { type: 'integer', minimum: 1, maximum: 2_000 },
     rounds: { type: 'integer', minimum: 0 },
     converged: { type: 'boolean' },
+    // Whose inputs (order books, proposals) the result is computed from: what a peer recomputes it from.
+    participants: { type: 'array', maxItems: 10_000, items: peerId },
     // null: nothing cleared in the slot (NaN in `Clearing`, which JSON cannot carry).
     priceEurPerKwh: { type: 'array', maxItems: maxSlots, items: { type: ['number', 'null'] } },
     trades: {
@@ -133,22 +135,69 @@ export function runAdmm(channel: RoundChannel, newProposer: () => AdmmProposer, 
   });
 }
 
-/** One peer's part in a pay-as-clear auction, leading or sending its order book. */
-export function runAuction(channel: RoundChannel, book: OrderBook, slots: number, options: ClearingOptions): Promise<Clearing> {
-  return runClearing(channel, options, slots, {
-    lead: (peerIds) => leadAuction(channel, book, slots, options, peerIds),
-    serve: (leader) => serveAuction(channel, book, leader, options.clearing),
+/**
+ * One peer's part in a pay-as-clear auction, leading or sending its order book. Books are signed
+ * messages every peer hears (the leader publishes its own too), so a follower recomputes the
+ * auction from the books of the result's participants and refuses a result that differs.
+ */
+export async function runAuction(channel: RoundChannel, book: OrderBook, slots: number, options: ClearingOptions): Promise<Clearing> {
+  const heard = hearBooks(channel, options, slots);
+  try {
+    return await runClearing(channel, options, slots, {
+      lead: (peerIds) => leadAuction(channel, book, slots, options, peerIds),
+      serve: (leader) => serveAuction(channel, book, leader, options.clearing),
+      verify: (leader, result, participants) => {
+        const books = new Map<string, OrderBook>();
+        for (const id of participants) {
+          const theirs = id === channel.id ? book : heard.books.get(leader)?.get(id);
+          // A book this peer did not hear: the result cannot be recomputed here; the commit's mandate still guards this peer's own trades.
+          if (theirs === undefined) return undefined;
+          books.set(id, theirs);
+        }
+        const expected = clearAuction(participants, books, slots);
+        return sameOutcome(expected, result) ? undefined : `it is not the auction of the order books of ${participants.join(', ')}`;
+      },
+    });
+  } finally {
+    heard.stop();
+  }
+}
+
+/** Order books of the clearing's candidates, per leader they answered (the first of each sender: a leader takes the first one too). */
+function hearBooks(channel: RoundChannel, options: ClearingOptions, slots: number) {
+  const candidates = new Set(options.peerIds);
+  const books = new Map<string, Map<string, OrderBook>>();
+  const stop = channel.on('auction-book', (from, payload) => {
+    const p = payload as { clearing: string; leader: string; orders: Omit<OrderBook[number][number], 'peerId'>[][] };
+    if (p.clearing !== options.clearing || !candidates.has(from) || !candidates.has(p.leader) || p.orders.length !== slots) return;
+    const forLeader = books.get(p.leader) ?? new Map<string, OrderBook>();
+    books.set(p.leader, forLeader);
+    if (!forLeader.has(from)) forLeader.set(from, p.orders.map((slot) => slot.map((o) => ({ ...o, peerId: from }))));
   });
+  return { books, stop };
+}
+
+/** The same trades and prices, to the bit (JSON carries doubles exactly, and every peer runs the same code). */
+function sameOutcome(a: Clearing, b: Clearing): boolean {
+  const wire = (c: Clearing) => JSON.stringify({ trades: c.trades.map((t) => [t.slot, t.buyer, t.seller, t.energyKwh]), prices: c.priceEurPerKwh.map((p) => (Number.isNaN(p) ? null : p)) });
+  return wire(a) === wire(b);
 }
 
 /** Answers one leader's opening messages (`admm-round`, `auction-open`) that `runClearing` passes on. */
 type Server = (name: RoundName, payload: unknown) => void;
 
 interface Roles {
-  /** Leads the clearing among `peerIds` (the failed leaders left out) and returns its result. */
-  lead(peerIds: string[]): Promise<Clearing>;
+  /** Leads the clearing among `peerIds` (the failed leaders left out) and returns its result and whose inputs it used. */
+  lead(peerIds: string[]): Promise<Led>;
   /** A fresh answerer of `leader`'s rounds. */
   serve(leader: string): Server;
+  /** Why `leader`'s result cannot be the clearing of the signed inputs this peer heard; undefined when it checks out or cannot be checked. */
+  verify?(leader: string, result: Clearing, participants: readonly string[]): string | undefined;
+}
+
+interface Led {
+  clearing: Clearing;
+  participants: string[];
 }
 
 const leaderMessages: RoundName[] = ['admm-round', 'auction-open', 'clearing-result'];
@@ -178,7 +227,8 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
   };
   const stops = leaderMessages.map((name) =>
     channel.on(name, (from, payload) => {
-      if ((payload as { clearing: string }).clearing !== options.clearing || failed.has(from)) return;
+      // Only a candidate can lead: a member outside the clearing is never followed, whatever it sends.
+      if ((payload as { clearing: string }).clearing !== options.clearing || failed.has(from) || !candidates.includes(from)) return;
       if (from === leader) heardMs = performance.now();
       else if (from > leader && from !== channel.id) follow(from);
       if (from !== leader) return;
@@ -193,8 +243,8 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
     for (;;) {
       options.signal?.throwIfAborted();
       if (leader === channel.id) {
-        const clearing = await roles.lead(candidates.filter((id) => !failed.has(id)));
-        for (const part of resultParts(options.clearing, clearing)) await channel.publish('clearing-result', part);
+        const { clearing, participants } = await roles.lead(candidates.filter((id) => !failed.has(id)));
+        for (const part of resultParts(options.clearing, clearing, participants)) await channel.publish('clearing-result', part);
         return clearing;
       }
       const following = leader;
@@ -214,7 +264,11 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
         }
       }
       const result = results.complete(leader);
-      if (result !== undefined) return result;
+      if (result !== undefined) {
+        const problem = roles.verify?.(leader, result.clearing, result.participants);
+        if (problem !== undefined) throw new Error(`clearing ${options.clearing}: the result of ${leader} is refused: ${problem}`);
+        return result.clearing;
+      }
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
@@ -223,7 +277,7 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
 }
 
 /** Leads an ADMM clearing; `own` is the leader's own participant (its proposals stay local). */
-async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initialPriceEurPerKwh: number[], stepHours: number, settings: AdmmSettings, options: ClearingOptions, peerIds: string[]): Promise<Clearing> {
+async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initialPriceEurPerKwh: number[], stepHours: number, settings: AdmmSettings, options: ClearingOptions, peerIds: string[]): Promise<Led> {
   const aggregator = new AdmmAggregator(peerIds, initialPriceEurPerKwh, stepHours, settings);
   let round = aggregator.round;
   let collecting = collector<number[]>(round.round, round.participants.filter((id) => id !== own.id));
@@ -234,7 +288,7 @@ async function leadAdmm(channel: RoundChannel, own: AdmmProposer, initialPriceEu
   try {
     for (;;) {
       await channel.publish('admm-round', { clearing: options.clearing, ...roundPayload(round) });
-      if (round.done) return aggregator.clearing(options.peerIds);
+      if (round.done) return { clearing: aggregator.clearing(options.peerIds), participants: round.participants };
       if (round.participants.includes(own.id)) collecting.received.set(own.id, own.propose(round));
       const open = round;
       await answers(collecting.complete, options, () => channel.publish('admm-round', { clearing: options.clearing, ...roundPayload(open) }));
@@ -258,8 +312,8 @@ function serveAdmm(channel: RoundChannel, participant: AdmmProposer, leader: str
   };
 }
 
-/** Leads a pay-as-clear auction: one call for order books, one clearing. */
-async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slots: number, options: ClearingOptions, peerIds: string[]): Promise<Clearing> {
+/** Leads a pay-as-clear auction: its own book for all to hear, one call for order books, one clearing. */
+async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slots: number, options: ClearingOptions, peerIds: string[]): Promise<Led> {
   const collecting = collector<OrderBook>(0, peerIds.filter((id) => id !== channel.id));
   collecting.received.set(channel.id, ownBook);
   const stop = channel.on('auction-book', (from, payload) => {
@@ -268,10 +322,11 @@ async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slots: num
     collecting.add(from, 0, p.orders.map((slot) => slot.map((o) => ({ ...o, peerId: from }))));
   });
   try {
+    await channel.publish('auction-book', { clearing: options.clearing, leader: channel.id, orders: wireOrders(ownBook) });
     const open = () => channel.publish('auction-open', { clearing: options.clearing });
     await open();
     await answers(collecting.complete, options, open);
-    return clearAuction(options.peerIds, collecting.received, slots);
+    return { clearing: clearAuction(options.peerIds, collecting.received, slots), participants: [...collecting.received.keys()].sort() };
   } finally {
     stop();
   }
@@ -281,10 +336,11 @@ async function leadAuction(channel: RoundChannel, ownBook: OrderBook, slots: num
 function serveAuction(channel: RoundChannel, book: OrderBook, leader: string, clearing: string): Server {
   return (name) => {
     if (name !== 'auction-open') return;
-    const orders = book.map((slot) => slot.map(({ side, energyKwh, priceEurPerKwh }) => ({ side, energyKwh, priceEurPerKwh })));
-    channel.publish('auction-book', { clearing, leader, orders }).catch(() => undefined);
+    channel.publish('auction-book', { clearing, leader, orders: wireOrders(book) }).catch(() => undefined);
   };
 }
+
+const wireOrders = (book: OrderBook) => book.map((slot) => slot.map(({ side, energyKwh, priceEurPerKwh }) => ({ side, energyKwh, priceEurPerKwh })));
 
 interface ResultPart {
   clearing: string;
@@ -293,12 +349,13 @@ interface ResultPart {
   parts: number;
   rounds: number;
   converged: boolean;
+  participants: string[];
   priceEurPerKwh: (number | null)[];
   trades: [number, string, string, number][];
 }
 
 /** The result as messages: each part carries the header and up to `tradesPerPart` trades. */
-function resultParts(clearing: string, result: Clearing): ResultPart[] {
+function resultParts(clearing: string, result: Clearing, participants: string[]): ResultPart[] {
   const parts = Math.max(1, Math.ceil(result.trades.length / tradesPerPart));
   const priceEurPerKwh = result.priceEurPerKwh.map((p) => (Number.isNaN(p) ? null : p));
   return Array.from({ length: parts }, (_, part) => ({
@@ -308,6 +365,7 @@ function resultParts(clearing: string, result: Clearing): ResultPart[] {
     parts,
     rounds: result.rounds,
     converged: result.converged,
+    participants,
     priceEurPerKwh,
     trades: result.trades.slice(part * tradesPerPart, (part + 1) * tradesPerPart).map((t) => [t.slot, t.buyer, t.seller, t.energyKwh] as [number, string, string, number]),
   }));
@@ -330,7 +388,7 @@ class ResultAssembler {
     parts.set(part.part, part);
   }
 
-  complete(from: string): Clearing | undefined {
+  complete(from: string): Led | undefined {
     const parts = this.bySender.get(from);
     const first = parts?.get(0);
     if (parts === undefined || first === undefined || parts.size !== first.parts) return undefined;
@@ -343,8 +401,9 @@ class ResultAssembler {
         trades.push({ slot, buyer, seller, energyKwh, priceEurPerKwh: first.priceEurPerKwh[slot] ?? Number.NaN });
       }
     }
+    if (!first.participants.every((id) => known.has(id))) return undefined;
     const peerIds = [...this.options.peerIds];
-    return {
+    const clearing: Clearing = {
       mode: first.mode,
       peerIds,
       netKwh: netFromTrades(peerIds, this.slots, trades),
@@ -353,6 +412,7 @@ class ResultAssembler {
       rounds: first.rounds,
       converged: first.converged,
     };
+    return { clearing, participants: first.participants };
   }
 }
 

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AdmmParticipant, clearAdmm, defaultAdmmSettings, initialPrice, type AdmmProposer } from '../../../src/market/clearing/admm.ts';
 import { marketRules } from '../../../src/market/clearing/community.ts';
+import { mandateFromBook, proposalBook } from '../../../src/market/clearing/mandate.ts';
 import { Prosumer } from '../../../src/market/clearing/prosumer.ts';
 import { marketNodeChannel, roundSchemas, runAdmm, runAuction, type RoundChannel } from '../../../src/market/clearing/rounds.ts';
 import type { Clearing, PeerProfile } from '../../../src/market/clearing/types.ts';
@@ -97,7 +98,13 @@ describe('leader failover', () => {
     expect(local.trades.length).toBeGreaterThan(0);
     for (const result of results) expect(outcome(result)).toEqual(outcome(local));
     const cleared = fromBilateralTrades(results[0]!.trades, Date.UTC(2030, 0, 1), 1);
-    const outcomes = (await Promise.all(rest.map((n, k) => n.commitTrades(fromBilateralTrades(results[k]!.trades, Date.UTC(2030, 0, 1), 1), { timeoutMs: 20_000 })))).flat();
+    // What each gateway proposed is the in-process clearing's net position (checked equal above), within clear-and-commit's price band.
+    const mandate = (id: string) => {
+      const { buyEurPerKwh, sellEurPerKwh } = peers.find((p) => p.id === id)!;
+      const book = proposalBook(id, local.netKwh[id]!, buyEurPerKwh, sellEurPerKwh.map((sell) => sell - marketRules.p2pFeeEurPerKwh));
+      return mandateFromBook(book, Date.UTC(2030, 0, 1), 1, marketRules.maxTradeKw);
+    };
+    const outcomes = (await Promise.all(rest.map((n, k) => n.commitTrades(fromBilateralTrades(results[k]!.trades, Date.UTC(2030, 0, 1), 1), { mandate: mandate(n.id), timeoutMs: 20_000 })))).flat();
     expect(outcomes.filter((o) => o.state !== 'committed')).toEqual([]);
     const audit = auditLedgers(rest.map((n) => n.ledger), cleared);
     expect(audit.halfTrades).toEqual([]);
