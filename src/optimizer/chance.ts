@@ -2,7 +2,7 @@
  * The chance-constraint rows of §4 evaluated on a plan, independently of the CVaR variables in the
  * model: what the Plan reports as worst-case CVaR, and what the closed loop checks for violations.
  */
-import type { ChanceFamily, Plan, ProblemInput } from './types.ts';
+import type { ChanceFamily, Plan, ProblemInput, Tariff } from './types.ts';
 
 /** Row r of a family: `aᵀξ ≤ h`, with `a` given as (coordinate, coefficient) pairs. */
 export interface ChanceRowValue {
@@ -10,18 +10,19 @@ export interface ChanceRowValue {
   h: number;
 }
 
-export function chanceRows(input: Pick<ProblemInput, 'battery' | 'grid'>, plan: Plan, family: ChanceFamily): ChanceRowValue[] {
+/** `tariff.peakDayOfStep` says which day's peak bounds each step's import (one peak without it). */
+export function chanceRows(input: Pick<ProblemInput, 'battery' | 'grid'> & { tariff?: Pick<Tariff, 'peakDayOfStep'> }, plan: Plan, family: ChanceFamily): ChanceRowValue[] {
   const T = plan.stepHours.length;
   const bat = input.battery;
   const beta = plan.decisionRule;
   const rows: ChanceRowValue[] = [];
-  const importLimit = plan.peakImportKw ?? input.grid.maxImportKw;
+  const importLimit = (t: number): number => plan.peakImportByDayKw?.[input.tariff?.peakDayOfStep?.[t] ?? 0] ?? plan.peakImportKw ?? input.grid.maxImportKw;
   for (let t = 0; t < T; t++) {
     const net = plan.gridImportKw[t]! - plan.gridExportKw[t]!;
     const battery = plan.dischargeKw[t]! - plan.chargeKw[t]!;
     switch (family) {
       case 'import':
-        rows.push({ a: [[t, 1 - beta[t]!]], h: importLimit - net });
+        rows.push({ a: [[t, 1 - beta[t]!]], h: importLimit(t) - net });
         break;
       case 'export':
         rows.push({ a: [[t, -(1 - beta[t]!)]], h: input.grid.maxExportKw + net });

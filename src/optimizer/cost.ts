@@ -2,7 +2,7 @@
  * The objective of formulation §5 evaluated from a plan's schedules alone (no model variables):
  * prices fallback plans, and lets tests check the solver's cost split independently.
  */
-import { DEFAULT_MODEL_OPTIONS, terminalValueEurPerKwh } from './model.ts';
+import { DEFAULT_MODEL_OPTIONS, peakDayOf, peakDays, terminalValueEurPerKwh } from './model.ts';
 import type { Plan, ProblemInput } from './types.ts';
 
 export function planCost(input: ProblemInput, plan: Plan, socRecoveryEurPerKwhH = DEFAULT_MODEL_OPTIONS.socRecoveryEurPerKwhH): Plan['costEur'] {
@@ -42,7 +42,20 @@ export function planCost(input: ProblemInput, plan: Plan, socRecoveryEurPerKwhH 
     const e = plan.energyKwh[t + 1]!;
     cost.socRecovery += socRecoveryEurPerKwhH * dt * (Math.max(0, bat.minEnergyKwh - e) + Math.max(0, e - bat.maxEnergyKwh));
   });
-  if (tariff.peakEurPerKw !== undefined) cost.demandCharge = tariff.peakEurPerKw * (plan.peakImportKw ?? Math.max(0, ...plan.gridImportKw));
+  if (tariff.peakEurPerKw !== undefined) {
+    const byDay = plan.peakImportByDayKw ?? importPeakByDay(input, plan);
+    cost.demandCharge = tariff.peakEurPerKw * byDay.reduce((s, v) => s + v, 0);
+  }
   cost.terminalValue = -terminalValueEurPerKwh(input) * plan.energyKwh[plan.energyKwh.length - 1]!;
   return cost;
+}
+
+/** Per billing day: the larger of the peak already reached that day and the plan's largest import. */
+export function importPeakByDay(input: Pick<ProblemInput, 'tariff'>, plan: Pick<Plan, 'gridImportKw'>): number[] {
+  const byDay = Array.from({ length: peakDays(input) }, (_, d) => input.tariff.peakSoFarKw?.[d] ?? 0);
+  plan.gridImportKw.forEach((g, t) => {
+    const d = peakDayOf(input, t);
+    byDay[d] = Math.max(byDay[d]!, g);
+  });
+  return byDay;
 }

@@ -8,7 +8,7 @@
  * an uncommitted trade of an old plan was never agreed with the peer.
  */
 import { cvarOf } from './plan.ts';
-import { planCost } from './cost.ts';
+import { importPeakByDay, planCost } from './cost.ts';
 import { COST_TERMS } from './model.ts';
 import type { Plan, ProblemInput, SolveStatus } from './types.ts';
 
@@ -98,7 +98,10 @@ export function fallbackPlan(input: ProblemInput, previous: Plan | undefined, st
     // No dual without a solve: the tariff price the next kWh would actually be settled at.
     plan.marginalValueEurPerKwh.push(net >= 0 ? input.tariff.buyEurPerKwh[t]! : input.tariff.sellEurPerKwh[t]!);
   }
-  if (input.tariff.peakEurPerKw !== undefined) plan.peakImportKw = Math.max(0, ...plan.gridImportKw);
+  if (input.tariff.peakEurPerKw !== undefined) {
+    plan.peakImportByDayKw = importPeakByDay(input, plan);
+    plan.peakImportKw = Math.max(...plan.peakImportByDayKw);
+  }
   plan.costEur = planCost(input, plan);
   plan.objectiveEur = COST_TERMS.reduce((sum, term) => sum + plan.costEur[term], 0);
   plan.worstCaseCvar = cvarOf(input, plan, input.errorSamplesKw);

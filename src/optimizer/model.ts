@@ -12,23 +12,15 @@
  * peers and the options only; data changes numbers, never structure. Entries whose value happens to
  * be 0 for some data (a zero real-time price) stay in the pattern as explicit zeros.
  */
-import type { ChanceFamily, PeerTrade, ProblemInput } from './types.ts';
+import type { ChanceFamily, PeerTrade, Plan, ProblemInput } from './types.ts';
 
 const CHANCE_FAMILIES: readonly ChanceFamily[] = ['import', 'export', 'discharge', 'charge', 'socMin', 'socMax'];
 
-/** Objective terms the Plan splits the cost into (types.ts `costEur` plus the SoC-recovery penalty). */
-export type CostTerm =
-  | 'energy'
-  | 'p2p'
-  | 'realtime'
-  | 'batteryWear'
-  | 'deferral'
-  | 'scheduleDeviation'
-  | 'demandCharge'
-  | 'terminalValue'
-  | 'socRecovery';
+/** Objective terms the Plan splits the cost into (`Plan.costEur`), plus the model-only 'coordination'. */
+export type PlanCostTerm = keyof Plan['costEur'];
+export type CostTerm = PlanCostTerm | 'coordination';
 
-export const COST_TERMS: readonly CostTerm[] = [
+export const COST_TERMS: readonly PlanCostTerm[] = [
   'energy',
   'p2p',
   'realtime',
@@ -39,6 +31,13 @@ export const COST_TERMS: readonly CostTerm[] = [
   'terminalValue',
   'socRecovery',
 ];
+
+/**
+ * COST_TERMS are what the Plan reports and sums into `objectiveEur`; 'coordination' (the price and
+ * proximal terms of a community sharing step, `ProblemInput.community`) is in the model's objective
+ * but is nobody's cost, so the Plan leaves it out.
+ */
+export const MODEL_TERMS: readonly CostTerm[] = [...COST_TERMS, 'coordination'];
 
 /**
  * A contiguous range of columns or rows. `timeAxis` tells the warm start how to shift the block by
@@ -122,6 +121,9 @@ function validateInput(input: ProblemInput): void {
     ['shiftable.maxKw', input.shiftable?.maxKw],
     ['shiftable.deferredCapKwh', input.shiftable?.deferredCapKwh],
     ['committedGridKw', input.committedGridKw],
+    ['tariff.peakDayOfStep', input.tariff.peakDayOfStep],
+    ['community.netPriceEurPerKwh', input.community?.netPriceEurPerKwh],
+    ['community.netTargetKw', input.community?.netTargetKw],
   ];
   for (const [name, values] of series) {
     if (values === undefined) continue;
@@ -145,6 +147,28 @@ function validateInput(input: ProblemInput): void {
     need(eps !== undefined && eps > 0 && eps < 1, `epsilon.${family} must be in (0, 1)`);
   }
   need(input.chance.radiusKw >= 0, 'chance.radiusKw must be ≥ 0');
+  const days = input.tariff.peakDayOfStep;
+  need(days === undefined || days.every((d) => Number.isInteger(d) && d >= 0), 'tariff.peakDayOfStep must hold day indices 0, 1, ..');
+  const soFar = input.tariff.peakSoFarKw;
+  need(soFar === undefined || (soFar.length >= peakDays(input) && soFar.every((v) => Number.isFinite(v) && v >= 0)), `tariff.peakSoFarKw needs ${peakDays(input)} finite entries ≥ 0`);
+  const community = input.community;
+  if (community) {
+    need(Number.isFinite(community.proximalWeightEurPerKw2) && community.proximalWeightEurPerKw2 >= 0, 'community.proximalWeightEurPerKw2 must be ≥ 0');
+    const share = community.deviationShare;
+    const grid = (rows: number[][] | undefined): boolean => rows !== undefined && rows.length > 0 && rows.every((r) => r.length === T && r.every(Number.isFinite));
+    need(!share || (grid(share.samplesKw) && grid(share.priceEurPerKw) && grid(share.targetKw) && share.priceEurPerKw.length === share.samplesKw.length && share.targetKw.length === share.samplesKw.length), `community.deviationShare needs I × ${T} finite samples, prices and targets`);
+    need(!share?.lipschitz || (Number.isFinite(share.lipschitz.priceEur) && Number.isFinite(share.lipschitz.target)), 'community.deviationShare.lipschitz must be finite');
+  }
+}
+
+/** Billing days of the demand charge: 1 + the largest `peakDayOfStep` (one day without it). */
+export function peakDays(input: Pick<ProblemInput, 'tariff'>): number {
+  return 1 + Math.max(0, ...(input.tariff.peakDayOfStep ?? [0]));
+}
+
+/** Day index of step t for the demand charge. */
+export function peakDayOf(input: Pick<ProblemInput, 'tariff'>, t: number): number {
+  return input.tariff.peakDayOfStep?.[t] ?? 0;
 }
 
 export function enabledFamilies(input: ProblemInput): ChanceFamily[] {
@@ -161,11 +185,12 @@ export function terminalValueEurPerKwh(input: ProblemInput): number {
 }
 
 /** Floors |ξ̂| at `floorKw` keeping the sign (0 → +floor), so sample coefficients never vanish. */
-function floorSamples(samples: number[][], floorKw: number): number[][] {
+export function floorSamples(samples: number[][], floorKw: number): number[][] {
   return samples.map((s) => s.map((v) => (Math.abs(v) >= floorKw ? v : v < 0 ? -floorKw : floorKw)));
 }
 
-class Builder {
+/** Collects columns, rows and objective terms in named blocks; also used by the community model. */
+export class Builder {
   readonly colLower: number[] = [];
   readonly colUpper: number[] = [];
   readonly cost: number[] = [];
@@ -179,7 +204,7 @@ class Builder {
   readonly entryVal: number[] = [];
   readonly cols: Record<string, Block> = {};
   readonly rows: Record<string, Block> = {};
-  readonly offsetByTerm = Object.fromEntries(COST_TERMS.map((t) => [t, 0])) as Record<CostTerm, number>;
+  readonly offsetByTerm = Object.fromEntries(MODEL_TERMS.map((t) => [t, 0])) as Record<CostTerm, number>;
 
   vars(name: string, outer: number, inner: number, timeAxis: Block['timeAxis'], lower: (k: number) => number, upper: (k: number) => number): Block {
     const block: Block = { start: this.colLower.length, length: outer * inner, outer, inner, timeAxis };
@@ -234,6 +259,37 @@ class Builder {
     for (const [c, v] of terms) this.add(c, v);
   }
 
+  /**
+   * Copies a finished model in as a diagonal block (its blocks renamed `prefix + name`), so a
+   * community model is its households' models side by side plus rows that couple them.
+   */
+  append(model: QpModel, prefix: string): { colOffset: number; rowOffset: number } {
+    const colOffset = this.colLower.length;
+    const rowOffset = this.rowLower.length;
+    for (let j = 0; j < model.numCols; j++) {
+      this.colLower.push(model.colLower[j]!);
+      this.colUpper.push(model.colUpper[j]!);
+      this.cost.push(model.cost[j]!);
+      this.hess.push(model.hessianDiag[j]!);
+      this.linearTerm.push(model.linearTerm[j]!);
+      this.quadraticTerm.push(model.quadraticTerm[j]!);
+      // Column by column in increasing row order: finish()'s counting sort keeps columns sorted.
+      for (let k = model.colStarts[j]!; k < model.colStarts[j + 1]!; k++) {
+        this.entryRow.push(rowOffset + model.rowIndex[k]!);
+        this.entryCol.push(colOffset + j);
+        this.entryVal.push(model.values[k]!);
+      }
+    }
+    for (let r = 0; r < model.numRows; r++) {
+      this.rowLower.push(model.rowLower[r]!);
+      this.rowUpper.push(model.rowUpper[r]!);
+    }
+    for (const [name, block] of Object.entries(model.cols)) this.cols[prefix + name] = { ...block, start: block.start + colOffset };
+    for (const [name, block] of Object.entries(model.rows)) this.rows[prefix + name] = { ...block, start: block.start + rowOffset };
+    for (const term of MODEL_TERMS) this.offsetByTerm[term] += model.offsetByTerm[term];
+    return { colOffset, rowOffset };
+  }
+
   finish(): Omit<QpModel, 'cvar' | 'samplesKw'> {
     const numCols = this.colLower.length;
     const numRows = this.rowLower.length;
@@ -257,7 +313,7 @@ class Builder {
       colUpper: Float64Array.from(this.colUpper),
       cost: Float64Array.from(this.cost),
       hessianDiag: Float64Array.from(this.hess),
-      offset: COST_TERMS.reduce((s, t) => s + this.offsetByTerm[t], 0),
+      offset: MODEL_TERMS.reduce((s, t) => s + this.offsetByTerm[t], 0),
       rowLower: Float64Array.from(this.rowLower),
       rowUpper: Float64Array.from(this.rowUpper),
       colStarts,
@@ -329,9 +385,25 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
   const trades = peers.map((p) =>
     b.vars(`trade:${p.peerId}`, T, 1, 'outer', (t) => p.committedKw?.[t] ?? -p.maxKw, (t) => p.committedKw?.[t] ?? p.maxKw),
   );
-  const peak = tariff.peakEurPerKw !== undefined ? b.vars('peakImport', 1, 1, 'none', () => 0, () => input.grid.maxImportKw) : undefined;
+  // P̄_d per billing day. The peak already reached that day is a lower bound: π P̄_d then equals the
+  // bill π·max(P̄_d, peakSoFar_d), and importing up to the sunk peak is free, as it is on the meter.
+  const peakSoFar = (d: number): number => tariff.peakSoFarKw?.[d] ?? 0;
+  const peak =
+    tariff.peakEurPerKw !== undefined
+      ? b.vars('peakImport', peakDays(input), 1, 'none', peakSoFar, (d) => Math.max(input.grid.maxImportKw, peakSoFar(d)))
+      : undefined;
+  const peakCol = (t: number): number => peak!.start + peakDayOf(input, t);
   // Z_{i,t} = Σ_{s<t} Δt_s β_s ξ̂ⁱ_s for t = 1..T (I × T); Z_{i,0} = 0 is substituted.
   const cum = needZ ? b.vars('cumulative', I, T, 'inner', () => -inf, () => inf) : undefined;
+  // Community sharing step: copies of the contributions the coordinator sees, n_t and 1 − β_t, so
+  // the price and proximal terms sit on columns of their own ('coordination', not in the Plan's
+  // cost) and P stays diagonal.
+  const community = input.community;
+  const coupling = community?.deviationShare;
+  const couplingSamples = coupling ? floorSamples(coupling.samplesKw, options.sampleFloorKw) : [];
+  const cNet = community ? b.vars('communityNet', T, 1, 'outer', () => -input.grid.maxExportKw, () => input.grid.maxImportKw) : undefined;
+  const cShare = coupling ? b.vars('communityShare', T, 1, 'outer', () => 0, () => 1) : undefined;
+  const kappa = coupling?.lipschitz ? b.vars('communityLipschitz', 1, 1, 'none', () => 0, () => 1) : undefined;
 
   // ---- objective ---------------------------------------------------------------------------
   const wTerm = terminalValueEurPerKwh(input);
@@ -365,7 +437,40 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
     b.linear(socExcess.start + t, 'socRecovery', options.socRecoveryEurPerKwhH * dt[t]!);
   }
   b.linear(energy.start + T - 1, 'terminalValue', -wTerm);
-  if (peak) b.linear(peak.start, 'demandCharge', tariff.peakEurPerKw!);
+  if (community && cNet) {
+    // Σ_t Δt p_t n_t + (w/2)Σ_t (n_t − ň_t)², expanded; the constant goes to the offset.
+    const w = community.proximalWeightEurPerKw2;
+    const proximal = (col: number, curvature: number, slope: number, constant: number): void => {
+      b.quadratic(col, 'coordination', curvature);
+      b.linear(col, 'coordination', slope);
+      b.offsetByTerm.coordination += constant;
+    };
+    for (let t = 0; t < T; t++) {
+      const target = community.netTargetKw[t]!;
+      proximal(cNet.start + t, w, dt[t]! * community.netPriceEurPerKwh[t]! - w * target, 0.5 * w * target * target);
+    }
+    if (coupling && cShare) {
+      // y_{t,i} = v_t ξ̂ⁱ_t with v_t = 1 − β_t: Σ_i p_{t,i} y_{t,i} + (w/2)Σ_i (y_{t,i} − y̌_{t,i})² is a
+      // diagonal quadratic in v_t: (w/2)(Σ ξ̂²) v² + Σ_i (p − w y̌) ξ̂ v + (w/2)Σ y̌².
+      for (let t = 0; t < T; t++) {
+        let curvature = 0;
+        let slope = 0;
+        let constant = 0;
+        couplingSamples.forEach((xi, i) => {
+          const target = coupling.targetKw[i]![t]!;
+          curvature += w * xi[t]! * xi[t]!;
+          slope += (coupling.priceEurPerKw[i]![t]! - w * target) * xi[t]!;
+          constant += 0.5 * w * target * target;
+        });
+        proximal(cShare.start + t, curvature, slope, constant);
+      }
+    }
+    if (coupling?.lipschitz && kappa) {
+      const { priceEur, target } = coupling.lipschitz;
+      proximal(kappa.start, w, priceEur - w * target, 0.5 * w * target * target);
+    }
+  }
+  if (peak) for (let d = 0; d < peak.length; d++) b.linear(peak.start + d, 'demandCharge', tariff.peakEurPerKw!);
 
   // ---- deterministic rows --------------------------------------------------------------------
   let r = b.beginRows();
@@ -427,7 +532,7 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
   if (peak) {
     // Nominal import never exceeds the billed peak, whether or not the import family is on.
     r = b.beginRows();
-    for (let t = 0; t < T; t++) b.row(-inf, 0, [[gImp.start + t, 1], [peak.start, -1]]);
+    for (let t = 0; t < T; t++) b.row(-inf, 0, [[gImp.start + t, 1], [peakCol(t), -1]]);
     b.endRows('peakImport', r, T, 1, 'outer');
   }
 
@@ -445,9 +550,26 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
     b.endRows('cumulative', r, I, T, 'inner');
   }
 
+  if (cNet) {
+    r = b.beginRows();
+    for (let t = 0; t < T; t++) b.row(0, 0, [[net.start + t, -1], [cNet.start + t, 1]]);
+    b.endRows('communityNet', r, T, 1, 'outer');
+  }
+  if (cShare) {
+    r = b.beginRows();
+    for (let t = 0; t < T; t++) b.row(1, 1, [[beta.start + t, 1], [cShare.start + t, 1]]);
+    b.endRows('communityShare', r, T, 1, 'outer');
+  }
+  if (kappa && cShare) {
+    // κ ≥ 1 − β_t: the household's copy of the community λ ≥ |a_{r,(n,t)}|.
+    r = b.beginRows();
+    for (let t = 0; t < T; t++) b.row(0, inf, [[cShare.start + t, -1], [kappa.start, 1]]);
+    b.endRows('communityLipschitz', r, T, 1, 'outer');
+  }
+
   // ---- chance constraints (§4) ---------------------------------------------------------------
-  const peakOrLimit = (): { constant: number; terms: [number, number][] } =>
-    peak ? { constant: 0, terms: [[peak.start, 1]] } : { constant: input.grid.maxImportKw, terms: [] };
+  const peakOrLimit = (t: number): { constant: number; terms: [number, number][] } =>
+    peak ? { constant: 0, terms: [[peakCol(t), 1]] } : { constant: input.grid.maxImportKw, terms: [] };
   const familyRows = (family: ChanceFamily): ChanceRow[] => {
     const out: ChanceRow[] = [];
     for (let t = 0; t < T; t++) {
@@ -455,7 +577,7 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
       switch (family) {
         case 'import': {
           // (1 − β_t) ξ_t ≤ P̄ − n_t
-          const h = peakOrLimit();
+          const h = peakOrLimit(t);
           out.push({
             sampleCol: bt,
             sampleCoef: (i) => -samples[i]![t]!,

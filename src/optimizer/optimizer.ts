@@ -64,8 +64,11 @@ export function createOptimizer(options: OptimizerOptions = {}): Optimizer {
       } catch (error) {
         return { ok: false, status: 'error', message: error instanceof Error ? error.message : String(error), solveMs: elapsed() };
       }
-      const warm: WarmStart | undefined =
-        last && last.model.numCols === model.numCols && last.model.numRows === model.numRows ? shiftedWarmStart(model, last.solution) : undefined;
+      // A solve for the same instant re-solves the same horizon (a community sharing round): start
+      // from the last solution as it is; a later instant is the next receding step: shift it.
+      const sameSize = last !== undefined && last.model.numCols === model.numCols && last.model.numRows === model.numRows;
+      const sameHorizon = sameSize && last!.plan.startMs === (solveOptions.startMs ?? 0);
+      const warm: WarmStart | undefined = !sameSize ? undefined : sameHorizon ? last!.solution : shiftedWarmStart(model, last!.solution);
       let result;
       try {
         result = await adapter.solve(model, warm, timeBudgetMs);

@@ -3,8 +3,6 @@ import { familyCvar } from './chance.ts';
 import { COST_TERMS, enabledFamilies, type CostTerm, type QpModel } from './model.ts';
 import type { ChanceFamily, Plan, ProblemInput } from './types.ts';
 
-/** The Plan plus the one cost term types.ts has no field for (non-zero only when e₀ starts out of range). */
-
 export interface SolverInfo {
   name: string;
   status: Plan['solver']['status'];
@@ -32,7 +30,10 @@ function costByTerm(model: QpModel, x: Float64Array): Record<CostTerm, number> {
 export function extractPlan(input: ProblemInput, model: QpModel, x: Float64Array, rowDual: Float64Array, startMs: number, solver: SolverInfo): Plan {
   const T = input.stepHours.length;
   const has = (name: string): boolean => model.cols[name] !== undefined;
-  const cost = costByTerm(model, x);
+  const allTerms = costByTerm(model, x);
+  // The coordination terms of a community step are the ADMM's, not the household's cost.
+  const cost = Object.fromEntries(COST_TERMS.map((t) => [t, allTerms[t]])) as Plan['costEur'];
+  const peakByDay = has('peakImport') ? blockValues(model, x, 'peakImport') : undefined;
   const balance = model.rows['balance']!;
   const plan: Plan = {
     startMs,
@@ -46,7 +47,7 @@ export function extractPlan(input: ProblemInput, model: QpModel, x: Float64Array
     energyKwh: [input.initial.energyKwh, ...blockValues(model, x, 'energy')],
     deferredKwh: [input.initial.deferredKwh, ...(has('deferred') ? blockValues(model, x, 'deferred') : new Array<number>(T).fill(input.initial.deferredKwh))],
     tradesKw: Object.fromEntries((input.peers ?? []).map((p) => [p.peerId, blockValues(model, x, `trade:${p.peerId}`)])),
-    ...(has('peakImport') ? { peakImportKw: blockValues(model, x, 'peakImport')[0]! } : {}),
+    ...(peakByDay ? { peakImportKw: Math.max(...peakByDay), peakImportByDayKw: peakByDay } : {}),
     costEur: cost,
     objectiveEur: COST_TERMS.reduce((s, t) => s + cost[t], 0),
     worstCaseCvar: {},

@@ -47,8 +47,46 @@ export interface Tariff {
   sellEurPerKwh: number[]; // c^sell
   realtimeBuyEurPerKwh: number[]; // π⁺
   realtimeSellEurPerKwh: number[]; // π⁻
-  /** π^peak (EUR/kW over the horizon); omit for no demand charge. */
+  /**
+   * π^peak (EUR/kW); omit for no demand charge. Charged once per billing day of the horizon on
+   * that day's import peak P̄_d (one day over the whole horizon when `peakDayOfStep` is omitted).
+   */
   peakEurPerKw?: number;
+  /** Billing day (0, 1, ..) of each step, length T; omit: the whole horizon is day 0. */
+  peakDayOfStep?: number[];
+  /**
+   * Per day index: the import peak already reached earlier that day (kW). The bill is
+   * π·max(P̄_d, peakSoFar_d), so importing up to it costs no demand charge. Omit for 0.
+   */
+  peakSoFarKw?: number[];
+}
+
+/**
+ * The household's part of a community sharing step (ADMM, src/optimizer/community/): a price and
+ * a proximal term on its contribution to the community aggregates. Added to the objective but not
+ * to the Plan's cost (they are the coordination's terms, nobody pays them).
+ */
+export interface CommunityCoupling {
+  /** Price on the scheduled net import n_t = g⁺_t − g⁻_t (EUR/kWh): Σ_t Δt_t price_t n_t. */
+  netPriceEurPerKwh: number[];
+  /** w in (w/2)Σ_t (n_t − target_t)² and (w/2)Σ_{t,i} (y_{t,i} − target_{t,i})² (EUR/kW²). */
+  proximalWeightEurPerKw2: number;
+  netTargetKw: number[];
+  /**
+   * The community import chance family's contributions y_{t,i} = (1 − β_t) ξ̂ⁱ_t, i over the
+   * community's joint samples (this household's part of them, floored like errorSamplesKw).
+   */
+  deviationShare?: {
+    samplesKw: number[][];
+    /** Per sample and step (I × T), EUR per kW of y. */
+    priceEurPerKw: number[][];
+    targetKw: number[][];
+    /**
+     * The household's copy κ of the community CVaR's λ ≥ max_{n,t}(1 − β_{n,t}) (present when the
+     * community radius is > 0): rows κ ≥ 1 − β_t, price·κ + (w/2)(κ − target)².
+     */
+    lipschitz?: { priceEur: number; target: number };
+  };
 }
 
 export interface ProblemInput {
@@ -81,6 +119,8 @@ export interface ProblemInput {
     /** w^term (EUR/kWh); default: median buy price × η^d. */
     terminalEnergyEurPerKwh?: number;
   };
+  /** Set by the community coordination's local step only. */
+  community?: CommunityCoupling;
 }
 
 export type SolveStatus = 'optimal' | 'infeasible' | 'unbounded' | 'numerical' | 'time-limit' | 'error';
@@ -102,7 +142,9 @@ export interface Plan {
   deferredKwh: number[];
   /** x_{m,t} per peer id. */
   tradesKw: Record<string, number[]>;
+  /** With a demand charge: the billed peak (the largest over the horizon's days) and per day. */
   peakImportKw?: number;
+  peakImportByDayKw?: number[];
   /** Cost split by objective term (EUR); sums to `objectiveEur`. */
   costEur: {
     energy: number;

@@ -112,7 +112,12 @@ def build(inp):
     f = qp.var("f", T) if shift else None
     s = qp.var("s", T) if shift else None
     x = [qp.var(f"x{m}", T) for m in range(len(peers))]
-    peak = qp.var("peak", 1)[0] if tariff.get("peakEurPerKw") is not None else None
+    # Demand charge per billing day d: peak[d] >= every import of that day and >= the peak already
+    # reached that day (peakSoFarKw[d], charged whether or not it is exceeded).
+    day_of = tariff.get("peakDayOfStep") or [0] * T
+    days = max(day_of) + 1
+    so_far = tariff.get("peakSoFarKw") or [0.0] * days
+    peak = qp.var("peak", days) if tariff.get("peakEurPerKw") is not None else None
     short = max(0.0, bat["minEnergyKwh"] - e0)
     excess = max(0.0, e0 - bat["maxEnergyKwh"])
     v = qp.var("v", T) if short > 0 else None
@@ -166,7 +171,7 @@ def build(inp):
                 bounds(x[m][t], committed, committed)
             qp.add_lin(x[m][t], dt[t] * p["priceEurPerKwh"][t])
         if peak is not None:
-            qp.le.append(({gp[t]: 1.0, peak: -1.0}, 0.0))
+            qp.le.append(({gp[t]: 1.0, peak[day_of[t]]: -1.0}, 0.0))
         # energy cost
         qp.add_lin(gp[t], dt[t] * tariff["buyEurPerKwh"][t])
         qp.add_lin(gm[t], -dt[t] * tariff["sellEurPerKwh"][t])
@@ -186,8 +191,9 @@ def build(inp):
         if inp.get("committedGridKw") is not None:
             qp.add_square([(gp[t], 1.0), (gm[t], -1.0)], w["scheduleDeviationEurPerKw2"], -inp["committedGridKw"][t])
     if peak is not None:
-        bounds(peak, 0, grid["maxImportKw"])
-        qp.add_lin(peak, tariff["peakEurPerKw"])
+        for dd in range(days):
+            bounds(peak[dd], so_far[dd], max(grid["maxImportKw"], so_far[dd]))
+            qp.add_lin(peak[dd], tariff["peakEurPerKw"])
     wterm = w.get("terminalEnergyEurPerKwh")
     if wterm is None:
         wterm = float(np.median(tariff["buyEurPerKwh"])) * bat["dischargeEfficiency"]
@@ -198,7 +204,7 @@ def build(inp):
         rows = []
         for t in range(T):
             if family == "import":
-                h = ({peak: 1.0}, 0.0) if peak is not None else ({}, grid["maxImportKw"])
+                h = ({peak[day_of[t]]: 1.0}, 0.0) if peak is not None else ({}, grid["maxImportKw"])
                 hd = dict(h[0]); hd[gp[t]] = hd.get(gp[t], 0.0) - 1.0; hd[gm[t]] = 1.0
                 rows.append((lambda i, t=t: ({beta[t]: -xi[i][t]}, xi[i][t]), hd, h[1], [({beta[t]: -1.0}, 1.0)]))
             elif family == "export":
