@@ -12,6 +12,7 @@ import { chooseSplit, isoDay, lastDataDayMs, lastPricedDayMs, splitMs, testDays,
 import { createOptimizer, type ChanceFamily } from '../optimizer/index.ts';
 import { noControl } from './controllers/no-control.ts';
 import { defaultOptimizerSettings, optimizerController } from './controllers/optimizer.ts';
+import { perfectForesight } from './controllers/perfect-foresight.ts';
 import { rtpThreshold } from './controllers/rtp-threshold.ts';
 import { progressLine } from './progress.ts';
 import { controllerNames, daySvg, droName, formatQuarters, formatTable, headline, jsonLine, tradeoffSvg } from './report.ts';
@@ -281,7 +282,7 @@ async function evaluate(options: Options): Promise<number> {
     { name: controllerNames.ce, create: () => optimizerController({ kind: 'certainty-equivalent' }, optimizerFor(), settings) },
     { name: controllerNames.saa, radiusKw: 0, create: () => optimizerController({ kind: 'dro', radiusKw: 0 }, optimizerFor(), settings) },
     ...sweepKw.map((radiusKw) => ({ name: droName(radiusKw), radiusKw, create: () => optimizerController({ kind: 'dro', radiusKw }, optimizerFor(), settings) })),
-    { name: controllerNames.perfect, create: () => optimizerController({ kind: 'perfect-foresight' }, optimizerFor(), settings) },
+    { name: controllerNames.perfect, create: () => perfectForesight(optimizerFor(), settings) },
   ];
   // The validation phase only needs the candidates of the rule: SAA (ρ = 0) and the DRO sweep.
   let selected = validation ? specs.filter((s) => s.radiusKw !== undefined) : specs;

@@ -38,6 +38,10 @@ export interface HouseholdCase {
   days: { dayMs: number; hours: HourCase[] }[];
   /** Realised hours from `startMs` (perfect foresight only). */
   realisedFrom(startMs: number, steps: number): RealisedHour[];
+  /** The tariff of `steps` hours from `startMs` (perfect foresight's long look-ahead). */
+  tariffFrom(startMs: number, steps: number): ReturnType<typeof tariffWindow>;
+  /** Where the household's data or the prices end: no horizon reaches beyond. */
+  horizonEndMs: number;
 }
 
 export interface ScenarioOptions {
@@ -99,5 +103,7 @@ export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries,
     sampleBankSize: store.size,
     days,
     realisedFrom: (startMs, steps) => Array.from({ length: steps }, (_, k) => realised(startMs + k * HOUR_MS)),
+    tariffFrom: (startMs, steps) => tariffWindow(prices, startMs, steps),
+    horizonEndMs: Math.min(series.startMs + series.loadKw.length * HOUR_MS, prices.startMs + prices.dayAheadEurPerMwh.length * HOUR_MS),
   };
 }

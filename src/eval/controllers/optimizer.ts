@@ -1,17 +1,18 @@
 /**
- * The optimizer-based controllers: certainty-equivalent MPC, SAA / DRO (one ρ each) in receding
- * horizon, and the perfect-foresight bound. Each hour (each day for perfect foresight) they
- * build a ProblemInput from what the gateway knows and apply step 0 of the plan; a failed or
- * throwing solve falls back to the optimizer's own fallbackPlan (the last plan shifted to now,
- * else the safe rule: battery idle, shiftable load as desired) — formulation.md §6.
+ * The optimizer-based controllers in receding horizon: certainty-equivalent MPC and SAA / DRO (one
+ * ρ each). Each hour they build a ProblemInput from what the gateway knows and apply step 0 of the
+ * plan; a failed or throwing solve falls back to the optimizer's own fallbackPlan (the last plan
+ * shifted to now, else the safe rule: battery idle, shiftable load as desired) — formulation.md §6.
+ * The helpers here (input, solve with fallback, step command) are shared with the perfect-foresight
+ * bound and the community controllers.
  */
 import { grid } from '../../data/assets.ts';
 import { HOUR_MS } from '../../data/households.ts';
-import { tariffParams } from '../../data/tariff.ts';
+import { tariffParams, type TariffArrays } from '../../data/tariff.ts';
 import { fallbackPlan, type ChanceFamily, type Plan, type ProblemInput, type SolveResult } from '../../optimizer/index.ts';
 import { recedingProblemInput } from '../../optimizer/receding-input.ts';
 import { type Controller, type Decision, type DecisionContext, type SolveRecord } from '../controller.ts';
-import type { StepCommand } from '../plant.ts';
+import type { RealisedHour, StepCommand } from '../plant.ts';
 
 /** What the evaluation needs of the optimizer (src/optimizer/index.ts provides it). */
 export interface Optimizer {
@@ -19,10 +20,7 @@ export interface Optimizer {
   dispose?(): void;
 }
 
-export type OptimizerMode =
-  | { kind: 'certainty-equivalent' }
-  | { kind: 'dro'; radiusKw: number }
-  | { kind: 'perfect-foresight' };
+export type OptimizerMode = { kind: 'certainty-equivalent' } | { kind: 'dro'; radiusKw: number };
 
 export interface OptimizerSettings {
   epsilon: Partial<Record<ChanceFamily, number>>;
@@ -35,91 +33,143 @@ export const defaultOptimizerSettings: OptimizerSettings = {
   weights: { batteryWearEurPerKw2h: 0.005, deferralEurPerKwh2: 0.01, scheduleDeviationEurPerKw2: 0 },
 };
 
-interface HeldPlan {
+/** A plan being followed and the forecast it was solved for. */
+export interface HeldPlan {
   plan: Plan;
   netLoadForecastKw: number[];
   solvedAtMs: number;
+}
+
+/** Solves; on a typed failure or a throw, the fallback plan of formulation.md §6 (never throws). */
+export async function solveOrFallBack(optimizer: Optimizer, input: ProblemInput, startMs: number, previous: HeldPlan | null): Promise<{ held: HeldPlan; record: SolveRecord }> {
+  const started = performance.now();
+  let result: SolveResult;
+  let unhandled = false;
+  try {
+    result = await optimizer.solve(input, { startMs });
+  } catch (error) {
+    unhandled = true;
+    result = { ok: false, status: 'error', message: (error as Error).message, solveMs: performance.now() - started };
+  }
+  const solveMs = performance.now() - started;
+  return planOrFallBack(result, input, startMs, previous, solveMs, unhandled);
+}
+
+/** The plan of a solve result, or the fallback plan when it failed. */
+export function planOrFallBack(result: SolveResult, input: ProblemInput, startMs: number, previous: HeldPlan | null, solveMs: number, unhandled = false): { held: HeldPlan; record: SolveRecord } {
+  if (result.ok) return { held: { plan: result.plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs }, record: { solveMs, status: 'optimal', fallback: null, unhandled } };
+  const plan = fallbackPlan(input, previous && previous.plan.startMs <= startMs ? previous.plan : undefined, startMs, result.status);
+  const fallback = plan.solver.name === 'fallback:shifted-plan' ? 'shifted-plan' : 'safe-rule';
+  return { held: { plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs }, record: { solveMs, status: result.status, fallback, unhandled, message: result.message } };
+}
+
+/** Step k of a held plan as the plant's command; β only for a controller that applies its decision rule. */
+export function stepCommand(held: HeldPlan, k: number, useDecisionRule: boolean, energyKwh: number): StepCommand {
+  const { plan, netLoadForecastKw } = held;
+  return {
+    netLoadForecastKw: netLoadForecastKw[k]!,
+    scheduledGridKw: plan.gridImportKw[k]! - plan.gridExportKw[k]!,
+    batteryKw: plan.dischargeKw[k]! - plan.chargeKw[k]!,
+    decisionRule: useDecisionRule ? plan.decisionRule[k]! : 0,
+    shiftableKw: plan.shiftableKw[k]!,
+    plannedPeakKw: plan.peakImportByDayKw?.[dayOfStep(held, k)] ?? plan.peakImportKw ?? grid.maxImportKw,
+    plannedEnergyNextKwh: plan.energyKwh[k + 1] ?? energyKwh,
+  };
+}
+
+/** Index of the day (of the plan's per-day peaks) that step k of a plan solved at `solvedAtMs` falls in. */
+function dayOfStep(held: HeldPlan, k: number): number {
+  const solvedDayMs = held.solvedAtMs - (held.solvedAtMs % (24 * HOUR_MS));
+  return Math.floor((held.solvedAtMs + k * HOUR_MS - solvedDayMs) / (24 * HOUR_MS));
+}
+
+export interface HorizonData {
+  /** μ_t (kW): a forecast, or the realised inflexible load − PV for a clairvoyant plan. */
+  netLoadKw: number[];
+  /** f̂_t (kW). */
+  desiredKw: number[];
+  /** Requests whose time is known (their deadline is planned): 1 for a gateway, all for a clairvoyant plan. */
+  knownRequests: number;
+  tariff: TariffArrays;
+  samplesKw: number[][] | null;
+  radiusKw: number;
+  terminalEnergyEurPerKwh?: number;
+}
+
+/**
+ * The household's ProblemInput at the hour of `context` over `data`'s horizon: the household's
+ * battery, its queue with cumulative deadlines, and its daily demand charge per UTC day of the
+ * horizon, less what today's peak so far has already made due.
+ */
+export function householdInput(context: DecisionContext, data: HorizonData, settings: OptimizerSettings): ProblemInput {
+  const { household } = context;
+  const steps = data.netLoadKw.length;
+  const dueKwh = context.deadlinesKwh.slice(0, steps);
+  while (dueKwh.length < steps) dueKwh.push(0);
+  for (let j = 0; j < data.knownRequests; j++) {
+    const k = j + household.maxDelayHours;
+    if (k < steps) dueKwh[k]! += data.desiredKw[j]!;
+  }
+  const peakDayOfStep = Array.from({ length: steps }, (_, k) => Math.floor((context.hourOfDay + k) / 24));
+  const input = recedingProblemInput({
+    stepHours: new Array<number>(steps).fill(1),
+    netLoadForecastKw: data.netLoadKw,
+    errorSamplesKw: data.samplesKw,
+    tariff: {
+      ...data.tariff,
+      peakEurPerKw: tariffParams.demandChargeEurPerKwDay,
+      peakDayOfStep,
+      peakSoFarKw: Array.from({ length: peakDayOfStep[steps - 1]! + 1 }, (_, d) => (d === 0 ? context.peakSoFarKw : 0)),
+    },
+    battery: household.battery,
+    grid,
+    energyKwh: context.energyKwh,
+    shiftable: { deferredKwh: context.deferredKwh, desiredKw: data.desiredKw, dueKwh, maxDeferredKwh: household.maxDeferredKwh },
+    chance: { radiusKw: data.radiusKw, method: 'joint', epsilon: settings.epsilon },
+    weights: { ...settings.weights, ...(data.terminalEnergyEurPerKwh === undefined ? {} : { terminalEnergyEurPerKwh: data.terminalEnergyEurPerKwh }) },
+  });
+  return input;
+}
+
+/** What a gateway knows at the hour: the forecast, its samples, the day-ahead prices, the request made now. */
+export function forecastHorizon(context: DecisionContext, mode: OptimizerMode): HorizonData {
+  const { hour } = context;
+  return {
+    netLoadKw: hour.forecast.netLoadKw,
+    // The request of the hour is known when it is made (the appliance is started); later ones are forecast.
+    desiredKw: [hour.realised.requestKw, ...hour.forecast.shiftableKw.slice(1)],
+    knownRequests: 1,
+    tariff: hour.tariff,
+    samplesKw: mode.kind === 'dro' ? hour.samplesKw : null,
+    radiusKw: mode.kind === 'dro' ? mode.radiusKw : 0,
+  };
+}
+
+/** The realised hours as a clairvoyant horizon (no samples: nothing is uncertain). */
+export function realisedHorizon(realised: readonly RealisedHour[], tariff: TariffArrays, terminalEnergyEurPerKwh: number): HorizonData {
+  return {
+    netLoadKw: realised.map((r) => r.inflexibleKw - r.pvKw),
+    desiredKw: realised.map((r) => r.requestKw),
+    knownRequests: realised.length,
+    tariff,
+    samplesKw: null,
+    radiusKw: 0,
+    terminalEnergyEurPerKwh,
+  };
 }
 
 export function optimizerController(mode: OptimizerMode, optimizer: Optimizer, settings: OptimizerSettings = defaultOptimizerSettings): Controller {
   let held: HeldPlan | null = null;
   // CE's samples are all zero, so its β is arbitrary: it applies β = 0 (deviations go to the grid).
   const useDecisionRule = mode.kind === 'dro';
-
-  async function solve(context: DecisionContext, input: ProblemInput): Promise<SolveRecord> {
-    const startMs = context.hour.realised.timeMs;
-    const started = performance.now();
-    let result: SolveResult;
-    let unhandled = false;
-    try {
-      result = await optimizer.solve(input, { startMs });
-    } catch (error) {
-      unhandled = true;
-      result = { ok: false, status: 'error', message: (error as Error).message, solveMs: performance.now() - started };
-    }
-    const solveMs = performance.now() - started;
-    if (result.ok) {
-      held = { plan: result.plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs };
-      return { solveMs, status: 'optimal', fallback: null, unhandled };
-    }
-    const previous = held && held.plan.startMs <= startMs ? held.plan : undefined;
-    const plan = fallbackPlan(input, previous, startMs, result.status);
-    held = { plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs };
-    const fallback = plan.solver.name === 'fallback:shifted-plan' ? 'shifted-plan' : 'safe-rule';
-    return { solveMs, status: result.status, fallback, unhandled, message: result.message };
-  }
-
-  function command(context: DecisionContext, k: number): StepCommand {
-    const { plan, netLoadForecastKw } = held!;
-    return {
-      netLoadForecastKw: netLoadForecastKw[k]!,
-      scheduledGridKw: plan.gridImportKw[k]! - plan.gridExportKw[k]!,
-      batteryKw: plan.dischargeKw[k]! - plan.chargeKw[k]!,
-      decisionRule: useDecisionRule ? plan.decisionRule[k]! : 0,
-      shiftableKw: plan.shiftableKw[k]!,
-      plannedPeakKw: plan.peakImportKw ?? grid.maxImportKw,
-      plannedEnergyNextKwh: plan.energyKwh[k + 1] ?? context.energyKwh,
-    };
-  }
-
   return {
     async decide(context): Promise<Decision> {
-      // Perfect foresight solves once a day, at midnight, and follows that plan all day.
-      if (mode.kind === 'perfect-foresight' && context.hourOfDay !== 0 && held) {
-        return { command: command(context, Math.round((context.hour.realised.timeMs - held.solvedAtMs) / HOUR_MS)) };
-      }
-      const record = await solve(context, problemInput(context, mode, settings));
-      return { command: command(context, 0), solve: record };
+      const solved = await solveOrFallBack(optimizer, householdInput(context, forecastHorizon(context, mode), settings), context.hour.realised.timeMs, held);
+      held = solved.held;
+      return { command: stepCommand(held, 0, useDecisionRule, context.energyKwh), solve: solved.record };
     },
     dispose() {
       optimizer.dispose?.();
     },
   };
-}
-
-function problemInput(context: DecisionContext, mode: OptimizerMode, settings: OptimizerSettings): ProblemInput {
-  const { hour, household } = context;
-  const steps = hour.forecast.netLoadKw.length;
-  const realised = mode.kind === 'perfect-foresight' ? household.realisedFrom(hour.realised.timeMs, steps) : null;
-  // The request of the hour is known when it is made (the appliance is started); later ones are forecast.
-  const desiredKw = realised ? realised.map((r) => r.requestKw) : [hour.realised.requestKw, ...hour.forecast.shiftableKw.slice(1)];
-  // Known demand by deadline hour: the queue, the request of this hour, and for perfect foresight all.
-  const dueKwh = [...context.deadlinesKwh];
-  const knownRequests = realised ? steps : 1;
-  for (let j = 0; j < knownRequests; j++) {
-    const k = j + household.maxDelayHours;
-    if (k < steps) dueKwh[k]! += desiredKw[j]!;
-  }
-  return recedingProblemInput({
-    stepHours: new Array<number>(steps).fill(1),
-    netLoadForecastKw: realised ? realised.map((r) => r.inflexibleKw - r.pvKw) : hour.forecast.netLoadKw,
-    errorSamplesKw: mode.kind === 'dro' ? hour.samplesKw : null,
-    tariff: { ...hour.tariff, peakEurPerKw: tariffParams.demandChargeEurPerKwDay },
-    battery: household.battery,
-    grid,
-    energyKwh: context.energyKwh,
-    shiftable: { deferredKwh: context.deferredKwh, desiredKw, dueKwh, maxDeferredKwh: household.maxDeferredKwh },
-    chance: { radiusKw: mode.kind === 'dro' ? mode.radiusKw : 0, method: 'joint', epsilon: settings.epsilon },
-    weights: settings.weights,
-  });
 }
