@@ -16,6 +16,7 @@ import { startModbusTcpServer } from './modbus/tcp-server.ts';
 import { startModbusRtuSlave } from './modbus/rtu-slave.ts';
 import { openPtyPair } from './serial/pty.ts';
 import { simPvInverter } from './sunspec/pv-inverter.ts';
+import { sharePv } from './sunspec/pv-share.ts';
 import { simMeter } from './sunspec/meter.ts';
 import { simBattery } from './sunspec/battery.ts';
 import type { SunSpecSpace } from './sunspec/sunspec-space.ts';
@@ -23,6 +24,7 @@ import { startPylontechBmsSim, type PylontechBmsSim } from './bms/pylontech-bms.
 import { createRelayBoardSpace } from './relay/modbus-relay-board.ts';
 import { startFirmataRelayBoard, type FirmataRelayBoard } from './relay/firmata-board.ts';
 import { Plant, type PlantOptions } from './plant/plant.ts';
+import type { PlantView } from './plant/plant-view.ts';
 import { loadSimulatedHousehold, type SimulatedHousehold, type SimulatedHouseholdOptions } from './plant/household.ts';
 import type { ShiftableDemandFeed } from '../src/runtime/types.ts';
 
@@ -76,6 +78,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   if (household) checkHouseholdFits(household, layout.devices, ratings, boardFile);
   const plant = new Plant({ clock, startMs, ...ratings, ...(household ? householdWorld(household, layout.devices, ratings) : {}) });
   const faults: FaultSwitchboards = { modbus: {}, sunspec: {}, bms: {}, firmata: {} };
+  const pvInverters = devices.flatMap(([id, d]) => (d.kind === 'pv-inverter' ? [{ id, ratedPowerKw: d.ratedPowerKw }] : []));
+  const pvViews = new Map(sharePv(plant, pvInverters.map((pv) => pv.ratedPowerKw)).map((view, i) => [pvInverters[i]!.id, view]));
   const vars: Record<string, string> = {};
   const closers: Closer[] = [];
   const close = async () => {
@@ -87,7 +91,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       const placeholder = placeholders[busName];
       if (!placeholder) throw new Error(`${boardFile}: bus "${busName}" has a fixed endpoint; the simulator serves only buses whose ${bus.type === 'modbus-tcp' ? 'port' : 'path'} is a \${name} placeholder`);
       const onBus = devices.filter(([, d]) => d.bus === busName);
-      vars[placeholder.name] = await startBus(busName, bus, onBus, { plant, clock, faults, closers });
+      vars[placeholder.name] = await startBus(busName, bus, onBus, { plant, pvViews, clock, faults, closers });
     }
     // What the gateway will load: fails here, naming the field, if an endpoint did not fit.
     loadBoardProfile(boardFile, vars);
@@ -100,6 +104,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
 interface Context {
   plant: Plant;
+  /** Each PV inverter's share of the plant's PV, by device id. */
+  pvViews: Map<string, PlantView>;
   clock: Clock;
   faults: FaultSwitchboards;
   closers: Closer[];
@@ -150,7 +156,7 @@ async function startBus(busName: string, bus: BusProfile, onBus: [string, Device
 }
 
 /** The register spaces of the Modbus units on one bus: SunSpec devices, and relay boards assembled from their coils. */
-function modbusUnits(onBus: [string, DeviceProfile][], { plant, clock, faults, closers }: Context): Map<number, RegisterSpace> {
+function modbusUnits(onBus: [string, DeviceProfile][], { plant, pvViews, clock, faults, closers }: Context): Map<number, RegisterSpace> {
   const units = new Map<number, RegisterSpace>();
   const relayBoards = new Map<number, number[]>();
   const sunspec = (id: string, unitId: number, space: SunSpecSpace) => {
@@ -162,7 +168,7 @@ function modbusUnits(onBus: [string, DeviceProfile][], { plant, clock, faults, c
     const common = { serial: id };
     switch (device.kind) {
       case 'pv-inverter':
-        sunspec(id, device.unitId, simPvInverter(plant, clock, { common }));
+        sunspec(id, device.unitId, simPvInverter(pvViews.get(id)!, clock, { common }));
         break;
       case 'meter':
         // A meter the profile says is reversed is simulated reversed, so the gateway must correct it.
@@ -196,12 +202,12 @@ function firmataPin(id: string, device: PinRelayProfile): number {
   return pin;
 }
 
-/** The world the profile describes: PV and battery sized by their devices' ratings, a load on every relay channel. */
+/** The world the profile describes: PV (all inverters together) and battery sized by their devices' ratings, a load on every relay channel. */
 function plantRatings(devices: DeviceProfile[]): Omit<PlantOptions, 'clock'> {
-  const pv = devices.find((d) => d.kind === 'pv-inverter');
+  const pvRatedPowerKw = devices.reduce((sum, d) => sum + (d.kind === 'pv-inverter' ? d.ratedPowerKw : 0), 0);
   const storage = devices.find((d) => d.kind === 'battery-storage');
   return {
-    ...(pv ? { pvRatedPowerKw: pv.ratedPowerKw } : {}),
+    ...(pvRatedPowerKw > 0 ? { pvRatedPowerKw } : {}),
     ...(storage ? { battery: { capacityKwh: storage.capacityKwh } } : {}),
     relays: devices.flatMap((d) => (d.kind === 'relay' ? [{ channel: d.channel, ratedPowerKw: d.ratedPowerKw }] : [])),
   };

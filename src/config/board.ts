@@ -152,8 +152,19 @@ const CARRIES: Record<BusProfile['type'], DeviceProfile['kind'][]> = {
   gpio: ['relay'],
 };
 
+/**
+ * Kinds the gateway takes one of, and why. Several PV inverters are summed into one PV
+ * (src/gateway/combined-pv.ts); a second of these would otherwise be dropped without a word.
+ */
+const ONE_PER_BOARD: Partial<Record<DeviceProfile['kind'], string>> = {
+  meter: 'the grid connection point',
+  'battery-storage': 'several batteries are not supported yet',
+  bms: 'it pairs with the one storage inverter',
+};
+
 function crossCheck(profile: BoardProfile, problems: string[]): void {
   const taken = new Map<string, string>();
+  const firstOfKind = new Map<DeviceProfile['kind'], string>();
   const claim = (key: string, path: string, what: string) => {
     const owner = taken.get(key);
     if (owner) problems.push(`${path}: ${what} is already used by ${owner}`);
@@ -161,6 +172,10 @@ function crossCheck(profile: BoardProfile, problems: string[]): void {
   };
   for (const [id, device] of Object.entries(profile.devices)) {
     const at = `/devices/${id}`;
+    const onlyOne = ONE_PER_BOARD[device.kind];
+    const first = firstOfKind.get(device.kind);
+    if (onlyOne && first) problems.push(`${at}/kind: one ${device.kind} per board (${onlyOne}), ${first} is one already`);
+    else firstOfKind.set(device.kind, at);
     const bus = profile.buses[device.bus];
     if (!bus) {
       problems.push(`${at}/bus: must name a bus of this board (${Object.keys(profile.buses).join(', ')}), got "${device.bus}"`);

@@ -1,8 +1,8 @@
 /**
  * Builds the gateway's devices from a board profile: opens each bus once, runs SunSpec
  * discovery on every Modbus device, probes every device with one reading, pairs the storage
- * inverter with its BMS into one `Battery`, and returns the typed capabilities plus a report
- * of what was found where, or why not. A device that does not answer at start-up is reported
+ * inverter with its BMS into one `Battery`, sums several PV inverters into one `PvInverter`,
+ * and returns the typed capabilities plus a report of what was found where, or why not. A device that does not answer at start-up is reported
  * and left out; the rest still come up. (A BMS that does not answer is the exception: it is
  * part of the battery, which then reads as unavailable until the BMS answers.)
  */
@@ -22,6 +22,7 @@ import { openFirmataBoard, openIoPluginBoard, type IoBoard } from '../../drivers
 import { createJohnnyFiveRelay } from '../../drivers/relay/johnny-five-relay.ts';
 import { createModbusRelay } from '../../drivers/relay/modbus-relay.ts';
 import { combineBattery } from './combined-battery.ts';
+import { combinePvInverters } from './combined-pv.ts';
 
 export interface GatewayOptions {
   clock: Clock;
@@ -54,6 +55,7 @@ export async function assembleGateway(board: BoardProfile, options: GatewayOptio
   const note = (id: string, device: DeviceProfile, probe: Probe) => report.set(id, { id, kind: device.kind, endpoint: buses.endpoint(device.bus), ...probe });
   const gateway: Gateway = { relays: [], report: [], close: () => buses.close() };
   const relays: { channel: number; relay: LoadRelay }[] = [];
+  const pvs = new Map<string, PvInverter>();
   let storage: { id: string; inverter: Battery } | undefined;
   let bms: { id: string; bms: Bms } | undefined;
 
@@ -67,7 +69,7 @@ export async function assembleGateway(board: BoardProfile, options: GatewayOptio
             const found = await sunspecDevice(id, device, buses, options);
             note(id, device, found.probe);
             if (!found.probe.found) return;
-            if (found.pv) gateway.pv = found.pv;
+            if (found.pv) pvs.set(id, found.pv);
             if (found.meter) gateway.meter = found.meter;
             if (found.battery) storage = { id, inverter: found.battery };
             return;
@@ -100,6 +102,11 @@ export async function assembleGateway(board: BoardProfile, options: GatewayOptio
     if (!report.get(bms.id)!.found) amend(bms.id, `battery "${storage.id}" is built anyway and reads unavailable until the BMS answers`);
   } else if (storage) gateway.battery = storage.inverter;
   else if (bms) amend(bms.id, 'no storage inverter to pair it with, so no battery is offered');
+  // PV is the sum of every inverter on the board; without one of them the sum would be wrong, so it is left out like a single missing inverter.
+  const pvIds = Object.keys(board.devices).filter((id) => board.devices[id]!.kind === 'pv-inverter');
+  const missingPv = pvIds.filter((id) => !pvs.has(id));
+  if (missingPv.length === 0 && pvIds.length > 0) gateway.pv = pvIds.length === 1 ? pvs.get(pvIds[0]!) : combinePvInverters(pvIds.map((id) => pvs.get(id)!));
+  else for (const id of pvs.keys()) amend(id, `PV is the sum of ${pvIds.join(', ')}, and ${missingPv.join(', ')} did not answer, so no PV is offered`);
   gateway.relays = relays.sort((a, b) => a.channel - b.channel).map((r) => r.relay);
   gateway.report = Object.keys(board.devices).map((id) => report.get(id)!);
   return gateway;

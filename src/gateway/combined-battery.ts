@@ -72,7 +72,8 @@ export function combineBattery(options: CombinedBatteryOptions): Battery {
   };
 }
 
-function mergeHealth(a: DeviceHealth, b: DeviceHealth): DeviceHealth {
+/** Health of a device made of two: failures counted together, the worse state wins. */
+export function mergeHealth(a: DeviceHealth, b: DeviceHealth): DeviceHealth {
   const errorCounts: DeviceHealth['errorCounts'] = { ...a.errorCounts };
   for (const [kind, n] of Object.entries(b.errorCounts) as [keyof DeviceHealth['errorCounts'], number][]) errorCounts[kind] = (errorCounts[kind] ?? 0) + n;
   const lastError = b.lastError ?? a.lastError;

@@ -59,6 +59,12 @@ devices:
     expect(loadBoardProfile(file).devices['boiler']).toMatchObject({ pin: 26 });
   });
 
+  it('accepts several PV inverters (an east and a west roof)', () => {
+    const file = join(dir, 'east-west.yaml');
+    writeFileSync(file, base + '  pv-east: {kind: pv-inverter, bus: rs485, unitId: 5, ratedPowerKw: 4}\n  pv-west: {kind: pv-inverter, bus: rs485, unitId: 6, ratedPowerKw: 6}\n');
+    expect(Object.values(loadBoardProfile(file).devices).filter((d) => d.kind === 'pv-inverter')).toHaveLength(2);
+  });
+
   it('accepts a meter that counts export as positive and its plausibility limit', () => {
     const file = join(dir, 'reversed-meter.yaml');
     writeFileSync(file, base.replace('unitId: 2}', 'unitId: 2, exportPositive: true, maxPlausibleKw: 43.5}'));
@@ -87,6 +93,9 @@ devices:
     ['bad-device-name', base.replace('  meter:', '  Meter:'), "/devices/Meter: names must be lower-case letters, digits and '-'"],
     ['no-devices', base.slice(0, base.indexOf('devices:')) + 'devices: {}\n', '/devices: must NOT have fewer than 1 properties'],
     ['yaml-syntax', base.replace('  meter: {kind: meter, bus: rs485, unitId: 2}', '  meter: {kind: meter, bus: rs485, unitId: 2'), 'line 8, column'],
+    ['two-meters', base + '  meter-2: {kind: meter, bus: rs485, unitId: 4}\n', '/devices/meter-2/kind: one meter per board (the grid connection point), /devices/meter is one already'],
+    ['two-batteries', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5}\n  battery-2: {kind: battery-storage, bus: rs485, unitId: 4, capacityKwh: 5}\n', '/devices/battery-2/kind: one battery-storage per board (several batteries are not supported yet), /devices/battery is one already'],
+    ['two-bmses', base + '  bms-2: {kind: bms, bus: bms-line, address: 3}\n', '/devices/bms-2/kind: one bms per board (it pairs with the one storage inverter), /devices/bms is one already'],
     ['device-without-kind', base.replace('kind: meter, ', ''), '/devices/meter/kind: is required'],
     ['unfilled-placeholder', base.replace('/dev/ttyS0', '"${rs485Pty}"'), '/buses/rs485/path: placeholder ${rs485Pty} has no value'],
   ])('%s: names the file, the field and what was expected', (name, text, expected) => {

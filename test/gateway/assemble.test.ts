@@ -139,6 +139,50 @@ describe('the gateway on a board whose meter needs correcting', () => {
   });
 });
 
+describe('the gateway on a board with two PV inverters (east and west)', () => {
+  const eastWest = (t: string) =>
+    t.replace(
+      /  pv-inverter:\n    kind: pv-inverter\n    bus: lan\n    unitId: 1\n    ratedPowerKw: 10[^\n]*\n/,
+      '  pv-east:\n    kind: pv-inverter\n    bus: lan\n    unitId: 1\n    ratedPowerKw: 4\n  pv-west:\n    kind: pv-inverter\n    bus: lan\n    unitId: 4\n    ratedPowerKw: 6\n',
+    );
+
+  it('reads PV as the sum of both inverters and rates it as the sum of their ratings', async () => {
+    const { sim, gateway } = await editedBoard('east-west', eastWest);
+    expect(gateway.report.filter((r) => r.kind === 'pv-inverter').map((r) => [r.id, r.found])).toEqual([['pv-east', true], ['pv-west', true]]);
+    const pv = gateway.pv!;
+    expect(pv.id).toBe('pv-east+pv-west');
+    expect(pv.ratedPowerKw).toBe(10);
+    const reading = await pv.read();
+    expect(reading.ok).toBe(true);
+    if (!reading.ok) return;
+    // Noon in June: both roofs produce, each its share of the plant's PV by rating.
+    expect(reading.value.acPowerKw).toBeGreaterThan(1);
+    expect(reading.value.acPowerKw).toBeCloseTo(sim.plant.pvAcPowerKw(), 1);
+    const east = sim.faults.sunspec['pv-east']!.block(103).value('W')! / 1000;
+    const west = sim.faults.sunspec['pv-west']!.block(103).value('W')! / 1000;
+    expect(west / east).toBeCloseTo(6 / 4, 1);
+    expect(reading.value.state).toBe('producing');
+  });
+
+  it('limits both inverters to the same fraction, so the total follows the limit of the sum', async () => {
+    const { sim, gateway } = await editedBoard('east-west-limit', eastWest);
+    await gateway.pv!.setActivePowerLimit(0.1, 60_000);
+    for (const id of ['pv-east', 'pv-west']) expect(sim.faults.sunspec[id]!.block(123).value('WMaxLimPct')).toBe(10);
+    const reading = await gateway.pv!.read();
+    expect(reading.ok && reading.value.activePowerLimitFraction).toBeCloseTo(0.1, 9);
+    expect(reading.ok && reading.value.acPowerKw).toBeCloseTo(1, 1); // 10 % of 10 kW
+    expect(sim.plant.pvAcPowerKw()).toBeCloseTo(1, 1);
+  });
+
+  it('reads as unavailable, with the silent inverter named, while one of them does not answer', async () => {
+    const { sim, gateway } = await editedBoard('east-west-silent', eastWest);
+    sim.faults.modbus['lan']!.set(4, { silent: true });
+    const reading = await gateway.pv!.read();
+    expect(reading.ok).toBe(false);
+    if (!reading.ok) expect(reading.error.device).toBe('pv-west');
+  });
+});
+
 describe('the gateway on a board with a SunSpec device on the RS-485 line', () => {
   it('discovers a meter over Modbus RTU on a pseudo-terminal just as over TCP', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'board-'));
