@@ -42,12 +42,16 @@ function rows(summary: CommunitySummary): Row[] {
   ];
 }
 
-const header = ['', 'cost €', 'no control €', 'change', 'peak kW', 'no control', 'PAR', 'no control', 'violated days', 'no control', 'P2P kWh', 'safety events'];
+const header = ['', 'bill €', 'no control €', 'change', 'settlement €', 'no control €', 'day peak kW', 'no control', 'peak kW', 'no control', 'PAR day', 'no control', 'violated days', 'no control', 'P2P kWh', 'safety events'];
 
 function cells(r: Row): string[] {
   const c = r.controlled;
   const n = r.noControl;
-  return [r.name, num(c.cost.total), num(n.cost.total), change(c.cost.total, n.cost.total), num(c.peakImportKw), num(n.peakImportKw), num(c.par), num(n.par), pct(c.violation.joint), pct(n.violation.joint), num(c.tradedKwh, 1), String(c.safetyEvents)];
+  return [
+    r.name, num(c.bill.total), num(n.bill.total), change(c.bill.total, n.bill.total), num(c.cost.total), num(n.cost.total),
+    num(c.kpis.avgDailyPeakKw), num(n.kpis.avgDailyPeakKw), num(c.peakImportKw), num(n.peakImportKw), num(c.kpis.parMean), num(n.kpis.parMean),
+    pct(c.violation.joint), pct(n.violation.joint), num(c.tradedKwh, 1), String(c.safetyEvents),
+  ];
 }
 
 function scenarioLine(summary: CommunitySummary): string {
@@ -64,7 +68,7 @@ export function formatSummary(summary: CommunitySummary): string {
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
     const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
     lines.push('', line(header), line(widths.map((w) => '-'.repeat(w))), ...table.map(line));
-    lines.push('', 'cost: energy at the day-ahead tariff + real-time deviation + daily demand charges + battery wear + P2P payments + change of stored energy; peak and PAR on hourly grid import; violated days: any chance-constraint row violated.');
+    lines.push('', 'bill: what each household pays — metered import × buy price − export × feed-in + daily demand charge + battery wear + P2P payments + its share of the community charge (1 €/kW of the daily coincident peak, split by import in the peak hour) + change of stored energy. settlement: the schedule at the day-ahead tariff plus real-time deviation penalties instead of the meter. day peak: the average daily peak import; the community\'s is at its connection point (the households netted). violated days: any chance-constraint row violated.');
   } else {
     lines.push('', 'No day was recorded whole by the gateways that finished: nothing to summarise.');
   }
