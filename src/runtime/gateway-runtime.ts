@@ -26,6 +26,7 @@ import { createFastLoop } from './fast-loop.ts';
 import { createStatusSource, startMqttTelemetry, startStatusPage } from '../telemetry/index.ts';
 import { startWatchdog } from './watchdog.ts';
 import { createRuntimeLog } from './log.ts';
+import { BoundedSample } from './bounded-stats.ts';
 import type { ActivePlan, HourRecord, Measurement, RuntimeSnapshot, RuntimeStore, SafetyEvent } from './types.ts';
 
 export interface RuntimeOptions {
@@ -40,9 +41,13 @@ export interface RuntimeResult {
   skippedFastIterations: number;
   slowTicks: number;
   safetyEvents: number;
-  /** Process CPU time (user + system) of each fast-loop iteration, ms. */
+  /**
+   * Process CPU time (user + system) of fast-loop iterations, ms. Like the two below, every
+   * iteration in a run of up to 2048, then a uniform sample of 2048 in order (bounded-stats.ts),
+   * so a gateway that runs for years does not grow with them.
+   */
   fastIterationCpuMs: number[];
-  /** Wall time of each fast-loop iteration, ms. */
+  /** Wall time of fast-loop iterations, ms. */
   fastIterationWallMs: number[];
   /** Wall time from a slow-loop tick to the battery setpoint written from its plan, ms. */
   tickToSetpointMs: number[];
@@ -160,9 +165,9 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
 
     const fastPeriodMs = config.control.fastPeriodS * 1000;
     const stepMs = config.control.stepMinutes * 60_000;
-    const fastIterationCpuMs: number[] = [];
-    const fastIterationWallMs: number[] = [];
-    const tickToSetpointMs: number[] = [];
+    const fastIterationCpuMs = new BoundedSample();
+    const fastIterationWallMs = new BoundedSample();
+    const tickToSetpointMs = new BoundedSample();
     let fallbacks = 0;
     // One iteration at a time: the slow loop's immediate application of a new plan and the
     // periodic iteration share this chain, so they never interleave on the devices.
@@ -173,8 +178,8 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
         const wallStart = performance.now();
         await fast.iterate();
         const used = process.cpuUsage(cpu);
-        fastIterationCpuMs.push((used.user + used.system) / 1000);
-        fastIterationWallMs.push(performance.now() - wallStart);
+        fastIterationCpuMs.add((used.user + used.system) / 1000);
+        fastIterationWallMs.add(performance.now() - wallStart);
       });
       iterating = run.catch(() => undefined);
       return run;
@@ -195,14 +200,23 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       if (active.fallback) fallbacks++;
       // A new plan is applied at once rather than at the next fast-loop instant.
       await iterate();
-      tickToSetpointMs.push(performance.now() - tickWallMs);
+      tickToSetpointMs.add(performance.now() - tickWallMs);
       watchdog.status(`plan ${active.status}${active.fallback ? ' (fallback)' : ''} at ${new Date(atMs).toISOString()}`);
       if (market) await market.tick(clock.nowMs());
     }, true);
     const [fastRun, slowRun] = await Promise.all([fastTask, slowTask]);
     watchdog.stopping();
     log('info', `stopped: ${fastRun.runs} fast iterations (${fastRun.skipped} skipped), ${slowRun.runs} plans, ${safetyEvents} safety events`);
-    return { fastIterations: fastRun.runs, skippedFastIterations: fastRun.skipped, slowTicks: slowRun.runs, safetyEvents, fastIterationCpuMs, fastIterationWallMs, tickToSetpointMs, fallbacks };
+    return {
+      fastIterations: fastRun.runs,
+      skippedFastIterations: fastRun.skipped,
+      slowTicks: slowRun.runs,
+      safetyEvents,
+      fastIterationCpuMs: fastIterationCpuMs.values(),
+      fastIterationWallMs: fastIterationWallMs.values(),
+      tickToSetpointMs: tickToSetpointMs.values(),
+      fallbacks,
+    };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await closeAll();
