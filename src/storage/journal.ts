@@ -14,19 +14,27 @@ export interface JournalOptions {
   /** false: `append` does not fsync, the owner calls `sync()` when it must be durable (default true). */
   fsync?: boolean;
   /**
-   * A damaged line before the last one: 'refuse' (default) throws JournalCorruptError; 'skip' loads
-   * every intact line and lists the damaged ones in `damagedLines`. The damaged bytes stay in the
-   * file, so an owner that skips must `rewrite` the journal (after keeping a copy).
+   * A damaged line: 'refuse' (default) throws JournalCorruptError; 'skip' loads every intact line
+   * and lists the damaged ones in `damagedLines`. The damaged bytes stay in the file, so an owner
+   * that skips must `rewrite` the journal (after keeping a copy).
    */
   damaged?: 'refuse' | 'skip';
+  /**
+   * The journal was closed for good (a store segment that is never appended to again, and was
+   * fsync'd before the next one began): its last line cannot be torn, so a bad one is damage.
+   */
+  sealed?: boolean;
 }
 
 /**
  * Append-only journal of JSON lines, each `{"crc32":"<hex of the record's JSON>","record":…}`,
  * fsync'd before `append` returns unless opened with `fsync: false` (then a process crash
- * loses nothing, a power cut may lose the lines after the last `sync()`). A crash can only tear the last line (a write that did not
- * finish): loading drops such a line and truncates it away, so the next append starts clean.
- * Any other bad line is damage (see `JournalOptions.damaged`).
+ * loses nothing, a power cut may lose the lines after the last `sync()`). A crash can only tear
+ * the last line (a write that did not finish): loading drops such a line and truncates it away,
+ * so the next append starts clean. A torn line is a prefix of a line (or a prefix with zeros a
+ * power cut left): it never is complete JSON ending in a newline. A last line that is, but whose
+ * checksum fails, is bit rot, not a tear; it is damage like any other bad line (see
+ * `JournalOptions.damaged`), as is any bad last line of a `sealed` journal.
  */
 export class Journal<T> {
   private constructor(
@@ -53,19 +61,19 @@ export class Journal<T> {
       while (start < text.length) {
         lineNumber++;
         const end = text.indexOf(0x0a, start);
-        const record = end === -1 ? undefined : parseLine<T>(text.toString('utf8', start, end));
-        if (record === undefined) {
+        const line = end === -1 ? { kind: 'unparseable' as const } : parseLine<T>(text.toString('utf8', start, end));
+        if (line.kind === 'record') {
+          records.push(line.record);
+        } else {
           const isLast = end === -1 || end === text.length - 1;
-          if (isLast) {
+          if (isLast && line.kind === 'unparseable' && !options.sealed) {
             tornTail = true;
             break;
           }
-          if (options.damaged !== 'skip') throw new JournalCorruptError(path, lineNumber, 'checksum or JSON does not match');
+          if (options.damaged !== 'skip') throw new JournalCorruptError(path, lineNumber, line.kind === 'bad-checksum' ? 'checksum does not match' : 'checksum or JSON does not match');
           damagedLines.push(lineNumber);
-        } else {
-          records.push(record);
         }
-        start = end + 1;
+        start = end === -1 ? text.length : end + 1;
         goodBytes = start;
       }
       if (goodBytes < text.length) truncateSync(path, goodBytes);
@@ -154,9 +162,13 @@ export function ensureDirectory(dir: string): void {
   }
 }
 
+/** A write the kernel takes only in part (the disk filled up) is continued, so the real cause (ENOSPC, EIO) is what throws. */
 function writeFully(fd: number, content: Buffer, path: string): void {
-  const written = writeSync(fd, content);
-  if (written !== content.length) throw new Error(`${path}: short write (${written} of ${content.length} bytes)`);
+  for (let offset = 0; offset < content.length; ) {
+    const written = writeSync(fd, content, offset);
+    if (written === 0) throw new Error(`${path}: short write (${offset} of ${content.length} bytes)`);
+    offset += written;
+  }
 }
 
 function temporaryOf(path: string): string {
@@ -168,14 +180,18 @@ function formatLine(record: unknown): string {
   return `{"crc32":"${checksum(json)}","record":${json}}\n`;
 }
 
-function parseLine<T>(line: string): T | undefined {
+type ParsedLine<T> = { kind: 'record'; record: T } | { kind: 'bad-checksum' } | { kind: 'unparseable' };
+
+function parseLine<T>(line: string): ParsedLine<T> {
+  let parsed: { crc32?: unknown; record?: unknown };
   try {
-    const parsed = JSON.parse(line) as { crc32?: unknown; record?: unknown };
-    if (parsed.record === undefined || parsed.crc32 !== checksum(JSON.stringify(parsed.record))) return undefined;
-    return parsed.record as T;
+    parsed = JSON.parse(line) as typeof parsed;
   } catch {
-    return undefined;
+    return { kind: 'unparseable' };
   }
+  if (parsed === null || typeof parsed !== 'object' || parsed.record === undefined || typeof parsed.crc32 !== 'string') return { kind: 'unparseable' };
+  if (parsed.crc32 !== checksum(JSON.stringify(parsed.record))) return { kind: 'bad-checksum' };
+  return { kind: 'record', record: parsed.record as T };
 }
 
 function checksum(text: string): string {

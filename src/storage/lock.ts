@@ -1,9 +1,11 @@
 /**
  * One process per store: a lock file created with O_EXCL that names its holder by pid, boot id
  * and process start time. A holder that died (kill -9, power cut) leaves the file behind; it is
- * stale when that process is not running any more — another boot, no such pid, or the pid now
- * belongs to a process that started at another time (pids are reused, and a gateway that boots
- * the same way every time gets the same pid after a power cut).
+ * stale when that process is not running any more — another boot, no such pid, a zombie (dead,
+ * not yet reaped by its parent), or the pid now belongs to a process that started at another
+ * time (pids are reused, and a gateway that boots the same way every time gets the same pid
+ * after a power cut). A lock that cannot be written (a full SD card) is removed again at once,
+ * so it never blocks the opens that follow once space is freed.
  */
 import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,15 +72,30 @@ function createExclusive(path: string, content: string): boolean {
     fd = openSync(path, 'wx');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
+    throw lockError(path, error);
   }
   try {
-    writeSync(fd, content);
+    const written = writeSync(fd, content);
+    if (written !== Buffer.byteLength(content)) throw Object.assign(new Error(`short write (${written} bytes)`), { code: 'ENOSPC' });
     fsyncSync(fd);
+  } catch (error) {
+    // A full card creates the (empty) file but not its content: left behind, it would read as
+    // "being written right now" and refuse every open for the grace period. It is ours: remove it.
+    try {
+      unlinkSync(path);
+    } catch {
+      // The write's error is the one worth reporting.
+    }
+    throw lockError(path, error);
   } finally {
     closeSync(fd);
   }
   return true;
+}
+
+function lockError(path: string, cause: unknown): Error {
+  const { code, message } = cause as NodeJS.ErrnoException;
+  return Object.assign(new Error(`${path}: cannot create the lock: ${message}`, { cause }), { code });
 }
 
 function readLock(path: string): { holder: LockHolder | null; ino: number; mtimeMs: number } | undefined {
@@ -117,8 +134,14 @@ function isRunning(holder: LockHolder, currentBootId: string): boolean {
     // EPERM: the pid exists but belongs to another user.
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
-  return holder.startTicks === null || startTicks(holder.pid) === holder.startTicks;
+  // A killed holder whose parent has not reaped it yet still answers kill(pid, 0), but it is dead.
+  const stat = procStat(holder.pid);
+  if (stat !== null && DEAD_STATES.has(stat.state)) return false;
+  return holder.startTicks === null || stat?.startTicks === holder.startTicks;
 }
+
+/** /proc/<pid>/stat states of a process that has exited: Z zombie, X dead. */
+const DEAD_STATES = new Set(['Z', 'X']);
 
 /**
  * Moves the stale lock aside and checks it is the file that was judged stale: if another
@@ -162,10 +185,16 @@ function bootId(): string {
 }
 
 function startTicks(pid: number): string | null {
+  return procStat(pid)?.startTicks ?? null;
+}
+
+/** State (field 3) and start time (field 22) from /proc/<pid>/stat; null where there is none. */
+function procStat(pid: number): { state: string; startTicks: string | null } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may itself contain spaces or ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', startTicks: fields[19] ?? null };
   } catch {
     return null;
   }

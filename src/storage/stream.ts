@@ -57,7 +57,8 @@ export class Stream<T> {
     const stream = new Stream<T>(options, segments);
     for (const [index, name] of names.entries()) {
       const path = join(options.dir, name);
-      const { journal, records } = stream.openSegment(path);
+      // Every segment but the newest was fsync'd and closed before the next began: it cannot have a torn line.
+      const { journal, records } = stream.openSegment(path, index < names.length - 1);
       segments.push({ startMs: Date.parse(name.slice(0, 10)), path, records: records.length, newestMs: newest(records, options.timeOf) });
       recordsBySegment.push(records);
       if (index === names.length - 1) stream.current = journal;
@@ -146,9 +147,9 @@ export class Stream<T> {
    * gateway must keep controlling its battery with whatever history is intact: the damaged file is
    * copied to quarantine (fsync'd), then the segment is rewritten with its intact records.
    */
-  private openSegment(path: string): { journal: Journal<T>; records: T[] } {
+  private openSegment(path: string, sealed = false): { journal: Journal<T>; records: T[] } {
     const fsync = this.options.sync === 'every-record';
-    const { journal, records, tornTail, damagedLines } = Journal.open<T>(path, { fsync, damaged: 'skip' });
+    const { journal, records, tornTail, damagedLines } = Journal.open<T>(path, { fsync, damaged: 'skip', sealed });
     if (tornTail) this.options.log('info', `${path}: dropped a torn last line (an append cut short by a crash)`);
     if (damagedLines.length > 0) {
       const damage =

@@ -1,9 +1,11 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RuntimeLog } from '../../src/runtime/log.ts';
 import type { RuntimeStore } from '../../src/runtime/types.ts';
-import { Journal } from '../../src/storage/journal.ts';
+import { Journal, JournalCorruptError } from '../../src/storage/journal.ts';
 import { DEFAULT_RETENTION, StoreLockedError, openRuntimeStore, type RuntimeStoreOptions } from '../../src/storage/store.ts';
 import { StoreChild } from './child-handle.ts';
 import { DAY_MS, STEP_MS, TempDirs, errorSample, hour, measurement, plan, recordFsyncs, safetyEvent, storedIds } from './fixtures.ts';
@@ -31,6 +33,13 @@ function reopen(store: RuntimeStore, dir: string, options: RuntimeStoreOptions =
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+/** Bit rot in the last line: one digit of its record changes, the line stays well-formed JSON, its checksum no longer matches. */
+function flipLastDigitOfLastLine(text: string): string {
+  const lastLineStart = text.lastIndexOf('\n', text.length - 2) + 1;
+  const at = text.slice(lastLineStart).search(/\d[^\d]*$/) + lastLineStart;
+  return text.slice(0, at) + (text[at] === '7' ? '8' : '7') + text.slice(at + 1);
+}
 
 describe('the runtime store', () => {
   it('reads back every stream after a reopen, oldest first, and gives the market its own folder', () => {
@@ -186,6 +195,57 @@ describe('the runtime store', () => {
     expect(quiet).toEqual([]);
   });
 
+  it('quarantines and reports a flipped byte in the last line of a closed segment: a segment that is never appended to again cannot be torn', () => {
+    const dir = temp.make();
+    const { store } = open(dir);
+    for (const id of range(0, 30)) store.appendMeasurement(measurement(id)); // 2024-06-01 holds ids 0–23, 2024-06-02 ids 24–29
+    store.close();
+    const closed = join(dir, 'measurements', '2024-06-01.jsonl');
+    const intact = readFileSync(closed, 'utf8');
+    const damaged = flipLastDigitOfLastLine(intact);
+    writeFileSync(closed, damaged);
+
+    const { store: reopened, logs } = open(dir);
+    expect(storedIds(reopened).measurements).toEqual([...range(0, 23), ...range(24, 30)]);
+    expect(logs).toEqual([expect.stringMatching(/^warn .*measurements\/2024-06-01\.jsonl: line 24 damaged .*: 1 record\(s\) lost, 23 kept; the damaged file is kept as .*quarantine\/measurements-2024-06-01\.jsonl$/)]);
+    expect(readFileSync(join(dir, 'quarantine', 'measurements-2024-06-01.jsonl'), 'utf8')).toBe(damaged);
+  });
+
+  it('quarantines a closed segment whose last line was cut short, too: only the segment being written can have a torn line', () => {
+    const dir = temp.make();
+    const { store } = open(dir);
+    for (const id of range(0, 30)) store.appendMeasurement(measurement(id));
+    store.close();
+    const closed = join(dir, 'measurements', '2024-06-01.jsonl');
+    writeFileSync(closed, readFileSync(closed, 'utf8').slice(0, -40));
+    const { store: reopened, logs } = open(dir);
+    expect(storedIds(reopened).measurements).toEqual([...range(0, 23), ...range(24, 30)]);
+    expect(logs).toEqual([expect.stringMatching(/^warn .*2024-06-01\.jsonl: line 24 damaged/)]);
+  });
+
+  it('quarantines and reports a complete last line whose checksum fails in the segment being written (bit rot, not a torn append)', () => {
+    const dir = temp.make();
+    const { store } = open(dir);
+    for (const id of range(0, 3)) store.appendPlan(plan(id));
+    store.close();
+    const segment = join(dir, 'plans', '2024-06-01.jsonl');
+    writeFileSync(segment, flipLastDigitOfLastLine(readFileSync(segment, 'utf8')));
+    const { store: reopened, logs } = open(dir);
+    expect(storedIds(reopened).plans).toEqual([0, 1]);
+    expect(logs).toEqual([expect.stringMatching(/^warn .*plans\/2024-06-01\.jsonl: line 3 damaged .*quarantine\/plans-2024-06-01\.jsonl$/)]);
+  });
+
+  it('a journal that refuses damage (the market ledger) refuses a flipped byte in its last line instead of dropping it as torn', () => {
+    const path = join(temp.make(), 'ledger.jsonl');
+    const { journal } = Journal.open<{ n: number }>(path);
+    journal.append({ n: 1 });
+    journal.append({ n: 23 });
+    journal.close();
+    writeFileSync(path, flipLastDigitOfLastLine(readFileSync(path, 'utf8')));
+    expect(() => Journal.open(path)).toThrow(JournalCorruptError);
+    expect(() => Journal.open(path)).toThrow(`${path}:2: checksum does not match`);
+  });
+
   it('removes what a rewrite interrupted before its rename left behind, and keeps the journal it was replacing', () => {
     const path = join(temp.make(), 'j.jsonl');
     const { journal } = Journal.open<{ n: number }>(path);
@@ -233,6 +293,24 @@ describe('the store lock', () => {
     writeFileSync(join(dir, 'LOCK'), JSON.stringify({ pid: process.pid, bootId, startTicks: '1' }));
     const { logs } = open(dir);
     expect(logs).toHaveLength(1);
+  });
+
+  it('treats a lock whose holder is a zombie (killed, not yet reaped by its parent) as stale', async () => {
+    const dir = temp.make();
+    // sh starts a child that exits at once, then becomes `sleep`, which never reaps it: a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const zombiePid = Number((await once(parent.stdout!, 'data'))[0].toString().trim());
+      const stat = () => readFileSync(`/proc/${zombiePid}/stat`, 'utf8');
+      await expect.poll(() => stat().slice(stat().lastIndexOf(')') + 2).split(' ')[0]).toBe('Z');
+      const startTicks = stat().slice(stat().lastIndexOf(')') + 2).split(' ')[19];
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      writeFileSync(join(dir, 'LOCK'), JSON.stringify({ pid: zombiePid, bootId, startTicks }));
+      const { logs } = open(dir);
+      expect(logs).toEqual([`warn ${dir}: took over the lock of process ${zombiePid}, which is not running any more`]);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('treats an empty lock file as being written right now, and as stale once it is old', () => {
