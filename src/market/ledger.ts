@@ -113,6 +113,27 @@ export class Ledger {
     return Object.fromEntries([...peers].map((peerId) => [peerId, this.committedKw(peerId, slotStartsMs)]));
   }
 
+  /**
+   * Forgets decided trades whose slot ended before `beforeMs` (delivered and settled: nothing asks
+   * about them any more), in memory and on disk; in-doubt ones stay until decided. Returns how many.
+   */
+  forgetDecidedBefore(beforeMs: number): number {
+    let forgotten = 0;
+    for (const [tradeId, entry] of this.entries) {
+      if (entry.state !== 'in-doubt' && entry.trade.slotStartMs + entry.trade.slotMinutes * 60_000 < beforeMs) {
+        this.entries.delete(tradeId);
+        forgotten++;
+      }
+    }
+    if (forgotten > 0) this.compact();
+    return forgotten;
+  }
+
+  /** Lines in the journal: one per entry, plus one per buyer's acceptance decided since the last `forgetDecidedBefore`. */
+  get journalLines(): number {
+    return this.journal.lineCount;
+  }
+
   close(): void {
     this.journal.close();
   }
@@ -120,6 +141,15 @@ export class Ledger {
   private write(record: LedgerRecord): LedgerEntry {
     this.journal.append(record);
     return this.apply(record);
+  }
+
+  /** Rewrites the journal as one record per entry (atomically: `Journal.rewrite`). */
+  private compact(): void {
+    this.journal.rewrite(
+      [...this.entries.values()].map((e): LedgerRecord =>
+        e.state === 'in-doubt' ? { type: 'accepted', trade: e.trade } : e.state === 'committed' ? { type: 'committed', trade: e.trade } : { type: 'aborted', trade: e.trade, reason: e.reason ?? '' },
+      ),
+    );
   }
 
   private apply(record: LedgerRecord): LedgerEntry {

@@ -96,6 +96,13 @@ export interface MessageLimits {
   maxLiveIdsPerPeer: number;
   /** Per sender: offers held in the offer book (open ones and those addressed to this gateway). */
   maxOffersPerPeer: number;
+  /**
+   * Per sender: messages waiting for their signature check. Checks run in slices of
+   * `verifySliceMs` of the event loop, the senders in turn, so one member's burst delays its own
+   * messages, not the gateway's other work or the other members' messages.
+   */
+  maxPendingPerPeer: number;
+  verifySliceMs: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -112,6 +119,9 @@ export const DEFAULT_LIMITS: MessageLimits = {
   maxBurstPerPeer: 2_000,
   maxLiveIdsPerPeer: 50_000,
   maxOffersPerPeer: 2_000,
+  maxPendingPerPeer: 1_000,
+  // An Ed25519 check costs 0.1–0.4 ms on a Pi-class CPU: a few dozen per slice.
+  verifySliceMs: 10,
 };
 
 const id = { type: 'string', pattern: ID_PATTERN };
@@ -220,7 +230,18 @@ export class MessageCodec {
     return { topic: topicFor(this.membership.communityId, kind, identity.peerId, options.middle), payload, envelope };
   }
 
+  /** Every check: `inspect`, then `authenticate`. */
   open(topic: string, payload: Buffer): OpenResult {
+    const inspected = this.inspect(topic, payload);
+    return inspected.ok ? this.authenticate(inspected.envelope) : inspected;
+  }
+
+  /**
+   * The cheap checks, in order: size, JSON, schema, topic, membership. What passes names a member
+   * as its sender but is not yet known to be from it: `authenticate` checks the signature, which
+   * costs the most, so the receiver spends it only within the claimed sender's budget.
+   */
+  inspect(topic: string, payload: Buffer): OpenResult {
     if (payload.length > this.limits.maxMessageBytes) {
       return { ok: false, reason: 'oversized', detail: `${payload.length} bytes > ${this.limits.maxMessageBytes}` };
     }
@@ -247,8 +268,14 @@ export class MessageCodec {
     ) {
       return { ok: false, reason: 'wrong-topic', detail: `${envelope.kind} from ${envelope.from} on ${topic}`, ...who };
     }
-    const key = this.membership.keyOf(envelope.from);
-    if (key === undefined) return { ok: false, reason: 'unknown-key', detail: `${envelope.from} is not a member`, ...who };
+    if (this.membership.keyOf(envelope.from) === undefined) return { ok: false, reason: 'unknown-key', detail: `${envelope.from} is not a member`, ...who };
+    return { ok: true, envelope };
+  }
+
+  /** Signature, then time: an envelope that passed `inspect`. */
+  authenticate(envelope: Envelope): OpenResult {
+    const who = { from: envelope.from, id: envelope.id };
+    const key = this.membership.keyOf(envelope.from)!;
     const { sig, ...unsigned } = envelope;
     let signedText: string;
     try {

@@ -36,6 +36,8 @@ export interface MarketTiming {
   decisionLifetimeMs: number;
   /** Give up connecting at start after this long. */
   connectTimeoutMs: number;
+  /** Decided trades are kept this long after their slot ended (settlement and bills read them), then forgotten. */
+  ledgerRetentionMs: number;
 }
 
 export const DEFAULT_TIMING: MarketTiming = {
@@ -45,6 +47,7 @@ export const DEFAULT_TIMING: MarketTiming = {
   willDelaySeconds: 10,
   decisionLifetimeMs: 10 * 60_000,
   connectTimeoutMs: 10_000,
+  ledgerRetentionMs: 35 * 24 * 3_600_000,
 };
 
 export interface MarketNodeOptions {
@@ -107,6 +110,11 @@ const stderrWarnings: MarketLog = (level, line) => {
 type Handler<K extends MessageKind> = (envelope: Envelope<K>) => void;
 
 const EPSILON_KW = 1e-9;
+/** How often decided trades past the ledger's retention are forgotten. */
+const LEDGER_PRUNE_EVERY_MS = 3_600_000;
+
+// Peer ids and offer ids never contain '/', so the pair is unambiguous.
+const offerKey = (from: string, offerId: string) => `${from}/${offerId}`;
 const REJECTION_LOG_SIZE = 1000;
 const REJECTION_LINES_PER_SECOND = 10;
 /**
@@ -120,8 +128,6 @@ const RETAINED_RACE_MS = 10_000;
 interface Delivery {
   /** From the broker's retained store (a subscription or resubscription), not a live publication. */
   retain: boolean;
-  /** The broker re-sending a QoS-1 message it did not see acknowledged. */
-  dup: boolean;
 }
 
 /**
@@ -163,12 +169,19 @@ export class MarketNode {
   private readonly handlers = new Map<MessageKind, Set<Handler<MessageKind>>>();
   private readonly rejectionHandlers = new Set<(rejection: Rejection) => void>();
   private readonly presence = new PresenceTracker();
+  /** Received offers by `offerKey` (offer ids are the seller's choice, so only unique per seller), and how many each seller has in it. */
   private readonly offerBook = new Map<string, ReceivedOffer>();
+  private readonly offersHeld = new Map<string, number>();
   private readonly ownOffers = new Map<string, OwnOffer>();
   private readonly waiters = new Waiters();
   /** Buyer: cleared trades waiting for their seller's offer. */
   private readonly expectations = new Set<{ trade: ClearedTrade; onAccepted: (tradeId: string) => void; cancel: () => void }>();
+  /** Offers (by `offerKey`) that served a cleared trade already. */
   private readonly usedOffers = new Set<string>();
+  private ledgerPrunedMs = -Infinity;
+  /** Per sender: messages that passed the cheap checks and wait for their signature check (`drain`). */
+  private readonly pending = new Map<string, { topic: string; envelope: Envelope; delivery: Delivery }[]>();
+  private draining: NodeJS.Immediate | undefined;
 
   constructor(private readonly options: MarketNodeOptions) {
     this.peerId = options.identity.peerId;
@@ -215,7 +228,7 @@ export class MarketNode {
     client.on('message', (topic, payload, packet) => {
       // Nothing a peer sends, and no failure of ours (a full disk), may take the gateway down.
       try {
-        this.receive(topic, payload, { retain: packet.retain, dup: packet.dup });
+        this.receive(topic, payload, { retain: packet.retain });
       } catch (error) {
         this.log('warn', `${this.peerId}: message on ${topic} not handled: ${(error as Error).message}`);
       }
@@ -256,6 +269,8 @@ export class MarketNode {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearImmediate(this.draining);
+    this.pending.clear();
     const client = this.client;
     if (client?.connected) {
       // Unsubscribing first stops the broker sending us messages we would have to acknowledge
@@ -412,7 +427,8 @@ export class MarketNode {
 
   /** Accepts a directed offer for the first cleared trade it matches; each offer serves one trade. */
   private matchExpectation(offer: ReceivedOffer): void {
-    if (offer.body.to !== this.peerId || this.usedOffers.has(offer.body.offerId)) return;
+    const key = offerKey(offer.from, offer.body.offerId);
+    if (offer.body.to !== this.peerId || this.usedOffers.has(key)) return;
     const matches = (trade: ClearedTrade) =>
       trade.seller === offer.from &&
       trade.slotStartMs === offer.body.slotStartMs &&
@@ -422,7 +438,7 @@ export class MarketNode {
     const expected = [...this.expectations].find((e) => matches(e.trade));
     if (expected === undefined) return;
     this.expectations.delete(expected);
-    this.usedOffers.add(offer.body.offerId);
+    this.usedOffers.add(key);
     this.accept(offer, expected.trade.powerKw, 0).then(
       (entry) => expected.onAccepted(entry.trade.tradeId),
       (error: Error) => this.log('warn', `${this.peerId}: accepting offer ${offer.body.offerId} failed: ${error.message}`),
@@ -512,32 +528,90 @@ export class MarketNode {
       if (own.expiresMs <= nowMs || own.remainingKw <= EPSILON_KW) this.ownOffers.delete(offerId);
       else if (own.body.to !== undefined) this.sendOffer(own).catch(failed);
     }
-    for (const [offerId, offer] of this.offerBook) {
-      if (offer.expiresMs >= nowMs) continue;
-      this.offerBook.delete(offerId);
-      this.usedOffers.delete(offerId);
+    for (const [key, offer] of this.offerBook) {
+      if (offer.expiresMs < nowMs) this.unbookOffer(key, offer);
+    }
+    if (nowMs - this.ledgerPrunedMs >= LEDGER_PRUNE_EVERY_MS) {
+      this.ledgerPrunedMs = nowMs;
+      this.ledger.forgetDecidedBefore(nowMs - this.timing.ledgerRetentionMs);
     }
   }
 
+  private bookOffer(offer: ReceivedOffer): void {
+    const key = offerKey(offer.from, offer.body.offerId);
+    if (!this.offerBook.has(key)) this.offersHeld.set(offer.from, (this.offersHeld.get(offer.from) ?? 0) + 1);
+    this.offerBook.set(key, offer);
+  }
+
+  private unbookOffer(key: string, offer: ReceivedOffer): void {
+    this.offerBook.delete(key);
+    this.usedOffers.delete(key);
+    const held = (this.offersHeld.get(offer.from) ?? 1) - 1;
+    if (held > 0) this.offersHeld.set(offer.from, held);
+    else this.offersHeld.delete(offer.from);
+  }
+
+  /**
+   * The cheap checks at once (size, JSON, schema, topic, membership, a copy of a handled id, the
+   * sender's budget); the rest (signature, time, handling) queued per sender and done in slices.
+   */
   private receive(topic: string, payload: Buffer, delivery: Delivery): void {
     // Empty: a retained message being cleared. Stopped: the journals are closed.
     if (payload.length === 0 || this.stopped) return;
-    const result = this.codec.open(topic, payload);
-    if (!result.ok) return this.reject({ reason: result.reason, detail: result.detail, topic, from: result.from, id: result.id });
-    const envelope = result.envelope;
+    const inspected = this.codec.inspect(topic, payload);
+    if (!inspected.ok) return this.reject({ reason: inspected.reason, detail: inspected.detail, topic, from: inspected.from, id: inspected.id });
+    const envelope = inspected.envelope;
     // Brokers without MQTT 5 no-local echo our own messages back.
     if (envelope.from === this.peerId) return;
     const { from, id } = envelope;
     const nowMs = this.clock.nowMs();
-    if (this.replay.has(from, id)) {
-      if (this.isRedelivery(from, id, delivery, nowMs)) {
-        this.duplicateCount++;
-        return;
-      }
-      return this.reject({ reason: 'replayed', detail: `message ${id} already handled`, topic, from, id });
+    // A copy of a handled (from, id) changes nothing whoever made it, so it is dropped before any
+    // signature work: replaying a member's messages costs neither this gateway nor that member's budget.
+    if (this.replay.has(from, id)) return this.repeated(topic, from, id, delivery, nowMs);
+    const queue = this.pending.get(from) ?? [];
+    if (queue.length >= this.limits.maxPendingPerPeer) {
+      return this.reject({ reason: 'rate-limited', detail: `${from} has ${queue.length} messages waiting for their signature check`, topic, from, id });
     }
+    // The sender's budget is spent before its signature is checked: a burst of messages from one
+    // member (or made up on its topic) costs every gateway at most that budget of verifications.
+    if (!this.rateLimiter.take(from, nowMs)) {
+      return this.reject({ reason: 'rate-limited', detail: `${from} sends more than ${this.limits.maxMessagesPerSecondPerPeer} messages/s`, topic, from, id });
+    }
+    queue.push({ topic, envelope, delivery });
+    this.pending.set(from, queue);
+    if (this.draining === undefined) this.draining = setImmediate(() => this.drain());
+  }
+
+  /** Verifies and handles queued messages, one sender after the other, for one slice of the event loop. */
+  private drain(): void {
+    this.draining = undefined;
+    const startedMs = performance.now();
+    while (!this.stopped && this.pending.size > 0 && performance.now() - startedMs < this.limits.verifySliceMs) {
+      for (const [from, queue] of this.pending) {
+        const next = queue.shift()!;
+        if (queue.length === 0) this.pending.delete(from);
+        try {
+          this.verifyAndHandle(next.topic, next.envelope, next.delivery);
+        } catch (error) {
+          // Nothing a peer sends, and no failure of ours (a full disk), may take the gateway down.
+          this.log('warn', `${this.peerId}: message on ${next.topic} not handled: ${(error as Error).message}`);
+        }
+      }
+    }
+    if (this.stopped) this.pending.clear();
+    else if (this.pending.size > 0) this.draining = setImmediate(() => this.drain());
+  }
+
+  private verifyAndHandle(topic: string, claimed: Envelope, delivery: Delivery): void {
+    const { from, id } = claimed;
+    const nowMs = this.clock.nowMs();
+    // A copy that arrived while the first was queued.
+    if (this.replay.has(from, id)) return this.repeated(topic, from, id, delivery, nowMs);
+    const result = this.codec.authenticate(claimed);
+    if (!result.ok) return this.reject({ reason: result.reason, detail: result.detail, topic, from, id });
+    const envelope = result.envelope;
     if (delivery.retain) this.lastRetained.set(from, { id, atMs: nowMs });
-    const overLimit = this.overLimit(envelope, nowMs);
+    const overLimit = this.overLimit(envelope);
     if (overLimit !== undefined) return this.reject({ reason: 'rate-limited', detail: overLimit, topic, from, id });
     try {
       this.handle(envelope);
@@ -556,25 +630,33 @@ export class MarketNode {
     }
   }
 
+  /** A copy of a handled message: the broker's duplicate, or a replay. */
+  private repeated(topic: string, from: string, id: string, delivery: Delivery, nowMs: number): void {
+    if (this.isRedelivery(from, id, delivery, nowMs)) {
+      this.duplicateCount++;
+      return;
+    }
+    this.reject({ reason: 'replayed', detail: `message ${id} already handled`, topic, from, id });
+  }
+
   /**
-   * A second copy of a handled message is the transport's doing when the broker marks it as a
-   * re-delivery or a retained copy, or when it is the live twin of a retained copy just taken.
-   * Anything else is a replay: someone published the message again.
+   * A second copy of a handled message is the transport's doing when the broker delivers it from
+   * its retained store, or when it is the live twin of a retained copy just taken. Anything else
+   * is a replay: someone published the message again. The DUP flag is no evidence: a broker may
+   * pass on the publisher's (aedes does), so anyone can set it.
    */
   private isRedelivery(from: string, id: string, delivery: Delivery, nowMs: number): boolean {
-    if (delivery.retain || delivery.dup) return true;
+    if (delivery.retain) return true;
     const retained = this.lastRetained.get(from);
     return retained !== undefined && retained.id === id && nowMs - retained.atMs <= RETAINED_RACE_MS;
   }
 
   /** Why a member's message exceeds what one sender may make this gateway hold; undefined if it does not. */
-  private overLimit(envelope: Envelope, nowMs: number): string | undefined {
+  private overLimit(envelope: Envelope): string | undefined {
     const { from } = envelope;
-    if (!this.rateLimiter.take(from, nowMs)) return `${from} sends more than ${this.limits.maxMessagesPerSecondPerPeer} messages/s`;
     if (this.replay.liveIds(from) >= this.limits.maxLiveIdsPerPeer) return `${from} has ${this.limits.maxLiveIdsPerPeer} unexpired messages in the replay window`;
     if (envelope.kind === 'offer' && this.keepsOffer(envelope as Envelope<'offer'>)) {
-      let held = 0;
-      for (const offer of this.offerBook.values()) if (offer.from === from) held++;
+      const held = this.offersHeld.get(from) ?? 0;
       if (held >= this.limits.maxOffersPerPeer) return `${from} has ${held} offers in the offer book`;
     }
     return undefined;
@@ -618,7 +700,7 @@ export class MarketNode {
   private handlePresence(envelope: Envelope<'presence'>): void {
     const change = this.presence.update(envelope);
     if (change === 'offline') {
-      for (const [offerId, offer] of this.offerBook) if (offer.from === envelope.from) this.offerBook.delete(offerId);
+      for (const [key, offer] of this.offerBook) if (offer.from === envelope.from) this.unbookOffer(key, offer);
     } else if (change === 'online') {
       const nowMs = this.clock.nowMs();
       for (const own of this.ownOffers.values()) {
@@ -632,7 +714,7 @@ export class MarketNode {
   private handleOffer(envelope: Envelope<'offer'>): void {
     if (!this.keepsOffer(envelope)) return;
     const offer: ReceivedOffer = { from: envelope.from, body: envelope.body, expiresMs: envelope.expiresMs };
-    this.offerBook.set(offer.body.offerId, offer);
+    this.bookOffer(offer);
     this.matchExpectation(offer);
   }
 
@@ -644,11 +726,17 @@ export class MarketNode {
     let entry = this.ledger.get(trade.tradeId);
     if (entry === undefined) {
       const refusal = this.refusal(trade);
-      entry = this.ledger.recordDecision(trade, refusal === undefined ? 'committed' : 'aborted', refusal);
-      const own = this.ownOffers.get(trade.offerId);
-      if (entry.state === 'committed' && own !== undefined) own.remainingKw -= trade.powerKw;
-      this.log('info', `${this.peerId}: trade ${trade.tradeId} with ${trade.buyer} ${entry.state}${refusal ? ` (${refusal})` : ''}`);
-      this.waiters.wake(`offer:${trade.offerId}`);
+      if (refusal === undefined) {
+        entry = this.ledger.recordDecision(trade, 'committed');
+        this.ownOffers.get(trade.offerId)!.remainingKw -= trade.powerKw;
+        this.log('info', `${this.peerId}: trade ${trade.tradeId} with ${trade.buyer} committed`);
+        this.waiters.wake(`offer:${trade.offerId}`);
+      } else {
+        // Not journaled: a refusal only becomes more certain (an offer's terms never change, its
+        // capacity only shrinks, it expires, and after a restart every offer is unknown), so a
+        // repeated acceptance gets the same answer without a record, and acceptances cost no disk.
+        entry = { trade, state: 'aborted', reason: refusal };
+      }
     } else if (!sameTerms(entry.trade, trade)) {
       this.log('warn', `${this.peerId}: acceptance ${trade.tradeId} from ${trade.buyer} differs from the decided one; answering with the decision`);
     }
@@ -665,7 +753,6 @@ export class MarketNode {
       return 'terms differ from the offer';
     }
     if (trade.powerKw > own.remainingKw + EPSILON_KW) return `only ${own.remainingKw} kW left`;
-    if (this.presence.isOnline(trade.buyer) === false) return 'buyer is offline';
     return undefined;
   }
 

@@ -81,6 +81,25 @@ describe('the ledger', () => {
   });
 });
 
+describe('a bounded ledger', () => {
+  const slotEndMs = TEST_SLOT_MS + 3_600_000;
+
+  it('forgets decided trades whose slot ended before the cut, in memory and on disk, and keeps in-doubt ones', () => {
+    const dir = tempDir();
+    const ledger = Ledger.open(dir, 'bob');
+    ledger.recordDecision(trade('t1', 'alice', 'bob'), 'committed');
+    ledger.recordAccepted(trade('t2', 'carol', 'bob'));
+    ledger.recordAccepted(trade('t3', 'carol', 'bob'));
+    ledger.recordDecision(trade('t3', 'carol', 'bob'), 'aborted', 'only 0 kW left');
+    expect(ledger.forgetDecidedBefore(slotEndMs)).toBe(0);
+    expect(ledger.forgetDecidedBefore(slotEndMs + 1)).toBe(2);
+    expect(ledger.entriesList().map((e) => e.trade.tradeId)).toEqual(['t2']);
+    expect(ledger.journalLines).toBe(1);
+    ledger.close();
+    expect(Ledger.open(dir, 'bob').entriesList().map((e) => [e.trade.tradeId, e.state])).toEqual([['t2', 'in-doubt']]);
+  });
+});
+
 describe('committed trades handed to the optimizer', () => {
   it('fix x_{m,t} where a trade is committed and leave the other slots free', () => {
     const ledger = Ledger.open(tempDir(), 'bob');
