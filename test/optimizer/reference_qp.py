@@ -28,6 +28,7 @@ SOC_RECOVERY_EUR_PER_KWH_H = 10.0
 
 class Qp:
     def __init__(self):
+        self.prefix = ""  # names of the next household's variables (community_reference.py stacks several)
         self.n = 0
         self.names = {}
         self.eq = []  # (dict col -> coef, rhs)
@@ -39,8 +40,8 @@ class Qp:
     def var(self, name, count):
         start = self.n
         self.n += count
-        self.names[name] = list(range(start, start + count))
-        return self.names[name]
+        self.names[self.prefix + name] = list(range(start, start + count))
+        return self.names[self.prefix + name]
 
     def add_lin(self, col, value):
         self.lin[col] = self.lin.get(col, 0.0) + value
@@ -82,8 +83,9 @@ class Qp:
         return sol["status"], x, float(0.5 * x @ P @ x + q @ x + self.const)
 
 
-def build(inp):
-    qp = Qp()
+def build(inp, qp=None):
+    """Adds the household's QP to `qp` (a new one by default) and returns it."""
+    qp = qp if qp is not None else Qp()
     dt = inp["stepHours"]
     T = len(dt)
     mu = inp["netLoadForecastKw"]

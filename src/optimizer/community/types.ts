@@ -1,0 +1,99 @@
+/**
+ * The community problem of formulation §8: the households' own problems (§1–§5) plus a coincident
+ * daily demand charge on the community's scheduled net import and an optional community import
+ * chance family over the households' joint forecast errors. Units: kW, kWh, hours, EUR.
+ */
+import type { Plan, ProblemInput, SolveStatus } from '../types.ts';
+
+/** π^C: evaluation.md "Additions" (EUR per kW of the community's daily peak, per day). */
+export const DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY = 1;
+
+export interface CommunityTerms {
+  /** π^C (EUR per kW of each day's coincident peak). */
+  peakChargeEurPerKwDay: number;
+  /** Day index of each step of the horizon (length T). */
+  dayOfStep: number[];
+  /** Per day index: the community import peak already realised that day (kW); billed whether exceeded or not. */
+  peakSoFarKw: number[];
+  /**
+   * The `communityImport` family: Σ_n (1 − β_{n,t}) ξ_{n,t} ≤ P̄^C_{d(t)} − Σ_n n_{n,t} for all t jointly,
+   * with probability ≥ 1 − ε over the Wasserstein ball of radius `radiusKw` around the joint samples
+   * (I × N × T: ξ̂ⁱ of the N households on the same past day i, households in problem order).
+   */
+  chance?: { epsilon: number; radiusKw: number; jointSamplesKw: number[][][] };
+}
+
+/** All households with the same `stepHours`. */
+export interface CommunityProblem {
+  households: ProblemInput[];
+  terms: CommunityTerms;
+  /** Goes into every Plan's `startMs` (gateway clock of the measurement); default 0. */
+  startMs?: number;
+}
+
+export interface CommunityResult {
+  ok: boolean;
+  status: SolveStatus;
+  message?: string;
+  /** One per household, same order (empty when not ok). */
+  plans: Plan[];
+  communityPeakByDayKw: number[];
+  /** Σ household objectives (Plan.objectiveEur) + the community charge. */
+  objectiveEur: number;
+  /**
+   * Per step: the marginal community price of scheduled import (EUR/kWh), i.e. how much the community
+   * terms' optimum rises per extra kWh imported at t by anyone. Central: duals of the community peak
+   * and sample rows of step t over Δt; distributed: ρ·u_t / Δt, the coordinator's price.
+   */
+  couplingPriceEurPerKwh: number[];
+  solveMs: number;
+}
+
+/** ADMM (sharing form) settings; every field has a default (DEFAULT_SHARING_SETTINGS). */
+export interface SharingSettings {
+  /** ρ of the first round (EUR/kW²); residual balancing adapts it. */
+  initialPenaltyEurPerKw2: number;
+  /** ρ_κ / ρ for the λ consensus (κ is dimensionless; see docs/community-coordination.md). */
+  lipschitzPenaltyScale: number;
+  /** Over-relaxation α ∈ [1, 2) (Boyd et al. 2011, §3.4.3); 1 = plain ADMM. */
+  relaxation: number;
+  maxRounds: number;
+  /** Stop when ‖Σ_n x_n − z‖∞ and the round's change of every household's target are both below this (kW). */
+  primalToleranceKw: number;
+  /**
+   * Residual balancing (Boyd et al. 2011, §3.4.1): ρ ×= factor when the primal residual exceeds
+   * ratio × the dual residual, ρ /= factor in the opposite case, only in the first `untilRound`
+   * rounds (a fixed ρ afterwards keeps ADMM's convergence guarantee).
+   */
+  balancing: { ratio: number; factor: number; untilRound: number };
+  /** Wall-clock budget of each household and coordinator solve (ms). */
+  solveBudgetMs: number;
+}
+
+/**
+ * Where a clearing ended, to warm-start the next one on the same horizon. Coupling vectors are laid
+ * out as [n_0..n_{T−1}, y_{0,0}..y_{0,T−1}, y_{1,0}, ..] (y by joint sample i, then step t).
+ */
+export interface SharingState {
+  penaltyEurPerKw2: number;
+  /** u, the scaled price of the coupling entries (ρu is in EUR per kW of entry). */
+  scaledPrice: number[];
+  /** Per household: u of its copy κ_n of the community λ (empty without the chance block or at ρ = 0). */
+  lipschitzScaledPrice: number[];
+  /** Per household: its last contribution vector x_n and κ_n, and its share z_n of the aggregate (its proximal target). */
+  contributions: number[][];
+  lipschitzCopies: number[];
+  targets: number[][];
+  /** The coordinator's aggregate z (sums over households) and λ. */
+  aggregate: number[];
+  lipschitz: number;
+}
+
+export interface DistributedResult extends CommunityResult {
+  /** Household solve rounds, the first (each alone, or from the warm state) included. */
+  rounds: number;
+  converged: boolean;
+  /** ‖Σ_n x_n − z‖∞ of the last round (kW). */
+  primalResidualKw: number;
+  state: SharingState;
+}
