@@ -1,7 +1,7 @@
 import { randomUUID, verify } from 'node:crypto';
 import { Ajv, type AnySchema, type ValidateFunction } from 'ajv';
 import type { Clock } from '../time/clock.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, hasDuplicateKeys } from './canonical-json.ts';
 import { ID_PATTERN, type Membership } from './community.ts';
 import { signBytes, type Identity } from './identity.ts';
 import { MESSAGE_KINDS, parseTopic, topicFor, type MessageKind } from './topics.ts';
@@ -124,15 +124,25 @@ export const DEFAULT_LIMITS: MessageLimits = {
   verifySliceMs: 10,
 };
 
+/**
+ * Sane values (docs/market.md, "Messages"). Prices: the day-ahead market's bounds are −0.5 and
+ * 4 EUR/kWh (EPEX harmonised limits), so −1 to 5 leaves room for fees either way. Power: 1 W (less
+ * is not worth a commitment, and 1e-300 kW is a probe) to 1 MW (a large farm's connection; each
+ * gateway's own `maxTradeKw` is checked against its mandate). Instants: 2000-01-01 to 2100-01-01;
+ * a window around now is not possible, since a simulation trades simulated slots (years back)
+ * over wall-clock messages.
+ */
+export const PRICE_EUR_PER_KWH = { type: 'number', minimum: -1, maximum: 5 } as const;
+export const POWER_KW = { type: 'number', minimum: 0.001, maximum: 1_000 } as const;
 const id = { type: 'string', pattern: ID_PATTERN };
 const messageId = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' };
-const instant = { type: 'integer', minimum: 0, maximum: 8.64e15 };
+const instant = { type: 'integer', minimum: Date.UTC(2000, 0, 1), maximum: Date.UTC(2100, 0, 1) };
 const slotTerms = {
   slotStartMs: instant,
   slotMinutes: { type: 'integer', minimum: 1, maximum: 1440 },
-  priceEurPerKwh: { type: 'number', minimum: -10, maximum: 10 },
+  priceEurPerKwh: PRICE_EUR_PER_KWH,
 };
-const kw = { type: 'number', exclusiveMinimum: 0, maximum: 10_000 };
+const kw = POWER_KW;
 const object = (properties: Record<string, unknown>, required: string[]) => ({
   type: 'object',
   properties,
@@ -246,14 +256,16 @@ export class MessageCodec {
       return { ok: false, reason: 'oversized', detail: `${payload.length} bytes > ${this.limits.maxMessageBytes}` };
     }
     let parsed: unknown;
+    const text = payload.toString('utf8');
     try {
-      parsed = JSON.parse(payload.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch (error) {
       return { ok: false, reason: 'malformed', detail: `not JSON: ${(error as Error).message}` };
     }
-    const problem = this.checkShape(parsed);
     const loose = parsed as Partial<Envelope> | null;
     const who = typeof loose === 'object' && loose !== null ? { from: str(loose.from), id: str(loose.id) } : {};
+    if (hasDuplicateKeys(text)) return { ok: false, reason: 'malformed', detail: 'an object names a key twice', ...who };
+    const problem = this.checkShape(parsed);
     if (problem !== undefined) return { ok: false, reason: 'malformed', detail: problem, ...who };
     const envelope = parsed as Envelope;
     const place = parseTopic(topic);

@@ -22,9 +22,9 @@ const books: Record<string, OrderBook> = {
   bob: [[{ peerId: 'bob', side: 'buy', energyKwh: 1, priceEurPerKwh: 0.3 }]],
   carol: [[]],
 };
-/** What the attacker wants: carol sells bob 9000 kWh at 9.99 EUR/kWh (≈ 90 000 EUR). */
+/** What the attacker wants: carol sells bob 9000 kWh at 0.29 EUR/kWh (a price bob would pay, for 9000 times what he asked). */
 const dictated: [number, string, string, number][] = [[0, 'bob', 'carol', 9_000]];
-const resultPayload = (clearing: string) => ({ clearing, mode: 'auction', part: 0, parts: 1, rounds: 1, converged: true, participants: ['bob', 'carol'], priceEurPerKwh: [9.99], trades: dictated });
+const resultPayload = (clearing: string) => ({ clearing, mode: 'auction', part: 0, parts: 1, rounds: 1, converged: true, participants: ['bob', 'carol'], priceEurPerKwh: [0.29], trades: dictated });
 
 let broker: TestBroker | undefined;
 let community: TestCommunity | undefined;
@@ -65,7 +65,7 @@ describe.each(BROKERS)('a hostile member over $name', ({ start }) => {
       clearInterval(flood);
     }
     // Even handed the dictated trades directly (as the market loop used to commit them), neither gateway commits.
-    const trades = fromBilateralTrades(dictated.map(([slot, buyer, seller, energyKwh]) => ({ slot, buyer, seller, energyKwh, priceEurPerKwh: 9.99 })), dayStartMs(), 1);
+    const trades = fromBilateralTrades(dictated.map(([slot, buyer, seller, energyKwh]) => ({ slot, buyer, seller, energyKwh, priceEurPerKwh: 0.29 })), dayStartMs(), 1);
     const outcomes = await Promise.all([bob!, carol!].map((n) => n.commitTrades(trades, { mandate: mandateFromBook(books[n.id]!, dayStartMs(), 1, MAX_TRADE_KW), timeoutMs: 2_000 })));
     expect(outcomes.flat().map((o) => o.state)).toEqual(['refused', 'refused']);
     for (const node of [bob!, carol!, zed!]) expect(node.ledger.entriesList(), `${node.id}'s ledger`).toEqual([]);

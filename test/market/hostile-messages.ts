@@ -36,7 +36,7 @@ export function hostileMessages(config: CommunityConfig, member: Identity, nowMs
   const outsider = generateIdentity('mallory');
   const outsiderOffer = seal(outsider, nowMs);
   const forged = seal(member, nowMs);
-  forged.envelope.body.maxKw = 5_000; // changed after signing
+  forged.envelope.body.maxKw = 500; // changed after signing
   const wrongKey = seal(member, nowMs);
   const { sig: _sig, ...unsigned } = wrongKey.envelope;
   const wrongKeySig = signBytes(outsider, Buffer.from(canonicalJson(unsigned)));
@@ -44,6 +44,17 @@ export function hostileMessages(config: CommunityConfig, member: Identity, nowMs
   const future = seal(member, nowMs + 10 * 60_000);
   const missingBody = { ...seal(member, nowMs).envelope, body: { offerId: 'x' } };
   const onWrongTopic = seal(member, nowMs);
+  // Signed for real over what JSON.parse reads (the last "maxKw"); a first-wins parser reads 9000.
+  const twice = seal(member, nowMs);
+  const twiceText = twice.payload.toString().replace('"maxKw":', '"maxKw":9000,"maxKw":');
+  /** A member's offer with insane terms, signed for real (the codec itself refuses to seal it). */
+  const insane = (terms: Partial<OfferBody>) => {
+    const { sig: _, ...unsigned } = seal(member, nowMs).envelope;
+    const envelope = { ...unsigned, body: { ...unsigned.body, ...terms } };
+    const slot = envelope.body.slotStartMs;
+    const signed = { ...envelope, sig: signBytes(member, Buffer.from(canonicalJson(envelope))) };
+    return { topic: topicFor(config.communityId, 'offer', member.peerId, slot), payload: Buffer.from(JSON.stringify(signed)), id: envelope.id };
+  };
 
   const json = (value: unknown) => Buffer.from(JSON.stringify(value));
   return [
@@ -55,6 +66,11 @@ export function hostileMessages(config: CommunityConfig, member: Identity, nowMs
     { name: 'not JSON', topic: offerTopic, payload: Buffer.from('{"v":1,"kind":"offer",'), reason: 'malformed' },
     { name: 'body misses fields', topic: offerTopic, payload: json(missingBody), reason: 'malformed', id: missingBody.id },
     { name: 'oversized', topic: offerTopic, payload: Buffer.alloc(DEFAULT_LIMITS.maxMessageBytes + 1, 0x20), reason: 'oversized' },
+    { name: 'a key given twice', topic: offerTopic, payload: Buffer.from(twiceText), reason: 'malformed', id: twice.envelope.id },
+    { name: 'priced at 10 EUR/kWh', ...insane({ priceEurPerKwh: 10 }), reason: 'malformed' },
+    { name: 'priced at −5 EUR/kWh', ...insane({ priceEurPerKwh: -5 }), reason: 'malformed' },
+    { name: 'for 1e-300 kW', ...insane({ maxKw: 1e-300 }), reason: 'malformed' },
+    { name: 'for a slot in 1970', ...insane({ slotStartMs: 3_600_000 }), reason: 'malformed' },
     { name: 'on another peer’s topic', topic: topicFor(config.communityId, 'offer', config.members.find((m) => m.peerId !== member.peerId)!.peerId, slotStartMs), payload: onWrongTopic.payload, reason: 'wrong-topic', id: onWrongTopic.envelope.id },
   ];
 }

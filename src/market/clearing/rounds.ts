@@ -25,6 +25,7 @@
  * slots, plus the repeats while answers are missing; plus the result's parts at the end.
  */
 import type { AnySchema } from 'ajv';
+import { PRICE_EUR_PER_KWH } from '../messages.ts';
 import type { MarketNode } from '../node.ts';
 import { AdmmAggregator, type AdmmProposer, type AdmmRound, type AdmmSettings } from './admm.ts';
 import { netFromTrades } from './bilateral.ts';
@@ -51,7 +52,7 @@ const clearingId = { type: 'string', minLength: 1, maxLength: 64 };
 const peerId = { type: 'string', minLength: 1, maxLength: 64 };
 const order = {
   type: 'object',
-  properties: { side: { enum: ['buy', 'sell'] }, energyKwh: { type: 'number', minimum: 0 }, priceEurPerKwh: { type: 'number' } },
+  properties: { side: { enum: ['buy', 'sell'] }, energyKwh: { type: 'number', minimum: 0, maximum: 1e4 }, priceEurPerKwh: PRICE_EUR_PER_KWH },
   required: ['side', 'energyKwh', 'priceEurPerKwh'],
   additionalProperties: false,
 };
@@ -81,7 +82,7 @@ export const roundSchemas = {
     // Whose inputs (order books, proposals) the result is computed from: what a peer recomputes it from.
     participants: { type: 'array', maxItems: 10_000, items: peerId },
     // null: nothing cleared in the slot (NaN in `Clearing`, which JSON cannot carry).
-    priceEurPerKwh: { type: 'array', maxItems: maxSlots, items: { type: ['number', 'null'] } },
+    priceEurPerKwh: { type: 'array', maxItems: maxSlots, items: { anyOf: [PRICE_EUR_PER_KWH, { type: 'null' }] } },
     trades: {
       type: 'array',
       maxItems: tradesPerPart,
