@@ -9,9 +9,15 @@
  *   cannot be taken for the answer to this request);
  * - a CRC-valid answer of the expected length is taken as soon as it is complete, even after
  *   leading noise;
- * - anything else is handed over once the line has been silent for 3.5 characters (with a
- *   floor, because a pty or a USB adapter delivers bytes in bursts), so modbus-serial reports
- *   it at once as a CRC or length error instead of waiting for the timeout.
+ * - an answer that has begun (the expected unit id and function code, or its exception) but
+ *   is shorter than its function code says is waited for, up to the request's deadline: a
+ *   USB–RS485 adapter holds received bytes until its latency timer runs out (16 ms by default
+ *   on FTDI chips) and hands an answer over in pieces that far apart, and a busy event loop can
+ *   read them later still, so no silence can tell a pause inside an answer from its end;
+ * - anything else (no plausible start, or enough bytes without a valid frame) is handed over
+ *   once the line has been silent for 3.5 characters plus the adapter's latency plus a floor
+ *   for pty and event-loop bursts, so modbus-serial reports it at once as a CRC or length error
+ *   instead of waiting for the deadline.
  */
 import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
@@ -22,8 +28,10 @@ export type Parity = 'none' | 'even' | 'odd';
 
 const EXCEPTION_FRAME_BYTES = 5;
 const MAX_BUFFER_BYTES = 512;
-/** Bursts from a pty or a USB-RS485 adapter can be a few ms apart inside one frame. */
+/** Bursts from a pty or the event loop can be a few ms apart inside one frame, on top of the adapter's latency. */
 const SILENCE_FLOOR_MS = 10;
+/** FTDI's default latency timer, the most common USB–RS485 adapter's. */
+export const DEFAULT_ADAPTER_LATENCY_MS = 16;
 
 interface Expected {
   unitId: number;
@@ -38,9 +46,10 @@ export class RtuFramedPort extends EventEmitter {
   private expected?: Expected;
   private silenceTimer?: NodeJS.Timeout;
 
-  constructor(path: string, baudRate: number, parity: Parity) {
+  constructor(path: string, baudRate: number, parity: Parity, adapterLatencyMs = DEFAULT_ADAPTER_LATENCY_MS) {
     super();
-    this.silenceMs = Math.max(SILENCE_FLOOR_MS, 3.5 * characterMs(baudRate));
+    if (!(adapterLatencyMs >= 0)) throw new RangeError(`adapterLatencyMs must be >= 0, got ${adapterLatencyMs}`);
+    this.silenceMs = 3.5 * characterMs(baudRate) + adapterLatencyMs + SILENCE_FLOOR_MS;
     this.serial = new SerialPort({ path, baudRate, parity, autoOpen: false });
     this.serial.on('data', (chunk: Buffer) => this.receive(chunk));
     // modbus-serial stops listening once it closes the port; an error after that must not go unhandled.
@@ -88,6 +97,9 @@ export class RtuFramedPort extends EventEmitter {
       return;
     }
     this.stopSilenceTimer();
+    // The answer has begun and is shorter than its function code says: the rest is still on its
+    // way (an adapter's latency, a busy event loop), so only the request's deadline ends the wait.
+    if (this.answerIncomplete(this.expected)) return;
     this.silenceTimer = setTimeout(() => this.deliverAfterSilence(), this.silenceMs);
   }
 
@@ -99,6 +111,15 @@ export class RtuFramedPort extends EventEmitter {
       if (length > 0 && i + length <= b.length && hasValidCrc(b.subarray(i, i + length))) return b.subarray(i, i + length);
     }
     return undefined;
+  }
+
+  /** The buffer starts (after any noise) with the expected unit id and function code (or its exception), and holds fewer bytes than that answer has. */
+  private answerIncomplete({ unitId, functionCode, responseBytes }: Expected): boolean {
+    const b = this.buffer;
+    const start = b.findIndex((byte, i) => byte === unitId && i + 1 < b.length && (b[i + 1] === functionCode || b[i + 1] === (functionCode | 0x80)));
+    if (start === -1) return false;
+    const length = b[start + 1] === functionCode ? responseBytes : EXCEPTION_FRAME_BYTES;
+    return b.length - start < length;
   }
 
   /** No valid answer before the line went quiet: hand over what came, from the most plausible start, for modbus-serial to reject. */

@@ -8,12 +8,17 @@ import type { ModbusBus } from './bus.ts';
 import type { BackoffOptions } from '../device-health.ts';
 import type { Clock } from '../../src/time/clock.ts';
 import { ModbusClientClass, SerialisedModbusBus, type ModbusClient } from './serialised-bus.ts';
-import { RtuFramedPort, type Parity } from './rtu-port.ts';
+import { DEFAULT_ADAPTER_LATENCY_MS, RtuFramedPort, type Parity } from './rtu-port.ts';
 
 export interface ModbusRtuBusOptions {
   path: string;
   baudRate: number;
   parity?: Parity;
+  /**
+   * How long the serial adapter may hold received bytes before handing them over (a USB–RS485
+   * adapter's latency timer; ~0 for a UART on the board). Default 16 ms (FTDI's default).
+   */
+  adapterLatencyMs?: number;
   timeoutMs?: number;
   clock?: Clock;
   backoff?: BackoffOptions;
@@ -30,7 +35,7 @@ export function createModbusRtuBus(options: ModbusRtuBusOptions): ModbusBus {
       unitIds: { min: 1, max: 247 },
       reconnectAfter: new Set(['disconnected']),
       open(): Promise<ModbusClient> {
-        const client = new ModbusClientClass(new RtuFramedPort(path, baudRate, parity));
+        const client = new ModbusClientClass(new RtuFramedPort(path, baudRate, parity, options.adapterLatencyMs ?? DEFAULT_ADAPTER_LATENCY_MS));
         client.on('error', () => undefined);
         return new Promise((resolve, reject) => client.open((error?: Error | null) => (error ? reject(error) : resolve(client))));
       },

@@ -12,6 +12,11 @@ export interface UnitFaults {
   crcError?: boolean;
   /** RTU: random bytes before or inside the answer frame (a noisy line). */
   lineNoise?: boolean;
+  /**
+   * RTU: the answer arrives in pieces of `bytes` bytes, `gapMs` apart, as a USB–RS485 adapter
+   * hands them over when its latency timer (16 ms by default on FTDI chips) runs out.
+   */
+  chunked?: { bytes: number; gapMs: number };
   /** A well-framed answer that makes no sense: wrong byte count or wrong function code. */
   garbage?: boolean;
   /** TCP: answer with this MBAP protocol id instead of 0 (Modbus): a correct PDU in a frame of another protocol. */
@@ -37,6 +42,8 @@ export class ModbusFaults {
       throw new RangeError(`Modbus exception code must be 1..255, got ${exceptionCode}`);
     }
     if (delayMs !== undefined && !(delayMs >= 0)) throw new RangeError(`delayMs must be >= 0, got ${delayMs}`);
+    const { chunked } = faults;
+    if (chunked !== undefined && !(Number.isInteger(chunked.bytes) && chunked.bytes >= 1 && chunked.gapMs >= 0)) throw new RangeError(`chunked needs bytes >= 1 and gapMs >= 0, got ${JSON.stringify(chunked)}`);
     const { protocolId } = faults;
     if (protocolId !== undefined && !(Number.isInteger(protocolId) && protocolId >= 0 && protocolId <= 0xffff)) throw new RangeError(`protocolId must be 0..65535, got ${protocolId}`);
     this.byUnit.set(unitId, Object.freeze({ ...faults }));

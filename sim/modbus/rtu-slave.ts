@@ -61,9 +61,7 @@ export async function startModbusRtuSlave(options: ModbusRtuSlaveOptions): Promi
     if (f.lineNoise) frame = addNoise(frame, faults);
     const sendAtMs = Math.max(arrivedAtMs, lineFreeAtMs) + wireMs + (f.delayMs ?? 0);
     lineFreeAtMs = sendAtMs;
-    sendAt(sendAtMs, () => {
-      if (port.isOpen) port.write(frame);
-    });
+    sendAt(sendAtMs, () => writeInChunks(frame, f.chunked));
   };
 
   /**
@@ -81,6 +79,18 @@ export async function startModbusRtuSlave(options: ModbusRtuSlaveOptions): Promi
       pending.delete(cancel);
       sendAt(atMs, send);
     }
+  };
+
+  /** The whole frame at once, or (fault `chunked`) piece by piece as a USB adapter delivers it. */
+  const writeInChunks = (frame: Buffer, chunked: { bytes: number; gapMs: number } | undefined) => {
+    if (!port.isOpen) return;
+    if (!chunked || frame.length <= chunked.bytes) return void port.write(frame);
+    port.write(frame.subarray(0, chunked.bytes));
+    const cancel = clearTimeout.bind(null, setTimeout(() => {
+      pending.delete(cancel);
+      writeInChunks(frame.subarray(chunked.bytes), chunked);
+    }, chunked.gapMs));
+    pending.add(cancel);
   };
 
   /** Takes every CRC-valid request in the buffer, skipping bytes before it that do not check out. */

@@ -33,7 +33,8 @@ const bus = {
       then: {
         required: ['path', 'baudRate'],
         additionalProperties: false,
-        properties: { type: {}, path: serialPath, baudRate, parity: { enum: ['none', 'even', 'odd'] }, timeoutMs },
+        // adapterLatencyMs: how long a USB–RS485 adapter holds received bytes (drivers/modbus/rtu-port.ts).
+        properties: { type: {}, path: serialPath, baudRate, parity: { enum: ['none', 'even', 'odd'] }, adapterLatencyMs: { type: 'integer', minimum: 0, maximum: 1000 }, timeoutMs },
       },
     },
     {

@@ -13,7 +13,7 @@ type BaudRate = (typeof BAUD_RATES)[number];
 
 export type BusProfile =
   | { type: 'modbus-tcp'; host: string; port: number; timeoutMs?: number }
-  | { type: 'modbus-rtu'; path: string; baudRate: BaudRate; parity?: 'none' | 'even' | 'odd'; timeoutMs?: number }
+  | { type: 'modbus-rtu'; path: string; baudRate: BaudRate; parity?: 'none' | 'even' | 'odd'; adapterLatencyMs?: number; timeoutMs?: number }
   | { type: 'serial'; protocol: 'pylontech'; path: string; baudRate: BaudRate; timeoutMs?: number }
   | { type: 'firmata'; path: string; baudRate?: BaudRate; timeoutMs?: number }
   /** A johnny-five IO plugin loaded by module name (e.g. "raspi-io", "pigpio-io"), with its constructor options. */

@@ -190,7 +190,7 @@ class Buses {
     const p = this.profile(name);
     const common = { clock: this.clock, name, ...(p.timeoutMs ? { timeoutMs: p.timeoutMs } : {}) };
     if (p.type === 'modbus-tcp') bus = createModbusTcpBus({ host: p.host, port: p.port, ...common });
-    else if (p.type === 'modbus-rtu') bus = createModbusRtuBus({ path: p.path, baudRate: p.baudRate, ...(p.parity ? { parity: p.parity } : {}), ...common });
+    else if (p.type === 'modbus-rtu') bus = createModbusRtuBus({ path: p.path, baudRate: p.baudRate, ...(p.parity ? { parity: p.parity } : {}), ...(p.adapterLatencyMs !== undefined ? { adapterLatencyMs: p.adapterLatencyMs } : {}), ...common });
     else throw new Error(`bus "${name}" is ${p.type}, not Modbus`);
     this.modbusBuses.set(name, bus);
     this.own(() => bus.close());

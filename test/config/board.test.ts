@@ -59,6 +59,12 @@ devices:
     expect(loadBoardProfile(file).devices['boiler']).toMatchObject({ pin: 26 });
   });
 
+  it('accepts the latency of the RS-485 line\'s USB adapter', () => {
+    const file = join(dir, 'usb-adapter.yaml');
+    writeFileSync(file, base.replace('baudRate: 9600}', 'baudRate: 9600, adapterLatencyMs: 16}'));
+    expect(loadBoardProfile(file).buses['rs485']).toMatchObject({ type: 'modbus-rtu', adapterLatencyMs: 16 });
+  });
+
   it('accepts several PV inverters (an east and a west roof)', () => {
     const file = join(dir, 'east-west.yaml');
     writeFileSync(file, base + '  pv-east: {kind: pv-inverter, bus: rs485, unitId: 5, ratedPowerKw: 4}\n  pv-west: {kind: pv-inverter, bus: rs485, unitId: 6, ratedPowerKw: 6}\n');
@@ -74,6 +80,7 @@ devices:
   it.each([
     ['bad-baud', base.replace('baudRate: 9600}', 'baudRate: 9601}'), '/buses/rs485/baudRate: must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200'],
     ['unknown-bus-type', base.replace('type: gpio', 'type: can'), '/buses/gpio/type: must be one of modbus-tcp, modbus-rtu, serial, firmata, gpio'],
+    ['negative-adapter-latency', base.replace('baudRate: 9600}', 'baudRate: 9600, adapterLatencyMs: -1}'), '/buses/rs485/adapterLatencyMs: must be >= 0'],
     ['missing-path', base.replace('path: /dev/ttyS0, ', ''), '/buses/rs485/path: is required'],
     ['unit-id-range', base.replace('unitId: 2', 'unitId: 300'), '/devices/meter/unitId: must be <= 247'],
     ['unknown-kind', base.replace('kind: meter', 'kind: toaster'), '/devices/meter/kind: must be one of pv-inverter, meter, battery-storage, bms, relay'],

@@ -82,6 +82,21 @@ describe('Modbus RTU bus over a pty against the simulated slave', () => {
     for (let i = 0; i < 3; i++) expect(Array.from(await bus.readHoldingRegisters(1, 10, 1))).toEqual([1010]);
   });
 
+  it('reads answers a USB–RS485 adapter delivers in 16-byte pieces 16 ms apart, every one of them', async () => {
+    const { bus, faults } = await setup();
+    faults.set(1, { chunked: { bytes: 16, gapMs: 16 } });
+    const failures: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const count = 8 + ((i * 13) % 118); // answers of 21..255 bytes: 2..16 pieces
+      await bus.readHoldingRegisters(1, i, count).then(
+        (v) => expect(v[count - 1]).toBe(1000 + i + count - 1),
+        (e: DeviceError) => failures.push(`${count} registers: ${e.kind}`),
+      );
+    }
+    expect(failures).toEqual([]);
+    expect(bus.health(1).errorCounts).toEqual({});
+  });
+
   it('reports well-framed nonsense as garbage without waiting for the deadline', async () => {
     const { bus, faults } = await setup(5_000);
     faults.set(2, { garbage: true });
