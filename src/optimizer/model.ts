@@ -157,7 +157,8 @@ function validateInput(input: ProblemInput): void {
     const share = community.deviationShare;
     const grid = (rows: number[][] | undefined): boolean => rows !== undefined && rows.length > 0 && rows.every((r) => r.length === T && r.every(Number.isFinite));
     need(!share || (grid(share.samplesKw) && grid(share.priceEurPerKw) && grid(share.targetKw) && share.priceEurPerKw.length === share.samplesKw.length && share.targetKw.length === share.samplesKw.length), `community.deviationShare needs I × ${T} finite samples, prices and targets`);
-    need(!share?.lipschitz || (Number.isFinite(share.lipschitz.priceEur) && Number.isFinite(share.lipschitz.target)), 'community.deviationShare.lipschitz must be finite');
+    need(!share || (Number.isFinite(share.proximalWeightEurPerKw2) && share.proximalWeightEurPerKw2 >= 0), 'community.deviationShare.proximalWeightEurPerKw2 must be ≥ 0');
+    need(!share?.lipschitz || [share.lipschitz.priceEur, share.lipschitz.target, share.lipschitz.proximalWeightEur].every(Number.isFinite), 'community.deviationShare.lipschitz must be finite');
   }
 }
 
@@ -450,24 +451,25 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
       proximal(cNet.start + t, w, dt[t]! * community.netPriceEurPerKwh[t]! - w * target, 0.5 * w * target * target);
     }
     if (coupling && cShare) {
-      // y_{t,i} = v_t ξ̂ⁱ_t with v_t = 1 − β_t: Σ_i p_{t,i} y_{t,i} + (w/2)Σ_i (y_{t,i} − y̌_{t,i})² is a
-      // diagonal quadratic in v_t: (w/2)(Σ ξ̂²) v² + Σ_i (p − w y̌) ξ̂ v + (w/2)Σ y̌².
+      const wy = coupling.proximalWeightEurPerKw2;
+      // y_{t,i} = v_t ξ̂ⁱ_t with v_t = 1 − β_t: Σ_i p_{t,i} y_{t,i} + (w_y/2)Σ_i (y_{t,i} − y̌_{t,i})² is a
+      // diagonal quadratic in v_t: (w_y/2)(Σ ξ̂²) v² + Σ_i (p − w_y y̌) ξ̂ v + (w_y/2)Σ y̌².
       for (let t = 0; t < T; t++) {
         let curvature = 0;
         let slope = 0;
         let constant = 0;
         couplingSamples.forEach((xi, i) => {
           const target = coupling.targetKw[i]![t]!;
-          curvature += w * xi[t]! * xi[t]!;
-          slope += (coupling.priceEurPerKw[i]![t]! - w * target) * xi[t]!;
-          constant += 0.5 * w * target * target;
+          curvature += wy * xi[t]! * xi[t]!;
+          slope += (coupling.priceEurPerKw[i]![t]! - wy * target) * xi[t]!;
+          constant += 0.5 * wy * target * target;
         });
         proximal(cShare.start + t, curvature, slope, constant);
       }
     }
     if (coupling?.lipschitz && kappa) {
-      const { priceEur, target } = coupling.lipschitz;
-      proximal(kappa.start, w, priceEur - w * target, 0.5 * w * target * target);
+      const { priceEur, target, proximalWeightEur: wk } = coupling.lipschitz;
+      proximal(kappa.start, wk, priceEur - wk * target, 0.5 * wk * target * target);
     }
   }
   if (peak) for (let d = 0; d < peak.length; d++) b.linear(peak.start + d, 'demandCharge', tariff.peakEurPerKw!);

@@ -69,7 +69,7 @@ export interface Tariff {
 export interface CommunityCoupling {
   /** Price on the scheduled net import n_t = g⁺_t − g⁻_t (EUR/kWh): Σ_t Δt_t price_t n_t. */
   netPriceEurPerKwh: number[];
-  /** w in (w/2)Σ_t (n_t − target_t)² and (w/2)Σ_{t,i} (y_{t,i} − target_{t,i})² (EUR/kW²). */
+  /** w in (w/2)Σ_t (n_t − target_t)² (EUR/kW²). */
   proximalWeightEurPerKw2: number;
   netTargetKw: number[];
   /**
@@ -78,14 +78,16 @@ export interface CommunityCoupling {
    */
   deviationShare?: {
     samplesKw: number[][];
+    /** w_y in (w_y/2)Σ_{t,i} (y_{t,i} − target_{t,i})² (EUR/kW²). */
+    proximalWeightEurPerKw2: number;
     /** Per sample and step (I × T), EUR per kW of y. */
     priceEurPerKw: number[][];
     targetKw: number[][];
     /**
      * The household's copy κ of the community CVaR's λ ≥ max_{n,t}(1 − β_{n,t}) (present when the
-     * community radius is > 0): rows κ ≥ 1 − β_t, price·κ + (w/2)(κ − target)².
+     * community radius is > 0): rows κ ≥ 1 − β_t, price·κ + (w_κ/2)(κ − target)² (κ is dimensionless).
      */
-    lipschitz?: { priceEur: number; target: number };
+    lipschitz?: { priceEur: number; target: number; proximalWeightEur: number };
   };
 }
 

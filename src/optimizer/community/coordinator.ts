@@ -1,7 +1,7 @@
 /**
  * The ADMM coordinator of the sharing problem: the community terms on the aggregates only.
  *
- *   z-update:  min  π^C Σ_d P̄^C_d + (ρ/2N)‖z − V‖² + (Nρ_κ/2)(λ − Λ)²   over the community rows,
+ *   z-update:  min  π^C Σ_d P̄^C_d + Σ_k (ρ_k/2N)(z_k − V_k)² + (Nρ_κ/2)(λ − Λ)²   over the community rows,
  *
  * z = the coupling sums [S_t; Y_{t,i}] (types.ts SharingState layout), V = Σ_n x̂_n + N u (Boyd et al.
  * 2011 §7.3 in sum form: z = N z̄; x̂ the relaxed contributions), Λ = mean_n(κ̂_n + u_κ,n) (λ is a consensus variable: every
@@ -35,8 +35,8 @@ export interface CoordinatorOutcome {
 export interface Coordinator {
   /** Coupling vector length: T, or T·(1 + I) with the chance family. */
   readonly length: number;
-  /** `lipschitzPenaltyScale` = ρ_κ/ρ. */
-  zUpdate(target: number[], lipschitzTarget: number, penaltyEurPerKw2: number, lipschitzPenaltyScale: number, budgetMs: number): Promise<CoordinatorOutcome>;
+  /** ρ per coupling entry (EUR/kW²) and ρ_κ of the λ consensus. */
+  zUpdate(target: number[], lipschitzTarget: number, penaltyByEntry: number[], lipschitzPenalty: number, budgetMs: number): Promise<CoordinatorOutcome>;
   evaluate(aggregate: number[], lipschitz: number, budgetMs: number): Promise<CoordinatorOutcome>;
   dispose(): void;
 }
@@ -65,7 +65,7 @@ export function createCoordinator(problem: CommunityProblem, samples: number[][]
     }
   }
 
-  const build = (bounds: (k: number) => [number, number], proximal?: { target: number[]; lipschitzTarget: number; penalty: number; lipschitzPenalty: number }, lipschitz?: number): Built => {
+  const build = (bounds: (k: number) => [number, number], proximal?: { target: number[]; lipschitzTarget: number; penalty: number[]; lipschitzPenalty: number }, lipschitz?: number): Built => {
     const b = new Builder();
     const aggregate = b.vars('aggregate', 1 + I, T, 'inner', (k) => bounds(k)[0], (k) => bounds(k)[1]);
     const community = addCommunityTerms(
@@ -78,10 +78,11 @@ export function createCoordinator(problem: CommunityProblem, samples: number[][]
     if (proximal) {
       const { target, penalty } = proximal;
       for (let k = 0; k < length; k++) {
-        // (ρ/2N)(z − V)² = (ρ/2N) z² − (ρ/N) V z + (ρ/2N) V²
-        b.quadratic(aggregate.start + k, 'coordination', penalty / N);
-        b.linear(aggregate.start + k, 'coordination', (-penalty / N) * target[k]!);
-        b.offsetByTerm.coordination += (penalty / (2 * N)) * target[k]! ** 2;
+        // (ρ_k/2N)(z − V)² = (ρ_k/2N) z² − (ρ_k/N) V z + (ρ_k/2N) V²
+        const rho = penalty[k]!;
+        b.quadratic(aggregate.start + k, 'coordination', rho / N);
+        b.linear(aggregate.start + k, 'coordination', (-rho / N) * target[k]!);
+        b.offsetByTerm.coordination += (rho / (2 * N)) * target[k]! ** 2;
       }
       if (lambda !== undefined && terms.chance!.radiusKw > 0) {
         const rho = proximal.lipschitzPenalty;
@@ -121,8 +122,8 @@ export function createCoordinator(problem: CommunityProblem, samples: number[][]
 
   return {
     length,
-    async zUpdate(target, lipschitzTarget, penalty, lipschitzPenaltyScale, budgetMs) {
-      const built = build((k) => [lower[k]!, upper[k]!], { target, lipschitzTarget, penalty, lipschitzPenalty: penalty * lipschitzPenaltyScale });
+    async zUpdate(target, lipschitzTarget, penalty, lipschitzPenalty, budgetMs) {
+      const built = build((k) => [lower[k]!, upper[k]!], { target, lipschitzTarget, penalty, lipschitzPenalty });
       const result = await proximalSolver.solve(built.model, last, budgetMs);
       if (result.status === 'optimal' && result.x && result.rowDual && result.colDual) last = { x: result.x, rowDual: result.rowDual, colDual: result.colDual };
       return outcome(built, result, 'coordinator z-update');

@@ -10,11 +10,14 @@
  *
  * Round k (scaled form; z = Σ_n z_n is the coordinator's aggregate, z_n household n's share of it):
  *   x-update  (each household, its own optimizer through createOptimizer().solve, warm):
- *             f_n(x_n) + ρu·x_n + (ρ/2)‖x_n − z_n‖² + ρ_κ u_κn κ_n + (ρ_κ/2)(κ_n − λ)²
+ *             f_n(x_n) + Σ_k ρ_k (u_k x_nk + ½(x_nk − z_nk)²) + ρ_κ u_κn κ_n + (ρ_κ/2)(κ_n − λ)²
  *   relax     x̂_n = α x_n + (1 − α) z_n,  κ̂_n = α κ_n + (1 − α) λ   (over-relaxation, §3.4.3)
- *   z-update  (coordinator): g(z) + (ρ/2N)‖z − Σx̂ − N u‖² + (Nρ_κ/2)(λ − mean(κ̂ + u_κ))²,
+ *   z-update  (coordinator): g(z) + Σ_k (ρ_k/2N)(z_k − Σx̂_k − N u_k)² + (Nρ_κ/2)(λ − mean(κ̂ + u_κ))²,
  *             z_n = x̂_n + (z − Σx̂)/N
  *   u += (Σx̂ − z)/N,   u_κn += κ̂_n − λ
+ * ρ_k = ρ on the n entries, ρ·chancePenaltyScale on the y entries (a diagonal scaling of the
+ * coupling constraint, still ADMM): y moves a household's β only through ξ̂, so at the same ρ its
+ * proximal curvature on β, ρΣ_iξ̂², is small and the y entries converge slowly.
  * The first round is every household alone (or the warm state). The penalty follows residual
  * balancing (§3.4.1) in the first rounds, then stays fixed. Stop: ‖Σx − z‖∞ and the round's change
  * of every z_n below `primalToleranceKw` (κ's residuals count in the same units).
@@ -32,6 +35,7 @@ import { validateCommunity } from './validate.ts';
 
 export const DEFAULT_SHARING_SETTINGS: SharingSettings = {
   initialPenaltyEurPerKw2: 0.1,
+  chancePenaltyScale: 1,
   lipschitzPenaltyScale: 1,
   relaxation: 1,
   maxRounds: 50,
@@ -93,6 +97,8 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
     const warmFits = warm !== undefined && warm.scaledPrice.length === L && warm.contributions.length === N && warm.targets.length === N && warm.aggregate.length === L;
     let penalty = warmFits ? warm.penaltyEurPerKw2 : s.initialPenaltyEurPerKw2;
     const kappaPenalty = (): number => penalty * s.lipschitzPenaltyScale;
+    // ρ per coupling entry: n_t at ρ, the chance contributions y at ρ_y = ρ · chancePenaltyScale.
+    const entryPenalty = (): number[] => Array.from({ length: L }, (_, k) => (k < T ? penalty : penalty * s.chancePenaltyScale));
     let u = warmFits ? [...warm.scaledPrice] : new Array<number>(L).fill(0);
     let uKappa = warmFits && warm.lipschitzScaledPrice.length === N ? [...warm.lipschitzScaledPrice] : new Array<number>(N).fill(0);
     let zn: number[][] = warmFits ? warm.targets.map((v) => [...v]) : [];
@@ -108,9 +114,10 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
         ? {
             deviationShare: {
               samplesKw: samples.map((sample) => sample[n]!),
-              priceEurPerKw: samples.map((_, i) => u.slice(T + i * T, T + (i + 1) * T).map((v) => penalty * v)),
+              proximalWeightEurPerKw2: penalty * s.chancePenaltyScale,
+              priceEurPerKw: samples.map((_, i) => u.slice(T + i * T, T + (i + 1) * T).map((v) => penalty * s.chancePenaltyScale * v)),
               targetKw: samples.map((_, i) => zn[n]!.slice(T + i * T, T + (i + 1) * T)),
-              ...(withLipschitz ? { lipschitz: { priceEur: kappaPenalty() * uKappa[n]!, target: lambda } } : {}),
+              ...(withLipschitz ? { lipschitz: { priceEur: kappaPenalty() * uKappa[n]!, target: lambda, proximalWeightEur: kappaPenalty() } } : {}),
             },
           }
         : {}),
@@ -152,8 +159,8 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
       const zResult = await coordinator.zUpdate(
         relaxedSum.map((v, k) => v + N * u[k]!),
         relaxedKappa.reduce((acc, k, n) => acc + k + uKappa[n]!, 0) / N,
-        penalty,
-        s.lipschitzPenaltyScale,
+        entryPenalty(),
+        kappaPenalty(),
         s.solveBudgetMs,
       );
       if (!zResult.ok) return failed(zResult.status, zResult.message);
@@ -175,11 +182,10 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
       }
       if (rounds >= s.maxRounds) break;
       if (rounds <= s.balancing.untilRound) {
-        // ‖r‖₂ over x_n − z_n and κ_n − λ; ‖s‖₂ = ρ‖z^{k+1} − z^k‖ (per household shares and λ).
+        // ‖r‖₂ over x_n − z_n and κ_n − λ; ‖s‖₂ = ‖ρ_k (z^{k+1} − z^k)‖ (per household shares and λ).
         const r = Math.sqrt(x.reduce((acc, xn, n) => acc + sumSquares(xn.map((v, k) => v - zn[n]![k]!)), 0) + sumSquares(kappaResidual));
-        const dual = Math.sqrt(
-          penalty ** 2 * zn.reduce((acc, v, n) => acc + sumSquares(v.map((w, k) => w - previousZn[n]![k]!)), 0) + N * (kappaPenalty() * kappaChange) ** 2,
-        );
+        const rho = entryPenalty();
+        const dual = Math.sqrt(zn.reduce((acc, v, n) => acc + sumSquares(v.map((w, k) => rho[k]! * (w - previousZn[n]![k]!))), 0) + N * (kappaPenalty() * kappaChange) ** 2);
         const { ratio, factor } = s.balancing;
         // The scaled prices u = y/ρ are rescaled so the prices y themselves stay where they are.
         if (r > ratio * dual) {

@@ -53,6 +53,8 @@ export interface CommunityResult {
 export interface SharingSettings {
   /** ρ of the first round (EUR/kW²); residual balancing adapts it. */
   initialPenaltyEurPerKw2: number;
+  /** ρ_y / ρ for the chance contributions y (see distributed.ts). */
+  chancePenaltyScale: number;
   /** ρ_κ / ρ for the λ consensus (κ is dimensionless; see docs/community-coordination.md). */
   lipschitzPenaltyScale: number;
   /** Over-relaxation α ∈ [1, 2) (Boyd et al. 2011, §3.4.3); 1 = plain ADMM. */

@@ -38,3 +38,21 @@ export function realCommunity(chance: boolean): CommunityProblem {
     },
   };
 }
+
+/**
+ * Households whose alone-optimal plans coincide: one cheap hour (step 2) in an expensive night and a
+ * high terminal value, so each battery charges flat out in that hour when planning alone.
+ */
+export function coincidentCommunity(households: number): CommunityProblem {
+  const T = 6;
+  const inputs = Array.from({ length: households }, (_, n) => {
+    const input = syntheticInput({ stepHours: new Array<number>(T).fill(1), samples: 3, startHour: 1, seed: n + 1, radiusKw: 0.02, shiftable: false, initialEnergyKwh: 2 });
+    const buy = [0.3, 0.3, 0.1, 0.14, 0.16, 0.3];
+    return {
+      ...input,
+      tariff: { ...input.tariff, buyEurPerKwh: buy, realtimeBuyEurPerKwh: buy.map((p) => p * 1.25) },
+      weights: { ...input.weights, terminalEnergyEurPerKwh: 0.25 },
+    };
+  });
+  return { households: inputs, terms: { peakChargeEurPerKwDay: 1, dayOfStep: new Array<number>(T).fill(0), peakSoFarKw: [0] } };
+}
