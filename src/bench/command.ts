@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<{ runBench: Suite }>> = {
   modbus: () => import('./modbus.ts'),
   footprint: () => import('./footprint.ts'),
   optimizer: () => import('./optimizer.ts'),
+  community: () => import('./community.ts'),
   market: () => import('./market.ts'),
   gateway: () => import('./gateway.ts'),
 };

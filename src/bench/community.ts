@@ -1,0 +1,44 @@
+/**
+ * `bench community`: one day-ahead community clearing of the four real households (T = 24, I = 20,
+ * DRO ρ = 0.03; test/optimizer/fixtures/community-day-ahead.json, captured from the evaluation's own
+ * input construction), solved centrally and by the ADMM sharing rounds, with and without the
+ * community import chance family (ε = 0.05, ρ = 0.03). Reports rounds, wall time of the distributed
+ * clearing (all households' local solves and the coordinator in this one process: no network), and
+ * the objective gap to the central optimum.
+ */
+import { readFileSync } from 'node:fs';
+import { solveCommunityCentral, solveCommunityDistributed, type CommunityProblem } from '../optimizer/community/index.ts';
+import type { ProblemInput } from '../optimizer/types.ts';
+import { report, type BenchOptions } from './report.ts';
+
+const FIXTURE = new URL('../../test/optimizer/fixtures/community-day-ahead.json', import.meta.url);
+
+function problem(chance: boolean): CommunityProblem {
+  const { households } = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { households: ProblemInput[] };
+  const T = households[0]!.stepHours.length;
+  const jointSamplesKw = households[0]!.errorSamplesKw.map((_, i) => households.map((h) => h.errorSamplesKw[i]!));
+  return {
+    households,
+    terms: { peakChargeEurPerKwDay: 1, dayOfStep: new Array<number>(T).fill(0), peakSoFarKw: [0], ...(chance ? { chance: { epsilon: 0.05, radiusKw: 0.03, jointSamplesKw } } : {}) },
+  };
+}
+
+export async function runBench(options: BenchOptions): Promise<void> {
+  for (const chance of options.quick ? [false] : [false, true]) {
+    const p = problem(chance);
+    const params = { households: p.households.length, T: p.terms.dayOfStep.length, I: p.households[0]!.errorSamplesKw.length, communityChance: chance };
+    const central = await solveCommunityCentral(p);
+    const distributed = await solveCommunityDistributed(p);
+    if (!central.ok || !distributed.ok) {
+      process.stderr.write(`community bench: central ${central.status} ${central.message ?? ''}; distributed ${distributed.status} ${distributed.message ?? ''}\n`);
+      continue;
+    }
+    const gapEur = distributed.objectiveEur - central.objectiveEur;
+    report(options, { suite: 'community', metric: 'central solve', value: central.solveMs, unit: 'ms', params });
+    report(options, { suite: 'community', metric: 'distributed rounds', value: distributed.rounds, unit: 'count', params: { ...params, converged: distributed.converged }, goal: { op: '<=', value: 50 } });
+    report(options, { suite: 'community', metric: 'distributed clearing', value: distributed.solveMs, unit: 'ms', params, goal: { op: '<=', value: 10_000 } });
+    report(options, { suite: 'community', metric: 'distributed ms per round', value: distributed.solveMs / distributed.rounds, unit: 'ms', params });
+    report(options, { suite: 'community', metric: 'gap to central', value: gapEur / Math.abs(central.objectiveEur), unit: 'fraction', params: { ...params, centralEur: central.objectiveEur, gapEur }, goal: { op: '<=', value: 0.01 } });
+    report(options, { suite: 'community', metric: 'community peak', value: distributed.communityPeakByDayKw[0]!, unit: 'kW', params: { ...params, centralKw: central.communityPeakByDayKw[0]! } });
+  }
+}
