@@ -175,7 +175,7 @@ function modbusUnits(onBus: [string, DeviceProfile][], { plant, pvViews, clock, 
         sunspec(id, device.unitId, simMeter(plant, { common, ...(device.exportPositive !== undefined ? { exportPositive: device.exportPositive } : {}) }));
         break;
       case 'battery-storage':
-        sunspec(id, device.unitId, simBattery(plant, clock, { ratedPowerKw: Math.max(plant.battery.maxChargeKw, plant.battery.maxDischargeKw), common }));
+        sunspec(id, device.unitId, simBattery(plant, clock, { ratedPowerKw: Math.max(plant.battery.maxChargeKw, plant.battery.maxDischargeKw), common, ...(device.dischargeRateBase ? { dischargeRateBase: device.dischargeRateBase } : {}) }));
         break;
       case 'relay': {
         const { unitId, coil, channel } = device as ModbusRelayProfile;

@@ -14,12 +14,15 @@ import { ModbusExceptionCode } from '../../drivers/modbus/bus.ts';
 import { SlaveException } from '../modbus/register-space.ts';
 import type { PlantView } from '../plant/plant-view.ts';
 import { RevertTimer } from './revert-timer.ts';
+import type { DischargeRateBase } from '../../drivers/sunspec/battery.ts';
 import { fitScale, setMeasured, setRaws } from './sim-values.ts';
 import { SunSpecSpace, type CommonInfo, type SimModel } from './sunspec-space.ts';
 
 export interface BatteryModelsOptions {
   /** Inverter charge/discharge rating (WChaMax, 802 WChaRteMax/WDisChaRteMax). Default 5 kW. */
   ratedPowerKw?: number;
+  /** What the firmware takes OutWRte as a percentage of: 802 WDisChaRteMax as the model text says (default), or WChaMax as some vendors do. */
+  dischargeRateBase?: DischargeRateBase;
 }
 
 export interface SimBatteryOptions extends BatteryModelsOptions {
@@ -34,7 +37,7 @@ const TEMPERATURE_ALARM_C = 55;
 
 export function batteryModels(plant: PlantView, clock: Clock, options: BatteryModelsOptions = {}): SimModel[] {
   const ratedW = (options.ratedPowerKw ?? 5) * 1000;
-  return [storageControl(plant, clock, ratedW), batteryBase(plant, ratedW)];
+  return [storageControl(plant, clock, ratedW, options.dischargeRateBase ?? 'WDisChaMax'), batteryBase(plant, ratedW)];
 }
 
 export function simBattery(plant: PlantView, clock: Clock, options: SimBatteryOptions = {}): SunSpecSpace {
@@ -45,7 +48,7 @@ export function simBattery(plant: PlantView, clock: Clock, options: SimBatteryOp
   });
 }
 
-function storageControl(plant: PlantView, clock: Clock, ratedW: number): SimModel {
+function storageControl(plant: PlantView, clock: Clock, ratedW: number, dischargeRateBase: DischargeRateBase): SimModel {
   let block: ModelBlock | undefined;
   const release = (b: ModelBlock): void => {
     b.setRaw('StorCtl_Mod', 0);
@@ -87,11 +90,13 @@ function storageControl(plant: PlantView, clock: Clock, ratedW: number): SimMode
       const mode = Number(b.raw('StorCtl_Mod') ?? 0);
       const chargeLimited = (mode & 0b01) !== 0;
       const dischargeLimited = (mode & 0b10) !== 0;
-      // Window of allowed battery power in % of WChaMax, + discharge.
-      const low = chargeLimited ? -(b.value('InWRte') ?? 100) : RATE_RANGE_PCT.min;
-      const high = dischargeLimited ? (b.value('OutWRte') ?? 100) : RATE_RANGE_PCT.max;
-      const pct = Math.min(Math.max(0, low), high);
-      plant.setBatterySetpointKw(((pct / 100) * (b.value('WChaMax') ?? ratedW)) / 1000);
+      // Window of allowed battery power in W, + discharge: InWRte in % of WChaMax, OutWRte in % of
+      // the maximum discharge rate (802 WDisChaRteMax, the inverter's rating here) per the model text.
+      const chargeBaseW = b.value('WChaMax') ?? ratedW;
+      const dischargeBaseW = dischargeRateBase === 'WChaMax' ? chargeBaseW : ratedW;
+      const lowW = (chargeLimited ? -(b.value('InWRte') ?? 100) : RATE_RANGE_PCT.min) / 100 * chargeBaseW;
+      const highW = (dischargeLimited ? (b.value('OutWRte') ?? 100) : RATE_RANGE_PCT.max) / 100 * dischargeBaseW;
+      plant.setBatterySetpointKw(Math.min(Math.max(0, lowW), highW) / 1000);
       if (mode === 0) timer.disarm();
       else timer.arm(Number(b.raw('InOutWRte_RvrtTms') ?? 0));
     },

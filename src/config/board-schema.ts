@@ -81,7 +81,8 @@ const device = {
     },
     {
       if: { required: ['kind'], properties: { kind: { const: 'battery-storage' } } },
-      then: { required: ['unitId', 'capacityKwh'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, capacityKwh: { type: 'number', exclusiveMinimum: 0, maximum: 1000 }, label } },
+      // dischargeRateBase: a vendor quirk, what 124 OutWRte is a percentage of (drivers/sunspec/battery.ts).
+      then: { required: ['unitId', 'capacityKwh'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, capacityKwh: { type: 'number', exclusiveMinimum: 0, maximum: 1000 }, dischargeRateBase: { enum: ['WDisChaMax', 'WChaMax'] }, label } },
     },
     {
       if: { required: ['kind'], properties: { kind: { const: 'bms' } } },

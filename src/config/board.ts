@@ -40,6 +40,8 @@ export interface BatteryStorageProfile extends SunSpecCommon {
   kind: 'battery-storage';
   /** Usable capacity of the battery behind the storage inverter. */
   capacityKwh: number;
+  /** What model 124 OutWRte is a percentage of: 'WDisChaMax' as the model text says (default), 'WChaMax' for vendors that scale both rates by it. */
+  dischargeRateBase?: 'WDisChaMax' | 'WChaMax';
 }
 export type ModbusDeviceProfile = PvInverterProfile | MeterProfile | BatteryStorageProfile;
 export interface BmsProfile {

@@ -135,7 +135,7 @@ async function sunspecDevice(id: string, device: ModbusDeviceProfile, buses: Bus
       return { meter, probe: probeOf(await meter.read(), (v) => `${models}; net import ${v.netImportKw.toFixed(2)} kW`) };
     }
     case 'battery-storage': {
-      const battery = new SunSpecBattery({ ...common, capacityKwh: device.capacityKwh });
+      const battery = new SunSpecBattery({ ...common, capacityKwh: device.capacityKwh, ...(device.dischargeRateBase ? { dischargeRateBase: device.dischargeRateBase } : {}) });
       return { battery, probe: probeOf(await battery.read(), (v) => `${models}; ${device.capacityKwh} kWh, SoC ${(v.socFraction * 100).toFixed(1)} % (inverter's view)`) };
     }
   }

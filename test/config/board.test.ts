@@ -59,6 +59,12 @@ devices:
     expect(loadBoardProfile(file).devices['boiler']).toMatchObject({ pin: 26 });
   });
 
+  it('accepts a storage inverter whose vendor scales OutWRte by WChaMax', () => {
+    const file = join(dir, 'rate-base.yaml');
+    writeFileSync(file, base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5, dischargeRateBase: WChaMax}\n');
+    expect(loadBoardProfile(file).devices['battery']).toMatchObject({ dischargeRateBase: 'WChaMax' });
+  });
+
   it('accepts the latency of the RS-485 line\'s USB adapter', () => {
     const file = join(dir, 'usb-adapter.yaml');
     writeFileSync(file, base.replace('baudRate: 9600}', 'baudRate: 9600, adapterLatencyMs: 16}'));
@@ -100,6 +106,7 @@ devices:
     ['bad-device-name', base.replace('  meter:', '  Meter:'), "/devices/Meter: names must be lower-case letters, digits and '-'"],
     ['no-devices', base.slice(0, base.indexOf('devices:')) + 'devices: {}\n', '/devices: must NOT have fewer than 1 properties'],
     ['yaml-syntax', base.replace('  meter: {kind: meter, bus: rs485, unitId: 2}', '  meter: {kind: meter, bus: rs485, unitId: 2'), 'line 8, column'],
+    ['unknown-rate-base', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5, dischargeRateBase: WMax}\n', '/devices/battery/dischargeRateBase: must be one of WDisChaMax, WChaMax'],
     ['two-meters', base + '  meter-2: {kind: meter, bus: rs485, unitId: 4}\n', '/devices/meter-2/kind: one meter per board (the grid connection point), /devices/meter is one already'],
     ['two-batteries', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5}\n  battery-2: {kind: battery-storage, bus: rs485, unitId: 4, capacityKwh: 5}\n', '/devices/battery-2/kind: one battery-storage per board (several batteries are not supported yet), /devices/battery is one already'],
     ['two-bmses', base + '  bms-2: {kind: bms, bus: bms-line, address: 3}\n', '/devices/bms-2/kind: one bms per board (it pairs with the one storage inverter), /devices/bms is one already'],

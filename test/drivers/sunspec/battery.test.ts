@@ -60,6 +60,34 @@ describe('SunSpec battery (hybrid inverter models 124 + 802) over Modbus TCP', (
     expect(storage.value('InWRte')).toBeCloseTo((-plantKw / 5) * 100, 9);
   });
 
+  it('follows the model 124 text: OutWRte is a percentage of the maximum discharge rate (802 WDisChaRteMax), InWRte of WChaMax', async () => {
+    const { battery, plant, device } = await setup();
+    device.block(124).setValue('WChaMax', 4000); // charging capped at 4 kW; the 5 kW discharge rating stays
+    await battery.setPowerSetpoint(3, 30_000);
+    expect(device.block(124).value('OutWRte')).toBeCloseTo(60, 9); // 3 kW of 5 kW
+    expect(device.block(124).value('InWRte')).toBeCloseTo(-75, 9); // 3 kW of 4 kW
+    expect(plant.batterySetpoint).toBeCloseTo(3, 9);
+    await battery.setPowerSetpoint(-2, 30_000);
+    expect(device.block(124).value('OutWRte')).toBeCloseTo(-40, 9);
+    expect(device.block(124).value('InWRte')).toBeCloseTo(50, 9);
+    expect(plant.batterySetpoint).toBeCloseTo(-2, 9);
+    // Beyond what both rates can pin (4 kW), the device is asked for the most it can hold.
+    await battery.setPowerSetpoint(4.5, 30_000);
+    expect(plant.batterySetpoint).toBeCloseTo(4, 9);
+  });
+
+  it('scales both rates by WChaMax for a vendor that does so (dischargeRateBase: WChaMax)', async () => {
+    const plant = new TestPlant();
+    const clock = new ManualClock(5_000_000);
+    const device = simHybridInverter(plant, clock, { ratedPowerKw: 5, dischargeRateBase: 'WChaMax' });
+    rig = await serveOverTcp(new Map([[1, device]]), clock);
+    const battery = new SunSpecBattery({ id: 'battery', bus: rig.bus, unitId: 1, clock, capacityKwh: 10, dischargeRateBase: 'WChaMax' });
+    device.block(124).setValue('WChaMax', 4000);
+    await battery.setPowerSetpoint(3, 30_000);
+    expect(device.block(124).value('OutWRte')).toBeCloseTo(75, 9);
+    expect(plant.batterySetpoint).toBeCloseTo(3, 9);
+  });
+
   it('refreshes an unchanged setpoint at most every half revert time', async () => {
     const { battery, clock, rig } = await setup();
     await battery.setPowerSetpoint(2, 20_000);
