@@ -2,9 +2,11 @@
  * Builds the gateway's devices from a board profile: opens each bus once, runs SunSpec
  * discovery on every Modbus device, probes every device with one reading, pairs the storage
  * inverter with its BMS into one `Battery`, sums several PV inverters into one `PvInverter`,
- * and returns the typed capabilities plus a report of what was found where, or why not. A device that does not answer at start-up is reported
- * and left out; the rest still come up. (A BMS that does not answer is the exception: it is
- * part of the battery, which then reads as unavailable until the BMS answers.)
+ * and returns the typed capabilities plus a report of what was found where, or why not. A
+ * device that does not answer at start-up is reported and left out; the rest still come up.
+ * (A BMS that does not answer is the exception: it is part of the battery, which then reads as
+ * unavailable until the BMS answers. Nor is PV offered while one of several inverters is
+ * missing: their sum would be wrong.)
  */
 import type { Battery, GridMeter, LoadRelay, PvInverter, Reading } from '../devices/capabilities.ts';
 import type { Bms } from '../devices/bms.ts';
@@ -102,7 +104,6 @@ export async function assembleGateway(board: BoardProfile, options: GatewayOptio
     if (!report.get(bms.id)!.found) amend(bms.id, `battery "${storage.id}" is built anyway and reads unavailable until the BMS answers`);
   } else if (storage) gateway.battery = storage.inverter;
   else if (bms) amend(bms.id, 'no storage inverter to pair it with, so no battery is offered');
-  // PV is the sum of every inverter on the board; without one of them the sum would be wrong, so it is left out like a single missing inverter.
   const pvIds = Object.keys(board.devices).filter((id) => board.devices[id]!.kind === 'pv-inverter');
   const missingPv = pvIds.filter((id) => !pvs.has(id));
   if (missingPv.length === 0 && pvIds.length > 0) gateway.pv = pvIds.length === 1 ? pvs.get(pvIds[0]!) : combinePvInverters(pvIds.map((id) => pvs.get(id)!));
