@@ -1,5 +1,8 @@
 import { createServer, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
+import { systemClock, type Clock } from '../time/clock.ts';
+import { CommunityBrokerRules } from './broker-login.ts';
+import { Membership, type CommunityConfig } from './community.ts';
 
 export interface EmbeddedBroker {
   url: string;
@@ -14,10 +17,41 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+export interface EmbeddedBrokerOptions {
+  port?: number;
+  /** The address to listen on: 127.0.0.1 by default; a LAN address (or 0.0.0.0) to serve a community's gateways. */
+  host?: string;
+  /**
+   * A community broker: only its members log in (`loginToken`), each with its peer id as client
+   * id, publishing only on its own topics and reading only the community's (docs/market.md,
+   * "Threat model"). Without it the broker is open, for a gateway's own telemetry on 127.0.0.1.
+   */
+  community?: CommunityConfig;
+  clock?: Clock;
+}
+
 /** The default broker of a single-community deployment: aedes in this process, memory-only. */
-export async function startEmbeddedBroker(options: { port?: number; host?: string } = {}): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = options.host ?? '127.0.0.1';
-  const broker = await Aedes.createBroker();
+  const clock = options.clock ?? systemClock;
+  const rules = options.community === undefined ? undefined : new CommunityBrokerRules(new Membership(options.community));
+  const broker = await Aedes.createBroker(
+    rules === undefined
+      ? {}
+      : {
+          authenticate: (client, username, password, done) => {
+            const refusal = rules.refuseLogin(client.id, username, password, (client as unknown as { _will?: { topic: string } })._will?.topic, clock.nowMs());
+            if (refusal === undefined) return done(null, true);
+            done(Object.assign(new Error(refusal), { returnCode: 5 as const }), false);
+          },
+          authorizePublish: (client, packet, done) => {
+            done(client !== null && rules.mayPublish(client.id, packet.topic) ? null : new Error(`${client?.id} may not publish on ${packet.topic}`));
+          },
+          authorizeSubscribe: (_client, subscription, done) => {
+            done(rules.maySubscribe(subscription.topic) ? null : new Error(`no subscription to ${subscription.topic}`), subscription);
+          },
+        },
+  );
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -35,7 +69,7 @@ export async function startEmbeddedBroker(options: { port?: number; host?: strin
   if (address === null || typeof address === 'string') throw new Error('embedded broker: no TCP address');
   const port = address.port;
   return {
-    url: `mqtt://${host}:${port}`,
+    url: `mqtt://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     port,
     mqttVersion: 4,
     close: async () => {

@@ -4,9 +4,10 @@
  * registers in `roundSchemas`, and commits what it cleared with `commitTrades`.
  */
 export { MarketNode, DEFAULT_TIMING, probeMqttVersion } from './node.ts';
-export type { MarketNodeOptions, MarketTiming, MarketLog, ClearedTrade, CommitOutcome, Rejection, ReceivedOffer } from './node.ts';
+export type { MarketNodeOptions, MarketTiming, MarketLog, ClearedTrade, CommitOutcome, Rejection, ReceivedOffer, BrokerCredentials } from './node.ts';
 export type { PeerPresence } from './presence.ts';
-export { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
+export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker.ts';
+export { loginToken } from './broker-login.ts';
 export { generateIdentity, saveIdentity, loadIdentity, type Identity } from './identity.ts';
 export { Membership, type CommunityConfig, type CommunityMember } from './community.ts';
 export { DEFAULT_LIMITS, REJECT_REASONS } from './messages.ts';

@@ -6,10 +6,14 @@ import { ID_PATTERN, type Membership } from './community.ts';
 import { signBytes, type Identity } from './identity.ts';
 import { MESSAGE_KINDS, parseTopic, topicFor, type MessageKind } from './topics.ts';
 
-/** `session` names one MQTT connection: its will (offline) overrides its own online message. */
+/**
+ * `session` names one MQTT connection: its will (offline) overrides its own online message.
+ * `seq` orders one gateway's presence messages (strictly increasing, also across restarts).
+ */
 export interface PresenceBody {
   status: 'online' | 'offline';
   session: string;
+  seq: number;
 }
 /** A seller's offer of energy for one slot; `to` directs it at one buyer (a cleared trade). */
 export interface OfferBody {
@@ -151,7 +155,7 @@ const object = (properties: Record<string, unknown>, required: string[]) => ({
 });
 
 const BODY_SCHEMAS: Record<MessageKind, AnySchema> = {
-  presence: object({ status: { enum: ['online', 'offline'] }, session: messageId }, ['status', 'session']),
+  presence: object({ status: { enum: ['online', 'offline'] }, session: messageId, seq: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } }, ['status', 'session', 'seq']),
   offer: object({ offerId: messageId, ...slotTerms, maxKw: kw, to: id }, ['offerId', 'slotStartMs', 'slotMinutes', 'maxKw', 'priceEurPerKwh']),
   accept: object({ tradeId: messageId, offerId: messageId, to: id, ...slotTerms, powerKw: kw }, [
     'tradeId', 'offerId', 'to', 'slotStartMs', 'slotMinutes', 'powerKw', 'priceEurPerKwh',

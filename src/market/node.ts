@@ -6,6 +6,7 @@ import { Membership, type CommunityConfig } from './community.ts';
 import type { Identity } from './identity.ts';
 import { Ledger, sameTerms, type ClearedTrade, type LedgerEntry, type TradeState, type TradeTerms } from './ledger.ts';
 import { outsideMandate, type Mandate } from './mandate.ts';
+import { loginToken } from './broker-login.ts';
 import {
   DEFAULT_LIMITS,
   MessageCodec,
@@ -38,6 +39,8 @@ export interface MarketTiming {
   connectTimeoutMs: number;
   /** Decided trades are kept this long after their slot ended (settlement and bills read them), then forgotten. */
   ledgerRetentionMs: number;
+  /** How often the (retained, short-lived) online presence is repeated; it lives three periods. */
+  presenceRefreshMs: number;
 }
 
 export const DEFAULT_TIMING: MarketTiming = {
@@ -48,6 +51,7 @@ export const DEFAULT_TIMING: MarketTiming = {
   decisionLifetimeMs: 10 * 60_000,
   connectTimeoutMs: 10_000,
   ledgerRetentionMs: 35 * 24 * 3_600_000,
+  presenceRefreshMs: 30_000,
 };
 
 export interface MarketNodeOptions {
@@ -65,6 +69,24 @@ export interface MarketNodeOptions {
   roundSchemas?: Record<string, AnySchema>;
   /** Where events go; default: warnings (rejections, failures) to stderr, info nowhere. */
   log?: MarketLog;
+  /** The broker login and TLS material (docs/market.md, "Deploying the broker"). */
+  credentials?: BrokerCredentials;
+}
+
+/**
+ * This gateway's login at the community broker. With a username the client id is the username,
+ * which a broker configured as in deploy/mosquitto (or the embedded one with `members`) binds to
+ * the login, so nobody else can take the connection over. TLS material is PEM text.
+ */
+export interface BrokerCredentials {
+  username?: string;
+  /** Without one, a username logs in with a fresh signed login token (`loginToken`: the embedded community broker). */
+  password?: string;
+  /** CA certificate(s) the broker's certificate must chain to (mqtts://). */
+  ca?: string;
+  /** Client certificate and key, for brokers that authenticate clients by certificate. */
+  cert?: string;
+  key?: string;
 }
 
 export type { ClearedTrade };
@@ -163,12 +185,20 @@ export class MarketNode {
   private readonly timing: MarketTiming;
   private readonly log: MarketLog;
   private client: MqttClient | undefined;
+  /**
+   * The username where there is a login (the broker binds it); otherwise unguessable, so that
+   * nobody can knock this gateway off by connecting with its client id. Kept across reconnections.
+   */
+  private readonly clientId: string;
   private timer: NodeJS.Timeout | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
   private session = '';
   private stopped = false;
   private readonly handlers = new Map<MessageKind, Set<Handler<MessageKind>>>();
   private readonly rejectionHandlers = new Set<(rejection: Rejection) => void>();
-  private readonly presence = new PresenceTracker();
+  private readonly presence: PresenceTracker;
+  /** The sequence number of this gateway's last presence message (`nextPresenceSeq`). */
+  private presenceSeq = 0;
   /** Received offers by `offerKey` (offer ids are the seller's choice, so only unique per seller), and how many each seller has in it. */
   private readonly offerBook = new Map<string, ReceivedOffer>();
   private readonly offersHeld = new Map<string, number>();
@@ -197,6 +227,8 @@ export class MarketNode {
     this.rateLimiter = new RateLimiter(limits.maxMessagesPerSecondPerPeer, limits.maxBurstPerPeer);
     this.codec = new MessageCodec(this.membership, this.clock, limits, options.roundSchemas);
     this.log = options.log ?? stderrWarnings;
+    this.presence = new PresenceTracker(this.onlineLifetimeMs);
+    this.clientId = options.credentials?.username ?? `pe-${this.peerId}-${randomUUID().slice(0, 12)}`;
     this.rejections = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
     this.ledger = Ledger.open(options.dataDir, this.peerId);
     this.replay = ReplayGuard.open(options.dataDir, this.clock, limits.maxClockSkewMs);
@@ -222,7 +254,7 @@ export class MarketNode {
   /** Connects, subscribes to the community, announces presence, and resumes undecided trades. */
   async start(): Promise<void> {
     const requested = this.options.protocolVersion ?? 'auto';
-    this.mqttVersion = requested === 'auto' ? await probeMqttVersion(this.options.brokerUrl, this.timing.connectTimeoutMs) : requested;
+    this.mqttVersion = requested === 'auto' ? await probeMqttVersion(this.options.brokerUrl, this.timing.connectTimeoutMs, { clientId: this.clientId, ...this.login() }) : requested;
     const client = connect(this.options.brokerUrl, this.clientOptions(this.mqttVersion));
     this.client = client;
     client.on('message', (topic, payload, packet) => {
@@ -234,8 +266,9 @@ export class MarketNode {
       }
     });
     client.on('reconnect', () => {
-      // Each connection gets its own signed will: a reused one would be a replay to the peers.
+      // Each connection gets its own signed will (a reused one would be a replay to the peers) and login token (they are used once).
       client.options.will = this.freshWill();
+      Object.assign(client.options, this.login());
     });
     client.on('error', (error) => {
       // While stopping, the client may still owe the broker an acknowledgement of a message that
@@ -261,6 +294,9 @@ export class MarketNode {
       throw error;
     }
     this.timer = setInterval(() => this.resend(), this.timing.resendMs);
+    this.presenceTimer = setInterval(() => {
+      if (!this.stopped && client.connected) this.announceOnline().catch((error: Error) => this.log('info', `${this.peerId}: presence not repeated: ${error.message}`));
+    }, this.timing.presenceRefreshMs);
     this.resend();
   }
 
@@ -269,6 +305,7 @@ export class MarketNode {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.presenceTimer);
     clearImmediate(this.draining);
     this.pending.clear();
     const client = this.client;
@@ -276,7 +313,7 @@ export class MarketNode {
       // Unsubscribing first stops the broker sending us messages we would have to acknowledge
       // on a closing connection.
       await client.unsubscribeAsync(communityFilter(this.membership.communityId)).catch(() => undefined);
-      await this.send('presence', { status: 'offline', session: this.session }, { lifetimeMs: this.codec.limits.maxLifetimeMs.presence, retain: true }).catch(() => undefined);
+      await this.send('presence', { status: 'offline', session: this.session, seq: this.nextPresenceSeq() }, { lifetimeMs: this.onlineLifetimeMs, retain: true }).catch(() => undefined);
       await client.endAsync().catch(() => undefined);
     } else {
       client?.end(true);
@@ -306,11 +343,11 @@ export class MarketNode {
   }
 
   peers(): PeerPresence[] {
-    return this.presence.list();
+    return this.presence.list(this.clock.nowMs());
   }
 
   isOnline(peerId: string): boolean {
-    return this.presence.isOnline(peerId) === true;
+    return this.presence.isOnline(peerId, this.clock.nowMs()) === true;
   }
 
   /** Offers this gateway has heard from online peers that have not expired. */
@@ -448,7 +485,8 @@ export class MarketNode {
   private clientOptions(version: 4 | 5): IClientOptions {
     const options: IClientOptions = {
       protocolVersion: version,
-      clientId: `pe-${this.membership.communityId}-${this.peerId}`,
+      clientId: this.clientId,
+      ...this.login(),
       reconnectPeriod: this.timing.reconnectMs,
       connectTimeout: this.timing.connectTimeoutMs,
       keepalive: this.timing.keepaliveSeconds,
@@ -465,10 +503,17 @@ export class MarketNode {
     return options;
   }
 
+  /** Username, password and TLS material for one connection attempt (a login token serves once). */
+  private login(): Pick<IClientOptions, 'username' | 'password' | 'ca' | 'cert' | 'key'> {
+    const { username, password, ca, cert, key } = this.options.credentials ?? {};
+    const secret = password ?? (username !== undefined ? loginToken(this.options.identity, this.membership.communityId, this.clock.nowMs()) : undefined);
+    return Object.fromEntries(Object.entries({ username, password: secret, ca, cert, key }).filter(([, value]) => value !== undefined));
+  }
+
   /** A new session: the will of this connection, signed now, announcing it offline. */
   private freshWill(): NonNullable<IClientOptions['will']> {
     this.session = randomUUID();
-    const sealed = this.codec.seal(this.options.identity, 'presence', { status: 'offline', session: this.session }, {
+    const sealed = this.codec.seal(this.options.identity, 'presence', { status: 'offline', session: this.session, seq: this.nextPresenceSeq() }, {
       lifetimeMs: this.codec.limits.maxLifetimeMs.presence,
     });
     const will: NonNullable<IClientOptions['will']> = { topic: sealed.topic, payload: sealed.payload, qos: 1, retain: true };
@@ -479,7 +524,27 @@ export class MarketNode {
   private async onConnected(): Promise<void> {
     const client = this.client!;
     await client.subscribeAsync(communityFilter(this.membership.communityId), this.mqttVersion === 5 ? { qos: 1, nl: true } : { qos: 1 });
-    await this.send('presence', { status: 'online', session: this.session }, { lifetimeMs: this.codec.limits.maxLifetimeMs.presence, retain: true });
+    await this.announceOnline();
+  }
+
+  /**
+   * Retained, short-lived and repeated every `presenceRefreshMs`: a peer that stops repeating it is
+   * offline soon even without a will, and whatever replaced the retained copy (a stale presence,
+   * garbage) is overwritten within one period.
+   */
+  private announceOnline(): Promise<void> {
+    return this.send('presence', { status: 'online', session: this.session, seq: this.nextPresenceSeq() }, { lifetimeMs: this.onlineLifetimeMs, retain: true });
+  }
+
+  /** Strictly increasing, also across restarts while the clock moves forward: the clock in ms, or one more than the last. */
+  private nextPresenceSeq(): number {
+    this.presenceSeq = Math.max(this.presenceSeq + 1, Math.round(this.clock.nowMs()));
+    return this.presenceSeq;
+  }
+
+  /** How long an online presence counts: three refresh periods, so one lost refresh does not matter. */
+  private get onlineLifetimeMs(): number {
+    return 3 * this.timing.presenceRefreshMs;
   }
 
   /**
@@ -698,7 +763,7 @@ export class MarketNode {
   }
 
   private handlePresence(envelope: Envelope<'presence'>): void {
-    const change = this.presence.update(envelope);
+    const change = this.presence.update(envelope, this.clock.nowMs());
     if (change === 'offline') {
       for (const [key, offer] of this.offerBook) if (offer.from === envelope.from) this.unbookOffer(key, offer);
     } else if (change === 'online') {
@@ -777,9 +842,11 @@ export class MarketNode {
 }
 
 /** Tries MQTT 5 on a throwaway connection; a broker that refuses the version gets 3.1.1. */
-export async function probeMqttVersion(brokerUrl: string, timeoutMs: number): Promise<4 | 5> {
+export async function probeMqttVersion(brokerUrl: string, timeoutMs: number, login: IClientOptions = {}): Promise<4 | 5> {
   return new Promise((resolve, reject) => {
-    const probe = connect(brokerUrl, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: timeoutMs, clientId: `pe-probe-${randomUUID()}` });
+    // With the gateway's login and client id (a community broker refuses others); it runs before
+    // the gateway's own connection exists, so it takes nothing over.
+    const probe = connect(brokerUrl, { clientId: `pe-probe-${randomUUID()}`, ...login, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: timeoutMs });
     const done = (result: 4 | 5 | Error) => {
       probe.removeAllListeners();
       probe.on('error', () => undefined);

@@ -27,6 +27,7 @@ export const FAST_TIMING: Partial<MarketTiming> = {
   keepaliveSeconds: 5,
   willDelaySeconds: 1,
   connectTimeoutMs: 5_000,
+  presenceRefreshMs: 500,
 };
 
 export interface TestBroker {
