@@ -35,7 +35,15 @@ export async function runBench(options: BenchOptions): Promise<void> {
     }
     const gapEur = distributed.objectiveEur - central.objectiveEur;
     report(options, { suite: 'community', metric: 'central solve', value: central.solveMs, unit: 'ms', params });
-    report(options, { suite: 'community', metric: 'distributed rounds', value: distributed.rounds, unit: 'count', params: { ...params, converged: distributed.converged }, goal: { op: '<=', value: 50 } });
+    // Rounds meet the goal only when the rounds converged (the residual tolerance), not when they hit maxRounds.
+    report(options, {
+      suite: 'community',
+      metric: distributed.converged ? 'distributed rounds' : 'distributed rounds (stopped)',
+      value: distributed.rounds,
+      unit: 'count',
+      params: { ...params, converged: distributed.converged, primalResidualKw: distributed.primalResidualKw },
+      ...(distributed.converged ? { goal: { op: '<=', value: 50 } } : {}),
+    });
     report(options, { suite: 'community', metric: 'distributed clearing', value: distributed.solveMs, unit: 'ms', params, goal: { op: '<=', value: 10_000 } });
     report(options, { suite: 'community', metric: 'distributed ms per round', value: distributed.solveMs / distributed.rounds, unit: 'ms', params });
     report(options, { suite: 'community', metric: 'gap to central', value: gapEur / Math.abs(central.objectiveEur), unit: 'fraction', params: { ...params, centralEur: central.objectiveEur, gapEur }, goal: { op: '<=', value: 0.01 } });
