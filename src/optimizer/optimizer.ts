@@ -20,6 +20,8 @@ export interface OptimizerOptions {
   /** SCS's epsAbs = epsRel (default 1e-5); HiGHS's cutting planes stop at a certified gap of 1e-9 relative instead. */
   scsTolerance?: number;
   scsMaxIterations?: number;
+  /** HiGHS cutting planes' certified gap (default 1e-9 relative and absolute, EUR). */
+  highsGap?: { relative: number; absolute: number };
 }
 
 export interface SolveOptions {
@@ -45,7 +47,10 @@ export function createOptimizer(options: OptimizerOptions = {}): Optimizer {
       ...(options.scsTolerance !== undefined ? { tolerance: options.scsTolerance } : {}),
       ...(options.scsMaxIterations !== undefined ? { maxIterations: options.scsMaxIterations } : {}),
     });
-  const adapter: SolverAdapter = solverName === 'highs' ? createHighsAdapter({ rescue: scs() }) : scs();
+  const adapter: SolverAdapter =
+    solverName === 'highs'
+      ? createHighsAdapter({ rescue: scs(), ...(options.highsGap ? { relativeGap: options.highsGap.relative, absoluteGap: options.highsGap.absolute } : {}) })
+      : scs();
   const timeBudgetMs = options.timeBudgetMs ?? 10_000;
   const modelOptions: ModelOptions = { ...DEFAULT_MODEL_OPTIONS, ...options.model };
   let last: { model: QpModel; solution: WarmStart; plan: Plan } | undefined;

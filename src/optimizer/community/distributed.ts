@@ -87,7 +87,8 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
   const withLipschitz = terms.chance !== undefined && terms.chance.radiusKw > 0;
   const alpha = s.relaxation;
   const startMs = problem.startMs ?? 0;
-  const optimizers: Optimizer[] = problem.households.map(() => createOptimizer({ timeBudgetMs: s.solveBudgetMs }));
+  // A local step of an iteration that stops at ~0.01 kW residual needs no 1e-9 certified gap.
+  const optimizers: Optimizer[] = problem.households.map(() => createOptimizer({ timeBudgetMs: s.solveBudgetMs, highsGap: { relative: 1e-7, absolute: 1e-7 } }));
   const coordinator = createCoordinator(problem, samples);
 
   try {
