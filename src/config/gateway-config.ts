@@ -82,6 +82,14 @@ export interface GatewayConfig {
     /** Community membership file: members' ids and public keys (docs/market.md). */
     membersFile: string;
     maxTradeKw: number;
+    /** The broker login; default: none, or `gatewayId` with a `passwordFile` or an embedded broker. */
+    username?: string;
+    /** A file holding the login's password (Mosquitto); without one a login uses a signed login token (an embedded community broker). */
+    passwordFile?: string;
+    /** PEM files for mqtts://: the CA the broker's certificate chains to, and a client certificate and key. */
+    tls?: { caFile?: string; certFile?: string; keyFile?: string };
+    /** `embedded:<port>` only: the address the embedded community broker listens on (default 127.0.0.1). */
+    listenHost?: string;
   };
   storage: {
     /** Folder of the crash-safe store (plans, measurements, samples, ledger). */

@@ -194,6 +194,15 @@ export const gatewaySchema = {
         identityFile: path,
         membersFile: path,
         maxTradeKw: powerKw,
+        // The broker login (deploy/mosquitto); docs/configuration.md says which combination does what.
+        username: { type: 'string', pattern: ID_PATTERN },
+        passwordFile: path,
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { caFile: path, certFile: path, keyFile: path },
+        },
+        listenHost: { type: 'string', minLength: 1, maxLength: 253 },
       },
     },
     storage: {

@@ -67,6 +67,8 @@ export function loadGatewayConfig(file: string): GatewayConfig {
             // Created on first start (docs/market.md): kept with the gateway's other state.
             identityFile: checked.market.identityFile ? at(checked.market.identityFile) : join(storageDir, 'identity.json'),
             membersFile: at(checked.market.membersFile),
+            ...(checked.market.passwordFile ? { passwordFile: at(checked.market.passwordFile) } : {}),
+            ...(checked.market.tls ? { tls: Object.fromEntries(Object.entries(checked.market.tls).map(([k, v]) => [k, at(v)])) } : {}),
             // What the battery can deliver or absorb: more than that in one slot would be bought or sold through the grid.
             maxTradeKw: checked.market.maxTradeKw ?? Math.max(checked.site.battery.maxChargeKw, checked.site.battery.maxDischargeKw),
           },
@@ -178,6 +180,11 @@ function crossCheck(config: GatewayConfig, problems: string[]): void {
   if (config.market) {
     const throughKw = Math.min(config.site.grid.maxImportKw, config.site.grid.maxExportKw);
     if (config.market.maxTradeKw > throughKw) problem('/market/maxTradeKw', `must fit through the grid connection (min of maxImportKw, maxExportKw = ${throughKw} kW), got ${config.market.maxTradeKw}`);
+    const embedded = config.market.brokerUrl.startsWith('embedded:');
+    if (config.market.listenHost !== undefined && !embedded) problem('/market/listenHost', 'is for an embedded broker (brokerUrl: embedded:<port>)');
+    if ((config.market.tls?.certFile === undefined) !== (config.market.tls?.keyFile === undefined)) problem('/market/tls', 'certFile and keyFile go together');
+    // The market's embedded broker admits the community's members only.
+    if (embedded && config.market.brokerUrl === config.telemetry.mqtt?.brokerUrl) problem('/telemetry/mqtt/brokerUrl', `the market's embedded broker (${config.market.brokerUrl}) admits only the community's members: give the telemetry its own port`);
   }
   // Embedded brokers and the status page all listen on this host: one port each.
   const page = config.telemetry.statusPage;

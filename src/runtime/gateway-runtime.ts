@@ -16,12 +16,12 @@ import { loadBoardProfile } from '../config/board.ts';
 import { assembleGateway, type Gateway } from '../gateway/assemble.ts';
 import { formatDiscoveryReport } from '../gateway/report.ts';
 import { startSimulator, type Simulator } from '../../sim/simulator.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../market/broker.ts';
+import { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from '../market/broker.ts';
 import { openRuntimeStore } from '../storage/store.ts';
 import { createTariffSource } from './prices.ts';
 import { createSolverClient } from './solver-client.ts';
 import { createPlanner } from './planner.ts';
-import { createMarketLoop } from './market-loop.ts';
+import { createMarketLoop, embeddedMarketBroker } from './market-loop.ts';
 import { createFastLoop } from './fast-loop.ts';
 import { createStatusSource, startMqttTelemetry, startStatusPage } from '../telemetry/index.ts';
 import { startWatchdog } from './watchdog.ts';
@@ -99,7 +99,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     // The market bids from the planner's latest plan; the planner, created below, needs the market.
     let latestPlan: ActivePlan | null = null;
     if (config.market) {
-      market = createMarketLoop({ config, clock, dataDir: store.marketDir, brokerUrl: await brokers.resolve(config.market.brokerUrl), plan: () => latestPlan, log });
+      market = createMarketLoop({ config, clock, dataDir: store.marketDir, brokerUrl: await brokers.resolve(config.market.brokerUrl, embeddedMarketBroker(config.market)), plan: () => latestPlan, log });
       closers.push(() => market!.close());
       await market.start();
     }
@@ -309,11 +309,12 @@ function nextMultiple(tMs: number, periodMs: number): number {
 class EmbeddedBrokers {
   private readonly started = new Map<number, Promise<EmbeddedBroker>>();
 
-  async resolve(url: string): Promise<string> {
+  /** `options`: how an embedded broker is started (the market's admits its community only, on its listen host). */
+  async resolve(url: string, options: EmbeddedBrokerOptions = {}): Promise<string> {
     const match = /^embedded:(\d+)$/.exec(url);
     if (!match) return url;
     const port = Number(match[1]);
-    if (!this.started.has(port)) this.started.set(port, startEmbeddedBroker({ port }));
+    if (!this.started.has(port)) this.started.set(port, startEmbeddedBroker({ ...options, port }));
     return (await this.started.get(port)!).url;
   }
 

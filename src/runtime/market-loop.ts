@@ -29,7 +29,7 @@ import { initialPrice } from '../market/clearing/admm.ts';
 import { ordersFromPlan, planSlots, type OrderBook, type PlanSlots } from '../market/clearing/auction.ts';
 import { mandateFromBook } from '../market/clearing/mandate.ts';
 import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
-import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type CommunityMember, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
+import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
 import type { Plan, PeerTrade } from '../optimizer/types.ts';
 import { Journal } from '../storage/journal.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
@@ -147,7 +147,7 @@ class GatewayMarketLoop implements MarketLoop {
   async start(): Promise<void> {
     const { config, log } = this.options;
     const identity = loadOrCreateIdentity(this.market.identityFile, config.gatewayId, log);
-    const members = readMembers(this.market.membersFile);
+    const members = readMembersFile(this.market.membersFile);
     if (!members.some((m) => m.peerId === identity.peerId && m.publicKey === identity.publicKey)) {
       throw new Error(`${this.market.membersFile}: ${identity.peerId} is not listed with the key of ${this.market.identityFile}; add {"peerId": "${identity.peerId}", "publicKey": "${identity.publicKey}"}`);
     }
@@ -166,6 +166,7 @@ class GatewayMarketLoop implements MarketLoop {
       roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema },
       timing: this.timing.node,
       log: (level, line) => log(level, `market: ${line}`),
+      credentials: brokerCredentials(this.market, config.gatewayId),
     });
     this.node = node;
     node.on('round', (envelope) => this.onRound(envelope));
@@ -434,8 +435,34 @@ function loadOrCreateIdentity(path: string, gatewayId: string, log: RuntimeLog):
   return identity;
 }
 
+/**
+ * The login at the market's broker: configured (`username`, `passwordFile`), or this gateway's id
+ * with a signed login token at its own embedded community broker; none at an open broker, where
+ * the client id is then random (docs/configuration.md, `market`).
+ */
+function brokerCredentials(market: NonNullable<GatewayConfig['market']>, gatewayId: string): BrokerCredentials | undefined {
+  const embedded = market.brokerUrl.startsWith('embedded:');
+  const username = market.username ?? (embedded || market.passwordFile !== undefined ? gatewayId : undefined);
+  const pem = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path, 'utf8'));
+  const credentials: BrokerCredentials = {
+    ...(username !== undefined ? { username } : {}),
+    // The file's content up to its line end: `echo secret > file` writes a newline that is no part of the password.
+    ...(market.passwordFile !== undefined ? { password: readFileSync(market.passwordFile, 'utf8').replace(/\r?\n$/, '') } : {}),
+    ...Object.fromEntries(Object.entries({ ca: pem(market.tls?.caFile), cert: pem(market.tls?.certFile), key: pem(market.tls?.keyFile) }).filter(([, v]) => v !== undefined)),
+  };
+  return Object.keys(credentials).length > 0 ? credentials : undefined;
+}
+
+/**
+ * The options of the market's embedded broker (`brokerUrl: embedded:<port>`): a community broker
+ * that admits the members of the members file only, on `listenHost`.
+ */
+export function embeddedMarketBroker(market: NonNullable<GatewayConfig['market']>): EmbeddedBrokerOptions {
+  return { ...(market.listenHost !== undefined ? { host: market.listenHost } : {}), community: { communityId: market.community, members: readMembersFile(market.membersFile) } };
+}
+
 /** The members file: `{"members": [{"peerId": "…", "publicKey": "<base64url Ed25519>"}, …]}` (docs/market-loop.md). */
-function readMembers(path: string): CommunityMember[] {
+function readMembersFile(path: string): CommunityMember[] {
   const parsed = JSON.parse(readFileSync(path, 'utf8')) as { members?: unknown };
   const members = parsed.members;
   const valid = (m: unknown): m is CommunityMember => typeof (m as CommunityMember)?.peerId === 'string' && typeof (m as CommunityMember)?.publicKey === 'string';

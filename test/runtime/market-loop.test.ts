@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,7 @@ import type { GatewayConfig } from '../../src/config/gateway-config.ts';
 import { Ledger, generateIdentity, saveIdentity, startEmbeddedBroker, topicFor } from '../../src/market/index.ts';
 import { createOptimizer, type Optimizer, type ProblemInput } from '../../src/optimizer/index.ts';
 import { pvKw, syntheticInput } from '../../src/optimizer/synthetic.ts';
-import { createMarketLoop, type MarketLoop, type MarketLoopTiming } from '../../src/runtime/market-loop.ts';
+import { createMarketLoop, embeddedMarketBroker, type MarketLoop, type MarketLoopTiming } from '../../src/runtime/market-loop.ts';
 import type { ActivePlan, TradeView } from '../../src/runtime/types.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 import { BROKERS, FAST_TIMING, embeddedBroker, eventually, type TestBroker } from '../market/fixtures.ts';
@@ -81,6 +82,8 @@ class LoopCommunity {
   constructor(
     readonly brokerUrl: string,
     readonly roles: Record<string, Role>,
+    /** Each gateway logs in as its id (`market.username`, no password file: a signed login token). */
+    private readonly login = false,
   ) {
     const identities = Object.keys(roles).map((id) => generateIdentity(id));
     for (const identity of identities) saveIdentity(identity, this.config(identity.peerId).market!.identityFile);
@@ -126,7 +129,7 @@ class LoopCommunity {
         deferralEurPerKwh2: 0.01,
       },
       forecast: {},
-      market: { brokerUrl: this.brokerUrl, community: this.communityId, identityFile: join(this.root, id, 'identity.json'), membersFile: join(this.root, 'members.json'), maxTradeKw: 5 },
+      market: { brokerUrl: this.brokerUrl, community: this.communityId, identityFile: join(this.root, id, 'identity.json'), membersFile: join(this.root, 'members.json'), maxTradeKw: 5, ...(this.login ? { username: id } : {}) },
       storage: { dir: join(this.root, id), measurementEveryS: 300 },
       telemetry: {},
     };
@@ -367,6 +370,37 @@ describe.each(BROKERS)('market loops of four gateways on $name', ({ start: start
     }
   });
 });
+
+describe('market loops on the embedded community broker', () => {
+  it('gateways log in with their market keys, clear the window and commit; a stranger can neither log in nor read the community', async () => {
+    failureLog();
+    const port = await freePort();
+    community = new LoopCommunity(`mqtt://127.0.0.1:${port}`, { 'gw-a': 'deficit', 'gw-b': 'surplus' }, true);
+    const market = community.config('gw-a').market!;
+    // The broker a gateway with `brokerUrl: embedded:<port>` starts: from its market configuration and members file.
+    const broker = await startEmbeddedBroker({ ...embeddedMarketBroker(market), port });
+    try {
+      const loops = await Promise.all(community.ids.map((id) => community!.start(id)));
+      expect(loops.every((loop) => loop.connected())).toBe(true);
+      await Promise.all(loops.map((loop) => loop.tick(NOW_MS)));
+      await Promise.all(loops.map((loop) => loop.settled()));
+      const trades = expectMatchingTrades({ 'gw-a': loops[0]!.trades(), 'gw-b': loops[1]!.trades() });
+      expect(trades.length).toBeGreaterThan(0);
+      await expect(connectAsync(broker.url, { reconnectPeriod: 0, connectTimeout: 3_000 })).rejects.toThrow();
+      await Promise.all(loops.map((loop) => community!.stop(loop)));
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe('market loops when the broker is away', () => {
   it('a gateway started while the broker is down runs without the market (connected() false) and connects once the broker is there', async () => {
