@@ -12,12 +12,13 @@ import { chooseSplit, isoDay, lastDataDayMs, lastPricedDayMs, splitMs, testDays,
 import { createOptimizer, type ChanceFamily } from '../optimizer/index.ts';
 import { noControl } from './controllers/no-control.ts';
 import { defaultOptimizerSettings, optimizerController } from './controllers/optimizer.ts';
+import { communityController } from './controllers/community.ts';
 import { perfectForesight } from './controllers/perfect-foresight.ts';
 import { rtpThreshold } from './controllers/rtp-threshold.ts';
 import { progressLine } from './progress.ts';
-import { controllerNames, daySvg, droName, formatQuarters, formatTable, headline, jsonLine, tradeoffSvg } from './report.ts';
+import { controllerNames, daySvg, droName, formatQuarters, formatTable, formatVsAlone, headline, jsonLine, tradeoffSvg } from './report.ts';
 import { runController, summarise, type ControllerRun, type ControllerSpec, type ControllerSummary } from './run.ts';
-import { buildHouseholdCase } from './scenario.ts';
+import { buildHouseholdCase, type HouseholdCase } from './scenario.ts';
 import { selectRho, validationCounts, type RhoSelection } from './select-rho.ts';
 
 const usage = `usage: prosumer-edge eval [options]
@@ -32,7 +33,9 @@ const usage = `usage: prosumer-edge eval [options]
   --from DATE, --to DATE  test days in [FROM, TO] only (YYYY-MM-DD)
   --days N | FROM..TO   first N test days, or test days in a date range (YYYY-MM-DD..YYYY-MM-DD)
   --stride K            every K-th test day only (default 1)
-  --controllers LIST    no-control,rtp-threshold,ce-mpc,saa,dro,perfect-foresight or dro-<ρ> (default: all)
+  --controllers LIST    no-control,rtp-threshold,ce-mpc,saa,dro,perfect-foresight, dro-<ρ>, and the community's
+                        community-dro (distributed ADMM), community-central (its joint twin) and
+                        community-perfect-foresight (default: all; the community ones at the recommended ρ)
   --rho LIST            the DRO sweep in kW (default 0.001,0.003,0.01,0.03,0.1,0.3)
   --recommended-rho R   the ρ the headline reports (manual override; default: --rho-from, else 0.03)
   --select-rho          validation phase: run SAA and the DRO sweep on the last --validation-days clean days
@@ -54,6 +57,8 @@ const selectionFile = 'rho-selection.json';
 const steps = 24;
 /** π^C of evaluation.md "Additions": EUR per kW of the community's daily coincident peak import. */
 const communityChargeEurPerKwDay = 1.0;
+/** ε^C of the community import family (formulation.md §8), as the households' import family. */
+const communityImportEpsilon = 0.05;
 
 class UsageError extends Error {}
 
@@ -102,7 +107,9 @@ async function report(outDir: string, result: EvalFile, json = false): Promise<v
   const summaries = result.controllers;
   const epsilon = Math.max(...Object.values(scenario.epsilon).map(Number));
   const dayKind = scenario.phase === 'validation' ? 'validation' : 'test';
-  text(`\nClosed-loop evaluation (${scenario.phase}, fitting and samples before ${scenario.fittedBefore}): ${scenario.testDays.length} ${dayKind} day(s) ${scenario.testDays[0]}..${scenario.testDays[scenario.testDays.length - 1]} (${scenario.cleanTestDays} clean ${dayKind} days in total), households ${scenario.households.join(', ')}, Δt = 1 h, T = ${scenario.steps}, I = ${scenario.sampleCount}, solver ${scenario.solver}\n\n${formatTable(summaries)}\n\nPer quarter (community):\n${formatQuarters(summaries)}\n\n`);
+  text(`\nClosed-loop evaluation (${scenario.phase}, fitting and samples before ${scenario.fittedBefore}): ${scenario.testDays.length} ${dayKind} day(s) ${scenario.testDays[0]}..${scenario.testDays[scenario.testDays.length - 1]} (${scenario.cleanTestDays} clean ${dayKind} days in total), households ${scenario.households.join(', ')}, Δt = 1 h, T = ${scenario.steps}, I = ${scenario.sampleCount}, solver ${scenario.solver}\n\n${formatTable(summaries)}\n\nPer quarter (community; the stored-energy adjustment is in the totals only):\n${formatQuarters(summaries)}\n\n`);
+  const vsAlone = formatVsAlone(summaries);
+  if (vsAlone) text(`Each household with the community against alone (metered bill, community-charge share included):\n${vsAlone}\n\n`);
   await mkdir(outDir, { recursive: true });
   let recommendedRhoKw = scenario.recommendedRhoKw;
   let selection: RhoSelection | undefined;
@@ -283,9 +290,14 @@ async function evaluate(options: Options): Promise<number> {
     { name: controllerNames.saa, radiusKw: 0, create: () => optimizerController({ kind: 'dro', radiusKw: 0 }, optimizerFor(), settings) },
     ...sweepKw.map((radiusKw) => ({ name: droName(radiusKw), radiusKw, create: () => optimizerController({ kind: 'dro', radiusKw }, optimizerFor(), settings) })),
     { name: controllerNames.perfect, create: () => perfectForesight(optimizerFor(), settings) },
+    ...(['distributed', 'central', 'perfect-foresight'] as const).map((mode) => ({
+      name: { distributed: controllerNames.communityDro, central: controllerNames.communityCentral, 'perfect-foresight': controllerNames.communityPerfect }[mode],
+      ...(mode === 'perfect-foresight' ? {} : { radiusKw: recommendedRhoKw }),
+      createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: communityChargeEurPerKwDay, importEpsilon: communityImportEpsilon, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs }, settings, optimizerFor),
+    })),
   ];
   // The validation phase only needs the candidates of the rule: SAA (ρ = 0) and the DRO sweep.
-  let selected = validation ? specs.filter((s) => s.radiusKw !== undefined) : specs;
+  let selected = validation ? specs.filter((s) => s.radiusKw !== undefined && !s.name.startsWith('community-')) : specs;
   if (options.controllers) {
     const wanted = options.controllers.split(',').map((c) => c.trim());
     for (const w of wanted) if (w !== 'dro' && !specs.some((s) => s.name === w)) throw new UsageError(`--controllers: unknown controller "${w}" (have ${specs.map((s) => s.name).join(', ')}, dro)`);

@@ -12,6 +12,9 @@ export const controllerNames = {
   ce: 'ce-mpc',
   saa: 'saa',
   perfect: 'perfect-foresight',
+  communityDro: 'community-dro',
+  communityCentral: 'community-central',
+  communityPerfect: 'community-perfect-foresight',
 } as const;
 
 export function droName(radiusKw: number): string {
@@ -27,11 +30,21 @@ function find(summaries: readonly ControllerSummary[], name: string): Controller
   return summaries.find((s) => s.controller === name);
 }
 
+/** The bound of the run: the community's perfect foresight (it also optimises the community charge) where it ran, else the households'. */
+function bound(summaries: readonly ControllerSummary[]): ControllerSummary | undefined {
+  return find(summaries, controllerNames.communityPerfect) ?? find(summaries, controllerNames.perfect);
+}
+
+/** Relative change against |before| (a community that exports more than it buys has a negative bill). */
+function relative(now: number, before: number): number {
+  return (now - before) / Math.abs(before);
+}
+
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '-');
 const num = (v: number, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
 export function formatTable(summaries: readonly ControllerSummary[]): string {
-  const perfect = find(summaries, controllerNames.perfect);
+  const perfect = bound(summaries);
   const none = find(summaries, controllerNames.none);
   const header = ['controller', 'bill €', 'vs none', 'vs PF', 'settle €', 'day peak kW', 'vs none', 'peak kW', 'PAR day', 'PAR all', 'ramp kW', '1-LF', 'joint viol', 'joint comm', 'import', 'socMin', 'socMax', 'solve ms med/p95', 'fallbacks', 'unhandled'];
   const rows = summaries.map((s) => {
@@ -40,7 +53,7 @@ export function formatTable(summaries: readonly ControllerSummary[]): string {
     return [
       s.controller,
       num(c.bill.total, 1),
-      none ? pct(c.bill.total / none.community.bill.total - 1) : '-',
+      none ? pct(relative(c.bill.total, none.community.bill.total)) : '-',
       perfect ? pct(gapToPerfect(c.bill.total, perfect.community.bill.total)) : '-',
       num(c.cost.total, 1),
       num(c.kpis.avgDailyPeakKw),
@@ -76,6 +89,23 @@ export function formatQuarters(summaries: readonly ControllerSummary[]): string 
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/**
+ * Each household's bill with the community against planning alone (`dro-<ρ>` at the community's
+ * ρ): the community's split of its charge must leave nobody worse off.
+ */
+export function formatVsAlone(summaries: readonly ControllerSummary[]): string {
+  const lines: string[] = [];
+  for (const s of summaries.filter((x) => x.controller.startsWith('community-') && x.radiusKw !== undefined)) {
+    const alone = find(summaries, droName(s.radiusKw!));
+    if (!alone) continue;
+    lines.push(`${s.controller} against ${alone.controller} alone: ${s.households.map((h, i) => {
+      const a = alone.households[i]!;
+      return `${h.household} ${num(h.bill.total)} vs ${num(a.bill.total)} € (${pct(relative(h.bill.total, a.bill.total))})${h.bill.total <= a.bill.total + 1e-9 ? '' : ' WORSE'}`;
+    }).join(', ')}`);
+  }
+  return lines.join('\n');
 }
 
 /** The machine-readable line of one controller (`eval --json`). */
@@ -134,7 +164,7 @@ export interface Headline {
 
 export function headline(summaries: readonly ControllerSummary[], recommended: string, epsilon: number): Headline {
   const chosen = find(summaries, recommended);
-  const perfect = find(summaries, controllerNames.perfect);
+  const perfect = bound(summaries);
   const none = find(summaries, controllerNames.none);
   const rtp = find(summaries, controllerNames.rtp);
   const out: Headline = { recommended, goals: [] };
@@ -142,7 +172,7 @@ export function headline(summaries: readonly ControllerSummary[], recommended: s
   const bill = (s: ControllerSummary) => s.community.bill.total;
   if (perfect) out.billVsPerfect = gapToPerfect(bill(chosen), bill(perfect));
   if (none) {
-    out.billVsNoControl = bill(chosen) / bill(none) - 1;
+    out.billVsNoControl = relative(bill(chosen), bill(none));
     out.dailyPeakVsNoControl = chosen.community.kpis.avgDailyPeakKw / none.community.kpis.avgDailyPeakKw - 1;
   }
   out.jointViolation = chosen.meanHouseholdJointViolation;

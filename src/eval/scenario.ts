@@ -9,6 +9,7 @@ import { HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/househo
 import { splitMs } from '../data/split.ts';
 import { tariffWindow } from '../data/tariff.ts';
 import { bootstrapFromHistory, seriesHistory, type Bootstrapped } from '../forecast/bootstrap.ts';
+import type { ErrorTrajectory } from '../forecast/error-store.ts';
 import type { HouseholdForecast } from '../forecast/household.ts';
 import type { BatteryParams } from '../optimizer/types.ts';
 import type { RealisedHour } from './plant.ts';
@@ -42,6 +43,8 @@ export interface HouseholdCase {
   tariffFrom(startMs: number, steps: number): ReturnType<typeof tariffWindow>;
   /** Where the household's data or the prices end: no horizon reaches beyond. */
   horizonEndMs: number;
+  /** The error trajectories a solve at `atMs` may use, most similar day first (the community joins them by day). */
+  samplesAt(atMs: number, count: number): ErrorTrajectory[];
 }
 
 export interface ScenarioOptions {
@@ -104,6 +107,7 @@ export function buildHouseholdCase(series: HouseholdSeries, prices: PriceSeries,
     days,
     realisedFrom: (startMs, steps) => Array.from({ length: steps }, (_, k) => realised(startMs + k * HOUR_MS)),
     tariffFrom: (startMs, steps) => tariffWindow(prices, startMs, steps),
+    samplesAt: (atMs, count) => store.samples(atMs, count),
     horizonEndMs: Math.min(series.startMs + series.loadKw.length * HOUR_MS, prices.startMs + prices.dayAheadEurPerMwh.length * HOUR_MS),
   };
 }

@@ -39,7 +39,7 @@ function household(): HouseholdCase {
     id: 'tiny', battery, batterySource: 'test', initialEnergyKwh: 1, shiftableKind: 'share-of-load', maxDelayHours: 4, maxDeferredKwh: 0,
     forecastParams: {} as HouseholdCase['forecastParams'], sampleBankSize: 1, days: [{ dayMs, hours }],
     realisedFrom: (startMs, steps) => Array.from({ length: steps }, (_, k) => realised(startMs + k * hourMs)),
-    tariffFrom, horizonEndMs: dayMs + 24 * hourMs,
+    tariffFrom, horizonEndMs: dayMs + 24 * hourMs, samplesAt: () => [],
   };
 }
 

@@ -1,0 +1,169 @@
+/**
+ * The community controllers (formulation.md §8, docs/community-coordination.md).
+ *
+ * Day-ahead clearing: at midnight, all households' own DRO problems — what each gateway knows —
+ * plus the community's coincident-peak charge π^C and the community import chance family over the
+ * households' joint forecast errors, solved
+ *  - `community-dro`: distributed, by ADMM in sharing form (each gateway solves its own problem;
+ *    only contributions and prices cross the wire);
+ *  - `community-central`: as one joint model, the reference the distributed solution is held to.
+ * Rolling in between: every other hour each gateway re-plans alone on its fresh forecast and state,
+ * anchored to the clearing — the clearing's community price of import on its scheduled net import,
+ * and a proximal pull towards the net import the clearing gave it (the household's part of one more
+ * sharing round with the prices frozen). One clearing a day keeps the coordination's cost (tens of
+ * rounds) off the hourly path; the anchor keeps the households from herding back into the same
+ * cheap hours between clearings.
+ * A household whose community plan failed falls back on its own (formulation.md §6), so a failed
+ * clearing never leaves a gateway without a plan. The community perfect-foresight bound is the
+ * joint clairvoyant optimum over a three-day look-ahead, every midnight (perfect-foresight.ts, with
+ * the community terms).
+ */
+import { HOUR_MS } from '../../data/households.ts';
+import { solveCommunityCentral, solveCommunityDistributed, type CommunityProblem, type CommunityResult, type CommunityTerms, type SharingState } from '../../optimizer/community/index.ts';
+import type { ProblemInput, SolveResult } from '../../optimizer/types.ts';
+import type { Decision, DecisionContext, FleetController, SolveRecord } from '../controller.ts';
+import type { HouseholdCase } from '../scenario.ts';
+import { forecastHorizon, householdInput, planOrFallBack, realisedHorizon, solveOrFallBack, stepCommand, type HeldPlan, type Optimizer, type OptimizerSettings } from './optimizer.ts';
+import { boundSettings, boundSteps, storedValueEurPerKwh } from './perfect-foresight.ts';
+
+export interface CommunitySettings {
+  /** π^C (EUR per kW of the community's daily peak). */
+  peakChargeEurPerKwDay: number;
+  /** ε^C of the community import family; null: the family is off. */
+  importEpsilon: number | null;
+  radiusKw: number;
+  sampleCount: number;
+  timeBudgetMs: number;
+}
+
+export type CommunityMode = 'distributed' | 'central' | 'perfect-foresight';
+
+/** The anchor's proximal weight (EUR/kW²): how hard a re-plan between clearings holds to its cleared net import. */
+export const anchorWeightEurPerKw2 = 0.2;
+
+/** What a household keeps of the day's clearing: per step from the clearing instant, price and cleared net import. */
+interface Anchor {
+  clearedAtMs: number;
+  priceEurPerKwh: number[];
+  netTargetKw: number[];
+}
+
+/**
+ * The anchor over the horizon of a re-plan `k` hours after the clearing: the cleared steps that
+ * remain, then (beyond the cleared horizon) no price and the forecast net load as the target, a
+ * pull towards leaving those late hours to the next clearing.
+ */
+function anchorCoupling(anchor: Anchor, input: ProblemInput, nowMs: number): NonNullable<ProblemInput['community']> {
+  const k = Math.round((nowMs - anchor.clearedAtMs) / HOUR_MS);
+  const steps = input.stepHours.length;
+  const at = <T,>(values: T[], t: number, otherwise: T) => (k + t < values.length ? values[k + t]! : otherwise);
+  return {
+    netPriceEurPerKwh: Array.from({ length: steps }, (_, t) => at(anchor.priceEurPerKwh, t, 0)),
+    proximalWeightEurPerKw2: anchorWeightEurPerKw2,
+    netTargetKw: Array.from({ length: steps }, (_, t) => at(anchor.netTargetKw, t, input.netLoadForecastKw[t]! + (input.shiftable?.desiredKw[t] ?? 0))),
+  };
+}
+
+/** The community terms of the hour: one peak per UTC day of the horizon, today's already at its realised level. */
+function communityTerms(context: DecisionContext, steps: number, settings: CommunitySettings, jointSamplesKw: number[][][] | null): CommunityTerms {
+  const dayOfStep = Array.from({ length: steps }, (_, k) => Math.floor((context.hourOfDay + k) / 24));
+  return {
+    peakChargeEurPerKwDay: settings.peakChargeEurPerKwDay,
+    dayOfStep,
+    peakSoFarKw: Array.from({ length: dayOfStep[steps - 1]! + 1 }, (_, d) => (d === 0 ? context.communityPeakSoFarKw : 0)),
+    ...(jointSamplesKw && settings.importEpsilon !== null ? { chance: { epsilon: settings.importEpsilon, radiusKw: settings.radiusKw, jointSamplesKw } } : {}),
+  };
+}
+
+/**
+ * ξ̂ⁱ of all households on the same past days i (I × N × T): the days every household has an error
+ * trajectory for, the most similar to now first (the order of the first household's store).
+ */
+export function jointSamples(households: readonly HouseholdCase[], atMs: number, count: number): number[][][] {
+  const pools = households.map((h) => new Map(h.samplesAt(atMs, Number.MAX_SAFE_INTEGER).map((s) => [s.issuedMs, s.errorKw])));
+  const joint: number[][][] = [];
+  for (const [issuedMs] of pools[0] ?? []) {
+    if (joint.length === count) break;
+    if (pools.every((p) => p.has(issuedMs))) joint.push(pools.map((p) => p.get(issuedMs)!));
+  }
+  return joint;
+}
+
+export function communityController(mode: CommunityMode, households: readonly HouseholdCase[], settings: CommunitySettings, optimizerSettings: OptimizerSettings, createOptimizer: () => Optimizer): FleetController {
+  const optimizers = households.map(() => createOptimizer());
+  let held: (HeldPlan | null)[] = households.map(() => null);
+  let warm: SharingState | undefined;
+  const bound = boundSettings(optimizerSettings);
+
+  function problem(contexts: readonly DecisionContext[]): { inputs: ProblemInput[]; terms: CommunityTerms } {
+    const nowMs = contexts[0]!.hour.realised.timeMs;
+    if (mode === 'perfect-foresight') {
+      const steps = Math.min(...households.map((h) => boundSteps(h, nowMs)));
+      const inputs = contexts.map((c) => householdInput(c, realisedHorizon(c.household.realisedFrom(nowMs, steps), c.household.tariffFrom(nowMs, steps), storedValueEurPerKwh(c.household)), bound));
+      return { inputs, terms: communityTerms(contexts[0]!, steps, { ...settings, importEpsilon: null }, null) };
+    }
+    const inputs = contexts.map((c) => householdInput(c, forecastHorizon(c, { kind: 'dro', radiusKw: settings.radiusKw }), optimizerSettings));
+    const joint = settings.importEpsilon === null ? null : jointSamples(households, nowMs, settings.sampleCount);
+    return { inputs, terms: communityTerms(contexts[0]!, inputs[0]!.stepHours.length, settings, joint && joint.length > 0 ? joint : null) };
+  }
+
+  async function solve(inputs: ProblemInput[], terms: CommunityTerms, startMs: number): Promise<CommunityResult & { rounds?: number }> {
+    const community: CommunityProblem = { households: inputs, terms, startMs };
+    if (mode === 'distributed') {
+      const result = await solveCommunityDistributed(community, { solveBudgetMs: settings.timeBudgetMs }, warm);
+      if (result.ok) warm = result.state;
+      return result;
+    }
+    return solveCommunityCentral(community, { timeBudgetMs: settings.timeBudgetMs });
+  }
+
+  let anchors: (Anchor | null)[] = households.map(() => null);
+
+  /** A re-plan between clearings: each household alone on its own optimizer, anchored to the day's clearing. */
+  async function anchored(contexts: readonly DecisionContext[], nowMs: number): Promise<Decision[]> {
+    const decisions: Decision[] = [];
+    for (const [n, c] of contexts.entries()) {
+      const input = householdInput(c, forecastHorizon(c, { kind: 'dro', radiusKw: settings.radiusKw }), optimizerSettings);
+      const anchor = anchors[n];
+      const solved = await solveOrFallBack(optimizers[n]!, anchor ? { ...input, community: anchorCoupling(anchor, input, nowMs) } : input, nowMs, held[n]!);
+      held[n] = solved.held;
+      decisions.push({ command: stepCommand(solved.held, 0, true, c.energyKwh), solve: solved.record });
+    }
+    return decisions;
+  }
+
+  return {
+    async decide(contexts): Promise<Decision[]> {
+      const nowMs = contexts[0]!.hour.realised.timeMs;
+      const clearingHour = contexts[0]!.hourOfDay === 0 || held.some((h) => h === null);
+      if (mode === 'perfect-foresight' && !clearingHour) {
+        return contexts.map((c, n) => ({ command: stepCommand(held[n]!, Math.round((nowMs - held[n]!.solvedAtMs) / HOUR_MS), false, c.energyKwh) }));
+      }
+      if (!clearingHour) return anchored(contexts, nowMs);
+      const { inputs, terms } = problem(contexts);
+      const started = performance.now();
+      let result: CommunityResult;
+      let unhandled = false;
+      try {
+        result = await solve(inputs, terms, nowMs);
+      } catch (error) {
+        unhandled = true;
+        result = { ok: false, status: 'error', message: (error as Error).message, plans: [], communityPeakByDayKw: [], objectiveEur: NaN, couplingPriceEurPerKwh: [], solveMs: performance.now() - started };
+      }
+      const solveMs = performance.now() - started;
+      return contexts.map((c, n) => {
+        const own: SolveResult = result.ok ? { ok: true, plan: result.plans[n]! } : { ok: false, status: result.status === 'optimal' ? 'numerical' : result.status, message: result.message ?? 'community clearing failed', solveMs };
+        const solved: { held: HeldPlan; record: SolveRecord } = planOrFallBack(own, inputs[n]!, nowMs, held[n]!, solveMs / contexts.length, unhandled);
+        held[n] = solved.held;
+        const plan = solved.held.plan;
+        anchors[n] = result.ok ? { clearedAtMs: nowMs, priceEurPerKwh: result.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) } : null;
+        return { command: stepCommand(solved.held, 0, mode !== 'perfect-foresight', c.energyKwh), solve: solved.record };
+      });
+    },
+    dispose() {
+      for (const o of optimizers) o.dispose?.();
+      held = [];
+      anchors = [];
+    },
+  };
+}
