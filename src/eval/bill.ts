@@ -16,6 +16,8 @@ export interface BillBreakdown {
   energy: number;
   demandCharge: number;
   communityCharge: number;
+  /** The community's no-loss transfer (paid, or received when negative): community-controllers.ts. */
+  communityTransfer: number;
   batteryWear: number;
   p2p: number;
   /** The stored-energy adjustment of metrics.ts (same value as in the settlement cost). */
@@ -24,7 +26,7 @@ export interface BillBreakdown {
 }
 
 export function emptyBill(): BillBreakdown {
-  return { energy: 0, demandCharge: 0, communityCharge: 0, batteryWear: 0, p2p: 0, storedEnergy: 0, total: 0 };
+  return { energy: 0, demandCharge: 0, communityCharge: 0, communityTransfer: 0, batteryWear: 0, p2p: 0, storedEnergy: 0, total: 0 };
 }
 
 export function addBill(into: BillBreakdown, add: BillBreakdown): void {

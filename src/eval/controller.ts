@@ -37,6 +37,8 @@ export interface Decision {
   command: StepCommand;
   /** Present for controllers that solve this hour. */
   solve?: SolveRecord;
+  /** A payment the household owes the community for today, fixed at this decision (EUR, negative: received). */
+  communityTransferEur?: number;
 }
 
 export interface Controller {

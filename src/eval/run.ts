@@ -93,6 +93,7 @@ export async function runController(
     for (const [d] of daysMs.entries()) {
       const dayOutcomes: StepOutcome[][] = cases.map(() => []);
       const dayCosts = cases.map(() => emptyCost());
+      const dayTransfersEur = cases.map(() => 0);
       for (let hourOfDay = 0; hourOfDay < 24; hourOfDay++) {
         const communitySoFarKw = Math.max(0, ...Array.from({ length: hourOfDay }, (_, h) => dayOutcomes.reduce((sum, o) => sum + o[h]!.gridKw, 0)));
         const contexts: DecisionContext[] = cases.map((household, n) => {
@@ -113,6 +114,7 @@ export async function runController(
           const decision = decisions[n]!;
           const run = runs[n]!;
           if (decision.solve) run.solves.push(decision.solve);
+          dayTransfersEur[n]! += decision.communityTransferEur ?? 0;
           const outcome = plants[n]!.step(context.hour.realised, decision.command);
           const t = context.hour.tariff;
           addCost(dayCosts[n]!, hourCost(outcome, {
@@ -141,7 +143,8 @@ export async function runController(
           return { gridKw: o.gridKw, batteryKw: o.batteryKw, buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]! };
         }), batteryWearEurPerKw2h, tariffParams.demandChargeEurPerKwDay);
         bill.communityCharge = shares.sharesEur[n]!;
-        bill.total += bill.communityCharge;
+        bill.communityTransfer = dayTransfersEur[n]!;
+        bill.total += bill.communityCharge + bill.communityTransfer;
         addCost(run.cost, cost);
         addBill(run.bill, bill);
         run.dailyCost.push(cost);
