@@ -21,7 +21,7 @@ import {
 import { PresenceTracker, type PeerPresence } from './presence.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ReplayGuard } from './replay-guard.ts';
-import { communityFilter, type MessageKind } from './topics.ts';
+import { communityFilter, parseTopic, type MessageKind } from './topics.ts';
 import { Waiters } from './waiters.ts';
 
 export interface MarketTiming {
@@ -623,6 +623,15 @@ export class MarketNode {
   private receive(topic: string, payload: Buffer, delivery: Delivery): void {
     // Empty: a retained message being cleared. Stopped: the journals are closed.
     if (payload.length === 0 || this.stopped) return;
+    // A member's flood is dropped on its topic alone, before its JSON is even parsed: past the
+    // sender's budget, every message costs the gateway next to nothing.
+    const claimed = parseTopic(topic)?.from;
+    if (claimed !== undefined && this.membership.keyOf(claimed) !== undefined && claimed !== this.peerId) {
+      const waiting = this.pending.get(claimed)?.length ?? 0;
+      if (waiting >= this.limits.maxPendingPerPeer || !this.rateLimiter.has(claimed, this.clock.nowMs())) {
+        return this.reject({ reason: 'rate-limited', detail: `${claimed} is over its budget (${waiting} messages waiting for their signature check)`, topic, from: claimed });
+      }
+    }
     const inspected = this.codec.inspect(topic, payload);
     if (!inspected.ok) return this.reject({ reason: inspected.reason, detail: inspected.detail, topic, from: inspected.from, id: inspected.id });
     const envelope = inspected.envelope;

@@ -12,12 +12,22 @@ export class RateLimiter {
 
   /** Takes one token from `key`'s bucket; false when it is empty. */
   take(key: string, nowMs: number): boolean {
+    const bucket = this.refilled(key, nowMs);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  /** Whether `take` would succeed now, taking nothing. */
+  has(key: string, nowMs: number): boolean {
+    return this.refilled(key, nowMs).tokens >= 1;
+  }
+
+  private refilled(key: string, nowMs: number): { tokens: number; atMs: number } {
     const bucket = this.buckets.get(key) ?? { tokens: this.burst, atMs: nowMs };
     bucket.tokens = Math.min(this.burst, bucket.tokens + (Math.max(0, nowMs - bucket.atMs) * this.perSecond) / 1000);
     bucket.atMs = nowMs;
     this.buckets.set(key, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    return bucket;
   }
 }
