@@ -1,0 +1,58 @@
+/**
+ * The community controllers on a real day of two shipped households: the distributed clearing
+ * lands where the central one does, the transfers are exactly reciprocal, and coordinating does
+ * not raise the community's peak above planning alone.
+ */
+import { resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadHousehold, loadPrices } from '../../src/data/households.ts';
+import { communityController } from '../../src/eval/controllers/community.ts';
+import { defaultOptimizerSettings, optimizerController } from '../../src/eval/controllers/optimizer.ts';
+import { runController, summarise, type ControllerRun } from '../../src/eval/run.ts';
+import { buildHouseholdCase, type HouseholdCase } from '../../src/eval/scenario.ts';
+import { createOptimizer } from '../../src/optimizer/index.ts';
+
+const dataDir = resolve(import.meta.dirname, '../../data/community');
+const radiusKw = 0.1;
+const settings = { peakChargeEurPerKwDay: 1, importEpsilon: 0.05, radiusKw, sampleCount: 5, timeBudgetMs: 10_000 };
+const runSettings = { batteryWearEurPerKw2h: defaultOptimizerSettings.weights.batteryWearEurPerKw2h, communityChargeEurPerKwDay: 1 };
+let cases: HouseholdCase[];
+const runs: Record<string, ControllerRun> = {};
+
+beforeAll(async () => {
+  const prices = await loadPrices(dataDir);
+  const series = await Promise.all(['residential1', 'residential4'].map((id) => loadHousehold(dataDir, id)));
+  // An autumn day: both households import in the evening.
+  cases = series.map((s) => buildHouseholdCase(s, prices, [Date.UTC(2016, 9, 12)], { steps: 24, sampleCount: settings.sampleCount }));
+  for (const mode of ['distributed', 'central'] as const) {
+    runs[mode] = await runController({ name: mode, createFleet: (h) => communityController(mode, h, settings, defaultOptimizerSettings, () => createOptimizer()) }, cases, runSettings, () => undefined);
+  }
+  runs.alone = await runController({ name: 'alone', create: () => optimizerController({ kind: 'dro', radiusKw }, createOptimizer()) }, cases, runSettings, () => undefined);
+}, 300_000);
+
+describe('the community controllers on a real day', () => {
+  it('solve every hour without a fallback or an unhandled failure', () => {
+    for (const mode of ['distributed', 'central']) {
+      const solves = runs[mode]!.households.flatMap((h) => h.solves);
+      expect(solves.length).toBe(2 * 24);
+      expect(solves.filter((s) => s.fallback !== null || s.unhandled)).toEqual([]);
+    }
+  });
+
+  it('the distributed clearing gives the community the bill of the central one within 2 %', () => {
+    const bill = (mode: string) => summarise(runs[mode]!, ['import']).community.bill.total;
+    expect(Math.abs(bill('distributed') - bill('central'))).toBeLessThanOrEqual(0.02 * Math.abs(bill('central')));
+  });
+
+  it('the transfers are exactly reciprocal: what one household pays the other receives', () => {
+    for (const mode of ['distributed', 'central']) {
+      const [a, b] = runs[mode]!.households;
+      expect(a!.bill.communityTransfer + b!.bill.communityTransfer).toBeCloseTo(0, 9);
+    }
+  });
+
+  it('coordinating does not raise the community peak above planning alone', () => {
+    const peak = (mode: string) => summarise(runs[mode]!, ['import']).community.kpis.avgDailyPeakKw;
+    expect(peak('distributed')).toBeLessThanOrEqual(peak('alone') + 0.05);
+  });
+});
