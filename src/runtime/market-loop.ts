@@ -10,8 +10,9 @@
  *   the same clearing together among those that joined.
  * - **What**: a pay-as-clear auction (`runAuction`: one round, leader with failover) of one-step
  *   order books from each gateway's latest plan (`ordersFromPlan`: the plan's net grid exchange of
- *   each slot at its marginal value of energy). Then each gateway commits its own cleared trades
- *   through the two-phase commit, so they land in both parties' ledgers or in neither.
+ *   each slot at its marginal value of energy). Then each gateway commits those of its own cleared
+ *   trades that its own book covers (never trusting the leader's result) through the two-phase
+ *   commit, so they land in both parties' ledgers or in neither.
  * - **Never twice**: a window is journaled as joined (fsync'd) before the gateway announces
  *   itself, and never joined again, also after a restart: a gateway never trades a slot twice.
  * - **The optimizer's view** (`peerTrades`): every trade the market has not committed is fixed at 0,

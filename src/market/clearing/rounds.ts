@@ -9,6 +9,11 @@
  * participant holds the trades it must commit. A participant that did not answer in time is
  * dropped from the clearing: it trades nothing and the others carry on.
  *
+ * The result is not trusted: only a candidate (a peer of `peerIds`) is ever followed, whatever a
+ * non-participant publishes; an auction follower recomputes the result from the signed order books
+ * it heard (every book is broadcast, the leader's too) and refuses one that differs; and each
+ * gateway commits only trades inside its own mandate (`MarketNode.commitTrades`).
+ *
  * Failover: a peer that hears nothing from its leader for `leaderTimeoutMs`, or sees it go offline,
  * counts it as failed and follows the next candidate in id order; the candidate that finds itself
  * next leads the clearing again **from its start** without the failed leaders. The result is then
