@@ -100,13 +100,14 @@ export interface MessageLimits {
   maxLiveIdsPerPeer: number;
   /** Per sender: offers held in the offer book (open ones and those addressed to this gateway). */
   maxOffersPerPeer: number;
-  /**
-   * Per sender: messages waiting for their signature check. Checks run in slices of
-   * `verifySliceMs` of the event loop, the senders in turn, so one member's burst delays its own
-   * messages, not the gateway's other work or the other members' messages.
-   */
+  /** Per sender: messages waiting for their signature check (done in slices, the senders in turn). */
   maxPendingPerPeer: number;
-  verifySliceMs: number;
+  /**
+   * The most event-loop time the market spends at once on incoming messages, taking them off the
+   * socket and checking their signatures: one member's burst delays its own messages, not the
+   * gateway's loops or the other members' messages.
+   */
+  workSliceMs: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -125,7 +126,7 @@ export const DEFAULT_LIMITS: MessageLimits = {
   maxOffersPerPeer: 2_000,
   maxPendingPerPeer: 1_000,
   // An Ed25519 check costs 0.1–0.4 ms on a Pi-class CPU: a few dozen per slice.
-  verifySliceMs: 10,
+  workSliceMs: 10,
 };
 
 /**

@@ -265,6 +265,17 @@ export class MarketNode {
         this.log('warn', `${this.peerId}: message on ${topic} not handled: ${(error as Error).message}`);
       }
     });
+    // mqtt.js works through all the packets of a socket read before it yields, and a flood fills
+    // reads with thousands: past a slice it goes on in the next turn of the event loop, so the
+    // gateway's loops run in between and TCP backpressure slows the sender down.
+    let sliceStartMs = performance.now();
+    client.handleMessage = (_packet, callback) => {
+      if (performance.now() - sliceStartMs < this.limits.workSliceMs) return callback();
+      setImmediate(() => {
+        sliceStartMs = performance.now();
+        callback();
+      });
+    };
     client.on('reconnect', () => {
       // Each connection gets its own signed will (a reused one would be a replay to the peers) and login token (they are used once).
       client.options.will = this.freshWill();
@@ -660,7 +671,7 @@ export class MarketNode {
   private drain(): void {
     this.draining = undefined;
     const startedMs = performance.now();
-    while (!this.stopped && this.pending.size > 0 && performance.now() - startedMs < this.limits.verifySliceMs) {
+    while (!this.stopped && this.pending.size > 0 && performance.now() - startedMs < this.limits.workSliceMs) {
       for (const [from, queue] of this.pending) {
         const next = queue.shift()!;
         if (queue.length === 0) this.pending.delete(from);
