@@ -14,11 +14,17 @@ const commands: Record<string, Command> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    const { readFile } = await import('node:fs/promises');
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`prosumer-edge ${pkg.version}\n`);
+    return 0;
+  }
   const asksForHelp = name === undefined || name === '--help' || name === '-h' || name === 'help';
   const command = asksForHelp ? undefined : commands[name];
   if (!command) {
     const list = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`).join('\n');
-    const usage = `usage: prosumer-edge <command> [options]   (<command> --help for its options)\n${list}\n`;
+    const usage = `usage: prosumer-edge <command> [options]   (<command> --help for its options; --version)\n${list}\n`;
     if (asksForHelp) {
       process.stdout.write(usage);
       return 0;
