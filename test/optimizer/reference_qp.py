@@ -196,6 +196,32 @@ def build(inp, qp=None):
         for dd in range(days):
             bounds(peak[dd], so_far[dd], max(grid["maxImportKw"], so_far[dd]))
             qp.add_lin(peak[dd], tariff["peakEurPerKw"])
+    # Community sharing step (ProblemInput.community): price and proximal on n = g+ - g-, on the
+    # chance contributions y_ti = (1 - beta_t) xi_ti, and on kappa >= 1 - beta_t, all written on
+    # the original variables (the TypeScript model uses copy columns and a reduced form in beta).
+    community = inp.get("community")
+    if community:
+        for t in range(T):
+            qp.add_lin(gp[t], dt[t] * community["netPriceEurPerKwh"][t])
+            qp.add_lin(gm[t], -dt[t] * community["netPriceEurPerKwh"][t])
+            qp.add_square([(gp[t], 1.0), (gm[t], -1.0)], community["proximalWeightEurPerKw2"] / 2, -community["netTargetKw"][t])
+        share = community.get("deviationShare")
+        if share:
+            ys = [[v if abs(v) >= SAMPLE_FLOOR_KW else (-SAMPLE_FLOOR_KW if v < 0 else SAMPLE_FLOOR_KW) for v in row] for row in share["samplesKw"]]
+            for i, row in enumerate(ys):
+                for t in range(T):
+                    price, target = share["priceEurPerKw"][i][t], share["targetKw"][i][t]
+                    qp.add_lin(beta[t], -price * row[t])
+                    qp.const += price * row[t]
+                    qp.add_square([(beta[t], -row[t])], share["proximalWeightEurPerKw2"] / 2, row[t] - target)
+            lip = share.get("lipschitz")
+            if lip:
+                kappa = qp.var("kappa", 1)[0]
+                bounds(kappa, 0, 1)
+                for t in range(T):
+                    qp.le.append(({kappa: -1.0, beta[t]: -1.0}, -1.0))  # kappa >= 1 - beta_t
+                qp.add_lin(kappa, lip["priceEur"])
+                qp.add_square([(kappa, 1.0)], lip["proximalWeightEur"] / 2, -lip["target"])
     wterm = w.get("terminalEnergyEurPerKwh")
     if wterm is None:
         wterm = float(np.median(tariff["buyEurPerKwh"])) * bat["dischargeEfficiency"]
