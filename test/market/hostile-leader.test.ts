@@ -42,8 +42,7 @@ async function gateways(start: () => Promise<TestBroker>, ids: string[]): Promis
 }
 
 /** Clears with `runAuction` (or the given channel) and commits the result like the market loop: against the gateway's own book. */
-async function clearAndCommit(node: MarketNode, clearing: string, peerIds: string[], channel: RoundChannel = marketNodeChannel(node)) {
-  const book = books[node.id] ?? [[]];
+async function clearAndCommit(node: MarketNode, clearing: string, peerIds: string[], channel: RoundChannel = marketNodeChannel(node), book: OrderBook = books[node.id] ?? [[]]) {
   const result = await runAuction(channel, book, 1, { clearing, peerIds, roundTimeoutMs: 3_000 });
   const trades = fromBilateralTrades(result.trades, dayStartMs(), 1);
   const outcomes = await node.commitTrades(trades, { mandate: mandateFromBook(book, dayStartMs(), 1, MAX_TRADE_KW), timeoutMs: 5_000 });
@@ -69,6 +68,28 @@ describe.each(BROKERS)('a hostile member over $name', ({ start }) => {
     const outcomes = await Promise.all([bob!, carol!].map((n) => n.commitTrades(trades, { mandate: mandateFromBook(books[n.id]!, dayStartMs(), 1, MAX_TRADE_KW), timeoutMs: 2_000 })));
     expect(outcomes.flat().map((o) => o.state)).toEqual(['refused', 'refused']);
     for (const node of [bob!, carol!, zed!]) expect(node.ledger.entriesList(), `${node.id}'s ledger`).toEqual([]);
+  });
+
+  it('a participant that is not the leader is not followed when it claims to lead: the others get the real auction and commit it', async () => {
+    const [bob, carol, zed] = await gateways(start, ['bob', 'carol', 'zed']);
+    const clearing = 'window-3';
+    const peerIds = ['bob', 'carol', 'zed'];
+    // carol now offers 1 kWh at 0.10: the real auction trades it to bob at (0.30 + 0.10) / 2.
+    const carolBook: OrderBook = [[{ peerId: 'carol', side: 'sell', energyKwh: 1, priceEurPerKwh: 0.1 }]];
+    const claim = { ...resultPayload(clearing), participants: peerIds };
+    const flood = setInterval(() => {
+      zed!.publish('round', { name: 'auction-open', payload: { clearing } }).catch(() => undefined);
+      zed!.publish('round', { name: 'clearing-result', payload: claim }).catch(() => undefined);
+    }, 20);
+    try {
+      const [atBob, atCarol] = await Promise.all([clearAndCommit(bob!, clearing, peerIds), clearAndCommit(carol!, clearing, peerIds, marketNodeChannel(carol!), carolBook)]);
+      for (const { result } of [atBob, atCarol]) expect(result.trades).toEqual([{ slot: 0, buyer: 'bob', seller: 'carol', energyKwh: 1, priceEurPerKwh: 0.2 }]);
+      expect(atBob.outcomes.map((o) => o.state)).toEqual(['committed']);
+    } finally {
+      clearInterval(flood);
+    }
+    expect(bob!.ledger.committedKw('carol', [dayStartMs()])).toEqual([1]);
+    expect(carol!.ledger.committedKw('bob', [dayStartMs()])).toEqual([-1]);
   });
 
   it('a participant that leads and publishes a result that is not the auction of the books is refused by the others', async () => {

@@ -18,7 +18,8 @@
  * counts it as failed and follows the next candidate in id order; the candidate that finds itself
  * next leads the clearing again **from its start** without the failed leaders. The result is then
  * the clearing of the remaining peers, the same whoever runs it. A peer that hears round messages
- * from a later candidate than its own leader follows that one (others already failed over).
+ * from a later candidate than its own leader follows that one (others already failed over) when,
+ * in its own view, every candidate before it has failed or is offline.
  * Without failover and with every peer answering, the result equals the in-process one bit for
  * bit, since JSON carries doubles exactly; failover and timeouts are the only places where
  * timing enters.
@@ -224,6 +225,17 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
   let server = serverOf(leader);
   let heardMs = performance.now();
   let changed: () => void = () => {};
+  /**
+   * Leadership is this peer's own function of the candidates and their presence, not a claim: a
+   * later candidate that leads is followed only when every candidate before it has failed or is
+   * offline in this peer's view (otherwise this peer's own failure detector catches up, and the
+   * new leader repeats its opening message meanwhile).
+   */
+  const isNextLeader = (from: string) => {
+    const gone = new Set([...failed, ...candidates.filter((id) => id < from && id !== channel.id && !channel.isOnline(id))]);
+    if (leader < from && performance.now() - heardMs > leaderTimeoutMs) gone.add(leader);
+    return leaderOf(candidates, (id) => id === channel.id || channel.isOnline(id), gone) === from;
+  };
   const follow = (next: string) => {
     for (const id of candidates) if (id < next) failed.add(id);
     leader = next;
@@ -236,7 +248,7 @@ async function runClearing(channel: RoundChannel, options: ClearingOptions, slot
       // Only a candidate can lead: a member outside the clearing is never followed, whatever it sends.
       if ((payload as { clearing: string }).clearing !== options.clearing || failed.has(from) || !candidates.includes(from)) return;
       if (from === leader) heardMs = performance.now();
-      else if (from > leader && from !== channel.id) follow(from);
+      else if (from > leader && from !== channel.id && isNextLeader(from)) follow(from);
       if (from !== leader) return;
       if (name !== 'clearing-result') return server?.(name, payload);
       results.add(from, payload as ResultPart);
