@@ -77,6 +77,28 @@ export const roundSchemas = {
   // `leader`: after a failover, a late answer to the failed leader must not count for its successor.
   'admm-proposal': strict({ clearing: clearingId, leader: peerId, round: { type: 'integer', minimum: 0 }, tradeKwh: numbers }),
   'auction-open': strict({ clearing: clearingId }),
+  // The community sharing clearing (sharing-rounds.ts). u may grow as ρ shrinks, hence its wider range.
+  'sharing-round': strict({
+    clearing: clearingId,
+    round: { type: 'integer', minimum: 1 },
+    participants: { type: 'array', maxItems: 10_000, items: peerId },
+    penaltyEurPerKw2: { type: 'number', exclusiveMinimum: 0, maximum: 1e6 },
+    scaledPrice: { type: 'array', maxItems: maxSlots, items: { type: 'number', minimum: -1e9, maximum: 1e9 } },
+    shareShiftKw: numbers,
+    lipschitz: { type: 'number', minimum: 0, maximum: 1 },
+    lipschitzScaledPrice: { type: 'array', maxItems: 10_000, items: { type: 'number', minimum: -1e9, maximum: 1e9 } },
+    done: { type: 'boolean' },
+    converged: { type: 'boolean' },
+  }),
+  'sharing-answer': strict({
+    clearing: clearingId,
+    leader: peerId,
+    round: { type: 'integer', minimum: 1 },
+    contributionKw: numbers,
+    lipschitzCopy: { type: 'number', minimum: 0, maximum: 1 },
+    maxImportKw: { type: 'number', minimum: 0, maximum: 1e4 },
+    maxExportKw: { type: 'number', minimum: 0, maximum: 1e4 },
+  }),
   'auction-book': strict({ clearing: clearingId, leader: peerId, orders: { type: 'array', maxItems: maxSlots, items: { type: 'array', maxItems: 128, items: order } } }),
   'clearing-result': strict({
     clearing: clearingId,
@@ -191,9 +213,9 @@ function sameOutcome(a: Clearing, b: Clearing): boolean {
 }
 
 /** Answers one leader's opening messages (`admm-round`, `auction-open`) that `runClearing` passes on. */
-type Server = (name: RoundName, payload: unknown) => void;
+export type Server = (name: RoundName, payload: unknown) => void;
 
-interface Roles {
+export interface Roles {
   /** Leads the clearing among `peerIds` (the failed leaders left out) and returns its result and whose inputs it used. */
   lead(peerIds: string[]): Promise<Led>;
   /** A fresh answerer of `leader`'s rounds. */
@@ -202,12 +224,12 @@ interface Roles {
   verify?(leader: string, result: Clearing, participants: readonly string[]): string | undefined;
 }
 
-interface Led {
+export interface Led {
   clearing: Clearing;
   participants: string[];
 }
 
-const leaderMessages: RoundName[] = ['admm-round', 'auction-open', 'clearing-result'];
+const leaderMessages: RoundName[] = ['admm-round', 'auction-open', 'sharing-round', 'clearing-result'];
 
 /**
  * Follows leaders in candidate order until one delivers the result, or leads when its turn comes.
@@ -215,7 +237,7 @@ const leaderMessages: RoundName[] = ['admm-round', 'auction-open', 'clearing-res
  * failed leader at different instants (each polls on its own timer), so the first message of the
  * next candidate is often what tells a peer about the change, and it must be answered.
  */
-async function runClearing(channel: RoundChannel, options: ClearingOptions, slots: number, roles: Roles): Promise<Clearing> {
+export async function runClearing(channel: RoundChannel, options: ClearingOptions, slots: number, roles: Roles): Promise<Clearing> {
   const leaderTimeoutMs = options.leaderTimeoutMs ?? 2 * options.roundTimeoutMs;
   const candidates = [...options.peerIds].sort();
   const failed = new Set<string>();
@@ -439,7 +461,7 @@ class ResultAssembler {
  * opening message again every second or so: peers do not start a clearing at the same instant,
  * and one that began listening just after the message went out answers the repeat.
  */
-async function answers(complete: Promise<void>, options: ClearingOptions, resend: () => Promise<void>): Promise<void> {
+export async function answers(complete: Promise<void>, options: ClearingOptions, resend: () => Promise<void>): Promise<void> {
   const timer = setInterval(() => resend().catch(() => undefined), Math.min(1_000, options.roundTimeoutMs / 4));
   try {
     await within(complete, options.roundTimeoutMs, options.signal);
@@ -475,7 +497,7 @@ function roundPayload(round: AdmmRound) {
 }
 
 /** Answers of one round from the expected peers; `complete` resolves when all are in. */
-function collector<T>(round: number, expected: readonly string[]) {
+export function collector<T>(round: number, expected: readonly string[]) {
   const received = new Map<string, T>();
   const waiting = new Set(expected);
   let done: () => void = () => {};

@@ -6,7 +6,7 @@
  */
 import { buildModel, Builder, DEFAULT_MODEL_OPTIONS, type ModelOptions, type QpModel } from '../model.ts';
 import { addCommunityTerms, floorJointSamples, type CommunityBlocks } from './community-terms.ts';
-import type { CommunityProblem } from './types.ts';
+import { coordinatorTerms, type CommunityProblem } from './types.ts';
 import { validateCommunity } from './validate.ts';
 
 export interface CentralModel {
@@ -27,7 +27,7 @@ export function buildCentralModel(problem: CommunityProblem, options: ModelOptio
   const samples = floorJointSamples(problem.terms);
   const community = addCommunityTerms(
     b,
-    problem.terms,
+    coordinatorTerms(problem.terms),
     (t) => ({ constant: 0, terms: households.map((_, n): [number, number] => [col(n, 'netGrid', t), 1]) }),
     // Y_{t,i} = Σ_n ξ̂ⁱ_{n,t} − Σ_n ξ̂ⁱ_{n,t} β_{n,t}
     (t, i) => ({

@@ -5,7 +5,7 @@
  * block of the `communityImport` family (§4: τ, λ, σ_i; the caller bounds λ ≥ |a_{r,j}|).
  */
 import { Builder, DEFAULT_MODEL_OPTIONS, floorSamples, type Block } from '../model.ts';
-import type { CommunityTerms } from './types.ts';
+import type { CommunityTerms, CoordinatorTerms } from './types.ts';
 
 /** constant + Σ coef·x[col]. */
 export interface Affine {
@@ -33,7 +33,7 @@ export function floorJointSamples(terms: CommunityTerms): number[][][] {
  * `net(t)` is S_t = Σ_n n_{n,t}; `deviation(t, i)` is Y_{t,i} = Σ_n (1 − β_{n,t}) ξ̂ⁱ_{n,t}. The peak
  * variable has no upper bound: the community charge is the only thing that limits it.
  */
-export function addCommunityTerms(b: Builder, terms: CommunityTerms, net: (t: number) => Affine, deviation: (t: number, i: number) => Affine): CommunityBlocks {
+export function addCommunityTerms(b: Builder, terms: CoordinatorTerms, net: (t: number) => Affine, deviation: (t: number, i: number) => Affine): CommunityBlocks {
   const T = terms.dayOfStep.length;
   const days = 1 + Math.max(0, ...terms.dayOfStep);
   const peak = b.vars('community:peak', days, 1, 'none', (d) => terms.peakSoFarKw[d]!, () => Infinity);
@@ -49,7 +49,7 @@ export function addCommunityTerms(b: Builder, terms: CommunityTerms, net: (t: nu
   const chance = terms.chance;
   if (!chance) return { peak, peakRows };
 
-  const I = chance.jointSamplesKw.length;
+  const I = chance.sampleCount;
   const tau = b.vars('communityImport:tau', 1, 1, 'none', () => -Infinity, () => Infinity);
   // |a_{r,(n,t)}| = 1 − β_{n,t} ≤ 1, so λ ≤ 1 cuts nothing off.
   const lambda = b.vars('communityImport:lambda', 1, 1, 'none', () => 0, () => 1);

@@ -18,7 +18,7 @@ import { Builder, type Block, type QpModel } from '../model.ts';
 import { createScsAdapter } from '../scs-adapter.ts';
 import type { SolveStatus } from '../types.ts';
 import { addCommunityTerms, type CommunityBlocks } from './community-terms.ts';
-import type { CommunityProblem } from './types.ts';
+import type { CoordinatorTerms, HouseholdLimits } from './types.ts';
 
 export interface CoordinatorOutcome {
   ok: boolean;
@@ -47,22 +47,22 @@ interface Built {
   community: CommunityBlocks;
 }
 
-export function createCoordinator(problem: CommunityProblem, samples: number[][][]): Coordinator {
-  const { households, terms } = problem;
-  const N = households.length;
+/** The coordinator of the households whose `limits` are given (in the order of the contributions). */
+export function createCoordinator(terms: CoordinatorTerms, limits: readonly HouseholdLimits[]): Coordinator {
+  const N = limits.length;
   const T = terms.dayOfStep.length;
-  const I = samples.length;
+  const I = terms.chance?.sampleCount ?? 0;
   const length = T * (1 + I);
   // Physical ranges of the sums (finite, so the HiGHS cutting planes start bounded).
   const lower = new Array<number>(length);
   const upper = new Array<number>(length);
   for (let t = 0; t < T; t++) {
-    lower[t] = -households.reduce((s, h) => s + h.grid.maxExportKw, 0);
-    upper[t] = households.reduce((s, h) => s + h.grid.maxImportKw, 0);
-    for (let i = 0; i < I; i++) {
-      lower[T + i * T + t] = samples[i]!.reduce((s, xi) => s + Math.min(0, xi[t]!), 0);
-      upper[T + i * T + t] = samples[i]!.reduce((s, xi) => s + Math.max(0, xi[t]!), 0);
-    }
+    lower[t] = -limits.reduce((s, h) => s + h.maxExportKw, 0);
+    upper[t] = limits.reduce((s, h) => s + h.maxImportKw, 0);
+  }
+  for (let k = 0; k < T * I; k++) {
+    lower[T + k] = limits.reduce((s, h) => s + h.deviationLowerKw[k]!, 0);
+    upper[T + k] = limits.reduce((s, h) => s + h.deviationUpperKw[k]!, 0);
   }
 
   const build = (bounds: (k: number) => [number, number], proximal?: { target: number[]; lipschitzTarget: number; penalty: number[]; lipschitzPenalty: number }, lipschitz?: number): Built => {

@@ -1,5 +1,8 @@
 /** Community coordination (formulation §8; docs/community-coordination.md). */
 export { solveCommunityCentral } from './central.ts';
 export { DEFAULT_SHARING_SETTINGS, solveCommunityDistributed } from './distributed.ts';
-export { DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY } from './types.ts';
-export type { CommunityProblem, CommunityResult, CommunityTerms, DistributedResult, SharingSettings, SharingState } from './types.ts';
+export { HouseholdAgent, type HouseholdAnswer, type HouseholdStep, type SharingPrices } from './household-agent.ts';
+export { SharingCoordinator, nextTarget, sharingSettings, type ContributionOf, type RoundOutcome } from './sharing-coordinator.ts';
+export { floorJointSamples } from './community-terms.ts';
+export { DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, coordinatorTerms } from './types.ts';
+export type { CoordinatorTerms, HouseholdLimits, CommunityProblem, CommunityResult, CommunityTerms, DistributedResult, SharingSettings, SharingState } from './types.ts';

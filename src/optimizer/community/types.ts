@@ -23,6 +23,34 @@ export interface CommunityTerms {
   chance?: { epsilon: number; radiusKw: number; jointSamplesKw: number[][][] };
 }
 
+/**
+ * The community terms as the ADMM coordinator sees them: the joint samples only by their number
+ * (it handles the aggregates Σ_n y_n, never a household's samples).
+ */
+export interface CoordinatorTerms extends Omit<CommunityTerms, 'chance'> {
+  chance?: { epsilon: number; radiusKw: number; sampleCount: number };
+}
+
+export function coordinatorTerms(terms: CommunityTerms): CoordinatorTerms {
+  const { chance, ...rest } = terms;
+  return chance ? { ...rest, chance: { epsilon: chance.epsilon, radiusKw: chance.radiusKw, sampleCount: chance.jointSamplesKw.length } } : rest;
+}
+
+/**
+ * What the coordinator needs of a household to bound the aggregate columns (finite, so the HiGHS
+ * cutting planes start bounded; the physical ranges also keep the z-update where the sums can be):
+ * its grid connection and, with the community chance family, the range of each of its y entries,
+ * [min(0, ξ̂), max(0, ξ̂)] since 0 ≤ 1 − β ≤ 1 (I·T each, y layout; empty without the family).
+ * These ranges are the household's samples' signs and sizes, so they are not sent over the wire:
+ * the MQTT clearing runs without the chance family (docs/community-coordination.md).
+ */
+export interface HouseholdLimits {
+  maxImportKw: number;
+  maxExportKw: number;
+  deviationLowerKw: number[];
+  deviationUpperKw: number[];
+}
+
 /** All households with the same `stepHours`. */
 export interface CommunityProblem {
   households: ProblemInput[];
@@ -47,6 +75,13 @@ export interface CommunityResult {
    */
   couplingPriceEurPerKwh: number[];
   solveMs: number;
+}
+
+/** A failed step of a clearing. */
+export interface SolveFailure {
+  ok: false;
+  status: SolveStatus;
+  message: string;
 }
 
 /** ADMM (sharing form) settings; every field has a default (DEFAULT_SHARING_SETTINGS). */
