@@ -1,0 +1,116 @@
+/**
+ * The community sharing clearing over signed MQTT round messages (runSharing), three gateways on
+ * each real broker, each with its own household optimizer: it reaches the in-process
+ * solveCommunityDistributed result; a household that leaves mid-clearing is dropped and the rest
+ * converge, the leaver keeping nothing; fabricated coordinator messages from a member that does not
+ * lead change nothing.
+ */
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { marketNodeChannel, roundSchemas, type ClearingOptions } from '../../../src/market/clearing/rounds.ts';
+import { runSharing, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
+import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityDistributed, type DistributedResult } from '../../../src/optimizer/community/index.ts';
+import type { Plan, ProblemInput } from '../../../src/optimizer/types.ts';
+import type { MarketNode } from '../../../src/market/index.ts';
+import { coincidentCommunity } from '../../optimizer/community/instances.ts';
+import { BROKERS, TestCommunity, type TestBroker } from '../fixtures.ts';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+// T = 6 hourly steps, each household with its own DRO problem (3 error samples): alone, all charge in the same cheap hour.
+const problem = coincidentCommunity(3);
+const ids = ['h1', 'h2', 'h3'];
+const settings = sharingSettings();
+const spec: SharingSpec = { terms: coordinatorTerms(problem.terms), stepHours: problem.households[0]!.stepHours, settings };
+const inputOf = (id: string): ProblemInput => problem.households[ids.indexOf(id)]!;
+const net = (plan: Plan) => plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!);
+
+let reference: DistributedResult;
+beforeAll(async () => {
+  reference = await solveCommunityDistributed(problem, settings);
+  expect(reference.ok && reference.converged).toBe(true);
+});
+
+let broker: TestBroker | undefined;
+let community: TestCommunity | undefined;
+const agents: HouseholdAgent[] = [];
+afterEach(async () => {
+  await community?.close(broker?.url);
+  await broker?.close();
+  for (const a of agents.splice(0)) a.dispose();
+  community = undefined;
+  broker = undefined;
+});
+
+async function gateways(start: () => Promise<TestBroker>, members: string[]): Promise<MarketNode[]> {
+  broker = await start();
+  community = new TestCommunity(members);
+  return Promise.all(members.map((id) => community!.startNode(id, broker!.url, { roundSchemas })));
+}
+
+function clear(node: MarketNode, options: Partial<ClearingOptions> & { clearing: string }): Promise<SharingOutcome | null> {
+  const agent = new HouseholdAgent(inputOf(node.id), [], settings, false, 0);
+  agents.push(agent);
+  return runSharing(marketNodeChannel(node), agent, spec, { peerIds: ids, roundTimeoutMs: 10_000, ...options });
+}
+
+/** Every household's own plan and the price are the in-process clearing's (same solves in the same order: to solver precision). */
+function expectReference(outcomes: (SharingOutcome | null)[]): void {
+  for (const [n, outcome] of outcomes.entries()) {
+    expect(outcome, ids[n]).not.toBeNull();
+    expect(outcome!.rounds).toBe(reference.rounds);
+    expect(outcome!.converged).toBe(true);
+    expect(outcome!.participants).toEqual(ids);
+    net(outcome!.plan).forEach((v, t) => expect(v).toBeCloseTo(net(reference.plans[n]!)[t]!, 6));
+    outcome!.couplingPriceEurPerKwh.forEach((p, t) => expect(p).toBeCloseTo(reference.couplingPriceEurPerKwh[t]!, 6));
+  }
+}
+
+describe.each(BROKERS)('the community sharing clearing over $name', ({ start }) => {
+  it('three gateways reach the in-process distributed result, each with its own plan', async () => {
+    const nodes = await gateways(start, ids);
+    expectReference(await Promise.all(nodes.map((n) => clear(n, { clearing: 'day-1' }))));
+  });
+
+  it('a household that leaves mid-clearing is dropped: the others converge among themselves, it keeps nothing', async () => {
+    const nodes = await gateways(start, ids);
+    const leaver = nodes[2]!;
+    const abort = new AbortController();
+    // h3 goes away (its node stops, as a killed gateway's connection ends) once the clearing is under way.
+    let heard = 0;
+    const stopListening = leaver.on('round', (envelope) => {
+      if (envelope.body.name === 'sharing-round' && ++heard === 3) {
+        abort.abort(new Error('gateway stopped'));
+        void leaver.stop();
+      }
+    });
+    const [h1, h2, h3] = await Promise.allSettled([clear(nodes[0]!, { clearing: 'day-2', roundTimeoutMs: 2_000 }), clear(nodes[1]!, { clearing: 'day-2', roundTimeoutMs: 2_000 }), clear(leaver, { clearing: 'day-2', roundTimeoutMs: 2_000, signal: abort.signal })]);
+    stopListening();
+    expect(h3.status).toBe('rejected');
+    for (const settled of [h1, h2]) {
+      expect(settled.status).toBe('fulfilled');
+      const outcome = (settled as PromiseFulfilledResult<SharingOutcome | null>).value!;
+      expect(outcome.participants).toEqual(['h1', 'h2']);
+      expect(outcome.converged).toBe(true);
+    }
+    const [a, b] = [h1, h2].map((s) => (s as PromiseFulfilledResult<SharingOutcome>).value);
+    expect(a!.rounds).toBe(b!.rounds);
+    expect(a!.couplingPriceEurPerKwh).toEqual(b!.couplingPriceEurPerKwh);
+  });
+
+  it('coordinator messages fabricated by a member that does not lead change nothing', async () => {
+    // h0 sorts first but is not a participant; h3 is a participant whose id comes after the leader's.
+    const nodes = await gateways(start, ['h0', ...ids]);
+    const [outsider, ...participants] = nodes;
+    const fake = (round: number) => ({ clearing: 'day-3', round, participants: ids, penaltyEurPerKw2: 1, scaledPrice: [9, 9, 9, 9, 9, 9], shareShiftKw: [5, 5, 5, 5, 5, 5], lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], done: round > 1, converged: true });
+    let round = 0;
+    const flood = setInterval(() => {
+      round = (round % 3) + 1;
+      for (const liar of [outsider!, participants[2]!]) liar.publish('round', { name: 'sharing-round', payload: fake(round) }).catch(() => undefined);
+    }, 25);
+    try {
+      expectReference(await Promise.all(participants.map((n) => clear(n, { clearing: 'day-3' }))));
+    } finally {
+      clearInterval(flood);
+    }
+  });
+});
