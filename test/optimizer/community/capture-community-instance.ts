@@ -2,7 +2,7 @@
  * Dev tool (not a test): the four real households' day-ahead ProblemInputs (midnight of a test day,
  * Δt = 1 h, T = 24, I = 20, DRO ρ = 0.03), built exactly as the evaluation's optimizer controller
  * builds them, into one JSON fixture for the community tests and benchmark.
- *   npx tsx test/optimizer/community/capture-community-instance.ts OUT.json [DAY_INDEX]
+ *   npx tsx test/optimizer/community/capture-community-instance.ts OUT.json [DAY_INDEX]   (fixtures: test/optimizer/fixtures/community-day-ahead-DATE.json)
  * Joint samples: the households' sample i as joint sample i. Every household's store ranks the same
  * past days the same way (nearest day of year, then most recent), so sample i is the same past day
  * for all of them unless a household lacks that day's trajectory (a gap in its data).

@@ -23,9 +23,9 @@ export function syntheticCommunity(options: { households: number; steps: number;
   return { households, terms };
 }
 
-/** The four real households' day-ahead inputs (test/optimizer/fixtures/community-day-ahead.json), T = 24, I = 20. */
+/** The four real households' day-ahead inputs (test/optimizer/fixtures/community-day-ahead-2016-07-01.json), T = 24, I = 20. */
 export function realCommunity(chance: boolean): CommunityProblem {
-  const fixture = JSON.parse(readFileSync(new URL('../fixtures/community-day-ahead.json', import.meta.url), 'utf8')) as { households: ProblemInput[] };
+  const fixture = JSON.parse(readFileSync(new URL('../fixtures/community-day-ahead-2016-07-01.json', import.meta.url), 'utf8')) as { households: ProblemInput[] };
   const households = fixture.households;
   const T = households[0]!.stepHours.length;
   return {
