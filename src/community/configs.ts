@@ -97,7 +97,7 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
       tariff: { pricesFile: join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv') },
       forecast: { historyFile: join(dataDir, 'buildings', `${setup.household}_hourly.csv`) },
       control,
-      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile },
+      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community' },
       storage: { dir: g.storageDir, measurementEveryS: Math.max(control.fastPeriodS, 300) },
       // No status page: four gateways on one machine would need four ports, and the report shows the run.
       telemetry: { mqtt: { brokerUrl: options.brokerUrl } },

@@ -82,6 +82,12 @@ export interface GatewayConfig {
     /** Community membership file: members' ids and public keys (docs/market.md). */
     membersFile: string;
     maxTradeKw: number;
+    /**
+     * `community`: a community clearing day-ahead (ADMM in sharing form over MQTT, at midnight and at
+     * start-up) that the planner anchors to, the price-only auction when it fails; `auction`
+     * (default): the six-hourly auction only. docs/market-loop.md.
+     */
+    coordination?: 'auction' | 'community';
     /** The broker login; default: none, or `gatewayId` with a `passwordFile` or an embedded broker. */
     username?: string;
     /** A file holding the login's password (Mosquitto); without one a login uses a signed login token (an embedded community broker). */

@@ -194,6 +194,8 @@ export const gatewaySchema = {
         identityFile: path,
         membersFile: path,
         maxTradeKw: powerKw,
+        // docs/market-loop.md: a day-ahead community clearing (the auction as its fallback), or the six-hourly auction only.
+        coordination: { enum: ['auction', 'community'], default: 'auction' },
         // The broker login (deploy/mosquitto); docs/configuration.md says which combination does what.
         username: { type: 'string', pattern: ID_PATTERN },
         passwordFile: path,

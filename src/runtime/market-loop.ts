@@ -15,6 +15,12 @@
  *   commit, so they land in both parties' ledgers or in neither.
  * - **Never twice**: a window is journaled as joined (fsync'd) before the gateway announces
  *   itself, and never joined again, also after a restart: a gateway never trades a slot twice.
+ * - **Community coordination** (`market.coordination: community`): at the first tick of each day
+ *   of the gateway clock (midnight, and at start-up) the members online join a community clearing
+ *   (`runSharing`: ADMM in sharing form, each gateway's local step its own full problem, offered by
+ *   the planner); its outcome — the clearing's price of net import and this household's own
+ *   cleared net import — anchors the planner's re-plans until the next one (`communityCoupling`).
+ *   The auction runs only on a day whose clearing failed.
  * - **The optimizer's view** (`peerTrades`): every trade the market has not committed is fixed at 0,
  *   every committed one at its power, so a plan never counts on energy nobody agreed to deliver,
  *   and the plan a gateway bids from is its plan without further trading.
@@ -30,14 +36,17 @@ import { initialPrice } from '../market/clearing/admm.ts';
 import { ordersFromPlan, planSlots, type OrderBook, type PlanSlots } from '../market/clearing/auction.ts';
 import { mandateFromBook } from '../market/clearing/mandate.ts';
 import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
+import { runSharing } from '../market/clearing/sharing-rounds.ts';
 import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
-import type { Plan, PeerTrade } from '../optimizer/types.ts';
+import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, HouseholdAgent, sharingSettings, type CommunityAnchor, type LocalSolver } from '../optimizer/community/index.ts';
+import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
 import { Journal } from '../storage/journal.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
 import type { RuntimeLog } from './log.ts';
 import type { ActivePlan, MarketView, TradeView } from './types.ts';
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 /** Hourly slots: the tariff's resolution, and whole steps of any control period that divides an hour. */
 const SLOT_HOURS = 1;
 const SLOT_MS = SLOT_HOURS * HOUR_MS;
@@ -55,7 +64,8 @@ const COMPACT_AFTER_LINES = 1_000;
 
 const STATUS_ROUND = 'market-status';
 type Status = 'joining' | 'clearing' | 'done';
-const CLEARING_ID = /^window-(\d{1,15})$/;
+/** A window's auction (`window-<S>`) or a day's community clearing (`community-<day start>`). */
+const CLEARING_ID = /^(window|community)-(\d{1,15})$/;
 const statusSchema = {
   type: 'object',
   properties: { clearing: { type: 'string', pattern: CLEARING_ID.source }, status: { enum: ['joining', 'clearing', 'done'] } },
@@ -89,7 +99,25 @@ export interface MarketLoopOptions {
   timing?: Partial<MarketLoopTiming>;
 }
 
-export interface MarketLoop extends MarketView {
+/** What the household clears with: the planner's problem of its latest tick (without an anchor) and its solver. */
+export interface HouseholdProblem {
+  input: ProblemInput;
+  /** The plan's start (the tick's instant) and its steps' slots on the Δt grid. */
+  startMs: number;
+  slotStartsMs: number[];
+  /** The gateway's solver worker: the clearing's local steps stay off the control loop's thread. */
+  solver: LocalSolver;
+}
+
+/** The community clearing's side of the market loop, for the planner. */
+export interface CommunityMarketView {
+  /** The planner's problem of each tick; the next community clearing clears with the latest. */
+  offerProblem(problem: HouseholdProblem): void;
+  /** `ProblemInput.community` of a re-plan over these slots: the anchor of the day's clearing; undefined when none is in force. */
+  communityCoupling(input: ProblemInput, slotStartsMs: readonly number[]): CommunityCoupling | undefined;
+}
+
+export interface MarketLoop extends MarketView, CommunityMarketView {
   /** Loads (or creates) the identity and the membership, and connects; a broker that is away is retried in the background. */
   start(): Promise<void>;
   /** Starts this gateway's part in the clearing of the window whose gate is open, if not done yet; returns at once. */
@@ -103,7 +131,9 @@ export interface MarketLoop extends MarketView {
 
 type LoopRecord =
   | { type: 'joined'; windowStartMs: number }
-  | { type: 'cleared'; windowStartMs: number; priceEurPerKwh: (number | null)[]; participants: string[] };
+  | { type: 'cleared'; windowStartMs: number; priceEurPerKwh: (number | null)[]; participants: string[] }
+  /** A day's community clearing, joined (anchor null until it ends) and ended (null: it failed). */
+  | { type: 'community'; dayStartMs: number; anchor: CommunityAnchor | null };
 
 export function createMarketLoop(options: MarketLoopOptions): MarketLoop {
   return new GatewayMarketLoop(options);
@@ -115,6 +145,9 @@ function openWindowStartMs(nowMs: number): number {
 }
 
 const clearingIdOf = (windowStartMs: number) => `window-${windowStartMs}`;
+const communityIdOf = (dayStartMs: number) => `community-${dayStartMs}`;
+const dayStartOf = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
+const recordMs = (r: LoopRecord) => (r.type === 'community' ? r.dayStartMs : r.windowStartMs);
 
 class GatewayMarketLoop implements MarketLoop {
   private readonly market: NonNullable<GatewayConfig['market']>;
@@ -125,9 +158,12 @@ class GatewayMarketLoop implements MarketLoop {
   private members: string[] = [];
   /** Windows this gateway joined, with their cleared prices once known (null: nothing cleared). */
   private readonly windows = new Map<number, (number | null)[] | null>();
-  /** What each member said about the windows around now. */
-  private readonly statuses = new Map<number, Map<string, Status>>();
-  private current: { windowStartMs: number; phase: 'joining' | 'clearing' } | null = null;
+  /** The days this gateway joined a community clearing, with its anchor once known (null: failed). */
+  private readonly communityDays = new Map<number, CommunityAnchor | null>();
+  private offered: HouseholdProblem | null = null;
+  /** What each member said about the clearings around now, by clearing id. */
+  private readonly statuses = new Map<string, Map<string, Status>>();
+  private current: { clearing: string; phase: 'joining' | 'clearing' } | null = null;
   private running: Promise<void> | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
@@ -155,10 +191,13 @@ class GatewayMarketLoop implements MarketLoop {
     this.members = members.map((m) => m.peerId).sort();
     const { journal, records } = Journal.open<LoopRecord>(join(this.options.dataDir, 'market-loop.jsonl'));
     this.journal = journal;
-    const newestMs = Math.max(0, ...records.map((r) => r.windowStartMs));
-    const kept = records.filter((r) => r.windowStartMs >= newestMs - HISTORY_MS);
+    const newestMs = Math.max(0, ...records.map(recordMs));
+    const kept = records.filter((r) => recordMs(r) >= newestMs - HISTORY_MS);
     if (records.length > COMPACT_AFTER_LINES) journal.rewrite(kept);
-    for (const record of kept) this.windows.set(record.windowStartMs, record.type === 'cleared' && record.priceEurPerKwh.length > 0 ? record.priceEurPerKwh : null);
+    for (const record of kept) {
+      if (record.type === 'community') this.communityDays.set(record.dayStartMs, record.anchor);
+      else this.windows.set(record.windowStartMs, record.type === 'cleared' && record.priceEurPerKwh.length > 0 ? record.priceEurPerKwh : null);
+    }
     const node = new MarketNode({
       identity,
       community: { communityId: this.market.community, members },
@@ -179,12 +218,38 @@ class GatewayMarketLoop implements MarketLoop {
   async tick(nowMs: number): Promise<void> {
     if (this.closed || this.running !== null || this.node?.connected !== true) return;
     this.forgetOld(nowMs);
+    if (this.market.coordination === 'community') {
+      const dayStartMs = dayStartOf(nowMs);
+      if (!this.communityDays.has(dayStartMs)) return this.run(this.clearCommunity(this.node, dayStartMs));
+      // The day is coordinated by its clearing's anchor; the auction is the fallback of a failed one.
+      if (this.communityDays.get(dayStartMs) !== null) return;
+    }
     const windowStartMs = openWindowStartMs(nowMs);
     if (this.windows.has(windowStartMs)) return;
-    this.running = this.clearWindow(this.node, windowStartMs)
+    this.run(this.clearWindow(this.node, windowStartMs));
+  }
+
+  private run(work: Promise<void>): void {
+    this.running = work
       // Only the journal can throw here (a full disk): the market pauses, the gateway runs on.
-      .catch((error: Error) => this.options.log('error', `market: window journal not written: ${error.message}`))
+      .catch((error: Error) => this.options.log('error', `market: journal not written: ${error.message}`))
       .finally(() => (this.running = null));
+  }
+
+  offerProblem(problem: HouseholdProblem): void {
+    this.offered = problem;
+  }
+
+  /**
+   * The anchor of today's clearing; before it (the midnight solve) yesterday's, whose uncovered
+   * slots carry no price; none on a day whose clearing failed (that day trades by auction).
+   */
+  communityCoupling(input: ProblemInput, slotStartsMs: readonly number[]): CommunityCoupling | undefined {
+    if (this.market.coordination !== 'community') return undefined;
+    const dayStartMs = dayStartOf(this.options.clock.nowMs());
+    const today = this.communityDays.get(dayStartMs);
+    const anchor = today === undefined ? this.communityDays.get(dayStartMs - DAY_MS) : today;
+    return anchor ? anchoredCoupling(anchor, input, slotStartsMs) : undefined;
   }
 
   settled(): Promise<void> {
@@ -270,12 +335,12 @@ class GatewayMarketLoop implements MarketLoop {
     const what = `window ${new Date(windowStartMs).toISOString()}`;
     this.journal!.append({ type: 'joined', windowStartMs });
     this.windows.set(windowStartMs, null);
-    this.current = { windowStartMs, phase: 'joining' };
+    this.current = { clearing: clearingIdOf(windowStartMs), phase: 'joining' };
     let prices: (number | null)[] = [];
     let participants: string[] = [];
     try {
       const book = this.book(windowStartMs);
-      participants = await this.join(node, windowStartMs);
+      participants = await this.join(node, clearingIdOf(windowStartMs));
       if (participants.length < 2) {
         log('info', `market: ${what}: no other gateway joined, nothing to clear`);
         return;
@@ -304,6 +369,50 @@ class GatewayMarketLoop implements MarketLoop {
     }
   }
 
+  /**
+   * This gateway's part in the community clearing of a day: joined once (journaled), cleared with
+   * the members online that joined, each household's local step its own problem as the planner
+   * last built it. Its outcome is this household's own final plan's net import and the clearing's
+   * price: the anchor of the planner's re-plans. A failed clearing leaves no anchor.
+   */
+  private async clearCommunity(node: MarketNode, dayStartMs: number): Promise<void> {
+    const { log } = this.options;
+    const clearing = communityIdOf(dayStartMs);
+    const what = `community clearing of ${new Date(dayStartMs).toISOString().slice(0, 10)}`;
+    this.journal!.append({ type: 'community', dayStartMs, anchor: null });
+    this.communityDays.set(dayStartMs, null);
+    this.current = { clearing, phase: 'joining' };
+    let anchor: CommunityAnchor | null = null;
+    let agent: HouseholdAgent | undefined;
+    try {
+      const offered = this.offered;
+      if (offered === null) throw new Error('no problem from the planner yet');
+      const participants = await this.join(node, clearing);
+      if (participants.length < 2) throw new Error('no other gateway joined');
+      this.current.phase = 'clearing';
+      const { input, startMs, slotStartsMs, solver } = offered;
+      const settings = sharingSettings({ solveBudgetMs: this.options.config.control.solveBudgetMs });
+      agent = new HouseholdAgent(input, [], settings, false, startMs, solver);
+      const dayOfStep = slotStartsMs.map((ms) => Math.max(0, Math.floor((ms - dayStartMs) / DAY_MS)));
+      const terms = { peakChargeEurPerKwDay: DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, dayOfStep, peakSoFarKw: new Array<number>(1 + Math.max(...dayOfStep)).fill(0) };
+      const { roundTimeoutMs } = this.timing;
+      // Every round may wait a round timeout, and every candidate may fail in turn.
+      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(roundTimeoutMs * (settings.maxRounds + 3 * participants.length))]);
+      const outcome = await untilAborted(runSharing(marketNodeChannel(node), agent, { terms, stepHours: input.stepHours, settings }, { clearing, peerIds: participants, roundTimeoutMs, signal }), signal);
+      if (outcome === null) throw new Error('this gateway was dropped from it');
+      const { plan } = outcome;
+      anchor = { slotStartsMs, priceEurPerKwh: outcome.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) };
+      log('info', `market: ${what} among ${outcome.participants.join(', ')} (leader ${outcome.leader}): ${outcome.rounds} rounds, ${outcome.converged ? 'converged' : 'not converged'}; own peak import ${Math.max(0, ...anchor.netTargetKw).toFixed(2)} kW`);
+    } catch (error) {
+      if (!this.closed) log('warn', `market: ${what} failed (${(error as Error).message}); the day trades by auction`);
+    } finally {
+      agent?.dispose();
+      this.communityDays.set(dayStartMs, anchor);
+      this.journal!.append({ type: 'community', dayStartMs, anchor });
+      this.current = null;
+    }
+  }
+
   /** This gateway's order book for the window, from its latest plan (none from a fallback plan). */
   private book(windowStartMs: number): OrderBook {
     const active = this.options.plan();
@@ -317,14 +426,14 @@ class GatewayMarketLoop implements MarketLoop {
    * it said something about the window, or it is known to be offline; at most the join timeout.
    * Returns who clears: this gateway and every member that is joining or clearing and not offline.
    */
-  private async join(node: MarketNode, windowStartMs: number): Promise<string[]> {
+  private async join(node: MarketNode, clearing: string): Promise<string[]> {
     const startedMs = performance.now();
     let announcedMs = -Infinity;
-    const heard = () => this.statuses.get(windowStartMs) ?? new Map<string, Status>();
+    const heard = () => this.statuses.get(clearing) ?? new Map<string, Status>();
     const offline = () => new Set(node.peers().filter((p) => !p.online).map((p) => p.peerId));
     for (;;) {
       if (performance.now() - announcedMs >= JOIN_RESEND_MS) {
-        this.announce(node, windowStartMs, 'joining');
+        this.announce(node, clearing, 'joining');
         announcedMs = performance.now();
       }
       const gone = offline();
@@ -337,28 +446,36 @@ class GatewayMarketLoop implements MarketLoop {
     return [node.id, ...joined].sort();
   }
 
-  private announce(node: MarketNode, windowStartMs: number, status: Status): void {
-    node.publish('round', { name: STATUS_ROUND, payload: { clearing: clearingIdOf(windowStartMs), status } }).catch(() => undefined);
+  private announce(node: MarketNode, clearing: string, status: Status): void {
+    node.publish('round', { name: STATUS_ROUND, payload: { clearing, status } }).catch(() => undefined);
   }
 
   /** Status messages: remembered for the windows around now; a joining member is told where this gateway is. */
   private onRound(envelope: Envelope<'round'>): void {
     if (this.closed || envelope.body.name !== STATUS_ROUND) return;
     const { clearing, status } = envelope.body.payload as { clearing: string; status: Status };
-    const windowStartMs = Number(CLEARING_ID.exec(clearing)![1]);
-    if (Math.abs(windowStartMs - openWindowStartMs(this.options.clock.nowMs())) > WINDOW_MS) return;
-    const heard = this.statuses.get(windowStartMs) ?? new Map<string, Status>();
-    this.statuses.set(windowStartMs, heard);
+    if (!this.isAround(clearing, this.options.clock.nowMs())) return;
+    const heard = this.statuses.get(clearing) ?? new Map<string, Status>();
+    this.statuses.set(clearing, heard);
     heard.set(envelope.from, status);
     if (status !== 'joining') return;
     // Only a joining member is answered (and only by one that is past joining), so answers never answer each other.
-    const own = this.current?.windowStartMs === windowStartMs ? this.current.phase : this.windows.has(windowStartMs) ? 'done' : undefined;
-    if (own === 'clearing' || own === 'done') this.announce(this.node!, windowStartMs, own);
+    const [, kind, ms] = CLEARING_ID.exec(clearing)!;
+    const done = kind === 'community' ? this.communityDays.has(Number(ms)) : this.windows.has(Number(ms));
+    const own = this.current?.clearing === clearing ? this.current.phase : done ? 'done' : undefined;
+    if (own === 'clearing' || own === 'done') this.announce(this.node!, clearing, own);
+  }
+
+  /** Whether a clearing is around now: the open window or its neighbours, today or a neighbouring day. */
+  private isAround(clearing: string, nowMs: number): boolean {
+    const [, kind, ms] = CLEARING_ID.exec(clearing)!;
+    return kind === 'community' ? Math.abs(Number(ms) - dayStartOf(nowMs)) <= DAY_MS : Math.abs(Number(ms) - openWindowStartMs(nowMs)) <= WINDOW_MS;
   }
 
   private forgetOld(nowMs: number): void {
-    for (const windowStartMs of this.statuses.keys()) if (windowStartMs < openWindowStartMs(nowMs) - WINDOW_MS) this.statuses.delete(windowStartMs);
+    for (const clearing of this.statuses.keys()) if (!this.isAround(clearing, nowMs)) this.statuses.delete(clearing);
     for (const windowStartMs of this.windows.keys()) if (windowStartMs < nowMs - HISTORY_MS) this.windows.delete(windowStartMs);
+    for (const dayStartMs of this.communityDays.keys()) if (dayStartMs < nowMs - HISTORY_MS) this.communityDays.delete(dayStartMs);
   }
 
   /** The market's price of the slot (what the seller gets), if its window cleared it. */

@@ -7,7 +7,10 @@
  * The problem is built by the same code as the evaluation's optimizer controller
  * (src/optimizer/receding-input.ts). The forecaster is the evaluation's (src/forecast), fitted on
  * the configured history file and then fed the gateway's own hourly records; its errors on those
- * hours become new samples, which are persisted so a restarted gateway keeps them. docs/planner.md
+ * hours become new samples, which are persisted so a restarted gateway keeps them. With community
+ * coordination, each tick's problem is offered to the market loop (its household's part of the
+ * next community clearing) and solved anchored to the last clearing (`ProblemInput.community`,
+ * as the evaluation's community controller does). docs/planner.md
  * describes the step grid, the hourly-to-step mapping and the cold start.
  */
 import { readFileSync } from 'node:fs';
@@ -23,6 +26,7 @@ import { fallbackPlan, type Plan, type ProblemInput, type SolveResult } from '..
 import { recedingProblemInput } from '../optimizer/receding-input.ts';
 import type { Clock } from '../time/clock.ts';
 import type { RuntimeLog } from './log.ts';
+import type { CommunityMarketView } from './market-loop.ts';
 import type { ActivePlan, HourRecord, MarketView, RuntimeStore, ShiftableState, TariffSource } from './types.ts';
 
 export interface PlannerOptions {
@@ -30,7 +34,8 @@ export interface PlannerOptions {
   clock: Clock;
   store: RuntimeStore;
   tariff: TariffSource;
-  market: MarketView | null;
+  /** The market loop; with community coordination it also takes the problem and gives the anchor. */
+  market: (MarketView & Partial<CommunityMarketView>) | null;
   /** The solver client (src/runtime/solver-client.ts): never rejects, enforces the budget. */
   solver: { solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult> };
   log?: RuntimeLog;
@@ -100,10 +105,13 @@ export function createPlanner(options: PlannerOptions): Planner {
       weights: { batteryWearEurPerKw2h: control.batteryWearEurPerKw2h, deferralEurPerKwh2: control.deferralEurPerKwh2, scheduleDeviationEurPerKw2: 0 },
     });
 
+    // The clearing's local steps start from the problem without an anchor: each household alone.
+    market?.offerProblem?.({ input, startMs: nowMs, slotStartsMs: steps.slotStartsMs, solver });
+    const anchor = market?.communityCoupling?.(input, steps.slotStartsMs);
     const started = performance.now();
     let result: SolveResult;
     try {
-      result = await solver.solve(input, { startMs: nowMs });
+      result = await solver.solve(anchor ? { ...input, community: anchor } : input, { startMs: nowMs });
     } catch (error) {
       result = { ok: false, status: 'error', message: (error as Error).message, solveMs: performance.now() - started };
     }

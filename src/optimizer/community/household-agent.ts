@@ -4,8 +4,8 @@
  * target, ρ, λ and its κ price) with its contribution x_n and κ_n, and keeps its plan to itself —
  * the same object whether the coordinator is in this process or behind MQTT (market/clearing/sharing-rounds.ts).
  */
-import { createOptimizer, type Optimizer } from '../optimizer.ts';
-import type { CommunityCoupling, Plan, ProblemInput } from '../types.ts';
+import { createOptimizer } from '../optimizer.ts';
+import type { CommunityCoupling, Plan, ProblemInput, SolveResult } from '../types.ts';
 import type { HouseholdLimits, SharingSettings } from './types.ts';
 
 /** What the coordinator tells one household for a round (its view of the sharing state). */
@@ -30,8 +30,14 @@ export interface HouseholdAnswer {
 
 export type HouseholdStep = ({ ok: true } & HouseholdAnswer) | { ok: false; message: string };
 
+/** What solves the local steps: the agent's own optimizer, or a gateway's solver worker. */
+export interface LocalSolver {
+  solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult>;
+}
+
 export class HouseholdAgent {
-  private readonly optimizer: Optimizer;
+  private readonly optimizer: LocalSolver;
+  private readonly release: () => void;
   private readonly T: number;
   /** The last round's plan: the household's own, never sent. */
   plan: Plan | undefined;
@@ -39,6 +45,8 @@ export class HouseholdAgent {
   /**
    * `samplesKw`: this household's part of the joint samples, I × T, floored as the coordinator's
    * (floorJointSamples); `withLipschitz`: the community chance family has a radius > 0, so κ is priced.
+   * `solver`: a running gateway's solver worker (it keeps the solves off the control loop's thread);
+   * default an optimizer of the agent's own.
    */
   constructor(
     private readonly input: ProblemInput,
@@ -46,10 +54,18 @@ export class HouseholdAgent {
     private readonly settings: SharingSettings,
     private readonly withLipschitz: boolean,
     private readonly startMs: number,
+    solver?: LocalSolver,
   ) {
     this.T = input.stepHours.length;
-    // A local step of an iteration that stops at ~0.01 kW residual needs no 1e-9 certified gap.
-    this.optimizer = createOptimizer({ timeBudgetMs: settings.solveBudgetMs, highsGap: { relative: 1e-7, absolute: 1e-7 } });
+    if (solver) {
+      this.optimizer = solver;
+      this.release = () => {};
+    } else {
+      // A local step of an iteration that stops at ~0.01 kW residual needs no 1e-9 certified gap.
+      const own = createOptimizer({ timeBudgetMs: settings.solveBudgetMs, highsGap: { relative: 1e-7, absolute: 1e-7 } });
+      this.optimizer = own;
+      this.release = () => own.dispose();
+    }
   }
 
   /** Coupling vector length, T·(1 + I). */
@@ -107,7 +123,8 @@ export class HouseholdAgent {
     };
   }
 
+  /** Disposes the agent's own optimizer (a solver passed in stays its owner's). */
   dispose(): void {
-    this.optimizer.dispose();
+    this.release();
   }
 }

@@ -1,0 +1,141 @@
+/**
+ * Community coordination in the market loop (`market.coordination: community`): three gateways'
+ * loops on each real broker, each offered its household's problem as the planner offers it and
+ * solving on an optimizer of its own, clear the day at midnight of the gateway clock; the anchor
+ * each loop then gives the planner is its household's part of the in-process distributed clearing
+ * of the same problems. A restarted gateway keeps its anchor and does not clear the day again.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { GatewayConfig } from '../../src/config/gateway-config.ts';
+import { tariffParams } from '../../src/data/tariff.ts';
+import { generateIdentity, saveIdentity } from '../../src/market/index.ts';
+import { ANCHOR_WEIGHT_EUR_PER_KW2, sharingSettings, solveCommunityDistributed, type DistributedResult } from '../../src/optimizer/community/index.ts';
+import { createOptimizer, type Optimizer } from '../../src/optimizer/index.ts';
+import { createMarketLoop, type MarketLoop, type MarketLoopTiming } from '../../src/runtime/market-loop.ts';
+import { ManualClock } from '../../src/time/clock.ts';
+import { coincidentCommunity } from '../optimizer/community/instances.ts';
+import { BROKERS, FAST_TIMING, type TestBroker } from '../market/fixtures.ts';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+const HOUR_MS = 3_600_000;
+/** Midnight UTC: the day's community clearing. */
+const MIDNIGHT_MS = Date.UTC(2030, 6, 15);
+const SOLVE_BUDGET_MS = 5_000;
+const TIMING: Partial<MarketLoopTiming> = { joinTimeoutMs: 5_000, roundTimeoutMs: 5_000, commitTimeoutMs: 8_000, node: FAST_TIMING };
+const ids = ['gw-a', 'gw-b', 'gw-c'];
+// T = 6 hourly steps from midnight, one billing day: alone, the three batteries charge in the same cheap hour.
+const problem = coincidentCommunity(3);
+const slotStartsMs = problem.households[0]!.stepHours.map((_, t) => MIDNIGHT_MS + t * HOUR_MS);
+const settings = sharingSettings({ solveBudgetMs: SOLVE_BUDGET_MS });
+/** The solver a gateway's agent would create for itself: the reference's local steps, solve for solve. */
+const localSolver = () => createOptimizer({ timeBudgetMs: SOLVE_BUDGET_MS, highsGap: { relative: 1e-7, absolute: 1e-7 } });
+
+let reference: DistributedResult;
+beforeAll(async () => {
+  reference = await solveCommunityDistributed({ ...problem, startMs: MIDNIGHT_MS }, settings);
+  expect(reference.ok && reference.converged).toBe(true);
+});
+
+let root: string | undefined;
+let broker: TestBroker | undefined;
+const loops: MarketLoop[] = [];
+const optimizers: Optimizer[] = [];
+afterEach(async () => {
+  await Promise.all(loops.splice(0).map((l) => l.close()));
+  for (const o of optimizers.splice(0)) o.dispose();
+  await broker?.close();
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = undefined;
+  broker = undefined;
+});
+
+function config(dir: string, communityId: string, id: string, brokerUrl: string): GatewayConfig {
+  return {
+    file: join(dir, id, 'gateway.yaml'),
+    gatewayId: id,
+    board: { file: join(dir, 'board.yaml'), vars: {} },
+    site: {
+      battery: { capacityKwh: 10, minEnergyKwh: 1, maxEnergyKwh: 9.5, maxChargeKw: 4, maxDischargeKw: 4, chargeEfficiency: 0.95, dischargeEfficiency: 0.95 },
+      grid: { maxImportKw: 12, maxExportKw: 8 },
+      shiftable: [],
+    },
+    tariff: { fallbackDayAheadEurPerMwh: 80, ...tariffParams, p2pGridFeeEurPerKwh: 0.09 },
+    control: {
+      fastPeriodS: 2,
+      stepMinutes: 60,
+      horizonSteps: 6,
+      samples: 3,
+      radiusKw: 0.02,
+      epsilon: 0.05,
+      method: 'joint',
+      solver: 'highs',
+      solveBudgetMs: SOLVE_BUDGET_MS,
+      socGuardBandKwh: 0.2,
+      revertTimeoutS: 30,
+      batteryWearEurPerKw2h: 0.005,
+      deferralEurPerKwh2: 0.01,
+    },
+    forecast: {},
+    market: { brokerUrl, community: communityId, identityFile: join(dir, id, 'identity.json'), membersFile: join(dir, 'members.json'), maxTradeKw: 4, coordination: 'community' },
+    storage: { dir: join(dir, id), measurementEveryS: 300 },
+    telemetry: {},
+  };
+}
+
+describe.each(BROKERS)('community coordination in the market loop over $name', ({ start }) => {
+  it('three gateways clear the day at midnight; each anchor is its household’s part of the in-process clearing; a restart keeps it', async () => {
+    broker = await start();
+    root = mkdtempSync(join(tmpdir(), 'pe-community-loop-'));
+    const dir = root;
+    const communityId = `t-${randomUUID().slice(0, 12)}`;
+    const identities = ids.map((id) => generateIdentity(id));
+    for (const identity of identities) saveIdentity(identity, join(dir, identity.peerId, 'identity.json'));
+    writeFileSync(join(dir, 'members.json'), JSON.stringify({ members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey })) }));
+    const clock = new ManualClock(MIDNIGHT_MS);
+    const lines: string[] = [];
+    const startLoop = async (id: string) => {
+      const loop = createMarketLoop({ config: config(dir, communityId, id, broker!.url), clock, dataDir: join(dir, id, 'market'), plan: () => null, log: (level, line) => lines.push(`${id} ${level} ${line}`), timing: TIMING });
+      await loop.start();
+      loops.push(loop);
+      return loop;
+    };
+    const started = await Promise.all(ids.map(startLoop));
+    started.forEach((loop, n) => {
+      const solver = localSolver();
+      optimizers.push(solver);
+      loop.offerProblem({ input: problem.households[n]!, startMs: MIDNIGHT_MS, slotStartsMs, solver });
+    });
+    // Before the day's clearing there is no anchor: the planner plans alone.
+    expect(started[0]!.communityCoupling(problem.households[0]!, slotStartsMs)).toBeUndefined();
+    await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
+    await Promise.all(started.map((l) => l.settled()));
+    const net = (n: number) => reference.plans[n]!.gridImportKw.map((g, t) => g - reference.plans[n]!.gridExportKw[t]!);
+    started.forEach((loop, n) => {
+      const anchor = loop.communityCoupling(problem.households[n]!, slotStartsMs);
+      expect(anchor, `${ids[n]}: ${lines.join('\n')}`).toBeDefined();
+      expect(anchor!.proximalWeightEurPerKw2).toBe(ANCHOR_WEIGHT_EUR_PER_KW2);
+      anchor!.netTargetKw.forEach((v, t) => expect(v).toBeCloseTo(net(n)[t]!, 6));
+      anchor!.netPriceEurPerKwh.forEach((p, t) => expect(p).toBeCloseTo(reference.couplingPriceEurPerKwh[t]!, 6));
+    });
+    // Every gateway logs the same clearing among all three.
+    expect(lines.filter((l) => l.includes('community clearing of 2030-07-15 among gw-a, gw-b, gw-c')).length).toBe(3);
+
+    // A restart the same day: the anchor is back from the journal, and the day is not cleared again (nor auctioned).
+    const restartedAt = MIDNIGHT_MS + 2 * HOUR_MS;
+    clock.advance(restartedAt - MIDNIGHT_MS);
+    const before = started[1]!.communityCoupling(problem.households[1]!, slotStartsMs);
+    await started[1]!.close();
+    loops.splice(loops.indexOf(started[1]!), 1);
+    const again = await startLoop(ids[1]!);
+    expect(again.communityCoupling(problem.households[1]!, slotStartsMs)).toEqual(before);
+    const linesBefore = lines.length;
+    await again.tick(restartedAt);
+    await again.settled();
+    expect(lines.slice(linesBefore).filter((l) => l.includes('community clearing') || l.includes('window'))).toEqual([]);
+  });
+});
