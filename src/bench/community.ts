@@ -5,11 +5,19 @@
  * test/optimizer/community/capture-community-instance.ts), solved centrally and by the ADMM sharing
  * rounds, with and without the community import chance family (ε = 0.05, ρ = 0.03). Reports rounds,
  * wall time of the distributed clearing (all households' local solves and the coordinator in this
- * one process: no network), and the objective gap to the central optimum. `--quick`: the first day
- * without the chance family.
+ * one process: no network), and the objective gap to the central optimum. Then the same clearing
+ * over MQTT (`runSharing`, embedded aedes broker, one signed MarketNode per gateway, all in this
+ * process): 4 gateways on each day without the chance family (what the runtime clears), and, without
+ * `--quick`, 50 gateways (the four households repeated, each with its own optimizer). `--quick`: the
+ * first day without the chance family, 4 gateways.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { solveCommunityCentral, solveCommunityDistributed, type CommunityProblem } from '../optimizer/community/index.ts';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { marketNodeChannel, roundSchemas } from '../market/clearing/rounds.ts';
+import { runSharing } from '../market/clearing/sharing-rounds.ts';
+import { generateIdentity, MarketNode, startEmbeddedBroker } from '../market/index.ts';
+import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityCentral, solveCommunityDistributed, type CommunityProblem } from '../optimizer/community/index.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
 import { report, type BenchOptions } from './report.ts';
 
@@ -33,6 +41,47 @@ export async function runBench(options: BenchOptions): Promise<void> {
     for (const chance of options.quick ? [false] : [false, true]) {
       await clearing(options, fixture, chance);
     }
+    await overMqtt(options, fixture, 4);
+  }
+  if (!options.quick) await overMqtt(options, fixtures[0]!, 50);
+}
+
+/**
+ * One day's clearing among `gateways` MarketNodes over an embedded broker, against the in-process
+ * distributed clearing of the same households (same local steps, so the same plans up to the
+ * summation order of the aggregates). All gateways share this process's one thread, so their
+ * local steps run one after another: on real gateways they run side by side.
+ */
+export async function overMqtt(options: BenchOptions, fixture: string, gateways: number): Promise<void> {
+  const base = problem(fixture, false);
+  const households = Array.from({ length: gateways }, (_, n) => base.households[n % base.households.length]!);
+  const ids = households.map((_, n) => `gw-${String(n).padStart(2, '0')}`);
+  const p: CommunityProblem = { households, terms: base.terms };
+  const settings = sharingSettings();
+  const params = { day: fixture.replace(/^community-day-ahead-|\.json$/g, ''), households: gateways, T: p.terms.dayOfStep.length, broker: 'aedes (embedded)' };
+  const broker = await startEmbeddedBroker({ port: 0 });
+  const root = mkdtempSync(join(tmpdir(), 'pe-bench-community-'));
+  const identities = ids.map((id) => generateIdentity(id));
+  const community = { communityId: `bench-${process.pid}`, members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey })) };
+  const nodes = identities.map((identity) => new MarketNode({ identity, community, brokerUrl: broker.url, dataDir: join(root, identity.peerId), roundSchemas, log: () => {} }));
+  const agents = households.map((input) => new HouseholdAgent(input, [], settings, false, 0));
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+    const started = performance.now();
+    const outcomes = await Promise.all(
+      nodes.map((node, n) => runSharing(marketNodeChannel(node), agents[n]!, { terms: coordinatorTerms(p.terms), stepHours: households[0]!.stepHours, settings }, { clearing: 'bench', peerIds: ids, roundTimeoutMs: 30_000 })),
+    );
+    const clearingMs = performance.now() - started;
+    const reference = await solveCommunityDistributed(p, settings);
+    const net = (plan: { gridImportKw: number[]; gridExportKw: number[] }) => plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!);
+    const differenceKw = Math.max(...outcomes.map((o, n) => Math.max(...net(o!.plan).map((v, t) => Math.abs(v - net(reference.plans[n]!)[t]!)))));
+    const rounds = outcomes[0]!.rounds;
+    report(options, { suite: 'community', metric: 'clearing over MQTT', value: clearingMs, unit: 'ms', params: { ...params, rounds, converged: outcomes[0]!.converged, inProcessRounds: reference.rounds, maxPlanDifferenceKw: differenceKw }, goal: { op: '<=', value: gateways <= 4 ? 10_000 : 60_000 } });
+  } finally {
+    for (const a of agents) a.dispose();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await broker.close();
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
