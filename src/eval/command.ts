@@ -11,7 +11,7 @@ import { defaultDataDir, discoverHouseholds, loadBuildingMetadata, loadHousehold
 import { chooseSplit, isoDay, lastDataDayMs, lastPricedDayMs, splitMs, testDays, validationWindow } from '../data/split.ts';
 import { createOptimizer, type ChanceFamily } from '../optimizer/index.ts';
 import { noControl } from './controllers/no-control.ts';
-import { defaultOptimizerSettings, optimizerController } from './controllers/optimizer.ts';
+import { defaultOptimizerSettings, optimizerController, type OptimizerSettings } from './controllers/optimizer.ts';
 import { communityController } from './controllers/community.ts';
 import { perfectForesight } from './controllers/perfect-foresight.ts';
 import { rtpThreshold } from './controllers/rtp-threshold.ts';
@@ -47,6 +47,8 @@ const usage = `usage: prosumer-edge eval [options]
   --solver highs|scs    optimizer back end (default highs)
   --time-budget-ms MS   per-solve time budget (default 10000)
   --merge DIR,DIR,...   join the eval.json of runs that split --controllers (same days and households) into --out
+  --import-limit peak|connection  what the import chance family protects: the billed peak P̄ (default, the
+                        contract's) or the connection G^imp (docs/evaluation.md)
   --json                one JSON object per controller on stdout (the table goes to stderr)
   -h, --help`;
 
@@ -86,6 +88,7 @@ interface Scenario {
   recommendedRhoKw: number;
   epsilon: Partial<Record<ChanceFamily, number>>;
   weights: typeof defaultOptimizerSettings.weights;
+  importLimit?: 'peak' | 'connection';
   /** Why the split is where it is (--split, the scenario default, or moved for late data). */
   splitReason?: string;
   pricesFile?: string;
@@ -205,7 +208,7 @@ export async function run(args: string[]): Promise<number> {
         data: { type: 'string' }, out: { type: 'string' }, households: { type: 'string' }, days: { type: 'string' },
         stride: { type: 'string' }, controllers: { type: 'string' }, rho: { type: 'string' }, 'recommended-rho': { type: 'string' },
         samples: { type: 'string' }, solver: { type: 'string' }, 'time-budget-ms': { type: 'string' }, merge: { type: 'string' },
-        prices: { type: 'string' }, split: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' },
+        prices: { type: 'string' }, 'import-limit': { type: 'string' }, split: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' },
         'select-rho': { type: 'boolean' }, 'validation-days': { type: 'string' }, confidence: { type: 'string' }, 'rho-from': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -230,7 +233,7 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-type Options = Partial<Record<'data' | 'prices' | 'split' | 'from' | 'to' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from', string>> & { 'select-rho'?: boolean; json?: boolean };
+type Options = Partial<Record<'data' | 'prices' | 'import-limit' | 'split' | 'from' | 'to' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from', string>> & { 'select-rho'?: boolean; json?: boolean };
 
 function dateOption(text: string | undefined, option: string): number | undefined {
   if (text === undefined) return undefined;
@@ -282,7 +285,9 @@ async function evaluate(options: Options): Promise<number> {
   const fromMs = dateOption(options.from, 'from');
   const toMs = dateOption(options.to, 'to');
 
-  const settings = defaultOptimizerSettings;
+  const importLimit = options['import-limit'] ?? 'peak';
+  if (importLimit !== 'peak' && importLimit !== 'connection') throw new UsageError(`--import-limit: expected peak or connection, got "${importLimit}"`);
+  const settings: OptimizerSettings = { ...defaultOptimizerSettings, importLimit };
   const jointOver = Object.keys(settings.epsilon) as ChanceFamily[];
   const optimizerFor = () => createOptimizer({ solver, timeBudgetMs });
   // A bound that stops at a time limit is no bound: the clairvoyant plans get minutes, not the gateway's budget.
@@ -332,7 +337,7 @@ async function evaluate(options: Options): Promise<number> {
     runs.push(await runController(spec, cases, { batteryWearEurPerKw2h: settings.weights.batteryWearEurPerKw2h, communityChargeEurPerKwDay }, (household) => progress(++done, `${spec.name} ${household}`)));
   }
   const summaries = runs.map((r) => summarise(r, jointOver));
-  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights, splitReason: chosen.reason, pricesFile: prices.file, batteries: Object.fromEntries(cases.map((c) => [c.id, c.batterySource])), communityChargeEurPerKwDay };
+  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights, importLimit, splitReason: chosen.reason, pricesFile: prices.file, batteries: Object.fromEntries(cases.map((c) => [c.id, c.batterySource])), communityChargeEurPerKwDay };
   const forecasters = cases.map((c) => ({ household: c.id, shiftable: c.shiftableKind, maxDelayHours: c.maxDelayHours, maxDeferredKwh: c.maxDeferredKwh, sampleBankSize: c.sampleBankSize, params: c.forecastParams }));
   await report(outDir, { scenario, forecasters, controllers: summaries }, options.json === true);
   return summaries.some((s) => s.solve.unhandled > 0) ? 1 : 0;

@@ -571,7 +571,7 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
 
   // ---- chance constraints (§4) ---------------------------------------------------------------
   const peakOrLimit = (t: number): { constant: number; terms: [number, number][] } =>
-    peak ? { constant: 0, terms: [[peakCol(t), 1]] } : { constant: input.grid.maxImportKw, terms: [] };
+    peak && input.chance.importLimit !== 'connection' ? { constant: 0, terms: [[peakCol(t), 1]] } : { constant: input.grid.maxImportKw, terms: [] };
   const familyRows = (family: ChanceFamily): ChanceRow[] => {
     const out: ChanceRow[] = [];
     for (let t = 0; t < T; t++) {

@@ -4,7 +4,7 @@
  * controllers and the runtime's planner both build their inputs here, so the two solve the same
  * problem from the same kind of knowledge.
  */
-import type { BatteryParams, ChanceFamily, ChanceMethod, PeerTrade, ProblemInput, Tariff } from './types.ts';
+import type { BatteryParams, PeerTrade, ProblemInput, Tariff } from './types.ts';
 
 export interface RecedingKnowledge {
   stepHours: number[];
@@ -28,7 +28,7 @@ export interface RecedingKnowledge {
     maxDeferredKwh: number;
   };
   peers?: PeerTrade[];
-  chance: { radiusKw: number; method: ChanceMethod; epsilon: Partial<Record<ChanceFamily, number>> };
+  chance: ProblemInput['chance'];
   weights: ProblemInput['weights'];
 }
 

@@ -113,6 +113,12 @@ export interface ProblemInput {
     method: ChanceMethod;
     /** ε per enabled family; a family missing here is off. */
     epsilon: Partial<Record<ChanceFamily, number>>;
+    /**
+     * What the import family protects (formulation §4 allows either): 'peak' (default) the billed
+     * peak P̄ — the margin then raises the billed peak, and nominal import up to it looks free —
+     * or 'connection' G^imp, the fuse, leaving P̄ to the nominal schedule.
+     */
+    importLimit?: 'peak' | 'connection';
   };
   weights: {
     batteryWearEurPerKw2h: number; // γ_b

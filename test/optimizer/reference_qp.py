@@ -232,7 +232,7 @@ def build(inp, qp=None):
         rows = []
         for t in range(T):
             if family == "import":
-                h = ({peak[day_of[t]]: 1.0}, 0.0) if peak is not None else ({}, grid["maxImportKw"])
+                h = ({peak[day_of[t]]: 1.0}, 0.0) if peak is not None and inp["chance"].get("importLimit") != "connection" else ({}, grid["maxImportKw"])
                 hd = dict(h[0]); hd[gp[t]] = hd.get(gp[t], 0.0) - 1.0; hd[gm[t]] = 1.0
                 rows.append((lambda i, t=t: ({beta[t]: -xi[i][t]}, xi[i][t]), hd, h[1], [({beta[t]: -1.0}, 1.0)]))
             elif family == "export":

@@ -25,6 +25,8 @@ export type OptimizerMode = { kind: 'certainty-equivalent' } | { kind: 'dro'; ra
 export interface OptimizerSettings {
   epsilon: Partial<Record<ChanceFamily, number>>;
   weights: ProblemInput['weights'];
+  /** What the import family protects: the billed peak (the contract's default) or the connection (docs/evaluation.md). */
+  importLimit?: 'peak' | 'connection';
 }
 
 /** The default families of formulation.md §4 at ε = 0.05; wear and deferral weights chosen for the evaluation. */
@@ -38,6 +40,8 @@ export interface HeldPlan {
   plan: Plan;
   netLoadForecastKw: number[];
   solvedAtMs: number;
+  /** The import row's limit the plan was solved with (the plant scores that row against it). */
+  importLimit?: 'peak' | 'connection';
 }
 
 /** Solves; on a typed failure or a throw, the fallback plan of formulation.md §6 (never throws). */
@@ -57,10 +61,11 @@ export async function solveOrFallBack(optimizer: Optimizer, input: ProblemInput,
 
 /** The plan of a solve result, or the fallback plan when it failed. */
 export function planOrFallBack(result: SolveResult, input: ProblemInput, startMs: number, previous: HeldPlan | null, solveMs: number, unhandled = false): { held: HeldPlan; record: SolveRecord } {
-  if (result.ok) return { held: { plan: result.plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs }, record: { solveMs, status: 'optimal', fallback: null, unhandled } };
+  const importLimit = input.chance.importLimit ?? 'peak';
+  if (result.ok) return { held: { plan: result.plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs, importLimit }, record: { solveMs, status: 'optimal', fallback: null, unhandled } };
   const plan = fallbackPlan(input, previous && previous.plan.startMs <= startMs ? previous.plan : undefined, startMs, result.status);
   const fallback = plan.solver.name === 'fallback:shifted-plan' ? 'shifted-plan' : 'safe-rule';
-  return { held: { plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs }, record: { solveMs, status: result.status, fallback, unhandled, message: result.message } };
+  return { held: { plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs, importLimit }, record: { solveMs, status: result.status, fallback, unhandled, message: result.message } };
 }
 
 /** Step k of a held plan as the plant's command; β only for a controller that applies its decision rule. */
@@ -72,7 +77,7 @@ export function stepCommand(held: HeldPlan, k: number, useDecisionRule: boolean,
     batteryKw: plan.dischargeKw[k]! - plan.chargeKw[k]!,
     decisionRule: useDecisionRule ? plan.decisionRule[k]! : 0,
     shiftableKw: plan.shiftableKw[k]!,
-    plannedPeakKw: plan.peakImportByDayKw?.[dayOfStep(held, k)] ?? plan.peakImportKw ?? grid.maxImportKw,
+    plannedPeakKw: held.importLimit === 'connection' ? grid.maxImportKw : plan.peakImportByDayKw?.[dayOfStep(held, k)] ?? plan.peakImportKw ?? grid.maxImportKw,
     plannedEnergyNextKwh: plan.energyKwh[k + 1] ?? energyKwh,
   };
 }
@@ -125,7 +130,7 @@ export function householdInput(context: DecisionContext, data: HorizonData, sett
     grid,
     energyKwh: context.energyKwh,
     shiftable: { deferredKwh: context.deferredKwh, desiredKw: data.desiredKw, dueKwh, maxDeferredKwh: household.maxDeferredKwh },
-    chance: { radiusKw: data.radiusKw, method: 'joint', epsilon: settings.epsilon },
+    chance: { radiusKw: data.radiusKw, method: 'joint', epsilon: settings.epsilon, ...(settings.importLimit ? { importLimit: settings.importLimit } : {}) },
     weights: { ...settings.weights, ...(data.terminalEnergyEurPerKwh === undefined ? {} : { terminalEnergyEurPerKwh: data.terminalEnergyEurPerKwh }) },
   });
   return input;
