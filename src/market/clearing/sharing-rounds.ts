@@ -72,7 +72,7 @@ interface AnswerMessage {
 /**
  * One peer's part in a community clearing, leading or answering. Resolves with this household's
  * outcome, or null when it was dropped (it commits nothing from this clearing); rejects when the
- * clearing fails here (a refused result, an abort, a failed solve of the leader).
+ * clearing fails here (a refused result, an abort, a failed z-update of the leader, no household left).
  */
 export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, spec: SharingSpec, options: ClearingOptions): Promise<SharingOutcome | null> {
   const T = spec.stepHours.length;
@@ -158,12 +158,14 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         collecting = collector<AnswerMessage>(round, participants.filter((id) => id !== channel.id));
         const open = message(false);
         await channel.publish('sharing-round', open);
-        const step = await solve(coordinator?.pricesFor(participants.indexOf(channel.id)));
-        if (!step.ok) throw new Error(`clearing ${options.clearing}: the leader's own household failed: ${step.message}`);
-        own = step;
+        // The leader's household is dropped like any other whose solve fails; the leader goes on coordinating.
+        const mine = participants.indexOf(channel.id);
+        const step = mine >= 0 ? await solve(coordinator?.pricesFor(mine)) : undefined;
+        own = step?.ok ? step : undefined;
         await answers(collecting.complete, options, () => channel.publish('sharing-round', open));
         // Who answered stays; the silent are dropped, from the coordinator too.
-        const kept = participants.flatMap((id, n) => (id === channel.id || collecting.received.has(id) ? [n] : []));
+        const kept = participants.flatMap((id, n) => ((id === channel.id ? own !== undefined : collecting.received.has(id)) ? [n] : []));
+        if (kept.length === 0) throw new Error(`clearing ${options.clearing}: no household answered round ${round}`);
         const answersInOrder: (ContributionOf & { maxImportKw: number; maxExportKw: number })[] = kept.map((n) =>
           participants[n] === channel.id ? { ...own!, ...agent.limits() } : collecting.received.get(participants[n]!)!,
         );
@@ -180,7 +182,7 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         if (outcome.done) {
           const done = message(true);
           await channel.publish('sharing-round', done);
-          finals.set(channel.id, { leader: channel.id, participants, rounds: round, converged: coordinator.converged, plan: own.plan, couplingPriceEurPerKwh: price(done) });
+          if (own) finals.set(channel.id, { leader: channel.id, participants, rounds: round, converged: coordinator.converged, plan: own.plan, couplingPriceEurPerKwh: price(done) });
           return { clearing: resultOf(options.peerIds, T, round, coordinator.converged), participants };
         }
         round++;

@@ -8,7 +8,8 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { marketNodeChannel, roundSchemas, type ClearingOptions } from '../../../src/market/clearing/rounds.ts';
 import { runSharing, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
-import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityDistributed, type DistributedResult } from '../../../src/optimizer/community/index.ts';
+import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityDistributed, type DistributedResult, type LocalSolver } from '../../../src/optimizer/community/index.ts';
+import { createOptimizer, type Optimizer } from '../../../src/optimizer/index.ts';
 import type { Plan, ProblemInput } from '../../../src/optimizer/types.ts';
 import type { MarketNode } from '../../../src/market/index.ts';
 import { coincidentCommunity } from '../../optimizer/community/instances.ts';
@@ -33,7 +34,9 @@ beforeAll(async () => {
 let broker: TestBroker | undefined;
 let community: TestCommunity | undefined;
 const agents: HouseholdAgent[] = [];
+const optimizers: Optimizer[] = [];
 afterEach(async () => {
+  for (const o of optimizers.splice(0)) o.dispose();
   await community?.close(broker?.url);
   await broker?.close();
   for (const a of agents.splice(0)) a.dispose();
@@ -47,8 +50,8 @@ async function gateways(start: () => Promise<TestBroker>, members: string[]): Pr
   return Promise.all(members.map((id) => community!.startNode(id, broker!.url, { roundSchemas })));
 }
 
-function clear(node: MarketNode, options: Partial<ClearingOptions> & { clearing: string }): Promise<SharingOutcome | null> {
-  const agent = new HouseholdAgent(inputOf(node.id), [], settings, false, 0);
+function clear(node: MarketNode, options: Partial<ClearingOptions> & { clearing: string }, solver?: LocalSolver): Promise<SharingOutcome | null> {
+  const agent = new HouseholdAgent(inputOf(node.id), [], settings, false, 0, solver);
   agents.push(agent);
   return runSharing(marketNodeChannel(node), agent, spec, { peerIds: ids, roundTimeoutMs: 10_000, ...options });
 }
@@ -95,6 +98,23 @@ describe.each(BROKERS)('the community sharing clearing over $name', ({ start }) 
     const [a, b] = [h1, h2].map((s) => (s as PromiseFulfilledResult<SharingOutcome>).value);
     expect(a!.rounds).toBe(b!.rounds);
     expect(a!.couplingPriceEurPerKwh).toEqual(b!.couplingPriceEurPerKwh);
+  });
+
+  it('the leader whose own local step fails goes on coordinating: the others converge, its household keeps nothing', async () => {
+    const nodes = await gateways(start, ids);
+    // h1 leads; its solver answers two rounds, then fails (as a solve over its budget does).
+    const optimizer = createOptimizer({ timeBudgetMs: settings.solveBudgetMs, highsGap: { relative: 1e-7, absolute: 1e-7 } });
+    optimizers.push(optimizer);
+    let calls = 0;
+    const failing: LocalSolver = { solve: (input, o) => (++calls > 2 ? Promise.resolve({ ok: false, status: 'time-limit', message: 'over budget', solveMs: 0 }) : optimizer.solve(input, o)) };
+    const [h1, h2, h3] = await Promise.all([clear(nodes[0]!, { clearing: 'day-4' }, failing), clear(nodes[1]!, { clearing: 'day-4' }), clear(nodes[2]!, { clearing: 'day-4' })]);
+    expect(h1).toBeNull();
+    for (const outcome of [h2, h3]) {
+      expect(outcome!.participants).toEqual(['h2', 'h3']);
+      expect(outcome!.leader).toBe('h1');
+      expect(outcome!.converged).toBe(true);
+    }
+    expect(h2!.couplingPriceEurPerKwh).toEqual(h3!.couplingPriceEurPerKwh);
   });
 
   it('coordinator messages fabricated by a member that does not lead change nothing', async () => {
