@@ -5,15 +5,19 @@
  * converge, the leaver keeping nothing; fabricated coordinator messages from a member that does not
  * lead change nothing.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { marketNodeChannel, roundSchemas, type ClearingOptions } from '../../../src/market/clearing/rounds.ts';
 import { runSharing, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
 import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityDistributed, type DistributedResult, type LocalSolver } from '../../../src/optimizer/community/index.ts';
 import { createOptimizer, type Optimizer } from '../../../src/optimizer/index.ts';
 import type { Plan, ProblemInput } from '../../../src/optimizer/types.ts';
-import type { MarketNode } from '../../../src/market/index.ts';
+import { saveIdentity, type MarketNode } from '../../../src/market/index.ts';
 import { coincidentCommunity } from '../../optimizer/community/instances.ts';
-import { BROKERS, TestCommunity, type TestBroker } from '../fixtures.ts';
+import { BROKERS, FAST_TIMING, TestCommunity, type TestBroker } from '../fixtures.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -35,7 +39,9 @@ let broker: TestBroker | undefined;
 let community: TestCommunity | undefined;
 const agents: HouseholdAgent[] = [];
 const optimizers: Optimizer[] = [];
+const children: ChildProcess[] = [];
 afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
   for (const o of optimizers.splice(0)) o.dispose();
   await community?.close(broker?.url);
   await broker?.close();
@@ -43,6 +49,37 @@ afterEach(async () => {
   community = undefined;
   broker = undefined;
 });
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** A gateway in its own process, answering as the test's gateways do (`runSharing` on a MarketNode), to be hard-killed. */
+const GATEWAY_PROCESS = `
+import { readFileSync } from 'node:fs';
+const spec = JSON.parse(readFileSync(process.argv[1], 'utf8'));
+const { MarketNode, loadIdentity } = await import(spec.root + 'src/market/index.ts');
+const { marketNodeChannel, roundSchemas } = await import(spec.root + 'src/market/clearing/rounds.ts');
+const { runSharing } = await import(spec.root + 'src/market/clearing/sharing-rounds.ts');
+const { HouseholdAgent, sharingSettings } = await import(spec.root + 'src/optimizer/community/index.ts');
+const node = new MarketNode({ identity: loadIdentity(spec.identityFile), community: spec.community, brokerUrl: spec.brokerUrl, dataDir: spec.dataDir, roundSchemas, timing: spec.timing, log: () => {} });
+await node.start();
+process.stdout.write('started\\n');
+await runSharing(marketNodeChannel(node), new HouseholdAgent(spec.input, [], sharingSettings(), false, 0), spec.spec, spec.options);
+`;
+
+async function gatewayProcess(id: string, clearing: string): Promise<ChildProcess> {
+  const c = community!;
+  const identityFile = join(c.root, `${id}.identity.json`);
+  saveIdentity(c.identity(id), identityFile);
+  const specFile = join(c.root, `${id}.spec.json`);
+  const options: ClearingOptions = { clearing, peerIds: ids, roundTimeoutMs: 3_000 };
+  writeFileSync(specFile, JSON.stringify({ root: ROOT, identityFile, community: c.config, brokerUrl: broker!.url, dataDir: c.dataDir(id), timing: FAST_TIMING, input: inputOf(id), spec, options }));
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', GATEWAY_PROCESS, specFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('started') && resolve());
+    child.once('exit', (code) => reject(new Error(`${id} exited with ${code} before it started`)));
+  });
+  return child;
+}
 
 async function gateways(start: () => Promise<TestBroker>, members: string[]): Promise<MarketNode[]> {
   broker = await start();
@@ -98,6 +135,26 @@ describe.each(BROKERS)('the community sharing clearing over $name', ({ start }) 
     const [a, b] = [h1, h2].map((s) => (s as PromiseFulfilledResult<SharingOutcome>).value);
     expect(a!.rounds).toBe(b!.rounds);
     expect(a!.couplingPriceEurPerKwh).toEqual(b!.couplingPriceEurPerKwh);
+  });
+
+  it('the leader hard-killed (SIGKILL) mid-clearing: the next id leads the clearing again and the other two converge', async () => {
+    broker = await start();
+    community = new TestCommunity(ids);
+    const leader = await gatewayProcess('h1', 'day-5');
+    const nodes = await Promise.all(['h2', 'h3'].map((id) => community!.startNode(id, broker!.url, { roundSchemas })));
+    let heard = 0;
+    const stopListening = nodes[0]!.on('round', (envelope) => {
+      if (envelope.from === 'h1' && envelope.body.name === 'sharing-round' && ++heard === 3) leader.kill('SIGKILL');
+    });
+    const outcomes = await Promise.all(nodes.map((n) => clear(n, { clearing: 'day-5', roundTimeoutMs: 3_000 })));
+    stopListening();
+    expect(leader.signalCode).toBe('SIGKILL');
+    for (const outcome of outcomes) {
+      expect(outcome!.leader).toBe('h2');
+      expect(outcome!.participants).toEqual(['h2', 'h3']);
+      expect(outcome!.converged).toBe(true);
+    }
+    expect(outcomes[0]!.couplingPriceEurPerKwh).toEqual(outcomes[1]!.couplingPriceEurPerKwh);
   });
 
   it('the leader whose own local step fails goes on coordinating: the others converge, its household keeps nothing', async () => {
