@@ -47,8 +47,9 @@ const usage = `usage: prosumer-edge eval [options]
   --solver highs|scs    optimizer back end (default highs)
   --time-budget-ms MS   per-solve time budget (default 10000)
   --merge DIR,DIR,...   join the eval.json of runs that split --controllers (same days and households) into --out
-  --import-limit peak|connection  what the import chance family protects: the billed peak P̄ (default, the
-                        contract's) or the connection G^imp (docs/evaluation.md)
+  --import-limit peak|connection  what the import chance family protects: the connection G^imp (default,
+                        chosen on the validation window) or the billed peak P̄; with the connection the
+                        community has no import family of its own (docs/evaluation.md)
   --json                one JSON object per controller on stdout (the table goes to stderr)
   -h, --help`;
 
@@ -59,7 +60,12 @@ const selectionFile = 'rho-selection.json';
 const steps = 24;
 /** π^C of evaluation.md "Additions": EUR per kW of the community's daily coincident peak import. */
 const communityChargeEurPerKwDay = 1.0;
-/** ε^C of the community import family (formulation.md §8), as the households' import family. */
+/**
+ * ε^C of the community import family (formulation.md §8), as the households' import family. It
+ * protects the community's billed peak P̄^C, so it is on when the households' families protect
+ * theirs (--import-limit peak); with --import-limit connection the rows protect physical limits,
+ * and the data name no limit of the community's connection point.
+ */
 const communityImportEpsilon = 0.05;
 /** Wall-clock budget of one perfect-foresight solve (ms). */
 const boundTimeBudgetMs = 600_000;
@@ -285,7 +291,7 @@ async function evaluate(options: Options): Promise<number> {
   const fromMs = dateOption(options.from, 'from');
   const toMs = dateOption(options.to, 'to');
 
-  const importLimit = options['import-limit'] ?? 'peak';
+  const importLimit = options['import-limit'] ?? 'connection';
   if (importLimit !== 'peak' && importLimit !== 'connection') throw new UsageError(`--import-limit: expected peak or connection, got "${importLimit}"`);
   const settings: OptimizerSettings = { ...defaultOptimizerSettings, importLimit };
   const jointOver = Object.keys(settings.epsilon) as ChanceFamily[];
@@ -303,7 +309,7 @@ async function evaluate(options: Options): Promise<number> {
     ...(['distributed', 'central', 'perfect-foresight'] as const).map((mode) => ({
       name: { distributed: controllerNames.communityDro, central: controllerNames.communityCentral, 'perfect-foresight': controllerNames.communityPerfect }[mode],
       ...(mode === 'perfect-foresight' ? {} : { radiusKw: recommendedRhoKw }),
-      createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: communityChargeEurPerKwDay, importEpsilon: communityImportEpsilon, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs: mode === 'perfect-foresight' ? boundBudgetMs : timeBudgetMs }, settings, optimizerFor),
+      createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: communityChargeEurPerKwDay, importEpsilon: importLimit === 'peak' ? communityImportEpsilon : null, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs: mode === 'perfect-foresight' ? boundBudgetMs : timeBudgetMs }, settings, optimizerFor),
     })),
   ];
   // The validation phase only needs the candidates of the rule: SAA (ρ = 0) and the DRO sweep.
