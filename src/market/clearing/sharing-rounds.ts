@@ -86,6 +86,7 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
   };
   const finals = new Map<string, SharingOutcome>();
   let accepted: string | undefined;
+  const { maxImportKw, maxExportKw } = agent.limits();
   const price = (m: RoundMessage) => spec.stepHours.map((h, t) => (m.penaltyEurPerKw2 * m.scaledPrice[t]!) / h);
 
   const serve = (leader: string): Server => {
@@ -121,7 +122,7 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         .then((step) => {
           // A household whose solve fails does not answer: the leader drops it, and it commits nothing.
           if (!step.ok) return;
-          const payload: AnswerMessage = { clearing: options.clearing, leader, round: m.round, contributionKw: step.contributionKw, lipschitzCopy: step.lipschitzCopy, maxImportKw: agent.limits().maxImportKw, maxExportKw: agent.limits().maxExportKw };
+          const payload: AnswerMessage = { clearing: options.clearing, leader, round: m.round, contributionKw: step.contributionKw, lipschitzCopy: step.lipschitzCopy, maxImportKw, maxExportKw };
           // Cold start: the household's first share is what it planned alone (as the coordinator sets it).
           answered = { round: m.round, x: step.contributionKw, target: prices?.targetKw ?? step.contributionKw, plan: step.plan, payload };
           publish(payload);
