@@ -75,7 +75,7 @@ export interface MarketNodeOptions {
 
 /**
  * This gateway's login at the community broker. With a username the client id is the username,
- * which a broker configured as in deploy/mosquitto (or the embedded one with `members`) binds to
+ * which a broker configured as in deploy/mosquitto (or the embedded one with a `community`) binds to
  * the login, so nobody else can take the connection over. TLS material is PEM text.
  */
 export interface BrokerCredentials {

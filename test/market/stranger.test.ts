@@ -110,13 +110,20 @@ async function embeddedCommunityBroker(c: TestCommunity): Promise<CommunityBroke
   };
 }
 
-/** deploy/mosquitto's configuration and ACL, with this test's paths, address and port (no TLS listener: no certificates here). */
-async function templateMosquitto(c: TestCommunity): Promise<CommunityBroker> {
+/** deploy/mosquitto's configuration and ACL with this test's paths, address and ports, and a community CA made as its README says. */
+async function templateMosquitto(c: TestCommunity): Promise<CommunityBroker & { tlsUrl: string; caPem: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'pe-mosquitto-'));
-  const port = await freePort();
+  const [port, tlsPort] = [await freePort(), await freePort()];
   const template = (name: string) => readFileSync(new URL(`../../deploy/mosquitto/${name}`, import.meta.url), 'utf8');
-  const plainOnly = template('mosquitto.conf').split('# TLS:')[0]!;
-  writeFileSync(join(dir, 'mosquitto.conf'), plainOnly.replaceAll('/etc/mosquitto/prosumer-edge', dir).replaceAll('LAN-ADDRESS', '127.0.0.1').replace('listener 1883 ', `listener ${port} `));
+  const conf = template('mosquitto.conf').replaceAll('/etc/mosquitto/prosumer-edge', dir).replaceAll('LAN-ADDRESS', '127.0.0.1');
+  writeFileSync(join(dir, 'mosquitto.conf'), conf.replace('listener 1883 ', `listener ${port} `).replace('listener 8883', `listener ${tlsPort} 127.0.0.1`));
+  const openssl = (...args: string[]) => {
+    const made = spawnSync('openssl', args, { cwd: dir });
+    if (made.status !== 0) throw new Error(`openssl ${args[0]}: ${made.stderr.toString()}`);
+  };
+  openssl('req', '-x509', '-newkey', 'ed25519', '-nodes', '-days', '1', '-subj', '/CN=community-ca', '-keyout', 'ca.key', '-out', 'ca.crt');
+  openssl('req', '-newkey', 'ed25519', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', 'broker.key', '-out', 'broker.csr');
+  openssl('x509', '-req', '-in', 'broker.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-copy_extensions', 'copy', '-out', 'broker.crt');
   writeFileSync(join(dir, 'acl'), template('acl').replaceAll('COMMUNITY', c.config.communityId));
   const passwords = new Map(c.peerIds.map((id) => [id, `pw-${id}-${Math.random().toString(36).slice(2)}`]));
   for (const [id, password] of passwords) {
@@ -125,12 +132,15 @@ async function templateMosquitto(c: TestCommunity): Promise<CommunityBroker> {
   }
   // Mosquitto started as root reads its files as the `mosquitto` user.
   chmodSync(dir, 0o755);
-  chmodSync(join(dir, 'passwd'), 0o644);
+  for (const file of ['passwd', 'broker.key']) chmodSync(join(dir, file), 0o644);
   const mosquitto: ChildProcess = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
   await waitForPort(port);
+  await waitForPort(tlsPort);
   return {
     name: 'Mosquitto with deploy/mosquitto',
     url: `mqtt://127.0.0.1:${port}`,
+    tlsUrl: `mqtts://127.0.0.1:${tlsPort}`,
+    caPem: readFileSync(join(dir, 'ca.crt'), 'utf8'),
     close: async () => {
       mosquitto.kill('SIGTERM');
       await new Promise((resolve) => mosquitto.once('exit', resolve));
@@ -218,5 +228,19 @@ describe.each(COMMUNITY_BROKERS)('$name', ({ start }) => {
     await again.subscribeAsync(topicFor(community!.config.communityId, 'presence', 'bob'), { qos: 1 });
     expect(JSON.parse((await retained).toString())).toMatchObject({ kind: 'presence', from: 'bob' });
     await again.endAsync();
+  });
+});
+
+describe('Mosquitto with the deploy/mosquitto templates, over its TLS listener', () => {
+  it('members that trust the community CA log in and trade over TLS; a client that does not trust it cannot connect', async () => {
+    community = new TestCommunity(PEERS);
+    const b = await templateMosquitto(community);
+    broker = b;
+    const [alice, bob] = await Promise.all(['alice', 'bob'].map((id) => community!.startNode(id, b.tlsUrl, { credentials: { ...b.credentials(id), ca: b.caPem } })));
+    await eventually(() => alice!.isOnline('bob') && bob!.isOnline('alice'), 'alice and bob see each other over TLS');
+    alice!.offer({ slotStartMs: SLOT_MS, slotMinutes: 60, maxKw: 2, priceEurPerKwh: 0.2, lifetimeMs: 10_000 });
+    await eventually(() => bob!.openOffers().length === 1, 'bob hears the offer');
+    expect((await bob!.accept(bob!.openOffers()[0]!, 1, 10_000)).state).toBe('committed');
+    await expect(connectAsync(b.tlsUrl, { ...b.login('mallory'), reconnectPeriod: 0, connectTimeout: 3_000 })).rejects.toThrow(/certificate/);
   });
 });
