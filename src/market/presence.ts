@@ -34,11 +34,14 @@ export class PresenceTracker {
     const known = this.peers.get(envelope.from);
     const endsKnownSession = known !== undefined && !online && session === known.session;
     if (!endsKnownSession) {
-      if (known !== undefined && seq <= known.seq) return undefined;
+      // Once the message known has expired, a lower sequence is accepted: a gateway whose clock
+      // stepped back over a restart is not shut out, and an older online message cannot be the
+      // one (it expired before, and is rejected as such).
+      if (known !== undefined && seq <= known.seq && known.expiresMs >= nowMs) return undefined;
       if (!online && envelope.sentMs < nowMs - this.onlineLifetimeMs) return undefined;
     }
     const wasOnline = known !== undefined && this.live(known, nowMs);
-    this.peers.set(envelope.from, { online, seq: Math.max(seq, known?.seq ?? 0), session, sentMs: envelope.sentMs, expiresMs: envelope.expiresMs });
+    this.peers.set(envelope.from, { online, seq, session, sentMs: envelope.sentMs, expiresMs: envelope.expiresMs });
     if (!online) return wasOnline || known?.online === true ? 'offline' : undefined;
     return wasOnline && known.session === session ? undefined : 'online';
   }

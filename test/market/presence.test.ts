@@ -59,6 +59,15 @@ describe('presence from messages that arrive out of order', () => {
     expect(tracker.list(NOW_MS + LIFETIME_MS + 1)).toEqual([{ peerId: 'alice', online: false, sinceMs: NOW_MS }]);
   });
 
+  it('a gateway whose clock stepped back over a restart is heard again once its last presence lapsed', () => {
+    const tracker = new PresenceTracker(LIFETIME_MS);
+    tracker.update(presence('online', 'before', NOW_MS), NOW_MS);
+    const restartedMs = NOW_MS + LIFETIME_MS + 1;
+    // Its new sequence number (its clock) is below the last one heard.
+    expect(tracker.update({ ...presence('online', 'after', restartedMs), body: { status: 'online', session: 'after', seq: NOW_MS - 5_000 } }, restartedMs)).toBe('online');
+    expect(tracker.isOnline('alice', restartedMs)).toBe(true);
+  });
+
   it('knows nothing of a peer it has not heard', () => {
     expect(new PresenceTracker(LIFETIME_MS).isOnline('bob', NOW_MS)).toBeUndefined();
   });
