@@ -400,6 +400,8 @@ class GatewayMarketLoop implements MarketLoop {
       const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(roundTimeoutMs * (settings.maxRounds + 3 * participants.length))]);
       const outcome = await untilAborted(runSharing(marketNodeChannel(node), agent, { terms, stepHours: input.stepHours, settings }, { clearing, peerIds: participants, roundTimeoutMs, signal }), signal);
       if (outcome === null) throw new Error('this gateway was dropped from it');
+      // Alone at the end (everyone else dropped), the "clearing" is this household's own plan: no coordination to anchor to.
+      if (outcome.participants.length < 2) throw new Error('every other gateway was dropped from it');
       const { plan } = outcome;
       anchor = { slotStartsMs, priceEurPerKwh: outcome.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) };
       log('info', `market: ${what} among ${outcome.participants.join(', ')} (leader ${outcome.leader}): ${outcome.rounds} rounds, ${outcome.converged ? 'converged' : 'not converged'}; own peak import ${Math.max(0, ...anchor.netTargetKw).toFixed(2)} kW`);
