@@ -241,14 +241,16 @@ class GatewayMarketLoop implements MarketLoop {
   }
 
   /**
-   * The anchor of today's clearing; before it (the midnight solve) yesterday's, whose uncovered
-   * slots carry no price; none on a day whose clearing failed (that day trades by auction).
+   * The anchor of today's clearing; before it has ended (the midnight solve, the solves during
+   * it) yesterday's, whose uncovered slots carry no price; none on a day whose clearing failed
+   * (that day trades by auction).
    */
   communityCoupling(input: ProblemInput, slotStartsMs: readonly number[]): CommunityCoupling | undefined {
     if (this.market.coordination !== 'community') return undefined;
     const dayStartMs = dayStartOf(this.options.clock.nowMs());
     const today = this.communityDays.get(dayStartMs);
-    const anchor = today === undefined ? this.communityDays.get(dayStartMs - DAY_MS) : today;
+    const pending = today === undefined || this.current?.clearing === communityIdOf(dayStartMs);
+    const anchor = pending ? this.communityDays.get(dayStartMs - DAY_MS) : today;
     return anchor ? anchoredCoupling(anchor, input, slotStartsMs) : undefined;
   }
 
