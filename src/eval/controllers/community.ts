@@ -22,7 +22,7 @@
  * the community terms).
  */
 import { HOUR_MS } from '../../data/households.ts';
-import { solveCommunityCentral, solveCommunityDistributed, type CommunityProblem, type CommunityResult, type CommunityTerms, type SharingState } from '../../optimizer/community/index.ts';
+import { anchoredCoupling, solveCommunityCentral, solveCommunityDistributed, type CommunityAnchor, type CommunityProblem, type CommunityResult, type CommunityTerms, type SharingState } from '../../optimizer/community/index.ts';
 import type { ProblemInput, SolveResult } from '../../optimizer/types.ts';
 import type { Decision, DecisionContext, FleetController, SolveRecord } from '../controller.ts';
 import type { HouseholdCase } from '../scenario.ts';
@@ -42,32 +42,6 @@ export interface CommunitySettings {
 }
 
 export type CommunityMode = 'distributed' | 'central' | 'perfect-foresight';
-
-/** The anchor's proximal weight (EUR/kW²): how hard a re-plan between clearings holds to its cleared net import. */
-export const anchorWeightEurPerKw2 = 0.2;
-
-/** What a household keeps of the day's clearing: per step from the clearing instant, price and cleared net import. */
-interface Anchor {
-  clearedAtMs: number;
-  priceEurPerKwh: number[];
-  netTargetKw: number[];
-}
-
-/**
- * The anchor over the horizon of a re-plan `k` hours after the clearing: the cleared steps that
- * remain, then (beyond the cleared horizon) no price and the forecast net load as the target, a
- * pull towards leaving those late hours to the next clearing.
- */
-function anchorCoupling(anchor: Anchor, input: ProblemInput, nowMs: number): NonNullable<ProblemInput['community']> {
-  const k = Math.round((nowMs - anchor.clearedAtMs) / HOUR_MS);
-  const steps = input.stepHours.length;
-  const at = <T,>(values: T[], t: number, otherwise: T) => (k + t < values.length ? values[k + t]! : otherwise);
-  return {
-    netPriceEurPerKwh: Array.from({ length: steps }, (_, t) => at(anchor.priceEurPerKwh, t, 0)),
-    proximalWeightEurPerKw2: anchorWeightEurPerKw2,
-    netTargetKw: Array.from({ length: steps }, (_, t) => at(anchor.netTargetKw, t, input.netLoadForecastKw[t]! + (input.shiftable?.desiredKw[t] ?? 0))),
-  };
-}
 
 /** The community terms of the hour: one peak per UTC day of the horizon, today's already at its realised level. */
 function communityTerms(context: DecisionContext, steps: number, settings: CommunitySettings, jointSamplesKw: number[][][] | null): CommunityTerms {
@@ -114,6 +88,11 @@ export function jointSamples(households: readonly HouseholdCase[], atMs: number,
   return joint;
 }
 
+/** The starts of `steps` hourly steps from `startMs`. */
+function hourStarts(startMs: number, steps: number): number[] {
+  return Array.from({ length: steps }, (_, t) => startMs + t * HOUR_MS);
+}
+
 export function communityController(mode: CommunityMode, households: readonly HouseholdCase[], settings: CommunitySettings, optimizerSettings: OptimizerSettings, createOptimizer: () => Optimizer): FleetController {
   const optimizers = households.map(() => createOptimizer());
   let held: (HeldPlan | null)[] = households.map(() => null);
@@ -142,7 +121,7 @@ export function communityController(mode: CommunityMode, households: readonly Ho
     return solveCommunityCentral(community, { timeBudgetMs: settings.timeBudgetMs });
   }
 
-  let anchors: (Anchor | null)[] = households.map(() => null);
+  let anchors: (CommunityAnchor | null)[] = households.map(() => null);
 
   /** A re-plan between clearings: each household alone on its own optimizer, anchored to the day's clearing. */
   async function anchored(contexts: readonly DecisionContext[], nowMs: number): Promise<Decision[]> {
@@ -150,7 +129,7 @@ export function communityController(mode: CommunityMode, households: readonly Ho
     for (const [n, c] of contexts.entries()) {
       const input = householdInput(c, forecastHorizon(c, { kind: 'dro', radiusKw: settings.radiusKw }), optimizerSettings);
       const anchor = anchors[n];
-      const solved = await solveOrFallBack(optimizers[n]!, anchor ? { ...input, community: anchorCoupling(anchor, input, nowMs) } : input, nowMs, held[n]!);
+      const solved = await solveOrFallBack(optimizers[n]!, anchor ? { ...input, community: anchoredCoupling(anchor, input, hourStarts(nowMs, input.stepHours.length)) } : input, nowMs, held[n]!);
       held[n] = solved.held;
       decisions.push({ command: stepCommand(solved.held, 0, true, c.energyKwh), solve: solved.record });
     }
@@ -193,7 +172,7 @@ export function communityController(mode: CommunityMode, households: readonly Ho
         const solved: { held: HeldPlan; record: SolveRecord } = planOrFallBack(own, inputs[n]!, nowMs, held[n]!, solveMs / contexts.length, unhandled);
         held[n] = solved.held;
         const plan = solved.held.plan;
-        anchors[n] = result.ok ? { clearedAtMs: nowMs, priceEurPerKwh: result.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) } : null;
+        anchors[n] = result.ok ? { slotStartsMs: hourStarts(nowMs, plan.gridImportKw.length), priceEurPerKwh: result.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) } : null;
         return { command: stepCommand(solved.held, 0, mode !== 'perfect-foresight', c.energyKwh), solve: solved.record, ...(transfersEur ? { communityTransferEur: transfersEur[n]! } : {}) };
       });
     },

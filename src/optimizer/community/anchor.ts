@@ -2,11 +2,11 @@
  * Between two community clearings a household re-plans alone, anchored to the last clearing: the
  * clearing's price of community import on its scheduled net import, and a proximal pull towards
  * the net import the clearing gave it (its part of one more sharing round with the prices frozen).
- * The evaluation's community controller (src/eval/controllers/community.ts) anchors the same way.
+ * The evaluation's community controller (src/eval/controllers/community.ts) uses this rule too.
  */
 import type { CommunityCoupling, ProblemInput } from '../types.ts';
 
-/** How hard a re-plan holds to its cleared net import (EUR/kW²): the evaluation's `anchorWeightEurPerKw2`. */
+/** How hard a re-plan holds to its cleared net import (EUR/kW²), in the runtime and the evaluation alike. */
 export const ANCHOR_WEIGHT_EUR_PER_KW2 = 0.2;
 
 /** What a household keeps of a clearing, per step of the clearing's horizon (slots by their start). */
