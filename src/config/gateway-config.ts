@@ -45,6 +45,10 @@ export interface GatewayConfig {
   tariff: TariffParams & {
     /** Day-ahead price CSV (timestamp,price_eur_per_mwh) — the same format as the shared data. */
     pricesFile?: string;
+    /** How often the price file is checked for a new version (s); a changed file is reloaded. Default: DEFAULT_RELOAD_CHECK_S. */
+    reloadCheckS?: number;
+    /** A day-ahead price API polled instead of a file (src/prices): aWATTar's JSON. */
+    feed?: { source: 'awattar'; url: string; pollMinutes: number };
     /** Used for hours the price file does not cover, and when there is none (EUR/MWh). */
     fallbackDayAheadEurPerMwh: number;
   };

@@ -6,14 +6,16 @@
  */
 import { battery, grid } from '../data/assets.ts';
 import { tariffParams } from '../data/tariff.ts';
-import { defaultOptimizerSettings } from '../eval/controllers/optimizer.ts';
+import { defaultOptimizerSettings } from '../optimizer/settings.ts';
 import { ID_PATTERN } from '../market/community.ts';
+import { DEFAULT_RELOAD_CHECK_S } from '../prices/file-source.ts';
 
 const GATEWAY_ID_PATTERN = '^[a-z0-9-]{1,32}$';
 /** `mqtt[s]://` / `ws[s]://` URLs, or `embedded:<port>` for an in-process broker. */
 const BROKER_URL_PATTERN = '^((mqtts?|wss?)://[^\\s/]+(:[0-9]{1,5})?(/\\S*)?|embedded:[0-9]{1,5})$';
 const ISO_INSTANT_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$';
 const TOPIC_LEVELS_PATTERN = '^[^\\s#+]+$';
+const HTTP_URL_PATTERN = '^https?://\\S+$';
 
 /** Words for the patterns, for error messages (a regex is no help to someone editing a file). */
 export const GATEWAY_PATTERNS: Record<string, string> = {
@@ -22,6 +24,7 @@ export const GATEWAY_PATTERNS: Record<string, string> = {
   [BROKER_URL_PATTERN]: 'a broker URL: mqtt://host:port, mqtts://…, ws://…, wss://… or embedded:<port>',
   [ISO_INSTANT_PATTERN]: 'an ISO 8601 instant with a time zone, e.g. 2016-07-01T00:00:00Z',
   [TOPIC_LEVELS_PATTERN]: "MQTT topic levels without spaces, '#' or '+'",
+  [HTTP_URL_PATTERN]: 'an http:// or https:// URL',
 };
 
 /**
@@ -146,6 +149,18 @@ export const gatewaySchema = {
       additionalProperties: false,
       properties: {
         pricesFile: path,
+        // How often the price file is checked for a new version (gateway-clock seconds).
+        reloadCheckS: { type: 'number', minimum: 1, maximum: 86_400, default: DEFAULT_RELOAD_CHECK_S },
+        feed: {
+          type: 'object',
+          required: ['source'],
+          additionalProperties: false,
+          properties: {
+            source: { enum: ['awattar'] },
+            url: { type: 'string', pattern: HTTP_URL_PATTERN, default: 'https://api.awattar.de/v1/marketdata' },
+            pollMinutes: { type: 'number', minimum: 1, maximum: 1440, default: 60 },
+          },
+        },
         // The mean German day-ahead price of 2015–2016 (../shared/data/prices), rounded.
         fallbackDayAheadEurPerMwh: { type: 'number', minimum: -500, maximum: 5000, default: 30 },
         gridFeesEurPerKwh: { ...nonNegative, default: tariffParams.gridFeesEurPerKwh },

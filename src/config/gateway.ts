@@ -12,6 +12,7 @@ import { BoardProfileError, endpointPlaceholders, loadBoardLayout, loadBoardProf
 import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-file.ts';
 import type { GatewayConfig, ShiftableLoadConfig } from './gateway-config.ts';
 import { GATEWAY_PATTERNS, gatewaySchema } from './gateway-schema.ts';
+import { loadPriceFile } from '../prices/file-source.ts';
 
 export class GatewayConfigError extends ConfigFileError {
   override name = 'GatewayConfigError';
@@ -176,6 +177,16 @@ function crossCheck(config: GatewayConfig, problems: string[]): void {
     // The deadline must fall inside the planning horizon, or the planner cannot see it.
     if (load.maxDelayHours >= horizonHours) problem(`${at}/maxDelayHours`, `must be below the horizon, horizonSteps × stepMinutes = ${horizonHours} h, got ${load.maxDelayHours}`);
   });
+
+  if (config.tariff.pricesFile !== undefined) {
+    if (config.tariff.feed !== undefined) problem('/tariff/feed', 'a price feed and a price file (/tariff/pricesFile) exclude each other: give one');
+    // Read now, so a missing or malformed file stops the start before any device is opened.
+    try {
+      loadPriceFile(config.tariff.pricesFile);
+    } catch (e) {
+      problem('/tariff/pricesFile', (e as Error).message);
+    }
+  }
 
   if (config.market) {
     const throughKw = Math.min(config.site.grid.maxImportKw, config.site.grid.maxExportKw);

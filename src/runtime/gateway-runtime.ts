@@ -15,10 +15,11 @@ import type { GatewayConfig } from '../config/gateway-config.ts';
 import { loadBoardProfile } from '../config/board.ts';
 import { assembleGateway, type Gateway } from '../gateway/assemble.ts';
 import { formatDiscoveryReport } from '../gateway/report.ts';
-import { startSimulator, type Simulator } from '../../sim/simulator.ts';
+import type { Simulator } from '../../sim/simulator.ts';
 import { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from '../market/broker.ts';
 import { openRuntimeStore } from '../storage/store.ts';
 import { createTariffSource } from './prices.ts';
+import { openPriceSource } from '../prices/index.ts';
 import { createSolverClient } from './solver-client.ts';
 import { createPlanner } from './planner.ts';
 import { createMarketLoop, embeddedMarketBroker } from './market-loop.ts';
@@ -80,8 +81,15 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const brokers = new EmbeddedBrokers();
     closers.push(() => brokers.close());
 
+    // Before any device: a price file that went bad since the config was checked stops the start here.
+    const prices = openPriceSource(config.tariff, { clock, storageDir: config.storage.dir, log });
+    closers.push(() => prices.close());
+    const tariff = createTariffSource(config.tariff, { prices, log });
+
     let sim: Simulator | undefined;
     if (config.simulator) {
+      // Loaded only here: a gateway on real devices never loads the simulator (nor its data).
+      const { startSimulator } = await import('../../sim/simulator.ts');
       sim = await startSimulator({ clock, boardFile: config.board.file, ...(config.simulator.household ? { household: simulatedHousehold(config) } : {}) });
       closers.push(() => sim!.close());
     }
@@ -93,7 +101,6 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const opened = openRuntimeStore(config.storage.dir, { log });
     closers.push(() => opened.close());
     const store = keepControllingOnStoreErrors(opened, log);
-    const tariff = createTariffSource(config.tariff);
 
     let market: Awaited<ReturnType<typeof createMarketLoop>> | null = null;
     // The market bids from the planner's latest plan; the planner, created below, needs the market.

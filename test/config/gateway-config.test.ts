@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { battery, grid } from '../../src/data/assets.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
-import { defaultOptimizerSettings } from '../../src/eval/controllers/optimizer.ts';
+import { defaultOptimizerSettings } from '../../src/optimizer/settings.ts';
 import { GatewayConfigError, loadGatewayConfig } from '../../src/config/gateway.ts';
 import { gatewaySchema } from '../../src/config/gateway-schema.ts';
 
@@ -21,7 +21,7 @@ describe('shipped example configs', () => {
     expect(config.site.grid).toEqual(grid);
     // The relay's rating comes from the board (boards/sim.yaml: dishwasher 2.0 kW).
     expect(config.site.shiftable).toEqual([{ relay: 'dishwasher', ratedPowerKw: 2, maxDelayHours: 6, demand: { source: 'simulator' } }]);
-    expect(config.tariff).toEqual({ ...tariffParams, pricesFile: resolve('data/community/prices/day_ahead_DE_2015-2016.csv'), fallbackDayAheadEurPerMwh: 30 });
+    expect(config.tariff).toEqual({ ...tariffParams, pricesFile: resolve('data/community/prices/day_ahead_DE_2015-2016.csv'), reloadCheckS: 60, fallbackDayAheadEurPerMwh: 30 });
     expect(config.forecast.historyFile).toBe(resolve('data/community/buildings/residential1_hourly.csv'));
     expect(config.control).toMatchObject({ stepMinutes: 60, horizonSteps: 24, samples: 20, radiusKw: 0.1, epsilon: 0.05, method: 'joint', solver: 'highs', solveBudgetMs: 2000, socGuardBandKwh: 0.2 });
     expect(config.storage).toEqual({ dir: resolve('var/sim'), measurementEveryS: 300 });
@@ -74,7 +74,7 @@ storage: {dir: state}
     expect(config.site.shiftable).toEqual([]);
     expect(config.site.grid).toEqual(grid);
     expect(config.site.battery).toMatchObject({ capacityKwh: 9.6, maxChargeKw: battery.maxChargeKw, chargeEfficiency: battery.chargeEfficiency });
-    expect(config.tariff).toEqual({ ...tariffParams, fallbackDayAheadEurPerMwh: 30 });
+    expect(config.tariff).toEqual({ ...tariffParams, reloadCheckS: 60, fallbackDayAheadEurPerMwh: 30 });
     expect(config.control).toEqual({
       fastPeriodS: 5,
       stepMinutes: 60,
