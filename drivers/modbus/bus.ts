@@ -10,6 +10,8 @@ export interface ModbusBus {
   /** Human-readable endpoint, e.g. "tcp://127.0.0.1:1502" or "rtu:/dev/ttyUSB0@9600". */
   readonly endpoint: string;
   readHoldingRegisters(unitId: number, address: number, count: number): Promise<Uint16Array>;
+  /** Function code 4: the read-only table meters such as the Eastron SDM630 keep their measurements in. */
+  readInputRegisters(unitId: number, address: number, count: number): Promise<Uint16Array>;
   writeRegisters(unitId: number, address: number, values: ArrayLike<number>): Promise<void>;
   readCoils(unitId: number, address: number, count: number): Promise<boolean[]>;
   writeCoil(unitId: number, address: number, on: boolean): Promise<void>;

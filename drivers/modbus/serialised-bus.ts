@@ -77,11 +77,19 @@ export class SerialisedModbusBus implements ModbusBus {
     this.backoff = checkBackoff(options.backoff);
   }
 
-  async readHoldingRegisters(unitId: number, address: number, count: number): Promise<Uint16Array> {
+  readHoldingRegisters(unitId: number, address: number, count: number): Promise<Uint16Array> {
+    return this.readRegisters(unitId, address, count, 'holding', (client) => client.readHoldingRegisters(address, count));
+  }
+
+  readInputRegisters(unitId: number, address: number, count: number): Promise<Uint16Array> {
+    return this.readRegisters(unitId, address, count, 'input', (client) => client.readInputRegisters(address, count));
+  }
+
+  private async readRegisters(unitId: number, address: number, count: number, table: string, read: (client: ModbusClient) => Promise<{ data: number[] }>): Promise<Uint16Array> {
     checkRange('count', count, 1, MAX_READ_REGISTERS);
     checkRange('address', address, 0, 0x10000 - count);
-    return this.enqueue(unitId, `read ${count} holding registers at ${address}`, async (client) => {
-      const res = await client.readHoldingRegisters(address, count);
+    return this.enqueue(unitId, `read ${count} ${table} registers at ${address}`, async (client) => {
+      const res = await read(client);
       if (res.data.length !== count) throw new AnswerMismatch(`${res.data.length} registers for ${count} asked`);
       return Uint16Array.from(res.data);
     });

@@ -1,6 +1,6 @@
 /**
  * What a simulated slave answers to one request PDU (function code + data), shared by the TCP
- * server and the RTU slave, which only differ in framing. Function codes 1, 3, 5, 6 and 16;
+ * server and the RTU slave, which only differ in framing. Function codes 1, 3, 4, 5, 6 and 16;
  * anything else is exception 1, a SlaveException from the register space becomes its code and
  * any other failure of the space becomes exception 4 (server device failure).
  */
@@ -46,13 +46,16 @@ function answer(space: RegisterSpace, request: Buffer): Buffer {
       });
       return Buffer.concat([Buffer.from([1, bytes.length]), bytes]);
     }
-    case 3: {
+    case 3:
+    case 4: {
+      const read = functionCode === 3 ? space.readHolding.bind(space) : space.readInput?.bind(space);
+      if (!read) throw new RequestException(ModbusExceptionCode.IllegalFunction);
       const address = field(1);
       const count = quantity(field(3), 125, address);
-      const words = space.readHolding(address, count);
+      const words = read(address, count);
       if (words.length !== count) throw new RequestException(ModbusExceptionCode.ServerDeviceFailure);
       const out = Buffer.alloc(2 + 2 * count);
-      out[0] = 3;
+      out[0] = functionCode;
       out[1] = 2 * count;
       words.forEach((w, i) => out.writeUInt16BE(w, 2 + 2 * i));
       return out;
@@ -89,7 +92,7 @@ function quantity(count: number, max: number, address: number): number {
 function garblePdu(pdu: Buffer, faults: ModbusFaults): Buffer {
   const functionCode = pdu[0]!;
   if (faults.random() < 0.5) return Buffer.concat([Buffer.from([functionCode === 0x7f ? 1 : functionCode + 1]), pdu.subarray(1)]);
-  if (functionCode === 1 || functionCode === 3) {
+  if (functionCode === 1 || functionCode === 3 || functionCode === 4) {
     // Claims (and carries) two bytes more than were asked for.
     return Buffer.concat([Buffer.from([functionCode, pdu[1]! + 2]), pdu.subarray(2), faults.randomBytes(2)]);
   }

@@ -1,10 +1,11 @@
 /**
  * JSON schema of a board profile (`boards/*.yaml`): which buses the gateway has and which
- * device sits where on them. Register maps are not here: drivers know those; the profile
- * only says "the meter is unit 2 on the RS-485 line".
+ * device sits where on them. Register maps are not here: SunSpec drivers discover theirs, and a
+ * `register-map` device names its map file; the profile only says "the meter is unit 2 on the
+ * RS-485 line".
  */
 export const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
-const DEVICE_KINDS = ['pv-inverter', 'meter', 'battery-storage', 'bms', 'relay'] as const;
+export const DEVICE_KINDS = ['pv-inverter', 'meter', 'battery-storage', 'bms', 'relay', 'register-map'] as const;
 const BUS_TYPES = ['modbus-tcp', 'modbus-rtu', 'serial', 'firmata', 'gpio'] as const;
 
 const name = { type: 'string', pattern: '^[a-z][a-z0-9-]*$' } as const;
@@ -14,6 +15,7 @@ const timeoutMs = { type: 'integer', minimum: 1, maximum: 60_000 } as const;
 const unitId = { type: 'integer', minimum: 1, maximum: 247 } as const;
 const powerKw = { type: 'number', exclusiveMinimum: 0, maximum: 1000 } as const;
 const label = { type: 'string' } as const;
+const capacityKwh = { type: 'number', exclusiveMinimum: 0, maximum: 1000 } as const;
 
 const bus = {
   type: 'object',
@@ -64,49 +66,41 @@ const bus = {
   ],
 } as const;
 
+/**
+ * Each device kind's own fields (beside `kind` and `bus`), so every entry is checked by its kind.
+ * The gateway opens each kind through its entry in src/gateway/driver-registry.ts.
+ */
+const DEVICE_FIELDS: Record<(typeof DEVICE_KINDS)[number], { required: string[]; properties: Record<string, unknown> }> = {
+  // SunSpec 123/704 limits are a percentage of it, and the vendored models carry no nameplate model (120/702).
+  'pv-inverter': { required: ['unitId', 'ratedPowerKw'], properties: { unitId, ratedPowerKw: powerKw } },
+  // exportPositive: meters installed or configured the other way round (docs/sunspec.md, meter sign).
+  meter: { required: ['unitId'], properties: { unitId, exportPositive: { type: 'boolean' }, maxPlausibleKw: powerKw } },
+  // dischargeRateBase: a vendor quirk, what 124 OutWRte is a percentage of (drivers/sunspec/battery.ts).
+  'battery-storage': { required: ['unitId', 'capacityKwh'], properties: { unitId, capacityKwh, dischargeRateBase: { enum: ['WDisChaMax', 'WChaMax'] } } },
+  bms: { required: ['address'], properties: { address: { type: 'integer', minimum: 0, maximum: 255 } } },
+  relay: {
+    required: ['channel', 'ratedPowerKw'],
+    properties: {
+      channel: { type: 'integer', minimum: 0, maximum: 63 },
+      ratedPowerKw: { type: 'number', exclusiveMinimum: 0, maximum: 50 },
+      pin: { type: ['integer', 'string'], minimum: 0, minLength: 1 },
+      activeLow: { type: 'boolean' },
+      unitId,
+      coil: { type: 'integer', minimum: 0, maximum: 65535 },
+    },
+  },
+  // map: a shipped map's name or a YAML file (drivers/register-map/map.ts); which ratings it needs depends on its roles (board.ts).
+  'register-map': { required: ['unitId', 'map'], properties: { unitId, map: { type: 'string', minLength: 1 }, ratedPowerKw: powerKw, capacityKwh, maxPlausibleKw: powerKw } },
+};
+
 const device = {
   type: 'object',
   required: ['kind', 'bus'],
   properties: { kind: { enum: DEVICE_KINDS }, bus: name },
-  allOf: [
-    {
-      // SunSpec 123/704 limits are a percentage of it, and the vendored models carry no nameplate model (120/702).
-      if: { required: ['kind'], properties: { kind: { const: 'pv-inverter' } } },
-      then: { required: ['unitId', 'ratedPowerKw'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, ratedPowerKw: powerKw, label } },
-    },
-    {
-      if: { required: ['kind'], properties: { kind: { const: 'meter' } } },
-      // exportPositive: meters installed or configured the other way round (docs/sunspec.md, meter sign).
-      then: { required: ['unitId'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, exportPositive: { type: 'boolean' }, maxPlausibleKw: powerKw, label } },
-    },
-    {
-      if: { required: ['kind'], properties: { kind: { const: 'battery-storage' } } },
-      // dischargeRateBase: a vendor quirk, what 124 OutWRte is a percentage of (drivers/sunspec/battery.ts).
-      then: { required: ['unitId', 'capacityKwh'], additionalProperties: false, properties: { kind: {}, bus: {}, unitId, capacityKwh: { type: 'number', exclusiveMinimum: 0, maximum: 1000 }, dischargeRateBase: { enum: ['WDisChaMax', 'WChaMax'] }, label } },
-    },
-    {
-      if: { required: ['kind'], properties: { kind: { const: 'bms' } } },
-      then: { required: ['address'], additionalProperties: false, properties: { kind: {}, bus: {}, address: { type: 'integer', minimum: 0, maximum: 255 }, label } },
-    },
-    {
-      if: { required: ['kind'], properties: { kind: { const: 'relay' } } },
-      then: {
-        required: ['channel', 'ratedPowerKw'],
-        additionalProperties: false,
-        properties: {
-          kind: {},
-          bus: {},
-          label,
-          channel: { type: 'integer', minimum: 0, maximum: 63 },
-          ratedPowerKw: { type: 'number', exclusiveMinimum: 0, maximum: 50 },
-          pin: { type: ['integer', 'string'], minimum: 0, minLength: 1 },
-          activeLow: { type: 'boolean' },
-          unitId,
-          coil: { type: 'integer', minimum: 0, maximum: 65535 },
-        },
-      },
-    },
-  ],
+  allOf: Object.entries(DEVICE_FIELDS).map(([kind, fields]) => ({
+    if: { required: ['kind'], properties: { kind: { const: kind } } },
+    then: { required: fields.required, additionalProperties: false, properties: { kind: {}, bus: {}, label, ...fields.properties } },
+  })),
 } as const;
 
 export const boardSchema = {

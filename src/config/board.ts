@@ -8,6 +8,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYamlScalar } from 'yaml';
 import { boardSchema, type BAUD_RATES } from './board-schema.ts';
 import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-file.ts';
+import { loadRegisterMap, mapRoles, registerMapFile, type RegisterMap } from '../../drivers/register-map/map.ts';
 
 type BaudRate = (typeof BAUD_RATES)[number];
 
@@ -70,7 +71,26 @@ export interface ModbusRelayProfile extends RelayCommon {
   coil: number;
 }
 export type RelayProfile = PinRelayProfile | ModbusRelayProfile;
-export type DeviceProfile = ModbusDeviceProfile | BmsProfile | RelayProfile;
+/** A Modbus device described by a register map (docs/register-maps.md): what it is comes from the map. */
+export interface RegisterMapProfile extends SunSpecCommon {
+  kind: 'register-map';
+  /** A shipped map's name (drivers/register-map/maps/<name>.yaml) or a path to a map file, relative to the profile. */
+  map: string;
+  /** Rated power: required when the map has a PV inverter, or a battery without live limits. */
+  ratedPowerKw?: number;
+  /** Usable capacity: required when the map has a battery. */
+  capacityKwh?: number;
+  maxPlausibleKw?: number;
+  /** The map, loaded and checked with the profile. */
+  registerMap: RegisterMap;
+}
+export type DeviceProfile = ModbusDeviceProfile | BmsProfile | RelayProfile | RegisterMapProfile;
+/** What a device is to the gateway; a hybrid inverter's register map makes it two things. */
+export type DeviceRole = 'pv-inverter' | 'meter' | 'battery-storage' | 'bms' | 'relay';
+
+export function deviceRoles(device: DeviceProfile): DeviceRole[] {
+  return device.kind === 'register-map' ? mapRoles(device.registerMap) : [device.kind];
+}
 
 export interface BoardProfile {
   name: string;
@@ -93,6 +113,8 @@ export function loadBoardProfile(file: string, vars: Record<string, string> = {}
   if (problems.length > 0) throw new BoardProfileError(file, problems);
   if (!validate(data)) throw new BoardProfileError(file, describeSchemaErrors(validate.errors ?? [], NAME_PATTERNS));
   const profile = data as unknown as BoardProfile;
+  loadRegisterMaps(file, profile, problems);
+  if (problems.length > 0) throw new BoardProfileError(file, problems);
   crossCheck(profile, problems);
   if (problems.length > 0) throw new BoardProfileError(file, problems);
   return profile;
@@ -145,10 +167,23 @@ function substitute(value: unknown, path: string, vars: Record<string, string>, 
   return value;
 }
 
+/** Each register-map device gets its map, checked: a bad map is an error of the profile too, naming both files. */
+function loadRegisterMaps(file: string, profile: BoardProfile, problems: string[]): void {
+  for (const [id, device] of Object.entries(profile.devices)) {
+    if (device.kind !== 'register-map') continue;
+    try {
+      device.registerMap = loadRegisterMap(registerMapFile(device.map, file));
+    } catch (e) {
+      const lines = e instanceof ConfigFileError ? e.message.split('\n') : [String(e)];
+      problems.push(...lines.map((line) => `/devices/${id}/map: ${line}`));
+    }
+  }
+}
+
 /** Which device kinds each bus type can carry. */
 const CARRIES: Record<BusProfile['type'], DeviceProfile['kind'][]> = {
-  'modbus-tcp': ['pv-inverter', 'meter', 'battery-storage', 'relay'],
-  'modbus-rtu': ['pv-inverter', 'meter', 'battery-storage', 'relay'],
+  'modbus-tcp': ['pv-inverter', 'meter', 'battery-storage', 'relay', 'register-map'],
+  'modbus-rtu': ['pv-inverter', 'meter', 'battery-storage', 'relay', 'register-map'],
   serial: ['bms'],
   firmata: ['relay'],
   gpio: ['relay'],
@@ -158,7 +193,7 @@ const CARRIES: Record<BusProfile['type'], DeviceProfile['kind'][]> = {
  * Kinds the gateway takes one of, and why. Several PV inverters are summed into one PV
  * (src/gateway/combined-pv.ts); a second of these would otherwise be dropped without a word.
  */
-const ONE_PER_BOARD: Partial<Record<DeviceProfile['kind'], string>> = {
+const ONE_PER_BOARD: Partial<Record<DeviceRole, string>> = {
   meter: 'the grid connection point',
   'battery-storage': 'several batteries are not supported yet',
   bms: 'it pairs with the one storage inverter',
@@ -166,7 +201,7 @@ const ONE_PER_BOARD: Partial<Record<DeviceProfile['kind'], string>> = {
 
 function crossCheck(profile: BoardProfile, problems: string[]): void {
   const taken = new Map<string, string>();
-  const firstOfKind = new Map<DeviceProfile['kind'], string>();
+  const firstOfRole = new Map<DeviceRole, string>();
   const claim = (key: string, path: string, what: string) => {
     const owner = taken.get(key);
     if (owner) problems.push(`${path}: ${what} is already used by ${owner}`);
@@ -174,10 +209,13 @@ function crossCheck(profile: BoardProfile, problems: string[]): void {
   };
   for (const [id, device] of Object.entries(profile.devices)) {
     const at = `/devices/${id}`;
-    const onlyOne = ONE_PER_BOARD[device.kind];
-    const first = firstOfKind.get(device.kind);
-    if (onlyOne && first) problems.push(`${at}/kind: one ${device.kind} per board (${onlyOne}), ${first} is one already`);
-    else firstOfKind.set(device.kind, at);
+    for (const role of deviceRoles(device)) {
+      const onlyOne = ONE_PER_BOARD[role];
+      const first = firstOfRole.get(role);
+      if (onlyOne && first) problems.push(`${at}/kind: one ${role} per board (${onlyOne}), ${first} is one already`);
+      else firstOfRole.set(role, at);
+    }
+    if (device.kind === 'register-map') requireRatings(at, device, problems);
     const bus = profile.buses[device.bus];
     if (!bus) {
       problems.push(`${at}/bus: must name a bus of this board (${Object.keys(profile.buses).join(', ')}), got "${device.bus}"`);
@@ -210,4 +248,16 @@ function crossCheck(profile: BoardProfile, problems: string[]): void {
       claim(`unit:${device.bus}:${device.unitId}`, `${at}/unitId`, `unit id ${device.unitId} on bus "${device.bus}"`);
     }
   }
+}
+
+/** Ratings belong to the installation, not the map; which ones a device needs follows from what its map makes it. */
+function requireRatings(at: string, device: RegisterMapProfile, problems: string[]): void {
+  const map = device.registerMap;
+  const battery = map['battery-storage'];
+  const needs = (field: 'ratedPowerKw' | 'capacityKwh', why: string) => {
+    if (device[field] === undefined) problems.push(`${at}/${field}: is required (${why})`);
+  };
+  if (map['pv-inverter']) needs('ratedPowerKw', `map ${map.name} has a pv-inverter`);
+  if (battery) needs('capacityKwh', `map ${map.name} has a battery-storage`);
+  if (battery && !map['pv-inverter'] && (!battery.maxChargeKw || !battery.maxDischargeKw)) needs('ratedPowerKw', `map ${map.name} has no live battery limits, the rating is used instead`);
 }

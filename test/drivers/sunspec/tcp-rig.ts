@@ -23,6 +23,7 @@ export async function serveOverTcp(units: Map<number, RegisterSpace>, clock?: Cl
   const bus: ModbusBus = {
     endpoint: inner.endpoint,
     readHoldingRegisters: (u, a, c) => (requests.reads++, inner.readHoldingRegisters(u, a, c)),
+    readInputRegisters: (u, a, c) => (requests.reads++, inner.readInputRegisters(u, a, c)),
     writeRegisters: (u, a, v) => (requests.writes++, inner.writeRegisters(u, a, v)),
     readCoils: (u, a, c) => inner.readCoils(u, a, c),
     writeCoil: (u, a, on) => inner.writeCoil(u, a, on),
