@@ -36,8 +36,8 @@ export interface CesDayInput {
   settings: CesSettings;
   /** S × T wholesale day-ahead price scenarios (EUR/kWh), equally likely. */
   priceScenariosEurPerKwh: number[][];
-  /** P2P energy sold to households per hour (kW = kWh), committed; omitted: none. */
-  p2pSalesKw?: number[];
+  /** P2P energy sold to households per hour (kW = kWh) and its price (EUR/kWh), committed; omitted: none. */
+  p2p?: { salesKw: number[]; priceEurPerKwh: number[] };
   rental: RentalMode;
 }
 
@@ -71,11 +71,12 @@ export async function scheduleCes(input: CesDayInput, solver: CesSolver): Promis
   const S = prices.length;
   const T = prices[0]?.length ?? 0;
   if (S === 0 || T === 0 || prices.some((p) => p.length !== T || p.some((v) => !Number.isFinite(v)))) throw new RangeError('CES: price scenarios must be S ≥ 1 rows of T ≥ 1 finite prices');
-  const p2p = input.p2pSalesKw ?? new Array<number>(T).fill(0);
+  const p2p = input.p2p?.salesKw ?? new Array<number>(T).fill(0);
+  const p2pPrice = input.p2p?.priceEurPerKwh ?? new Array<number>(T).fill(0);
   const sold = input.rental.kind === 'sold' ? input.rental.rental : undefined;
   const accountIn = sold?.accountChargeKw ?? new Array<number>(T).fill(0);
   const accountOut = sold?.accountDischargeKw ?? new Array<number>(T).fill(0);
-  for (const [name, series] of [['p2pSalesKw', p2p], ['accountChargeKw', accountIn], ['accountDischargeKw', accountOut]] as const) {
+  for (const [name, series] of [['p2p.salesKw', p2p], ['p2p.priceEurPerKwh', p2pPrice], ['accountChargeKw', accountIn], ['accountDischargeKw', accountOut]] as const) {
     if (series.length !== T || series.some((v) => !(Number.isFinite(v) && v >= 0))) throw new RangeError(`CES: ${name} must be ${T} numbers ≥ 0`);
   }
   const eta = oneWayEfficiency(s);
@@ -83,7 +84,7 @@ export async function scheduleCes(input: CesDayInput, solver: CesSolver): Promis
   const rentBounds: [number, number] = input.rental.kind === 'offer' ? [0, maxRentKwh] : [sold?.capacityKwh ?? 0, sold?.capacityKwh ?? 0];
   if (rentBounds[1] > maxRentKwh + 1e-9) throw new RangeError(`CES: ${rentBounds[1]} kWh rented, the battery has ${maxRentKwh} kWh above its minimum`);
   const rentPrice = input.rental.kind === 'offer' ? input.rental.priceEurPerKwhDay : 0;
-  const fixedRevenueEur = p2p.reduce((sum, kw) => sum + kw * s.p2pPriceEurPerKwh, 0) + (sold?.revenueEur ?? 0);
+  const fixedRevenueEur = p2p.reduce((sum, kw, t) => sum + kw * p2pPrice[t]!, 0) + (sold?.revenueEur ?? 0);
   const tailWeight = 1 / ((1 - s.confidence) * S);
 
   const b = new Builder();

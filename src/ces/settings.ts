@@ -21,8 +21,12 @@ export interface CesSettings {
   confidence: number;
   /** Power that comes with each rented kWh (kW per kWh): a 100 kWh / 50 kW battery rents at 0.5. */
   rentalKwPerKwh: number;
-  /** Price of P2P energy sold to households (EUR/kWh, before the buyer's local grid fee). */
-  p2pPriceEurPerKwh: number;
+  /**
+   * P2P energy is sold to households at the CES's expected market price of the hour plus this
+   * (EUR/kWh, before the buyer's local grid fee and VAT): a fixed price below the market's would make
+   * every P2P sale in a dear hour a loss.
+   */
+  p2pMarkupEurPerKwh: number;
   /** Most P2P power one household may buy (kW). */
   p2pMaxKwPerHousehold: number;
 }
@@ -37,7 +41,7 @@ export const defaultCesSettings: Readonly<CesSettings> = {
   riskWeight: 0,
   confidence: 0.9,
   rentalKwPerKwh: 0.5,
-  p2pPriceEurPerKwh: 0.06,
+  p2pMarkupEurPerKwh: 0.02,
   p2pMaxKwPerHousehold: 11,
 };
 
@@ -52,7 +56,7 @@ export function validateCesSettings(settings: CesSettings, where = 'CES settings
   };
   const positive: (keyof CesSettings)[] = ['capacityKwh', 'powerKw', 'gridKw', 'rentalKwPerKwh'];
   for (const field of positive) if (!(Number.isFinite(settings[field]) && settings[field] > 0)) fail(field, 'must be a positive number');
-  const nonNegative: (keyof CesSettings)[] = ['minEnergyKwh', 'degradationEurPerKwh', 'riskWeight', 'p2pPriceEurPerKwh', 'p2pMaxKwPerHousehold'];
+  const nonNegative: (keyof CesSettings)[] = ['minEnergyKwh', 'degradationEurPerKwh', 'riskWeight', 'p2pMarkupEurPerKwh', 'p2pMaxKwPerHousehold'];
   for (const field of nonNegative) if (!(Number.isFinite(settings[field]) && settings[field] >= 0)) fail(field, 'must be a number ≥ 0');
   if (settings.minEnergyKwh >= settings.capacityKwh) fail('minEnergyKwh', 'must be below capacityKwh');
   if (!(settings.roundTripEfficiency > 0 && settings.roundTripEfficiency <= 1)) fail('roundTripEfficiency', 'must be in (0, 1]');

@@ -25,13 +25,13 @@ describe('the CES day-ahead schedule', () => {
     const input: CesDayInput = {
       settings: settings({ riskWeight: 0.7, confidence: 0.8 }),
       priceScenariosEurPerKwh: scenarios(7, 3),
-      p2pSalesKw: [0, 1, 2, 0, 0, 1.5, 0, 0],
+      p2p: { salesKw: [0, 1, 2, 0, 0, 1.5, 0, 0], priceEurPerKwh: [0.05, 0.05, 0.06, 0.06, 0.07, 0.08, 0.06, 0.05] },
       rental: { kind: 'sold', rental: { capacityKwh: 6, accountChargeKw: [0, 0, 2, 3, 0, 0, 0, 0], accountDischargeKw: [0, 0, 0, 0, 0, 2, 2, 0.5], revenueEur: 0.4 } },
     };
     const schedule = await scheduleCes(input, solver);
     expect(schedule.objectiveEur).toBeCloseTo(referenceObjective({ ces: input }), 6);
     // The market position is the own part's flows less the P2P energy sold.
-    schedule.marketKw.forEach((m, t) => expect(m).toBeCloseTo(schedule.dischargeKw[t]! - schedule.chargeKw[t]! - input.p2pSalesKw![t]!, 9));
+    schedule.marketKw.forEach((m, t) => expect(m).toBeCloseTo(schedule.dischargeKw[t]! - schedule.chargeKw[t]! - input.p2p!.salesKw[t]!, 9));
     // The own part fits beside the 6 rented kWh and 3 rented kW.
     for (const e of schedule.ownEnergyKwh.slice(1, -1)) expect(e).toBeLessThanOrEqual(20 - 6 + 1e-7);
     for (const kw of [...schedule.chargeKw, ...schedule.dischargeKw]) expect(kw).toBeLessThanOrEqual(10 - 3 + 1e-7);
@@ -77,7 +77,7 @@ describe('the CES day-ahead schedule', () => {
 
   it('realised profit is the committed position at the prices that cleared', async () => {
     const prices = scenarios(6, 9);
-    const s = await scheduleCes({ settings: settings(), priceScenariosEurPerKwh: prices, p2pSalesKw: new Array(T).fill(1), rental: { kind: 'none' } }, solver);
+    const s = await scheduleCes({ settings: settings(), priceScenariosEurPerKwh: prices, p2p: { salesKw: new Array(T).fill(1), priceEurPerKwh: new Array(T).fill(0.05) }, rental: { kind: 'none' } }, solver);
     expect(realisedProfitEur(s, prices[2]!)).toBeCloseTo(s.scenarioProfitEur[2]!, 9);
   });
 

@@ -69,14 +69,15 @@ def ces(inst):
     s = inst["settings"]
     prices = inst["priceScenariosEurPerKwh"]
     S, T = len(prices), len(prices[0])
-    p2p = inst.get("p2pSalesKw") or [0.0] * T
+    p2p = inst["p2p"]["salesKw"] if "p2p" in inst else [0.0] * T
+    p2p_price = inst["p2p"]["priceEurPerKwh"] if "p2p" in inst else [0.0] * T
     rental = inst["rental"]
     eta = math.sqrt(s["roundTripEfficiency"])
     sold = rental.get("rental") if rental["kind"] == "sold" else None
     acc_in = sold["accountChargeKw"] if sold else [0.0] * T
     acc_out = sold["accountDischargeKw"] if sold else [0.0] * T
     rent_price = rental["priceEurPerKwhDay"] if rental["kind"] == "offer" else 0.0
-    fixed = sum(v * s["p2pPriceEurPerKwh"] for v in p2p) + (sold["revenueEur"] if sold else 0.0)
+    fixed = sum(v * p2p_price[t] for t, v in enumerate(p2p)) + (sold["revenueEur"] if sold else 0.0)
     lp = Lp()
     P = s["powerKw"]
     own_c = lp.var("c", T, 0.0, P)
@@ -146,7 +147,7 @@ def household(inst):
         lp.q[gi + t] = inst["buyEurPerKwh"][t]
         lp.q[go + t] = -inst["sellEurPerKwh"][t]
         if p2p:
-            lp.q[x + t] = p2p["buyerPriceEurPerKwh"]
+            lp.q[x + t] = p2p["buyerPriceEurPerKwh"][t]
     lp.q[peak] = inst["demandChargeEurPerKwDay"]
     if own:
         b = own["params"]
