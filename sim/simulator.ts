@@ -1,15 +1,16 @@
 /**
  * The hardware simulator: one plant and, for every device a board profile wires up, a
- * simulated device on a real endpoint of the same kind — SunSpec units behind a Modbus TCP
- * server, Modbus RTU units (the relay board) on a pseudo-terminal, the Pylontech BMS on its
+ * simulated device on a real endpoint of the same kind — SunSpec units and register-map devices
+ * (served from their map files) behind a Modbus TCP server or on an RTU line, Modbus RTU units
+ * (the relay board) on a pseudo-terminal, the Pylontech BMS on its
  * own pseudo-terminal, the Firmata relay board on another. The profile (boards/sim.yaml) is
  * the single description of the wiring: every bus whose endpoint is a `${name}` placeholder
  * gets a simulated endpoint, and `vars` maps each name to it, so the gateway loads the same
  * profile with `vars` and finds the devices where the profile says they are.
  */
-import { fileURLToPath } from 'node:url';
 import type { Clock } from '../src/time/clock.ts';
-import { endpointPlaceholders, loadBoardLayout, loadBoardProfile, type BusProfile, type DeviceProfile, type ModbusRelayProfile, type PinRelayProfile } from '../src/config/board.ts';
+import { packageFile } from '../src/package/paths.ts';
+import { deviceRoles, endpointPlaceholders, loadBoardLayout, loadBoardProfile, type BusProfile, type DeviceProfile, type ModbusRelayProfile, type PinRelayProfile } from '../src/config/board.ts';
 import type { RegisterSpace } from './modbus/register-space.ts';
 import { ModbusFaults } from './modbus/faults.ts';
 import { startModbusTcpServer } from './modbus/tcp-server.ts';
@@ -20,15 +21,16 @@ import { sharePv } from './sunspec/pv-share.ts';
 import { simMeter } from './sunspec/meter.ts';
 import { simBattery } from './sunspec/battery.ts';
 import type { SunSpecSpace } from './sunspec/sunspec-space.ts';
+import { SimRegisterMapDevice } from './register-map/device.ts';
 import { startPylontechBmsSim, type PylontechBmsSim } from './bms/pylontech-bms.ts';
 import { createRelayBoardSpace } from './relay/modbus-relay-board.ts';
 import { startFirmataRelayBoard, type FirmataRelayBoard } from './relay/firmata-board.ts';
 import { Plant, type PlantOptions } from './plant/plant.ts';
 import type { PlantView } from './plant/plant-view.ts';
 import { loadSimulatedHousehold, type SimulatedHousehold, type SimulatedHouseholdOptions } from './plant/household.ts';
-import type { ShiftableDemandFeed } from '../src/runtime/types.ts';
+import type { ShiftableDemandFeed } from '../src/records/types.ts';
 
-export const simBoardFile = fileURLToPath(new URL('../boards/sim.yaml', import.meta.url));
+export const simBoardFile = packageFile('boards', 'sim.yaml');
 
 export interface SimulatorOptions {
   clock: Clock;
@@ -46,6 +48,8 @@ export interface FaultSwitchboards {
   modbus: Record<string, ModbusFaults>;
   /** A SunSpec device's register map: point-level faults and firmware updates (docs/sunspec.md). */
   sunspec: Record<string, SunSpecSpace>;
+  /** A register-map device by id: writes it acknowledges and ignores (docs/register-maps.md). */
+  registerMap: Record<string, SimRegisterMapDevice>;
   bms: Record<string, PylontechBmsSim>;
   firmata: Record<string, FirmataRelayBoard>;
 }
@@ -77,8 +81,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const household = options.household ? await loadSimulatedHousehold({ ...options.household, requestsFromMs: Math.max(options.household.requestsFromMs ?? -Infinity, startMs) }) : null;
   if (household) checkHouseholdFits(household, layout.devices, ratings, boardFile);
   const plant = new Plant({ clock, startMs, ...ratings, ...(household ? householdWorld(household, layout.devices, ratings) : {}) });
-  const faults: FaultSwitchboards = { modbus: {}, sunspec: {}, bms: {}, firmata: {} };
-  const pvInverters = devices.flatMap(([id, d]) => (d.kind === 'pv-inverter' ? [{ id, ratedPowerKw: d.ratedPowerKw }] : []));
+  const faults: FaultSwitchboards = { modbus: {}, sunspec: {}, registerMap: {}, bms: {}, firmata: {} };
+  const pvInverters = devices.flatMap(([id, d]) => (deviceRoles(d).includes('pv-inverter') ? [{ id, ratedPowerKw: ratedPvKw(d) }] : []));
   const pvViews = new Map(sharePv(plant, pvInverters.map((pv) => pv.ratedPowerKw)).map((view, i) => [pvInverters[i]!.id, view]));
   const vars: Record<string, string> = {};
   const closers: Closer[] = [];
@@ -184,6 +188,13 @@ function modbusUnits(onBus: [string, DeviceProfile][], { plant, pvViews, clock, 
         relayBoards.set(unitId, coils);
         break;
       }
+      case 'register-map': {
+        const space = new SimRegisterMapDevice({ map: device.registerMap, clock, plant, ...(pvViews.has(id) ? { pv: pvViews.get(id)! } : {}) });
+        faults.registerMap[id] = space;
+        units.set(device.unitId, space);
+        closers.push(async () => space.close());
+        break;
+      }
       case 'bms':
         break;
     }
@@ -204,13 +215,18 @@ function firmataPin(id: string, device: PinRelayProfile): number {
 
 /** The world the profile describes: PV (all inverters together) and battery sized by their devices' ratings, a load on every relay channel. */
 function plantRatings(devices: DeviceProfile[]): Omit<PlantOptions, 'clock'> {
-  const pvRatedPowerKw = devices.reduce((sum, d) => sum + (d.kind === 'pv-inverter' ? d.ratedPowerKw : 0), 0);
-  const storage = devices.find((d) => d.kind === 'battery-storage');
+  const pvRatedPowerKw = devices.reduce((sum, d) => sum + (deviceRoles(d).includes('pv-inverter') ? ratedPvKw(d) : 0), 0);
+  const storage = devices.find((d) => deviceRoles(d).includes('battery-storage')) as { capacityKwh: number } | undefined;
   return {
     ...(pvRatedPowerKw > 0 ? { pvRatedPowerKw } : {}),
     ...(storage ? { battery: { capacityKwh: storage.capacityKwh } } : {}),
     relays: devices.flatMap((d) => (d.kind === 'relay' ? [{ channel: d.channel, ratedPowerKw: d.ratedPowerKw }] : [])),
   };
+}
+
+/** A PV inverter's rating: required of every device the profile makes a PV inverter (src/config/board.ts). */
+function ratedPvKw(device: DeviceProfile): number {
+  return (device as { ratedPowerKw: number }).ratedPowerKw;
 }
 
 /** The household's inflexible load and PV, and its shiftable requests arriving into the appliance behind its relay. */
