@@ -19,17 +19,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HOUR_MS, parseHousehold, type HouseholdSeries } from '../../src/data/households.ts';
 import { shiftableRule } from '../../src/data/assets.ts';
-import type { ShiftableDemandFeed } from '../../src/runtime/types.ts';
+import type { ShiftableDemandFeed } from '../../src/records/types.ts';
 import type { Profile } from './profile.ts';
 import type { RelayDemand } from './plant.ts';
+import { packageFile } from '../../src/package/paths.ts';
 
 const DAY_HOURS = 24;
 
 /** The shipped slice of the shared data (data/community/README.md), in the shared data's layout. */
-export const communityDataDir = fileURLToPath(new URL('../../data/community', import.meta.url));
+export const communityDataDir = packageFile('data', 'community');
 
 /** The board relay that serves the shiftable requests unless told otherwise (boards/sim.yaml: 2.0 kW, above every household's hourly request). */
 export const defaultShiftableRelay = 'dishwasher';

@@ -14,14 +14,16 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { marketNodeChannel, roundSchemas } from '../market/clearing/rounds.ts';
 import { runSharing } from '../market/clearing/sharing-rounds.ts';
 import { generateIdentity, MarketNode, startEmbeddedBroker } from '../market/index.ts';
 import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityCentral, solveCommunityDistributed, type CommunityProblem } from '../optimizer/community/index.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
 import { report, type BenchOptions } from './report.ts';
+import { packageFile } from '../package/paths.ts';
 
-const FIXTURES = new URL('../../test/optimizer/fixtures/', import.meta.url);
+const FIXTURES = pathToFileURL(packageFile('test', 'optimizer', 'fixtures') + '/');
 
 function problem(fixture: string, chance: boolean): CommunityProblem {
   const { households } = JSON.parse(readFileSync(new URL(fixture, FIXTURES), 'utf8')) as { households: ProblemInput[] };

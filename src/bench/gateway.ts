@@ -24,14 +24,13 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { loadGatewayConfig } from '../config/gateway.ts';
 import type { RuntimeResult } from '../runtime/gateway-runtime.ts';
 import { report, type BenchOptions, type BenchRecord } from './report.ts';
+import { cliEntry, packageFile } from '../package/paths.ts';
 
-const cliFile = fileURLToPath(new URL('../cli/prosumer-edge.mjs', import.meta.url));
-const simConfigFile = fileURLToPath(new URL('../../config/gateway.sim.yaml', import.meta.url));
+const simConfigFile = packageFile('config', 'gateway.sim.yaml');
 const suite = 'gateway';
 const MIB = 2 ** 20;
 const sampleEveryMs = 200;
@@ -260,7 +259,7 @@ function startGateway({ file, config }: GatewaySetup, deadlineMs: number) {
   const statsFile = join(dir, 'stats.json');
   const logFile = join(dir, 'gateway.log');
   const log = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [cliFile, 'run', '--config', file, '--stats', statsFile], { stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [cliEntry, 'run', '--config', file, '--stats', statsFile], { stdio: ['ignore', log, log] });
   closeSync(log);
   const pid = child.pid!;
   let hwmBytes = 0;

@@ -2,6 +2,8 @@
  * Command dispatch. Each command lives in its own module, loaded only when used, so that
  * `prosumer-edge sim` does not pay for the optimizer and `eval` does not open serial ports.
  */
+import { packageFile } from '../package/paths.ts';
+
 type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {
@@ -9,6 +11,7 @@ const commands: Record<string, Command> = {
   community: { summary: 'the community run: four real households, each its own gateway process, on an embedded broker', load: () => import('../community/command.ts') },
   sim: { summary: 'run the hardware simulator (Modbus TCP/RTU, serial BMS, relay board)', load: () => import('../../sim/command.ts') },
   eval: { summary: 'closed-loop evaluation of the controllers on the real data', load: () => import('../eval/command.ts') },
+  ces: { summary: 'cloud energy storage evaluation: a shared battery renting capacity and selling P2P energy to the households', load: () => import('../eval/ces/command.ts') },
   bench: { summary: 'benchmarks (--json for JSON lines)', load: () => import('../bench/command.ts') },
 };
 
@@ -16,7 +19,7 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-v') {
     const { readFile } = await import('node:fs/promises');
-    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(await readFile(packageFile('package.json'), 'utf8')) as { version: string };
     process.stdout.write(`prosumer-edge ${pkg.version}\n`);
     return 0;
   }

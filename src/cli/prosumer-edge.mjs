@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// The published entry point is plain JavaScript so it runs from any working directory;
-// it registers the TypeScript loader that ships as a dependency, then hands over.
+// Development entry: runs the TypeScript sources through the tsx loader (a devDependency). The
+// installed command is the compiled src/cli/bin.ts in dist/ (npm run build).
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('./bin.ts');

@@ -5,12 +5,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { generateIdentity, saveIdentity } from '../market/identity.ts';
+import { packageRoot } from '../package/paths.ts';
 import type { CommunityConfig } from '../market/community.ts';
 
-export const repoDir = fileURLToPath(new URL('../../', import.meta.url));
+export const repoDir = packageRoot;
 export const communityId = 'community';
 
 export interface GatewaySetup {

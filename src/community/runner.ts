@@ -18,11 +18,12 @@ import { shiftableRule } from '../data/assets.ts';
 import { DAY_MS, HOUR_MS, householdIds, loadHousehold, loadPrices, type HouseholdSeries } from '../data/households.ts';
 import { isoDay, lastPricedDayMs, testDays } from '../data/split.ts';
 import { startEmbeddedBroker } from '../market/broker.ts';
-import type { HourRecord, SafetyEvent } from '../runtime/types.ts';
+import type { HourRecord, SafetyEvent } from '../records/types.ts';
 import { openRuntimeStore } from '../storage/store.ts';
 import type { StateMessage } from '../telemetry/messages.ts';
 import { communityDataDir } from '../../sim/plant/household.ts';
 import { repoDir, writeRunLayout, type GatewayFiles } from './configs.ts';
+import { cliEntry } from '../package/paths.ts';
 import { communityProgress, type ProgressStream } from './progress.ts';
 import { writeReport } from './report.ts';
 import { completeDays, noControlRecords, summariseRun, type HouseholdRecords, type RunSummary } from './summary.ts';
@@ -259,7 +260,6 @@ interface GatewayRunOptions {
 
 /** Starts one `prosumer-edge run` per gateway and waits until all have exited. */
 async function runGateways(gateways: GatewayFiles[], options: GatewayRunOptions): Promise<GatewayOutcome[]> {
-  const entry = join(repoDir, 'src', 'cli', 'prosumer-edge.mjs');
   const running = new Map<string, ChildProcess>();
   const stoppedByUs = new Set<string>();
   const overdue = new Set<string>();
@@ -291,7 +291,7 @@ async function runGateways(gateways: GatewayFiles[], options: GatewayRunOptions)
     const outcomes = Promise.all(
       gateways.map(async (g): Promise<GatewayOutcome> => {
         const log = createWriteStream(g.logFile, { flags: 'a' });
-        const child = spawn(process.execPath, [entry, 'run', '--config', g.configFile], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [cliEntry, 'run', '--config', g.configFile], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
         running.set(g.household, child);
         const tail: string[] = [];
         child.stdout!.pipe(log, { end: false });

@@ -18,13 +18,13 @@
 import { battery, initialEnergyKwh } from '../data/assets.ts';
 import { DAY_MS, HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
 import { noControl } from '../eval/controllers/no-control.ts';
-import { defaultOptimizerSettings } from '../eval/controllers/optimizer.ts';
+import { defaultOptimizerSettings } from '../optimizer/settings.ts';
 import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../eval/bill.ts';
 import { addCost, demandCharge, emptyCost, families, hourCost, storedEnergyValueEurPerKwh, violationRates, type CostBreakdown } from '../eval/metrics.ts';
 import { periodFigures, runController, type Figures as EvalFigures } from '../eval/run.ts';
 import { buildHouseholdCase } from '../eval/scenario.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
-import type { HourRecord, SafetyEvent } from '../runtime/types.ts';
+import type { HourRecord, SafetyEvent } from '../records/types.ts';
 
 /** Stored battery energy the gateway measured at an instant. */
 export interface EnergySample {

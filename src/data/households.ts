@@ -4,14 +4,14 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DataFormatError, hourCell, numberCell, parseCsv, type CsvTable } from './csv.ts';
+import { packageRoot } from '../package/paths.ts';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
 
 /** The data folder a fresh checkout expects beside the repository. */
-export const defaultDataDir = resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared/data');
+export const defaultDataDir = resolve(packageRoot, '../shared/data');
 
 export const householdIds = ['residential1', 'residential2', 'residential4', 'residential6'] as const;
 

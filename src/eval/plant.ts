@@ -8,6 +8,7 @@
 import { battery as defaultBattery, grid as defaultGrid } from '../data/assets.ts';
 import { HOUR_MS } from '../data/households.ts';
 import type { BatteryParams, ChanceFamily } from '../optimizer/types.ts';
+import { violationToleranceKw as toleranceKw } from '../optimizer/settings.ts';
 
 /** What a controller commands at the start of an hour (Δt = 1 h). */
 export interface StepCommand {
@@ -53,13 +54,6 @@ export interface StepOutcome {
   /** The battery could not take its whole share (power or SoC limit). */
   batteryClipped: boolean;
 }
-
-/**
- * A row counts as violated only beyond 1 W (1 Wh): the solvers meet rows to about 1e-6 (HiGHS,
- * after scaling) to 1e-3 (SCS) relative, and a plan with P̄ = 0 would otherwise "violate" its
- * import row on rounding noise. 1 W is far below anything a meter or a fuse sees.
- */
-export const toleranceKw = 1e-3;
 
 export class Plant {
   private queue: { energyKwh: number; deadlineMs: number }[] = [];

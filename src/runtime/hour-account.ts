@@ -20,7 +20,7 @@
  */
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { chanceRows, rowExcess, type ChanceFamily, type Plan } from '../optimizer/index.ts';
-import { toleranceKw as violationToleranceKw } from '../eval/plant.ts';
+import { violationToleranceKw } from '../optimizer/settings.ts';
 import type { HourRecord, MarketView, Measurement, TariffSource } from './types.ts';
 
 const HOUR_MS = 3_600_000;

@@ -40,7 +40,11 @@ interface Thread {
   settle: ((outcome: SolveResult | { died: string }) => void) | null;
 }
 
-const bootstrap = new URL('./solver-worker.mjs', import.meta.url);
+/**
+ * The worker's entry. Compiled (dist/), the worker is plain JavaScript; from the TypeScript sources
+ * (tsx, vitest) it starts through solver-worker.mjs, which registers tsx in the worker's thread.
+ */
+const bootstrap = import.meta.url.endsWith('.ts') ? new URL('./solver-worker.mjs', import.meta.url) : new URL('./solver-worker.js', import.meta.url);
 /**
  * The worker's JavaScript holds one problem and one plan at a time (the solver's memory is
  * WebAssembly, outside these limits); V8's default young generation would let it grow by tens

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Plan } from '../optimizer/types.ts';
 import type { RuntimeLog } from '../runtime/log.ts';
-import type { HourRecord, Measurement, RuntimeStore, SafetyEvent } from '../runtime/types.ts';
+import type { HourRecord, Measurement, RuntimeStore, SafetyEvent } from '../records/types.ts';
 import { ensureDirectory } from './journal.ts';
 import { lockStore } from './lock.ts';
 import { Stream, type Retention, type SyncPolicy } from './stream.ts';

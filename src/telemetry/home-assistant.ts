@@ -5,6 +5,7 @@
  * the tests can check it resolves against the published state (test/telemetry).
  */
 import { readFileSync } from 'node:fs';
+import { packageFile } from '../package/paths.ts';
 
 export type HaComponent = 'sensor' | 'binary_sensor';
 
@@ -61,7 +62,7 @@ export function telemetryTopics(topicPrefix: string, gatewayId: string): Telemet
   };
 }
 
-const SOFTWARE_VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const SOFTWARE_VERSION: string = (JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;
 
 interface EntitySpec {
   component: HaComponent;

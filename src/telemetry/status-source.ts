@@ -4,7 +4,7 @@
  * and safety events. Every item gets a sequence number so the page's event stream sends each
  * client only what it has not seen yet.
  */
-import type { HourRecord, Measurement, RuntimeSnapshot, SafetyEvent } from '../runtime/types.ts';
+import type { HourRecord, Measurement, RuntimeSnapshot, SafetyEvent } from '../records/types.ts';
 import { planBatteryKw, planGridKw, planMessage, stateMessage, stepStartsMs, type PlanMessage, type StateMessage } from './messages.ts';
 
 const MS_PER_HOUR = 3_600_000;

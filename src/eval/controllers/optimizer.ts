@@ -9,8 +9,9 @@
 import { grid } from '../../data/assets.ts';
 import { HOUR_MS } from '../../data/households.ts';
 import { tariffParams, type TariffArrays } from '../../data/tariff.ts';
-import { fallbackPlan, type ChanceFamily, type Plan, type ProblemInput, type SolveResult } from '../../optimizer/index.ts';
+import { fallbackPlan, type Plan, type ProblemInput, type SolveResult } from '../../optimizer/index.ts';
 import { recedingProblemInput } from '../../optimizer/receding-input.ts';
+import { defaultOptimizerSettings, type OptimizerSettings } from '../../optimizer/settings.ts';
 import { type Controller, type Decision, type DecisionContext, type SolveRecord } from '../controller.ts';
 import type { RealisedHour, StepCommand } from '../plant.ts';
 
@@ -22,18 +23,8 @@ export interface Optimizer {
 
 export type OptimizerMode = { kind: 'certainty-equivalent' } | { kind: 'dro'; radiusKw: number };
 
-export interface OptimizerSettings {
-  epsilon: Partial<Record<ChanceFamily, number>>;
-  weights: ProblemInput['weights'];
-  /** What the import family protects: the billed peak (the contract's default) or the connection (docs/evaluation.md). */
-  importLimit?: 'peak' | 'connection';
-}
-
-/** The default families of formulation.md §4 at ε = 0.05; wear and deferral weights chosen for the evaluation. */
-export const defaultOptimizerSettings: OptimizerSettings = {
-  epsilon: { import: 0.05, socMin: 0.05, socMax: 0.05 },
-  weights: { batteryWearEurPerKw2h: 0.005, deferralEurPerKwh2: 0.01, scheduleDeviationEurPerKw2: 0 },
-};
+// The settings live below the gateway and the evaluation (the gateway's config defaults use them).
+export { defaultOptimizerSettings, type OptimizerSettings } from '../../optimizer/settings.ts';
 
 /** A plan being followed and the forecast it was solved for. */
 export interface HeldPlan {
