@@ -177,7 +177,6 @@ const mapSchema = {
       },
     }),
   },
-  anyOf: [{ required: ['meter'] }, { required: ['pv-inverter'] }, { required: ['battery-storage'] }],
 } as const;
 
 const validate = new Ajv({ allErrors: true, strict: false }).compile(mapSchema);
@@ -216,6 +215,7 @@ export function loadRegisterMap(file: string): RegisterMap {
   if (!validate(data)) throw new RegisterMapError(file, describeSchemaErrors(validate.errors ?? [], NAME_PATTERNS));
   const raw = data as unknown as RawMap;
   const problems: string[] = [];
+  if (!MAP_ROLES.some((r) => raw[r] !== undefined)) problems.push(`/: says nothing of what the device is: give a ${MAP_ROLES.join(', ')} section`);
   const points: Record<string, MapPoint> = {};
   for (const [pointName, p] of Object.entries(raw.points)) {
     const at = `/points/${pointName}`;

@@ -47,8 +47,12 @@ export class SimRegisterMapDevice implements RegisterSpace {
         this.owner[p.table].set(p.address + i, p);
       }
     }
-    this.timer = new RevertTimer(options.clock, () => this.revert());
-    if (this.map['battery-storage']) this.revert();
+    this.timer = new RevertTimer(options.clock, () => {
+      this.storeRevertValues();
+      this.plant.setBatterySetpointKw(0);
+    });
+    // Powered up in its own mode: nothing forced.
+    if (this.map['battery-storage']) this.storeRevertValues();
   }
 
   readHolding(address: number, count: number): Uint16Array {
@@ -159,10 +163,9 @@ export class SimRegisterMapDevice implements RegisterSpace {
     if (sp.timeout) this.timer.arm(toCoreUnit(this.map.points[sp.timeout.point]!, this.valueOf(this.map.points[sp.timeout.point]!)));
   }
 
-  /** The firmware takes control back: the map's revert values, 0 kW. */
-  private revert(): void {
+  /** The map's revert values: the device in its own mode. */
+  private storeRevertValues(): void {
     for (const r of this.map['battery-storage']!.setpoint.revert) this.store(this.map.points[r.point]!, unscaled(this.map.points[r.point]!, r.value));
-    this.plant.setBatterySetpointKw(0);
   }
 
   private valueOf(p: MapPoint): number {
