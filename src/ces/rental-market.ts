@@ -37,6 +37,8 @@ export interface ClearingOptions {
 
 export interface RentalClearing {
   priceEurPerKwhDay: number;
+  /** The CES's P2P price of each hour (EUR/kWh, before the buyer's fee and VAT). */
+  p2pPriceEurPerKwh: number[];
   plans: HouseholdDayPlan[];
   ces: CesSchedule;
   /** Each round's price, the households' bookings and the CES's supply (kWh). */
@@ -109,5 +111,5 @@ export async function clearRentalDay(options: ClearingOptions): Promise<RentalCl
     p2p: p2pSales(plans),
     rental: { kind: 'sold', rental: { capacityKwh: sum(plans.map((p) => p.rentedKwh)), accountChargeKw: sumBy(plans, (p) => p.accountChargeKw), accountDischargeKw: sumBy(plans, (p) => p.accountDischargeKw), revenueEur: sum(plans.map((p) => p.rentalPaymentEur)) } },
   }, solvers.ces);
-  return { priceEurPerKwhDay: price, plans, ces, rounds };
+  return { priceEurPerKwhDay: price, p2pPriceEurPerKwh: p2pPrice, plans, ces, rounds };
 }

@@ -11,6 +11,7 @@ const commands: Record<string, Command> = {
   community: { summary: 'the community run: four real households, each its own gateway process, on an embedded broker', load: () => import('../community/command.ts') },
   sim: { summary: 'run the hardware simulator (Modbus TCP/RTU, serial BMS, relay board)', load: () => import('../../sim/command.ts') },
   eval: { summary: 'closed-loop evaluation of the controllers on the real data', load: () => import('../eval/command.ts') },
+  ces: { summary: 'cloud energy storage evaluation: a shared battery renting capacity and selling P2P energy to the households', load: () => import('../eval/ces/command.ts') },
   bench: { summary: 'benchmarks (--json for JSON lines)', load: () => import('../bench/command.ts') },
 };
 
