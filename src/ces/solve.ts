@@ -5,6 +5,7 @@
  */
 import type { SolverAdapter } from '../optimizer/adapter.ts';
 import { createHighsAdapter } from '../optimizer/highs-adapter.ts';
+import { createScsAdapter } from '../optimizer/scs-adapter.ts';
 import type { Builder, QpModel } from '../optimizer/model.ts';
 
 export interface Solution {
@@ -15,7 +16,11 @@ export interface Solution {
 const timeBudgetMs = 10_000;
 
 export class CesSolver {
-  private readonly adapter: SolverAdapter = createHighsAdapter();
+  /**
+   * The CES's model is an LP; a household's own battery brings the evaluation's quadratic wear, whose
+   * cutting planes can stall on a flat optimum as in the gateway's optimizer: SCS then finishes it.
+   */
+  private readonly adapter: SolverAdapter = createHighsAdapter({ rescue: createScsAdapter() });
 
   /** Throws when the model has no optimal solution (the message says which model and why). */
   async solve(builder: Builder, what: string): Promise<Solution> {

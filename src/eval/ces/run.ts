@@ -53,6 +53,8 @@ export interface CesDayFigures {
   rentedKwh: number;
   rentalPriceEurPerKwhDay: number;
   p2pKwh: number;
+  /** Energy the households took out of their accounts (kWh). */
+  accountOutKwh: number;
   rounds: number;
 }
 
@@ -89,7 +91,7 @@ interface SetupState {
 
 const sum = (series: readonly number[]) => series.reduce((a, v) => a + v, 0);
 
-function cesFigures(schedule: CesSchedule, actual: readonly number[], p2pRevenueEur: number, rentalPriceEurPerKwhDay: number, p2pKwh: number, rounds: number): CesDayFigures {
+function cesFigures(schedule: CesSchedule, actual: readonly number[], p2pRevenueEur: number, rentalPriceEurPerKwhDay: number, p2pKwh: number, accountOutKwh: number, rounds: number): CesDayFigures {
   const marketEur = schedule.marketKw.reduce((total, kw, t) => total + kw * actual[t]!, 0);
   return {
     realisedProfitEur: realisedProfitEur(schedule, actual),
@@ -103,6 +105,7 @@ function cesFigures(schedule: CesSchedule, actual: readonly number[], p2pRevenue
     rentedKwh: schedule.rentedKwh,
     rentalPriceEurPerKwhDay,
     p2pKwh,
+    accountOutKwh,
     rounds,
   };
 }
@@ -126,7 +129,7 @@ export async function runCesEvaluation(cases: readonly HouseholdCase[], prices: 
 
       for (const a of alone) {
         const schedule = await scheduleCes({ settings: { ...settings.ces, riskWeight: a.riskWeight }, priceScenariosEurPerKwh: scenarios, rental: { kind: 'none' } }, solvers.ces);
-        a.days.push(cesFigures(schedule, actual, 0, 0, 0, 1));
+        a.days.push(cesFigures(schedule, actual, 0, 0, 0, 0, 1));
       }
 
       for (const [k, setup] of setups.entries()) {
@@ -156,7 +159,7 @@ export async function runCesEvaluation(cases: readonly HouseholdCase[], prices: 
           const p2pPrice = clearing.p2pPriceEurPerKwh;
           p2pBuyerPrice = p2pPrice.map((p) => (p + fee) * tariffParams.vatFactor);
           const p2pKw = Array.from({ length: 24 }, (_, t) => sum(plans.map((p) => p.p2pKw[t]!)));
-          state.ces.push(cesFigures(clearing.ces, actual, sum(p2pKw.map((kw, t) => kw * p2pPrice[t]!)), clearing.priceEurPerKwhDay, sum(p2pKw), clearing.rounds.length));
+          state.ces.push(cesFigures(clearing.ces, actual, sum(p2pKw.map((kw, t) => kw * p2pPrice[t]!)), clearing.priceEurPerKwhDay, sum(p2pKw), sum(plans.map((p) => sum(p.accountDischargeKw))), clearing.rounds.length));
         } else {
           plans = [];
           for (const [n, input] of inputs.entries()) plans.push(await planHouseholdDay(input, solvers.households[n]!));
