@@ -50,9 +50,13 @@ const usage = `usage: prosumer-edge eval [options]
   --import-limit peak|connection  what the import chance family protects: the connection G^imp (default,
                         chosen on the validation window) or the billed peak P̄; with the connection the
                         community has no import family of its own (docs/evaluation.md)
+  --reclear-hours H     the community controllers clear every H hours from midnight (a divisor of 24;
+                        default 24: day-ahead, re-plans in between anchored to it)
   --json                one JSON object per controller on stdout (the table goes to stderr)
   -h, --help`;
 
+/** Hours between the community controllers' clearings (24: day-ahead only). */
+const defaultReclearEveryHours = 24;
 const defaultSweepKw = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3];
 const defaultValidationDays = 30;
 const defaultConfidence = 0.8;
@@ -101,6 +105,8 @@ interface Scenario {
   /** Each household's battery and where it came from. */
   batteries?: Record<string, string>;
   communityChargeEurPerKwDay?: number;
+  /** Hours between the community controllers' clearings. */
+  reclearEveryHours?: number;
 }
 
 interface EvalFile {
@@ -212,7 +218,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         data: { type: 'string' }, out: { type: 'string' }, households: { type: 'string' }, days: { type: 'string' },
-        stride: { type: 'string' }, controllers: { type: 'string' }, rho: { type: 'string' }, 'recommended-rho': { type: 'string' },
+        stride: { type: 'string' }, 'reclear-hours': { type: 'string' }, controllers: { type: 'string' }, rho: { type: 'string' }, 'recommended-rho': { type: 'string' },
         samples: { type: 'string' }, solver: { type: 'string' }, 'time-budget-ms': { type: 'string' }, merge: { type: 'string' },
         prices: { type: 'string' }, 'import-limit': { type: 'string' }, split: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' },
         'select-rho': { type: 'boolean' }, 'validation-days': { type: 'string' }, confidence: { type: 'string' }, 'rho-from': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -239,7 +245,7 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-type Options = Partial<Record<'data' | 'prices' | 'import-limit' | 'split' | 'from' | 'to' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from', string>> & { 'select-rho'?: boolean; json?: boolean };
+type Options = Partial<Record<'data' | 'prices' | 'import-limit' | 'split' | 'from' | 'to' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from' | 'reclear-hours', string>> & { 'select-rho'?: boolean; json?: boolean };
 
 function dateOption(text: string | undefined, option: string): number | undefined {
   if (text === undefined) return undefined;
@@ -281,6 +287,8 @@ async function evaluate(options: Options): Promise<number> {
   const sampleCount = options.samples ? positiveInt(options.samples, 'samples') : 20;
   const timeBudgetMs = options['time-budget-ms'] ? positiveInt(options['time-budget-ms'], 'time-budget-ms') : 10_000;
   const stride = options.stride ? positiveInt(options.stride, 'stride') : 1;
+  const reclearEveryHours = options['reclear-hours'] ? positiveInt(options['reclear-hours'], 'reclear-hours') : defaultReclearEveryHours;
+  if (24 % reclearEveryHours !== 0) throw new UsageError(`--reclear-hours: expected a divisor of 24, got ${reclearEveryHours}`);
   if (options.merge) return merge(options.merge.split(',').map((d) => resolve(d.trim())), outDir, options.json === true);
   const available = await discoverHouseholds(dataDir);
   const ids = options.households
@@ -309,7 +317,7 @@ async function evaluate(options: Options): Promise<number> {
     ...(['distributed', 'central', 'perfect-foresight'] as const).map((mode) => ({
       name: { distributed: controllerNames.communityDro, central: controllerNames.communityCentral, 'perfect-foresight': controllerNames.communityPerfect }[mode],
       ...(mode === 'perfect-foresight' ? {} : { radiusKw: recommendedRhoKw }),
-      createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: communityChargeEurPerKwDay, importEpsilon: importLimit === 'peak' ? communityImportEpsilon : null, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs: mode === 'perfect-foresight' ? boundBudgetMs : timeBudgetMs }, settings, optimizerFor),
+      createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: communityChargeEurPerKwDay, importEpsilon: importLimit === 'peak' ? communityImportEpsilon : null, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs: mode === 'perfect-foresight' ? boundBudgetMs : timeBudgetMs, reclearEveryHours }, settings, optimizerFor),
     })),
   ];
   // The validation phase only needs the candidates of the rule: SAA (ρ = 0) and the DRO sweep.
@@ -343,7 +351,7 @@ async function evaluate(options: Options): Promise<number> {
     runs.push(await runController(spec, cases, { batteryWearEurPerKw2h: settings.weights.batteryWearEurPerKw2h, communityChargeEurPerKwDay }, (household) => progress(++done, `${spec.name} ${household}`)));
   }
   const summaries = runs.map((r) => summarise(r, jointOver));
-  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights, importLimit, splitReason: chosen.reason, pricesFile: prices.file, batteries: Object.fromEntries(cases.map((c) => [c.id, c.batterySource])), communityChargeEurPerKwDay };
+  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights, importLimit, splitReason: chosen.reason, pricesFile: prices.file, batteries: Object.fromEntries(cases.map((c) => [c.id, c.batterySource])), communityChargeEurPerKwDay, reclearEveryHours };
   const forecasters = cases.map((c) => ({ household: c.id, shiftable: c.shiftableKind, maxDelayHours: c.maxDelayHours, maxDeferredKwh: c.maxDeferredKwh, sampleBankSize: c.sampleBankSize, params: c.forecastParams }));
   await report(outDir, { scenario, forecasters, controllers: summaries }, options.json === true);
   return summaries.some((s) => s.solve.unhandled > 0) ? 1 : 0;

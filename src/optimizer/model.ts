@@ -402,7 +402,8 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
   const community = input.community;
   const coupling = community?.deviationShare;
   const couplingSamples = coupling ? floorSamples(coupling.samplesKw, options.sampleFloorKw) : [];
-  const cNet = community ? b.vars('communityNet', T, 1, 'outer', () => -input.grid.maxExportKw, () => input.grid.maxImportKw) : undefined;
+  const tradeLimitKw = peers.reduce((sum, p) => sum + p.maxKw, 0);
+  const cNet = community ? b.vars('communityNet', T, 1, 'outer', () => -input.grid.maxExportKw - tradeLimitKw, () => input.grid.maxImportKw + tradeLimitKw) : undefined;
   const cShare = coupling ? b.vars('communityShare', T, 1, 'outer', () => 0, () => 1) : undefined;
   const kappa = coupling?.lipschitz ? b.vars('communityLipschitz', 1, 1, 'none', () => 0, () => 1) : undefined;
 
@@ -553,8 +554,10 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
   }
 
   if (cNet) {
+    // The community sees the household's meter: grid exchange plus its P2P trades, which are
+    // energy exchanged behind the shared connection point.
     r = b.beginRows();
-    for (let t = 0; t < T; t++) b.row(0, 0, [[net.start + t, -1], [cNet.start + t, 1]]);
+    for (let t = 0; t < T; t++) b.row(0, 0, [[net.start + t, -1], [cNet.start + t, 1], ...trades.map((tr): [number, number] => [tr.start + t, -1])]);
     b.endRows('communityNet', r, T, 1, 'outer');
   }
   if (cShare) {

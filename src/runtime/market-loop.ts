@@ -34,10 +34,12 @@ import { join } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { initialPrice } from '../market/clearing/admm.ts';
 import { ordersFromPlan, planSlots, type OrderBook, type PlanSlots } from '../market/clearing/auction.ts';
-import { mandateFromBook } from '../market/clearing/mandate.ts';
+import { mandateFromBook, proposalBook } from '../market/clearing/mandate.ts';
+import type { Reservation } from '../market/clearing/community-trades.ts';
+import type { BilateralTrade } from '../market/clearing/types.ts';
 import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
 import { runSharing } from '../market/clearing/sharing-rounds.ts';
-import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
+import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type ClearedTrade, type Mandate, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
 import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, HouseholdAgent, sharingSettings, type CommunityAnchor, type LocalSolver } from '../optimizer/community/index.ts';
 import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
 import { Journal } from '../storage/journal.ts';
@@ -357,11 +359,7 @@ class GatewayMarketLoop implements MarketLoop {
       const trades = fromBilateralTrades(clearing.trades, windowStartMs, SLOT_HOURS).filter((t) => t.slotStartMs > clock.nowMs());
       // The result is not trusted: only trades inside this gateway's own book are committed.
       const mandate = mandateFromBook(book, windowStartMs, SLOT_HOURS, this.market.maxTradeKw);
-      const outcomes = await node.commitTrades(trades, { mandate, timeoutMs: this.timing.commitTimeoutMs });
-      const committed = outcomes.filter((o) => o.state === 'committed');
-      const kwh = (side: 'buyer' | 'seller') => committed.filter((o) => o.trade[side] === node.id).reduce((sum, o) => sum + o.trade.powerKw * SLOT_HOURS, 0);
-      log('info', `market: ${what} cleared among ${participants.join(', ')}: ${committed.length} of our ${outcomes.length} trades committed (bought ${kwh('buyer').toFixed(2)} kWh, sold ${kwh('seller').toFixed(2)} kWh)`);
-      for (const o of outcomes) if (o.state !== 'committed') log('warn', `market: ${what}: trade ${o.trade.seller} → ${o.trade.buyer} at ${new Date(o.trade.slotStartMs).toISOString()} ended ${o.state}${o.reason ? ` (${o.reason})` : ''}`);
+      log('info', `market: ${what} cleared among ${participants.join(', ')}: ${await this.commit(node, what, trades, mandate)}`);
     } catch (error) {
       if (!this.closed) log('warn', `market: ${what} not cleared: ${(error as Error).message}`);
     } finally {
@@ -400,13 +398,15 @@ class GatewayMarketLoop implements MarketLoop {
       const { roundTimeoutMs } = this.timing;
       // Every round may wait a round timeout, and every candidate may fail in turn.
       const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(roundTimeoutMs * (settings.maxRounds + 3 * participants.length))]);
-      const outcome = await untilAborted(runSharing(marketNodeChannel(node), agent, { terms, stepHours: input.stepHours, settings }, { clearing, peerIds: participants, roundTimeoutMs, signal }), signal);
+      const reservation = this.reservation(input);
+      const outcome = await untilAborted(runSharing(marketNodeChannel(node), agent, { terms, stepHours: input.stepHours, settings }, { clearing, peerIds: participants, roundTimeoutMs, signal }, reservation), signal);
       if (outcome === null) throw new Error('this gateway was dropped from it');
       // Alone at the end (everyone else dropped), the "clearing" is this household's own plan: no coordination to anchor to.
       if (outcome.participants.length < 2) throw new Error('every other gateway was dropped from it');
       const { plan } = outcome;
       anchor = { slotStartsMs, priceEurPerKwh: outcome.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) };
       log('info', `market: ${what} among ${outcome.participants.join(', ')} (leader ${outcome.leader}): ${outcome.rounds} rounds, ${outcome.converged ? 'converged' : 'not converged'}; own peak import ${Math.max(0, ...anchor.netTargetKw).toFixed(2)} kW`);
+      if (reservation) await this.commitCommunityTrades(node, what, outcome.trades, slotStartsMs[0]!, anchor.netTargetKw, reservation);
     } catch (error) {
       if (!this.closed) log('warn', `market: ${what} failed (${(error as Error).message}); the day trades by auction`);
     } finally {
@@ -415,6 +415,37 @@ class GatewayMarketLoop implements MarketLoop {
       this.journal!.append({ type: 'community', dayStartMs, anchor });
       this.current = null;
     }
+  }
+
+  /**
+   * What this household accepts from a neighbour per step of the clearing (fee excluded): it buys
+   * at most at the grid's price less the local-trade fee, and sells at least at the feed-in price.
+   * None (it takes part in the clearing but does not trade) unless the steps are the market's slots.
+   */
+  private reservation(input: ProblemInput): Reservation | undefined {
+    if (!input.stepHours.every((h) => h === SLOT_HOURS)) return undefined;
+    const feeEurPerKwh = this.options.config.tariff.p2pGridFeeEurPerKwh;
+    return { maxBuyEurPerKwh: input.tariff.buyEurPerKwh.map((c) => c - feeEurPerKwh), minSellEurPerKwh: [...input.tariff.sellEurPerKwh], maxTradeKw: this.market.maxTradeKw };
+  }
+
+  /**
+   * Commits this household's P2P trades of a community clearing, only inside its own cleared net
+   * import and prices: whatever the leader's result says, it never buys more than it planned to
+   * import, sells more than it planned to export, or trades at a price it would not take.
+   */
+  private async commitCommunityTrades(node: MarketNode, what: string, result: readonly BilateralTrade[], startMs: number, netKw: readonly number[], reservation: Reservation): Promise<void> {
+    const trades = fromBilateralTrades(result, startMs, SLOT_HOURS).filter((t) => t.slotStartMs > this.options.clock.nowMs());
+    const mandate = mandateFromBook(proposalBook(node.id, netKw.map((kw) => kw * SLOT_HOURS), reservation.maxBuyEurPerKwh, reservation.minSellEurPerKwh), startMs, SLOT_HOURS, this.market.maxTradeKw);
+    this.options.log('info', `market: ${what}: P2P ${await this.commit(node, what, trades, mandate)}`);
+  }
+
+  /** The two-phase commit of this gateway's cleared trades inside its mandate; says what was committed, warns of the rest. */
+  private async commit(node: MarketNode, what: string, trades: ClearedTrade[], mandate: Mandate): Promise<string> {
+    const outcomes = await node.commitTrades(trades, { mandate, timeoutMs: this.timing.commitTimeoutMs });
+    const committed = outcomes.filter((o) => o.state === 'committed');
+    const kwh = (side: 'buyer' | 'seller') => committed.filter((o) => o.trade[side] === node.id).reduce((sum, o) => sum + o.trade.powerKw * SLOT_HOURS, 0);
+    for (const o of outcomes) if (o.state !== 'committed') this.options.log('warn', `market: ${what}: trade ${o.trade.seller} → ${o.trade.buyer} at ${new Date(o.trade.slotStartMs).toISOString()} ended ${o.state}${o.reason ? ` (${o.reason})` : ''}`);
+    return `${committed.length} of our ${outcomes.length} trades committed (bought ${kwh('buyer').toFixed(2)} kWh, sold ${kwh('seller').toFixed(2)} kWh)`;
   }
 
   /** This gateway's order book for the window, from its latest plan (none from a fallback plan). */

@@ -14,7 +14,7 @@ import { createOptimizer } from '../../src/optimizer/index.ts';
 
 const dataDir = resolve(import.meta.dirname, '../../data/community');
 const radiusKw = 0.1;
-const settings = { peakChargeEurPerKwDay: 1, importEpsilon: 0.05, radiusKw, sampleCount: 5, timeBudgetMs: 10_000 };
+const settings = { peakChargeEurPerKwDay: 1, importEpsilon: 0.05, radiusKw, sampleCount: 5, timeBudgetMs: 10_000, reclearEveryHours: 24 };
 const runSettings = { batteryWearEurPerKw2h: defaultOptimizerSettings.weights.batteryWearEurPerKw2h, communityChargeEurPerKwDay: 1 };
 let cases: HouseholdCase[];
 const runs: Record<string, ControllerRun> = {};

@@ -196,15 +196,18 @@ def build(inp, qp=None):
         for dd in range(days):
             bounds(peak[dd], so_far[dd], max(grid["maxImportKw"], so_far[dd]))
             qp.add_lin(peak[dd], tariff["peakEurPerKw"])
-    # Community sharing step (ProblemInput.community): price and proximal on n = g+ - g-, on the
-    # chance contributions y_ti = (1 - beta_t) xi_ti, and on kappa >= 1 - beta_t, all written on
-    # the original variables (the TypeScript model uses copy columns and a reduced form in beta).
+    # Community sharing step (ProblemInput.community): price and proximal on the household's metered
+    # net import n = g+ - g- + sum_m x_m (P2P trades are exchanged behind the shared connection
+    # point, so they are part of what the community sees), on the chance contributions
+    # y_ti = (1 - beta_t) xi_ti, and on kappa >= 1 - beta_t, all written on the original variables
+    # (the TypeScript model uses copy columns and a reduced form in beta).
     community = inp.get("community")
     if community:
         for t in range(T):
-            qp.add_lin(gp[t], dt[t] * community["netPriceEurPerKwh"][t])
-            qp.add_lin(gm[t], -dt[t] * community["netPriceEurPerKwh"][t])
-            qp.add_square([(gp[t], 1.0), (gm[t], -1.0)], community["proximalWeightEurPerKw2"] / 2, -community["netTargetKw"][t])
+            metered = [(gp[t], 1.0), (gm[t], -1.0)] + [(x[m][t], 1.0) for m in range(len(peers))]
+            for col, sign in metered:
+                qp.add_lin(col, sign * dt[t] * community["netPriceEurPerKwh"][t])
+            qp.add_square(metered, community["proximalWeightEurPerKw2"] / 2, -community["netTargetKw"][t])
         share = community.get("deviationShare")
         if share:
             ys = [[v if abs(v) >= SAMPLE_FLOOR_KW else (-SAMPLE_FLOOR_KW if v < 0 else SAMPLE_FLOOR_KW) for v in row] for row in share["samplesKw"]]

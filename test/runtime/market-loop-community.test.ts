@@ -17,6 +17,7 @@ import { ANCHOR_WEIGHT_EUR_PER_KW2, sharingSettings, solveCommunityDistributed, 
 import { createOptimizer, type Optimizer } from '../../src/optimizer/index.ts';
 import { createMarketLoop, type MarketLoop, type MarketLoopTiming } from '../../src/runtime/market-loop.ts';
 import { ManualClock } from '../../src/time/clock.ts';
+import type { ProblemInput } from '../../src/optimizer/types.ts';
 import { coincidentCommunity } from '../optimizer/community/instances.ts';
 import { BROKERS, FAST_TIMING, type TestBroker } from '../market/fixtures.ts';
 
@@ -87,29 +88,35 @@ function config(dir: string, communityId: string, id: string, brokerUrl: string)
   };
 }
 
+/** Three gateways' market loops on one broker and one manual clock at midnight, each offered its household's problem. */
+async function community(start: () => Promise<TestBroker>, households: readonly ProblemInput[]) {
+  broker = await start();
+  root = mkdtempSync(join(tmpdir(), 'pe-community-loop-'));
+  const dir = root;
+  const communityId = `t-${randomUUID().slice(0, 12)}`;
+  const identities = ids.map((id) => generateIdentity(id));
+  for (const identity of identities) saveIdentity(identity, join(dir, identity.peerId, 'identity.json'));
+  writeFileSync(join(dir, 'members.json'), JSON.stringify({ members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey })) }));
+  const clock = new ManualClock(MIDNIGHT_MS);
+  const lines: string[] = [];
+  const startLoop = async (id: string) => {
+    const loop = createMarketLoop({ config: config(dir, communityId, id, broker!.url), clock, dataDir: join(dir, id, 'market'), plan: () => null, log: (level, line) => lines.push(`${id} ${level} ${line}`), timing: TIMING });
+    await loop.start();
+    loops.push(loop);
+    return loop;
+  };
+  const started = await Promise.all(ids.map(startLoop));
+  started.forEach((loop, n) => {
+    const solver = localSolver();
+    optimizers.push(solver);
+    loop.offerProblem({ input: households[n]!, startMs: MIDNIGHT_MS, slotStartsMs, solver });
+  });
+  return { clock, lines, startLoop, started };
+}
+
 describe.each(BROKERS)('community coordination in the market loop over $name', ({ start }) => {
   it('three gateways clear the day at midnight; each anchor is its household’s part of the in-process clearing; a restart keeps it', async () => {
-    broker = await start();
-    root = mkdtempSync(join(tmpdir(), 'pe-community-loop-'));
-    const dir = root;
-    const communityId = `t-${randomUUID().slice(0, 12)}`;
-    const identities = ids.map((id) => generateIdentity(id));
-    for (const identity of identities) saveIdentity(identity, join(dir, identity.peerId, 'identity.json'));
-    writeFileSync(join(dir, 'members.json'), JSON.stringify({ members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey })) }));
-    const clock = new ManualClock(MIDNIGHT_MS);
-    const lines: string[] = [];
-    const startLoop = async (id: string) => {
-      const loop = createMarketLoop({ config: config(dir, communityId, id, broker!.url), clock, dataDir: join(dir, id, 'market'), plan: () => null, log: (level, line) => lines.push(`${id} ${level} ${line}`), timing: TIMING });
-      await loop.start();
-      loops.push(loop);
-      return loop;
-    };
-    const started = await Promise.all(ids.map(startLoop));
-    started.forEach((loop, n) => {
-      const solver = localSolver();
-      optimizers.push(solver);
-      loop.offerProblem({ input: problem.households[n]!, startMs: MIDNIGHT_MS, slotStartsMs, solver });
-    });
+    const { clock, lines, startLoop, started } = await community(start, problem.households);
     // Before the day's clearing there is no anchor: the planner plans alone.
     expect(started[0]!.communityCoupling(problem.households[0]!, slotStartsMs)).toBeUndefined();
     await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
@@ -137,5 +144,32 @@ describe.each(BROKERS)('community coordination in the market loop over $name', (
     await again.tick(restartedAt);
     await again.settled();
     expect(lines.slice(linesBefore).filter((l) => l.includes('community clearing') || l.includes('window'))).toEqual([]);
+  });
+
+  it('a household that exports while the others import sells them the overlap: each trade is in both ledgers with opposite signs, none beyond a cleared position', async () => {
+    // gw-a's PV exceeds what its battery takes: it exports in every hour while gw-b and gw-c import.
+    const households = problem.households.map((h, n) => (n === 0 ? { ...h, netLoadForecastKw: h.netLoadForecastKw.map(() => -9) } : h));
+    const { lines, started } = await community(start, households);
+    await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
+    await Promise.all(started.map((l) => l.settled()));
+    const views = started.map((l) => l.trades().filter((t) => t.state === 'committed'));
+    expect(views[0]!.length, lines.join('\n')).toBeGreaterThan(0);
+    expect(views[0]!.every((t) => t.powerKw < 0)).toBe(true);
+    // The seller's record of each trade is the buyer's, with the opposite sign.
+    for (const sale of views[0]!) {
+      const purchase = views[ids.indexOf(sale.peerId)]!.find((t) => t.tradeId === sale.tradeId);
+      expect(purchase?.powerKw).toBeCloseTo(-sale.powerKw, 12);
+      expect(purchase?.priceEurPerKwh).toBe(sale.priceEurPerKwh);
+    }
+    // Nobody trades more than its cleared net import (its anchor's target) in any hour.
+    started.forEach((loop, n) => {
+      const cleared = loop.communityCoupling(households[n]!, slotStartsMs)!.netTargetKw;
+      slotStartsMs.forEach((slotMs, t) => {
+        const tradedKw = views[n]!.filter((v) => v.slotStartMs === slotMs).reduce((sum, v) => sum + v.powerKw, 0);
+        expect(Math.abs(tradedKw)).toBeLessThanOrEqual(Math.abs(cleared[t]!) + 1e-6);
+        if (tradedKw !== 0) expect(Math.sign(tradedKw)).toBe(Math.sign(cleared[t]!));
+      });
+    });
+    expect(lines.filter((l) => l.includes('P2P') && l.includes('trades committed')).length).toBe(3);
   });
 });

@@ -39,6 +39,11 @@ export interface CommunitySettings {
   radiusKw: number;
   sampleCount: number;
   timeBudgetMs: number;
+  /**
+   * Hours between two clearings, counted from midnight (24: day-ahead only). Between clearings the
+   * households re-plan alone, anchored to the last one. The perfect-foresight bound clears daily.
+   */
+  reclearEveryHours: number;
 }
 
 export type CommunityMode = 'distributed' | 'central' | 'perfect-foresight';
@@ -150,7 +155,8 @@ export function communityController(mode: CommunityMode, households: readonly Ho
   return {
     async decide(contexts): Promise<Decision[]> {
       const nowMs = contexts[0]!.hour.realised.timeMs;
-      const clearingHour = contexts[0]!.hourOfDay === 0 || held.some((h) => h === null);
+      const every = mode === 'perfect-foresight' ? 24 : settings.reclearEveryHours;
+      const clearingHour = contexts[0]!.hourOfDay % every === 0 || held.some((h) => h === null);
       if (mode === 'perfect-foresight' && !clearingHour) {
         return contexts.map((c, n) => ({ command: stepCommand(held[n]!, Math.round((nowMs - held[n]!.solvedAtMs) / HOUR_MS), false, c.energyKwh) }));
       }
@@ -166,7 +172,8 @@ export function communityController(mode: CommunityMode, households: readonly Ho
         result = { ok: false, status: 'error', message: (error as Error).message, plans: [], communityPeakByDayKw: [], objectiveEur: NaN, couplingPriceEurPerKwh: [], solveMs: performance.now() - started };
       }
       const solveMs = performance.now() - started;
-      const transfersEur = mode !== 'perfect-foresight' && result.ok ? await transfers(inputs, result.plans, nowMs) : null;
+      // The day's transfers are fixed at its first clearing; later re-clearings move plans, not money.
+      const transfersEur = mode !== 'perfect-foresight' && result.ok && contexts[0]!.hourOfDay === 0 ? await transfers(inputs, result.plans, nowMs) : null;
       return contexts.map((c, n) => {
         const own: SolveResult = result.ok ? { ok: true, plan: result.plans[n]! } : { ok: false, status: result.status === 'optimal' ? 'numerical' : result.status, message: result.message ?? 'community clearing failed', solveMs };
         const solved: { held: HeldPlan; record: SolveRecord } = planOrFallBack(own, inputs[n]!, nowMs, held[n]!, solveMs / contexts.length, unhandled);

@@ -98,6 +98,9 @@ export const roundSchemas = {
     lipschitzCopy: { type: 'number', minimum: 0, maximum: 1 },
     maxImportKw: { type: 'number', minimum: 0, maximum: 1e4 },
     maxExportKw: { type: 'number', minimum: 0, maximum: 1e4 },
+    maxBuyEurPerKwh: { type: 'array', maxItems: maxSlots, items: PRICE_EUR_PER_KWH },
+    minSellEurPerKwh: { type: 'array', maxItems: maxSlots, items: PRICE_EUR_PER_KWH },
+    maxTradeKw: { type: 'number', minimum: 0, maximum: 1e4 },
   }),
   'auction-book': strict({ clearing: clearingId, leader: peerId, orders: { type: 'array', maxItems: maxSlots, items: { type: 'array', maxItems: 128, items: order } } }),
   'clearing-result': strict({

@@ -9,10 +9,15 @@
  *    prices u (ρu is the price of net import per kW), the common shift (z − Σx̂)/N from which each
  *    household computes its own target z_n (nextTarget: the same operations as the coordinator's,
  *    so the same bits), λ and each participant's κ price;
- *  - household → leader (`sharing-answer`): its scheduled net import per step (T numbers), κ, and
- *    its grid connection limits (the coordinator's column bounds).
- * Never a load, forecast, sample, battery state or tariff. The community chance family is not run
- * here: its contributions and the coordinator's bounds would carry the households' error samples.
+ *  - household → leader (`sharing-answer`): its scheduled net import per step (T numbers), κ, its
+ *    grid connection limits (the coordinator's column bounds), and the prices at which it trades
+ *    with a neighbour (its ceiling to buy and floor to sell per step, community-trades.ts).
+ * Never a load, forecast, sample or battery state. The community chance family is not run here:
+ * its contributions and the coordinator's bounds would carry the households' error samples.
+ *
+ * The leader's `clearing-result` carries the P2P trades: the final net positions split pro rata
+ * (splitNetPositions). A household commits them only inside its own final plan and prices (the
+ * market loop's mandate), so a leader that invents trades gets none committed.
  *
  * A household commits only its own plan, computed by itself: the leader's messages set its prices
  * and target, never its plan. The last round message (`done`) carries the final prices; the
@@ -24,8 +29,9 @@
 import type { Plan } from '../../optimizer/types.ts';
 import { SharingCoordinator, nextTarget, type ContributionOf, type CoordinatorTerms, type HouseholdAgent, type HouseholdAnswer, type SharingPrices, type SharingSettings } from '../../optimizer/community/index.ts';
 import { netFromTrades } from './bilateral.ts';
+import { splitNetPositions, type Reservation } from './community-trades.ts';
 import { answers, collector, runClearing, type ClearingOptions, type Led, type RoundChannel, type Server } from './rounds.ts';
-import type { Clearing } from './types.ts';
+import type { BilateralTrade, Clearing } from './types.ts';
 
 /** What this peer coordinates with when it leads (the community's terms, the same on every gateway). */
 export interface SharingSpec {
@@ -44,6 +50,8 @@ export interface SharingOutcome {
   plan: Plan;
   /** The clearing's price of scheduled net import per step (EUR/kWh): ρu_t/Δt. */
   couplingPriceEurPerKwh: number[];
+  /** The P2P trades of the leader's result (all of them; a household commits only its own, within its mandate). */
+  trades: BilateralTrade[];
 }
 
 interface RoundMessage {
@@ -67,6 +75,10 @@ interface AnswerMessage {
   lipschitzCopy: number;
   maxImportKw: number;
   maxExportKw: number;
+  /** Empty: this household does not trade. */
+  maxBuyEurPerKwh: number[];
+  minSellEurPerKwh: number[];
+  maxTradeKw: number;
 }
 
 /**
@@ -74,7 +86,7 @@ interface AnswerMessage {
  * outcome, or null when it was dropped (it commits nothing from this clearing); rejects when the
  * clearing fails here (a refused result, an abort, a failed z-update of the leader, no household left).
  */
-export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, spec: SharingSpec, options: ClearingOptions): Promise<SharingOutcome | null> {
+export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, spec: SharingSpec, options: ClearingOptions, reservation?: Reservation): Promise<SharingOutcome | null> {
   const T = spec.stepHours.length;
   if (agent.length !== T) throw new Error('the community chance family is not cleared over MQTT (its contributions carry the samples)');
   // One solve at a time on the household's optimizer, also across a failover (a late answer to the old leader).
@@ -84,7 +96,11 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
     queue = next.catch(() => undefined);
     return next;
   };
-  const finals = new Map<string, SharingOutcome>();
+  const finals = new Map<string, Omit<SharingOutcome, 'trades'>>();
+  // The trades of the result this household accepted from a leader, or computed as the leader.
+  let acceptedTrades: BilateralTrade[] = [];
+  let ledTrades: BilateralTrade[] = [];
+  const tradePrices = { maxBuyEurPerKwh: reservation?.maxBuyEurPerKwh ?? [], minSellEurPerKwh: reservation?.minSellEurPerKwh ?? [], maxTradeKw: reservation?.maxTradeKw ?? 0 };
   let accepted: string | undefined;
   const { maxImportKw, maxExportKw } = agent.limits();
   const price = (m: RoundMessage) => spec.stepHours.map((h, t) => (m.penaltyEurPerKw2 * m.scaledPrice[t]!) / h);
@@ -122,7 +138,7 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         .then((step) => {
           // A household whose solve fails does not answer: the leader drops it, and it commits nothing.
           if (!step.ok) return;
-          const payload: AnswerMessage = { clearing: options.clearing, leader, round: m.round, contributionKw: step.contributionKw, lipschitzCopy: step.lipschitzCopy, maxImportKw, maxExportKw };
+          const payload: AnswerMessage = { clearing: options.clearing, leader, round: m.round, contributionKw: step.contributionKw, lipschitzCopy: step.lipschitzCopy, maxImportKw, maxExportKw, ...tradePrices };
           // Cold start: the household's first share is what it planned alone (as the coordinator sets it).
           answered = { round: m.round, x: step.contributionKw, target: prices?.targetKw ?? step.contributionKw, plan: step.plan, payload };
           publish(payload);
@@ -167,8 +183,8 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         // Who answered stays; the silent are dropped, from the coordinator too.
         const kept = participants.flatMap((id, n) => ((id === channel.id ? own !== undefined : collecting.received.has(id)) ? [n] : []));
         if (kept.length === 0) throw new Error(`clearing ${options.clearing}: no household answered round ${round}`);
-        const answersInOrder: (ContributionOf & { maxImportKw: number; maxExportKw: number })[] = kept.map((n) =>
-          participants[n] === channel.id ? { ...own!, ...agent.limits() } : collecting.received.get(participants[n]!)!,
+        const answersInOrder: (ContributionOf & Omit<AnswerMessage, 'clearing' | 'leader' | 'round' | 'lipschitzCopy' | 'contributionKw'>)[] = kept.map((n) =>
+          participants[n] === channel.id ? { ...own!, ...agent.limits(), ...tradePrices } : collecting.received.get(participants[n]!)!,
         );
         coordinator?.keep(kept);
         participants = kept.map((n) => participants[n]!);
@@ -184,7 +200,11 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
           const done = message(true);
           await channel.publish('sharing-round', done);
           if (own) finals.set(channel.id, { leader: channel.id, participants, rounds: round, converged: coordinator.converged, plan: own.plan, couplingPriceEurPerKwh: price(done) });
-          return { clearing: resultOf(options.peerIds, T, round, coordinator.converged), participants };
+          const reservations = answersInOrder.map((a) => (a.maxBuyEurPerKwh.length === T && a.minSellEurPerKwh.length === T ? { maxBuyEurPerKwh: a.maxBuyEurPerKwh, minSellEurPerKwh: a.minSellEurPerKwh, maxTradeKw: a.maxTradeKw } : null));
+          const netKwh = answersInOrder.map((a) => a.contributionKw.map((kw, t) => kw * spec.stepHours[t]!));
+          const split = splitNetPositions(participants, netKwh, reservations, spec.stepHours);
+          ledTrades = split.trades;
+          return { clearing: resultOf(options.peerIds, T, round, coordinator.converged, split), participants };
         }
         round++;
       }
@@ -203,14 +223,15 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
       if (final === undefined) return 'this household did not hear its final round';
       if (final.rounds !== result.rounds || final.converged !== result.converged || final.participants.join() !== [...participants].join()) return 'it does not match the final round this household heard';
       accepted = leader;
+      acceptedTrades = result.trades;
       return undefined;
     },
   });
   const mine = finals.get(accepted ?? channel.id);
-  return mine && mine.participants.includes(channel.id) ? mine : null;
+  return mine && mine.participants.includes(channel.id) ? { ...mine, trades: accepted === undefined ? ledTrades : acceptedTrades } : null;
 }
 
-/** The `clearing-result` of a sharing clearing: no trades and no market prices (those are in the `done` round), just who took part and how it ended. */
-function resultOf(peerIds: string[], slots: number, rounds: number, converged: boolean): Clearing {
-  return { mode: 'admm', peerIds, netKwh: netFromTrades(peerIds, slots, []), priceEurPerKwh: new Array<number>(slots).fill(Number.NaN), trades: [], rounds, converged };
+/** The `clearing-result` of a sharing clearing: who took part, how it ended, and the P2P trades with their prices (the coupling prices are in the `done` round). */
+function resultOf(peerIds: string[], slots: number, rounds: number, converged: boolean, split: { trades: BilateralTrade[]; priceEurPerKwh: number[] }): Clearing {
+  return { mode: 'admm', peerIds, netKwh: netFromTrades(peerIds, slots, split.trades), priceEurPerKwh: split.priceEurPerKwh, trades: split.trades, rounds, converged };
 }

@@ -33,10 +33,11 @@ function couplingCost(input: ProblemInput, plan: Plan): number {
   const floor = (v: number): number => (Math.abs(v) >= 1e-3 ? v : v < 0 ? -1e-3 : 1e-3);
   let cost = 0;
   plan.stepHours.forEach((h, t) => {
-    const n = plan.gridImportKw[t]! - plan.gridExportKw[t]!;
+    const n = plan.gridImportKw[t]! - plan.gridExportKw[t]! + Object.values(plan.tradesKw).reduce((sum, x) => sum + x[t]!, 0);
     cost += h * c.netPriceEurPerKwh[t]! * n + (c.proximalWeightEurPerKw2 / 2) * (n - c.netTargetKw[t]!) ** 2;
   });
-  const share = c.deviationShare!;
+  const share = c.deviationShare;
+  if (!share) return cost;
   share.samplesKw.forEach((row, i) =>
     row.forEach((xi, t) => {
       const y = (1 - plan.decisionRule[t]!) * floor(xi);
@@ -62,6 +63,23 @@ describe('the community coupling terms of a household step', () => {
     // The Plan's cost is the household's own: the same split as planCost recomputes from the schedules.
     const own = planCost(coupled, plan);
     expect(plan.objectiveEur).toBeCloseTo(Object.values(own).reduce((a, b) => a + b, 0), 6);
+  });
+
+  it('price and pull the metered net import: grid exchange plus committed P2P trades, as cvxopt writes them', { timeout: 60_000 }, async () => {
+    const withTrades: ProblemInput = {
+      ...base,
+      peers: [
+        { peerId: 'seller', priceEurPerKwh: new Array<number>(T).fill(0.2), maxKw: 3, committedKw: [0, 1.5, 0, null, 2, 0] },
+        { peerId: 'buyer', priceEurPerKwh: new Array<number>(T).fill(0.15), maxKw: 3, committedKw: [-1, 0, 0, 0, 0, -0.5] },
+      ],
+      community: { netPriceEurPerKwh: [0.05, 0.2, -0.03, 0.1, 0, 0.3], proximalWeightEurPerKw2: 0.4, netTargetKw: [0.5, 1, 0, -0.5, 1.5, 2] },
+    };
+    const reference = referenceSolve(withTrades, 1e-7);
+    const result = await optimizer.solve(withTrades);
+    if (!result.ok) throw new Error(`${result.status}: ${result.message}`);
+    const total = result.plan.objectiveEur + couplingCost(withTrades, result.plan);
+    expect(Math.abs(total - reference.objective) / Math.max(1, Math.abs(reference.objective))).toBeLessThan(1e-6);
+    expect(result.plan.tradesKw.seller![1]).toBeCloseTo(1.5, 9);
   });
 
   it('with zero prices and weights leaves the plan as without coupling', { timeout: 60_000 }, async () => {
