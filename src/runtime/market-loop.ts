@@ -20,7 +20,9 @@
  *   (`runSharing`: ADMM in sharing form, each gateway's local step its own full problem, offered by
  *   the planner); its outcome — the clearing's price of net import and this household's own
  *   cleared net import — anchors the planner's re-plans until the next one (`communityCoupling`).
- *   The auction runs only on a day whose clearing failed.
+ *   Its P2P trades (the cleared net positions split pro rata, community-trades.ts) are committed
+ *   like the auction's, each gateway only inside its own cleared position and prices. The auction
+ *   runs only on a day whose clearing failed.
  * - **The optimizer's view** (`peerTrades`): every trade the market has not committed is fixed at 0,
  *   every committed one at its power, so a plan never counts on energy nobody agreed to deliver,
  *   and the plan a gateway bids from is its plan without further trading.
