@@ -7,19 +7,43 @@ import { parseArgs } from 'node:util';
 import { ScaledClock } from '../src/time/clock.ts';
 import { simBoardFile, startSimulator } from './simulator.ts';
 
-const usage = 'usage: prosumer-edge sim [--speed N] [--start ISO-8601] [--board boards/sim.yaml]';
+const usage = 'usage: prosumer-edge sim [--speed N] [--start ISO-8601] [--board FILE]';
 export const defaultStartIso = '2016-06-22T00:00:00Z';
+
+const help = `${usage}
+
+Runs the hardware simulator alone until SIGINT or SIGTERM: the devices of a board profile on real
+endpoints (SunSpec PV inverter, meter and battery on Modbus TCP, a relay board on Modbus RTU over
+a pseudo-terminal, a Pylontech BMS and a Firmata relay board on pseudo-terminals; socat makes the
+pseudo-terminals), driven by one simulated plant. It prints the \`vars\` map that fills the
+profile's \${name} placeholders: give it to a gateway config (board.vars) or to mbpoll.
+
+options:
+  --speed N         simulated seconds per wall second (default 1)
+  --start ISO-8601  simulated start instant (default ${defaultStartIso})
+  --board FILE      the board profile whose devices to simulate (default boards/sim.yaml); every
+                    bus endpoint must be a \${name} placeholder
+  -h, --help        this help
+
+exit status: 0 stopped on a signal; 1 the simulator could not start; 2 bad arguments.
+
+examples:
+  prosumer-edge sim
+  prosumer-edge sim --speed 60 --start 2016-07-01T00:00:00Z
+      then a gateway on it: a config with board: { file: boards/sim.yaml, vars: <the printed map> }
+      and no simulator section (prosumer-edge run --help)
+`;
 
 export async function run(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args, options: { speed: { type: 'string', default: '1' }, start: { type: 'string', default: defaultStartIso }, board: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${usage}\n`);
+    process.stderr.write(`${(e as Error).message}\n${usage}   (--help for more)\n`);
     return 2;
   }
   if (parsed.values.help) {
-    process.stdout.write(`${usage}\n`);
+    process.stdout.write(help);
     return 0;
   }
   const speed = Number(parsed.values.speed);

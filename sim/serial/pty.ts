@@ -1,7 +1,8 @@
 /**
  * A linked pair of pseudo-terminals: the simulator opens one end, the gateway the other,
  * and both see a real serial port (termios, serialport, the same code path as a USB RS-485
- * adapter). socat does the linking; it is a Debian package on every supported machine.
+ * adapter). socat does the linking; it is a Debian package on every supported machine. It
+ * never outlives the process that started it (the simulator killed with SIGKILL included).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, access } from 'node:fs/promises';
@@ -21,15 +22,18 @@ export async function openPtyPair(name = 'pty'): Promise<PtyPair> {
   const devicePath = join(dir, 'device');
   const simPath = join(dir, 'sim');
   let child: ChildProcess;
+  // socat gets SIGTERM from the kernel when this process dies, however it dies (SIGKILL, a crash):
+  // setpriv (util-linux) sets the parent-death signal and then execs socat, so the pid is socat's.
+  const socat = ['setpriv', '--pdeathsig', 'TERM', '--', 'socat', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${simPath}`];
   try {
-    child = spawn('socat', [`pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${simPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(socat[0]!, socat.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
-    throw new Error(`cannot start socat to create pseudo-terminals (install it: apt-get install socat): ${String(e)}`);
+    throw new Error(`cannot start socat to create pseudo-terminals (install it: apt-get install socat util-linux): ${String(e)}`);
   }
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const failed = new Promise<never>((_, reject) => {
-    child.once('error', (e) => reject(new Error(`cannot start socat (install it: apt-get install socat): ${e.message}`)));
+    child.once('error', (e) => reject(new Error(`cannot start setpriv and socat (install them: apt-get install socat util-linux): ${e.message}`)));
     child.once('exit', (code) => reject(new Error(`socat exited with ${code}: ${stderr.trim()}`)));
   });
   const ready = (async () => {

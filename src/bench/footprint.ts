@@ -1,75 +1,167 @@
 /**
- * Footprint: resident memory of a gateway process once it has discovered its devices. The
- * simulator runs here; the gateway runs in a child process (this file, run as a script with
- * `--gateway-child`) so the figure holds the gateway alone — node, the TypeScript loader the
- * CLI uses, the drivers, the open buses — and none of the simulator.
+ * Footprint of the installed gateway (issue 12 item 8): whole `prosumer-edge run` processes of the
+ * compiled build (dist/, as `bin` and the systemd unit run it, with the unit's node flags),
+ * measured from outside through /proc.
+ *
+ * 1. Real board, no simulator in the process: the gateway's config has no `simulator` section;
+ *    its board profile is boards/sim.yaml with the endpoints of a simulator running in this
+ *    (the benchmark's) process, so the gateway talks to devices over real TCP sockets and ptys
+ *    exactly as on a real board and loads none of sim/. Peak RSS (VmHWM) over discovery, the
+ *    first solve and a few fast-loop rounds; time from spawning `run` to the discovery report,
+ *    which is printed once every device has been read.
+ * 2. With the in-process simulator: config/gateway.sim.yaml (simulated household, embedded
+ *    telemetry broker, status page) for one simulated hour: peak RSS.
+ *
+ * Sizes: runs per case 3 (`--quick` 1); PE_BENCH_FOOTPRINT_SECONDS wall seconds the real-board
+ * gateway runs after its discovery report (12, above two fast-loop rounds and the first solve).
  */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { report, type BenchOptions } from './report.ts';
-import { ScaledClock, systemClock } from '../time/clock.ts';
-import { loadBoardProfile } from '../config/board.ts';
-import { assembleGateway } from '../gateway/assemble.ts';
+import { ScaledClock } from '../time/clock.ts';
+import { packageFile } from '../package/paths.ts';
 import { simBoardFile, startSimulator } from '../../sim/simulator.ts';
 import { defaultStartIso } from '../../sim/command.ts';
 
-const CHILD_FLAG = '--gateway-child';
-const thisFile = fileURLToPath(import.meta.url);
+const MIB = 2 ** 20;
+/** The compiled CLI: what is installed, whichever way this benchmark itself was started. */
+const builtCli = packageFile('dist', 'src', 'cli', 'bin.js');
+/** The node flags of deploy/prosumer-edge.service's ExecStart. */
+const unitNodeFlags = ['--max-semi-space-size=1'];
+const sampleEveryMs = 100;
 
-interface ChildResult {
-  rssBytes: number;
-  heapUsedBytes: number;
-  devicesFound: number;
-  devices: number;
+interface Measured {
+  hwmBytes: number;
+  /** Wall ms from spawn to the discovery report (every device read), null if none came. */
+  toDevicesReadMs: number | null;
+  devicesFound: string;
 }
 
 export async function runBench(options: BenchOptions): Promise<void> {
+  if (!existsSync(builtCli)) throw new Error(`bench footprint measures the compiled build: ${builtCli} is missing (npm run build)`);
   const runs = options.quick ? 1 : 3;
+  const seconds = Number(process.env.PE_BENCH_FOOTPRINT_SECONDS ?? 12);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-footprint-'));
   const sim = await startSimulator({ clock: new ScaledClock(Date.parse(defaultStartIso), 1) });
   try {
-    const results: ChildResult[] = [];
-    for (let i = 0; i < runs; i++) results.push(await gatewayChild(sim.vars));
-    const worst = results.reduce((a, b) => (b.rssBytes > a.rssBytes ? b : a));
-    const params = { runs, devices: `${worst.devicesFound}/${worst.devices}`, board: 'sim', loader: 'tsx' };
-    report(options, { suite: 'footprint', metric: 'gateway RSS after discovery', value: worst.rssBytes / 2 ** 20, unit: 'MiB', params, goal: { op: '<=', value: 150 } });
-    report(options, { suite: 'footprint', metric: 'gateway heap used', value: worst.heapUsedBytes / 2 ** 20, unit: 'MiB', params });
+    const real: Measured[] = [];
+    for (let i = 0; i < runs; i++) real.push(await measure(await realBoardConfig(join(dir, `real-${i}`), sim.vars), { stopAfterReportMs: seconds * 1000 }));
+    const withSim: Measured[] = [];
+    for (let i = 0; i < runs; i++) withSim.push(await measure(await simulatorConfig(join(dir, `sim-${i}`)), { stopAfterReportMs: null }));
+
+    const params = { runs, build: 'dist', nodeFlags: unitNodeFlags.join(' '), node: process.version };
+    const worst = (ms: Measured[], pick: (m: Measured) => number) => Math.max(...ms.map(pick));
+    report(options, { suite: 'footprint', metric: 'peak RSS, real board', value: worst(real, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: real[0]!.devicesFound, seconds }, goal: { op: '<=', value: 100 } });
+    report(options, { suite: 'footprint', metric: 'peak RSS, in-process simulator', value: worst(withSim, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: withSim[0]!.devicesFound, simulatedHours: 1 }, goal: { op: '<=', value: 150 } });
+    const starts = real.map((m) => m.toDevicesReadMs);
+    if (starts.some((ms) => ms === null)) throw new Error('bench footprint: a real-board gateway printed no discovery report');
+    report(options, { suite: 'footprint', metric: 'run to devices read', value: Math.max(...(starts as number[])) / 1000, unit: 's', params: { ...params, devices: real[0]!.devicesFound, worstOf: runs }, goal: { op: '<=', value: 1.5 } });
   } finally {
     await sim.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function gatewayChild(vars: Record<string, string>): Promise<ChildResult> {
+type ConfigDoc = Record<string, unknown> & { simulator?: Record<string, unknown> };
+
+function exampleConfig(): ConfigDoc {
+  const config = parse(readFileSync(packageFile('config', 'gateway.sim.yaml'), 'utf8')) as ConfigDoc;
+  const data = packageFile('data', 'community');
+  config.tariff = { pricesFile: join(data, 'prices', 'day_ahead_DE_2015-2016.csv') };
+  config.forecast = { historyFile: join(data, 'buildings', 'residential1_hourly.csv') };
+  return config;
+}
+
+/** The simulator's devices as a real board: no `simulator` section, system clock, telemetry to the machine's Mosquitto as to Home Assistant's. */
+async function realBoardConfig(dir: string, vars: Record<string, string>): Promise<string> {
+  const config = exampleConfig();
+  delete config.simulator;
+  config.board = { file: simBoardFile, vars };
+  config.site = { shiftable: [{ relay: 'dishwasher', maxDelayHours: 6, demand: { source: 'schedule', daily: [{ hour: 18, energyKwh: 1.2 }] } }] };
+  config.control = { fastPeriodS: 5, solveBudgetMs: 2000 };
+  config.storage = { dir: join(dir, 'var') };
+  config.gatewayId = 'footprint-bench';
+  config.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883' }, statusPage: { port: await freePort() } };
+  return writeConfig(dir, config);
+}
+
+/** config/gateway.sim.yaml as shipped, for one simulated hour on free ports. */
+async function simulatorConfig(dir: string): Promise<string> {
+  const config = exampleConfig();
+  config.board = { file: simBoardFile };
+  config.simulator = { ...config.simulator, hours: 1 };
+  config.storage = { dir: join(dir, 'var') };
+  config.telemetry = { mqtt: { brokerUrl: `embedded:${await freePort()}` }, statusPage: { port: await freePort() } };
+  return writeConfig(dir, config);
+}
+
+function writeConfig(dir: string, config: ConfigDoc): string {
+  const file = join(mkdtempSync(`${dir}-`), 'gateway.yaml');
+  writeFileSync(file, stringify(config));
+  return file;
+}
+
+/**
+ * Runs one gateway and samples its VmHWM (the kernel's high-water mark of resident memory, the
+ * solver worker's thread included). `stopAfterReportMs`: SIGTERM that long after the discovery
+ * report; null: the gateway stops by itself (a simulated run's `hours`).
+ */
+function measure(configFile: string, { stopAfterReportMs }: { stopAfterReportMs: number | null }): Promise<Measured> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', thisFile, CHILD_FLAG], {
-      env: { ...process.env, FOOTPRINT_VARS: JSON.stringify(vars) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const startedMs = performance.now();
+    const child = spawn(process.execPath, [...unitNodeFlags, builtCli, 'run', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    let hwmBytes = 0;
+    let toDevicesReadMs: number | null = null;
+    let devicesFound = '?';
+    const sample = () => {
+      const kb = /VmHWM:\s+(\d+) kB/.exec(readStatus(child.pid!))?.[1];
+      if (kb !== undefined) hwmBytes = Number(kb) * 1024;
+    };
+    const sampler = setInterval(sample, sampleEveryMs);
+    // A gateway that never gets going is stopped: the figures would mean nothing.
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      const found = /devices: (\d+ of \d+) found/.exec(log);
+      if (found && toDevicesReadMs === null) {
+        toDevicesReadMs = performance.now() - startedMs;
+        devicesFound = found[1]!.replace(' of ', '/');
+        if (stopAfterReportMs !== null) setTimeout(() => {
+          sample();
+          child.kill('SIGTERM');
+        }, stopAfterReportMs);
+      }
     });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', reject);
     child.once('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      try {
-        if (code !== 0) throw new Error(`exit code ${code}`);
-        resolve(JSON.parse(line) as ChildResult);
-      } catch (e) {
-        reject(new Error(`footprint: the gateway child failed (${(e as Error).message}): ${err.trim() || out.trim()}`));
-      }
+      clearInterval(sampler);
+      clearTimeout(deadline);
+      if (code !== 0) reject(new Error(`bench footprint: gateway exited with ${code}: ${log.trim().split('\n').slice(-5).join('\n')}`));
+      else resolve({ hwmBytes, toDevicesReadMs, devicesFound });
     });
   });
 }
 
-/** The child: a gateway as `prosumer-edge` would start it, measured after discovery and one reading of everything. */
-async function childMain(): Promise<void> {
-  const vars = JSON.parse(process.env.FOOTPRINT_VARS ?? '{}') as Record<string, string>;
-  const gateway = await assembleGateway(loadBoardProfile(simBoardFile, vars), { clock: systemClock });
-  await Promise.all([gateway.meter?.read(), gateway.pv?.read(), gateway.battery?.read(), ...gateway.relays.map((r) => r.read())]);
-  const { rss, heapUsed } = process.memoryUsage();
-  const result: ChildResult = { rssBytes: rss, heapUsedBytes: heapUsed, devicesFound: gateway.report.filter((r) => r.found).length, devices: gateway.report.length };
-  await gateway.close();
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+function readStatus(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
-if (process.argv[1] === thisFile && process.argv.includes(CHILD_FLAG)) await childMain();
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -111,7 +111,7 @@ export function loadBoardProfile(file: string, vars: Record<string, string> = {}
   const problems: string[] = [];
   const data = substitute(readYamlFile(file, 'the profile', BoardProfileError), '', vars, problems);
   if (problems.length > 0) throw new BoardProfileError(file, problems);
-  if (!validate(data)) throw new BoardProfileError(file, describeSchemaErrors(validate.errors ?? [], NAME_PATTERNS));
+  if (!validate(data)) throw new BoardProfileError(file, describeSchemaErrors(validate.errors ?? [], NAME_PATTERNS, boardSchema));
   const profile = data as unknown as BoardProfile;
   loadRegisterMaps(file, profile, problems);
   if (problems.length > 0) throw new BoardProfileError(file, problems);

@@ -33,7 +33,7 @@ const validate = new Ajv({ allErrors: true, strict: false, useDefaults: true }).
 
 export function loadGatewayConfig(file: string): GatewayConfig {
   const data = readYamlFile(file, 'the config', GatewayConfigError) ?? {};
-  if (!validate(data)) throw new GatewayConfigError(file, describeSchemaErrors(validate.errors ?? [], GATEWAY_PATTERNS));
+  if (!validate(data)) throw new GatewayConfigError(file, describeSchemaErrors(validate.errors ?? [], GATEWAY_PATTERNS, gatewaySchema));
   const checked = data as Checked;
   const folder = dirname(resolve(file));
   const at = (p: string) => resolve(folder, p);
