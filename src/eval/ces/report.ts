@@ -3,8 +3,10 @@ import type { AloneResult, CesDayFigures, CesEvaluation, SetupResult } from './r
 
 const total = (days: readonly CesDayFigures[], pick: (d: CesDayFigures) => number) => days.reduce((s, d) => s + pick(d), 0);
 const mean = (days: readonly CesDayFigures[], pick: (d: CesDayFigures) => number) => (days.length === 0 ? 0 : total(days, pick) / days.length);
-const pct = (value: number, base: number) => (base === 0 ? 'n/a' : `${((100 * (value - base)) / Math.abs(base)).toFixed(0)} %`);
-const f = (v: number, digits = 1) => v.toFixed(digits);
+/** A change in per cent; against a base of a few cents it would be noise, so it is not given. */
+const pct = (value: number, base: number) => (Math.abs(base) < 1 ? 'n/a (base < 1 €)' : `${((100 * (value - base)) / Math.abs(base)).toFixed(0)} %`);
+/** Fixed digits, and no "-0.0". */
+const f = (v: number, digits = 1) => (Math.abs(v) < 0.5 * 10 ** -digits ? 0 : v).toFixed(digits);
 
 function row(cells: (string | number)[]): string {
   return `| ${cells.join(' | ')} |`;

@@ -5,9 +5,9 @@
  * - Every setup plans with the same information: the households' midnight forecast and, since the
  *   coordination runs before the day's auction, the retail tariff at the CES's expected price (the
  *   mean of its scenarios); bills are settled at the prices that cleared.
- * - Replay: batteries, accounts and P2P follow the plan (a plan is feasible, and with β = 0 nothing
- *   moves them); the forecast error goes to the retailer through the meter. Own batteries carry
- *   their state from day to day, per setup.
+ * - Replay (replay.ts): P2P purchases are firm; the own battery, then the rented account, cover the
+ *   forecast error within their limits, the retailer the rest. Own batteries carry their state from
+ *   day to day, per setup; the CES's realised degradation and fees follow the accounts' real flows.
  * - The CES trading alone at each risk weight is the baseline of its profit.
  */
 import { hourTariff, tariffParams } from '../../data/tariff.ts';
@@ -15,11 +15,12 @@ import type { PriceSeries } from '../../data/households.ts';
 import { realisedProfitEur, scheduleCes, type CesSchedule } from '../../ces/ces-model.ts';
 import { planHouseholdDay, type HouseholdDayInput, type HouseholdDayPlan } from '../../ces/household-model.ts';
 import { dayPrices, priceScenarios } from '../../ces/price-scenarios.ts';
-import { clearRentalDay } from '../../ces/rental-market.ts';
-import type { CesSettings } from '../../ces/settings.ts';
+import { clearRentalDay, type RentalClearing } from '../../ces/rental-market.ts';
+import { oneWayEfficiency, type CesSettings } from '../../ces/settings.ts';
 import { CesSolver } from '../../ces/solve.ts';
 import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../bill.ts';
 import { gridKpis, type GridKpis } from '../grid-kpis.ts';
+import { accountStorage, replayDay } from './replay.ts';
 import { storedEnergyValueEurPerKwh } from '../metrics.ts';
 import type { HouseholdCase } from '../scenario.ts';
 
@@ -91,22 +92,22 @@ interface SetupState {
 
 const sum = (series: readonly number[]) => series.reduce((a, v) => a + v, 0);
 
-function cesFigures(schedule: CesSchedule, actual: readonly number[], p2pRevenueEur: number, rentalPriceEurPerKwhDay: number, p2pKwh: number, accountOutKwh: number, rounds: number): CesDayFigures {
-  const marketEur = schedule.marketKw.reduce((total, kw, t) => total + kw * actual[t]!, 0);
+/** The CES trading alone: only its market position, settled at the prices that cleared. */
+function aloneFigures(schedule: CesSchedule, actual: readonly number[]): CesDayFigures {
   return {
     realisedProfitEur: realisedProfitEur(schedule, actual),
     expectedProfitEur: schedule.expectedProfitEur,
     cvarEur: schedule.cvarEur,
-    marketEur,
-    p2pRevenueEur,
-    rentalRevenueEur: schedule.fixedRevenueEur - p2pRevenueEur,
+    marketEur: schedule.marketKw.reduce((total, kw, t) => total + kw * actual[t]!, 0),
+    p2pRevenueEur: 0,
+    rentalRevenueEur: 0,
     degradationEur: schedule.degradationEur,
     throughputKwh: schedule.throughputKwh,
-    rentedKwh: schedule.rentedKwh,
-    rentalPriceEurPerKwhDay,
-    p2pKwh,
-    accountOutKwh,
-    rounds,
+    rentedKwh: 0,
+    rentalPriceEurPerKwhDay: 0,
+    p2pKwh: 0,
+    accountOutKwh: 0,
+    rounds: 1,
   };
 }
 
@@ -129,7 +130,7 @@ export async function runCesEvaluation(cases: readonly HouseholdCase[], prices: 
 
       for (const a of alone) {
         const schedule = await scheduleCes({ settings: { ...settings.ces, riskWeight: a.riskWeight }, priceScenariosEurPerKwh: scenarios, rental: { kind: 'none' } }, solvers.ces);
-        a.days.push(cesFigures(schedule, actual, 0, 0, 0, 0, 1));
+        a.days.push(aloneFigures(schedule, actual));
       }
 
       for (const [k, setup] of setups.entries()) {
@@ -145,44 +146,69 @@ export async function runCesEvaluation(cases: readonly HouseholdCase[], prices: 
             : {}),
         }));
         let plans: HouseholdDayPlan[];
-        let p2pBuyerPrice = new Array<number>(24).fill(0);
-        let cesSchedule: CesSchedule | undefined;
+        let clearing: RentalClearing | undefined;
         if (setup.ces) {
           const cesSettings = { ...settings.ces, riskWeight: setup.ces.riskWeight };
-          const clearing = await clearRentalDay({
+          clearing = await clearRentalDay({
             settings: cesSettings, priceScenariosEurPerKwh: scenarios, households: inputs,
             throughputFeeEurPerKwh: cesSettings.degradationEurPerKwh, withdrawalFeeEurPerKwh: settings.withdrawalFeeEurPerKwh, p2pBuyerFeeEurPerKwh: fee, vatFactor: tariffParams.vatFactor,
             rental: setup.ces.rental, p2p: setup.ces.p2p, solvers,
           });
           plans = clearing.plans;
-          cesSchedule = clearing.ces;
-          const p2pPrice = clearing.p2pPriceEurPerKwh;
-          p2pBuyerPrice = p2pPrice.map((p) => (p + fee) * tariffParams.vatFactor);
-          const p2pKw = Array.from({ length: 24 }, (_, t) => sum(plans.map((p) => p.p2pKw[t]!)));
-          state.ces.push(cesFigures(clearing.ces, actual, sum(p2pKw.map((kw, t) => kw * p2pPrice[t]!)), clearing.priceEurPerKwhDay, sum(p2pKw), sum(plans.map((p) => sum(p.accountDischargeKw))), clearing.rounds.length));
         } else {
           plans = [];
           for (const [n, input] of inputs.entries()) plans.push(await planHouseholdDay(input, solvers.households[n]!));
         }
+        const efficiency = oneWayEfficiency(settings.ces);
+        const replayed = plans.map((plan, n) => replayDay(plan, forecastNetKw[n]!, realisedNetKw[n]!,
+          setup.ownBattery ? { storage: cases[n]!.battery, startKwh: state.energyKwh[n]! } : undefined,
+          plan.rentedKwh > 0 ? accountStorage(plan.rentedKwh, settings.ces.rentalKwPerKwh, efficiency) : undefined));
+        const p2pPrice = clearing?.p2pPriceEurPerKwh ?? new Array<number>(24).fill(0);
+        const rentPrice = clearing?.priceEurPerKwhDay ?? 0;
+        const throughputFee = settings.ces.degradationEurPerKwh;
+        // What each household pays the CES (rent, throughput, P2P) and the grid fees, on the realised account flows.
+        const payments = plans.map((plan, n) => {
+          const r = replayed[n]!;
+          const p2pEur = sum(plan.p2pKw.map((kw, t) => kw * p2pPrice[t]!));
+          const rentalEur = rentPrice * plan.rentedKwh + throughputFee * (sum(r.accountChargeKw) + sum(r.accountDischargeKw)) - tariffParams.feedInEurPerKwh * r.accountResidueKwh;
+          return { p2pEur, rentalEur, billEur: rentalEur + settings.withdrawalFeeEurPerKwh * sum(r.accountDischargeKw) + tariffParams.vatFactor * (p2pEur + fee * sum(plan.p2pKw)) };
+        });
+        if (clearing) {
+          const ces = clearing.ces;
+          const accountNetKw = Array.from({ length: 24 }, (_, t) => sum(replayed.map((r) => r.accountChargeKw[t]! - r.accountDischargeKw[t]!)));
+          const physicalKw = accountNetKw.map((a, t) => ces.chargeKw[t]! - ces.dischargeKw[t]! + a);
+          const marketEur = ces.marketKw.reduce((total, kw, t) => total + kw * actual[t]!, 0);
+          const p2pRevenueEur = sum(payments.map((p) => p.p2pEur));
+          const rentalRevenueEur = sum(payments.map((p) => p.rentalEur));
+          const throughputKwh = sum(physicalKw.map(Math.abs));
+          const degradationEur = settings.ces.degradationEurPerKwh * throughputKwh;
+          state.ces.push({
+            realisedProfitEur: marketEur + p2pRevenueEur + rentalRevenueEur - degradationEur,
+            expectedProfitEur: ces.expectedProfitEur, cvarEur: ces.cvarEur, marketEur, p2pRevenueEur, rentalRevenueEur, degradationEur, throughputKwh,
+            rentedKwh: ces.rentedKwh, rentalPriceEurPerKwhDay: rentPrice, p2pKwh: sum(plans.map((p) => sum(p.p2pKw))),
+            accountOutKwh: sum(replayed.map((r) => sum(r.accountDischargeKw))), rounds: clearing.rounds.length,
+          });
+          state.dayExchangeWithCesKw.push(Array.from({ length: 24 }, (_, t) => sum(replayed.map((r) => r.meteredKw[t]!)) + physicalKw[t]!));
+        }
 
-        const meteredKw = plans.map((plan, n) => plan.meteredKw.map((g, t) => g + realisedNetKw[n]![t]! - forecastNetKw[n]![t]!));
+        const meteredKw = replayed.map((r) => r.meteredKw);
         const shares = communityChargeShares(meteredKw, settings.communityChargeEurPerKwDay);
         cases.forEach((c, n) => {
           const plan = plans[n]!;
-          const bill = dayBill(meteredKw[n]!.map((gridKw, t) => {
+          const r = replayed[n]!;
+          const bill = dayBill(r.meteredKw.map((gridKw, t) => {
             const tariff = c.days[d]!.hours[t]!.tariff;
-            return { gridKw, tradeKw: plan.p2pKw[t]! + plan.accountDischargeKw[t]! - plan.accountChargeKw[t]!, batteryKw: plan.dischargeKw[t]! - plan.chargeKw[t]!, buyEurPerKwh: tariff.buyEurPerKwh[0]!, sellEurPerKwh: tariff.sellEurPerKwh[0]! };
+            return { gridKw, tradeKw: plan.p2pKw[t]! + r.accountDischargeKw[t]! - r.accountChargeKw[t]!, batteryKw: r.batteryKw[t]!, buyEurPerKwh: tariff.buyEurPerKwh[0]!, sellEurPerKwh: tariff.sellEurPerKwh[0]! };
           }), settings.batteryWearEurPerKw2h, tariffParams.demandChargeEurPerKwDay);
-          bill.p2p = sum(plan.p2pKw.map((kw, t) => kw * p2pBuyerPrice[t]!)) + plan.rentalPaymentEur + plan.withdrawalFeeEur;
+          bill.p2p = payments[n]!.billEur;
           bill.communityCharge = shares.sharesEur[n]!;
           bill.total += bill.p2p + bill.communityCharge;
           addBill(state.bills[n]!, bill);
           state.dailyBillEur[n]!.push(bill.total);
-          state.energyKwh[n] = plan.energyKwh[24] ?? state.energyKwh[n]!;
+          if (setup.ownBattery) state.energyKwh[n] = r.ownEndKwh;
         });
-        const community = Array.from({ length: 24 }, (_, t) => sum(meteredKw.map((g) => g[t]!)));
-        state.dayExchangeKw.push(community);
-        state.dayExchangeWithCesKw.push(community.map((g, t) => g + (cesSchedule ? cesSchedule.physicalChargeKw[t]! - cesSchedule.physicalDischargeKw[t]! : 0)));
+        state.dayExchangeKw.push(Array.from({ length: 24 }, (_, t) => sum(meteredKw.map((g) => g[t]!))));
+        if (!clearing) state.dayExchangeWithCesKw.push(state.dayExchangeKw[state.dayExchangeKw.length - 1]!);
       }
       onDay(d + 1, daysMs.length);
     }
