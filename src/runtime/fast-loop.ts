@@ -24,6 +24,7 @@ import { selfConsumptionSetpointKw } from './self-consumption.ts';
 import { HourAccount, type HourSample } from './hour-account.ts';
 import type { RuntimeLog } from './log.ts';
 import { ShiftableQueue } from './shiftable.ts';
+import type { UserControlView, UserMode } from './user-control.ts';
 import { safeBatteryOf, SafetyConditions, superviseBatteryKw, type BatteryGuard, type SafeBattery } from './supervisor.ts';
 import type {
   ActivePlan,
@@ -64,6 +65,8 @@ export interface FastLoopDeps {
   onHour?: (record: HourRecord) => void;
   /** Where what goes wrong outside an iteration (the safe stop) is told; safety events go to onSafetyEvent. */
   log?: RuntimeLog;
+  /** The household's mode and battery reserve (Home Assistant commands); absent: auto, the site's E^min. */
+  userControl?: UserControlView;
 }
 
 export interface FastLoop {
@@ -243,7 +246,8 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const observed = observeConditions(atMs, m, b, active, step);
 
     // Relays first, so a relay that fails now puts this period's battery in the safe state.
-    const planMode = safeBatteryOf(observed.keys()) === null && step !== null;
+    const userMode = deps.userControl?.mode() ?? 'auto';
+    const planMode = safeBatteryOf(observed.keys()) === null && step !== null && (userMode === 'auto' || userMode === 'hold');
     const needKwh = planMode ? (active!.plan.shiftableKw[step!.index]! * (Math.min(atMs + periodMs, step!.endMs) - step!.startMs)) / HOUR_MS - stepServed.kwh : null;
     await switchRelays(queue.choose(atMs, periodMs, needKwh, relayOn.map((on) => on === true)));
     if (relayFailures.size > 0) observed.set('relay-failed', [...relayFailures.values()].join('; '));
@@ -252,12 +256,15 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const batteryValues = b?.ok ? b.value : undefined;
     let setpoint: Setpoint | null = null;
     if (battery) {
-      const safe = safeBatteryOf(observed.keys());
+      // A safe state wins over the household's mode; an idle battery wins over self-consumption.
+      const conditionsSafe = safeBatteryOf(observed.keys());
+      const safe = conditionsSafe === 'idle' ? 'idle' : (USER_MODE_BATTERY[userMode] ?? conditionsSafe);
       const requestedKw = batteryRequestKw(safe, atMs, meterValues, batteryValues, active, step, relayKw);
       let commandedKw = 0;
       if (batteryValues && safe !== 'idle') {
         const live = { energyKwh: energyOf(batteryValues, battery.capacityKwh), maxChargeKw: batteryValues.maxChargeKw, maxDischargeKw: batteryValues.maxDischargeKw };
-        const supervised = superviseBatteryKw(requestedKw, live, guard);
+        // The household's reserve raises the floor the guard band is kept above.
+        const supervised = superviseBatteryKw(requestedKw, live, { ...guard, minEnergyKwh: Math.max(guard.minEnergyKwh, deps.userControl?.reserveEnergyKwh() ?? 0) });
         commandedKw = supervised.commandedKw;
         if (supervised.clip) observed.set(supervised.clip.reason, supervised.clip.detail);
       }
@@ -346,6 +353,9 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     safeStop: () => serialised(safeStop),
   };
 }
+
+/** The battery rule of each household mode; auto follows the plan (or the safe state the conditions ask for). */
+const USER_MODE_BATTERY: Record<UserMode, SafeBattery | null> = { auto: null, 'self-consumption': 'self-consumption', hold: 'idle', off: 'idle' };
 
 /** Stored energy: the device's own figure where it reports one, else SoC × the installation's capacity. */
 function energyOf(values: BatteryValues, capacityKwh: number): number {

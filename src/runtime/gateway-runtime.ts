@@ -10,6 +10,7 @@
  * fast-loop iteration; a fast-loop instant that passes while the previous iteration still runs
  * is skipped and counted, not squeezed in late.
  */
+import { join } from 'node:path';
 import { ScaledClock, systemClock, type Clock } from '../time/clock.ts';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { loadBoardProfile } from '../config/board.ts';
@@ -26,6 +27,8 @@ import { createMarketLoop, embeddedMarketBroker } from './market-loop.ts';
 import { createFastLoop } from './fast-loop.ts';
 import { createStatusSource, startMqttTelemetry, startStatusPage } from '../telemetry/index.ts';
 import { startWatchdog } from './watchdog.ts';
+import { UserControl, type UserCommand } from './user-control.ts';
+import { EnergyCounters } from '../telemetry/energy-totals.ts';
 import { createRuntimeLog } from './log.ts';
 import { BoundedSample } from './bounded-stats.ts';
 import type { ActivePlan, HourRecord, Measurement, RuntimeSnapshot, RuntimeStore, SafetyEvent } from './types.ts';
@@ -101,6 +104,8 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const opened = openRuntimeStore(config.storage.dir, { log });
     closers.push(() => opened.close());
     const store = keepControllingOnStoreErrors(opened, log);
+    const userControl = new UserControl({ battery: config.site.battery, guardBandKwh: config.control.socGuardBandKwh, stateFile: join(config.storage.dir, 'user-control.json') });
+    const energy = new EnergyCounters(join(config.storage.dir, 'energy-totals.json'), store.hours(), log);
 
     let market: Awaited<ReturnType<typeof createMarketLoop>> | null = null;
     // The market bids from the planner's latest plan; the planner, created below, needs the market.
@@ -113,15 +118,29 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
 
     const solver = createSolverClient({ solver: config.control.solver, timeBudgetMs: config.control.solveBudgetMs });
     closers.push(() => solver.close());
-    const planner = createPlanner({ config, clock, store, tariff, market, solver, log });
+    const planner = createPlanner({ config, clock, store, tariff, market, solver, log, reserveEnergyKwh: () => userControl.reserveEnergyKwh() });
     // Loading the solver is the heaviest part of a start: done before the loops, so the first
     // solves are not charged for it (on a shared machine they would overrun their budget).
     await solver.ready();
 
+    // Home Assistant's commands: checked and applied by userControl, recorded as safety events; set once the loops run.
+    let replanNow: (() => void) | null = null;
+    let takingCommands = false;
+    const onCommand = (command: UserCommand) => {
+      if (!takingCommands) return log('warn', `telemetry: ${command.command} command ignored: the gateway is still starting`);
+      const outcome = userControl.apply(command, clock.nowMs());
+      store.appendSafetyEvent(outcome.event);
+      reportSafetyEvent(outcome.event);
+      telemetry?.publishControl(userControl.state());
+      if (outcome.replan) replanNow?.();
+    };
+    const { minReservePercent, maxReservePercent } = userControl.state();
     const telemetry = config.telemetry.mqtt
-      ? startMqttTelemetry({ ...config.telemetry.mqtt, brokerUrl: await brokers.resolve(config.telemetry.mqtt.brokerUrl), gatewayId: config.gatewayId, log })
+      ? startMqttTelemetry({ ...config.telemetry.mqtt, brokerUrl: await brokers.resolve(config.telemetry.mqtt.brokerUrl), gatewayId: config.gatewayId, log, commands: { minReservePercent, maxReservePercent, onCommand } })
       : null;
     if (telemetry) closers.push(() => telemetry.close());
+    telemetry?.publishControl(userControl.state());
+    telemetry?.publishEnergy(energy.totals());
 
     // The status page starts with what the store kept, so a restart does not blank its history.
     const recent = createStatusSource();
@@ -134,6 +153,13 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     }
 
     let safetyEvents = 0;
+    function reportSafetyEvent(event: SafetyEvent): void {
+      safetyEvents++;
+      recent.publishSafetyEvent(event);
+      telemetry?.publishSafetyEvent(event);
+      log(event.action === 'clip' ? 'info' : 'warn', `safety ${event.action} ${event.reason}: ${event.detail}`);
+      if (event.action !== 'clip') watchdog.status(`safety ${event.action} ${event.reason}`);
+    }
     const fast = createFastLoop({
       gateway,
       config,
@@ -148,20 +174,17 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
         recent.publishSnapshot(snapshot);
         telemetry?.publishSnapshot(snapshot);
       },
-      onSafetyEvent: (event: SafetyEvent) => {
-        safetyEvents++;
-        recent.publishSafetyEvent(event);
-        telemetry?.publishSafetyEvent(event);
-        log(event.action === 'clip' ? 'info' : 'warn', `safety ${event.action} ${event.reason}: ${event.detail}`);
-        if (event.action !== 'clip') watchdog.status(`safety ${event.action} ${event.reason}`);
-      },
+      onSafetyEvent: reportSafetyEvent,
       onHour: (record: HourRecord) => {
         recent.publishHour(record);
         planner.observeHour(record);
         telemetry?.publishHour(record);
+        telemetry?.publishEnergy(energy.add(record));
       },
+      userControl,
     });
     closers.push(() => fast.safeStop());
+    takingCommands = true;
 
     const endMs = config.simulator?.hours !== undefined ? Date.parse(config.simulator.startIso) + config.simulator.hours * 3_600_000 : Infinity;
     const simStartMs = config.simulator ? Date.parse(config.simulator.startIso) : -Infinity;
@@ -194,7 +217,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     // The first plan is solved from a measured state, not from a guess.
     await iterate();
     const fastTask = periodic(clock, fastPeriodMs, endMs, stop.signal, iterate);
-    const slowTask = periodic(clock, stepMs, endMs, stop.signal, async (atMs) => {
+    const slowTick = async (atMs: number) => {
       const tickWallMs = performance.now();
       const measured: Measurement | null = fast.latest();
       const active = await planner.tick(atMs, {
@@ -210,7 +233,16 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       tickToSetpointMs.add(performance.now() - tickWallMs);
       watchdog.status(`plan ${active.status}${active.fallback ? ' (fallback)' : ''} at ${new Date(atMs).toISOString()}`);
       if (market) await market.tick(clock.nowMs());
-    }, true);
+    };
+    // Ticks never overlap: a plan-now press waits for a tick that is running, and the other way round.
+    let planning: Promise<unknown> = Promise.resolve();
+    const planAt = (atMs: number): Promise<void> => {
+      const run = planning.then(() => slowTick(atMs));
+      planning = run.catch(() => undefined);
+      return run;
+    };
+    replanNow = () => void planAt(clock.nowMs()).catch((e: unknown) => log('error', `plan now: ${(e as Error).message}`));
+    const slowTask = periodic(clock, stepMs, endMs, stop.signal, planAt, true);
     const [fastRun, slowRun] = await Promise.all([fastTask, slowTask]);
     watchdog.stopping();
     log('info', `stopped: ${fastRun.runs} fast iterations (${fastRun.skipped} skipped), ${slowRun.runs} plans, ${safetyEvents} safety events`);

@@ -39,6 +39,8 @@ export interface PlannerOptions {
   /** The solver client (src/runtime/solver-client.ts): never rejects, enforces the budget. */
   solver: { solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult> };
   log?: RuntimeLog;
+  /** The household's battery reserve (kWh, src/runtime/user-control.ts); absent: the site's E^min. */
+  reserveEnergyKwh?: () => number;
 }
 
 /** What the fast loop measured last. null: the device did not answer (limits then default to the site's ratings). */
@@ -89,6 +91,8 @@ export function createPlanner(options: PlannerOptions): Planner {
       tariff: tariff.window(steps.slotStartsMs[0]!, steps.slotHours),
       battery: {
         ...site.battery,
+        // A reserve above the stored energy holds the battery where it is (no discharge) until it is charged past it.
+        minEnergyKwh: Math.max(site.battery.minEnergyKwh, Math.min(options.reserveEnergyKwh?.() ?? 0, initial.energyKwh)),
         maxChargeKw: liveLimit(state.maxChargeKw, site.battery.maxChargeKw),
         maxDischargeKw: liveLimit(state.maxDischargeKw, site.battery.maxDischargeKw),
       },

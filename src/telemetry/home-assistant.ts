@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { packageFile } from '../package/paths.ts';
 
-export type HaComponent = 'sensor' | 'binary_sensor';
+export type HaComponent = 'sensor' | 'binary_sensor' | 'select' | 'number' | 'button';
 
 /** The discovery payload of one entity (full option names, as Home Assistant documents them). */
 export interface HaEntityConfig {
@@ -16,8 +16,20 @@ export interface HaEntityConfig {
   /** Home Assistant ≥ 2025.10 names the entity from this; `object_id` is kept for older versions. */
   default_entity_id: string;
   object_id: string;
-  state_topic: string;
-  value_template: string;
+  /** Absent on a button (it has no state). */
+  state_topic?: string;
+  value_template?: string;
+  /** select, number, button: where Home Assistant sends the command. */
+  command_topic?: string;
+  /** select: the choices. */
+  options?: string[];
+  /** number: the range and step, and how it is edited. */
+  min?: number;
+  max?: number;
+  step?: number;
+  mode?: 'auto' | 'box' | 'slider';
+  /** button: what a press sends. */
+  payload_press?: string;
   availability_topic: string;
   payload_available: string;
   payload_not_available: string;
@@ -48,6 +60,14 @@ export interface TelemetryTopics {
   hour: string;
   safety: string;
   availability: string;
+  /** Cumulative energy counters (retained): the Energy dashboard's sensors. */
+  energy: string;
+  /** The household's mode and reserve as in force (retained): the command entities' state. */
+  control: string;
+  /** Where commands arrive: the only topics the gateway subscribes to on the telemetry broker. */
+  setMode: string;
+  setReserve: string;
+  planNow: string;
 }
 
 export function telemetryTopics(topicPrefix: string, gatewayId: string): TelemetryTopics {
@@ -59,6 +79,11 @@ export function telemetryTopics(topicPrefix: string, gatewayId: string): Telemet
     hour: `${base}/hour`,
     safety: `${base}/safety`,
     availability: `${base}/availability`,
+    energy: `${base}/energy`,
+    control: `${base}/control`,
+    setMode: `${base}/set/mode`,
+    setReserve: `${base}/set/reserve`,
+    planNow: `${base}/set/plan-now`,
   };
 }
 
@@ -68,9 +93,57 @@ interface EntitySpec {
   component: HaComponent;
   objectId: string;
   name: string;
-  /** Path into the state message, e.g. ['planNow', 'gridKw']. */
-  path: string[];
+  /** Path into the state message, e.g. ['planNow', 'gridKw']; absent for a button. */
+  path?: string[];
+  /** Default: the `state` topic. */
+  stateTopic?: string;
   extra: Partial<HaEntityConfig>;
+}
+
+/**
+ * A counter for the Energy dashboard (grid consumption and return, solar production, battery in
+ * and out): kWh that only grow, from the gateway's hour records (src/telemetry/energy-totals.ts).
+ */
+const energyTotal = (topics: TelemetryTopics, objectId: string, name: string, field: string, icon: string): EntitySpec => ({
+  component: 'sensor',
+  objectId,
+  name,
+  path: [field],
+  stateTopic: topics.energy,
+  extra: { device_class: 'energy', unit_of_measurement: 'kWh', state_class: 'total_increasing', suggested_display_precision: 2, icon },
+});
+
+/** The household's limits on the reserve (% SoC), when the gateway takes commands. */
+export interface CommandLimits {
+  minReservePercent: number;
+  maxReservePercent: number;
+}
+
+function commandSpecs(topics: TelemetryTopics, limits: CommandLimits): EntitySpec[] {
+  return [
+    {
+      component: 'select',
+      objectId: 'mode',
+      name: 'Mode',
+      path: ['mode'],
+      stateTopic: topics.control,
+      extra: { command_topic: topics.setMode, options: ['auto', 'self-consumption', 'hold', 'off'], icon: 'mdi:home-battery' },
+    },
+    {
+      component: 'number',
+      objectId: 'battery_reserve',
+      name: 'Battery reserve',
+      path: ['reservePercent'],
+      stateTopic: topics.control,
+      extra: { command_topic: topics.setReserve, min: limits.minReservePercent, max: limits.maxReservePercent, step: 1, mode: 'slider', unit_of_measurement: '%', icon: 'mdi:battery-lock' },
+    },
+    {
+      component: 'button',
+      objectId: 'plan_now',
+      name: 'Plan now',
+      extra: { command_topic: topics.planNow, payload_press: 'PRESS', icon: 'mdi:calendar-refresh' },
+    },
+  ];
 }
 
 const power = (objectId: string, name: string, path: string[], extra: Partial<HaEntityConfig> = {}): EntitySpec => ({
@@ -127,6 +200,11 @@ function entitySpecs(topics: TelemetryTopics): EntitySpec[] {
       // Resets at midnight UTC: total_increasing reads the drop as a new cycle.
       extra: { device_class: 'energy', unit_of_measurement: 'kWh', state_class: 'total_increasing', suggested_display_precision: 2 },
     },
+    energyTotal(topics, 'grid_import_energy', 'Grid import', 'gridImportKwh', 'mdi:transmission-tower-import'),
+    energyTotal(topics, 'grid_export_energy', 'Grid export', 'gridExportKwh', 'mdi:transmission-tower-export'),
+    energyTotal(topics, 'pv_energy', 'PV production', 'pvKwh', 'mdi:solar-power'),
+    energyTotal(topics, 'battery_charge_energy', 'Battery charged', 'batteryChargeKwh', 'mdi:battery-arrow-up'),
+    energyTotal(topics, 'battery_discharge_energy', 'Battery discharged', 'batteryDischargeKwh', 'mdi:battery-arrow-down'),
     {
       component: 'binary_sensor',
       objectId: 'safe_mode',
@@ -144,8 +222,8 @@ function entitySpecs(topics: TelemetryTopics): EntitySpec[] {
   ];
 }
 
-/** The retained discovery configs of one gateway, in publishing order. */
-export function discoveryMessages(options: { gatewayId: string; topicPrefix: string; discoveryPrefix: string }): DiscoveryMessage[] {
+/** The retained discovery configs of one gateway, in publishing order; the command entities only with `commands`. */
+export function discoveryMessages(options: { gatewayId: string; topicPrefix: string; discoveryPrefix: string; commands?: CommandLimits }): DiscoveryMessage[] {
   const topics = telemetryTopics(options.topicPrefix, options.gatewayId);
   const slug = `prosumer_edge_${options.gatewayId.replace(/-/g, '_')}`;
   const device: HaEntityConfig['device'] = {
@@ -155,7 +233,8 @@ export function discoveryMessages(options: { gatewayId: string; topicPrefix: str
     model: 'home energy gateway',
     sw_version: SOFTWARE_VERSION,
   };
-  return entitySpecs(topics).map((spec) => ({
+  const specs = [...entitySpecs(topics), ...(options.commands ? commandSpecs(topics, options.commands) : [])];
+  return specs.map((spec) => ({
     topic: `${options.discoveryPrefix}/${spec.component}/${options.gatewayId}/${spec.objectId}/config`,
     component: spec.component,
     objectId: spec.objectId,
@@ -164,8 +243,7 @@ export function discoveryMessages(options: { gatewayId: string; topicPrefix: str
       unique_id: `${slug}_${spec.objectId}`,
       default_entity_id: `${spec.component}.${slug}_${spec.objectId}`,
       object_id: `${slug}_${spec.objectId}`,
-      state_topic: topics.state,
-      value_template: `{{ value_json.${spec.path.join('.')} }}`,
+      ...(spec.path ? { state_topic: spec.stateTopic ?? topics.state, value_template: `{{ value_json.${spec.path.join('.')} }}` } : {}),
       availability_topic: topics.availability,
       payload_available: 'online',
       payload_not_available: 'offline',

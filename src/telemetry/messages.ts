@@ -5,6 +5,7 @@
  * as an error but a null as "None", which it shows as "unknown".
  */
 import type { Plan } from '../optimizer/types.ts';
+import type { EnergyTotals } from './energy-totals.ts';
 import type { ControlMode, RuntimeSnapshot, SafetyEvent, SafetyReason, TradeView } from '../records/types.ts';
 
 const MS_PER_HOUR = 3_600_000;
@@ -176,5 +177,28 @@ export function planMessage(plan: Plan, lastSolve: RuntimeSnapshot['lastSolve'])
     status: plan.solver.status,
     solver: plan.solver.name,
     lastSolve,
+  };
+}
+
+/** What the retained `<topicPrefix>/<gatewayId>/energy` carries: the Energy dashboard's counters. */
+export interface EnergyMessage {
+  gridImportKwh: number;
+  gridExportKwh: number;
+  pvKwh: number;
+  batteryChargeKwh: number;
+  batteryDischargeKwh: number;
+  /** End of the last hour counted (null before the first). */
+  throughIso: string | null;
+}
+
+/** Rounded to the Wh: rounding a total that never decreases gives one that never decreases. */
+export function energyMessage(totals: EnergyTotals): EnergyMessage {
+  return {
+    gridImportKwh: round(totals.gridImportKwh),
+    gridExportKwh: round(totals.gridExportKwh),
+    pvKwh: round(totals.pvKwh),
+    batteryChargeKwh: round(totals.batteryChargeKwh),
+    batteryDischargeKwh: round(totals.batteryDischargeKwh),
+    throughIso: totals.throughHourStartMs === null ? null : new Date(totals.throughHourStartMs + MS_PER_HOUR).toISOString(),
   };
 }

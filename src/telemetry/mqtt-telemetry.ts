@@ -8,8 +8,10 @@ import { connect, type MqttClient } from 'mqtt';
 import type { HourRecord, RuntimeSnapshot, SafetyEvent } from '../records/types.ts';
 import type { RuntimeLog } from '../runtime/log.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
-import { discoveryMessages, telemetryTopics } from './home-assistant.ts';
-import { planMessage, stateMessage } from './messages.ts';
+import type { UserCommand, UserControlState } from '../runtime/user-control.ts';
+import type { EnergyTotals } from './energy-totals.ts';
+import { discoveryMessages, telemetryTopics, type CommandLimits } from './home-assistant.ts';
+import { energyMessage, planMessage, stateMessage } from './messages.ts';
 
 export interface MqttTelemetryOptions {
   brokerUrl: string;
@@ -24,12 +26,22 @@ export interface MqttTelemetryOptions {
   /** At most one `state` message per this many wall ms (default 1000). */
   minStateIntervalMs?: number;
   log: RuntimeLog;
+  /**
+   * Take commands from Home Assistant: the command entities are announced (with the reserve's
+   * range) and the gateway's own `set/…` topics subscribed; each command is handed to `onCommand`
+   * as it arrived, to be checked and applied there. Absent: telemetry only watches.
+   */
+  commands?: CommandLimits & { onCommand(command: UserCommand): void };
 }
 
 export interface MqttTelemetry {
   publishSnapshot(snapshot: RuntimeSnapshot): void;
   publishHour(record: HourRecord): void;
   publishSafetyEvent(event: SafetyEvent): void;
+  /** The energy counters (retained; resent on reconnect). */
+  publishEnergy(totals: EnergyTotals): void;
+  /** The household's mode and reserve as in force (retained; resent on reconnect): the command entities' state. */
+  publishControl(state: UserControlState): void;
   connected(): boolean;
   /** Publishes `offline` (when connected) and disconnects cleanly. */
   close(): Promise<void>;
@@ -42,7 +54,12 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
   const wallClock = options.wallClock ?? systemClock;
   const minStateIntervalMs = options.minStateIntervalMs ?? 1000;
   const topics = telemetryTopics(options.topicPrefix, options.gatewayId);
-  const discovery = discoveryMessages(options);
+  const discovery = discoveryMessages({ ...options, ...(options.commands ? { commands: options.commands } : {}) });
+  const commandOf = new Map<string, UserCommand['command']>([
+    [topics.setMode, 'mode'],
+    [topics.setReserve, 'reserve'],
+    [topics.planNow, 'plan-now'],
+  ]);
   const stop = new AbortController();
 
   const client: MqttClient = connect(options.brokerUrl, {
@@ -68,6 +85,8 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
   let lastError = '';
   let reportedAway = false;
   let closing = false;
+  /** Retained, resent on every (re)connect. */
+  const retained = new Map<string, string>();
 
   const send = (topic: string, payload: string, retain: boolean): void => {
     client.publish(topic, payload, { qos: 1, retain }, (error) => {
@@ -123,6 +142,12 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
     options.log('info', `telemetry: connected to ${options.brokerUrl}`);
     send(topics.availability, 'online', true);
     for (const message of discovery) send(message.topic, JSON.stringify(message.config), true);
+    for (const [topic, payload] of retained) send(topic, payload, true);
+    if (options.commands) {
+      client.subscribe([...commandOf.keys()], { qos: 1 }, (error) => {
+        if (error && !closing) options.log('warn', `telemetry: cannot subscribe to the command topics: ${error.message}`);
+      });
+    }
     publishedPlanKey = null;
     publishedTrades = null;
     if (latest !== null) {
@@ -143,6 +168,21 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
   client.on('error', (error) => {
     lastError = error.message;
   });
+  client.on('message', (topic, payload, packet) => {
+    const command = commandOf.get(topic);
+    if (!command || !options.commands) return;
+    // A retained command would be carried out again at every reconnect: a command is a press, not a state.
+    if (packet.retain) {
+      options.log('warn', `telemetry: ignoring a retained ${command} command on ${topic}; commands must not be retained (clear it with an empty retained message)`);
+      return;
+    }
+    options.commands.onCommand({ command, payload: payload.toString('utf8') });
+  });
+
+  const publishRetained = (topic: string, payload: string): void => {
+    retained.set(topic, payload);
+    if (client.connected) send(topic, payload, true);
+  };
 
   return {
     publishSnapshot(snapshot) {
@@ -159,6 +199,12 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
       publishEvent(topics.safety, JSON.stringify(event));
       stateDirty = true;
       scheduleState();
+    },
+    publishEnergy(totals) {
+      publishRetained(topics.energy, JSON.stringify(energyMessage(totals)));
+    },
+    publishControl(state) {
+      publishRetained(topics.control, JSON.stringify(state));
     },
     connected: () => client.connected,
     async close() {

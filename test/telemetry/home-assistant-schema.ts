@@ -1,6 +1,7 @@
 /**
- * Home Assistant's MQTT discovery schema for the two components telemetry uses, written from
- * its documentation (integrations/mqtt "MQTT discovery", sensor.mqtt, binary_sensor.mqtt, and
+ * Home Assistant's MQTT discovery schema for the components telemetry uses, written from its
+ * documentation (integrations/mqtt "MQTT discovery", sensor.mqtt, binary_sensor.mqtt,
+ * select.mqtt, number.mqtt, button.mqtt, and
  * the sensor / binary sensor device-class tables): the documented option names only (full
  * names; no abbreviations), their types, the device and origin mappings, the device classes and
  * the units each numeric device class accepts. Plus what this project requires of itself:
@@ -131,10 +132,55 @@ export const BINARY_SENSOR_SCHEMA = {
   allOf: [{ properties: plainTemplate }],
 };
 
+/** Options of the command entities (select.mqtt, number.mqtt, button.mqtt). */
+const commandOptions = { command_template: template, command_topic: topicName, optimistic: { type: 'boolean' }, retain: { type: 'boolean' } };
+
+export const SELECT_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: [...required, 'command_topic', 'options'],
+  properties: { ...common, ...commandOptions, options: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 } },
+  allOf: [{ properties: plainTemplate }],
+};
+
+export const NUMBER_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: [...required, 'command_topic'],
+  properties: {
+    ...common,
+    ...commandOptions,
+    device_class: { enum: SENSOR_DEVICE_CLASSES.filter((c) => !['date', 'enum', 'timestamp'].includes(c)) },
+    max: { type: 'number' },
+    min: { type: 'number' },
+    mode: { enum: ['auto', 'box', 'slider'] },
+    payload_reset: { type: 'string' },
+    step: { type: 'number', minimum: 0.001 },
+    unit_of_measurement: { type: ['string', 'null'] },
+  },
+  allOf: [{ properties: plainTemplate }],
+};
+
+/** A button has no state: no state_topic, no value_template. */
+export const BUTTON_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: [...required.filter((r) => r !== 'state_topic' && r !== 'value_template'), 'command_topic'],
+  properties: {
+    ...Object.fromEntries(Object.entries(common).filter(([k]) => k !== 'state_topic' && k !== 'value_template')),
+    ...commandOptions,
+    device_class: { enum: ['identify', 'restart', 'update'] },
+    payload_press: { type: 'string' },
+  },
+};
+
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 export const validateDiscovery = {
   sensor: ajv.compile(SENSOR_SCHEMA),
   binary_sensor: ajv.compile(BINARY_SENSOR_SCHEMA),
+  select: ajv.compile(SELECT_SCHEMA),
+  number: ajv.compile(NUMBER_SCHEMA),
+  button: ajv.compile(BUTTON_SCHEMA),
 };
 
 /** The discovery topic: `<prefix>/<component>/<node_id>/<object_id>/config`, ids from [a-zA-Z0-9_-]. */
