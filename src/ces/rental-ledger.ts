@@ -1,0 +1,140 @@
+/**
+ * One party's book of the CES rentals (docs/ces.md §4): the day's booking (kWh, kW, price), every
+ * energy movement into and out of the virtual account, and the settlement of what is left in it.
+ * Each party — the CES and every household — keeps its own, journaled (fsync'd JSON lines,
+ * `rental-ledger.jsonl`, src/storage/journal.ts) before it acts on an entry, so a kill -9 loses
+ * nothing that was acted on. Entries are keyed by id: recording the same entry again (a restart
+ * replaying its day) changes nothing, and a different entry under a known id is refused. Amounts
+ * are signed from this party's side, so the CES's book and its households' books sum to zero.
+ * The P2P energy the CES sells is a market trade and goes into the market ledger (ledger.ts).
+ */
+import { join } from 'node:path';
+import { Journal } from '../storage/journal.ts';
+
+export interface RentalBooking {
+  bookingId: string;
+  ces: string;
+  household: string;
+  dayMs: number;
+  capacityKwh: number;
+  powerKw: number;
+  priceEurPerKwhDay: number;
+}
+
+/** Energy at the CES's terminals: + into the account, − out of it; the fee is per kWh moved. */
+export interface AccountMovement {
+  movementId: string;
+  bookingId: string;
+  slotStartMs: number;
+  energyKwh: number;
+  feeEurPerKwh: number;
+}
+
+/** After the day: what was left in the account, bought back by the CES at this price. */
+export interface AccountSettlement {
+  bookingId: string;
+  residueKwh: number;
+  creditEurPerKwh: number;
+}
+
+type Record_ =
+  | { type: 'booking'; booking: RentalBooking }
+  | { type: 'movement'; movement: AccountMovement }
+  | { type: 'settlement'; settlement: AccountSettlement };
+
+export class RentalLedger {
+  private readonly bookings = new Map<string, RentalBooking>();
+  private readonly movements = new Map<string, AccountMovement>();
+  private readonly settlements = new Map<string, AccountSettlement>();
+
+  private constructor(
+    readonly selfId: string,
+    private readonly journal: Journal<Record_>,
+  ) {}
+
+  static open(dataDir: string, selfId: string): RentalLedger {
+    const { journal, records } = Journal.open<Record_>(join(dataDir, 'rental-ledger.jsonl'));
+    const ledger = new RentalLedger(selfId, journal);
+    for (const record of records) ledger.apply(record);
+    return ledger;
+  }
+
+  recordBooking(booking: RentalBooking): void {
+    if (booking.ces !== this.selfId && booking.household !== this.selfId) throw new Error(`booking ${booking.bookingId} is not ${this.selfId}'s`);
+    if (!(booking.capacityKwh >= 0 && booking.powerKw >= 0 && booking.priceEurPerKwhDay >= 0)) throw new RangeError(`booking ${booking.bookingId}: capacityKwh, powerKw and priceEurPerKwhDay must be ≥ 0`);
+    this.once(this.bookings, booking.bookingId, booking, { type: 'booking', booking });
+  }
+
+  recordMovement(movement: AccountMovement): void {
+    const booking = this.booking(movement.bookingId);
+    if (this.settlements.has(movement.bookingId)) throw new Error(`booking ${movement.bookingId} is settled: no movement after it`);
+    const known = this.movements.get(movement.movementId);
+    if (known === undefined) {
+      const balance = this.accountKwh(movement.bookingId) + movement.energyKwh;
+      if (balance < -1e-9 || balance > booking.capacityKwh + 1e-9) throw new RangeError(`movement ${movement.movementId}: the account would hold ${balance} kWh of ${booking.capacityKwh}`);
+    }
+    this.once(this.movements, movement.movementId, movement, { type: 'movement', movement });
+  }
+
+  recordSettlement(settlement: AccountSettlement): void {
+    this.booking(settlement.bookingId);
+    if (!this.settlements.has(settlement.bookingId) && Math.abs(settlement.residueKwh - this.accountKwh(settlement.bookingId)) > 1e-9) {
+      throw new RangeError(`settlement of ${settlement.bookingId}: residue ${settlement.residueKwh} kWh, the account holds ${this.accountKwh(settlement.bookingId)}`);
+    }
+    this.once(this.settlements, settlement.bookingId, settlement, { type: 'settlement', settlement });
+  }
+
+  /** Energy in the account now (kWh at the CES). */
+  accountKwh(bookingId: string): number {
+    let kwh = 0;
+    for (const m of this.movements.values()) if (m.bookingId === bookingId) kwh += m.energyKwh;
+    return kwh;
+  }
+
+  /**
+   * Money for the booking from this party's side (EUR, + received): the rent and the fees flow from
+   * the household to the CES, the residue's credit back.
+   */
+  balanceEur(bookingId: string): number {
+    const booking = this.booking(bookingId);
+    let toCes = booking.priceEurPerKwhDay * booking.capacityKwh;
+    for (const m of this.movements.values()) if (m.bookingId === bookingId) toCes += m.feeEurPerKwh * Math.abs(m.energyKwh);
+    const settlement = this.settlements.get(bookingId);
+    if (settlement) toCes -= settlement.creditEurPerKwh * settlement.residueKwh;
+    return booking.ces === this.selfId ? toCes : -toCes;
+  }
+
+  movementsOf(bookingId: string): AccountMovement[] {
+    return [...this.movements.values()].filter((m) => m.bookingId === bookingId);
+  }
+
+  bookingIds(): string[] {
+    return [...this.bookings.keys()];
+  }
+
+  close(): void {
+    this.journal.close();
+  }
+
+  private booking(bookingId: string): RentalBooking {
+    const booking = this.bookings.get(bookingId);
+    if (!booking) throw new Error(`no booking ${bookingId} in ${this.selfId}'s rental ledger`);
+    return booking;
+  }
+
+  private once<T>(map: Map<string, T>, id: string, value: T, record: Record_): void {
+    const known = map.get(id);
+    if (known !== undefined) {
+      if (JSON.stringify(known) !== JSON.stringify(value)) throw new Error(`${record.type} ${id} is already recorded with other terms`);
+      return;
+    }
+    this.journal.append(record);
+    this.apply(record);
+  }
+
+  private apply(record: Record_): void {
+    if (record.type === 'booking') this.bookings.set(record.booking.bookingId, record.booking);
+    else if (record.type === 'movement') this.movements.set(record.movement.movementId, record.movement);
+    else this.settlements.set(record.settlement.bookingId, record.settlement);
+  }
+}
