@@ -4,7 +4,8 @@
  * every device with one reading, pairs the storage inverter with its BMS into one `Battery`,
  * sums several PV inverters into one `PvInverter`, and returns the typed capabilities plus a
  * report of what was found where, or why not. A device that does not answer at start-up is
- * reported and left out; the rest still come up.
+ * reported and left out; the rest still come up, and the missing one is tried again with
+ * back-off (rediscovery.ts) and brought in when it answers.
  * (A BMS that does not answer is the exception: it is part of the battery, which then reads as
  * unavailable until the BMS answers. Nor is PV offered while one of several inverters is
  * missing: their sum would be wrong.)
@@ -16,11 +17,16 @@ import { deviceRoles, type BoardProfile, type DeviceProfile } from '../config/bo
 import { Buses } from './buses.ts';
 import { openDevice } from './driver-registry.ts';
 import type { OpenedDevice } from './opened-device.ts';
+import { rediscover, type RediscoveryBackoff } from './rediscovery.ts';
 import { combineBattery } from './combined-battery.ts';
 import { combinePvInverters } from './combined-pv.ts';
 
 export interface GatewayOptions {
   clock: Clock;
+  /** How often a device missing at start-up is tried again; default 5 s, doubling, at most 5 min. */
+  rediscovery?: RediscoveryBackoff;
+  /** Told when a device missing so far answers; it is in `gateway` (and so in the loops) by then. */
+  onFound?: (report: DeviceReport) => void;
 }
 
 export interface DeviceReport {
@@ -32,6 +38,7 @@ export interface DeviceReport {
   detail: string;
 }
 
+/** The devices as the loops see them. Fields are filled in as missing devices are found, so read them when used. */
 export interface Gateway {
   meter?: GridMeter;
   pv?: PvInverter;
@@ -44,43 +51,89 @@ export interface Gateway {
 
 export async function assembleGateway(board: BoardProfile, options: GatewayOptions): Promise<Gateway> {
   const buses = new Buses(board, options.clock);
-  const report = new Map<string, DeviceReport>();
+  const opened = new Map<string, OpenedDevice>();
+  const open = async (id: string): Promise<OpenedDevice> => {
+    try {
+      return await openDevice(id, board.devices[id]!, { buses, clock: options.clock });
+    } catch (e) {
+      return { probe: { found: false, detail: e instanceof Error ? e.message : String(e) } };
+    }
+  };
+  await Promise.all(Object.keys(board.devices).map(async (id) => opened.set(id, await open(id))));
+  const compose = composer(board, buses, options.clock);
   const gateway: Gateway = { relays: [], report: [], close: () => buses.close() };
-  const relays: { channel: number; relay: LoadRelay }[] = [];
-  const pvs = new Map<string, PvInverter>();
-  let storage: { id: string; inverter: Battery } | undefined;
-  let bms: { id: string; bms: Bms } | undefined;
+  Object.assign(gateway, compose(opened));
 
-  await Promise.all(
-    Object.entries(board.devices).map(async ([id, device]) => {
-      let opened: OpenedDevice;
-      try {
-        opened = await openDevice(id, device, { buses, clock: options.clock });
-      } catch (e) {
-        opened = { probe: { found: false, detail: e instanceof Error ? e.message : String(e) } };
-      }
-      report.set(id, { id, kind: device.kind, endpoint: buses.endpoint(device.bus), ...opened.probe });
-      // The BMS is kept even when silent: the battery it belongs to reads unavailable until it answers.
-      if (opened.bms) bms = { id, bms: opened.bms };
-      if (!opened.probe.found) return;
-      if (opened.pv) pvs.set(id, opened.pv);
-      if (opened.meter) gateway.meter = opened.meter;
-      if (opened.battery) storage = { id, inverter: opened.battery };
-      if (opened.relay) relays.push(opened.relay);
-    }),
-  );
-
-  const amend = (id: string, more: string) => report.set(id, { ...report.get(id)!, detail: `${report.get(id)!.detail}; ${more}` });
-  if (storage && bms) {
-    gateway.battery = combineBattery({ id: storage.id, inverter: storage.inverter, bms: bms.bms, clock: options.clock });
-    if (!report.get(bms.id)!.found) amend(bms.id, `battery "${storage.id}" is built anyway and reads unavailable until the BMS answers`);
-  } else if (storage) gateway.battery = storage.inverter;
-  else if (bms) amend(bms.id, 'no storage inverter to pair it with, so no battery is offered');
-  const pvIds = Object.keys(board.devices).filter((id) => deviceRoles(board.devices[id]!).includes('pv-inverter'));
-  const missingPv = pvIds.filter((id) => !pvs.has(id));
-  if (missingPv.length === 0 && pvIds.length > 0) gateway.pv = pvIds.length === 1 ? pvs.get(pvIds[0]!) : combinePvInverters(pvIds.map((id) => pvs.get(id)!));
-  else for (const id of pvs.keys()) amend(id, `PV is the sum of ${pvIds.join(', ')}, and ${missingPv.join(', ')} did not answer, so no PV is offered`);
-  gateway.relays = relays.sort((a, b) => a.channel - b.channel).map((r) => r.relay);
-  gateway.report = Object.keys(board.devices).map((id) => report.get(id)!);
+  const missing = [...opened].filter(([, o]) => !o.probe.found).map(([id]) => id);
+  const rediscovery = rediscover({
+    ids: missing,
+    clock: options.clock,
+    ...(options.rediscovery ? { backoff: options.rediscovery } : {}),
+    // A device whose driver is kept while it is silent (the BMS) is read again; any other is opened afresh.
+    attempt: async (id) => {
+      const previous = opened.get(id)!;
+      return previous.reprobe ? { ...previous, probe: await previous.reprobe() } : open(id);
+    },
+    update: (id, next) => {
+      opened.set(id, next);
+      Object.assign(gateway, compose(opened));
+      if (next.probe.found) options.onFound?.(gateway.report.find((r) => r.id === id)!);
+    },
+  });
+  gateway.close = async () => {
+    rediscovery.stop();
+    await buses.close();
+  };
   return gateway;
+}
+
+type Composed = Pick<Gateway, 'meter' | 'pv' | 'battery' | 'relays' | 'report'>;
+
+/**
+ * What the opened devices make: the meter, PV (several inverters summed, only while all answer),
+ * the battery (storage inverter + BMS), the relays, and the report. The same combination is kept
+ * while its parts are the same objects, so a device found later does not reset the others' state.
+ */
+function composer(board: BoardProfile, buses: Buses, clock: Clock): (opened: Map<string, OpenedDevice>) => Composed {
+  let combined: { inverter: Battery; bms: Bms; battery: Battery } | undefined;
+  let summed: { parts: PvInverter[]; pv: PvInverter } | undefined;
+  const pvIds = Object.keys(board.devices).filter((id) => deviceRoles(board.devices[id]!).includes('pv-inverter'));
+
+  return (opened) => {
+    const report = new Map<string, DeviceReport>();
+    const out: Composed = { relays: [], report: [] };
+    const relays: { channel: number; relay: LoadRelay }[] = [];
+    const pvs = new Map<string, PvInverter>();
+    let storage: { id: string; inverter: Battery } | undefined;
+    let bms: { id: string; bms: Bms } | undefined;
+    for (const [id, device] of Object.entries(board.devices)) {
+      const o = opened.get(id)!;
+      report.set(id, { id, kind: device.kind, endpoint: buses.endpoint(device.bus), ...o.probe });
+      // The BMS is kept even when silent: the battery it belongs to reads unavailable until it answers.
+      if (o.bms) bms = { id, bms: o.bms };
+      if (!o.probe.found) continue;
+      if (o.pv) pvs.set(id, o.pv);
+      if (o.meter) out.meter = o.meter;
+      if (o.battery) storage = { id, inverter: o.battery };
+      if (o.relay) relays.push(o.relay);
+    }
+
+    const amend = (id: string, more: string) => report.set(id, { ...report.get(id)!, detail: `${report.get(id)!.detail}; ${more}` });
+    if (storage && bms) {
+      if (combined?.inverter !== storage.inverter || combined.bms !== bms.bms) combined = { inverter: storage.inverter, bms: bms.bms, battery: combineBattery({ id: storage.id, inverter: storage.inverter, bms: bms.bms, clock }) };
+      out.battery = combined.battery;
+      if (!report.get(bms.id)!.found) amend(bms.id, `battery "${storage.id}" is built anyway and reads unavailable until the BMS answers`);
+    } else if (storage) out.battery = storage.inverter;
+    else if (bms) amend(bms.id, 'no storage inverter to pair it with, so no battery is offered');
+    const missingPv = pvIds.filter((id) => !pvs.has(id));
+    if (missingPv.length === 0 && pvIds.length === 1) out.pv = pvs.get(pvIds[0]!);
+    else if (missingPv.length === 0 && pvIds.length > 1) {
+      const parts = pvIds.map((id) => pvs.get(id)!);
+      if (!summed || summed.parts.some((p, i) => p !== parts[i])) summed = { parts, pv: combinePvInverters(parts) };
+      out.pv = summed.pv;
+    } else for (const id of pvs.keys()) amend(id, `PV is the sum of ${pvIds.join(', ')}, and ${missingPv.join(', ')} did not answer, so no PV is offered`);
+    out.relays = relays.sort((a, b) => a.channel - b.channel).map((r) => r.relay);
+    out.report = Object.keys(board.devices).map((id) => report.get(id)!);
+    return out;
+  };
 }

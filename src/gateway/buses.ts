@@ -10,7 +10,8 @@ import { openFirmataBoard, openIoPluginBoard, type IoBoard } from '../../drivers
 export class Buses {
   private readonly modbusBuses = new Map<string, ModbusBus>();
   private readonly boards = new Map<string, Promise<IoBoard>>();
-  private readonly closers: (() => Promise<void>)[] = [];
+  private readonly closers: { close: () => Promise<void>; key?: string }[] = [];
+  private closed = false;
 
   constructor(
     private readonly board: BoardProfile,
@@ -38,6 +39,7 @@ export class Buses {
   }
 
   modbus(name: string): ModbusBus {
+    this.checkOpen();
     let bus = this.modbusBuses.get(name);
     if (bus) return bus;
     const p = this.profile(name);
@@ -51,6 +53,7 @@ export class Buses {
   }
 
   ioBoard(name: string): Promise<IoBoard> {
+    this.checkOpen();
     let board = this.boards.get(name);
     if (board) return board;
     const p = this.profile(name);
@@ -58,15 +61,25 @@ export class Buses {
     else if (p.type === 'gpio') board = openIoPluginBoard({ ioPlugin: p.ioPlugin, ...(p.ioOptions ? { ioOptions: p.ioOptions } : {}), ...(p.timeoutMs ? { timeoutMs: p.timeoutMs } : {}) });
     else throw new Error(`bus "${name}" is ${p.type}, not a pin board`);
     this.boards.set(name, board);
-    board.then((b) => this.own(() => b.close())).catch(() => undefined);
+    // A board that did not open is opened afresh next time (it may be plugged in later).
+    board.then((b) => this.own(() => b.close())).catch(() => this.boards.delete(name));
     return board;
   }
 
-  own(close: () => Promise<void>): void {
-    this.closers.push(close);
+  /** Closed with the gateway, newest first; a closer under the `key` of an earlier one replaces it. */
+  own(close: () => Promise<void>, key?: string): void {
+    const at = key === undefined ? -1 : this.closers.findIndex((c) => c.key === key);
+    if (at >= 0) this.closers.splice(at, 1);
+    this.closers.push({ close, ...(key !== undefined ? { key } : {}) });
   }
 
   async close(): Promise<void> {
-    for (const c of this.closers.splice(0).reverse()) await c().catch(() => undefined);
+    this.closed = true;
+    for (const c of this.closers.splice(0).reverse()) await c.close().catch(() => undefined);
+  }
+
+  /** A device tried again while the gateway closes must not open what nobody will close. */
+  private checkOpen(): void {
+    if (this.closed) throw new Error('the gateway is closed');
   }
 }

@@ -15,6 +15,8 @@ export interface OpenedDevice {
   battery?: Battery;
   bms?: Bms;
   relay?: { channel: number; relay: LoadRelay };
+  /** For a driver that is kept while its device is silent (the BMS): a new probe through it, instead of opening it again. */
+  reprobe?: () => Promise<Probe>;
 }
 
 export interface OpenContext {

@@ -166,6 +166,8 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
 
   /** Switches every load to `wanted`, writing only changes (and retrying failed relays); failures are remembered by load. */
   const switchRelays = async (wanted: boolean[]): Promise<void> => {
+    // A relay missing at start-up joins once the gateway has found it (src/gateway/rediscovery.ts).
+    loads.forEach((load, j) => (relays[j] ??= gateway.relays.find((r) => r.id === load.relay) ?? null));
     await Promise.all(
       relays.map(async (relay, j) => {
         if (!relay || (relayOn[j] === wanted[j] && !relayFailures.has(j))) return;

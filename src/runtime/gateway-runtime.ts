@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { ScaledClock, systemClock, type Clock } from '../time/clock.ts';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { loadBoardProfile } from '../config/board.ts';
-import { assembleGateway, type Gateway } from '../gateway/assemble.ts';
+import { assembleGateway, type DeviceReport, type Gateway } from '../gateway/assemble.ts';
 import { formatDiscoveryReport } from '../gateway/report.ts';
 import type { Simulator } from '../../sim/simulator.ts';
 import { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from '../market/broker.ts';
@@ -97,7 +97,12 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       closers.push(() => sim!.close());
     }
     const board = loadBoardProfile(config.board.file, { ...config.board.vars, ...(sim?.vars ?? {}) });
-    const gateway: Gateway = await assembleGateway(board, { clock });
+    // A device missing now is tried again with back-off and joins the loops when it answers.
+    const onFound = (found: DeviceReport) => {
+      log('info', `device found after start-up: ${found.id} (${found.kind}) at ${found.endpoint}: ${found.detail}\n${formatDiscoveryReport(gateway.report)}`);
+      watchdog.status(`device ${found.id} found; controlling ${gateway.report.filter((r) => r.found).length} devices`);
+    };
+    const gateway: Gateway = await assembleGateway(board, { clock, onFound });
     closers.push(() => gateway.close());
     log('info', `devices:\n${formatDiscoveryReport(gateway.report)}`);
 

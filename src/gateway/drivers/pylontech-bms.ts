@@ -7,5 +7,6 @@ export const pylontechBmsDriver: DeviceDriver<BmsProfile> = async (id, device, {
   const bus = buses.profile(device.bus) as Extract<BusProfile, { type: 'serial' }>;
   const bms = createPylontechBms({ id, path: bus.path, baudRate: bus.baudRate, address: device.address, clock, ...(bus.timeoutMs ? { timeoutMs: bus.timeoutMs } : {}) });
   buses.own(() => bms.close());
-  return { bms, probe: probeOf(await bms.read(), (v) => `SoC ${(v.socFraction * 100).toFixed(1)} %, ${v.cellVoltagesV.length} cells, pack ${v.packVoltageV.toFixed(1)} V`) };
+  const probe = async () => probeOf(await bms.read(), (v) => `SoC ${(v.socFraction * 100).toFixed(1)} %, ${v.cellVoltagesV.length} cells, pack ${v.packVoltageV.toFixed(1)} V`);
+  return { bms, probe: await probe(), reprobe: probe };
 };

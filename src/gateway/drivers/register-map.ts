@@ -32,7 +32,8 @@ export const registerMapDriver: DeviceDriver<RegisterMapProfile> = async (id, de
       case 'battery-storage': {
         const battery = new RegisterMapBattery({ ...common, capacityKwh: device.capacityKwh!, ...(device.ratedPowerKw !== undefined ? { ratedPowerKw: device.ratedPowerKw } : {}) });
         // Closed before the bus: it gives control back to the device (drivers/register-map/battery.ts).
-        buses.own(() => battery.close());
+        // Keyed by device: a device opened again after it was missing replaces its closer.
+        buses.own(() => battery.close(), `register-map:${id}`);
         opened.battery = battery;
         probes.push(probeOf(await battery.read(), (v) => `${device.capacityKwh} kWh, SoC ${(v.socFraction * 100).toFixed(1)} %, ${v.powerKw.toFixed(2)} kW`));
         break;
