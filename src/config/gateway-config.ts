@@ -41,6 +41,8 @@ export interface GatewayConfig {
     grid: { maxImportKw: number; maxExportKw: number };
     /** Shiftable loads: relay device ids of the board, each with what it must deliver. */
     shiftable: ShiftableLoadConfig[];
+    /** IANA time zone of the house (`Europe/Berlin`): the schedules' hours are on its clocks. The loader fills in UTC. */
+    timeZone?: string;
   };
   tariff: TariffParams & {
     /** Day-ahead price CSV (timestamp,price_eur_per_mwh) — the same format as the shared data. */
@@ -128,7 +130,7 @@ export interface ShiftableLoadConfig {
   maxDelayHours: number;
   /**
    * Where requests come from: 'simulator' — the simulated household's appliance data (only
-   * with `simulator`); otherwise a daily schedule of desired energy by UTC hour.
+   * with `simulator`); otherwise a daily schedule of desired energy by hour of the day in `site.timeZone`.
    */
   demand: { source: 'simulator' } | { source: 'schedule'; daily: { hour: number; energyKwh: number }[] };
 }

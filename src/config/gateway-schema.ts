@@ -141,6 +141,8 @@ export const gatewaySchema = {
           },
         },
         shiftable: { type: 'array', default: [], items: shiftableLoad },
+        // UTC by default, as schedules were before the setting existed (checked against the platform's zones by the loader).
+        timeZone: { type: 'string', minLength: 1, default: 'UTC' },
       },
     },
     tariff: {

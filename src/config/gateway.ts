@@ -13,6 +13,7 @@ import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-fi
 import type { GatewayConfig, ShiftableLoadConfig } from './gateway-config.ts';
 import { GATEWAY_PATTERNS, gatewaySchema } from './gateway-schema.ts';
 import { loadPriceFile } from '../prices/file-source.ts';
+import { checkTimeZone } from '../time/zone.ts';
 
 export class GatewayConfigError extends ConfigFileError {
   override name = 'GatewayConfigError';
@@ -24,6 +25,7 @@ type Checked = Omit<GatewayConfig, 'file' | 'board' | 'site' | 'market'> & {
   site: {
     battery: Omit<GatewayConfig['site']['battery'], 'capacityKwh' | 'minEnergyKwh' | 'maxEnergyKwh'> & Partial<Pick<GatewayConfig['site']['battery'], 'capacityKwh' | 'minEnergyKwh' | 'maxEnergyKwh'>>;
     grid: GatewayConfig['site']['grid'];
+    timeZone: string;
     shiftable: (Omit<ShiftableLoadConfig, 'ratedPowerKw'> & { ratedPowerKw?: number })[];
   };
   market?: Omit<NonNullable<GatewayConfig['market']>, 'identityFile' | 'maxTradeKw'> & { identityFile?: string; maxTradeKw?: number };
@@ -53,6 +55,7 @@ export function loadGatewayConfig(file: string): GatewayConfig {
     site: {
       battery: batteryWithDefaults(checked.site.battery, board, problems),
       grid: checked.site.grid,
+      timeZone: checked.site.timeZone,
       shiftable: checked.site.shiftable.map((load, i) => {
         const relay = relayOf(board, load.relay, `/site/shiftable/${i}/relay`, problems);
         return { ...load, ratedPowerKw: load.ratedPowerKw ?? relay?.ratedPowerKw ?? 0 };
@@ -134,6 +137,12 @@ function crossCheck(config: GatewayConfig, problems: string[]): void {
   const { battery, shiftable } = config.site;
   const { control } = config;
   const problem = (path: string, text: string) => problems.push(`${path}: ${text}`);
+
+  try {
+    checkTimeZone(config.site.timeZone ?? 'UTC');
+  } catch (e) {
+    problem('/site/timeZone', (e as Error).message);
+  }
 
   if (config.simulator && Number.isNaN(Date.parse(config.simulator.startIso))) problem('/simulator/startIso', `is not a valid instant: "${config.simulator.startIso}"`);
 

@@ -127,7 +127,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
   const loads = site.shiftable;
   const relays: (LoadRelay | null)[] = loads.map((load) => gateway.relays.find((r) => r.id === load.relay) ?? null);
   // A simulated household's requests start where its appliances' do, so the two hold the same jobs.
-  const queue = new ShiftableQueue({ loads, feed: deps.demand, stepMinutes: control.stepMinutes, horizonSteps: control.horizonSteps, startMs: deps.demand?.startMs ?? clock.nowMs() });
+  const queue = new ShiftableQueue({ loads, feed: deps.demand, stepMinutes: control.stepMinutes, horizonSteps: control.horizonSteps, startMs: deps.demand?.startMs ?? clock.nowMs(), ...(site.timeZone ? { timeZone: site.timeZone } : {}) });
   const account = new HourAccount(config, deps.tariff, market);
   const conditions = new SafetyConditions();
   const measurementEveryMs = config.storage.measurementEveryS * 1000;

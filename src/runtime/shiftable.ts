@@ -11,6 +11,7 @@
  * is no special case: it simply keeps the relay on longer.
  */
 import type { ShiftableLoadConfig } from '../config/gateway-config.ts';
+import { instantOfWallClock, wallClockMs } from '../time/zone.ts';
 import type { ShiftableDemandFeed, ShiftableState } from './types.ts';
 
 const HOUR_MS = 3_600_000;
@@ -53,6 +54,8 @@ export interface ShiftableQueueOptions {
   horizonSteps: number;
   /** Requests are collected from this instant on. */
   startMs: number;
+  /** The zone the schedules' hours are in (site.timeZone); default UTC. */
+  timeZone?: string;
 }
 
 export class ShiftableQueue {
@@ -66,7 +69,7 @@ export class ShiftableQueue {
   constructor(options: ShiftableQueueOptions) {
     this.loads = options.loads;
     this.sources = options.loads.map((load) => {
-      if (load.demand.source === 'schedule') return scheduleFeed(load.demand.daily);
+      if (load.demand.source === 'schedule') return scheduleFeed(load.demand.daily, options.timeZone);
       if (!options.feed) throw new Error(`shiftable load "${load.relay}" takes its requests from the simulator, but no simulator demand feed was given`);
       return options.feed;
     });
@@ -201,16 +204,31 @@ export class ShiftableQueue {
   }
 }
 
-/** The configured daily schedule as a feed: `energyKwh` requested at `hour`:00 UTC every day. */
-function scheduleFeed(daily: readonly { hour: number; energyKwh: number }[]): ShiftableDemandFeed {
+/**
+ * The configured daily schedule as a feed: `energyKwh` requested at `hour`:00 on the clocks of
+ * `timeZone` every day, once a day whatever daylight saving does: an hour the clocks skip asks
+ * at the instant they jump past it, an hour they repeat asks at its first occurrence.
+ */
+function scheduleFeed(daily: readonly { hour: number; energyKwh: number }[], timeZone = 'UTC'): ShiftableDemandFeed {
+  // Local days seen lately → when each entry asks; a fast loop polls the same day thousands of times.
+  const instants = new Map<number, number[]>();
+  const instantsOn = (localDayMs: number): number[] => {
+    let day = instants.get(localDayMs);
+    if (!day) {
+      day = daily.map(({ hour }) => instantOfWallClock(localDayMs + hour * HOUR_MS, timeZone));
+      instants.set(localDayMs, day);
+      if (instants.size > 8) instants.delete(instants.keys().next().value!);
+    }
+    return day;
+  };
   return {
     requestedKwh(_relayId, fromMs, toMs) {
       let total = 0;
-      for (let dayMs = Math.floor(fromMs / DAY_MS) * DAY_MS; dayMs < toMs; dayMs += DAY_MS) {
-        for (const { hour, energyKwh } of daily) {
-          const atMs = dayMs + hour * HOUR_MS;
-          if (atMs >= fromMs && atMs < toMs) total += energyKwh;
-        }
+      // Every local day whose requests could fall in [fromMs, toMs): offsets are under a day either way.
+      for (let dayMs = Math.floor(wallClockMs(fromMs, timeZone) / DAY_MS) * DAY_MS - DAY_MS; dayMs <= wallClockMs(toMs, timeZone) + DAY_MS; dayMs += DAY_MS) {
+        instantsOn(dayMs).forEach((atMs, j) => {
+          if (atMs >= fromMs && atMs < toMs) total += daily[j]!.energyKwh;
+        });
       }
       return total;
     },
