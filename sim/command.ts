@@ -5,7 +5,6 @@
  */
 import { parseArgs } from 'node:util';
 import { ScaledClock } from '../src/time/clock.ts';
-import { simBoardFile, startSimulator } from './simulator.ts';
 
 const usage = 'usage: prosumer-edge sim [--speed N] [--start ISO-8601] [--board FILE]';
 export const defaultStartIso = '2016-06-22T00:00:00Z';
@@ -52,6 +51,8 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`--speed must be a number > 0 and --start an ISO-8601 instant (got "${parsed.values.speed}", "${parsed.values.start}")\n${usage}\n`);
     return 2;
   }
+  // Loaded once the arguments are good: `sim --help` answers without loading the simulator.
+  const { simBoardFile, startSimulator } = await import('./simulator.ts');
   const boardFile = parsed.values.board ?? simBoardFile;
   let sim;
   try {
