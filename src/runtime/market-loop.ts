@@ -36,8 +36,8 @@ import { join } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { initialPrice } from '../market/clearing/admm.ts';
 import { ordersFromPlan, planSlots, type OrderBook, type PlanSlots } from '../market/clearing/auction.ts';
-import { mandateFromBook, proposalBook } from '../market/clearing/mandate.ts';
-import type { Reservation } from '../market/clearing/community-trades.ts';
+import { mandateFromBook } from '../market/clearing/mandate.ts';
+import { communityMandate, type Reservation } from '../market/clearing/community-trades.ts';
 import type { BilateralTrade } from '../market/clearing/types.ts';
 import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
 import { runSharing } from '../market/clearing/sharing-rounds.ts';
@@ -437,8 +437,7 @@ class GatewayMarketLoop implements MarketLoop {
    */
   private async commitCommunityTrades(node: MarketNode, what: string, result: readonly BilateralTrade[], startMs: number, netKw: readonly number[], reservation: Reservation): Promise<void> {
     const trades = fromBilateralTrades(result, startMs, SLOT_HOURS).filter((t) => t.slotStartMs > this.options.clock.nowMs());
-    const mandate = mandateFromBook(proposalBook(node.id, netKw.map((kw) => kw * SLOT_HOURS), reservation.maxBuyEurPerKwh, reservation.minSellEurPerKwh), startMs, SLOT_HOURS, this.market.maxTradeKw);
-    this.options.log('info', `market: ${what}: P2P ${await this.commit(node, what, trades, mandate)}`);
+    this.options.log('info', `market: ${what}: P2P ${await this.commit(node, what, trades, communityMandate(node.id, netKw, reservation, startMs, SLOT_HOURS))}`);
   }
 
   /** The two-phase commit of this gateway's cleared trades inside its mandate; says what was committed, warns of the rest. */

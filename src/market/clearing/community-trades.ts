@@ -12,6 +12,8 @@
  * grid's price less the local-trade fee). A slot whose floors and ceilings do not overlap clears
  * nothing. The midpoint splits the saving of trading locally equally between the two sides.
  */
+import type { Mandate } from '../mandate.ts';
+import { mandateFromBook, proposalBook } from './mandate.ts';
 import type { BilateralTrade } from './types.ts';
 
 /** What a household accepts per slot (EUR/kWh, fee excluded): it buys at most at the ceiling, sells at least at the floor, and trades at most `maxTradeKw` a slot with all neighbours together. */
@@ -61,4 +63,14 @@ export function splitNetPositions(peerIds: readonly string[], netKwh: readonly (
     }
   }
   return { trades, priceEurPerKwh };
+}
+
+/**
+ * What a household offered a community clearing, as the commit's mandate: its own cleared net
+ * import (kW per step of `stepHours` from `startMs`) at its own prices and trade limit. Whatever
+ * the leader's result says, it commits nothing beyond this.
+ */
+export function communityMandate(peerId: string, netKw: readonly number[], reservation: Reservation, startMs: number, stepHours: number): Mandate {
+  const book = proposalBook(peerId, netKw.map((kw) => kw * stepHours), reservation.maxBuyEurPerKwh, reservation.minSellEurPerKwh);
+  return mandateFromBook(book, startMs, stepHours, reservation.maxTradeKw);
 }

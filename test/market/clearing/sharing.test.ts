@@ -10,12 +10,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { marketNodeChannel, roundSchemas, type ClearingOptions } from '../../../src/market/clearing/rounds.ts';
+import { communityMandate, type Reservation } from '../../../src/market/clearing/community-trades.ts';
+import { marketNodeChannel, roundSchemas, type ClearingOptions, type RoundChannel } from '../../../src/market/clearing/rounds.ts';
 import { runSharing, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
 import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityDistributed, type DistributedResult, type LocalSolver } from '../../../src/optimizer/community/index.ts';
 import { createOptimizer, type Optimizer } from '../../../src/optimizer/index.ts';
 import type { Plan, ProblemInput } from '../../../src/optimizer/types.ts';
-import { saveIdentity, type MarketNode } from '../../../src/market/index.ts';
+import { fromBilateralTrades, saveIdentity, type MarketNode } from '../../../src/market/index.ts';
 import { coincidentCommunity } from '../../optimizer/community/instances.ts';
 import { BROKERS, FAST_TIMING, TestCommunity, type TestBroker } from '../fixtures.ts';
 
@@ -172,6 +173,39 @@ describe.each(BROKERS)('the community sharing clearing over $name', ({ start }) 
       expect(outcome!.converged).toBe(true);
     }
     expect(h2!.couplingPriceEurPerKwh).toEqual(h3!.couplingPriceEurPerKwh);
+  });
+
+  it('a leader that dictates trades beyond a household’s cleared position or outside its prices gets none of them committed', async () => {
+    const nodes = await gateways(start, ids);
+    // h1 leads and exports in every hour; h2 and h3 import.
+    const exporting = (id: string): ProblemInput => (id === 'h1' ? { ...inputOf(id), netLoadForecastKw: inputOf(id).netLoadForecastKw.map(() => -9) } : inputOf(id));
+    const reservation = (input: ProblemInput): Reservation => ({ maxBuyEurPerKwh: input.tariff.buyEurPerKwh.map((c) => c - 0.09), minSellEurPerKwh: input.tariff.sellEurPerKwh, maxTradeKw: 10 });
+    // What h1 publishes as the result instead: 40 kWh to h2 in hour 3 (far beyond its import), 1 kWh to h3 in hour 4 at 4.5 EUR/kWh.
+    const dictated = { priceEurPerKwh: [null, null, null, 0.1, 4.5, null], trades: [[3, 'h2', 'h1', 40], [4, 'h3', 'h1', 1]] };
+    const lying: RoundChannel = { ...marketNodeChannel(nodes[0]!), publish: (name, payload) => marketNodeChannel(nodes[0]!).publish(name, name === 'clearing-result' ? { ...(payload as object), ...dictated } : payload) };
+    const startMs = (Math.floor(Date.now() / 3_600_000) + 1) * 3_600_000;
+    const outcomes = await Promise.all(
+      nodes.map((node, n) => {
+        const input = exporting(node.id);
+        const agent = new HouseholdAgent(input, [], settings, false, 0);
+        agents.push(agent);
+        return runSharing(n === 0 ? lying : marketNodeChannel(node), agent, spec, { clearing: 'day-6', peerIds: ids, roundTimeoutMs: 10_000 }, reservation(input));
+      }),
+    );
+    // The liar offers its side of whatever it dictated; the others commit as the market loop does, inside their own mandates.
+    const anything = { maxTradeKw: 1e4, orders: Array.from({ length: 6 }, (_, t) => ({ slotStartMs: startMs + t * 3_600_000, slotMinutes: 60, side: 'sell' as const, powerKw: 1e4, priceEurPerKwh: -1 })) };
+    const committed = await Promise.all(
+      nodes.map(async (node, n) => {
+        const { plan, trades } = outcomes[n]!;
+        const mandate = n === 0 ? anything : communityMandate(node.id, net(plan), reservation(exporting(node.id)), startMs, 1);
+        return node.commitTrades(fromBilateralTrades(trades, startMs, 1), { mandate, timeoutMs: 5_000 });
+      }),
+    );
+    // The victims heard the dictated trades, and refused them themselves: the liar committed nothing either.
+    expect(outcomes[1]!.trades.map((t) => t.energyKwh)).toEqual([40, 1]);
+    expect(committed[1]!.map((o) => o.state)).toEqual(['refused']);
+    expect(committed[2]!.map((o) => o.state)).toEqual(['refused']);
+    for (const node of nodes) expect(node.ledger.committed()).toEqual([]);
   });
 
   it('coordinator messages fabricated by a member that does not lead change nothing', async () => {
