@@ -151,7 +151,7 @@ export const gatewaySchema = {
       additionalProperties: false,
       properties: {
         pricesFile: path,
-        // How often the price file is checked for a new version (gateway-clock seconds).
+        // How often the price file is checked for a new version (wall-clock seconds).
         reloadCheckS: { type: 'number', minimum: 1, maximum: 86_400, default: DEFAULT_RELOAD_CHECK_S },
         feed: {
           type: 'object',

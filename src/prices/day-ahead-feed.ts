@@ -1,6 +1,6 @@
 /**
  * A day-ahead price feed polled on a schedule (aWATTar's API): at start and then every
- * `pollEveryMs` of the gateway's clock it asks for yesterday to the day after tomorrow and merges
+ * `pollEveryMs` of wall time it asks for yesterday to the day after tomorrow and merges
  * the answer into what it knew. A failed poll is reported and retried with back-off (1 min, 2, 4 …
  * up to the poll period); meanwhile the last known prices stay in force and the tariff repeats the
  * last known day beyond them. What is known is kept on disk (`cacheFile`, written atomically), so a
@@ -22,7 +22,13 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface DayAheadFeedOptions {
   url: string;
+  /** The gateway's clock: which days to ask for. */
   clock: Clock;
+  /**
+   * What the poll period and the back-off are paced by (default `clock`): the API lives in wall
+   * time, so a gateway on an accelerated simulator must not poll it faster.
+   */
+  wallClock?: Clock;
   pollEveryMs: number;
   /** Where the known prices are kept across restarts. */
   cacheFile: string;
@@ -38,6 +44,7 @@ export interface DayAheadFeed extends PriceSource {
 
 export function startDayAheadFeed(options: DayAheadFeedOptions): DayAheadFeed {
   const { clock, log, cacheFile } = options;
+  const wallClock = options.wallClock ?? clock;
   const fetchPrices = options.fetchPrices ?? fetchAwattar;
   let prices = readCache(cacheFile, log);
   let failures = 0;
@@ -68,7 +75,7 @@ export function startDayAheadFeed(options: DayAheadFeedOptions): DayAheadFeed {
     for (;;) {
       await poll();
       // The next wait is armed before anyone waiting for this poll hears of it.
-      const next = clock.sleep(retryMs(), stop.signal);
+      const next = wallClock.sleep(retryMs(), stop.signal);
       for (const wake of waiters.splice(0)) wake();
       if (!(await next)) break;
     }

@@ -1,7 +1,8 @@
 /**
  * Prices from a CSV file in the shared data's format (timestamp,price_eur_per_mwh), e.g. written
  * daily by a timer that downloads the next day's prices. The file is checked every `checkEveryMs`
- * of the gateway's clock and read again when its modification time or size changed, so a new
+ * of wall time (files change in wall time; a simulator's accelerated clock would only make the
+ * checks more frequent) and read again when its modification time or size changed, so a new
  * download takes effect without a restart. A file that cannot be read or parsed is reported and
  * the last good prices stay in force.
  */
@@ -12,7 +13,7 @@ import type { Clock } from '../time/clock.ts';
 import { hourIso, HourlyPrices } from './hourly-prices.ts';
 import type { PriceSource } from './source.ts';
 
-/** How often a price file is checked for a new version by default (gateway-clock seconds). */
+/** How often a price file is checked for a new version by default (wall-clock seconds). */
 export const DEFAULT_RELOAD_CHECK_S = 60;
 
 /** Reads and parses a price file; throws an error naming the file (and the line and column). */
@@ -29,15 +30,16 @@ export function loadPriceFile(file: string): HourlyPrices {
 
 export interface PriceFileOptions {
   file: string;
-  clock: Clock;
-  /** How often the file's modification time and size are checked (gateway-clock ms). */
+  /** Paces the checks: the system clock in a gateway, a manual one in tests. */
+  wallClock: Clock;
+  /** How often the file's modification time and size are checked (ms). */
   checkEveryMs: number;
   log: RuntimeLog;
 }
 
 /** Loads the file (throwing when it is bad: at start that is a configuration error) and watches it. */
 export function watchPriceFile(options: PriceFileOptions): PriceSource {
-  const { file, clock, log } = options;
+  const { file, wallClock, log } = options;
   let prices = loadPriceFile(file);
   let seen = fingerprint(file);
   let failing = '';
@@ -61,7 +63,7 @@ export function watchPriceFile(options: PriceFileOptions): PriceSource {
   };
 
   void (async () => {
-    while (await clock.sleep(options.checkEveryMs, stop.signal)) check();
+    while (await wallClock.sleep(options.checkEveryMs, stop.signal)) check();
   })();
 
   return {

@@ -22,11 +22,15 @@ export function priceCacheFile(storageDir: string): string {
   return join(storageDir, 'prices', 'day-ahead.json');
 }
 
-/** The configured source. A bad price file throws (the config loader has reported it before this runs). */
-export function openPriceSource(tariff: GatewayConfig['tariff'], context: { clock: Clock; storageDir: string; log: RuntimeLog }): PriceSource {
-  if (tariff.pricesFile !== undefined) return watchPriceFile({ file: tariff.pricesFile, clock: context.clock, checkEveryMs: (tariff.reloadCheckS ?? DEFAULT_RELOAD_CHECK_S) * 1000, log: context.log });
+/**
+ * The configured source. A bad price file throws (the config loader has reported it before this
+ * runs). `clock` is the gateway's (which days are today and tomorrow); checks and polls are paced
+ * by `wallClock`, since files and APIs change in wall time.
+ */
+export function openPriceSource(tariff: GatewayConfig['tariff'], context: { clock: Clock; wallClock: Clock; storageDir: string; log: RuntimeLog }): PriceSource {
+  if (tariff.pricesFile !== undefined) return watchPriceFile({ file: tariff.pricesFile, wallClock: context.wallClock, checkEveryMs: (tariff.reloadCheckS ?? DEFAULT_RELOAD_CHECK_S) * 1000, log: context.log });
   if (tariff.feed !== undefined) {
-    return startDayAheadFeed({ url: tariff.feed.url, clock: context.clock, pollEveryMs: tariff.feed.pollMinutes * 60_000, cacheFile: priceCacheFile(context.storageDir), log: context.log });
+    return startDayAheadFeed({ url: tariff.feed.url, clock: context.clock, wallClock: context.wallClock, pollEveryMs: tariff.feed.pollMinutes * 60_000, cacheFile: priceCacheFile(context.storageDir), log: context.log });
   }
   return { current: () => HourlyPrices.empty, close: () => undefined };
 }

@@ -85,7 +85,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     closers.push(() => brokers.close());
 
     // Before any device: a price file that went bad since the config was checked stops the start here.
-    const prices = openPriceSource(config.tariff, { clock, storageDir: config.storage.dir, log });
+    const prices = openPriceSource(config.tariff, { clock, wallClock: systemClock, storageDir: config.storage.dir, log });
     closers.push(() => prices.close());
     const tariff = createTariffSource(config.tariff, { prices, log });
 

@@ -37,7 +37,7 @@ describe('the watched price file', () => {
     const clock = new ManualClock(h0);
     const lines: string[] = [];
     const log = (level: string, text: string) => lines.push(`${level} ${text}`);
-    const source = watchPriceFile({ file, clock, checkEveryMs: 60_000, log });
+    const source = watchPriceFile({ file, wallClock: clock, checkEveryMs: 60_000, log });
     const tariff = createTariffSource({ ...tariffParams, fallbackDayAheadEurPerMwh: 30, pricesFile: file }, { prices: source, log });
     const buy = (p: number) => hourTariff(p, tariffParams).buyEurPerKwh;
     try {
