@@ -14,6 +14,11 @@ import { loadBoardProfile } from '../../src/config/board.ts';
 import { assembleGateway, type DeviceReport, type Gateway } from '../../src/gateway/assemble.ts';
 import { formatDiscoveryReport } from '../../src/gateway/report.ts';
 import { simBoardFile, startSimulator, type Simulator } from '../../sim/simulator.ts';
+import { createFastLoop } from '../../src/runtime/fast-loop.ts';
+import { createTariffSource } from '../../src/runtime/prices.ts';
+import { openRuntimeStore } from '../../src/storage/store.ts';
+import type { RuntimeSnapshot, SafetyEvent } from '../../src/records/types.ts';
+import { rigConfig } from '../runtime/fast-loop-rig.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -116,5 +121,37 @@ describe('devices missing at start-up', () => {
     await clock.sleep(30_000);
     await lan.open();
     await until(clock, 120_000, async () => (await gateway.meter!.read()).ok);
+  });
+});
+
+describe('the fast loop on a gateway whose devices appear late', () => {
+  it('controls without meter, battery and the RS-485 relay at first, and takes them in once found', async () => {
+    const { clock, sim, gateway, lan, rs485, found, startMs } = await lateStart();
+    const config = rigConfig(mkdtempSync(join(tmpdir(), 'late-loop-')), { shiftable: [{ relay: 'heat-pump-boost', ratedPowerKw: 3, maxDelayHours: 6, demand: { source: 'schedule', daily: [{ hour: 3, energyKwh: 2 }] } }] });
+    const store = openRuntimeStore(config.storage.dir, { log: () => undefined });
+    cleanups.push(async () => store.close());
+    const events: SafetyEvent[] = [];
+    const fast = createFastLoop({ gateway, config, clock, store, tariff: createTariffSource(config.tariff), plan: () => null, market: null, demand: null, onSafetyEvent: (e) => events.push(e) });
+    const before: RuntimeSnapshot = await fast.iterate();
+    expect(before.measurement.gridKw).toBeNull();
+    expect(before.measurement.socFraction).toBeNull();
+    expect(before.reasons).toContain('relay-failed');
+
+    await clock.sleep(startMs + 15_000 - clock.nowMs());
+    await lan.open();
+    symlinkSync(sim.vars['rs485Pty']!, rs485);
+    await until(clock, 300_000, () => found.length === 5);
+
+    // The grid power as the plant has it before the loop commands the battery (the hour's profile is constant).
+    const [gridKw, soc] = [sim.plant.meterNetImportKw(), sim.plant.batterySocFraction()];
+    const after = await fast.iterate();
+    expect(after.measurement.gridKw).toBeCloseTo(gridKw, 1);
+    expect(after.measurement.socFraction).toBeCloseTo(soc, 2);
+    expect(after.setpoint).not.toBeNull();
+    // The relay is switched in this iteration; its condition, observed before the switching, clears with the next.
+    await clock.sleep(config.control.fastPeriodS * 1000);
+    expect((await fast.iterate()).reasons).not.toContain('relay-failed');
+    expect(events.filter((e) => e.reason === 'relay-failed').map((e) => e.action)).toEqual(['enter', 'clear']);
+    await fast.safeStop();
   });
 });
