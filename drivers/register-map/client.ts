@@ -69,25 +69,17 @@ export class RegisterMapClient {
   async writeAndReadBack(values: readonly PointValue[]): Promise<string | undefined> {
     const { bus, unitId } = this.options;
     const sfs = await this.read([...new Set(values.flatMap((v) => this.point(v.point).scaleFactor ?? []))]);
-    const raws = values.map((v) => {
-      const p = this.point(v.point);
+    // Every value is encoded before the first write: a value the register cannot hold must not leave the others half-written.
+    let pending = values.map(({ point, value }) => {
+      const p = this.point(point);
       try {
-        return { p, value: v.value, raw: unscaled(p, v.value, p.scaleFactor ? sfs.get(p.scaleFactor) : 0) };
+        return { p, value, words: encodeRaw(p, unscaled(p, value, p.scaleFactor ? sfs.get(p.scaleFactor) : 0)) };
       } catch (e) {
-        throw new DeviceError('garbage', this.options.device, `cannot write ${v.value} ${p.unit} to ${p.name}: ${e instanceof Error ? e.message : String(e)}`);
+        throw new DeviceError('garbage', this.options.device, `cannot write ${value} ${p.unit} to ${p.name}: ${e instanceof Error ? e.message : String(e)}`);
       }
     });
-    let pending = raws;
     for (let attempt = 1; ; attempt++) {
-      for (const { p, raw } of pending) {
-        let words: number[];
-        try {
-          words = encodeRaw(p, raw);
-        } catch (e) {
-          throw new DeviceError('garbage', this.options.device, `cannot write to ${p.name}: ${e instanceof Error ? e.message : String(e)}`);
-        }
-        await bus.writeRegisters(unitId, p.address, words);
-      }
+      for (const { p, words } of pending) await bus.writeRegisters(unitId, p.address, words);
       const back = await this.read(pending.map((r) => r.p.name));
       const wrong = pending.filter(({ p, value }) => !sameValue(p, back.get(p.name)!, value));
       if (wrong.length === 0) return undefined;

@@ -65,6 +65,16 @@ describe('the gateway assembled from boards/sim-sdm630-sungrow.yaml', () => {
     expect(inverter.value('forced-command')).toBe(0xbb);
   });
 
+  it('a power its register cannot hold is refused before anything is written', async () => {
+    const { sim, gateway } = await simAndGateway(sdm630SungrowBoard);
+    const inverter = sim.faults.registerMap['inverter']!;
+    await gateway.battery!.setPowerSetpoint(2, 60_000);
+    await expect(gateway.battery!.setPowerSetpoint(-70, 60_000)).rejects.toMatchObject({ kind: 'garbage', message: 'inverter: cannot write 70000 W to forced-power: point forced-power: 70000 does not fit a u16' });
+    // Not half-written: the direction was not turned to charging at the old power.
+    expect([inverter.value('ems-mode'), inverter.value('forced-command'), inverter.value('forced-power')]).toEqual([2, 0xbb, 2000]);
+    expect(sim.plant.batteryPowerKw()).toBeCloseTo(2, 3);
+  });
+
   it('without a watchdog on the device, the gateway reverts forced mode when the setpoint is not refreshed, and not before', async () => {
     const { sim, gateway, clock } = await simAndGateway(sdm630SungrowBoard);
     const inverter = sim.faults.registerMap['inverter']!;
