@@ -4,7 +4,7 @@
 // script, SunSpec model JSON, sim/data, register maps…) is copied beside its compiled module.
 // The `.mjs` development bootstraps that register tsx are left out: the build does not use tsx.
 import { execFileSync } from 'node:child_process';
-import { cpSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
 const sourceDirs = ['src', 'drivers', 'sim'];
 
+// An installed package has dist/ and no sources: nothing to build (npm may run `prepare` there).
+if (!existsSync(join(root, 'tsconfig.build.json'))) process.exit(0);
 rmSync(dist, { recursive: true, force: true });
 execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 
