@@ -7,6 +7,7 @@
 export const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
 export const DEVICE_KINDS = ['pv-inverter', 'meter', 'battery-storage', 'bms', 'relay', 'register-map'] as const;
 const BUS_TYPES = ['modbus-tcp', 'modbus-rtu', 'serial', 'firmata', 'gpio'] as const;
+type BusType = (typeof BUS_TYPES)[number];
 
 const name = { type: 'string', pattern: '^[a-z][a-z0-9-]*$' } as const;
 const serialPath = { type: 'string', minLength: 1 } as const;
@@ -67,18 +68,21 @@ const bus = {
 } as const;
 
 /**
- * Each device kind's own fields (beside `kind` and `bus`), so every entry is checked by its kind.
+ * Each device kind's own fields (beside `kind` and `bus`), so every entry is checked by its kind,
+ * and the bus types it can sit on (src/config/board.ts checks those).
  * The gateway opens each kind through its entry in src/gateway/driver-registry.ts.
  */
-const DEVICE_FIELDS: Record<(typeof DEVICE_KINDS)[number], { required: string[]; properties: Record<string, unknown> }> = {
+const MODBUS: BusType[] = ['modbus-tcp', 'modbus-rtu'];
+export const DEVICE_FIELDS: Record<(typeof DEVICE_KINDS)[number], { buses: BusType[]; required: string[]; properties: Record<string, unknown> }> = {
   // SunSpec 123/704 limits are a percentage of it, and the vendored models carry no nameplate model (120/702).
-  'pv-inverter': { required: ['unitId', 'ratedPowerKw'], properties: { unitId, ratedPowerKw: powerKw } },
+  'pv-inverter': { buses: MODBUS, required: ['unitId', 'ratedPowerKw'], properties: { unitId, ratedPowerKw: powerKw } },
   // exportPositive: meters installed or configured the other way round (docs/sunspec.md, meter sign).
-  meter: { required: ['unitId'], properties: { unitId, exportPositive: { type: 'boolean' }, maxPlausibleKw: powerKw } },
+  meter: { buses: MODBUS, required: ['unitId'], properties: { unitId, exportPositive: { type: 'boolean' }, maxPlausibleKw: powerKw } },
   // dischargeRateBase: a vendor quirk, what 124 OutWRte is a percentage of (drivers/sunspec/battery.ts).
-  'battery-storage': { required: ['unitId', 'capacityKwh'], properties: { unitId, capacityKwh, dischargeRateBase: { enum: ['WDisChaMax', 'WChaMax'] } } },
-  bms: { required: ['address'], properties: { address: { type: 'integer', minimum: 0, maximum: 255 } } },
+  'battery-storage': { buses: MODBUS, required: ['unitId', 'capacityKwh'], properties: { unitId, capacityKwh, dischargeRateBase: { enum: ['WDisChaMax', 'WChaMax'] } } },
+  bms: { buses: ['serial'], required: ['address'], properties: { address: { type: 'integer', minimum: 0, maximum: 255 } } },
   relay: {
+    buses: [...MODBUS, 'firmata', 'gpio'],
     required: ['channel', 'ratedPowerKw'],
     properties: {
       channel: { type: 'integer', minimum: 0, maximum: 63 },
@@ -90,7 +94,7 @@ const DEVICE_FIELDS: Record<(typeof DEVICE_KINDS)[number], { required: string[];
     },
   },
   // map: a shipped map's name or a YAML file (drivers/register-map/map.ts); which ratings it needs depends on its roles (board.ts).
-  'register-map': { required: ['unitId', 'map'], properties: { unitId, map: { type: 'string', minLength: 1 }, ratedPowerKw: powerKw, capacityKwh, maxPlausibleKw: powerKw } },
+  'register-map': { buses: MODBUS, required: ['unitId', 'map'], properties: { unitId, map: { type: 'string', minLength: 1 }, ratedPowerKw: powerKw, capacityKwh, maxPlausibleKw: powerKw } },
 };
 
 const device = {

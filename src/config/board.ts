@@ -6,7 +6,7 @@
  */
 import { Ajv } from 'ajv';
 import { parse as parseYamlScalar } from 'yaml';
-import { boardSchema, type BAUD_RATES } from './board-schema.ts';
+import { boardSchema, DEVICE_FIELDS, type BAUD_RATES } from './board-schema.ts';
 import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-file.ts';
 import { loadRegisterMap, mapRoles, registerMapFile, type RegisterMap } from '../../drivers/register-map/map.ts';
 
@@ -180,14 +180,6 @@ function loadRegisterMaps(file: string, profile: BoardProfile, problems: string[
   }
 }
 
-/** Which device kinds each bus type can carry. */
-const CARRIES: Record<BusProfile['type'], DeviceProfile['kind'][]> = {
-  'modbus-tcp': ['pv-inverter', 'meter', 'battery-storage', 'relay', 'register-map'],
-  'modbus-rtu': ['pv-inverter', 'meter', 'battery-storage', 'relay', 'register-map'],
-  serial: ['bms'],
-  firmata: ['relay'],
-  gpio: ['relay'],
-};
 
 /**
  * Kinds the gateway takes one of, and why. Several PV inverters are summed into one PV
@@ -221,8 +213,9 @@ function crossCheck(profile: BoardProfile, problems: string[]): void {
       problems.push(`${at}/bus: must name a bus of this board (${Object.keys(profile.buses).join(', ')}), got "${device.bus}"`);
       continue;
     }
-    if (!CARRIES[bus.type].includes(device.kind)) {
-      problems.push(`${at}/bus: a ${device.kind} cannot sit on ${bus.type} bus "${device.bus}" (expected a ${bus.type === 'serial' ? 'bms' : 'bus of type ' + Object.entries(CARRIES).filter(([, kinds]) => kinds.includes(device.kind)).map(([t]) => t).join(' or ')})`);
+    const buses = DEVICE_FIELDS[device.kind].buses;
+    if (!buses.includes(bus.type)) {
+      problems.push(`${at}/bus: a ${device.kind} cannot sit on ${bus.type} bus "${device.bus}" (expected a ${bus.type === 'serial' ? 'bms' : 'bus of type ' + buses.join(' or ')})`);
       continue;
     }
     if (device.kind === 'relay') {

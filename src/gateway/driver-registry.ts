@@ -2,8 +2,9 @@
  * The driver registry: for each device kind a board profile may name, how the gateway opens it
  * from its board entry and what it then offers (a meter, PV, a battery, a BMS, a relay — a
  * hybrid inverter's register map offers two). The assembly (assemble.ts) only combines what the
- * drivers offer; a new kind is its schema entry (src/config/board-schema.ts), its profile type
- * (src/config/board.ts) and one entry here, which the type checker insists on.
+ * drivers offer; a new kind is its entry in DEVICE_FIELDS (src/config/board-schema.ts: its
+ * fields and the buses it sits on), its profile type (src/config/board.ts) and its driver here,
+ * which the type checker insists on.
  */
 import type { DeviceProfile } from '../config/board.ts';
 import type { DeviceDriver, OpenContext, OpenedDevice } from './opened-device.ts';
