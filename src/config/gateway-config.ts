@@ -49,8 +49,17 @@ export interface GatewayConfig {
     pricesFile?: string;
     /** How often the price file is checked for a new version (s); a changed file is reloaded. Default: DEFAULT_RELOAD_CHECK_S. */
     reloadCheckS?: number;
-    /** A day-ahead price API polled instead of a file (src/prices): aWATTar's JSON. */
-    feed?: { source: 'awattar'; url: string; pollMinutes: number };
+    /** A day-ahead price API polled instead of a file (src/prices): aWATTar's JSON or ENTSO-E's A44 XML. */
+    feed?: {
+      source: 'awattar' | 'entsoe';
+      /** Default: the source's public API (src/prices/index.ts FEED_URLS). */
+      url?: string;
+      pollMinutes: number;
+      /** entsoe: EIC code of the bidding zone (10Y1001A1001A82H: DE-LU). */
+      biddingZone?: string;
+      /** entsoe: a file holding the personal security token (absolute). */
+      securityTokenFile?: string;
+    };
     /** Used for hours the price file does not cover, and when there is none (EUR/MWh). */
     fallbackDayAheadEurPerMwh: number;
   };

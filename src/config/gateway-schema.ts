@@ -16,6 +16,8 @@ const BROKER_URL_PATTERN = '^((mqtts?|wss?)://[^\\s/]+(:[0-9]{1,5})?(/\\S*)?|emb
 const ISO_INSTANT_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$';
 const TOPIC_LEVELS_PATTERN = '^[^\\s#+]+$';
 const HTTP_URL_PATTERN = '^https?://\\S+$';
+/** An EIC area code (ENTSO-E bidding zones): 16 characters. */
+const EIC_PATTERN = '^[0-9A-Z][0-9A-Z-]{14}[0-9A-Z]$';
 
 /** Words for the patterns, for error messages (a regex is no help to someone editing a file). */
 export const GATEWAY_PATTERNS: Record<string, string> = {
@@ -25,6 +27,7 @@ export const GATEWAY_PATTERNS: Record<string, string> = {
   [ISO_INSTANT_PATTERN]: 'an ISO 8601 instant with a time zone, e.g. 2016-07-01T00:00:00Z',
   [TOPIC_LEVELS_PATTERN]: "MQTT topic levels without spaces, '#' or '+'",
   [HTTP_URL_PATTERN]: 'an http:// or https:// URL',
+  [EIC_PATTERN]: 'an EIC area code of 16 characters, e.g. 10Y1001A1001A82H (DE-LU)',
 };
 
 /**
@@ -158,10 +161,18 @@ export const gatewaySchema = {
           required: ['source'],
           additionalProperties: false,
           properties: {
-            source: { enum: ['awattar'] },
-            url: { type: 'string', pattern: HTTP_URL_PATTERN, default: 'https://api.awattar.de/v1/marketdata' },
+            source: { enum: ['awattar', 'entsoe'] },
+            url: { type: 'string', pattern: HTTP_URL_PATTERN },
             pollMinutes: { type: 'number', minimum: 1, maximum: 1440, default: 60 },
+            biddingZone: { type: 'string', pattern: EIC_PATTERN },
+            securityTokenFile: path,
           },
+          allOf: [
+            {
+              if: { required: ['source'], properties: { source: { const: 'entsoe' } } },
+              then: { required: ['biddingZone', 'securityTokenFile'] },
+            },
+          ],
         },
         // The mean German day-ahead price of 2015–2016 (../shared/data/prices), rounded.
         fallbackDayAheadEurPerMwh: { type: 'number', minimum: -500, maximum: 5000, default: 30 },

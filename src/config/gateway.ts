@@ -13,6 +13,7 @@ import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-fi
 import type { GatewayConfig, ShiftableLoadConfig } from './gateway-config.ts';
 import { GATEWAY_PATTERNS, gatewaySchema } from './gateway-schema.ts';
 import { loadPriceFile } from '../prices/file-source.ts';
+import { readSecurityToken } from '../prices/index.ts';
 import { checkTimeZone } from '../time/zone.ts';
 
 export class GatewayConfigError extends ConfigFileError {
@@ -61,7 +62,11 @@ export function loadGatewayConfig(file: string): GatewayConfig {
         return { ...load, ratedPowerKw: load.ratedPowerKw ?? relay?.ratedPowerKw ?? 0 };
       }),
     },
-    tariff: { ...checked.tariff, ...(checked.tariff.pricesFile ? { pricesFile: at(checked.tariff.pricesFile) } : {}) },
+    tariff: {
+      ...checked.tariff,
+      ...(checked.tariff.pricesFile ? { pricesFile: at(checked.tariff.pricesFile) } : {}),
+      ...(checked.tariff.feed?.securityTokenFile ? { feed: { ...checked.tariff.feed, securityTokenFile: at(checked.tariff.feed.securityTokenFile) } } : {}),
+    },
     control: checked.control,
     forecast: checked.forecast.historyFile ? { historyFile: at(checked.forecast.historyFile) } : {},
     ...(checked.market
@@ -194,6 +199,17 @@ function crossCheck(config: GatewayConfig, problems: string[]): void {
       loadPriceFile(config.tariff.pricesFile);
     } catch (e) {
       problem('/tariff/pricesFile', (e as Error).message);
+    }
+  }
+
+  for (const field of ['biddingZone', 'securityTokenFile'] as const) {
+    if (config.tariff.feed?.source === 'awattar' && config.tariff.feed[field] !== undefined) problem(`/tariff/feed/${field}`, 'is for source: entsoe; aWATTar needs neither a zone nor a token');
+  }
+  if (config.tariff.feed?.securityTokenFile !== undefined) {
+    try {
+      readSecurityToken(config.tariff.feed.securityTokenFile);
+    } catch (e) {
+      problem('/tariff/feed/securityTokenFile', (e as Error).message);
     }
   }
 

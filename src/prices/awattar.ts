@@ -6,10 +6,7 @@
  * `start` and `end` (ms) select the window.
  */
 import type { PriceInterval } from './hourly-prices.ts';
-
-export class PriceFeedFormatError extends Error {
-  override name = 'PriceFeedFormatError';
-}
+import { PriceFeedFormatError } from './source.ts';
 
 /** The intervals of one answer; anything not shaped as documented is an error naming the entry and field. */
 export function parseAwattar(text: string, where: string): PriceInterval[] {

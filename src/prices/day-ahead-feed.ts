@@ -1,5 +1,5 @@
 /**
- * A day-ahead price feed polled on a schedule (aWATTar's API): at start and then every
+ * A day-ahead price feed polled on a schedule (aWATTar's or ENTSO-E's API): at start and then every
  * `pollEveryMs` of wall time it asks for yesterday to the day after tomorrow and merges
  * the answer into what it knew. A failed poll is reported and retried with back-off (1 min, 2, 4 …
  * up to the poll period); meanwhile the last known prices stay in force and the tariff repeats the
@@ -11,7 +11,6 @@ import { dirname } from 'node:path';
 import { DAY_MS, HOUR_MS } from '../data/households.ts';
 import type { RuntimeLog } from '../runtime/log.ts';
 import type { Clock } from '../time/clock.ts';
-import { fetchAwattar } from './awattar.ts';
 import { hourIso, HourlyPrices, REPEAT_DAYS, type PriceInterval } from './hourly-prices.ts';
 import type { PriceSource } from './source.ts';
 
@@ -21,7 +20,10 @@ const FIRST_RETRY_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface DayAheadFeedOptions {
-  url: string;
+  /** Names the feed in log lines (its URL without the query: never a token). */
+  source: string;
+  /** One request for the prices of [fromMs, toMs) (awattar.ts, entsoe.ts). */
+  fetchPrices: (fromMs: number, toMs: number, timeoutMs: number) => Promise<PriceInterval[]>;
   /** The gateway's clock: which days to ask for. */
   clock: Clock;
   /**
@@ -33,8 +35,6 @@ export interface DayAheadFeedOptions {
   /** Where the known prices are kept across restarts. */
   cacheFile: string;
   log: RuntimeLog;
-  /** The request (default: aWATTar's); a test or another API can stand in. */
-  fetchPrices?: (url: string, fromMs: number, toMs: number, timeoutMs: number) => Promise<PriceInterval[]>;
 }
 
 export interface DayAheadFeed extends PriceSource {
@@ -45,7 +45,6 @@ export interface DayAheadFeed extends PriceSource {
 export function startDayAheadFeed(options: DayAheadFeedOptions): DayAheadFeed {
   const { clock, log, cacheFile } = options;
   const wallClock = options.wallClock ?? clock;
-  const fetchPrices = options.fetchPrices ?? fetchAwattar;
   let prices = readCache(cacheFile, log);
   let failures = 0;
   const stop = new AbortController();
@@ -55,18 +54,18 @@ export function startDayAheadFeed(options: DayAheadFeedOptions): DayAheadFeed {
     const nowMs = clock.nowMs();
     const fromMs = Math.floor(nowMs / DAY_MS) * DAY_MS - DAY_MS;
     try {
-      const fetched = HourlyPrices.fromIntervals(await fetchPrices(options.url, fromMs, fromMs + 3 * DAY_MS, REQUEST_TIMEOUT_MS));
+      const fetched = HourlyPrices.fromIntervals(await options.fetchPrices(fromMs, fromMs + 3 * DAY_MS, REQUEST_TIMEOUT_MS));
       // The repeat fallback looks back REPEAT_DAYS: older hours are of no use and would grow the cache for ever.
       prices = prices.merged(fetched, Math.floor(nowMs / HOUR_MS) * HOUR_MS - (REPEAT_DAYS + 1) * DAY_MS);
       writeCache(cacheFile, prices, log);
       const range = prices.range();
-      if (failures > 0) log('info', `prices: ${options.url} answers again after ${failures} failed poll(s)`);
-      else log('info', `prices: ${fetched.size} hours from ${options.url}; known until ${range ? hourIso(range.lastHourMs + HOUR_MS) : 'nothing'}`);
+      if (failures > 0) log('info', `prices: ${options.source} answers again after ${failures} failed poll(s)`);
+      else log('info', `prices: ${fetched.size} hours from ${options.source}; known until ${range ? hourIso(range.lastHourMs + HOUR_MS) : 'nothing'}`);
       failures = 0;
     } catch (error) {
       failures++;
       const range = prices.range();
-      log('warn', `prices: poll ${failures} of ${options.url} failed (${(error as Error).message}); planning on the last known prices${range ? ` (known until ${hourIso(range.lastHourMs + HOUR_MS)}, the last known day repeated beyond)` : ' (none yet: the flat fallback price)'}; retry in ${Math.round(retryMs() / 60_000)} min`);
+      log('warn', `prices: poll ${failures} of ${options.source} failed (${(error as Error).message}); planning on the last known prices${range ? ` (known until ${hourIso(range.lastHourMs + HOUR_MS)}, the last known day repeated beyond)` : ' (none yet: the flat fallback price)'}; retry in ${Math.round(retryMs() / 60_000)} min`);
     }
   };
   const retryMs = () => (failures === 0 ? options.pollEveryMs : Math.min(options.pollEveryMs, FIRST_RETRY_MS * 2 ** (failures - 1)));

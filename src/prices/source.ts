@@ -7,3 +7,8 @@ export interface PriceSource {
   /** Stops watching or polling. */
   close(): void;
 }
+
+/** An answer of a price API that is not shaped as its documentation says (names the entry and field). */
+export class PriceFeedFormatError extends Error {
+  override name = 'PriceFeedFormatError';
+}

@@ -40,7 +40,14 @@ const real = (hourMs: number) => csv.at(hourMs)!.eurPerMwh;
 function feedAt(iso: string, storageDir = mkdtempSync(join(tmpdir(), 'pe-feed-'))) {
   const clock = new ManualClock(Date.parse(iso));
   const lines: string[] = [];
-  const feed = startDayAheadFeed({ url: server.url, clock, pollEveryMs: HOUR_MS, cacheFile: priceCacheFile(storageDir), log: (level, text) => lines.push(`${level} ${text}`) });
+  const feed = startDayAheadFeed({
+    source: server.url,
+    fetchPrices: (fromMs, toMs, timeoutMs) => fetchAwattar(server.url, fromMs, toMs, timeoutMs),
+    clock,
+    pollEveryMs: HOUR_MS,
+    cacheFile: priceCacheFile(storageDir),
+    log: (level, text) => lines.push(`${level} ${text}`),
+  });
   feeds.push(feed);
   return { clock, feed, lines, storageDir, tariff: createTariffSource(tariffConfig, { prices: feed, log: (level, text) => lines.push(`${level} ${text}`) }) };
 }
