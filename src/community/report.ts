@@ -60,9 +60,37 @@ function scenarioLine(summary: CommunitySummary): string {
   return `${days.length} of ${summary.requestedDays.length} test day(s)${span}, ${summary.households.length} households each its own gateway process, speed ${summary.speed}×, ${wall(summary.wallSeconds)} wall time${summary.interrupted ? ', interrupted' : ''}`;
 }
 
+/**
+ * What each household and the community gained, one sentence each, in plain words: the bill
+ * against no control on the same days, the average daily peak, and why the peak-to-average ratio
+ * rose where it did. Then the days that were run but not summarised, if any.
+ */
+export function gainSentences(summary: CommunitySummary): string[] {
+  const days = summary.summarisedDays.length;
+  const sentences = rows(summary).map((r) => {
+    const who = r.name === 'community' ? 'The community' : r.name;
+    const paid = r.controlled.bill.total;
+    const before = r.noControl.bill.total;
+    const savedEur = before - paid;
+    const relative = before !== 0 ? ` (${(100 * Math.abs(savedEur / before)).toFixed(1)} %)` : '';
+    const money = savedEur >= 0 ? `saved ${savedEur.toFixed(2)} €${relative}` : `paid ${(-savedEur).toFixed(2)} € more${relative}`;
+    const peakKw = r.controlled.kpis.avgDailyPeakKw;
+    const peakBeforeKw = r.noControl.kpis.avgDailyPeakKw;
+    const where = r.name === 'community' ? 'at its connection point' : 'from the grid';
+    const peak = `its average daily peak import ${where} ${peakKw <= peakBeforeKw ? 'down' : 'up'} ${Math.abs(peakBeforeKw - peakKw).toFixed(2)} kW (${peakBeforeKw.toFixed(2)} → ${peakKw.toFixed(2)} kW)`;
+    const par = r.controlled.kpis.parMean > r.noControl.kpis.parMean
+      ? ` Its daily peak-to-average ratio rose (${r.noControl.kpis.parMean.toFixed(2)} → ${r.controlled.kpis.parMean.toFixed(2)}): the battery and the PV lowered its average import more than its peak, so judge by the peak in kW.`
+      : '';
+    return `${who}: ${money} over ${days} day(s) against no control (${paid.toFixed(2)} € instead of ${before.toFixed(2)} €); ${peak}.${par}`;
+  });
+  const missing = summary.requestedDays.filter((d) => !summary.summarisedDays.includes(d));
+  if (missing.length > 0) sentences.push(`Not summarised: ${missing.length} of the ${summary.requestedDays.length} days run (${missing.join(', ')}), because not every gateway that finished recorded them whole (a gateway started late, stopped early or crashed).`);
+  return sentences;
+}
+
 /** The summary table (controlled against no control, per household and for the community) and any crashed gateway. */
 export function formatSummary(summary: CommunitySummary): string {
-  const lines = [`Community run: ${scenarioLine(summary)}`];
+  const lines = [`Community run: ${scenarioLine(summary)}`, '', ...gainSentences(summary)];
   const table = rows(summary).map(cells);
   if (table.length > 0) {
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
@@ -92,7 +120,16 @@ function inlineSvg(panels: Panel[], caption: string): string {
   return renderSvg(panels, caption).replace(/^<\?xml[^>]*>\n/, '').trim();
 }
 
-const costTerms: (keyof CostBreakdown)[] = ['energy', 'realtime', 'demandCharge', 'batteryWear', 'p2p', 'storedEnergy', 'total'];
+/** The settlement cost's terms in plain words. */
+const costTerms: [keyof CostBreakdown, string][] = [
+  ['energy', 'energy on the schedule, at the day-ahead price'],
+  ['realtime', 'deviations from the schedule, at the real-time price'],
+  ['demandCharge', 'daily demand charges'],
+  ['batteryWear', 'battery wear'],
+  ['p2p', 'P2P payments (fees included)'],
+  ['storedEnergy', 'change of stored energy, valued'],
+  ['total', 'total'],
+];
 
 function reportHtml(summary: CommunitySummary): string {
   const table = rows(summary);
@@ -102,6 +139,7 @@ function reportHtml(summary: CommunitySummary): string {
     '<style>body{font-family:sans-serif;max-width:1000px;margin:1em auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}pre{background:#f4f4f4;padding:.5em;overflow:auto}figure{margin:1.5em 0}</style>',
     '</head><body>',
     '<h1>Community run</h1>',
+    ...gainSentences(summary).map((sentence) => `<p><strong>${escapeHtml(sentence)}</strong></p>`),
     `<p>${escapeHtml(scenarioLine(summary))}. Simulated ${escapeHtml(summary.startIso)} → ${escapeHtml(summary.endIso)} (the first hour warms the gateways up, the last lets them close the last scored hour; neither is scored). Data: ${escapeHtml(summary.dataDir)}. Run folder: ${escapeHtml(summary.runDir)}.</p>`,
   ];
   if (table.length > 0) {
@@ -111,7 +149,7 @@ function reportHtml(summary: CommunitySummary): string {
     parts.push('<h2>Community cost by term (EUR)</h2>');
     const c = summary.controlled!.community.cost;
     const n = summary.noControl!.community.cost;
-    parts.push(`<table><tr><th>term</th><th>controlled</th><th>no control</th></tr>${costTerms.map((k) => `<tr><td>${k}</td><td>${num(c[k])}</td><td>${num(n[k])}</td></tr>`).join('')}</table>`);
+    parts.push(`<table><tr><th>term</th><th>controlled</th><th>no control</th></tr>${costTerms.map(([k, words]) => `<tr><td>${words}</td><td>${num(c[k])}</td><td>${num(n[k])}</td></tr>`).join('')}</table>`);
     parts.push(...figures(summary.controlled!, summary.noControl!, summary.summarisedDays));
   } else {
     parts.push('<p>No day was recorded whole by the gateways that finished: nothing to summarise.</p>');

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HourRecord } from '../../src/runtime/types.ts';
-import { formatSummary, writeReport } from '../../src/community/report.ts';
+import { formatSummary, gainSentences, writeReport } from '../../src/community/report.ts';
 import type { CommunitySummary } from '../../src/community/runner.ts';
 import { summariseRun, type HouseholdRecords } from '../../src/community/summary.ts';
 
@@ -39,6 +39,15 @@ function summary(dir: string): CommunitySummary {
 }
 
 describe('the community report', () => {
+  it('says which days were run but not summarised, and why the peak-to-average ratio rose', () => {
+    const s = { ...summary('/tmp/run'), requestedDays: ['2016-07-01', '2016-07-02', '2016-07-04'] };
+    const sentences = gainSentences(s);
+    expect(sentences.at(-1)).toBe('Not summarised: 1 of the 3 days run (2016-07-02), because not every gateway that finished recorded them whole (a gateway started late, stopped early or crashed).');
+    // residential2's flatter average with the same 2 kW evening peak: its ratio rises.
+    const flat = { ...s, controlled: summariseRun([records('residential1', () => 0.5), records('residential2', (h) => (h === 18 ? 2.4 : 0.1))], days) };
+    expect(gainSentences(flat)[1]).toMatch(/Its daily peak-to-average ratio rose \(\d+\.\d\d → \d+\.\d\d\): the battery and the PV lowered its average import more than its peak, so judge by the peak in kW\.$/);
+  });
+
   it('writes an HTML page with the six plots inline and the summary as JSON', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'community-report-'));
     const s = summary(dir);
@@ -61,6 +70,12 @@ describe('the community report', () => {
     expect(text).toMatch(/\ncommunity +\d/);
     expect(text).toMatch(/residential1 .* -\d+\.\d %/);
     expect(text).toContain('residential4 CRASHED (exit 1)');
+    // It leads with what each household and the community gained, in € and kW against no control.
+    const [, , first, second, community] = text.split('\n');
+    expect(first).toMatch(/^residential1: saved \d+\.\d\d € \(\d+\.\d %\) over 2 day\(s\) against no control .*; its average daily peak import from the grid down 2\.50 kW \(3\.00 → 0\.50 kW\)\./);
+    // residential2 now carries the community's coincident peak: a bill that rose says so.
+    expect(second).toMatch(/^residential2: paid \d+\.\d\d € more \(\d+\.\d %\) over 2 day\(s\).*down 0\.50 kW \(2\.50 → 2\.00 kW\)\./);
+    expect(community).toMatch(/^The community: saved .* at its connection point down/);
     expect(text).toContain('  residential4: stopped on an error: <boom>');
   });
 });
