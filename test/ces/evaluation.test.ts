@@ -65,7 +65,7 @@ describe('prosumer-edge ces, end to end on the real data', () => {
       const paid = s.households.reduce((sum, h) => sum + h.bill.p2p, 0);
       const booked = days.reduce((sum, d) => sum + d.rentalRevenueEur + tariffParams.p2pGridFeeEurPerKwh * d.accountOutKwh + tariffParams.vatFactor * (d.p2pRevenueEur + tariffParams.p2pGridFeeEurPerKwh * d.p2pKwh), 0);
       expect(paid).toBeCloseTo(booked, 9);
-      for (const d of days) expect(d.realisedProfitEur).toBeCloseTo(d.marketEur + d.p2pRevenueEur + d.rentalRevenueEur - d.degradationEur, 9);
+      for (const d of days) expect(d.realisedProfitEur).toBeCloseTo(d.marketEur + d.p2pRevenueEur + d.rentalRevenueEur + d.residueValueEur - d.degradationEur, 9);
     }
     // Renting lowers the bill of a household without a battery; trading alone, a risk-averse CES expects less and fears less.
     const bill = (name: string) => json.setups.find((s) => s.setup.name === name)!.communityBillEur;

@@ -44,6 +44,14 @@ describe('a planned day replayed on the measured one', () => {
     expect(day.ownEndKwh).toBeCloseTo(5 - 0.4 / battery.dischargeEfficiency, 9);
   });
 
+  it('a larger surplus than forecast goes to the retailer, not into the account', () => {
+    const forecast = [0.5, -2, 0.5, 1.8];
+    const realised = [0.5, -3, -1, 1.8];
+    const day = replayDay(plan(), forecast, realised, undefined, account);
+    expect(day.accountChargeKw).toEqual([0, 2, 0, 0]);
+    expect(day.meteredKw[2]).toBe(-1);
+  });
+
   it('what the evening does not need stays in the account as a residue', () => {
     const forecast = [0.5, -2, 0.5, 1.8];
     const realised = [0.5, -2, 0.5, 0.3];

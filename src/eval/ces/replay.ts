@@ -59,7 +59,9 @@ export function replayDay(plan: HouseholdDayPlan, forecastKw: readonly number[],
     let withdrawKw = 0;
     if (account) {
       const planned = plan.accountDischargeKw[t]! - plan.accountChargeKw[t]!;
-      withdrawKw = clip(account, accountKwh, planned + errorKw);
+      // Never more into the account than planned: an unplanned surplus would mostly come back as a
+      // residue (bought back at the feed-in price after two conversions and the fees).
+      withdrawKw = clip(account, accountKwh, Math.max(planned + errorKw, Math.min(planned, 0)));
       errorKw -= withdrawKw - planned;
       accountKwh = after(account, accountKwh, withdrawKw);
     }

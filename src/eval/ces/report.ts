@@ -27,13 +27,13 @@ export function formatCesTables(evaluation: CesEvaluation): string {
     lines.push(row([s.setup.name, f(s.communityBillEur), none && s !== none ? pct(s.communityBillEur, none.communityBillEur) : '', ...s.households.map((h) => f(h.bill.total)), f(s.kpis.avgDailyPeakKw, 2), f(s.kpis.peakKw, 2), s.setup.ces ? f(s.kpisWithCes.avgDailyPeakKw, 2) : '']));
   }
   lines.push('');
-  lines.push(row(['CES in setup', 'realised profit €', 'alone €', 'vs alone', 'market €', 'P2P revenue €', 'rental revenue €', 'degradation €', 'alone degradation €', 'rented kWh/day', 'rental price €/kWh·day', 'P2P kWh', 'rounds/day']));
-  lines.push(row(new Array(13).fill('---')));
+  lines.push(row(['CES in setup', 'realised profit €', 'alone €', 'vs alone', 'market €', 'P2P revenue €', 'rental revenue €', 'residue value €', 'degradation €', 'alone degradation €', 'rented kWh/day', 'rental price €/kWh·day', 'P2P kWh', 'rounds/day']));
+  lines.push(row(new Array(14).fill('---')));
   for (const s of evaluation.setups.filter((x): x is SetupResult & { ces: CesDayFigures[] } => x.ces !== undefined)) {
     const alone = aloneAt(evaluation, s.setup.ces!.riskWeight)!.days;
     const profit = total(s.ces, (d) => d.realisedProfitEur);
     const aloneProfit = total(alone, (d) => d.realisedProfitEur);
-    lines.push(row([s.setup.name, f(profit), f(aloneProfit), pct(profit, aloneProfit), f(total(s.ces, (d) => d.marketEur)), f(total(s.ces, (d) => d.p2pRevenueEur)), f(total(s.ces, (d) => d.rentalRevenueEur)), f(total(s.ces, (d) => d.degradationEur)), f(total(alone, (d) => d.degradationEur)), f(mean(s.ces, (d) => d.rentedKwh)), f(mean(s.ces, (d) => d.rentalPriceEurPerKwhDay), 3), f(total(s.ces, (d) => d.p2pKwh), 0), f(mean(s.ces, (d) => d.rounds))]));
+    lines.push(row([s.setup.name, f(profit), f(aloneProfit), pct(profit, aloneProfit), f(total(s.ces, (d) => d.marketEur)), f(total(s.ces, (d) => d.p2pRevenueEur)), f(total(s.ces, (d) => d.rentalRevenueEur)), f(total(s.ces, (d) => d.residueValueEur)), f(total(s.ces, (d) => d.degradationEur)), f(total(alone, (d) => d.degradationEur)), f(mean(s.ces, (d) => d.rentedKwh)), f(mean(s.ces, (d) => d.rentalPriceEurPerKwhDay), 3), f(total(s.ces, (d) => d.p2pKwh), 0), f(mean(s.ces, (d) => d.rounds))]));
   }
   lines.push('');
   lines.push('Risk/return frontier of the CES trading alone (per day, mean over days; CVaR of the planned scenario profits):');

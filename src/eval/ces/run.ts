@@ -49,6 +49,8 @@ export interface CesDayFigures {
   marketEur: number;
   p2pRevenueEur: number;
   rentalRevenueEur: number;
+  /** The energy left in accounts, bought back from the households and kept: worth the day's mean price after discharge. */
+  residueValueEur: number;
   degradationEur: number;
   throughputKwh: number;
   rentedKwh: number;
@@ -101,6 +103,7 @@ function aloneFigures(schedule: CesSchedule, actual: readonly number[]): CesDayF
     marketEur: schedule.marketKw.reduce((total, kw, t) => total + kw * actual[t]!, 0),
     p2pRevenueEur: 0,
     rentalRevenueEur: 0,
+    residueValueEur: 0,
     degradationEur: schedule.degradationEur,
     throughputKwh: schedule.throughputKwh,
     rentedKwh: 0,
@@ -182,9 +185,10 @@ export async function runCesEvaluation(cases: readonly HouseholdCase[], prices: 
           const rentalRevenueEur = sum(payments.map((p) => p.rentalEur));
           const throughputKwh = sum(physicalKw.map(Math.abs));
           const degradationEur = settings.ces.degradationEurPerKwh * throughputKwh;
+          const residueValueEur = sum(replayed.map((r) => r.accountResidueKwh)) * efficiency * (sum(actual) / actual.length);
           state.ces.push({
-            realisedProfitEur: marketEur + p2pRevenueEur + rentalRevenueEur - degradationEur,
-            expectedProfitEur: ces.expectedProfitEur, cvarEur: ces.cvarEur, marketEur, p2pRevenueEur, rentalRevenueEur, degradationEur, throughputKwh,
+            realisedProfitEur: marketEur + p2pRevenueEur + rentalRevenueEur + residueValueEur - degradationEur,
+            expectedProfitEur: ces.expectedProfitEur, cvarEur: ces.cvarEur, marketEur, p2pRevenueEur, rentalRevenueEur, residueValueEur, degradationEur, throughputKwh,
             rentedKwh: ces.rentedKwh, rentalPriceEurPerKwhDay: rentPrice, p2pKwh: sum(plans.map((p) => sum(p.p2pKw))),
             accountOutKwh: sum(replayed.map((r) => sum(r.accountDischargeKw))), rounds: clearing.rounds.length,
           });
