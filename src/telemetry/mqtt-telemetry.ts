@@ -170,7 +170,8 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
   });
   client.on('message', (topic, payload, packet) => {
     const command = commandOf.get(topic);
-    if (!command || !options.commands) return;
+    // An empty payload is how MQTT deletes a retained message, not a command.
+    if (!command || !options.commands || payload.length === 0) return;
     // A retained command would be carried out again at every reconnect: a command is a press, not a state.
     if (packet.retain) {
       options.log('warn', `telemetry: ignoring a retained ${command} command on ${topic}; commands must not be retained (clear it with an empty retained message)`);

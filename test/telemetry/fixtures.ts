@@ -143,6 +143,11 @@ export class Watcher {
     return this.heard.filter((h) => h.topic === topic);
   }
 
+  /** Publishes as another client would (QoS 1). */
+  async publish(topic: string, payload: string, retain = false): Promise<void> {
+    await this.client.publishAsync(topic, payload, { qos: 1, retain });
+  }
+
   /** Resolves once the broker has delivered everything that reached it before this call. */
   async barrier(topic: string): Promise<void> {
     const marker = randomUUID();

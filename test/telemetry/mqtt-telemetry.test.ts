@@ -193,6 +193,38 @@ describe.each(BROKERS)('telemetry on $name', ({ start }) => {
     expect(watcher.on(topics.availability).map((h) => h.payload)).toEqual(['online', 'offline']);
   });
 
+  it('hands on commands from its own set topics only, ignoring a retained one and the empty message that deletes it', async () => {
+    const p = prefixes();
+    const topics = telemetryTopics(p.topicPrefix, GATEWAY);
+    const sender = await Watcher.start(broker.url, [`${p.topicPrefix}/#`]);
+    cleanups.push(() => sender.close());
+    // Left retained by someone: it must not be carried out at every (re)connect.
+    await sender.publish(topics.setMode, 'off', true);
+    const commands: string[] = [];
+    const lines: string[] = [];
+    const telemetry = startMqttTelemetry({
+      brokerUrl: broker.url,
+      gatewayId: GATEWAY,
+      ...p,
+      log: (level, text) => lines.push(`${level} ${text}`),
+      commands: { minReservePercent: 10, maxReservePercent: 96, onCommand: (c) => commands.push(`${c.command}=${c.payload}`) },
+    });
+    cleanups.push(() => telemetry.close());
+    await eventually(() => lines.some((l) => l.includes('ignoring a retained mode command')), 'the retained command refused');
+    await sender.publish(topics.setMode, '', true);
+    telemetry.publishControl({ mode: 'auto', reservePercent: 10, minReservePercent: 10, maxReservePercent: 96 });
+    await sender.publish(topics.setReserve, '35');
+    await sender.publish(topics.planNow, 'PRESS');
+    // Another gateway's command topic and a topic beside the commands are not ours.
+    await sender.publish(telemetryTopics(p.topicPrefix, 'gw-other').setMode, 'hold');
+    await sender.publish(`${p.topicPrefix}/${GATEWAY}/set`, 'hold');
+    await sender.publish(topics.setMode, 'hold');
+    await eventually(() => commands.length >= 3, 'three commands');
+    await sender.barrier(`${p.topicPrefix}/barrier`);
+    expect(commands).toEqual(['reserve=35', 'plan-now=PRESS', 'mode=hold']);
+    expect(JSON.parse(sender.on(topics.control).at(-1)!.payload)).toMatchObject({ mode: 'auto', reservePercent: 10 });
+  });
+
   it('is marked offline by its last will when the gateway process is killed without a goodbye', async () => {
     const p = prefixes();
     const topics = telemetryTopics(p.topicPrefix, GATEWAY);
