@@ -249,6 +249,9 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     replanNow = () => void planAt(clock.nowMs()).catch((e: unknown) => log('error', `plan now: ${(e as Error).message}`));
     const slowTask = periodic(clock, stepMs, endMs, stop.signal, planAt, true);
     const [fastRun, slowRun] = await Promise.all([fastTask, slowTask]);
+    // No plan-now may start once the loops are done, and one under way ends before anything closes.
+    takingCommands = false;
+    await planning;
     watchdog.stopping();
     log('info', `stopped: ${fastRun.runs} fast iterations (${fastRun.skipped} skipped), ${slowRun.runs} plans, ${safetyEvents} safety events`);
     return {
