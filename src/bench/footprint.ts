@@ -18,7 +18,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { report, type BenchOptions } from './report.ts';
@@ -46,6 +46,8 @@ export async function runBench(options: BenchOptions): Promise<void> {
   const runs = options.quick ? 1 : 3;
   const seconds = Number(process.env.PE_BENCH_FOOTPRINT_SECONDS ?? 12);
   const dir = mkdtempSync(join(tmpdir(), 'bench-footprint-'));
+  // The machine's own load, for the conditions: start-up time in particular grows with it.
+  const loadBefore = loadavg()[0]!;
   const sim = await startSimulator({ clock: new ScaledClock(Date.parse(defaultStartIso), 1) });
   try {
     const real: Measured[] = [];
@@ -53,7 +55,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
     const withSim: Measured[] = [];
     for (let i = 0; i < runs; i++) withSim.push(await measure(await simulatorConfig(join(dir, `sim-${i}`)), { stopAfterReportMs: null }));
 
-    const params = { runs, build: 'dist', nodeFlags: unitNodeFlags.join(' '), node: process.version };
+    const params = { runs, build: 'dist', nodeFlags: unitNodeFlags.join(' '), node: process.version, loadAvgBefore: Math.round(loadBefore * 100) / 100 };
     const worst = (ms: Measured[], pick: (m: Measured) => number) => Math.max(...ms.map(pick));
     report(options, { suite: 'footprint', metric: 'peak RSS, real board', value: worst(real, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: real[0]!.devicesFound, seconds }, goal: { op: '<=', value: 100 } });
     report(options, { suite: 'footprint', metric: 'peak RSS, in-process simulator', value: worst(withSim, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: withSim[0]!.devicesFound, simulatedHours: 1 }, goal: { op: '<=', value: 150 } });
