@@ -5,17 +5,27 @@
 // The `.mjs` development bootstraps that register tsx are left out: the build does not use tsx.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dist = join(root, 'dist');
+// `--out-dir DIR` builds elsewhere (the build's own test does, so it never pulls dist/ from under a
+// running process); the layout inside is the same.
+const outDirArg = process.argv.indexOf('--out-dir');
+const dist = outDirArg > 0 ? resolve(root, process.argv[outDirArg + 1]) : join(root, 'dist');
 const sourceDirs = ['src', 'drivers', 'sim'];
 
 // An installed package has dist/ and no sources: nothing to build (npm may run `prepare` there).
 if (!existsSync(join(root, 'tsconfig.build.json'))) process.exit(0);
 rmSync(dist, { recursive: true, force: true });
-execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+// tsc writes the JavaScript even when it reports type errors; the assets are copied all the same,
+// so dist/ is never left half made, and the build still fails (exit status 1) on the errors.
+let typeErrors = false;
+try {
+  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.build.json'), '--outDir', dist], { stdio: 'inherit' });
+} catch {
+  typeErrors = true;
+}
 
 let copied = 0;
 for (const dir of sourceDirs) {
@@ -26,4 +36,8 @@ for (const dir of sourceDirs) {
     copied++;
   }
 }
-process.stdout.write(`dist/: compiled ${sourceDirs.join(', ')}; ${copied} asset files copied\n`);
+process.stdout.write(`${relative(root, dist)}/: compiled ${sourceDirs.join(', ')}; ${copied} asset files copied\n`);
+if (typeErrors) {
+  process.stderr.write('build: tsc reported type errors (above)\n');
+  process.exit(1);
+}

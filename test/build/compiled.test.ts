@@ -1,6 +1,7 @@
 /**
- * The compiled build (issue 12 item 8, issue 13 item 7) as it is installed: `npm run build`, then
- * `node dist/src/cli/bin.js …` with no TypeScript loader. A loader hook (module-log.mjs) records
+ * The compiled build (issue 12 item 8, issue 13 item 7) as it is installed: the build of `npm run
+ * build` (made in a folder of its own, so dist/ is never pulled from under a running process),
+ * then `node <build>/src/cli/bin.js …` with no TypeScript loader. A loader hook (module-log.mjs) records
  * every file module a process loads, so what a command loads is checked, not inferred.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'dist', 'src', 'cli', 'bin.js');
+/** The build's folder, relative to the package root (dist/ once installed). */
+const build = `out/test-build-${process.pid}`;
+const bin = join(root, build, 'src', 'cli', 'bin.js');
 const moduleLog = fileURLToPath(new URL('./module-log.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'compiled-test-'));
 let runs = 0;
@@ -23,7 +26,7 @@ interface Run {
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
-  /** Package-relative paths of the file modules loaded so far (dist/…, node_modules/…). */
+  /** The file modules loaded so far: paths in the build as `dist/…`, else package-relative (`node_modules/…`). */
   modules: () => string[];
 }
 
@@ -40,7 +43,7 @@ function start(args: string[]): Run {
     stdout: () => out,
     stderr: () => err,
     exited: new Promise((resolve) => child.once('exit', resolve)),
-    modules: () => readFileSync(log, 'utf8').split('\n').filter(Boolean).map((url) => fileURLToPath(url).slice(root.length)),
+    modules: () => readFileSync(log, 'utf8').split('\n').filter(Boolean).map((url) => fileURLToPath(url).slice(root.length).replace(`${build}/`, 'dist/')),
   };
 }
 
@@ -70,10 +73,13 @@ const alive = (pid: number) => {
 };
 
 beforeAll(() => {
-  execFileSync(process.execPath, [join(root, 'deploy', 'build.mjs')], { cwd: root, stdio: 'pipe' });
+  execFileSync(process.execPath, [join(root, 'deploy', 'build.mjs'), '--out-dir', build], { cwd: root, stdio: 'pipe' });
 }, 120_000);
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(join(root, build), { recursive: true, force: true });
+});
 
 describe('the compiled build', () => {
   it('prints the package version', async () => {
