@@ -2,7 +2,7 @@
  * Register maps are installer-written YAML: every mistake is an error naming the map file and
  * the field, before any device is touched; a board profile naming a bad map says both files.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +40,19 @@ describe('the shipped maps', () => {
   it('load, and say what their device is to the core', () => {
     expect(mapRoles(loadRegisterMap(registerMapFile('eastron-sdm630', 'boards/any.yaml')))).toEqual(['meter']);
     expect(mapRoles(loadRegisterMap(registerMapFile('sungrow-sh-rt', 'boards/any.yaml')))).toEqual(['pv-inverter', 'battery-storage']);
+  });
+});
+
+describe("the installer's guide (docs/register-maps.md)", () => {
+  it('its SDM630 map, written from the manual, loads and is the shipped one point for point', () => {
+    const guide = readFileSync(new URL('../../../docs/register-maps.md', import.meta.url), 'utf8');
+    const yaml = /\*\*2\. Write the map\*\*[\s\S]*?```yaml\n([\s\S]*?)```/.exec(guide)?.[1];
+    expect(yaml).toBeDefined();
+    const mine = loadRegisterMap(write('my-sdm630.yaml', yaml!));
+    const shipped = loadRegisterMap(registerMapFile('eastron-sdm630', 'boards/any.yaml'));
+    const layout = (m: typeof mine) => Object.values(m.points).map(({ name: _, ...p }) => p);
+    expect(layout(mine)).toEqual(layout(shipped));
+    expect(mine.meter).toEqual(shipped.meter);
   });
 });
 
