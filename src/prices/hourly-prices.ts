@@ -25,7 +25,16 @@ export interface HourPrice {
 export class HourlyPrices {
   static readonly empty = new HourlyPrices(new Map());
 
-  private constructor(private readonly byHour: ReadonlyMap<number, number>) {}
+  private readonly first: number | undefined;
+  private readonly last: number | undefined;
+
+  /** `byHour` in time order. */
+  private constructor(private readonly byHour: ReadonlyMap<number, number>) {
+    for (const hourMs of byHour.keys()) {
+      this.first ??= hourMs;
+      this.last = hourMs;
+    }
+  }
 
   /** Hour start (ms, UTC) → EUR/MWh; hours that are not whole UTC hours are an error of the caller. */
   static fromHours(entries: Iterable<[number, number]>): HourlyPrices {
@@ -53,9 +62,7 @@ export class HourlyPrices {
 
   /** First and last hour known (null when empty). */
   range(): { firstHourMs: number; lastHourMs: number } | null {
-    if (this.byHour.size === 0) return null;
-    const hours = [...this.byHour.keys()];
-    return { firstHourMs: hours[0]!, lastHourMs: hours[hours.length - 1]! };
+    return this.first === undefined ? null : { firstHourMs: this.first, lastHourMs: this.last! };
   }
 
   /**
