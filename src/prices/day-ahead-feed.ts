@@ -47,6 +47,8 @@ export function startDayAheadFeed(options: DayAheadFeedOptions): DayAheadFeed {
   const wallClock = options.wallClock ?? clock;
   let prices = readCache(cacheFile, log);
   let failures = 0;
+  /** What the last success line said, so an hourly poll that brings nothing new stays quiet. */
+  let reported = '';
   const stop = new AbortController();
   let waiters: (() => void)[] = [];
 
@@ -59,8 +61,10 @@ export function startDayAheadFeed(options: DayAheadFeedOptions): DayAheadFeed {
       prices = prices.merged(fetched, Math.floor(nowMs / HOUR_MS) * HOUR_MS - (REPEAT_DAYS + 1) * DAY_MS);
       writeCache(cacheFile, prices, log);
       const range = prices.range();
-      if (failures > 0) log('info', `prices: ${options.source} answers again after ${failures} failed poll(s)`);
-      else log('info', `prices: ${fetched.size} hours from ${options.source}; known until ${range ? hourIso(range.lastHourMs + HOUR_MS) : 'nothing'}`);
+      const until = range ? `known until ${hourIso(range.lastHourMs + HOUR_MS)}` : 'no prices known (the answers held none)';
+      if (failures > 0) log('info', `prices: ${options.source} answers again after ${failures} failed poll(s); ${until}`);
+      else if (until !== reported) log('info', `prices: ${fetched.size} hours from ${options.source}; ${until}`);
+      reported = until;
       failures = 0;
     } catch (error) {
       failures++;

@@ -88,7 +88,7 @@ describe('the aWATTar answer', () => {
 
 describe('the day-ahead feed', () => {
   it("asks for yesterday to the day after tomorrow at start and every poll period, and the tariff plans on what it answered", async () => {
-    const { clock, feed, tariff } = feedAt('2016-10-30T12:00:00Z');
+    const { clock, feed, tariff, lines } = feedAt('2016-10-30T12:00:00Z');
     await feed.polled();
     const day = Date.parse('2016-10-30T00:00:00Z');
     expect(server.requests).toEqual([{ startMs: day - DAY_MS, endMs: day + 2 * DAY_MS }]);
@@ -100,6 +100,8 @@ describe('the day-ahead feed', () => {
 
     await advance(clock, feed, HOUR_MS);
     expect(server.requests).toHaveLength(2);
+    // One line when prices arrive; a poll that brings nothing new says nothing.
+    expect(lines).toEqual([`info prices: 49 hours from ${server.url}; known until 2016-10-31T23:00Z`]);
   });
 
   it('retries a feed that is down after 1, 2, 4 … minutes up to the poll period, planning meanwhile on the last known prices, and says so', async () => {
