@@ -18,8 +18,7 @@ import { pathToFileURL } from 'node:url';
 import { marketNodeChannel, roundSchemas } from '../market/clearing/rounds.ts';
 import { runSharing } from '../market/clearing/sharing-rounds.ts';
 import { generateIdentity, MarketNode, startEmbeddedBroker } from '../market/index.ts';
-import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityCentral, solveCommunityDistributed, type CommunityProblem, type LocalSolver } from '../optimizer/community/index.ts';
-import { createOptimizer } from '../optimizer/index.ts';
+import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityCentral, solveCommunityDistributed, type CommunityProblem } from '../optimizer/community/index.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
 import { report, type BenchOptions } from './report.ts';
 import { packageFile } from '../package/paths.ts';
@@ -67,20 +66,7 @@ export async function overMqtt(options: BenchOptions, fixture: string, gateways:
   const identities = ids.map((id) => generateIdentity(id));
   const community = { communityId: `bench-${process.pid}`, members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey })) };
   const nodes = identities.map((identity) => new MarketNode({ identity, community, brokerUrl: broker.url, dataDir: join(root, identity.peerId), roundSchemas, log: () => {} }));
-  // Each household's local solve times, round by round: what runs side by side on real gateways.
-  const solveMs: number[][] = households.map(() => []);
-  const optimizers = households.map(() => createOptimizer({ timeBudgetMs: settings.solveBudgetMs, highsGap: { relative: 1e-7, absolute: 1e-7 } }));
-  const timed = (n: number): LocalSolver => ({
-    solve: async (input, solveOptions) => {
-      const started = performance.now();
-      try {
-        return await optimizers[n]!.solve(input, solveOptions);
-      } finally {
-        solveMs[n]!.push(performance.now() - started);
-      }
-    },
-  });
-  const agents = households.map((input, n) => new HouseholdAgent(input, [], settings, false, 0, timed(n)));
+  const agents = households.map((input) => new HouseholdAgent(input, [], settings, false, 0));
   try {
     await Promise.all(nodes.map((n) => n.start()));
     const started = performance.now();
@@ -90,13 +76,6 @@ export async function overMqtt(options: BenchOptions, fixture: string, gateways:
     const clearingMs = performance.now() - started;
     const { rounds, converged } = outcomes[0]!;
     report(options, { suite: 'community', metric: 'clearing over MQTT', value: clearingMs, unit: 'ms', params: { ...params, rounds, converged }, goal: { op: '<=', value: gateways <= 4 ? 10_000 : 60_000 } });
-    // Not a measurement of N machines: this run's wall time with each round's local solves taken as
-    // running side by side (the slowest of the round counts), everything else (messages, signatures
-    // of all N nodes, the coordinator) kept serial as it ran here.
-    const serialSolveMs = solveMs.flat().reduce((a, b) => a + b, 0);
-    const slowestPerRoundMs = Array.from({ length: Math.max(...solveMs.map((s) => s.length)) }, (_, r) => Math.max(...solveMs.map((s) => s[r] ?? 0)));
-    const criticalPathMs = clearingMs - serialSolveMs + slowestPerRoundMs.reduce((a, b) => a + b, 0);
-    report(options, { suite: 'community', metric: 'clearing over MQTT, local solves side by side (estimate)', value: criticalPathMs, unit: 'ms', params: { ...params, rounds, serialSolveMs: Math.round(serialSolveMs) } });
     // The same clearing in one process: the MQTT one must give every household the same plan.
     const reference = await solveCommunityDistributed(p, settings);
     const net = (plan: { gridImportKw: number[]; gridExportKw: number[] }) => plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!);
@@ -104,7 +83,6 @@ export async function overMqtt(options: BenchOptions, fixture: string, gateways:
     report(options, { suite: 'community', metric: 'MQTT vs in-process plans', value: differenceKw, unit: 'kW', params: { ...params, rounds, inProcessRounds: reference.rounds, inProcessMs: reference.solveMs } });
   } finally {
     for (const a of agents) a.dispose();
-    for (const o of optimizers) o.dispose();
     await Promise.all(nodes.map((n) => n.stop()));
     await broker.close();
     rmSync(root, { recursive: true, force: true });
