@@ -13,7 +13,8 @@
  *    telemetry broker, status page) for one simulated hour: peak RSS.
  *
  * Sizes: runs per case 3 (`--quick` 1); PE_BENCH_FOOTPRINT_SECONDS wall seconds the real-board
- * gateway runs after its discovery report (12, above two fast-loop rounds and the first solve).
+ * gateway runs after its discovery report (12, above two fast-loop rounds and the first solve);
+ * PE_BENCH_FOOTPRINT_NODE_FLAGS node's flags (default the unit's).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,8 +31,8 @@ import { defaultStartIso } from '../../sim/command.ts';
 const MIB = 2 ** 20;
 /** The compiled CLI: what is installed, whichever way this benchmark itself was started. */
 const builtCli = packageFile('dist', 'src', 'cli', 'bin.js');
-/** The node flags of deploy/prosumer-edge.service's ExecStart. */
-const unitNodeFlags = ['--max-semi-space-size=1'];
+/** The node flags of deploy/prosumer-edge.service's ExecStart; PE_BENCH_FOOTPRINT_NODE_FLAGS tries others. */
+const unitNodeFlags = (process.env.PE_BENCH_FOOTPRINT_NODE_FLAGS ?? '--max-semi-space-size=1 --liftoff-only').split(' ').filter(Boolean);
 const sampleEveryMs = 100;
 
 interface Measured {
