@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { hourTariff, tariffParams } from '../../src/data/tariff.ts';
+import { loadGatewayConfig } from '../../src/config/gateway.ts';
 import { watchPriceFile } from '../../src/prices/index.ts';
+import { runGateway } from '../../src/runtime/gateway-runtime.ts';
+import { openRuntimeStore } from '../../src/storage/store.ts';
 import { createTariffSource } from '../../src/runtime/prices.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 
@@ -78,19 +81,59 @@ describe('the watched price file', () => {
   });
 });
 
-describe('prosumer-edge run with a bad price file', () => {
-  function simConfig(name: string, pricesFile: string): string {
-    const config = parse(readFileSync(join(root, 'config/gateway.sim.yaml'), 'utf8')) as Record<string, any>;
-    const absolute = (p: string) => resolve(join(root, 'config'), p);
-    config.board.file = absolute(config.board.file);
-    config.forecast.historyFile = absolute(config.forecast.historyFile);
-    config.tariff.pricesFile = pricesFile;
-    config.storage.dir = join(work, name, 'store');
-    const file = join(work, `${name}.yaml`);
-    writeFileSync(file, stringify(config));
-    return file;
-  }
+/** The shipped simulator example with `pricesFile`, its storage in this test's folder. */
+function simConfig(name: string, pricesFile: string, change: (config: Record<string, any>) => void = () => undefined): string {
+  const config = parse(readFileSync(join(root, 'config/gateway.sim.yaml'), 'utf8')) as Record<string, any>;
+  const absolute = (p: string) => resolve(join(root, 'config'), p);
+  config.board.file = absolute(config.board.file);
+  config.forecast.historyFile = absolute(config.forecast.historyFile);
+  config.tariff.pricesFile = pricesFile;
+  config.storage.dir = join(work, name, 'store');
+  change(config);
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, stringify(config));
+  return file;
+}
 
+describe('a gateway running on the simulator', () => {
+  it('prices its hours from a new price file without a restart, and goes on through a broken one', async () => {
+    const shipped = readFileSync(join(root, 'data/community/prices/day_ahead_DE_2015-2016.csv'), 'utf8');
+    const pricesFile = join(work, 'running.csv');
+    writeFileSync(pricesFile, shipped);
+    const config = loadGatewayConfig(simConfig('running', pricesFile, (c) => {
+      c.simulator.hours = 5;
+      c.tariff.reloadCheckS = 1;
+      delete c.telemetry;
+    }));
+    const lines: string[] = [];
+    const running = runGateway(config, { write: (line) => lines.push(line) });
+    const until = async (what: string, test: () => boolean) => {
+      for (const start = Date.now(); !test(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() - start > 60_000) throw new Error(`no ${what}`);
+    };
+    // A download broken off mid-file first: reported, the gateway goes on with what it had.
+    await until('loops', () => lines.some((l) => l.includes('running: fast loop')));
+    writeFileSync(pricesFile, 'timestamp,price_eur_per_mwh\n2016-07-01T00:00:00Z,4o.2\n');
+    await until('the report of the broken file', () => lines.some((l) => l.includes('keeping the last good prices')));
+    // Then a good one: every hour of 2016 at 500 EUR/MWh.
+    const day = shipped.split('\n').filter((l) => l.startsWith('2016-'));
+    writeFileSync(pricesFile, `timestamp,price_eur_per_mwh\n${day.map((l) => `${l.split(',')[0]},500`).join('\n')}\n`);
+    await until('the reload', () => lines.some((l) => l.includes(`prices: ${pricesFile} reloaded`)));
+    const reloadedAt = lines.findIndex((l) => l.includes(`prices: ${pricesFile} reloaded`));
+    const result = await running;
+    expect(result.slowTicks).toBeGreaterThan(0);
+    const store = openRuntimeStore(config.storage.dir);
+    try {
+      // The hours accounted after the reload are priced from the new file.
+      const last = store.hours().at(-1)!;
+      expect(last.buyEurPerKwh).toBeCloseTo(hourTariff(500, config.tariff).buyEurPerKwh, 9);
+    } finally {
+      store.close();
+    }
+    expect(lines.slice(0, reloadedAt).some((l) => /error .*prices: keeping the last good prices, the changed file is unusable: .*running\.csv:2 column "price_eur_per_mwh"/.test(l))).toBe(true);
+  }, 120_000);
+});
+
+describe('prosumer-edge run with a bad price file', () => {
   function runCli(args: string[]): Promise<{ code: number | null; stderr: string }> {
     return new Promise((done) => {
       const child = spawn(process.execPath, [join(root, 'src/cli/prosumer-edge.mjs'), ...args], { cwd: work });
