@@ -1,5 +1,4 @@
 import { createServer, type Socket } from 'node:net';
-import { Aedes } from 'aedes';
 import { systemClock, type Clock } from '../time/clock.ts';
 import { CommunityBrokerRules } from './broker-login.ts';
 import { Membership, type CommunityConfig } from './community.ts';
@@ -35,6 +34,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const host = options.host ?? '127.0.0.1';
   const clock = options.clock ?? systemClock;
   const rules = options.community === undefined ? undefined : new CommunityBrokerRules(new Membership(options.community));
+  // Loaded here: a gateway that talks to an external broker never loads aedes (~12 MiB).
+  const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker(
     rules === undefined
       ? {}
