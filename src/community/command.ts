@@ -5,13 +5,24 @@
  * crashed (the others are still summarised), 130 when stopped with Ctrl-C, 2 on bad options.
  */
 import { parseArgs } from 'node:util';
-import { defaultSpeed, runCommunity, type CommunityOptions } from './runner.ts';
+import { runCommunity, type CommunityOptions } from './runner.ts';
 import { formatSummary } from './report.ts';
 
+/**
+ * Without --days, --start or --all: a week of November, when the evenings' coincident peaks are
+ * what the community coordinates, in a few minutes; --all is the evaluation's 160 test days.
+ */
+const defaultStartDay = '2016-11-01';
+const defaultDays = 7;
+
 const usage = `usage: prosumer-edge community [options]
-  --days N        run the first N test days (default: all test days of ../shared/docs/evaluation.md in the shipped data)
+  (no option: the ${defaultDays} test days from ${defaultStartDay}, a few minutes; --all: every test day)
+  --all           run every test day of ../shared/docs/evaluation.md in the shipped data (160 days)
+  --days N        run the first N test days (from --start, or from the first test day)
   --start DAY     take test days from DAY on (YYYY-MM-DD)
-  --speed S       simulated seconds per wall-clock second (default ${defaultSpeed})
+  --speed S       simulated seconds per wall-clock second, paced by the wall clock (default: lock-step
+                  time — it advances when every gateway has finished its step, as fast as the CPU allows,
+                  and the figures do not depend on the machine's load)
   --out DIR       runs go to DIR/<timestamp>/ (default out/community)
   --data DIR      data in the layout of ../shared/data (default data/community)
   --json          print the summary as JSON (progress on stderr)
@@ -24,7 +35,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         days: { type: 'string' }, start: { type: 'string' }, speed: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        all: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -37,6 +48,11 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const options: CommunityOptions = { progress: values.json ? process.stderr : process.stdout };
+  if (values.all && (values.days !== undefined || values.start !== undefined)) return usageError('--all runs every test day: drop --days / --start');
+  if (!values.all && values.days === undefined && values.start === undefined) {
+    options.startDay = defaultStartDay;
+    options.days = defaultDays;
+  }
   if (values.days !== undefined) {
     const days = Number(values.days);
     if (!Number.isInteger(days) || days < 1) return usageError(`--days: expected a positive integer, got "${values.days}"`);

@@ -25,8 +25,9 @@ export interface RunLayoutOptions {
   households: GatewaySetup[];
   brokerUrl: string;
   startIso: string;
-  speed: number;
-  wallAnchorMs: number;
+  /** Simulated seconds per wall second (with the wall anchor), or 'lockstep'. */
+  speed: number | 'lockstep';
+  wallAnchorMs?: number;
   hours: number;
 }
 
@@ -47,7 +48,8 @@ export interface GatewayFiles {
 const fastLoopWallMs = 250;
 const stepMinutes = 60;
 
-export function controlFor(speed: number) {
+export function controlFor(speed: number | 'lockstep') {
+  if (speed === 'lockstep') return lockstepControl;
   const fastPeriodS = Math.min(stepMinutes * 60, Math.max(1, Math.round((speed * fastLoopWallMs) / 1000)));
   const stepWallMs = (stepMinutes * 60 * 1000) / speed;
   return {
@@ -57,6 +59,13 @@ export function controlFor(speed: number) {
     solveBudgetMs: Math.max(10, Math.floor(Math.min(2000, 0.8 * stepWallMs))),
   };
 }
+
+/**
+ * Lock-step: the fast loop twice an hour, as at the default 7200× (the replayed profiles are hourly
+ * means held for their hour), and the evaluation's solve budget (time waits for the solve, so a
+ * solve ends by convergence, not by the machine's load: the run is deterministic).
+ */
+const lockstepControl = { fastPeriodS: 1800, stepMinutes, revertTimeoutS: 18_000, solveBudgetMs: 10_000 };
 
 export function writeRunLayout(options: RunLayoutOptions): { membersFile: string; gateways: GatewayFiles[] } {
   const dataDir = resolve(options.dataDir);
@@ -87,7 +96,7 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
         dataDir,
         startIso: options.startIso,
         speed: options.speed,
-        wallAnchorMs: options.wallAnchorMs,
+        ...(options.wallAnchorMs !== undefined ? { wallAnchorMs: options.wallAnchorMs } : {}),
         hours: options.hours,
       },
       site: {

@@ -1,6 +1,7 @@
 /**
  * The community run's progress bar: how far the slowest gateway has got in simulated time (from
- * its telemetry), and the wall time left at the run's speed. On a terminal one line is
+ * its telemetry, or the lock-step time every gateway has reached), and the wall time left at the
+ * run's speed (lock-step: at the rate measured so far). On a terminal one line is
  * rewritten at most every 200 ms; otherwise (a log, CI) a line is written at every 10 %.
  */
 
@@ -20,7 +21,8 @@ export interface CommunityProgress {
 
 const barWidth = 24;
 
-export function communityProgress(stream: ProgressStream, startMs: number, endMs: number, speed: number): CommunityProgress {
+/** `speed`: simulated per wall second, or 'lockstep' (the ETA then follows the rate measured so far). */
+export function communityProgress(stream: ProgressStream, startMs: number, endMs: number, speed: number | 'lockstep'): CommunityProgress {
   const startedWallMs = Date.now();
   let lastDrawMs = -Infinity;
   let lastDecile = -1;
@@ -39,7 +41,8 @@ export function communityProgress(stream: ProgressStream, startMs: number, endMs
       lastDecile = decile;
       const filled = Math.round(fraction * barWidth);
       const at = reportedMs === null ? 'starting' : new Date(reportedMs).toISOString().slice(0, 16).replace('T', ' ');
-      const etaMs = reportedMs === null ? NaN : (endMs - Math.max(reportedMs, startMs)) / speed;
+      const rate = speed === 'lockstep' ? (reportedMs === null ? NaN : (reportedMs - startMs) / (nowMs - startedWallMs)) : speed;
+      const etaMs = reportedMs === null || !(rate > 0) ? NaN : (endMs - Math.max(reportedMs, startMs)) / rate;
       const text = `[community] [${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${(100 * fraction).toFixed(1).padStart(5)} % ${at} · ${reporting}/${live} gateways reporting · elapsed ${clock(nowMs - startedWallMs)} · ETA ${Number.isFinite(etaMs) ? clock(etaMs) : '?'}`;
       const width = Math.max(20, (stream.columns ?? 120) - 1);
       stream.write(stream.isTTY ? `\r${text.slice(0, width).padEnd(width)}` : `${text}\n`);

@@ -4,11 +4,15 @@
  * embedded broker, over the test days of ../shared/docs/evaluation.md at accelerated time; then
  * the figures against no control on the same days and a report. docs/community.md.
  *
- * The processes share one simulated time without talking to each other: each gets the same
- * start, speed and wall-clock anchor (ScaledClock). The run starts six hours before the first
- * test day, so a gateway that takes a few seconds longer to start still has a plan and its
- * peers when the first scored hour begins, and ends an hour after the last, so the last scored
- * hour is closed.
+ * By default the processes share one **lock-step** simulated time (src/time/lockstep-clock.ts):
+ * this runner is the barrier, each gateway reports over its IPC channel when it has finished its
+ * step and what instant it waits for next, and time jumps to the earliest once all have. So a run
+ * is deterministic (no solve ends on a wall-clock limit, no gateway starts late) and as fast as the
+ * CPU allows. With `speed` the gateways instead share a scaled clock without talking to each other
+ * (the same start, speed and wall-clock anchor, ScaledClock): a real-time-like demonstration, whose
+ * results depend on how busy the machine is. The run starts six hours before the first test day,
+ * so every gateway has a plan and its peers when the first scored hour begins, and ends an hour
+ * after the last, so the last scored hour is closed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -25,14 +29,10 @@ import { communityDataDir } from '../../sim/plant/household.ts';
 import { repoDir, writeRunLayout, type GatewayFiles } from './configs.ts';
 import { cliEntry } from '../package/paths.ts';
 import { communityProgress, type ProgressStream } from './progress.ts';
+import { LockstepBarrier, type LockstepReport } from '../time/lockstep-clock.ts';
 import { writeReport } from './report.ts';
 import { completeDays, noControlRecords, summariseRun, type HouseholdRecords, type RunSummary } from './summary.ts';
 
-/**
- * The profiles are hourly means held for their hour, so a fast loop twice an hour (1800 s at
- * 7200×, ~250 ms of wall time) sees every change; all 160 test days then take about 40 min.
- */
-export const defaultSpeed = 7200;
 /**
  * Simulated time before the first test day: the gateways plan, solve cold and meet their peers
  * (while four processes start on two cores) before the first scored hour.
@@ -44,6 +44,12 @@ const coolDownMs = HOUR_MS;
 const startLeadMs = 15_000;
 /** Wall time a gateway may take to stop by itself once the simulated period is over. */
 const stopGraceMs = 60_000;
+/**
+ * Lock-step: wall time without any advance after which a gateway still running is stopped and
+ * reported (a stalled run; the first solves at start-up take the longest). Time never passes the
+ * period's end, so this is also how long a gateway may take to stop by itself after it.
+ */
+const stallMs = 180_000;
 /** Wall time between SIGTERM and SIGKILL for a gateway that does not stop. */
 const killAfterMs = 15_000;
 const topicPrefix = 'prosumer-edge';
@@ -54,7 +60,7 @@ export interface CommunityOptions {
   days?: number;
   /** Take test days from this UTC day on (YYYY-MM-DD). */
   startDay?: string;
-  /** Simulated seconds per wall-clock second. */
+  /** Simulated seconds per wall-clock second; absent: lock-step time. */
   speed?: number;
   /** Runs go to `<outDir>/<timestamp>/` (default out/community). */
   outDir?: string;
@@ -84,7 +90,7 @@ export interface CommunitySummary {
   summaryFile: string;
   dataDir: string;
   households: string[];
-  speed: number;
+  speed: number | 'lockstep';
   /** Simulated period: the warm-up hours, then the days from the first to the last test day run. */
   startIso: string;
   endIso: string;
@@ -109,8 +115,8 @@ interface Telemetry {
 export async function runCommunity(options: CommunityOptions = {}): Promise<CommunitySummary> {
   const startedWallMs = Date.now();
   const dataDir = resolve(options.dataDir ?? communityDataDir);
-  const speed = options.speed ?? defaultSpeed;
-  if (!(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
+  const speed = options.speed ?? 'lockstep';
+  if (speed !== 'lockstep' && !(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
   const ids = [...householdIds];
   const [prices, ...series] = await Promise.all([loadPrices(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
   const days = selectDays(series, lastPricedDayMs(prices!), options);
@@ -129,7 +135,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
     const progress = communityProgress(options.progress ?? process.stdout, startMs, endMs, speed);
     try {
       await subscriber.subscribeAsync(['state', 'hour', 'safety'].map((kind) => `${topicPrefix}/+/${kind}`), { qos: 1 });
-      const wallAnchorMs = Date.now() + startLeadMs;
+      const wallAnchorMs = speed === 'lockstep' ? undefined : Date.now() + startLeadMs;
       layout = writeRunLayout({
         runDir,
         dataDir,
@@ -137,15 +143,23 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
         brokerUrl: broker.url,
         startIso: new Date(startMs).toISOString(),
         speed,
-        wallAnchorMs,
+        ...(wallAnchorMs !== undefined ? { wallAnchorMs } : {}),
         hours: (endMs - startMs) / HOUR_MS,
       });
+      const barrier = speed === 'lockstep' ? new LockstepBarrier(startMs, endMs) : null;
+      let advancedAt = { ms: startMs, wallMs: Date.now() };
       outcomes = await runGateways(layout.gateways, {
-        stopAtWallMs: wallAnchorMs + (endMs - startMs) / speed + stopGraceMs,
+        overdue: () => {
+          if (!barrier) return Date.now() > wallAnchorMs! + (endMs - startMs) / (speed as number) + stopGraceMs;
+          if (barrier.currentMs !== advancedAt.ms) advancedAt = { ms: barrier.currentMs, wallMs: Date.now() };
+          return Date.now() - advancedAt.wallMs > stallMs;
+        },
+        barrier,
         signal: options.signal,
         tick: (live) => {
           const reported = live.map((id) => telemetry.latestMs.get(id)).filter((t): t is number => t !== undefined);
-          progress.update(reported.length > 0 ? Math.min(...reported) : null, reported.length, live.length);
+          if (barrier) progress.update(barrier.currentMs, reported.length, live.length);
+          else progress.update(reported.length > 0 ? Math.min(...reported) : null, reported.length, live.length);
         },
       });
     } finally {
@@ -226,16 +240,22 @@ function collect(telemetry: Telemetry, topic: string, payload: Buffer): void {
 }
 
 /**
- * What a gateway recorded: its hours from its store (durable, complete) merged over those its
- * telemetry delivered, its stored energy and safety events from telemetry (the store keeps only
- * the latest month of measurements and three months of safety events).
+ * What a gateway recorded: its hours and its stored energy from its store (durable, and taken on
+ * the gateway's clock, so a lock-step run gives the same figures every time) merged over what its
+ * telemetry delivered (the store keeps only the latest month of measurements), and its safety
+ * events from telemetry (the store keeps three months of them).
  */
 function householdRecords(household: string, files: GatewayFiles, telemetry: Telemetry): HouseholdRecords {
   const hours = new Map((telemetry.hours.get(household) ?? []).map((h) => [h.hourStartMs, h]));
+  const energy = new Map((telemetry.energy.get(household) ?? []).map((e) => [e.atMs, e]));
   try {
     const store = openRuntimeStore(files.storageDir, { log: () => undefined });
     try {
       for (const h of store.hours()) hours.set(h.hourStartMs, h);
+      const measured = store.measurements();
+      // Telemetry samples inside the span the store still holds are replaced by the store's.
+      if (measured.length > 0) for (const atMs of energy.keys()) if (atMs >= measured[0]!.atMs) energy.delete(atMs);
+      for (const m of measured) if (m.energyKwh !== null) energy.set(m.atMs, { atMs: m.atMs, energyKwh: m.energyKwh });
     } finally {
       store.close();
     }
@@ -245,14 +265,16 @@ function householdRecords(household: string, files: GatewayFiles, telemetry: Tel
   return {
     household,
     hours: [...hours.values()],
-    energy: telemetry.energy.get(household) ?? [],
+    energy: [...energy.values()].sort((a, b) => a.atMs - b.atMs),
     safetyEvents: telemetry.safety.get(household) ?? [],
   };
 }
 
 interface GatewayRunOptions {
-  /** Past this wall instant a gateway that still runs is stopped and counted as crashed. */
-  stopAtWallMs: number;
+  /** True once a gateway that still runs is overdue (scaled: past the period's end; lock-step: no advance for long): it is stopped and counted as crashed. */
+  overdue: () => boolean;
+  /** Lock-step time: every gateway reports to it over its IPC channel. */
+  barrier: LockstepBarrier | null;
   signal: AbortSignal | undefined;
   /** Called about every 200 ms with the households whose process still runs. */
   tick: (live: string[]) => void;
@@ -282,8 +304,9 @@ async function runGateways(gateways: GatewayFiles[], options: GatewayRunOptions)
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const ticker = setInterval(() => {
     options.tick([...running.keys()]);
+    const late = options.overdue();
     for (const household of running.keys()) {
-      if (Date.now() > options.stopAtWallMs) stop(household, overdue);
+      if (late) stop(household, overdue);
       else if (stoppedByUs.has(household)) stop(household, stoppedByUs);
     }
   }, 200);
@@ -291,8 +314,16 @@ async function runGateways(gateways: GatewayFiles[], options: GatewayRunOptions)
     const outcomes = Promise.all(
       gateways.map(async (g): Promise<GatewayOutcome> => {
         const log = createWriteStream(g.logFile, { flags: 'a' });
-        const child = spawn(process.execPath, [cliEntry, 'run', '--config', g.configFile], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [cliEntry, 'run', '--config', g.configFile], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe', ...(options.barrier ? ['ipc' as const] : [])] });
         running.set(g.household, child);
+        const { barrier } = options;
+        if (barrier) {
+          barrier.join(g.household, (advance) => {
+            if (child.connected) child.send(advance);
+          });
+          child.on('message', (report) => barrier.report(g.household, report as LockstepReport));
+          child.once('exit', () => barrier.leave(g.household));
+        }
         const tail: string[] = [];
         child.stdout!.pipe(log, { end: false });
         child.stderr!.on('data', (chunk: Buffer) => {
@@ -317,7 +348,7 @@ async function runGateways(gateways: GatewayFiles[], options: GatewayRunOptions)
         running.delete(g.household);
         await new Promise<void>((done) => log.end(done));
         const status = overdue.has(g.household) || (exitCode !== 0 && !stoppedByUs.has(g.household)) ? 'crashed' : stoppedByUs.has(g.household) ? 'stopped' : 'ok';
-        if (overdue.has(g.household)) tail.push(`did not exit within ${stopGraceMs / 1000} s after the simulated period ended: stopped`);
+        if (overdue.has(g.household)) tail.push(options.barrier ? `lock-step time did not advance for ${stallMs / 1000} s: stopped` : `did not exit within ${stopGraceMs / 1000} s after the simulated period ended: stopped`);
         return { household: g.household, status, exitCode, signal, stderrTail: status === 'ok' ? '' : tail.join('\n'), logFile: g.logFile, configFile: g.configFile };
       }),
     );

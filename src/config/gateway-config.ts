@@ -28,8 +28,11 @@ export interface GatewayConfig {
     dataDir?: string;
     /** Simulated start instant (ISO 8601, UTC). */
     startIso: string;
-    /** Simulated seconds per wall-clock second. */
-    speed: number;
+    /**
+     * Simulated seconds per wall-clock second, or 'lockstep': simulated time advances when every
+     * process of a multi-gateway run has finished its step (no wall-clock pacing; the community run).
+     */
+    speed: number | 'lockstep';
     /** Wall-clock instant (ms since epoch) at which simulated time is `startIso`; default: start of the process. Lets several processes share one simulated time. */
     wallAnchorMs?: number;
     /** Stop after this many simulated hours (default: run until stopped). */

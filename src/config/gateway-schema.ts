@@ -109,7 +109,8 @@ export const gatewaySchema = {
         household: { type: 'string', pattern: ID_PATTERN },
         dataDir: path,
         startIso: { type: 'string', pattern: ISO_INSTANT_PATTERN },
-        speed: { type: 'number', exclusiveMinimum: 0, maximum: 100_000 },
+        // 'lockstep': time advances when every process of the run has finished its step (src/time/lockstep-clock.ts).
+        speed: { anyOf: [{ type: 'number', exclusiveMinimum: 0, maximum: 100_000 }, { const: 'lockstep' }] },
         wallAnchorMs: { type: 'integer', minimum: 0 },
         hours: positive,
       },

@@ -162,9 +162,10 @@ function crossCheck(config: GatewayConfig, problems: string[]): void {
   if (control.fastPeriodS > stepS) problem('/control/fastPeriodS', `must be at most one plan step, stepMinutes × 60 = ${stepS} s, got ${control.fastPeriodS}`);
   // A setpoint refreshed every fast period must never lapse between two refreshes.
   if (control.revertTimeoutS < 2 * control.fastPeriodS) problem('/control/revertTimeoutS', `must be at least twice fastPeriodS (${2 * control.fastPeriodS} s), got ${control.revertTimeoutS}`);
-  // The budget is wall-clock time; a plan step lasts stepMinutes of gateway time, i.e. less wall time under a simulator.
+  // The budget is wall-clock time; a plan step lasts stepMinutes of gateway time, i.e. less wall time
+  // under a simulator. Lock-step time waits for every solve: no wall-clock step to fit in.
   const speed = config.simulator?.speed ?? 1;
-  const stepWallMs = (stepS * 1000) / speed;
+  const stepWallMs = speed === 'lockstep' ? Infinity : (stepS * 1000) / speed;
   if (control.solveBudgetMs > stepWallMs) problem('/control/solveBudgetMs', `must fit in one plan step: ${stepWallMs} ms of wall-clock time${speed === 1 ? '' : ` at simulator speed ${speed}`}, got ${control.solveBudgetMs}`);
 
   const horizonHours = (control.horizonSteps * control.stepMinutes) / 60;

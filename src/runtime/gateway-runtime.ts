@@ -12,6 +12,7 @@
  */
 import { join } from 'node:path';
 import { ScaledClock, systemClock, type Clock } from '../time/clock.ts';
+import { holdWhile, LockstepClock, parentLink } from '../time/lockstep-clock.ts';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { loadBoardProfile } from '../config/board.ts';
 import { assembleGateway, type DeviceReport, type Gateway } from '../gateway/assemble.ts';
@@ -248,6 +249,8 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     };
     replanNow = () => void planAt(clock.nowMs()).catch((e: unknown) => log('error', `plan now: ${(e as Error).message}`));
     const slowTask = periodic(clock, stepMs, endMs, stop.signal, planAt, true);
+    // Lock-step time may move once both loops are on it (the slow loop's first tick holds it still).
+    if (clock instanceof LockstepClock) clock.started();
     const [fastRun, slowRun] = await Promise.all([fastTask, slowTask]);
     // No plan-now may start once the loops are done, and one under way ends before anything closes.
     takingCommands = false;
@@ -318,6 +321,7 @@ function simulatedHousehold(config: GatewayConfig) {
 }
 
 function gatewayClock(config: GatewayConfig): Clock {
+  if (config.simulator?.speed === 'lockstep') return new LockstepClock(Date.parse(config.simulator.startIso), parentLink());
   if (!config.simulator) return systemClock;
   return new ScaledClock(Date.parse(config.simulator.startIso), config.simulator.speed, config.simulator.wallAnchorMs ?? Date.now());
 }
@@ -339,7 +343,7 @@ async function periodic(clock: Clock, periodMs: number, endMs: number, signal: A
     let slept = true;
     while (slept && clock.nowMs() < atMs) slept = await clock.sleep(atMs - clock.nowMs(), signal);
     if (!slept) break;
-    await task(atMs);
+    await holdWhile(clock, task(atMs));
     runs++;
     const next = nextMultiple(Math.max(atMs + 1, clock.nowMs()), periodMs);
     skipped += Math.max(0, Math.round((next - atMs) / periodMs) - 1);

@@ -46,6 +46,7 @@ import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, Househo
 import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
 import { Journal } from '../storage/journal.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
+import { holdWhile } from '../time/lockstep-clock.ts';
 import type { RuntimeLog } from './log.ts';
 import type { ActivePlan, MarketView, TradeView } from './types.ts';
 
@@ -177,7 +178,7 @@ class GatewayMarketLoop implements MarketLoop {
     this.market = options.config.market;
     const { control, simulator } = options.config;
     this.timing = {
-      joinTimeoutMs: (control.stepMinutes * 60_000) / (simulator?.speed ?? 1) + control.solveBudgetMs + 5_000,
+      joinTimeoutMs: (simulator?.speed === 'lockstep' ? 0 : (control.stepMinutes * 60_000) / (simulator?.speed ?? 1)) + control.solveBudgetMs + 5_000,
       roundTimeoutMs: 10_000,
       commitTimeoutMs: 30_000,
       node: {},
@@ -234,7 +235,8 @@ class GatewayMarketLoop implements MarketLoop {
   }
 
   private run(work: Promise<void>): void {
-    this.running = work
+    // A clearing keeps lock-step time still: the community clears at one instant.
+    this.running = holdWhile(this.options.clock, work)
       // Only the journal can throw here (a full disk): the market pauses, the gateway runs on.
       .catch((error: Error) => this.options.log('error', `market: journal not written: ${error.message}`))
       .finally(() => (this.running = null));

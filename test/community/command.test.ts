@@ -9,7 +9,8 @@ describe('prosumer-edge community (options)', () => {
   it('lists its options with --help and exits 0', () => {
     const result = community('--help');
     expect(result.status).toBe(0);
-    for (const option of ['--days N', '--start DAY', '--speed S', '--out DIR', '--data DIR', '--json']) expect(result.stdout).toContain(option);
+    for (const option of ['--all', '--days N', '--start DAY', '--speed S', '--out DIR', '--data DIR', '--json']) expect(result.stdout).toContain(option);
+    expect(result.stdout).toContain('no option: the 7 test days from 2016-11-01');
   });
 
   it('refuses bad options with exit 2, naming the option, before starting anything', () => {
@@ -18,6 +19,7 @@ describe('prosumer-edge community (options)', () => {
       [['--speed', 'fast'], /--speed: expected a number > 0, got "fast"/],
       [['--start', '2016-13-01'], /--start: expected a day YYYY-MM-DD, got "2016-13-01"/],
       [['--colour'], /Unknown option '--colour'/],
+      [['--all', '--days', '3'], /--all runs every test day: drop --days \/ --start/],
     ] as const) {
       const result = community(...args);
       expect(result.status, args.join(' ')).toBe(2);

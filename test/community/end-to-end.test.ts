@@ -1,7 +1,7 @@
 /**
  * END TO END — needs the gateway runtime (`prosumer-edge run --config`, src/runtime): four real
  * `prosumer-edge run` processes, each with its simulator on real sockets and ptys, on the
- * runner's embedded broker, over one simulated day (about a minute of wall time each run).
+ * runner's embedded broker, over one simulated day (one to two minutes of wall time each run).
  */
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -38,14 +38,25 @@ function processes(): { pid: number; ppid: number; cmdline: string }[] {
 }
 
 describe('the community run (end to end: needs `prosumer-edge run`)', () => {
-  it('survives a gateway killed halfway: the crash is reported with its stderr, the other three are summarised against no control', async () => {
+  it('gives the same figures in two lock-step runs of the same day, whatever the load of the machine', async () => {
+    const run = () => runCommunity({ days: 1, outDir: mkdtempSync(join(tmpdir(), 'community-e2e-')), progress: { write: () => undefined } });
+    const first = await run();
+    const second = await run();
+    expect(first.speed).toBe('lockstep');
+    expect(first.summarisedDays).toEqual(['2016-07-01']);
+    expect(first.gateways.map((g) => g.status)).toEqual(householdIds.map(() => 'ok'));
+    expect(second.controlled).toEqual(first.controlled);
+    // The clearing's P2P trades are part of it: the households traded with each other.
+    expect(first.controlled!.community.tradedKwh).toBeGreaterThan(0);
+  }, 420_000);
+
+  it('survives a gateway killed halfway (lock-step time goes on without it): the crash is reported with its stderr, the other three are summarised against no control', async () => {
     const outDir = mkdtempSync(join(tmpdir(), 'community-e2e-'));
     const lines: string[] = [];
     let killed = false;
     const orphans: number[] = [];
     const summary = await runCommunity({
       days: 1,
-      speed: 1800,
       outDir,
       progress: {
         write(text) {
