@@ -63,6 +63,10 @@ async function linkOn(io: IoPlugin, endpoint: string, timeoutMs: number, connect
   const five = require('johnny-five') as J5;
   // repl/debug/sigint off: the gateway owns the terminal, the log and process signals.
   const board = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: timeoutMs });
+  // From the start: johnny-five's own connect timeout can emit 'error' after ours has already given
+  // up (seen on a loaded machine), and an 'error' with no listener would end the process. Errors
+  // surface through `ready` below, then as `lost` and as failed operations.
+  board.on('error', () => undefined);
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new DeviceError('timeout', endpoint, `board did not become ready within ${timeoutMs} ms`)), timeoutMs);
     board.once('ready', () => {
@@ -82,7 +86,6 @@ async function linkOn(io: IoPlugin, endpoint: string, timeoutMs: number, connect
     await closeLink();
     throw e;
   }
-  board.on('error', () => undefined); // later errors surface as `lost` and as failed operations
   const relays = new Map<string, J5Relay>();
   return {
     io,
