@@ -48,17 +48,21 @@ export class LockstepClock implements Clock {
   sleep(durationMs: number, signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const waiter = { atMs: this.currentMs + Math.max(0, durationMs), resolve };
-      this.waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          resolve(false);
-          this.queueCheck();
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(false);
+        this.queueCheck();
+      };
+      // A sleep that ends leaves no listener behind: loops sleep on one signal for a year.
+      const waiter = {
+        atMs: this.currentMs + Math.max(0, durationMs),
+        resolve: (elapsed: boolean) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(elapsed);
         },
-        { once: true },
-      );
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.queueCheck();
     });
   }

@@ -2,6 +2,7 @@
  * Lock-step time (src/time/lockstep-clock.ts): clocks of several "processes" on one barrier, linked
  * as an IPC channel would link them (each message delivered on a later turn of the event loop).
  */
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { LockstepBarrier, LockstepClock, type LockstepAdvance, type LockstepLink } from '../../src/time/lockstep-clock.ts';
 
@@ -99,5 +100,16 @@ describe('lock-step time', () => {
     expect(clocks[0]!.nowMs()).toBe(0);
     barrier.leave('p1');
     expect(await woke).toBe(true);
+  });
+});
+
+describe('lock-step sleeps on one signal for a long run', () => {
+  it('leave no abort listener behind once they have ended', async () => {
+    const { clocks } = community(1, 0);
+    const clock = clocks[0]!;
+    clock.started();
+    const stop = new AbortController();
+    for (let k = 0; k < 50; k++) expect(await clock.sleep(10, stop.signal)).toBe(true);
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
   });
 });
