@@ -131,12 +131,14 @@ export async function planHouseholdDay(input: HouseholdDayInput, solver: CesSolv
   }
 
   const { x: sol, objectiveEur } = await solver.solve(b, 'household day-ahead plan');
+  // The schedule is what the household commits to: a solver's −1e-12 on a column bounded at 0 is 0.
+  const committed = (start: number, length: number) => values(sol, start, length).map((v) => Math.max(0, v));
   const imports = values(sol, gIn.start, T);
   const exports = values(sol, gOut.start, T);
-  const accountChargeKw = values(sol, ac.start, T);
-  const accountDischargeKw = values(sol, ad.start, T);
-  const p2pKw = values(sol, x.start, T);
-  const rentedKwh = sol[K.start]!;
+  const accountChargeKw = committed(ac.start, T);
+  const accountDischargeKw = committed(ad.start, T);
+  const p2pKw = committed(x.start, T);
+  const rentedKwh = Math.max(0, sol[K.start]!);
   const retailerKw = imports.map((v, t) => v - exports[t]!);
   const sum = (series: number[]) => series.reduce((total, v) => total + v, 0);
   const rentalPaymentEur = rent ? rent.priceEurPerKwhDay * rentedKwh + rent.throughputFeeEurPerKwh * (sum(accountChargeKw) + sum(accountDischargeKw)) : 0;
