@@ -19,7 +19,8 @@ import { assembleGateway, type DeviceReport, type Gateway } from '../gateway/ass
 import { formatDiscoveryReport } from '../gateway/report.ts';
 import type { Simulator } from '../../sim/simulator.ts';
 import { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from '../market/broker.ts';
-import { openRuntimeStore } from '../storage/store.ts';
+import { openRuntimeStore, StoreLockedError } from '../storage/store.ts';
+import { volatileStore } from '../storage/volatile-store.ts';
 import { createTariffSource } from './prices.ts';
 import { openPriceSource } from '../prices/index.ts';
 import { createSolverClient } from './solver-client.ts';
@@ -107,7 +108,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     closers.push(() => gateway.close());
     log('info', `devices:\n${formatDiscoveryReport(gateway.report)}`);
 
-    const opened = openRuntimeStore(config.storage.dir, { log });
+    const opened = openStoreOrKeepInMemory(config.storage.dir, log);
     closers.push(() => opened.close());
     const store = keepControllingOnStoreErrors(opened, log);
     const userControl = new UserControl({ battery: config.site.battery, guardBandKwh: config.control.socGuardBandKwh, stateFile: join(config.storage.dir, 'user-control.json') });
@@ -270,6 +271,22 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await closeAll();
+  }
+}
+
+/**
+ * A store that cannot be opened for an I/O reason (a full or read-only card) must not keep the
+ * gateway from controlling its battery: it runs with the recent records in memory and says so.
+ * One that another live gateway holds is no such case: two processes must never control one
+ * battery, so that still ends the start.
+ */
+function openStoreOrKeepInMemory(dir: string, log: ReturnType<typeof createRuntimeLog>): RuntimeStore {
+  try {
+    return openRuntimeStore(dir, { log });
+  } catch (error) {
+    if (error instanceof StoreLockedError) throw error;
+    log('error', `store: cannot open ${dir} (${(error as Error).message}); controlling with the recent records in memory only: nothing is kept on disk until a restart opens the store`);
+    return volatileStore(join(dir, 'market'));
   }
 }
 

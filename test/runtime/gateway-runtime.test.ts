@@ -135,6 +135,26 @@ describe('prosumer-edge run', () => {
     }
   });
 
+  it('controls its battery when its store cannot be opened (a full or read-only card), keeping records in memory and saying so', async () => {
+    const blocked = join(work, 'not-a-folder');
+    writeFileSync(blocked, 'a file where the store folder should be');
+    const file = simConfig('no-store', (c) => {
+      c.gatewayId = 'rt-no-store';
+      // An hour in 12 s of wall time: longer than a start-up on a busy machine.
+      c.simulator.speed = 300;
+      c.simulator.hours = 1;
+      c.simulator.startIso = '2016-07-02T08:00:00Z';
+      c.storage.dir = join(blocked, 'store');
+      c.telemetry = {};
+      delete c.market;
+    });
+    const lines: string[] = [];
+    const result = await runGateway(loadGatewayConfig(file), { write: (line) => lines.push(line) });
+    expect(lines.join('\n')).toMatch(/store: cannot open .*not-a-folder\/store .*controlling with the recent records in memory only/);
+    expect(result.slowTicks).toBeGreaterThanOrEqual(1);
+    expect(result.fastIterations).toBeGreaterThan(0);
+  });
+
   it('tells systemd it is ready once its loops run and pings the watchdog, then on SIGTERM says it is stopping and exits 0, leaving a store the next start opens', async () => {
     const file = simConfig('term', (c) => {
       c.simulator.speed = 600;
