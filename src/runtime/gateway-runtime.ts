@@ -64,6 +64,9 @@ export interface RuntimeResult {
 type Closer = () => Promise<void> | void;
 
 export async function runGateway(config: GatewayConfig, options: RuntimeOptions = {}): Promise<RuntimeResult> {
+  // Loaded only when configured: a gateway on real devices never loads the simulator (nor its
+  // data). Loaded before the clock starts, so an accelerated clock does not run while it loads.
+  const simulatorModule = config.simulator ? await import('../../sim/simulator.ts') : null;
   const clock = gatewayClock(config);
   const log = createRuntimeLog(config.gatewayId, clock, options.write);
   const closers: Closer[] = [];
@@ -92,10 +95,8 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const tariff = createTariffSource(config.tariff, { prices, log });
 
     let sim: Simulator | undefined;
-    if (config.simulator) {
-      // Loaded only here: a gateway on real devices never loads the simulator (nor its data).
-      const { startSimulator } = await import('../../sim/simulator.ts');
-      sim = await startSimulator({ clock, boardFile: config.board.file, ...(config.simulator.household ? { household: simulatedHousehold(config) } : {}) });
+    if (config.simulator && simulatorModule) {
+      sim = await simulatorModule.startSimulator({ clock, boardFile: config.board.file, ...(config.simulator.household ? { household: simulatedHousehold(config) } : {}) });
       closers.push(() => sim!.close());
     }
     const board = loadBoardProfile(config.board.file, { ...config.board.vars, ...(sim?.vars ?? {}) });
