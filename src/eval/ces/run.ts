@@ -10,6 +10,7 @@
  *   day to day, per setup; the CES's realised degradation and fees follow the accounts' real flows.
  * - The CES trading alone at each risk weight is the baseline of its profit.
  */
+import { grid } from '../../data/assets.ts';
 import { hourTariff, tariffParams } from '../../data/tariff.ts';
 import type { PriceSeries } from '../../data/households.ts';
 import { realisedProfitEur, scheduleCes, type CesSchedule } from '../../ces/ces-model.ts';
@@ -143,7 +144,7 @@ export async function runCesEvaluation(cases: readonly HouseholdCase[], prices: 
           buyEurPerKwh: expectedRetail.map((t) => t.buyEurPerKwh),
           sellEurPerKwh: expectedRetail.map((t) => t.sellEurPerKwh),
           demandChargeEurPerKwDay: tariffParams.demandChargeEurPerKwDay,
-          gridKw: 11,
+          gridKw: grid.maxImportKw,
           ...(setup.ownBattery
             ? { battery: { params: c.battery, initialEnergyKwh: state.energyKwh[n]!, wearEurPerKw2h: settings.batteryWearEurPerKw2h, terminalEurPerKwh: storedEnergyValueEurPerKwh(expectedRetail.map((t) => t.buyEurPerKwh), c.battery.dischargeEfficiency) } }
             : {}),
