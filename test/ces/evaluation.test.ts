@@ -74,4 +74,17 @@ describe('prosumer-edge ces, end to end on the real data', () => {
     expect(averse!.expected).toBeLessThanOrEqual(neutral!.expected + 1e-9);
     expect(averse!.cvar).toBeGreaterThanOrEqual(neutral!.cvar - 1e-9);
   }, 120_000);
+
+  it('refuses a bad option with exit code 2 and a message naming it, before loading any data', async () => {
+    for (const [args, message] of [[['--risk-weights', '0,x'], /--risk-weights: expected numbers ≥ 0, got "x"/], [['--confidence', '1.5'], /confidence must be in \(0, 1\) \(got 1.5\)/], [['--households', '9'], /--households: unknown household "residential9"/]] as const) {
+      const errors: string[] = [];
+      const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (errors.push(String(chunk)), true));
+      try {
+        expect(await run(['--data', dataDir, ...args])).toBe(2);
+      } finally {
+        stderr.mockRestore();
+      }
+      expect(errors.join('')).toMatch(message);
+    }
+  });
 });
