@@ -264,7 +264,8 @@ function householdRecords(household: string, files: GatewayFiles, telemetry: Tel
   }
   return {
     household,
-    hours: [...hours.values()],
+    // In time order, not in the order telemetry happened to deliver them: sums come out the same every run.
+    hours: [...hours.values()].sort((a, b) => a.hourStartMs - b.hourStartMs),
     energy: [...energy.values()].sort((a, b) => a.atMs - b.atMs),
     safetyEvents: telemetry.safety.get(household) ?? [],
   };

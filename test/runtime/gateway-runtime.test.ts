@@ -85,6 +85,8 @@ describe('prosumer-edge run', () => {
       c.simulator.speed = 1200;
       c.simulator.hours = 4;
       c.simulator.startIso = '2016-07-02T08:00:00Z';
+      // Simulated time starts 8 s from now: a start-up on a busy machine does not eat an hour boundary.
+      c.simulator.wallAnchorMs = Date.now() + 8_000;
       c.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883', topicPrefix: prefix, discoveryPrefix: `${prefix}-ha` }, statusPage: { port: statusPort } };
     });
     const config = loadGatewayConfig(file);
