@@ -296,7 +296,8 @@ class GatewayMarketLoop implements MarketLoop {
           state,
         };
       })
-      .sort((a, b) => a.slotStartMs - b.slotStartMs || (a.tradeId < b.tradeId ? -1 : 1));
+      // By what a trade is, not by its random id: the hour's sums then come out the same in every run.
+      .sort((a, b) => a.slotStartMs - b.slotStartMs || a.peerId.localeCompare(b.peerId) || a.powerKw - b.powerKw || a.priceEurPerKwh - b.priceEurPerKwh || (a.tradeId < b.tradeId ? -1 : 1));
   }
 
   connected(): boolean {
