@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { householdIds } from '../../src/data/households.ts';
 import { runCommunity } from '../../src/community/runner.ts';
 
-/** Pids of this test's gateway processes whose command line names `needle` (read from /proc: they are our own children). */
-function gatewayPids(needle: string): number[] {
+/** Pids of this test's gateway processes whose command line names every one of `needles` (read from /proc: they are our own children). */
+function gatewayPids(...needles: string[]): number[] {
   return processes()
-    .filter((p) => p.cmdline.includes(needle))
+    .filter((p) => needles.every((needle) => p.cmdline.includes(needle)))
     .map((p) => p.pid);
 }
 
@@ -64,7 +64,8 @@ describe('the community run (end to end: needs `prosumer-edge run`)', () => {
           const percent = Number(/\]\s+([\d.]+) %/.exec(text)?.[1]);
           if (!killed && percent >= 40) {
             killed = true;
-            for (const pid of gatewayPids(join('residential6', 'gateway.yaml'))) {
+            // This run's gateway only: another community run on the machine has its own residential6.
+            for (const pid of gatewayPids(outDir, join('residential6', 'gateway.yaml'))) {
               orphans.push(...childPids(pid));
               process.kill(pid, 'SIGKILL');
             }
