@@ -3,8 +3,7 @@
  * SDM630 and a Sungrow SH-RT whose registers pymodbus serves and Python's struct encodes, and
  * Debian's mbpoll reads the simulated SDM630 and Sungrow served from the same map files.
  */
-import { execFile, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createModbusTcpBus } from '../../../drivers/modbus/tcp.ts';
@@ -16,6 +15,7 @@ import { SimRegisterMapDevice } from '../../../sim/register-map/device.ts';
 import { startModbusTcpServer } from '../../../sim/modbus/tcp-server.ts';
 import { ManualClock } from '../../../src/time/clock.ts';
 import { TestPlant } from '../../fixtures/test-plant.ts';
+import { startPythonServer } from '../python-server.ts';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void>)[] = [];
@@ -35,23 +35,7 @@ interface ServedPoint {
 }
 
 async function pymodbusServer(points: ServedPoint[]): Promise<number> {
-  const child = spawn('/usr/bin/python3', [new URL('./serve_points.py', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'pipe'] });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.stdin.end();
-        setTimeout(() => child.kill(), 3_000).unref();
-      }),
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.write(`${JSON.stringify({ points })}\n`);
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`pymodbus server exited with ${code}: ${stderr}`)));
-  });
-  return Number(line);
+  return startPythonServer(new URL('./serve_points.py', import.meta.url), { points }, cleanups);
 }
 
 function busTo(port: number, clock: ManualClock) {

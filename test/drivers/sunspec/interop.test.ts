@@ -3,8 +3,7 @@
  * simulator's map, our driver reads a map served by pymodbus, and the driver works over
  * Modbus RTU on a real pseudo-terminal.
  */
-import { execFile, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createModbusRtuBus } from '../../../drivers/modbus/rtu.ts';
@@ -21,6 +20,7 @@ import { openPtyPair } from '../../../sim/serial/pty.ts';
 import { simMeter } from '../../../sim/sunspec/meter.ts';
 import { ManualClock } from '../../../src/time/clock.ts';
 import { TestPlant } from '../../fixtures/test-plant.ts';
+import { startPythonServer } from '../python-server.ts';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void>)[] = [];
@@ -90,23 +90,7 @@ function sunspecImage(): number[] {
 }
 
 async function pymodbusServer(base: number, registers: number[]): Promise<number> {
-  const child = spawn('/usr/bin/python3', [new URL('./serve_registers.py', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'pipe'] });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.stdin.end();
-        setTimeout(() => child.kill(), 3_000).unref();
-      }),
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.write(`${JSON.stringify({ base, registers })}\n`);
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`pymodbus server exited with ${code}: ${stderr}`)));
-  });
-  return Number(line);
+  return startPythonServer(new URL('./serve_registers.py', import.meta.url), { base, registers }, cleanups);
 }
 
 describe('our SunSpec driver against a pymodbus server', () => {
