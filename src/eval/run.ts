@@ -7,6 +7,7 @@
 import { tariffParams } from '../data/tariff.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
 import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from './bill.ts';
+import { settle } from '../market/settlement.ts';
 import type { Controller, DecisionContext, FleetController, SolveRecord } from './controller.ts';
 import { gridKpis, quarterOf, type GridKpis } from './grid-kpis.ts';
 import { addCost, demandCharge, emptyCost, hourCost, storedEnergyValueEurPerKwh, summariseSolves, violationRates, type CostBreakdown, type SolveSummary, type ViolationRates } from './metrics.ts';
@@ -94,6 +95,7 @@ export async function runController(
       const dayOutcomes: StepOutcome[][] = cases.map(() => []);
       const dayCosts = cases.map(() => emptyCost());
       const dayTransfersEur = cases.map(() => 0);
+      const dayTrades: HourTrades[] = cases.map(() => ({ tradeKw: new Array<number>(24).fill(0), p2pEur: 0 }));
       for (let hourOfDay = 0; hourOfDay < 24; hourOfDay++) {
         const communitySoFarKw = Math.max(0, ...Array.from({ length: hourOfDay }, (_, h) => dayOutcomes.reduce((sum, o) => sum + o[h]!.gridKw, 0)));
         const contexts: DecisionContext[] = cases.map((household, n) => {
@@ -110,6 +112,7 @@ export async function runController(
           };
         });
         const decisions = await fleet.decide(contexts);
+        const hourTrades = decisions.flatMap((decision, seller) => (decision.sales ?? []).map((sale) => ({ seller, ...sale })));
         const outcomes = contexts.map((context, n) => {
           const decision = decisions[n]!;
           const run = runs[n]!;
@@ -128,6 +131,7 @@ export async function runController(
           return outcome;
         });
         fleet.observe?.(contexts, outcomes);
+        settleHourTrades(hourTrades, outcomes, contexts[0]!.hour.tariff.realtimeBuyEurPerKwh[0]!, dayTrades, hourOfDay);
       }
       const shares = communityChargeShares(dayOutcomes.map((o) => o.map((h) => h.gridKw)), communityChargeEurPerKwDay);
       communityChargeEur.push(shares.chargeEur);
@@ -140,11 +144,12 @@ export async function runController(
         cost.total += charge;
         const bill = dayBill(outcomes.map((o, h) => {
           const t = household.days[d]!.hours[h]!.tariff;
-          return { gridKw: o.gridKw, batteryKw: o.batteryKw, buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]! };
+          return { gridKw: o.gridKw, tradeKw: dayTrades[n]!.tradeKw[h]!, batteryKw: o.batteryKw, buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]! };
         }), batteryWearEurPerKw2h, tariffParams.demandChargeEurPerKwDay);
+        bill.p2p = dayTrades[n]!.p2pEur;
         bill.communityCharge = shares.sharesEur[n]!;
         bill.communityTransfer = dayTransfersEur[n]!;
-        bill.total += bill.communityCharge + bill.communityTransfer;
+        bill.total += bill.communityCharge + bill.communityTransfer + bill.p2p;
         addCost(run.cost, cost);
         addBill(run.bill, bill);
         run.dailyCost.push(cost);
@@ -254,4 +259,30 @@ export function summarise(run: ControllerRun, jointOver: readonly ChanceFamily[]
       energyKwh: Array.from({ length: hours }, (_, i) => run.households.reduce((sum, h) => sum + h.energyKwh[i]!, 0)),
     },
   };
+}
+
+/** One household's P2P energy per hour of the day (kW = kWh over the hour, + bought) and what it paid for P2P (EUR, − earned). */
+interface HourTrades {
+  tradeKw: number[];
+  p2pEur: number;
+}
+
+/**
+ * Settles the hour's P2P trades against the realised meters as the market does (src/market/settlement.ts):
+ * the buyer pays for what its seller injected, plus the local-trade fee; a seller that injected
+ * less compensates the buyer's real-time purchase. On the meter, traded energy is paid to the
+ * peer, not the retailer: the seller's delivered energy and the buyer's drawn energy leave the
+ * retailer's exchange.
+ */
+function settleHourTrades(trades: readonly { seller: number; buyer: number; energyKwh: number; priceEurPerKwh: number }[], outcomes: readonly StepOutcome[], realtimeBuyEurPerKwh: number, day: HourTrades[], hourOfDay: number): void {
+  if (trades.length === 0) return;
+  const terms = trades.map((t, k) => ({ tradeId: String(k), offerId: String(k), seller: String(t.seller), buyer: String(t.buyer), slotStartMs: 0, slotMinutes: 60, powerKw: t.energyKwh, priceEurPerKwh: t.priceEurPerKwh }));
+  const meteredExportKwh = Object.fromEntries(outcomes.map((o, n) => [String(n), -o.gridKw]));
+  settle(terms, meteredExportKwh, { gridFeeEurPerKwh: tariffParams.p2pGridFeeEurPerKwh, realtimeBuyEurPerKwh }).forEach((s, k) => {
+    const { seller, buyer } = trades[k]!;
+    day[seller]!.tradeKw[hourOfDay]! -= s.paidKwh;
+    day[seller]!.p2pEur -= s.sellerReceivesEur - s.sellerPenaltyEur;
+    day[buyer]!.tradeKw[hourOfDay]! += s.paidKwh - s.buyerShortfallKwh;
+    day[buyer]!.p2pEur += s.buyerPaysEur - s.sellerPenaltyEur;
+  });
 }

@@ -22,6 +22,9 @@
  * the community terms).
  */
 import { HOUR_MS } from '../../data/households.ts';
+import { tariffParams } from '../../data/tariff.ts';
+import { splitNetPositions } from '../../market/clearing/community-trades.ts';
+import type { BilateralTrade } from '../../market/clearing/types.ts';
 import { anchoredCoupling, solveCommunityCentral, solveCommunityDistributed, type CommunityAnchor, type CommunityProblem, type CommunityResult, type CommunityTerms, type SharingState } from '../../optimizer/community/index.ts';
 import type { ProblemInput, SolveResult } from '../../optimizer/types.ts';
 import type { Decision, DecisionContext, FleetController, SolveRecord } from '../controller.ts';
@@ -127,6 +130,11 @@ export function communityController(mode: CommunityMode, households: readonly Ho
   }
 
   let anchors: (CommunityAnchor | null)[] = households.map(() => null);
+  /** The day's P2P trades by hour, fixed at its first clearing (as the runtime commits them). */
+  let dayTrades: BilateralTrade[] = [];
+
+  /** What each household sold in hour `hourOfDay`, by buyer: the seller's decision carries it. */
+  const salesOf = (n: number, hourOfDay: number) => dayTrades.filter((t) => t.slot === hourOfDay && t.seller === String(n)).map((t) => ({ buyer: Number(t.buyer), energyKwh: t.energyKwh, priceEurPerKwh: t.priceEurPerKwh }));
 
   /** A re-plan between clearings: each household alone on its own optimizer, anchored to the day's clearing. */
   async function anchored(contexts: readonly DecisionContext[], nowMs: number): Promise<Decision[]> {
@@ -154,33 +162,11 @@ export function communityController(mode: CommunityMode, households: readonly Ho
 
   return {
     async decide(contexts): Promise<Decision[]> {
-      const nowMs = contexts[0]!.hour.realised.timeMs;
-      const every = mode === 'perfect-foresight' ? 24 : settings.reclearEveryHours;
-      const clearingHour = contexts[0]!.hourOfDay % every === 0 || held.some((h) => h === null);
-      if (mode === 'perfect-foresight' && !clearingHour) {
-        return contexts.map((c, n) => ({ command: stepCommand(held[n]!, Math.round((nowMs - held[n]!.solvedAtMs) / HOUR_MS), false, c.energyKwh) }));
-      }
-      if (!clearingHour) return anchored(contexts, nowMs);
-      const { inputs, terms } = problem(contexts);
-      const started = performance.now();
-      let result: CommunityResult;
-      let unhandled = false;
-      try {
-        result = await solve(inputs, terms, nowMs);
-      } catch (error) {
-        unhandled = true;
-        result = { ok: false, status: 'error', message: (error as Error).message, plans: [], communityPeakByDayKw: [], objectiveEur: NaN, couplingPriceEurPerKwh: [], solveMs: performance.now() - started };
-      }
-      const solveMs = performance.now() - started;
-      // The day's transfers are fixed at its first clearing; later re-clearings move plans, not money.
-      const transfersEur = mode !== 'perfect-foresight' && result.ok && contexts[0]!.hourOfDay === 0 ? await transfers(inputs, result.plans, nowMs) : null;
-      return contexts.map((c, n) => {
-        const own: SolveResult = result.ok ? { ok: true, plan: result.plans[n]! } : { ok: false, status: result.status === 'optimal' ? 'numerical' : result.status, message: result.message ?? 'community clearing failed', solveMs };
-        const solved: { held: HeldPlan; record: SolveRecord } = planOrFallBack(own, inputs[n]!, nowMs, held[n]!, solveMs / contexts.length, unhandled);
-        held[n] = solved.held;
-        const plan = solved.held.plan;
-        anchors[n] = result.ok ? { slotStartsMs: hourStarts(nowMs, plan.gridImportKw.length), priceEurPerKwh: result.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) } : null;
-        return { command: stepCommand(solved.held, 0, mode !== 'perfect-foresight', c.energyKwh), solve: solved.record, ...(transfersEur ? { communityTransferEur: transfersEur[n]! } : {}) };
+      const decisions = await decideHour(contexts);
+      const hourOfDay = contexts[0]!.hourOfDay;
+      return decisions.map((d, n) => {
+        const sales = salesOf(n, hourOfDay);
+        return sales.length > 0 ? { ...d, sales } : d;
       });
     },
     dispose() {
@@ -189,4 +175,54 @@ export function communityController(mode: CommunityMode, households: readonly Ho
       anchors = [];
     },
   };
+
+  async function decideHour(contexts: readonly DecisionContext[]): Promise<Decision[]> {
+    const nowMs = contexts[0]!.hour.realised.timeMs;
+    const every = mode === 'perfect-foresight' ? 24 : settings.reclearEveryHours;
+    const clearingHour = contexts[0]!.hourOfDay % every === 0 || held.some((h) => h === null);
+    if (mode === 'perfect-foresight' && !clearingHour) {
+      return contexts.map((c, n) => ({ command: stepCommand(held[n]!, Math.round((nowMs - held[n]!.solvedAtMs) / HOUR_MS), false, c.energyKwh) }));
+    }
+    if (!clearingHour) return anchored(contexts, nowMs);
+    const { inputs, terms } = problem(contexts);
+    const started = performance.now();
+    let result: CommunityResult;
+    let unhandled = false;
+    try {
+      result = await solve(inputs, terms, nowMs);
+    } catch (error) {
+      unhandled = true;
+      result = { ok: false, status: 'error', message: (error as Error).message, plans: [], communityPeakByDayKw: [], objectiveEur: NaN, couplingPriceEurPerKwh: [], solveMs: performance.now() - started };
+    }
+    const solveMs = performance.now() - started;
+    // The day's transfers and P2P trades are fixed at its first clearing; later re-clearings move plans, not money.
+    const dayAhead = result.ok && contexts[0]!.hourOfDay === 0;
+    const transfersEur = mode !== 'perfect-foresight' && dayAhead ? await transfers(inputs, result.plans, nowMs) : null;
+    if (contexts[0]!.hourOfDay === 0) dayTrades = dayAhead ? p2pTrades(inputs, result.plans) : [];
+    return contexts.map((c, n) => {
+      const own: SolveResult = result.ok ? { ok: true, plan: result.plans[n]! } : { ok: false, status: result.status === 'optimal' ? 'numerical' : result.status, message: result.message ?? 'community clearing failed', solveMs };
+      const solved: { held: HeldPlan; record: SolveRecord } = planOrFallBack(own, inputs[n]!, nowMs, held[n]!, solveMs / contexts.length, unhandled);
+      held[n] = solved.held;
+      const plan = solved.held.plan;
+      anchors[n] = result.ok ? { slotStartsMs: hourStarts(nowMs, plan.gridImportKw.length), priceEurPerKwh: result.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) } : null;
+      return { command: stepCommand(solved.held, 0, mode !== 'perfect-foresight', c.energyKwh), solve: solved.record, ...(transfersEur ? { communityTransferEur: transfersEur[n]! } : {}) };
+    });
+  }
+}
+
+/**
+ * The day's P2P trades: the clearing's planned net positions of the day's 24 hours split pro rata
+ * (splitNetPositions, as the runtime's clearing does), each household buying at most at its buy
+ * price less the local-trade fee and selling at least at its feed-in price.
+ */
+function p2pTrades(inputs: readonly ProblemInput[], plans: readonly Plan[]): BilateralTrade[] {
+  const hours = 24;
+  const feeEurPerKwh = tariffParams.p2pGridFeeEurPerKwh;
+  const reservations = inputs.map((input) => ({
+    maxBuyEurPerKwh: input.tariff.buyEurPerKwh.slice(0, hours).map((c) => c - feeEurPerKwh),
+    minSellEurPerKwh: input.tariff.sellEurPerKwh.slice(0, hours),
+    maxTradeKw: Infinity,
+  }));
+  const netKwh = plans.map((p) => p.gridImportKw.slice(0, hours).map((g, t) => (g - p.gridExportKw[t]!) * p.stepHours[t]!));
+  return splitNetPositions(inputs.map((_, n) => String(n)), netKwh, reservations, plans[0]!.stepHours.slice(0, hours)).trades;
 }
