@@ -183,15 +183,17 @@ function loadRegisterMaps(file: string, profile: BoardProfile, problems: string[
 
 /**
  * Kinds the gateway takes one of, and why. Several PV inverters are summed into one PV
- * (src/gateway/combined-pv.ts); a second of these would otherwise be dropped without a word.
+ * (src/gateway/combined-pv.ts) and several storage inverters pooled into one battery
+ * (src/gateway/battery-pool.ts); a second of these would otherwise be dropped without a word.
  */
 const ONE_PER_BOARD: Partial<Record<DeviceRole, string>> = {
   meter: 'the grid connection point',
-  'battery-storage': 'several batteries are not supported yet',
   bms: 'it pairs with the one storage inverter',
 };
 
 function crossCheck(profile: BoardProfile, problems: string[]): void {
+  const role = (device: BoardProfile['devices'][string], r: DeviceRole) => deviceRoles(device).includes(r);
+  const storages = Object.keys(profile.devices).filter((id) => role(profile.devices[id]!, 'battery-storage'));
   const taken = new Map<string, string>();
   const firstOfRole = new Map<DeviceRole, string>();
   const claim = (key: string, path: string, what: string) => {
@@ -208,6 +210,7 @@ function crossCheck(profile: BoardProfile, problems: string[]): void {
       else firstOfRole.set(role, at);
     }
     if (device.kind === 'register-map') requireRatings(at, device, problems);
+    if (role(device, 'bms') && storages.length > 1) problems.push(`${at}/kind: a BMS pairs with the one storage inverter; with several (${storages.join(', ')}) it is not known whose pack it reads: leave the BMS out (each inverter then reports its own pack)`);
     const bus = profile.buses[device.bus];
     if (!bus) {
       problems.push(`${at}/bus: must name a bus of this board (${Object.keys(profile.buses).join(', ')}), got "${device.bus}"`);

@@ -116,10 +116,11 @@ function loadBoard(boardFile: string, vars: Record<string, string>, simulated: b
 
 /** Capacity from the board's battery; the energy window scales the evaluation's [1, 10] of 10 kWh. */
 function batteryWithDefaults(given: Checked['site']['battery'], board: BoardProfile, problems: string[]): GatewayConfig['site']['battery'] {
-  const storage = Object.entries(board.devices).find(([, d]) => d.kind === 'battery-storage');
-  const boardCapacityKwh = storage?.[1].kind === 'battery-storage' ? storage[1].capacityKwh : undefined;
+  // Several storage inverters are one pool (src/gateway/battery-pool.ts): their capacities add up.
+  const storages = Object.entries(board.devices).flatMap(([id, d]) => (d.kind === 'battery-storage' ? [{ id, capacityKwh: d.capacityKwh }] : []));
+  const boardCapacityKwh = storages.length > 0 ? storages.reduce((sum, s) => sum + s.capacityKwh, 0) : undefined;
   if (given.capacityKwh !== undefined && boardCapacityKwh !== undefined && given.capacityKwh !== boardCapacityKwh) {
-    problems.push(`/site/battery/capacityKwh: must equal the board's battery capacity (${boardCapacityKwh} kWh, /devices/${storage![0]}/capacityKwh), got ${given.capacityKwh}; leave it out to take the board's`);
+    problems.push(`/site/battery/capacityKwh: must equal the board's battery capacity (${boardCapacityKwh} kWh, ${storages.map((s) => `/devices/${s.id}/capacityKwh`).join(' + ')}), got ${given.capacityKwh}; leave it out to take the board's`);
   }
   const capacityKwh = given.capacityKwh ?? boardCapacityKwh ?? evaluationBattery.capacityKwh;
   return {

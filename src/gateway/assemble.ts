@@ -19,6 +19,7 @@ import { openDevice } from './driver-registry.ts';
 import type { OpenedDevice } from './opened-device.ts';
 import { rediscover, type RediscoveryBackoff } from './rediscovery.ts';
 import { combineBattery } from './combined-battery.ts';
+import { poolBatteries } from './battery-pool.ts';
 import { combinePvInverters } from './combined-pv.ts';
 
 export interface GatewayOptions {
@@ -96,6 +97,8 @@ type Composed = Pick<Gateway, 'meter' | 'pv' | 'battery' | 'relays' | 'report'>;
  */
 function composer(board: BoardProfile, buses: Buses, clock: Clock): (opened: Map<string, OpenedDevice>) => Composed {
   let combined: { inverter: Battery; bms: Bms; battery: Battery } | undefined;
+  let pooled: { parts: Battery[]; battery: Battery } | undefined;
+  const storageIds = Object.keys(board.devices).filter((id) => deviceRoles(board.devices[id]!).includes('battery-storage'));
   let summed: { parts: PvInverter[]; pv: PvInverter } | undefined;
   const pvIds = Object.keys(board.devices).filter((id) => deviceRoles(board.devices[id]!).includes('pv-inverter'));
 
@@ -104,7 +107,7 @@ function composer(board: BoardProfile, buses: Buses, clock: Clock): (opened: Map
     const out: Composed = { relays: [], report: [] };
     const relays: { channel: number; relay: LoadRelay }[] = [];
     const pvs = new Map<string, PvInverter>();
-    let storage: { id: string; inverter: Battery } | undefined;
+    const storages = new Map<string, Battery>();
     let bms: { id: string; bms: Bms } | undefined;
     for (const [id, device] of Object.entries(board.devices)) {
       const o = opened.get(id)!;
@@ -114,12 +117,21 @@ function composer(board: BoardProfile, buses: Buses, clock: Clock): (opened: Map
       if (!o.probe.found) continue;
       if (o.pv) pvs.set(id, o.pv);
       if (o.meter) out.meter = o.meter;
-      if (o.battery) storage = { id, inverter: o.battery };
+      if (o.battery) storages.set(id, o.battery);
       if (o.relay) relays.push(o.relay);
     }
 
     const amend = (id: string, more: string) => report.set(id, { ...report.get(id)!, detail: `${report.get(id)!.detail}; ${more}` });
-    if (storage && bms) {
+    const storage = storageIds.length === 1 && storages.has(storageIds[0]!) ? { id: storageIds[0]!, inverter: storages.get(storageIds[0]!)! } : undefined;
+    const missingStorage = storageIds.filter((id) => !storages.has(id));
+    if (storageIds.length > 1 && missingStorage.length === 0) {
+      // Several storage inverters are one pool (the board allows no BMS with them).
+      const parts = storageIds.map((id) => storages.get(id)!);
+      if (!pooled || pooled.parts.some((p, i) => p !== parts[i])) pooled = { parts, battery: poolBatteries(parts) };
+      out.battery = pooled.battery;
+    } else if (storageIds.length > 1) {
+      for (const id of storages.keys()) amend(id, `the battery is the pool of ${storageIds.join(', ')}, and ${missingStorage.join(', ')} did not answer, so no battery is offered`);
+    } else if (storage && bms) {
       if (combined?.inverter !== storage.inverter || combined.bms !== bms.bms) combined = { inverter: storage.inverter, bms: bms.bms, battery: combineBattery({ id: storage.id, inverter: storage.inverter, bms: bms.bms, clock }) };
       out.battery = combined.battery;
       if (!report.get(bms.id)!.found) amend(bms.id, `battery "${storage.id}" is built anyway and reads unavailable until the BMS answers`);

@@ -77,6 +77,13 @@ devices:
     expect(Object.values(loadBoardProfile(file).devices).filter((d) => d.kind === 'pv-inverter')).toHaveLength(2);
   });
 
+  it('accepts several storage inverters without a BMS (one pool; each inverter reports its own pack)', () => {
+    const file = join(dir, 'two-batteries.yaml');
+    const withoutBms = base.split('\n').filter((line) => !line.startsWith('  bms:')).join('\n');
+    writeFileSync(file, withoutBms + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5}\n  battery-2: {kind: battery-storage, bus: rs485, unitId: 4, capacityKwh: 7.5}\n');
+    expect(Object.values(loadBoardProfile(file).devices).filter((d) => d.kind === 'battery-storage')).toHaveLength(2);
+  });
+
   it('accepts a meter that counts export as positive and its plausibility limit', () => {
     const file = join(dir, 'reversed-meter.yaml');
     writeFileSync(file, base.replace('unitId: 2}', 'unitId: 2, exportPositive: true, maxPlausibleKw: 43.5}'));
@@ -108,7 +115,7 @@ devices:
     ['yaml-syntax', base.replace('  meter: {kind: meter, bus: rs485, unitId: 2}', '  meter: {kind: meter, bus: rs485, unitId: 2'), 'line 8, column'],
     ['unknown-rate-base', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5, dischargeRateBase: WMax}\n', '/devices/battery/dischargeRateBase: must be one of WDisChaMax, WChaMax'],
     ['two-meters', base + '  meter-2: {kind: meter, bus: rs485, unitId: 4}\n', '/devices/meter-2/kind: one meter per board (the grid connection point), /devices/meter is one already'],
-    ['two-batteries', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5}\n  battery-2: {kind: battery-storage, bus: rs485, unitId: 4, capacityKwh: 5}\n', '/devices/battery-2/kind: one battery-storage per board (several batteries are not supported yet), /devices/battery is one already'],
+    ['two-batteries-and-a-bms', base + '  battery: {kind: battery-storage, bus: rs485, unitId: 3, capacityKwh: 5}\n  battery-2: {kind: battery-storage, bus: rs485, unitId: 4, capacityKwh: 5}\n', '/devices/bms/kind: a BMS pairs with the one storage inverter; with several (battery, battery-2) it is not known whose pack it reads: leave the BMS out (each inverter then reports its own pack)'],
     ['two-bmses', base + '  bms-2: {kind: bms, bus: bms-line, address: 3}\n', '/devices/bms-2/kind: one bms per board (it pairs with the one storage inverter), /devices/bms is one already'],
     ['device-without-kind', base.replace('kind: meter, ', ''), '/devices/meter/kind: is required'],
     ['unfilled-placeholder', base.replace('/dev/ttyS0', '"${rs485Pty}"'), '/buses/rs485/path: placeholder ${rs485Pty} has no value'],
