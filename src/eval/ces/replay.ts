@@ -6,15 +6,10 @@
  * hour stays with the CES, which credits the household the feed-in price for it.
  */
 import type { HouseholdDayPlan } from '../../ces/household-model.ts';
+import type { BatteryParams } from '../../optimizer/types.ts';
 
-export interface Storage {
-  minEnergyKwh: number;
-  maxEnergyKwh: number;
-  maxChargeKw: number;
-  maxDischargeKw: number;
-  chargeEfficiency: number;
-  dischargeEfficiency: number;
-}
+/** A battery's limits and efficiencies as the optimizer has them (its capacity does not enter the replay). */
+export type Storage = Omit<BatteryParams, 'capacityKwh'>;
 
 export interface ReplayedDay {
   /** The meter (kW, + import). */
