@@ -345,7 +345,7 @@ async function evaluate(options: Options): Promise<number> {
   process.stderr.write(`[eval] ${phase}: ${split.daysMs.length} clean ${phase} days ${isoDay(split.daysMs[0]!)}..${isoDay(split.daysMs[split.daysMs.length - 1]!)} (${split.dropped.length} dropped for flagged or missing rows), fitting and samples before ${isoDay(split.freezeMs)}; running ${days.length} day(s), ${ids.length} household(s), ${selected.length} controller(s), solver ${solver}\n`);
   const cases = households.map((h) => buildHouseholdCase(h, prices, days, { steps, sampleCount, freezeMs: split.freezeMs, battery: batteryOf(metadata.get(h.id)) }));
   for (const c of cases) {
-    process.stderr.write(`[eval] ${c.id}: battery ${c.batterySource}; shiftable ${c.shiftableKind} (≤ ${c.maxDelayHours} h), ${c.sampleBankSize} error trajectories before ${isoDay(split.freezeMs)}, forecast MAE kW ${Object.entries(c.forecastParams).map(([k, p]) => `${k} ${p.maeKw.toFixed(3)} (α ${p.smoothing}, w ${p.seasonalWeight})`).join(', ')}\n`);
+    process.stderr.write(`[eval] ${c.id}: battery ${c.batterySource}; shiftable ${c.shiftableKind} (≤ ${c.maxDelayHours} h), ${c.sampleBankSize} error trajectories before ${isoDay(split.freezeMs)}, forecast MAE kW ${Object.entries(c.forecastParams).map(([k, p]) => `${k} ${p.maeKw.toFixed(3)} (α ${p.smoothing}, w ${p.seasonalWeight}, φ ${p.residualPersistence})`).join(', ')}\n`);
   }
 
   const total = selected.length * cases.length * days.length * 24;
