@@ -112,6 +112,10 @@ export class RentalLedger {
     return [...this.bookings.keys()];
   }
 
+  allBookings(): RentalBooking[] {
+    return [...this.bookings.values()];
+  }
+
   close(): void {
     this.journal.close();
   }

@@ -15,11 +15,10 @@ import { planHouseholdDay, type CesOffer, type HouseholdDayInput, type Household
 import { oneWayEfficiency, type CesSettings } from './settings.ts';
 import type { CesSolver } from './solve.ts';
 
-export interface ClearingOptions {
+/** The terms of the clearing, whoever computes the households' answers. */
+export interface PriceIterationOptions {
   settings: CesSettings;
   priceScenariosEurPerKwh: number[][];
-  /** The households' day inputs without a CES offer (the offer is built here). */
-  households: readonly HouseholdDayInput[];
   /** Fees a household pays per kWh through its account (throughput, to the CES) and out of it (grid fee). */
   throughputFeeEurPerKwh: number;
   withdrawalFeeEurPerKwh: number;
@@ -32,17 +31,33 @@ export interface ClearingOptions {
   toleranceEurPerKwhDay?: number;
   /** Highest rental price tried; nobody rents above it (EUR per kWh·day). */
   maxPriceEurPerKwhDay?: number;
+  cesSolver: CesSolver;
+}
+
+export interface ClearingOptions extends Omit<PriceIterationOptions, 'cesSolver'> {
+  /** The households' day inputs without a CES offer (the offer is built here). */
+  households: readonly HouseholdDayInput[];
   solvers: { ces: CesSolver; households: readonly CesSolver[] };
 }
 
-export interface RentalClearing {
+/** What the CES needs of a household's answer to an offer: its booking, account schedule and P2P purchases. */
+export type RentalAnswer = Pick<HouseholdDayPlan, 'rentedKwh' | 'accountChargeKw' | 'accountDischargeKw' | 'p2pKw' | 'rentalPaymentEur'>;
+
+export interface PriceIteration<A extends RentalAnswer> {
   priceEurPerKwhDay: number;
   /** The CES's P2P price of each hour (EUR/kWh, before the buyer's fee and VAT). */
   p2pPriceEurPerKwh: number[];
-  plans: HouseholdDayPlan[];
+  /** The households' answers in the final round (the bookings), in the order `ask` returned them. */
+  answers: A[];
+  /** Index in `rounds` of the round whose answers are final. */
+  finalRound: number;
   ces: CesSchedule;
   /** Each round's price, the households' bookings and the CES's supply (kWh). */
   rounds: { priceEurPerKwhDay: number; demandKwh: number; supplyKwh: number }[];
+}
+
+export interface RentalClearing extends Omit<PriceIteration<HouseholdDayPlan>, 'answers' | 'finalRound'> {
+  plans: HouseholdDayPlan[];
 }
 
 /**
@@ -52,41 +67,51 @@ export interface RentalClearing {
 const supplyTieBreakEurPerKwhDay = 1e-6;
 
 const sum = (series: readonly number[]) => series.reduce((a, v) => a + v, 0);
-const sumBy = (plans: readonly HouseholdDayPlan[], pick: (p: HouseholdDayPlan) => number[]) =>
-  pick(plans[0]!).map((_, t) => plans.reduce((total, p) => total + pick(p)[t]!, 0));
+const sumBy = (T: number, answers: readonly RentalAnswer[], pick: (p: RentalAnswer) => number[]) =>
+  Array.from({ length: T }, (_, t) => answers.reduce((total, p) => total + pick(p)[t]!, 0));
 
+/** The clearing with every household planned here (the evaluation). */
 export async function clearRentalDay(options: ClearingOptions): Promise<RentalClearing> {
-  const { settings, households, solvers } = options;
+  const { households, solvers } = options;
   if (households.length === 0) throw new RangeError('rental clearing: no households');
   if (solvers.households.length !== households.length) throw new RangeError('rental clearing: one solver per household');
+  const { answers, finalRound: _, ...result } = await clearRentalPrice({ ...options, cesSolver: solvers.ces }, async (offer) => {
+    const plans: HouseholdDayPlan[] = [];
+    for (const [n, input] of households.entries()) plans.push(await planHouseholdDay({ ...input, ces: offer }, solvers.households[n]!));
+    return plans;
+  });
+  return { ...result, plans: answers };
+}
+
+/**
+ * The price iteration itself: each round `ask` gets the CES's offer at the round's price and returns
+ * the households' answers (planned here, or received from their gateways: src/ces/agent.ts).
+ */
+export async function clearRentalPrice<A extends RentalAnswer>(options: PriceIterationOptions, ask: (offer: CesOffer, round: number) => Promise<A[]>): Promise<PriceIteration<A>> {
+  const { settings } = options;
   const tolerance = options.toleranceEurPerKwhDay ?? 1e-3;
   const maxPrice = options.maxPriceEurPerKwhDay ?? 0.5;
   const T = options.priceScenariosEurPerKwh[0]?.length ?? 0;
-  const S = options.priceScenariosEurPerKwh.length;
-  const p2pPrice = Array.from({ length: T }, (_, t) => options.priceScenariosEurPerKwh.reduce((total, p) => total + p[t]!, 0) / S + settings.p2pMarkupEurPerKwh);
+  const p2pPrice = p2pPriceOf(options);
   const p2pOffer = { buyerPriceEurPerKwh: p2pPrice.map((p) => (p + options.p2pBuyerFeeEurPerKwh) * options.vatFactor), maxKw: settings.p2pMaxKwPerHousehold };
-  const p2pSales = (plans: readonly HouseholdDayPlan[]) => ({ salesKw: sumBy(plans, (p) => p.p2pKw), priceEurPerKwh: p2pPrice });
+  const p2pSales = (answers: readonly RentalAnswer[]) => ({ salesKw: sumBy(T, answers, (p) => p.p2pKw), priceEurPerKwh: p2pPrice });
   const offer = (price: number): CesOffer => ({
     ...(options.rental
       ? { rent: { priceEurPerKwhDay: price, maxKwh: settings.capacityKwh - settings.minEnergyKwh, kwPerKwh: settings.rentalKwPerKwh, efficiency: oneWayEfficiency(settings), throughputFeeEurPerKwh: options.throughputFeeEurPerKwh, withdrawalFeeEurPerKwh: options.withdrawalFeeEurPerKwh } }
       : {}),
     ...(options.p2p ? { p2p: p2pOffer } : {}),
   });
-  const bookings = async (price: number): Promise<HouseholdDayPlan[]> => {
-    const plans: HouseholdDayPlan[] = [];
-    for (const [n, input] of households.entries()) plans.push(await planHouseholdDay({ ...input, ces: offer(price) }, solvers.households[n]!));
-    return plans;
-  };
-  const rounds: RentalClearing['rounds'] = [];
+  const rounds: PriceIteration<A>['rounds'] = [];
   const round = async (price: number) => {
-    const plans = await bookings(price);
-    const demandKwh = sum(plans.map((p) => p.rentedKwh));
+    const index = rounds.length;
+    const answers = await ask(offer(price), index);
+    const demandKwh = sum(answers.map((p) => p.rentedKwh));
     const supply = options.rental && demandKwh > 0
-      ? await scheduleCes({ settings, priceScenariosEurPerKwh: options.priceScenariosEurPerKwh, p2p: p2pSales(plans), rental: { kind: 'offer', priceEurPerKwhDay: price + supplyTieBreakEurPerKwhDay } }, solvers.ces)
+      ? await scheduleCes({ settings, priceScenariosEurPerKwh: options.priceScenariosEurPerKwh, p2p: p2pSales(answers), rental: { kind: 'offer', priceEurPerKwhDay: price + supplyTieBreakEurPerKwhDay } }, options.cesSolver)
       : undefined;
     const supplyKwh = supply?.rentedKwh ?? 0;
     rounds.push({ priceEurPerKwhDay: price, demandKwh, supplyKwh });
-    return { plans, served: demandKwh <= supplyKwh + 1e-6 };
+    return { answers, index, served: demandKwh <= supplyKwh + 1e-6 };
   };
 
   let low = 0;
@@ -104,12 +129,26 @@ export async function clearRentalDay(options: ClearingOptions): Promise<RentalCl
     }
     price = high;
   }
-  const plans = best.plans;
-  const ces = await scheduleCes({
+  const { answers } = best;
+  const ces = await scheduleWithBookings(options, answers);
+  return { priceEurPerKwhDay: price, p2pPriceEurPerKwh: p2pPrice, answers, finalRound: best.index, ces, rounds };
+}
+
+/** The CES's P2P price of each hour: its expected market price plus the markup (EUR/kWh, before the buyer's fee and VAT). */
+function p2pPriceOf(options: Pick<PriceIterationOptions, 'settings' | 'priceScenariosEurPerKwh'>): number[] {
+  const prices = options.priceScenariosEurPerKwh;
+  const T = prices[0]?.length ?? 0;
+  return Array.from({ length: T }, (_, t) => prices.reduce((total, p) => total + p[t]!, 0) / prices.length + options.settings.p2pMarkupEurPerKwh);
+}
+
+/** The CES's schedule with these answers booked: their accounts in its battery, their P2P purchases sold. */
+export async function scheduleWithBookings(options: PriceIterationOptions, answers: readonly RentalAnswer[]): Promise<CesSchedule> {
+  const { settings, priceScenariosEurPerKwh: prices } = options;
+  const T = prices[0]?.length ?? 0;
+  return scheduleCes({
     settings,
-    priceScenariosEurPerKwh: options.priceScenariosEurPerKwh,
-    p2p: p2pSales(plans),
-    rental: { kind: 'sold', rental: { capacityKwh: sum(plans.map((p) => p.rentedKwh)), accountChargeKw: sumBy(plans, (p) => p.accountChargeKw), accountDischargeKw: sumBy(plans, (p) => p.accountDischargeKw), revenueEur: sum(plans.map((p) => p.rentalPaymentEur)) } },
-  }, solvers.ces);
-  return { priceEurPerKwhDay: price, p2pPriceEurPerKwh: p2pPrice, plans, ces, rounds };
+    priceScenariosEurPerKwh: prices,
+    p2p: { salesKw: sumBy(T, answers, (p) => p.p2pKw), priceEurPerKwh: p2pPriceOf(options) },
+    rental: { kind: 'sold', rental: { capacityKwh: sum(answers.map((p) => p.rentedKwh)), accountChargeKw: sumBy(T, answers, (p) => p.accountChargeKw), accountDischargeKw: sumBy(T, answers, (p) => p.accountDischargeKw), revenueEur: sum(answers.map((p) => p.rentalPaymentEur)) } },
+  }, options.cesSolver);
 }

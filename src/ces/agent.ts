@@ -1,0 +1,182 @@
+/**
+ * The CES operator as an agent of the community (docs/ces.md §5): with its own member identity it
+ * runs a day's rental clearing over the community's signed MQTT messages (src/ces/rental-protocol.ts)
+ * — the price iteration of `clearRentalPrice`, each round's answers computed by the households'
+ * gateways from their own forecasts — then books the final round's answers, one household at a time,
+ * and schedules its battery with the bookings the households accepted. A booking is in the CES's
+ * rental ledger only once the household has recorded it in its own and said so.
+ */
+import { isoDay } from '../data/split.ts';
+import type { CesSchedule } from './ces-model.ts';
+import type { CesOffer } from './household-model.ts';
+import type { RentalBooking, RentalLedger } from './rental-ledger.ts';
+import { clearRentalPrice, scheduleWithBookings, type PriceIterationOptions, type RentalAnswer } from './rental-market.ts';
+import type { AnswerPayload, BookedPayload, RentalChannel } from './rental-protocol.ts';
+import type { CesSettings } from './settings.ts';
+import type { CesSolver } from './solve.ts';
+
+export interface CesAgentOptions {
+  channel: RentalChannel;
+  ledger: RentalLedger;
+  solver: CesSolver;
+  settings: CesSettings;
+  /** The households asked each round (members of the community). */
+  households: readonly string[];
+  throughputFeeEurPerKwh: number;
+  withdrawalFeeEurPerKwh: number;
+  toleranceEurPerKwhDay?: number;
+  /** Wall time a round waits for every household's answer, and a booking for its decision (default 20 s). */
+  answerTimeoutMs?: number;
+  /** Wall time between re-sends of an unanswered message (default 1 s). */
+  resendMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface CesDayResult {
+  dayMs: number;
+  priceEurPerKwhDay: number;
+  rounds: { priceEurPerKwhDay: number; demandKwh: number; supplyKwh: number }[];
+  /** Accepted bookings, as both ledgers hold them. */
+  bookings: RentalBooking[];
+  /** Households whose final answer booked capacity but that did not accept the booking (refused, or silent). */
+  unbooked: { household: string; reason: string }[];
+  /** Households that did not answer a round in time (counted as booking nothing in it). */
+  silent: string[];
+  /** The CES's schedule with the accepted bookings in its battery. */
+  schedule: CesSchedule;
+}
+
+const none = (T: number): RentalAnswer => ({ rentedKwh: 0, accountChargeKw: new Array(T).fill(0), accountDischargeKw: new Array(T).fill(0), p2pKw: new Array(T).fill(0), rentalPaymentEur: 0 });
+const tolerance = 1e-6;
+
+export class CesAgent {
+  private collect: ((from: string, answer: AnswerPayload) => void) | undefined;
+  private decided: ((from: string, booked: BookedPayload) => void) | undefined;
+
+  constructor(private readonly options: CesAgentOptions) {
+    const members = new Set(options.households);
+    options.channel.on('ces-answer', ({ from, payload }) => {
+      if (members.has(from)) this.collect?.(from, payload);
+    });
+    options.channel.on('ces-booked', ({ from, payload }) => {
+      if (members.has(from) && payload.to === options.channel.selfId) this.decided?.(from, payload);
+    });
+  }
+
+  /** Clears day `dayMs` (its hours = the scenarios' length) with the households, books it, and schedules the CES. */
+  async clearDay(dayMs: number, priceScenariosEurPerKwh: number[][]): Promise<CesDayResult> {
+    const { options } = this;
+    const T = priceScenariosEurPerKwh[0]?.length ?? 0;
+    const iteration: PriceIterationOptions = {
+      settings: options.settings,
+      priceScenariosEurPerKwh,
+      throughputFeeEurPerKwh: options.throughputFeeEurPerKwh,
+      withdrawalFeeEurPerKwh: options.withdrawalFeeEurPerKwh,
+      // P2P energy is a market trade (the two-phase commit of src/market/), not part of this clearing.
+      p2pBuyerFeeEurPerKwh: 0,
+      vatFactor: 1,
+      rental: true,
+      p2p: false,
+      ...(options.toleranceEurPerKwhDay !== undefined ? { toleranceEurPerKwhDay: options.toleranceEurPerKwhDay } : {}),
+      cesSolver: options.solver,
+    };
+    const silent = new Set<string>();
+    const offers: CesOffer[] = [];
+    const answersByRound: Map<string, RentalAnswer>[] = [];
+    const cleared = await clearRentalPrice(iteration, async (offer, round) => {
+      offers.push(offer);
+      const answers = await this.ask(dayMs, round, offer, T);
+      answersByRound.push(answers);
+      for (const household of options.households) if (!answers.has(household)) silent.add(household);
+      return options.households.map((h) => answers.get(h) ?? none(T));
+    });
+
+    const rent = offers[cleared.finalRound]!.rent!;
+    const finalAnswers = answersByRound[cleared.finalRound]!;
+    const bookings: RentalBooking[] = [];
+    const unbooked: CesDayResult['unbooked'] = [];
+    const accepted: RentalAnswer[] = [];
+    for (const household of options.households) {
+      const answer = finalAnswers.get(household);
+      if (answer === undefined || answer.rentedKwh <= tolerance) continue;
+      const booking: RentalBooking = {
+        bookingId: `${options.channel.selfId}-${isoDay(dayMs)}-${household}`,
+        ces: options.channel.selfId,
+        household,
+        dayMs,
+        capacityKwh: answer.rentedKwh,
+        powerKw: rent.kwPerKwh * answer.rentedKwh,
+        priceEurPerKwhDay: rent.priceEurPerKwhDay,
+      };
+      const decision = await this.book(booking, cleared.finalRound);
+      if (decision.accepted) {
+        options.ledger.recordBooking(booking);
+        bookings.push(booking);
+        accepted.push(answer);
+      } else {
+        unbooked.push({ household, reason: decision.reason ?? 'refused' });
+        options.log?.(`ces: ${household} did not accept ${booking.bookingId}: ${decision.reason}`);
+      }
+    }
+    const schedule = unbooked.length === 0 ? cleared.ces : await scheduleWithBookings(iteration, accepted);
+    return { dayMs, priceEurPerKwhDay: cleared.priceEurPerKwhDay, rounds: cleared.rounds, bookings, unbooked, silent: [...silent], schedule };
+  }
+
+  /** One round: the offer to everyone, re-sent until every household answered it or the timeout. */
+  private async ask(dayMs: number, round: number, offer: CesOffer, T: number): Promise<Map<string, RentalAnswer>> {
+    const answers = new Map<string, RentalAnswer>();
+    const rent = offer.rent!;
+    const done = new Promise<void>((resolve) => {
+      this.collect = (from, answer) => {
+        if (answer.dayMs !== dayMs || answer.round !== round || answers.has(from)) return;
+        const problem = implausible(answer, rent, T);
+        if (problem !== undefined) {
+          this.options.log?.(`ces: ${from}'s answer to round ${round} ignored: ${problem}`);
+          return;
+        }
+        answers.set(from, answer);
+        if (answers.size === this.options.households.length) resolve();
+      };
+    });
+    await this.repeat(() => this.options.channel.send('ces-price', { dayMs, round, offer }), done);
+    this.collect = undefined;
+    return answers;
+  }
+
+  private async book(booking: RentalBooking, round: number): Promise<{ accepted: boolean; reason?: string }> {
+    let decision: { accepted: boolean; reason?: string } = { accepted: false, reason: 'no answer' };
+    const done = new Promise<void>((resolve) => {
+      this.decided = (from, booked) => {
+        if (from !== booking.household || booked.bookingId !== booking.bookingId) return;
+        decision = { accepted: booked.accepted, ...(booked.reason !== undefined ? { reason: booked.reason } : {}) };
+        resolve();
+      };
+    });
+    const { bookingId, household: to, dayMs, capacityKwh, powerKw, priceEurPerKwhDay } = booking;
+    await this.repeat(() => this.options.channel.send('ces-book', { to, dayMs, round, bookingId, capacityKwh, powerKw, priceEurPerKwhDay }), done);
+    this.decided = undefined;
+    return decision;
+  }
+
+  /** Sends now and every `resendMs` until `done` or the timeout. */
+  private async repeat(send: () => Promise<void>, done: Promise<void>): Promise<void> {
+    const resendMs = this.options.resendMs ?? 1000;
+    const deadline = Date.now() + (this.options.answerTimeoutMs ?? 20_000);
+    let finished = false;
+    void done.then(() => (finished = true));
+    while (!finished && Date.now() < deadline) {
+      await send();
+      await Promise.race([done, new Promise((wake) => setTimeout(wake, Math.min(resendMs, Math.max(0, deadline - Date.now()))))]);
+    }
+  }
+}
+
+/** An answer the CES cannot hold: more than offered, an account moving more than its power, a P2P purchase not offered. */
+function implausible(answer: RentalAnswer, rent: NonNullable<CesOffer['rent']>, T: number): string | undefined {
+  if ([answer.accountChargeKw, answer.accountDischargeKw, answer.p2pKw].some((s) => s.length !== T)) return `schedules must have ${T} hours`;
+  if (answer.rentedKwh > rent.maxKwh + tolerance) return `${answer.rentedKwh} kWh of ${rent.maxKwh} offered`;
+  const powerKw = rent.kwPerKwh * answer.rentedKwh + tolerance;
+  if ([...answer.accountChargeKw, ...answer.accountDischargeKw].some((kw) => kw > powerKw)) return `account power above ${powerKw} kW`;
+  if (answer.p2pKw.some((kw) => kw > tolerance)) return 'P2P energy was not offered';
+  return undefined;
+}

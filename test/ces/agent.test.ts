@@ -1,0 +1,156 @@
+/**
+ * The CES and two households clear a day's rental over a real community broker (signed messages,
+ * member logins), each with its own identity, ledger and solver: the same price and bookings as
+ * the clearing computed in one place, both ledgers mirror each other, and a hostile CES cannot make
+ * a household book anything but what it answered.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CesAgent } from '../../src/ces/agent.ts';
+import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
+import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
+import { RentalLedger } from '../../src/ces/rental-ledger.ts';
+import { clearRentalDay } from '../../src/ces/rental-market.ts';
+import { RentalChannel, type AnswerPayload, type BookedPayload } from '../../src/ces/rental-protocol.ts';
+import { defaultCesSettings, type CesSettings } from '../../src/ces/settings.ts';
+import { CesSolver } from '../../src/ces/solve.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/market/broker.ts';
+import type { CommunityConfig } from '../../src/market/community.ts';
+import { generateIdentity, type Identity } from '../../src/market/identity.ts';
+import { systemClock } from '../../src/time/clock.ts';
+
+const T = 8;
+const household = (scale: number, feedInEurPerKwh = 0.08): HouseholdDayInput => ({
+  netLoadKw: [0.5, 0.5, -3, -3, 0.5, 2, 2, 0.5].map((v) => v * scale),
+  buyEurPerKwh: new Array(T).fill(0.25),
+  sellEurPerKwh: new Array(T).fill(feedInEurPerKwh),
+  demandChargeEurPerKwDay: 0.5,
+  gridKw: 11,
+});
+/** A small CES whose own arbitrage competes with the households for its 8 kWh (test/ces/rental-market.test.ts). */
+const settings: CesSettings = { ...defaultCesSettings, capacityKwh: 10, minEnergyKwh: 2, powerKw: 5, gridKw: 10, degradationEurPerKwh: 0.01 };
+const prices = [[0.02, 0.02, 0.02, 0.02, 0.03, 0.05, 0.05, 0.03], [0.02, 0.03, 0.02, 0.02, 0.03, 0.04, 0.06, 0.03]];
+const inputs: Record<string, HouseholdDayInput> = { h1: household(1), h2: household(0.8, 0.12) };
+const dayMs = Date.UTC(2016, 10, 1);
+const fees = { throughputFeeEurPerKwh: 0.01, withdrawalFeeEurPerKwh: 0.09 };
+
+const identities: Record<string, Identity> = Object.fromEntries(['ces', 'h1', 'h2'].map((id) => [id, generateIdentity(id)]));
+const community: CommunityConfig = { communityId: 'street', members: Object.values(identities).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
+const solvers: CesSolver[] = [];
+const solver = () => {
+  const s = new CesSolver();
+  solvers.push(s);
+  return s;
+};
+afterAll(() => solvers.forEach((s) => s.dispose()));
+
+let broker: EmbeddedBroker;
+const open: { close(): unknown }[] = [];
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pe-ces-agent-'));
+  dirs.push(dir);
+  return dir;
+};
+const channel = async (id: string) => {
+  const c = await RentalChannel.open({ brokerUrl: broker.url, community, identity: identities[id]!, clock: systemClock, login: true });
+  open.push(c);
+  return c;
+};
+const ledger = (id: string, dir = tempDir()) => {
+  const l = RentalLedger.open(dir, id);
+  open.push(l);
+  return l;
+};
+const householdParty = async (id: string) => {
+  const book = ledger(id);
+  new HouseholdRentalParty({ channel: await channel(id), cesId: 'ces', ledger: book, solver: solver(), dayInput: () => inputs[id]! });
+  return book;
+};
+
+afterEach(async () => {
+  for (const o of open.splice(0).reverse()) await o.close();
+  if (broker) await broker.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the CES agent and the households over the community broker', () => {
+  it('clear the day as the clearing in one place does, and both ledgers hold each booking with opposite signs', async () => {
+    broker = await startEmbeddedBroker({ community });
+    const books = { h1: await householdParty('h1'), h2: await householdParty('h2') };
+    const cesBook = ledger('ces');
+    const agent = new CesAgent({ channel: await channel('ces'), ledger: cesBook, solver: solver(), settings, households: ['h1', 'h2'], ...fees, toleranceEurPerKwhDay: 1e-4 });
+    const result = await agent.clearDay(dayMs, prices);
+
+    const local = await clearRentalDay({ settings, priceScenariosEurPerKwh: prices, households: [inputs.h1!, inputs.h2!], ...fees, p2pBuyerFeeEurPerKwh: 0, vatFactor: 1, rental: true, p2p: false, toleranceEurPerKwhDay: 1e-4, solvers: { ces: solver(), households: [solver(), solver()] } });
+    expect(result.priceEurPerKwhDay).toBeGreaterThan(0);
+    expect(result.priceEurPerKwhDay).toBe(local.priceEurPerKwhDay);
+    expect(result.rounds).toEqual(local.rounds);
+    expect(result.silent).toEqual([]);
+    expect(result.unbooked).toEqual([]);
+    expect(result.schedule.objectiveEur).toBeCloseTo(local.ces.objectiveEur, 9);
+    const booked = Object.fromEntries(result.bookings.map((b) => [b.household, b.capacityKwh]));
+    ['h1', 'h2'].forEach((h, n) => expect(booked[h] ?? 0).toBeCloseTo(local.plans[n]!.rentedKwh, 9));
+    expect(result.bookings.length).toBeGreaterThan(0);
+
+    let cesTotal = 0;
+    let householdsTotal = 0;
+    for (const b of result.bookings) {
+      const mine = books[b.household as 'h1' | 'h2'];
+      expect(mine.allBookings()).toEqual([b]);
+      expect(cesBook.balanceEur(b.bookingId)).toBeCloseTo(b.priceEurPerKwhDay * b.capacityKwh, 12);
+      expect(mine.balanceEur(b.bookingId)).toBe(-cesBook.balanceEur(b.bookingId));
+      expect(b.powerKw).toBeCloseTo(settings.rentalKwPerKwh * b.capacityKwh, 12);
+      cesTotal += cesBook.balanceEur(b.bookingId);
+      householdsTotal += mine.balanceEur(b.bookingId);
+    }
+    expect(cesTotal + householdsTotal).toBe(0);
+    expect(cesBook.allBookings()).toEqual(result.bookings);
+    // The CES's battery holds the accepted accounts: physical − own energy = Σ accounts' planned energy.
+    expect(result.schedule.rentedKwh).toBeCloseTo(result.bookings.reduce((s, b) => s + b.capacityKwh, 0), 9);
+  }, 60_000);
+
+  it('a hostile CES cannot make a household book more, at another price, for a round it did not answer, or twice a day', async () => {
+    broker = await startEmbeddedBroker({ community });
+    const book = await householdParty('h1');
+    const ces = await channel('ces');
+    const answers: AnswerPayload[] = [];
+    const decisions: BookedPayload[] = [];
+    ces.on('ces-answer', ({ payload }) => answers.push(payload));
+    ces.on('ces-booked', ({ payload }) => decisions.push(payload));
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((wake) => setTimeout(wake, 50));
+      expect(done()).toBe(true);
+    };
+    const rent = { priceEurPerKwhDay: 0.005, maxKwh: 8, kwPerKwh: 0.5, efficiency: Math.sqrt(0.9), ...fees };
+    await ces.send('ces-price', { dayMs, round: 0, offer: { rent } });
+    await until(() => answers.length === 1);
+    const answered = answers[0]!;
+    expect(answered.rentedKwh).toBeGreaterThan(1);
+    const honest = { to: 'h1', dayMs, round: 0, bookingId: 'ces-2016-11-01-h1', capacityKwh: answered.rentedKwh, powerKw: 0.5 * answered.rentedKwh, priceEurPerKwhDay: 0.005 };
+    const hostile = [
+      { ...honest, bookingId: 'more', capacityKwh: answered.rentedKwh + 1, powerKw: 0.5 * (answered.rentedKwh + 1) },
+      { ...honest, bookingId: 'dearer', priceEurPerKwhDay: 0.05 },
+      { ...honest, bookingId: 'more-power', powerKw: answered.rentedKwh },
+      { ...honest, bookingId: 'unasked-round', round: 3 },
+      { ...honest, bookingId: 'other-day', dayMs: dayMs + 86_400_000 },
+    ];
+    for (const b of hostile) await ces.send('ces-book', b);
+    await until(() => decisions.length === hostile.length);
+    expect(decisions.map((d) => [d.bookingId, d.accepted])).toEqual(hostile.map((b) => [b.bookingId, false]));
+    expect(book.allBookings()).toEqual([]);
+
+    await ces.send('ces-book', honest);
+    await until(() => decisions.length === hostile.length + 1);
+    expect(decisions.at(-1)).toMatchObject({ bookingId: honest.bookingId, accepted: true });
+    expect(book.allBookings()).toEqual([{ bookingId: honest.bookingId, ces: 'ces', household: 'h1', dayMs, capacityKwh: honest.capacityKwh, powerKw: honest.powerKw, priceEurPerKwhDay: 0.005 }]);
+    // The same day booked again under another id is refused; the same booking again is no double.
+    await ces.send('ces-book', { ...honest, bookingId: 'second' });
+    await ces.send('ces-book', honest);
+    await until(() => decisions.length === hostile.length + 3);
+    expect(decisions.slice(-2).map((d) => [d.bookingId, d.accepted])).toEqual([['second', false], [honest.bookingId, true]]);
+    expect(book.allBookings()).toHaveLength(1);
+  }, 30_000);
+});
