@@ -8,19 +8,15 @@
  *   ces-book    CES → household  books one round's answer (names the round; the household checks the terms)
  *   ces-booked  household → CES  the household's decision on it, made durable in its ledger before it is sent
  *
- * `RentalChannel` is one party's connection: it signs what it sends, and delivers only messages that
- * pass every check of the market's codec (schema, topic, membership, signature, time), once each.
+ * They travel on each party's market node (`src/market/node.ts`), the one connection a member has to
+ * the community broker: signed with its identity, and delivered only when they pass every check of
+ * the market (schema, topic, membership, signature, time, replay window).
  */
 import type { AnySchema } from 'ajv';
-import { connect, type MqttClient } from 'mqtt';
 import type { CesOffer } from './household-model.ts';
 import type { RentalAnswer } from './rental-market.ts';
-import { loginToken } from '../market/broker-login.ts';
-import { Membership, type CommunityConfig } from '../market/community.ts';
-import type { Identity } from '../market/identity.ts';
-import { MessageCodec, PRICE_EUR_PER_KWH, type Envelope, type RoundBody } from '../market/messages.ts';
-import { PROTOCOL_ROOT, topicFor } from '../market/topics.ts';
-import type { Clock } from '../time/clock.ts';
+import { PRICE_EUR_PER_KWH } from '../market/messages.ts';
+import type { MarketNode } from '../market/node.ts';
 
 export interface PricePayload {
   dayMs: number;
@@ -88,89 +84,40 @@ export const RENTAL_ROUND_SCHEMAS: Record<RentalMessageName, AnySchema> = {
   'ces-booked': object({ to: id, bookingId, accepted: { type: 'boolean' }, reason: { type: 'string', maxLength: 200 } }, ['to', 'bookingId', 'accepted']),
 };
 
-export interface RentalChannelOptions {
-  brokerUrl: string;
-  community: CommunityConfig;
-  identity: Identity;
-  clock: Clock;
-  /** Log in with the member's signed token (a community broker: `startEmbeddedBroker({ community })`). */
-  login?: boolean;
-}
-
-/** A message that passed every check, from a member. */
+/** A message of the rental clearing that passed every check of the market node, from a member. */
 export interface Received<N extends RentalMessageName> {
   from: string;
   payload: RentalPayloads[N];
 }
 
+/** One party's end of the rental clearing: its market node (identity, broker, signatures, replay window). */
+export interface RentalChannel {
+  readonly selfId: string;
+  on<N extends RentalMessageName>(name: N, handler: (received: Received<N>) => void): void;
+  send<N extends RentalMessageName>(name: N, payload: RentalPayloads[N]): Promise<void>;
+}
+
 /** Lifetime of a rental message: the clearing of one day takes seconds of wall time. */
 const lifetimeMs = 10 * 60_000;
+const isRentalMessage = (name: string): name is RentalMessageName => Object.hasOwn(RENTAL_ROUND_SCHEMAS, name);
 
-export class RentalChannel {
-  private readonly codec: MessageCodec;
-  private readonly membership: Membership;
-  private readonly seen = new Set<string>();
-  private readonly handlers = new Map<RentalMessageName, (received: Received<RentalMessageName>) => void>();
-
-  private constructor(
-    private readonly options: RentalChannelOptions,
-    private readonly client: MqttClient,
-  ) {
-    this.membership = new Membership(options.community);
-    this.codec = new MessageCodec(this.membership, options.clock, undefined, RENTAL_ROUND_SCHEMAS);
-    client.on('message', (topic, payload) => this.receive(topic, payload));
-  }
-
-  static async open(options: RentalChannelOptions): Promise<RentalChannel> {
-    const { identity, community } = options;
-    if (new Membership(community).keyOf(identity.peerId) === undefined) throw new Error(`${identity.peerId} is not a member of community ${community.communityId}`);
-    const client = connect(options.brokerUrl, {
-      protocolVersion: 4,
-      clientId: identity.peerId,
-      reconnectPeriod: 500,
-      ...(options.login ? { username: identity.peerId, password: loginToken(identity, community.communityId, options.clock.nowMs()) } : {}),
-    });
-    client.on('error', () => undefined);
-    const channel = new RentalChannel(options, client);
-    await new Promise<void>((done, fail) => {
-      client.once('connect', () => done());
-      client.once('error', fail);
-    });
-    await client.subscribeAsync(Object.keys(RENTAL_ROUND_SCHEMAS).map((name) => `${PROTOCOL_ROOT}/${community.communityId}/round/${name}/+`), { qos: 1 });
-    return channel;
-  }
-
-  get selfId(): string {
-    return this.options.identity.peerId;
-  }
-
-  on<N extends RentalMessageName>(name: N, handler: (received: Received<N>) => void): void {
-    this.handlers.set(name, handler as (received: Received<RentalMessageName>) => void);
-  }
-
-  async send<N extends RentalMessageName>(name: N, payload: RentalPayloads[N]): Promise<void> {
-    const sealed = this.codec.seal(this.options.identity, 'round', { name, payload } satisfies RoundBody, { lifetimeMs, middle: name });
-    await this.client.publishAsync(sealed.topic, sealed.payload, { qos: 1 });
-  }
-
-  /** The topic this party's messages of `name` go out on (tests publish forged ones beside it). */
-  topicOf(name: RentalMessageName, from = this.selfId): string {
-    return topicFor(this.membership.communityId, 'round', from, name);
-  }
-
-  async close(): Promise<void> {
-    await this.client.endAsync().catch(() => undefined);
-  }
-
-  private receive(topic: string, payload: Buffer): void {
-    const opened = this.codec.open(topic, payload);
-    if (!opened.ok) return;
-    const envelope = opened.envelope as Envelope<'round'>;
-    if (envelope.from === this.selfId) return;
-    const key = `${envelope.from}/${envelope.id}`;
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
-    const { name, payload: body } = envelope.body;
-    this.handlers.get(name as RentalMessageName)?.({ from: envelope.from, payload: body as RentalPayloads[RentalMessageName] });
-  }
+/**
+ * The rental clearing on a market node: the node must have been created with `RENTAL_ROUND_SCHEMAS`
+ * among its round schemas (it refuses to send or accept a round it has no schema for).
+ */
+export function rentalChannel(node: MarketNode): RentalChannel {
+  const handlers = new Map<RentalMessageName, (received: Received<RentalMessageName>) => void>();
+  node.on('round', (envelope) => {
+    const { name, payload } = envelope.body;
+    if (isRentalMessage(name)) handlers.get(name)?.({ from: envelope.from, payload: payload as RentalPayloads[RentalMessageName] });
+  });
+  return {
+    selfId: node.id,
+    on(name, handler) {
+      handlers.set(name, handler as (received: Received<RentalMessageName>) => void);
+    },
+    send(name, payload) {
+      return node.publish('round', { name, payload }, { lifetimeMs });
+    },
+  };
 }

@@ -1,6 +1,6 @@
 /**
- * The CES and two households clear a day's rental over a real community broker (signed messages,
- * member logins), each with its own identity, ledger and solver: the same price and bookings as
+ * The CES and two households clear a day's rental over a real community broker (each a member's
+ * market node: signed messages, member logins), each with its own identity, ledger and solver: the same price and bookings as
  * the clearing computed in one place, both ledgers mirror each other, and a hostile CES cannot make
  * a household book anything but what it answered.
  */
@@ -13,13 +13,13 @@ import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
 import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
 import { RentalLedger } from '../../src/ces/rental-ledger.ts';
 import { clearRentalDay } from '../../src/ces/rental-market.ts';
-import { RentalChannel, type AnswerPayload, type BookedPayload } from '../../src/ces/rental-protocol.ts';
+import { rentalChannel, RENTAL_ROUND_SCHEMAS, type AnswerPayload, type BookedPayload } from '../../src/ces/rental-protocol.ts';
 import { defaultCesSettings, type CesSettings } from '../../src/ces/settings.ts';
 import { CesSolver } from '../../src/ces/solve.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/market/broker.ts';
 import type { CommunityConfig } from '../../src/market/community.ts';
 import { generateIdentity, type Identity } from '../../src/market/identity.ts';
-import { systemClock } from '../../src/time/clock.ts';
+import { MarketNode } from '../../src/market/node.ts';
 
 const T = 8;
 const household = (scale: number, feedInEurPerKwh = 0.08): HouseholdDayInput => ({
@@ -54,10 +54,12 @@ const tempDir = () => {
   dirs.push(dir);
   return dir;
 };
+/** A member's market node on the community broker (its login, its key), carrying the rental rounds. */
 const channel = async (id: string) => {
-  const c = await RentalChannel.open({ brokerUrl: broker.url, community, identity: identities[id]!, clock: systemClock, login: true });
-  open.push(c);
-  return c;
+  const node = new MarketNode({ identity: identities[id]!, community, brokerUrl: broker.url, dataDir: tempDir(), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, credentials: { username: id }, log: () => undefined });
+  await node.start();
+  open.push({ close: () => node.stop() });
+  return rentalChannel(node);
 };
 const ledger = (id: string, dir = tempDir()) => {
   const l = RentalLedger.open(dir, id);
