@@ -8,6 +8,7 @@
  */
 import type { Battery } from '../devices/capabilities.ts';
 import type { Clock } from '../time/clock.ts';
+import { holdWhile } from '../time/lockstep-clock.ts';
 import type { CesSchedule } from './ces-model.ts';
 
 const HOUR_MS = 3_600_000;
@@ -66,10 +67,10 @@ export class CesStorage {
     this.metered.set(hourStartMs, hour);
   }
 
-  /** Steps every period until `signal` aborts. */
+  /** Steps every period until `signal` aborts; on lock-step time each step holds time still. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.step().catch((error: Error) => this.options.log?.(`ces storage: ${error.message}`));
+      await holdWhile(this.options.clock, this.step()).catch((error: Error) => this.options.log?.(`ces storage: ${error.message}`));
       await this.options.clock.sleep(this.periodMs, signal);
     }
   }

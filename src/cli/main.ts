@@ -12,6 +12,7 @@ const commands: Record<string, Command> = {
   sim: { summary: 'run the hardware simulator (Modbus TCP/RTU, serial BMS, relay board)', load: () => import('../../sim/command.ts') },
   eval: { summary: 'closed-loop evaluation of the controllers on the real data', load: () => import('../eval/command.ts') },
   ces: { summary: 'cloud energy storage evaluation: a shared battery renting capacity and selling P2P energy to the households', load: () => import('../eval/ces/command.ts') },
+  'ces-agent': { summary: 'the cloud energy storage operator as its own process: its simulated storage, its identity, the rental clearing with the households', load: () => import('../ces/agent-command.ts') },
   bench: { summary: 'benchmarks (--json for JSON lines)', load: () => import('../bench/command.ts') },
 };
 

@@ -1,0 +1,131 @@
+/**
+ * The CES agent as its own process (`prosumer-edge ces-agent`) on lock-step time, as the community
+ * run coordinates its gateways: this test is the barrier, two households answer its rounds on their
+ * market nodes over a real broker. The process clears the day with them, books it in its ledger and
+ * theirs (mirrored), drives its simulated 100 kWh / 50 kW storage over Modbus TCP to its schedule
+ * and meters it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CesAgentConfig } from '../../src/ces/agent-command.ts';
+import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
+import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
+import { RentalLedger, type RentalBooking } from '../../src/ces/rental-ledger.ts';
+import { rentalChannel, RENTAL_ROUND_SCHEMAS } from '../../src/ces/rental-protocol.ts';
+import type { MeteredHour } from '../../src/ces/storage.ts';
+import { CesSolver } from '../../src/ces/solve.ts';
+import { startEmbeddedBroker } from '../../src/market/broker.ts';
+import { generateIdentity, saveIdentity } from '../../src/market/identity.ts';
+import { MarketNode } from '../../src/market/node.ts';
+import { cliEntry, packageFile } from '../../src/package/paths.ts';
+import { systemClock, type Clock } from '../../src/time/clock.ts';
+import { LockstepBarrier, type LockstepReport } from '../../src/time/lockstep-clock.ts';
+
+const HOUR_MS = 3_600_000;
+const dayMs = Date.UTC(2016, 10, 1);
+/** A noon surplus and an evening load (kW, hourly): what renting carries from one to the other. */
+const household = (scale: number): HouseholdDayInput => ({
+  netLoadKw: Array.from({ length: 24 }, (_, h) => scale * (h >= 10 && h <= 14 ? -2.5 : h >= 17 && h <= 21 ? 1.8 : 0.3)),
+  buyEurPerKwh: new Array(24).fill(0.28),
+  sellEurPerKwh: new Array(24).fill(0.08),
+  demandChargeEurPerKwDay: 0.5,
+  gridKw: 11,
+});
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('prosumer-edge ces-agent', () => {
+  it('clears a day with the households on lock-step time, both ledgers mirror, its storage follows its schedule', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pe-ces-process-'));
+    dirs.push(dir);
+    const ids = { ces: generateIdentity('ces'), h1: generateIdentity('h1'), h2: generateIdentity('h2') };
+    saveIdentity(ids.ces, join(dir, 'ces.identity.json'));
+    const community = { communityId: 'street', members: Object.values(ids).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
+    const broker = await startEmbeddedBroker();
+    const startMs = dayMs - 2 * HOUR_MS;
+    const endMs = dayMs + 24 * HOUR_MS;
+    const barrier = new LockstepBarrier(startMs, endMs);
+    // The households' messages carry the run's simulated time, as a lock-step gateway's do.
+    const runClock: Clock = { nowMs: () => barrier.currentMs, sleep: (ms, signal) => systemClock.sleep(ms, signal) };
+    const nodes: MarketNode[] = [];
+    const ledgers: Record<string, RentalLedger> = {};
+    const solvers: CesSolver[] = [];
+    try {
+      for (const [id, scale] of [['h1', 1], ['h2', 0.7]] as const) {
+        const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), clock: runClock, protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
+        await node.start();
+        nodes.push(node);
+        ledgers[id] = RentalLedger.open(join(dir, id), id);
+        const solver = new CesSolver();
+        solvers.push(solver);
+        new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, dayInput: () => household(scale) });
+      }
+      const config: CesAgentConfig = {
+        community,
+        identityFile: 'ces.identity.json',
+        brokerUrl: broker.url,
+        dataDir: 'ces',
+        households: ['h1', 'h2'],
+        pricesDir: packageFile('data', 'community'),
+        days: ['2016-11-01'],
+        startIso: new Date(startMs).toISOString(),
+        endIso: new Date(endMs).toISOString(),
+        clock: 'lockstep',
+      };
+      writeFileSync(join(dir, 'ces-agent.json'), JSON.stringify(config));
+      const child = spawn(process.execPath, [cliEntry, 'ces-agent', '--config', join(dir, 'ces-agent.json')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      barrier.join('ces', (advance) => child.connected && child.send(advance));
+      child.on('message', (report) => barrier.report('ces', report as LockstepReport));
+      const exitCode = await new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+      barrier.leave('ces');
+      expect(exitCode, stderr).toBe(0);
+      expect(barrier.currentMs).toBe(endMs);
+
+      const [day] = readFileSync(join(dir, 'ces', 'ces-days.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { priceEurPerKwhDay: number; bookings: RentalBooking[]; silent: string[]; unbooked: unknown[]; schedule: { physicalChargeKw: number[]; physicalDischargeKw: number[] } });
+      expect(day!.silent).toEqual([]);
+      expect(day!.unbooked).toEqual([]);
+      expect(day!.bookings.map((b) => b.household).sort()).toEqual(['h1', 'h2']);
+
+      // Both parties' books hold each booking, with opposite signs; the CES's sums to what the households' owe.
+      const cesLedger = RentalLedger.open(join(dir, 'ces'), 'ces');
+      try {
+        expect(cesLedger.allBookings()).toEqual(day!.bookings);
+        let total = 0;
+        for (const b of day!.bookings) {
+          expect(ledgers[b.household]!.allBookings()).toEqual([b]);
+          expect(ledgers[b.household]!.balanceEur(b.bookingId)).toBe(-cesLedger.balanceEur(b.bookingId));
+          expect(cesLedger.balanceEur(b.bookingId)).toBeCloseTo(b.capacityKwh * day!.priceEurPerKwhDay, 12);
+          total += cesLedger.balanceEur(b.bookingId) + ledgers[b.household]!.balanceEur(b.bookingId);
+        }
+        expect(total).toBe(0);
+      } finally {
+        cesLedger.close();
+      }
+
+      // The storage did what the schedule says, hour by hour (within the registers' resolution).
+      const { hours } = JSON.parse(readFileSync(join(dir, 'ces', 'ces-metered.json'), 'utf8')) as { hours: MeteredHour[] };
+      const dayHours = hours.filter((h) => h.hourStartMs >= dayMs);
+      expect(dayHours).toHaveLength(24);
+      const { physicalChargeKw: charge, physicalDischargeKw: discharge } = day!.schedule;
+      dayHours.forEach((h, t) => {
+        const both = Math.min(charge[t]!, discharge[t]!);
+        expect(Math.abs(h.chargeKwh - (charge[t]! - both))).toBeLessThan(0.01);
+        expect(Math.abs(h.dischargeKwh - (discharge[t]! - both))).toBeLessThan(0.01);
+      });
+      expect(dayHours.reduce((s, h) => s + h.chargeKwh, 0)).toBeGreaterThan(1);
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+      for (const l of Object.values(ledgers)) l.close();
+      for (const s of solvers) s.dispose();
+      await broker.close();
+    }
+  }, 90_000);
+});
