@@ -14,7 +14,8 @@
  *
  * Sizes: runs per case 3 (`--quick` 1); PE_BENCH_FOOTPRINT_SECONDS wall seconds the real-board
  * gateway runs after its discovery report (12, above two fast-loop rounds and the first solve);
- * PE_BENCH_FOOTPRINT_NODE_FLAGS node's flags (default the unit's).
+ * PE_BENCH_FOOTPRINT_NODE_FLAGS node's flags and PE_BENCH_FOOTPRINT_ENV its environment (default
+ * the systemd unit's).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,8 +32,39 @@ import { defaultStartIso } from '../../sim/command.ts';
 const MIB = 2 ** 20;
 /** The compiled CLI: what is installed, whichever way this benchmark itself was started. */
 const builtCli = packageFile('dist', 'src', 'cli', 'bin.js');
-/** The node flags of deploy/prosumer-edge.service's ExecStart; PE_BENCH_FOOTPRINT_NODE_FLAGS tries others. */
-const unitNodeFlags = (process.env.PE_BENCH_FOOTPRINT_NODE_FLAGS ?? '--max-semi-space-size=1 --liftoff-only').split(' ').filter(Boolean);
+/**
+ * The gateway is started as deploy/prosumer-edge.service starts it: the node flags of its
+ * ExecStart and the variables of its Environment= lines, read from the unit file so the figures
+ * always hold for what is installed. PE_BENCH_FOOTPRINT_NODE_FLAGS tries other flags,
+ * PE_BENCH_FOOTPRINT_ENV other variables ("NAME=value …"; empty: none).
+ */
+function launchOptions(): Launch {
+  const unit = unitLaunch(readFileSync(packageFile('deploy', 'prosumer-edge.service'), 'utf8'));
+  return {
+    nodeFlags: process.env.PE_BENCH_FOOTPRINT_NODE_FLAGS !== undefined ? process.env.PE_BENCH_FOOTPRINT_NODE_FLAGS.split(' ').filter(Boolean) : unit.nodeFlags,
+    env: process.env.PE_BENCH_FOOTPRINT_ENV !== undefined ? envAssignments(process.env.PE_BENCH_FOOTPRINT_ENV.split(' ')) : unit.env,
+  };
+}
+
+interface Launch {
+  nodeFlags: string[];
+  env: Record<string, string>;
+}
+
+/** A systemd unit's node flags (ExecStart's words between node and the script) and its Environment= variables. */
+export function unitLaunch(unitFile: string): Launch {
+  const lines = unitFile.split('\n').map((line) => line.trim());
+  const exec = lines.find((line) => line.startsWith('ExecStart='));
+  if (exec === undefined) throw new Error('deploy/prosumer-edge.service has no ExecStart');
+  const words = exec.slice('ExecStart='.length).split(/\s+/);
+  const script = words.findIndex((word) => word.endsWith('.js'));
+  const env = envAssignments(lines.filter((line) => line.startsWith('Environment=')).flatMap((line) => line.slice('Environment='.length).split(/\s+/)));
+  return { nodeFlags: words.slice(1, script), env };
+}
+
+function envAssignments(words: string[]): Record<string, string> {
+  return Object.fromEntries(words.filter(Boolean).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
+}
 const sampleEveryMs = 100;
 
 interface Measured {
@@ -49,20 +81,22 @@ export async function runBench(options: BenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-footprint-'));
   // The machine's own load, for the conditions: start-up time in particular grows with it.
   const loadBefore = loadavg()[0]!;
+  const launch = launchOptions();
   const sim = await startSimulator({ clock: new ScaledClock(Date.parse(defaultStartIso), 1) });
   try {
     const real: Measured[] = [];
-    for (let i = 0; i < runs; i++) real.push(await measure(await realBoardConfig(join(dir, `real-${i}`), sim.vars), { stopAfterReportMs: seconds * 1000 }));
+    for (let i = 0; i < runs; i++) real.push(await measure(await realBoardConfig(join(dir, `real-${i}`), sim.vars), launch, { stopAfterReportMs: seconds * 1000 }));
     const withSim: Measured[] = [];
-    for (let i = 0; i < runs; i++) withSim.push(await measure(await simulatorConfig(join(dir, `sim-${i}`)), { stopAfterReportMs: null }));
+    for (let i = 0; i < runs; i++) withSim.push(await measure(await simulatorConfig(join(dir, `sim-${i}`)), launch, { stopAfterReportMs: null }));
 
-    const params = { runs, build: 'dist', nodeFlags: unitNodeFlags.join(' '), node: process.version, loadAvgBefore: Math.round(loadBefore * 100) / 100 };
+    const params = { runs, build: 'dist', nodeFlags: launch.nodeFlags.join(' '), env: Object.entries(launch.env).map(([name, value]) => `${name}=${value}`).join(' '), node: process.version, loadAvgBefore: Math.round(loadBefore * 100) / 100 };
+    const eachMiB = (ms: Measured[]) => ms.map((m) => (m.hwmBytes / MIB).toFixed(1)).join(' ');
     const worst = (ms: Measured[], pick: (m: Measured) => number) => Math.max(...ms.map(pick));
-    report(options, { suite: 'footprint', metric: 'peak RSS, real board', value: worst(real, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: real[0]!.devicesFound, seconds }, goal: { op: '<=', value: 100 } });
-    report(options, { suite: 'footprint', metric: 'peak RSS, in-process simulator', value: worst(withSim, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: withSim[0]!.devicesFound, simulatedHours: 1 }, goal: { op: '<=', value: 150 } });
+    report(options, { suite: 'footprint', metric: 'peak RSS, real board', value: worst(real, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: real[0]!.devicesFound, seconds, eachMiB: eachMiB(real) }, goal: { op: '<=', value: 100 } });
+    report(options, { suite: 'footprint', metric: 'peak RSS, in-process simulator', value: worst(withSim, (m) => m.hwmBytes) / MIB, unit: 'MiB', params: { ...params, devices: withSim[0]!.devicesFound, simulatedHours: 1, eachMiB: eachMiB(withSim) }, goal: { op: '<=', value: 150 } });
     const starts = real.map((m) => m.toDevicesReadMs);
     if (starts.some((ms) => ms === null)) throw new Error('bench footprint: a real-board gateway printed no discovery report');
-    report(options, { suite: 'footprint', metric: 'run to devices read', value: Math.max(...(starts as number[])) / 1000, unit: 's', params: { ...params, devices: real[0]!.devicesFound, worstOf: runs }, goal: { op: '<=', value: 1.5 } });
+    report(options, { suite: 'footprint', metric: 'run to devices read', value: Math.max(...(starts as number[])) / 1000, unit: 's', params: { ...params, devices: real[0]!.devicesFound, worstOf: runs, eachS: starts.map((ms) => (ms! / 1000).toFixed(2)).join(' ') }, goal: { op: '<=', value: 1.5 } });
   } finally {
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
@@ -113,10 +147,10 @@ function writeConfig(dir: string, config: ConfigDoc): string {
  * solver worker's thread included). `stopAfterReportMs`: SIGTERM that long after the discovery
  * report; null: the gateway stops by itself (a simulated run's `hours`).
  */
-function measure(configFile: string, { stopAfterReportMs }: { stopAfterReportMs: number | null }): Promise<Measured> {
+function measure(configFile: string, launch: Launch, { stopAfterReportMs }: { stopAfterReportMs: number | null }): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const startedMs = performance.now();
-    const child = spawn(process.execPath, [...unitNodeFlags, builtCli, 'run', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...launch.nodeFlags, builtCli, 'run', '--config', configFile], { env: { ...process.env, ...launch.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     let hwmBytes = 0;
     let toDevicesReadMs: number | null = null;

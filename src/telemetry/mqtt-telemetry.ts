@@ -70,6 +70,9 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
     reconnectPeriod: 1000,
     connectTimeout: 10_000,
     keepalive: 30,
+    // mqtt-packet's number cache is 65 536 two-byte Buffers (~6 MiB of heap, kept for the process's
+    // life) to save one tiny allocation per packet: not worth it at a few messages a second.
+    writeCache: false,
     will: { topic: topics.availability, payload: Buffer.from('offline'), qos: 1, retain: true },
   });
 
