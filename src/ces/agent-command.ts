@@ -151,6 +151,8 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
         bookings: result.bookings,
         unbooked: result.unbooked,
         silent: result.silent,
+        accountTrades: result.accountTrades,
+        committedTrades: result.committedTrades,
         schedule: { physicalChargeKw: schedule.physicalChargeKw, physicalDischargeKw: schedule.physicalDischargeKw, marketKw: schedule.marketKw, rentedKwh: schedule.rentedKwh, expectedProfitEur: schedule.expectedProfitEur, cvarEur: schedule.cvarEur, degradationEur: schedule.degradationEur, throughputKwh: schedule.throughputKwh },
       })}\n`);
       log(`ces-agent: ${new Date(dayMs).toISOString().slice(0, 10)} cleared at ${result.priceEurPerKwhDay.toFixed(4)} EUR/kWh·day in ${result.rounds.length} rounds, ${result.bookings.reduce((s, b) => s + b.capacityKwh, 0).toFixed(2)} kWh booked`);

@@ -11,7 +11,7 @@ import type { CesSchedule } from './ces-model.ts';
 import type { CesOffer } from './household-model.ts';
 import type { RentalBooking, RentalLedger } from './rental-ledger.ts';
 import { clearRentalPrice, scheduleWithBookings, type PriceIterationOptions, type RentalAnswer } from './rental-market.ts';
-import type { AnswerPayload, BookedPayload, RentalChannel } from './rental-protocol.ts';
+import { accountTrades, mandateOf, type AnswerPayload, type BookedPayload, type RentalChannel } from './rental-protocol.ts';
 import type { CesSettings } from './settings.ts';
 import type { CesSolver } from './solve.ts';
 
@@ -29,6 +29,8 @@ export interface CesAgentOptions {
   answerTimeoutMs?: number;
   /** Wall time between re-sends of an unanswered message (default 1 s). */
   resendMs?: number;
+  /** Wall time the two-phase commit of the account trades may take (default 30 s). */
+  commitTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -42,6 +44,9 @@ export interface CesDayResult {
   unbooked: { household: string; reason: string }[];
   /** Households that did not answer a round in time (counted as booking nothing in it). */
   silent: string[];
+  /** The accepted accounts' energy as market trades (deposits bought, withdrawals sold), and how many the commit committed. */
+  accountTrades: number;
+  committedTrades: number;
   /** The CES's schedule with the accepted bookings in its battery. */
   schedule: CesSchedule;
 }
@@ -119,7 +124,13 @@ export class CesAgent {
       }
     }
     const schedule = unbooked.length === 0 ? cleared.ces : await scheduleWithBookings(iteration, accepted);
-    return { dayMs, priceEurPerKwhDay: cleared.priceEurPerKwhDay, rounds: cleared.rounds, bookings, unbooked, silent: [...silent], schedule };
+    // The accounts' energy goes through the market's two-phase commit, each household committing its own answer.
+    const self = options.channel.selfId;
+    const trades = bookings.flatMap((b, n) => accountTrades(self, b.household, dayMs, accepted[n]!));
+    const outcomes = trades.length > 0 ? await options.channel.commitTrades(trades, mandateOf(self, trades), options.commitTimeoutMs ?? 30_000) : [];
+    const committedTrades = outcomes.filter((o) => o.state === 'committed').length;
+    if (committedTrades < trades.length) options.log?.(`ces: ${committedTrades} of ${trades.length} account trades committed`);
+    return { dayMs, priceEurPerKwhDay: cleared.priceEurPerKwhDay, rounds: cleared.rounds, bookings, unbooked, silent: [...silent], accountTrades: trades.length, committedTrades, schedule };
   }
 
   /** One round: the offer to everyone, re-sent until every household answered it or the timeout. */

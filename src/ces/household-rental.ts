@@ -9,7 +9,8 @@
  */
 import { planHouseholdDay, type CesOffer, type HouseholdDayInput } from './household-model.ts';
 import type { RentalLedger } from './rental-ledger.ts';
-import type { AnswerPayload, BookPayload, RentalChannel } from './rental-protocol.ts';
+import type { CommitOutcome } from '../market/node.ts';
+import { accountTrades, mandateOf, type AnswerPayload, type BookPayload, type RentalChannel } from './rental-protocol.ts';
 import type { CesSolver } from './solve.ts';
 
 export interface HouseholdRentalOptions {
@@ -20,6 +21,8 @@ export interface HouseholdRentalOptions {
   solver: CesSolver;
   /** The household's day without an offer, from its own forecast (hourly, the CES's day). */
   dayInput: (dayMs: number) => HouseholdDayInput | Promise<HouseholdDayInput>;
+  /** Wall time the two-phase commit of a booking's account trades may take (default 30 s). */
+  commitTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -31,6 +34,8 @@ export class HouseholdRentalParty {
   private readonly inputs = new Map<number, Promise<HouseholdDayInput>>();
   /** One solve at a time, in the order the rounds arrive. */
   private queue: Promise<void> = Promise.resolve();
+  /** The commit of each accepted booking's account trades, started once. */
+  private readonly commits = new Map<string, Promise<CommitOutcome[]>>();
 
   constructor(private readonly options: HouseholdRentalOptions) {
     const { channel, cesId } = options;
@@ -47,6 +52,11 @@ export class HouseholdRentalParty {
   /** The households' answers so far (tests, the report). */
   answers(): AnswerPayload[] {
     return [...this.answered.values()].map((a) => a.answer);
+  }
+
+  /** The outcome of the commit of a booking's account trades (undefined: not accepted). */
+  committed(bookingId: string): Promise<CommitOutcome[]> | undefined {
+    return this.commits.get(bookingId);
   }
 
   private serial(work: () => Promise<void>): void {
@@ -91,6 +101,14 @@ export class HouseholdRentalParty {
     }
     if (refusal !== undefined) this.options.log?.(`rental: refused booking ${book.bookingId}: ${refusal}`);
     await this.options.channel.send('ces-booked', { to: this.options.cesId, bookingId: book.bookingId, accepted: refusal === undefined, ...(refusal === undefined ? {} : { reason: refusal }) });
+    if (refusal === undefined && !this.commits.has(book.bookingId)) {
+      // The account's energy as trades with the CES, exactly as answered: the household's mandate is its own answer.
+      const { channel, cesId } = this.options;
+      const trades = accountTrades(cesId, channel.selfId, book.dayMs, this.answered.get(`${book.dayMs}/${book.round}`)!.answer);
+      const commit = channel.commitTrades(trades, mandateOf(channel.selfId, trades), this.options.commitTimeoutMs ?? 30_000);
+      this.commits.set(book.bookingId, commit);
+      commit.catch((error: Error) => this.options.log?.(`rental: commit of ${book.bookingId}: ${error.message}`));
+    }
   }
 
   /** Why this booking is not what the household answered; undefined when it is exactly that. */

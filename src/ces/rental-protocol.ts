@@ -15,8 +15,10 @@
 import type { AnySchema } from 'ajv';
 import type { CesOffer } from './household-model.ts';
 import type { RentalAnswer } from './rental-market.ts';
-import { PRICE_EUR_PER_KWH } from '../market/messages.ts';
-import type { MarketNode } from '../market/node.ts';
+import type { ClearedTrade } from '../market/ledger.ts';
+import type { Mandate } from '../market/mandate.ts';
+import { POWER_KW, PRICE_EUR_PER_KWH } from '../market/messages.ts';
+import type { CommitOutcome, MarketNode } from '../market/node.ts';
 
 export interface PricePayload {
   dayMs: number;
@@ -95,6 +97,29 @@ export interface RentalChannel {
   readonly selfId: string;
   on<N extends RentalMessageName>(name: N, handler: (received: Received<N>) => void): void;
   send<N extends RentalMessageName>(name: N, payload: RentalPayloads[N]): Promise<void>;
+  /** The market's two-phase commit of these trades, inside `mandate` (src/market/node.ts `commitTrades`). */
+  commitTrades(trades: ClearedTrade[], mandate: Mandate, timeoutMs: number): Promise<CommitOutcome[]>;
+}
+
+/**
+ * A booked account's energy as market trades with the CES, hour by hour: deposits sold to the CES,
+ * withdrawals bought from it, at 0 EUR/kWh — the energy stays the household's (the rental ledger
+ * carries the rent and the fees) — so the household's planner fixes them like any committed trade
+ * and they are settled on metered energy like any other. Hours below the protocol's smallest power
+ * (1 W) are left out by both parties alike.
+ */
+export function accountTrades(ces: string, household: string, dayMs: number, answer: Pick<RentalAnswer, 'accountChargeKw' | 'accountDischargeKw'>): ClearedTrade[] {
+  const trades: ClearedTrade[] = [];
+  const slot = (t: number) => ({ slotStartMs: dayMs + t * 3_600_000, slotMinutes: 60, priceEurPerKwh: 0 });
+  answer.accountChargeKw.forEach((kw, t) => kw >= POWER_KW.minimum && trades.push({ seller: household, buyer: ces, powerKw: kw, ...slot(t) }));
+  answer.accountDischargeKw.forEach((kw, t) => kw >= POWER_KW.minimum && trades.push({ seller: ces, buyer: household, powerKw: kw, ...slot(t) }));
+  return trades;
+}
+
+/** What `selfId` agreed to of these trades: exactly them (each its own order), nothing else. */
+export function mandateOf(selfId: string, trades: readonly ClearedTrade[]): Mandate {
+  const orders = trades.map((t) => ({ slotStartMs: t.slotStartMs, slotMinutes: t.slotMinutes, side: t.seller === selfId ? ('sell' as const) : ('buy' as const), powerKw: t.powerKw, priceEurPerKwh: t.priceEurPerKwh }));
+  return { maxTradeKw: trades.reduce((sum, t) => sum + t.powerKw, 0), orders };
 }
 
 /** Lifetime of a rental message: the clearing of one day takes seconds of wall time. */
@@ -118,6 +143,9 @@ export function rentalChannel(node: MarketNode): RentalChannel {
     },
     send(name, payload) {
       return node.publish('round', { name, payload }, { lifetimeMs });
+    },
+    commitTrades(trades, mandate, timeoutMs) {
+      return node.commitTrades(trades, { mandate, timeoutMs });
     },
   };
 }

@@ -89,10 +89,14 @@ describe('prosumer-edge ces-agent', () => {
       expect(exitCode, stderr).toBe(0);
       expect(barrier.currentMs).toBe(endMs);
 
-      const [day] = readFileSync(join(dir, 'ces', 'ces-days.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { priceEurPerKwhDay: number; bookings: RentalBooking[]; silent: string[]; unbooked: unknown[]; schedule: { physicalChargeKw: number[]; physicalDischargeKw: number[] } });
+      const [day] = readFileSync(join(dir, 'ces', 'ces-days.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { priceEurPerKwhDay: number; bookings: RentalBooking[]; silent: string[]; unbooked: unknown[]; accountTrades: number; committedTrades: number; schedule: { physicalChargeKw: number[]; physicalDischargeKw: number[] } });
       expect(day!.silent).toEqual([]);
       expect(day!.unbooked).toEqual([]);
       expect(day!.bookings.map((b) => b.household).sort()).toEqual(['h1', 'h2']);
+      // The accounts' energy was committed as trades with the CES, each in the household's market ledger.
+      expect(day!.accountTrades).toBeGreaterThan(0);
+      expect(day!.committedTrades).toBe(day!.accountTrades);
+      expect(nodes.reduce((n, node) => n + node.ledger.committed().length, 0)).toBe(day!.accountTrades);
 
       // Both parties' books hold each booking, with opposite signs; the CES's sums to what the households' owe.
       const cesLedger = RentalLedger.open(join(dir, 'ces'), 'ces');

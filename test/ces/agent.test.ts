@@ -54,10 +54,12 @@ const tempDir = () => {
   dirs.push(dir);
   return dir;
 };
+const nodes = new Map<string, MarketNode>();
 /** A member's market node on the community broker (its login, its key), carrying the rental rounds. */
 const channel = async (id: string) => {
   const node = new MarketNode({ identity: identities[id]!, community, brokerUrl: broker.url, dataDir: tempDir(), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, credentials: { username: id }, log: () => undefined });
   await node.start();
+  nodes.set(id, node);
   open.push({ close: () => node.stop() });
   return rentalChannel(node);
 };
@@ -66,9 +68,11 @@ const ledger = (id: string, dir = tempDir()) => {
   open.push(l);
   return l;
 };
+const parties = new Map<string, HouseholdRentalParty>();
 const householdParty = async (id: string) => {
   const book = ledger(id);
-  new HouseholdRentalParty({ channel: await channel(id), cesId: 'ces', ledger: book, solver: solver(), dayInput: () => inputs[id]! });
+  const party = new HouseholdRentalParty({ channel: await channel(id), cesId: 'ces', ledger: book, solver: solver(), dayInput: () => inputs[id]!, commitTimeoutMs: 5_000 });
+  parties.set(id, party);
   return book;
 };
 
@@ -112,6 +116,23 @@ describe('the CES agent and the households over the community broker', () => {
     expect(cesBook.allBookings()).toEqual(result.bookings);
     // The CES's battery holds the accepted accounts: physical − own energy = Σ accounts' planned energy.
     expect(result.schedule.rentedKwh).toBeCloseTo(result.bookings.reduce((s, b) => s + b.capacityKwh, 0), 9);
+
+    // The accounts' energy is committed as market trades, in both parties' market ledgers with opposite sides.
+    expect(result.accountTrades).toBeGreaterThan(0);
+    expect(result.committedTrades).toBe(result.accountTrades);
+    const cesTrades = nodes.get('ces')!.ledger.committed();
+    for (const b of result.bookings) {
+      const outcomes = await parties.get(b.household)!.committed(b.bookingId)!;
+      expect(outcomes.every((o) => o.state === 'committed')).toBe(true);
+      const theirs = nodes.get(b.household)!.ledger.committed().map((t) => ({ ...t })).sort((x, y) => x.tradeId.localeCompare(y.tradeId));
+      const ours = cesTrades.filter((t) => t.seller === b.household || t.buyer === b.household).sort((x, y) => x.tradeId.localeCompare(y.tradeId));
+      expect(theirs).toEqual(ours);
+      const n = ['h1', 'h2'].indexOf(b.household);
+      const kwh = (sell: boolean) => theirs.filter((t) => (t.seller === b.household) === sell).reduce((s, t) => s + t.powerKw, 0);
+      const planned = (series: number[]) => series.filter((kw) => kw >= 0.001).reduce((s, kw) => s + kw, 0);
+      expect(kwh(true)).toBeCloseTo(planned(local.plans[n]!.accountChargeKw), 9);
+      expect(kwh(false)).toBeCloseTo(planned(local.plans[n]!.accountDischargeKw), 9);
+    }
   }, 60_000);
 
   it('a hostile CES cannot make a household book more, at another price, for a round it did not answer, or twice a day', async () => {
@@ -154,5 +175,12 @@ describe('the CES agent and the households over the community broker', () => {
     await until(() => decisions.length === hostile.length + 3);
     expect(decisions.slice(-2).map((d) => [d.bookingId, d.accepted])).toEqual([['second', false], [honest.bookingId, true]]);
     expect(book.allBookings()).toHaveLength(1);
+
+    // Nor trade beyond its answer: a withdrawal it never planned, offered by the CES, is not accepted.
+    const h1Node = nodes.get('h1')!;
+    const quiet = answered.accountDischargeKw.findIndex((kw) => kw < 0.001);
+    const forced = await ces.commitTrades([{ seller: 'ces', buyer: 'h1', slotStartMs: dayMs + quiet * 3_600_000, slotMinutes: 60, powerKw: 3, priceEurPerKwh: 0 }], { maxTradeKw: 3, orders: [{ slotStartMs: dayMs + quiet * 3_600_000, slotMinutes: 60, side: 'sell', powerKw: 3, priceEurPerKwh: 0 }] }, 1_500);
+    expect(forced.map((o) => o.state)).toEqual(['no-acceptance']);
+    expect(h1Node.ledger.committed().filter((t) => t.slotStartMs === dayMs + quiet * 3_600_000 && t.buyer === 'h1')).toEqual([]);
   }, 30_000);
 });
