@@ -46,6 +46,8 @@ export interface CesAgentConfig {
   settings?: Record<string, number>;
   /** Wall time a round waits for the households' answers (ms, default 20 000). */
   answerTimeoutMs?: number;
+  /** The storage's control period (simulated seconds, default 60). */
+  controlPeriodS?: number;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -117,10 +119,13 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
   const sim = await startCesStorageSim({ clock, settings });
   const bus = createModbusTcpBus({ host: '127.0.0.1', port: sim.port, clock });
   const battery = new SunSpecBattery({ id: 'ces-storage', bus, unitId: sim.unitId, clock, capacityKwh: settings.capacityKwh, maxPlausibleKw: settings.powerKw * 1.2 });
-  const node = new MarketNode({ identity, community: config.community, brokerUrl: config.brokerUrl, dataDir: join(dataDir, 'market'), clock, protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, ...(config.login ? { credentials: { username: identity.peerId } } : {}), log: (level, line) => level === 'warn' && log(`ces-agent market: ${line}`) });
+  // Messages carry wall-clock stamps, as the gateways' market nodes do (an accelerated or lock-step clock would make them expire in flight).
+  const node = new MarketNode({ identity, community: config.community, brokerUrl: config.brokerUrl, dataDir: join(dataDir, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, ...(config.login ? { credentials: { username: identity.peerId } } : {}), // The community's own clearing rounds are not the CES's: it has no schema for them, and they are no news.
+    log: (level, line) => level === 'warn' && !line.includes('no schema registered') && log(`ces-agent market: ${line}`),
+  });
   const ledger = RentalLedger.open(dataDir, identity.peerId);
   const solver = new CesSolver();
-  const storage = new CesStorage({ battery, clock, log });
+  const storage = new CesStorage({ battery, clock, log, ...(config.controlPeriodS !== undefined ? { periodMs: config.controlPeriodS * 1000 } : {}) });
   const stopStorage = new AbortController();
   let storageRun: Promise<void> = Promise.resolve();
   try {

@@ -10,6 +10,7 @@
 import { planHouseholdDay, type CesOffer, type HouseholdDayInput } from './household-model.ts';
 import type { RentalLedger } from './rental-ledger.ts';
 import type { CommitOutcome } from '../market/node.ts';
+import type { ProblemInput } from '../optimizer/types.ts';
 import { accountTrades, mandateOf, type AnswerPayload, type BookPayload, type RentalChannel } from './rental-protocol.ts';
 import type { CesSolver } from './solve.ts';
 
@@ -124,4 +125,45 @@ export class HouseholdRentalParty {
     if (other !== undefined) return `the day is booked already (${other.bookingId})`;
     return undefined;
   }
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/**
+ * A gateway's day for the rental clearing from its planner's latest problem (its forecast, tariff,
+ * grid and battery as of its latest solve): hourly means over the steps that start in each hour of
+ * the day; an hour beyond the plan's horizon takes the same hour a day earlier (a seasonal-naive
+ * fill: a clearing an hour before midnight on a 24-hour plan lacks the day's last hour).
+ */
+export function dayInputFromProblem(problem: { input: ProblemInput; slotStartsMs: readonly number[] }, dayMs: number): HouseholdDayInput {
+  const { input, slotStartsMs } = problem;
+  const hourly = (series: readonly number[]) =>
+    Array.from({ length: 24 }, (_, h) => {
+      for (const hourMs of [dayMs + h * HOUR_MS, dayMs + h * HOUR_MS - DAY_MS]) {
+        let weight = 0;
+        let total = 0;
+        slotStartsMs.forEach((startMs, t) => {
+          if (startMs >= hourMs && startMs < hourMs + HOUR_MS) {
+            weight += input.stepHours[t]!;
+            total += input.stepHours[t]! * series[t]!;
+          }
+        });
+        if (weight > 0) return total / weight;
+      }
+      throw new RangeError(`the plan from ${new Date(slotStartsMs[0] ?? 0).toISOString()} does not reach hour ${h} of ${new Date(dayMs).toISOString().slice(0, 10)}`);
+    });
+  const { battery } = input;
+  const buy = hourly(input.tariff.buyEurPerKwh);
+  const sortedBuy = [...buy].sort((a, b) => a - b);
+  return {
+    netLoadKw: hourly(input.netLoadForecastKw),
+    buyEurPerKwh: buy,
+    sellEurPerKwh: hourly(input.tariff.sellEurPerKwh),
+    demandChargeEurPerKwDay: input.tariff.peakEurPerKw ?? 0,
+    gridKw: Math.min(input.grid.maxImportKw, input.grid.maxExportKw),
+    ...(battery.capacityKwh > 0
+      ? { battery: { params: battery, initialEnergyKwh: input.initial.energyKwh, wearEurPerKw2h: input.weights.batteryWearEurPerKw2h, terminalEurPerKwh: input.weights.terminalEnergyEurPerKwh ?? sortedBuy[12]! * battery.dischargeEfficiency } }
+      : {}),
+  };
 }

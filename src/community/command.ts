@@ -25,6 +25,9 @@ const usage = `usage: prosumer-edge community [options]
                   and the figures do not depend on the machine's load)
   --out DIR       runs go to DIR/<timestamp>/ (default out/community)
   --data DIR      data in the layout of ../shared/data (default data/community)
+  --ces           add the cloud energy storage operator (prosumer-edge ces-agent, 100 kWh / 50 kW): it
+                  rents capacity to the households each day; the report shows the rental market
+                  (lock-step time only; docs/ces.md §5)
   --json          print the summary as JSON (progress on stderr)
   -h, --help`;
 
@@ -35,7 +38,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         days: { type: 'string' }, start: { type: 'string' }, speed: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' },
-        all: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        all: { type: 'boolean' }, json: { type: 'boolean' }, ces: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -67,6 +70,10 @@ export async function run(args: string[]): Promise<number> {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(values.start) || Number.isNaN(Date.parse(`${values.start}T00:00:00Z`))) return usageError(`--start: expected a day YYYY-MM-DD, got "${values.start}"`);
     options.startDay = values.start;
   }
+  if (values.ces) {
+    if (options.speed !== undefined) return usageError('--ces runs on lock-step time: drop --speed');
+    options.ces = true;
+  }
   if (values.out !== undefined) options.outDir = values.out;
   if (values.data !== undefined) options.dataDir = values.data;
 
@@ -81,7 +88,7 @@ export async function run(args: string[]): Promise<number> {
     else process.stdout.write(`\n${formatSummary(summary)}\n\nreport: ${summary.reportFile}\n`);
     if (values.json) process.stderr.write(`report: ${summary.reportFile}\n`);
     if (summary.interrupted) return 130;
-    return summary.gateways.some((g) => g.status !== 'ok') ? 1 : 0;
+    return summary.gateways.some((g) => g.status !== 'ok') || (summary.ces !== undefined && summary.ces.outcome.status !== 'ok') ? 1 : 0;
   } catch (error) {
     process.stderr.write(`community run failed: ${(error as Error).message}\n`);
     return 1;

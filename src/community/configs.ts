@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { generateIdentity, saveIdentity } from '../market/identity.ts';
 import { packageRoot } from '../package/paths.ts';
 import type { CommunityConfig } from '../market/community.ts';
+import type { CesAgentConfig } from '../ces/agent-command.ts';
 
 export const repoDir = packageRoot;
 export const communityId = 'community';
@@ -29,6 +30,8 @@ export interface RunLayoutOptions {
   speed: number | 'lockstep';
   wallAnchorMs?: number;
   hours: number;
+  /** With a CES (`--ces`, lock-step only): the days it clears and the run's end (docs/ces.md §5). */
+  ces?: { days: string[]; endIso: string };
 }
 
 export interface GatewayFiles {
@@ -37,7 +40,12 @@ export interface GatewayFiles {
   configFile: string;
   storageDir: string;
   logFile: string;
+  /** The command line after the CLI entry (default: `run --config <configFile>`). */
+  command?: string[];
 }
+
+/** The CES's member id in a community run. */
+export const cesId = 'ces';
 
 /**
  * Fast loop and solve budget in wall-clock terms, whatever the speed: a fast-loop round every
@@ -67,7 +75,7 @@ export function controlFor(speed: number | 'lockstep') {
  */
 const lockstepControl = { fastPeriodS: 1800, stepMinutes, revertTimeoutS: 18_000, solveBudgetMs: 10_000 };
 
-export function writeRunLayout(options: RunLayoutOptions): { membersFile: string; gateways: GatewayFiles[] } {
+export function writeRunLayout(options: RunLayoutOptions): { membersFile: string; gateways: GatewayFiles[]; ces?: GatewayFiles } {
   const dataDir = resolve(options.dataDir);
   const control = controlFor(options.speed);
   mkdirSync(options.runDir, { recursive: true });
@@ -83,6 +91,7 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
       return { peerId: identity.peerId, publicKey: identity.publicKey };
     }),
   };
+  const ces = options.ces === undefined ? undefined : writeCesLayout(options, members, options.ces);
   const membersFile = join(options.runDir, 'members.json');
   writeFileSync(membersFile, `${JSON.stringify(members, null, 2)}\n`);
 
@@ -106,7 +115,7 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
       tariff: { pricesFile: join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv') },
       forecast: { historyFile: join(dataDir, 'buildings', `${setup.household}_hourly.csv`) },
       control,
-      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community' },
+      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community', ...(ces ? { ces: cesId } : {}) },
       storage: { dir: g.storageDir, measurementEveryS: Math.max(control.fastPeriodS, 300) },
       // No status page: four gateways on one machine would need four ports, and the report shows the run.
       telemetry: { mqtt: { brokerUrl: options.brokerUrl } },
@@ -114,5 +123,37 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
     mkdirSync(g.dir, { recursive: true });
     writeFileSync(g.configFile, `# Written by \`prosumer-edge community\` (src/community/configs.ts) for this run.\n${stringify(config)}`);
   });
-  return { membersFile, gateways: gateways.map(({ identityFile: _, ...files }) => files) };
+  return { membersFile, gateways: gateways.map(({ identityFile: _, ...files }) => files), ...(ces ? { ces } : {}) };
+}
+
+/**
+ * The CES agent's folder (`prosumer-edge ces-agent`, docs/ces.md §5): its identity, added to the
+ * members, and its config — on the run's broker and lock-step time, its storage stepped with the
+ * gateways' fast loop, each day cleared at 23:10 (after the households' 23:00 solve, whose problem
+ * they answer from; before the community's clearing at midnight).
+ */
+function writeCesLayout(options: RunLayoutOptions, members: CommunityConfig, ces: NonNullable<RunLayoutOptions['ces']>): GatewayFiles {
+  if (options.speed !== 'lockstep') throw new RangeError('a CES runs on lock-step time only (no --speed with --ces)');
+  const dir = join(options.runDir, cesId);
+  mkdirSync(dir, { recursive: true });
+  const identity = generateIdentity(cesId);
+  saveIdentity(identity, join(dir, 'identity.json'));
+  members.members.push({ peerId: identity.peerId, publicKey: identity.publicKey });
+  const config: CesAgentConfig = {
+    community: members,
+    identityFile: join(dir, 'identity.json'),
+    brokerUrl: options.brokerUrl,
+    dataDir: join(dir, 'data'),
+    households: options.households.map((h) => h.household),
+    pricesDir: resolve(options.dataDir),
+    days: ces.days,
+    startIso: options.startIso,
+    endIso: ces.endIso,
+    clock: 'lockstep',
+    clearLeadMinutes: 50,
+    controlPeriodS: controlFor('lockstep').fastPeriodS,
+  };
+  const configFile = join(dir, 'ces-agent.json');
+  writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  return { household: cesId, dir, configFile, storageDir: config.dataDir, logFile: join(dir, 'ces-agent.log'), command: ['ces-agent', '--config', configFile] };
 }

@@ -100,10 +100,24 @@ export function formatSummary(summary: CommunitySummary): string {
   } else {
     lines.push('', 'No day was recorded whole by the gateways that finished: nothing to summarise.');
   }
-  for (const g of summary.gateways.filter((g) => g.status === 'crashed')) {
+  if (summary.ces) lines.push('', ...cesLines(summary.ces));
+  for (const g of [...summary.gateways, ...(summary.ces ? [summary.ces.outcome] : [])].filter((g) => g.status === 'crashed')) {
     lines.push('', `${g.household} CRASHED (exit ${g.exitCode ?? g.signal}); log ${g.logFile}; last stderr lines:`, ...g.stderrTail.split('\n').map((l) => `  ${l}`));
   }
   return lines.join('\n');
+}
+
+/** The rental market of a run with a CES (docs/ces.md §5), one line per fact. */
+function cesLines(ces: NonNullable<CommunitySummary['ces']>): string[] {
+  const m = ces.market;
+  if (m === null) return [`Rental market: the CES (${ces.outcome.status}) cleared no summarised day; log ${ces.outcome.logFile}.`];
+  const eur = (v: number) => v.toFixed(2);
+  return [
+    `Rental market (CES 100 kWh / 50 kW, ${m.days.length} days): ${m.bookedKwhPerDay.toFixed(2)} kWh/day booked at ${m.days.map((d) => d.priceEurPerKwhDay.toFixed(4)).join(', ')} EUR/kWh·day (${m.days.map((d) => `${d.households} households, ${d.rounds} rounds`).join('; ')}).`,
+    `Account energy committed as trades: ${m.depositedKwh.toFixed(2)} kWh deposited, ${m.withdrawnKwh.toFixed(2)} kWh withdrawn; both market ledgers hold the same trades: ${m.tradesMirrored ? 'yes' : 'NO'}.`,
+    `Rent in the CES's ledger ${eur(m.cesRentalEur)} EUR, in the households' ${eur(m.householdsRentalEur)} EUR: ${m.mirrored ? 'they mirror each other' : 'they do NOT mirror'}.`,
+    `CES battery metered: ${m.chargeKwh.toFixed(1)} kWh in, ${m.dischargeKwh.toFixed(1)} kWh out, degradation ${eur(m.degradationEur)} EUR; day-ahead position at the real prices ${eur(m.days.reduce((s, d) => s + d.marketEur, 0))} EUR; profit (position + rent − degradation) ${eur(m.profitEur)} EUR.`,
+  ];
 }
 
 export async function writeReport(summary: CommunitySummary): Promise<void> {
@@ -154,10 +168,11 @@ function reportHtml(summary: CommunitySummary): string {
   } else {
     parts.push('<p>No day was recorded whole by the gateways that finished: nothing to summarise.</p>');
   }
+  if (summary.ces) parts.push('<h2>Rental market (cloud energy storage)</h2>', ...cesLines(summary.ces).map((line) => `<p>${escapeHtml(line)}</p>`));
   parts.push('<h2>Gateways</h2><table><tr><th>household</th><th>status</th><th>exit</th><th>log</th><th>config</th></tr>');
-  for (const g of summary.gateways) parts.push(`<tr><td>${escapeHtml(g.household)}</td><td>${g.status}</td><td>${escapeHtml(String(g.exitCode ?? g.signal))}</td><td>${escapeHtml(g.logFile)}</td><td>${escapeHtml(g.configFile)}</td></tr>`);
+  for (const g of [...summary.gateways, ...(summary.ces ? [summary.ces.outcome] : [])]) parts.push(`<tr><td>${escapeHtml(g.household)}</td><td>${g.status}</td><td>${escapeHtml(String(g.exitCode ?? g.signal))}</td><td>${escapeHtml(g.logFile)}</td><td>${escapeHtml(g.configFile)}</td></tr>`);
   parts.push('</table>');
-  for (const g of summary.gateways.filter((g) => g.status === 'crashed')) parts.push(`<h3>${escapeHtml(g.household)}: last stderr lines</h3><pre>${escapeHtml(g.stderrTail)}</pre>`);
+  for (const g of [...summary.gateways, ...(summary.ces ? [summary.ces.outcome] : [])].filter((g) => g.status === 'crashed')) parts.push(`<h3>${escapeHtml(g.household)}: last stderr lines</h3><pre>${escapeHtml(g.stderrTail)}</pre>`);
   parts.push('</body></html>', '');
   return parts.join('\n');
 }

@@ -26,7 +26,8 @@ import type { HourRecord, SafetyEvent } from '../records/types.ts';
 import { openRuntimeStore } from '../storage/store.ts';
 import type { StateMessage } from '../telemetry/messages.ts';
 import { communityDataDir } from '../../sim/plant/household.ts';
-import { repoDir, writeRunLayout, type GatewayFiles } from './configs.ts';
+import { cesId, repoDir, writeRunLayout, type GatewayFiles } from './configs.ts';
+import { summariseCes, type CesRunSummary } from './ces-summary.ts';
 import { cliEntry } from '../package/paths.ts';
 import { communityProgress, type ProgressStream } from './progress.ts';
 import { LockstepBarrier, type LockstepReport } from '../time/lockstep-clock.ts';
@@ -70,6 +71,8 @@ export interface CommunityOptions {
   progress?: ProgressStream;
   /** Aborting stops every gateway cleanly; the summary covers the days completed until then. */
   signal?: AbortSignal;
+  /** Add the CES operator (`prosumer-edge ces-agent`, docs/ces.md §5) on the same broker and lock-step time. */
+  ces?: boolean;
 }
 
 export interface GatewayOutcome {
@@ -103,6 +106,8 @@ export interface CommunitySummary {
   /** Households that finished, on the summarised days; null if there is nothing to summarise. */
   controlled: RunSummary | null;
   noControl: RunSummary | null;
+  /** With `ces`: the CES process and the rental market (null: nothing to summarise). */
+  ces?: { outcome: GatewayOutcome; market: CesRunSummary | null };
 }
 
 interface Telemetry {
@@ -145,10 +150,11 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
         speed,
         ...(wallAnchorMs !== undefined ? { wallAnchorMs } : {}),
         hours: (endMs - startMs) / HOUR_MS,
+        ...(options.ces ? { ces: { days: days.map(isoDay), endIso: new Date(endMs).toISOString() } } : {}),
       });
       const barrier = speed === 'lockstep' ? new LockstepBarrier(startMs, endMs) : null;
       let advancedAt = { ms: startMs, wallMs: Date.now() };
-      outcomes = await runGateways(layout.gateways, {
+      outcomes = await runGateways(layout.ces ? [...layout.gateways, layout.ces] : layout.gateways, {
         overdue: () => {
           if (!barrier) return Date.now() > wallAnchorMs! + (endMs - startMs) / (speed as number) + stopGraceMs;
           if (barrier.currentMs !== advancedAt.ms) advancedAt = { ms: barrier.currentMs, wallMs: Date.now() };
@@ -171,6 +177,8 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
   }
 
   const interrupted = options.signal?.aborted ?? false;
+  const cesOutcome = outcomes.find((o) => o.household === cesId);
+  outcomes = outcomes.filter((o) => o.household !== cesId);
   const finished = outcomes.filter((o) => o.status !== 'crashed');
   const records = finished.map((o) => householdRecords(o.household, layout.gateways.find((g) => g.household === o.household)!, telemetry));
   const summarised = records.length > 0 ? completeDays(records, days) : [];
@@ -194,6 +202,9 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
     gateways: outcomes,
     controlled,
     noControl,
+    ...(layout.ces && cesOutcome
+      ? { ces: { outcome: cesOutcome, market: summariseCes(cesId, layout.ces.storageDir, Object.fromEntries(layout.gateways.filter((g) => finished.some((o) => o.household === g.household)).map((g) => [g.household, join(g.storageDir, 'market')])), prices!, summarised.map(isoDay)) } }
+      : {}),
   };
   await writeReport(summary);
   return summary;
@@ -315,7 +326,7 @@ async function runGateways(gateways: GatewayFiles[], options: GatewayRunOptions)
     const outcomes = Promise.all(
       gateways.map(async (g): Promise<GatewayOutcome> => {
         const log = createWriteStream(g.logFile, { flags: 'a' });
-        const child = spawn(process.execPath, [cliEntry, 'run', '--config', g.configFile], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe', ...(options.barrier ? ['ipc' as const] : [])] });
+        const child = spawn(process.execPath, [cliEntry, ...(g.command ?? ['run', '--config', g.configFile])], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe', ...(options.barrier ? ['ipc' as const] : [])] });
         running.set(g.household, child);
         const { barrier } = options;
         if (barrier) {

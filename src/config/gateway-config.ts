@@ -106,6 +106,11 @@ export interface GatewayConfig {
      * (default): the six-hourly auction only. docs/market-loop.md.
      */
     coordination?: 'auction' | 'community';
+    /**
+     * The community's cloud energy storage operator (its member id): this gateway answers its rental
+     * rounds from its own plan and commits what it booked (docs/ces.md §5). Omit: no CES.
+     */
+    ces?: string;
     /** The broker login; default: none, or `gatewayId` with a `passwordFile` or an embedded broker. */
     username?: string;
     /** A file holding the login's password (Mosquitto); without one a login uses a signed login token (an embedded community broker). */

@@ -225,6 +225,8 @@ export const gatewaySchema = {
         maxTradeKw: powerKw,
         // docs/market-loop.md: a day-ahead community clearing (the auction as its fallback), or the six-hourly auction only.
         coordination: { enum: ['auction', 'community'], default: 'auction' },
+        // docs/ces.md §5: the CES member whose rental rounds this gateway answers.
+        ces: { type: 'string', pattern: ID_PATTERN },
         // The broker login (deploy/mosquitto); docs/configuration.md says which combination does what.
         username: { type: 'string', pattern: ID_PATTERN },
         passwordFile: path,

@@ -44,6 +44,10 @@ import { runSharing } from '../market/clearing/sharing-rounds.ts';
 import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type ClearedTrade, type Mandate, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
 import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, HouseholdAgent, sharingSettings, type CommunityAnchor, type LocalSolver } from '../optimizer/community/index.ts';
 import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
+import { dayInputFromProblem, HouseholdRentalParty } from '../ces/household-rental.ts';
+import { RentalLedger } from '../ces/rental-ledger.ts';
+import { rentalChannel, RENTAL_ROUND_SCHEMAS } from '../ces/rental-protocol.ts';
+import { CesSolver } from '../ces/solve.ts';
 import { Journal } from '../storage/journal.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
@@ -172,6 +176,8 @@ class GatewayMarketLoop implements MarketLoop {
   private running: Promise<void> | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
+  /** With a CES in the community (`market.ces`): this household's rental ledger and the solver of its answers. */
+  private rental: { ledger: RentalLedger; solver: CesSolver } | undefined;
 
   constructor(private readonly options: MarketLoopOptions) {
     if (options.config.market === undefined) throw new Error('market loop: the configuration has no market section');
@@ -208,13 +214,14 @@ class GatewayMarketLoop implements MarketLoop {
       community: { communityId: this.market.community, members },
       brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
       dataDir: this.options.dataDir,
-      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema },
+      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, ...(this.market.ces !== undefined ? RENTAL_ROUND_SCHEMAS : {}) },
       timing: this.timing.node,
       log: (level, line) => log(level, `market: ${line}`),
       credentials: brokerCredentials(this.market, config.gatewayId),
     });
     this.node = node;
     node.on('round', (envelope) => this.onRound(envelope));
+    if (this.market.ces !== undefined) this.answerCes(node, this.market.ces);
     const firstAttempt = this.connect(node);
     this.connecting = firstAttempt.then(() => undefined, () => this.keepConnecting(node));
     await firstAttempt.catch((error: Error) => log('warn', `market: no broker yet (${error.message}); trading starts once it answers`));
@@ -268,7 +275,9 @@ class GatewayMarketLoop implements MarketLoop {
     const node = this.started();
     const { tariff } = this.options.config;
     const slots = slotStartsMs.map((startMs) => Math.floor(startMs / SLOT_MS) * SLOT_MS);
-    const tradedPrice = new Map(node.ledger.committed().map((t) => [t.slotStartMs, t.priceEurPerKwh]));
+    // The CES's account trades are at 0 EUR/kWh (the energy stays the household's): no price of the slot's energy.
+    const ces = this.market.ces;
+    const tradedPrice = new Map(node.ledger.committed().filter((t) => t.seller !== ces && t.buyer !== ces).map((t) => [t.slotStartMs, t.priceEurPerKwh]));
     const priceEurPerKwh = slots.map((slotMs) => (this.clearedPrice(slotMs) ?? tradedPrice.get(slotMs) ?? this.estimatedPrice(slotMs)) + tariff.p2pGridFeeEurPerKwh);
     // Former members with commitments stay: energy that is owed is planned whoever owes it.
     const self = node.id;
@@ -313,6 +322,29 @@ class GatewayMarketLoop implements MarketLoop {
     await this.node?.stop();
     await this.running;
     this.journal?.close();
+    this.rental?.ledger.close();
+    this.rental?.solver.dispose();
+  }
+
+  /**
+   * The CES's rental rounds (docs/ces.md §5), answered from the planner's latest problem; a booking is
+   * accepted only exactly as answered, and its account energy committed as trades with the CES, which
+   * `peerTrades` then fixes like any committed trade.
+   */
+  private answerCes(node: MarketNode, cesId: string): void {
+    const rental = { ledger: RentalLedger.open(this.options.dataDir, node.id), solver: new CesSolver() };
+    this.rental = rental;
+    new HouseholdRentalParty({
+      channel: rentalChannel(node),
+      cesId,
+      ledger: rental.ledger,
+      solver: rental.solver,
+      dayInput: (dayMs) => {
+        if (this.offered === null) throw new Error('no plan to answer the CES from yet');
+        return dayInputFromProblem(this.offered, dayMs);
+      },
+      log: (line) => this.options.log('warn', `market: ${line}`),
+    });
   }
 
   private started(): MarketNode {

@@ -21,7 +21,6 @@ import { startEmbeddedBroker } from '../../src/market/broker.ts';
 import { generateIdentity, saveIdentity } from '../../src/market/identity.ts';
 import { MarketNode } from '../../src/market/node.ts';
 import { cliEntry, packageFile } from '../../src/package/paths.ts';
-import { systemClock, type Clock } from '../../src/time/clock.ts';
 import { LockstepBarrier, type LockstepReport } from '../../src/time/lockstep-clock.ts';
 
 const HOUR_MS = 3_600_000;
@@ -51,14 +50,12 @@ describe('prosumer-edge ces-agent', () => {
     const startMs = dayMs - 2 * HOUR_MS;
     const endMs = dayMs + 24 * HOUR_MS;
     const barrier = new LockstepBarrier(startMs, endMs);
-    // The households' messages carry the run's simulated time, as a lock-step gateway's do.
-    const runClock: Clock = { nowMs: () => barrier.currentMs, sleep: (ms, signal) => systemClock.sleep(ms, signal) };
     const nodes: MarketNode[] = [];
     const ledgers: Record<string, RentalLedger> = {};
     const solvers: CesSolver[] = [];
     try {
       for (const [id, scale] of [['h1', 1], ['h2', 0.7]] as const) {
-        const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), clock: runClock, protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
+        const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
         await node.start();
         nodes.push(node);
         ledgers[id] = RentalLedger.open(join(dir, id), id);
