@@ -25,10 +25,9 @@ import { createTariffSource } from './prices.ts';
 import { openPriceSource } from '../prices/index.ts';
 import { createSolverClient } from './solver-client.ts';
 import { createPlanner } from './planner.ts';
-import type { createMarketLoop } from './market-loop.ts';
+import { createMarketLoop, embeddedMarketBroker } from './market-loop.ts';
 import { createFastLoop } from './fast-loop.ts';
-import { createStatusSource } from '../telemetry/status-source.ts';
-import { startStatusPage } from '../telemetry/status-page.ts';
+import { createStatusSource, startMqttTelemetry, startStatusPage } from '../telemetry/index.ts';
 import { startWatchdog } from './watchdog.ts';
 import { UserControl, type UserCommand } from './user-control.ts';
 import { EnergyCounters } from '../telemetry/energy-totals.ts';
@@ -68,9 +67,6 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
   // Loaded only when configured: a gateway on real devices never loads the simulator (nor its
   // data). Loaded before the clock starts, so an accelerated clock does not run while it loads.
   const simulatorModule = config.simulator ? await import('../../sim/simulator.ts') : null;
-  // Likewise the market (its clearing, the community optimizer and a second copy of the solvers'
-  // JavaScript): a gateway that trades nothing does not carry it.
-  const marketLoopModule = config.market ? await import('./market-loop.ts') : null;
   const clock = gatewayClock(config);
   const log = createRuntimeLog(config.gatewayId, clock, options.write);
   const closers: Closer[] = [];
@@ -122,8 +118,8 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     let market: Awaited<ReturnType<typeof createMarketLoop>> | null = null;
     // The market bids from the planner's latest plan; the planner, created below, needs the market.
     let latestPlan: ActivePlan | null = null;
-    if (config.market && marketLoopModule) {
-      market = marketLoopModule.createMarketLoop({ config, clock, dataDir: store.marketDir, brokerUrl: await brokers.resolve(config.market.brokerUrl, marketLoopModule.embeddedMarketBroker(config.market)), plan: () => latestPlan, log });
+    if (config.market) {
+      market = createMarketLoop({ config, clock, dataDir: store.marketDir, brokerUrl: await brokers.resolve(config.market.brokerUrl, embeddedMarketBroker(config.market)), plan: () => latestPlan, log });
       closers.push(() => market!.close());
       await market.start();
     }
@@ -148,9 +144,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     };
     const { minReservePercent, maxReservePercent } = userControl.state();
     const telemetry = config.telemetry.mqtt
-      ? // The MQTT client (mqtt.js and its dependencies, the heaviest modules of a start) is loaded
-        // here, once the devices are read, not before them.
-        (await import('../telemetry/mqtt-telemetry.ts')).startMqttTelemetry({ ...config.telemetry.mqtt, brokerUrl: await brokers.resolve(config.telemetry.mqtt.brokerUrl), gatewayId: config.gatewayId, log, commands: { minReservePercent, maxReservePercent, onCommand } })
+      ? startMqttTelemetry({ ...config.telemetry.mqtt, brokerUrl: await brokers.resolve(config.telemetry.mqtt.brokerUrl), gatewayId: config.gatewayId, log, commands: { minReservePercent, maxReservePercent, onCommand } })
       : null;
     if (telemetry) closers.push(() => telemetry.close());
     telemetry?.publishControl(userControl.state());
@@ -233,10 +227,6 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const fastTask = periodic(clock, fastPeriodMs, endMs, stop.signal, iterate);
     const slowTick = async (atMs: number) => {
       const tickWallMs = performance.now();
-      // Plan from this instant's state: when the fast loop's step due now has not run yet (both
-      // loops wake at the hour), it runs first, so the plan starts from the battery as it is and
-      // the forecaster has seen the hour that just ended, not one fast period or an hour behind.
-      if ((fast.latest()?.atMs ?? -Infinity) < atMs) await iterate();
       const measured: Measurement | null = fast.latest();
       const active = await planner.tick(atMs, {
         energyKwh: measured?.energyKwh ?? null,

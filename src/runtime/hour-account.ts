@@ -19,10 +19,7 @@
  * a partial hour's energies would look like a whole hour's to whoever sums them.
  */
 import type { GatewayConfig } from '../config/gateway-config.ts';
-// From their own modules, not optimizer/index.ts: that would load the solvers' JavaScript into the
-// main thread, where no solve runs (they run in solver-worker.ts).
-import { chanceRows, rowExcess } from '../optimizer/chance.ts';
-import type { ChanceFamily, Plan } from '../optimizer/types.ts';
+import { chanceRows, rowExcess, type ChanceFamily, type Plan } from '../optimizer/index.ts';
 import { violationToleranceKw } from '../optimizer/settings.ts';
 import type { HourRecord, MarketView, Measurement, TariffSource } from './types.ts';
 

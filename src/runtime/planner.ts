@@ -22,9 +22,7 @@ import { bootstrapFromHistory, seriesHistory } from '../forecast/bootstrap.ts';
 import { ErrorSampleStore } from '../forecast/error-store.ts';
 import { HouseholdForecaster, type HourMeasurement } from '../forecast/household.ts';
 import { defaultSeasonalParams } from '../forecast/seasonal.ts';
-// Not from optimizer/index.ts, which would load the solvers into the main thread (they run in the worker).
-import { fallbackPlan } from '../optimizer/fallback.ts';
-import type { Plan, ProblemInput, SolveResult } from '../optimizer/types.ts';
+import { fallbackPlan, type Plan, type ProblemInput, type SolveResult } from '../optimizer/index.ts';
 import { recedingProblemInput } from '../optimizer/receding-input.ts';
 import type { Clock } from '../time/clock.ts';
 import type { RuntimeLog } from './log.ts';
