@@ -227,6 +227,10 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const fastTask = periodic(clock, fastPeriodMs, endMs, stop.signal, iterate);
     const slowTick = async (atMs: number) => {
       const tickWallMs = performance.now();
+      // Plan from this instant's state: when the fast loop's step due now has not run yet (both
+      // loops wake at the hour), it runs first, so the plan starts from the battery as it is and
+      // the forecaster has seen the hour that just ended, not one fast period or an hour behind.
+      if ((fast.latest()?.atMs ?? -Infinity) < atMs) await iterate();
       const measured: Measurement | null = fast.latest();
       const active = await planner.tick(atMs, {
         energyKwh: measured?.energyKwh ?? null,
