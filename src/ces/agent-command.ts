@@ -11,7 +11,7 @@
  * Writes `<dataDir>/ces-days.jsonl` (each day's clearing and schedule, one JSON line) and, on stop,
  * `<dataDir>/ces-metered.json` (what the battery did per hour).
  */
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -120,7 +120,8 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
   const bus = createModbusTcpBus({ host: '127.0.0.1', port: sim.port, clock });
   const battery = new SunSpecBattery({ id: 'ces-storage', bus, unitId: sim.unitId, clock, capacityKwh: settings.capacityKwh, maxPlausibleKw: settings.powerKw * 1.2 });
   // Messages carry wall-clock stamps, as the gateways' market nodes do (an accelerated or lock-step clock would make them expire in flight).
-  const node = new MarketNode({ identity, community: config.community, brokerUrl: config.brokerUrl, dataDir: join(dataDir, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, ...(config.login ? { credentials: { username: identity.peerId } } : {}), // The community's own clearing rounds are not the CES's: it has no schema for them, and they are no news.
+  // On simulated time the slots are years behind the wall clock the node prunes its ledger by: keep every trade.
+  const node = new MarketNode({ identity, community: config.community, brokerUrl: config.brokerUrl, dataDir: join(dataDir, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, ...(config.clock === 'lockstep' ? { timing: { ledgerRetentionMs: Infinity } } : {}), ...(config.login ? { credentials: { username: identity.peerId } } : {}), // The community's own clearing rounds are not the CES's: it has no schema for them, and they are no news.
     log: (level, line) => level === 'warn' && !line.includes('no schema registered') && log(`ces-agent market: ${line}`),
   });
   const ledger = RentalLedger.open(dataDir, identity.peerId);
@@ -144,12 +145,24 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
     storageRun = storage.run(stopStorage.signal);
     if (clock instanceof LockstepClock) clock.started();
     const leadMs = (config.clearLeadMinutes ?? 60) * 60_000;
+    // A restarted agent (kill -9 included) does not clear a day it has cleared: it follows the schedule it recorded.
+    const daysFile = join(dataDir, 'ces-days.jsonl');
+    const done = new Map((existsSync(daysFile) ? readFileSync(daysFile, 'utf8').split('\n').filter((l) => l.trim() !== '') : []).map((l) => {
+      const line = JSON.parse(l) as { day: string; schedule: { physicalChargeKw: number[]; physicalDischargeKw: number[] } };
+      return [Date.parse(`${line.day}T00:00:00Z`), line.schedule] as const;
+    }));
     for (const dayMs of days) {
+      const recorded = done.get(dayMs);
+      if (recorded !== undefined) {
+        storage.follow(dayMs, recorded);
+        log(`ces-agent: ${new Date(dayMs).toISOString().slice(0, 10)} was cleared before a restart: following its schedule`);
+        continue;
+      }
       if (!(await clock.sleep(dayMs - leadMs - clock.nowMs(), signal))) return;
       const result = await holdWhile(clock, agent.clearDay(dayMs, priceScenarios(prices, dayMs, config.scenarioDays ?? 28)));
       storage.follow(dayMs, result.schedule);
       const { schedule } = result;
-      appendFileSync(join(dataDir, 'ces-days.jsonl'), `${JSON.stringify({
+      appendFileSync(daysFile, `${JSON.stringify({
         day: new Date(dayMs).toISOString().slice(0, 10),
         priceEurPerKwhDay: result.priceEurPerKwhDay,
         rounds: result.rounds.length,

@@ -7,6 +7,7 @@
  * rental ledger only once the household has recorded it in its own and said so.
  */
 import { isoDay } from '../data/split.ts';
+import type { ClearedTrade } from '../market/ledger.ts';
 import type { CesSchedule } from './ces-model.ts';
 import type { CesOffer } from './household-model.ts';
 import type { RentalBooking, RentalLedger } from './rental-ledger.ts';
@@ -127,8 +128,12 @@ export class CesAgent {
     // The accounts' energy goes through the market's two-phase commit, each household committing its own answer.
     const self = options.channel.selfId;
     const trades = bookings.flatMap((b, n) => accountTrades(self, b.household, dayMs, accepted[n]!));
-    const outcomes = trades.length > 0 ? await options.channel.commitTrades(trades, mandateOf(self, trades), options.commitTimeoutMs ?? 30_000) : [];
-    const committedTrades = outcomes.filter((o) => o.state === 'committed').length;
+    // A day cleared again after a restart: what was committed before stays, nothing is committed twice.
+    const key = (t: ClearedTrade) => `${t.seller}/${t.buyer}/${t.slotStartMs}/${t.slotMinutes}/${t.powerKw}/${t.priceEurPerKwh}`;
+    const already = new Set(options.channel.committed().map(key));
+    const open = trades.filter((t) => !already.has(key(t)));
+    const outcomes = open.length > 0 ? await options.channel.commitTrades(open, mandateOf(self, open), options.commitTimeoutMs ?? 30_000) : [];
+    const committedTrades = trades.length - open.length + outcomes.filter((o) => o.state === 'committed').length;
     if (committedTrades < trades.length) options.log?.(`ces: ${committedTrades} of ${trades.length} account trades committed`);
     return { dayMs, priceEurPerKwhDay: cleared.priceEurPerKwhDay, rounds: cleared.rounds, bookings, unbooked, silent: [...silent], accountTrades: trades.length, committedTrades, schedule };
   }

@@ -99,6 +99,8 @@ export interface RentalChannel {
   send<N extends RentalMessageName>(name: N, payload: RentalPayloads[N]): Promise<void>;
   /** The market's two-phase commit of these trades, inside `mandate` (src/market/node.ts `commitTrades`). */
   commitTrades(trades: ClearedTrade[], mandate: Mandate, timeoutMs: number): Promise<CommitOutcome[]>;
+  /** The trades committed in this party's market ledger. */
+  committed(): ClearedTrade[];
 }
 
 /**
@@ -146,6 +148,9 @@ export function rentalChannel(node: MarketNode): RentalChannel {
     },
     commitTrades(trades, mandate, timeoutMs) {
       return node.commitTrades(trades, { mandate, timeoutMs });
+    },
+    committed() {
+      return node.ledger.committed();
     },
   };
 }

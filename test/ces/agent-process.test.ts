@@ -3,10 +3,10 @@
  * run coordinates its gateways: this test is the barrier, two households answer its rounds on their
  * market nodes over a real broker. The process clears the day with them, books it in its ledger and
  * theirs (mirrored), drives its simulated 100 kWh / 50 kW storage over Modbus TCP to its schedule
- * and meters it.
+ * and meters it. Killed with SIGKILL after a day and restarted, it clears nothing twice.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import type { MeteredHour } from '../../src/ces/storage.ts';
 import { CesSolver } from '../../src/ces/solve.ts';
 import { startEmbeddedBroker } from '../../src/market/broker.ts';
 import { generateIdentity, saveIdentity } from '../../src/market/identity.ts';
+import { Ledger } from '../../src/market/ledger.ts';
 import { MarketNode } from '../../src/market/node.ts';
 import { cliEntry, packageFile } from '../../src/package/paths.ts';
 import { LockstepBarrier, type LockstepReport } from '../../src/time/lockstep-clock.ts';
@@ -129,4 +130,98 @@ describe('prosumer-edge ces-agent', () => {
       await broker.close();
     }
   }, 90_000);
+});
+
+describe('prosumer-edge ces-agent killed with SIGKILL', () => {
+  it('restarted, follows the day it had cleared and clears the next; every booking and account trade is in both ledgers once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pe-ces-kill-'));
+    dirs.push(dir);
+    const ids = { ces: generateIdentity('ces'), h1: generateIdentity('h1'), h2: generateIdentity('h2') };
+    saveIdentity(ids.ces, join(dir, 'ces.identity.json'));
+    const community = { communityId: 'street', members: Object.values(ids).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
+    const broker = await startEmbeddedBroker();
+    const startMs = dayMs - 2 * HOUR_MS;
+    const endMs = dayMs + 48 * HOUR_MS;
+    const nodes: MarketNode[] = [];
+    const ledgers: Record<string, RentalLedger> = {};
+    const solvers: CesSolver[] = [];
+    const daysFile = join(dir, 'ces', 'ces-days.jsonl');
+    const clearedDays = () => (existsSync(daysFile) ? readFileSync(daysFile, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { day: string; bookings: RentalBooking[]; accountTrades: number; committedTrades: number }) : []);
+    /** One life of the agent on its own lock-step barrier; `killWhen` sends SIGKILL once it holds. */
+    const life = async (killWhen?: () => boolean) => {
+      const barrier = new LockstepBarrier(startMs, endMs);
+      const child = spawn(process.execPath, [cliEntry, 'ces-agent', '--config', join(dir, 'ces-agent.json')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      barrier.join('ces', (advance) => child.connected && child.send(advance));
+      child.on('message', (report) => {
+        if (killWhen?.()) child.kill('SIGKILL');
+        else barrier.report('ces', report as LockstepReport);
+      });
+      const [code, signal] = await new Promise<[number | null, string | null]>((done) => child.once('exit', (c, s) => done([c, s])));
+      barrier.leave('ces');
+      return { code, signal, stderr };
+    };
+    try {
+      for (const [id, scale] of [['h1', 1], ['h2', 0.7]] as const) {
+        const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
+        await node.start();
+        nodes.push(node);
+        ledgers[id] = RentalLedger.open(join(dir, id), id);
+        const solver = new CesSolver();
+        solvers.push(solver);
+        new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, dayInput: () => household(scale) });
+      }
+      const config: CesAgentConfig = {
+        community,
+        identityFile: 'ces.identity.json',
+        brokerUrl: broker.url,
+        dataDir: 'ces',
+        households: ['h1', 'h2'],
+        pricesDir: packageFile('data', 'community'),
+        days: ['2016-11-01', '2016-11-02'],
+        startIso: new Date(startMs).toISOString(),
+        endIso: new Date(endMs).toISOString(),
+        clock: 'lockstep',
+        controlPeriodS: 1800,
+      };
+      writeFileSync(join(dir, 'ces-agent.json'), JSON.stringify(config));
+
+      const killed = await life(() => clearedDays().length === 1);
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      expect(clearedDays().map((d) => d.day)).toEqual(['2016-11-01']);
+      const restarted = await life();
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(restarted.stderr).toContain('2016-11-01 was cleared before a restart');
+
+      const days = clearedDays();
+      expect(days.map((d) => d.day)).toEqual(['2016-11-01', '2016-11-02']);
+      const bookings = days.flatMap((d) => d.bookings);
+      expect(bookings.length).toBeGreaterThan(2);
+      const cesLedger = RentalLedger.open(join(dir, 'ces'), 'ces');
+      try {
+        expect(cesLedger.allBookings()).toEqual(bookings);
+        for (const b of bookings) expect(ledgers[b.household]!.balanceEur(b.bookingId)).toBe(-cesLedger.balanceEur(b.bookingId));
+        for (const id of ['h1', 'h2']) expect(ledgers[id]!.allBookings()).toEqual(bookings.filter((b) => b.household === id));
+      } finally {
+        cesLedger.close();
+      }
+      for (const d of days) expect(d.committedTrades).toBe(d.accountTrades);
+      // The CES's market ledger and the households' hold the same account trades, none twice.
+      const cesTrades = Ledger.open(join(dir, 'ces', 'market'), 'ces');
+      try {
+        const key = (t: { tradeId: string; seller: string; buyer: string; slotStartMs: number; powerKw: number }) => `${t.tradeId}/${t.seller}/${t.buyer}/${t.slotStartMs}/${t.powerKw}`;
+        const theirs = nodes.flatMap((n) => n.ledger.committed()).map(key).sort();
+        expect(cesTrades.committed().map(key).sort()).toEqual(theirs);
+        expect(theirs).toHaveLength(days.reduce((s, d) => s + d.accountTrades, 0));
+      } finally {
+        cesTrades.close();
+      }
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+      for (const l of Object.values(ledgers)) l.close();
+      for (const s of solvers) s.dispose();
+      await broker.close();
+    }
+  }, 120_000);
 });
