@@ -137,6 +137,41 @@ describe('prosumer-edge run', () => {
     }
   });
 
+  it('plans each hour from the battery as measured at that instant, when the fast loop is due at the same instant', async () => {
+    const file = simConfig('plan-after-measure', (c) => {
+      c.gatewayId = 'rt-plan-after-measure';
+      // Fast loop every half hour, plans on the hour: both loops wake at every hour boundary.
+      c.simulator.speed = 1800;
+      c.simulator.hours = 4;
+      c.simulator.startIso = '2016-07-02T08:00:00Z';
+      c.simulator.wallAnchorMs = Date.now() + 8_000;
+      c.control = { ...c.control, fastPeriodS: 1800, revertTimeoutS: 18_000, solveBudgetMs: 1500 };
+      c.storage.measurementEveryS = 1800;
+      c.telemetry = {};
+      delete c.market;
+    });
+    const config = loadGatewayConfig(file);
+    const result = await runGateway(config, { write: () => undefined });
+    expect(result.fallbacks).toBe(0);
+    const store = openRuntimeStore(config.storage.dir);
+    try {
+      const measured = new Map(store.measurements().map((m) => [m.atMs, m.energyKwh]));
+      const measurements = store.measurements();
+      const hourly = store.plans().filter((p) => p.startMs % 3_600_000 === 0);
+      expect(hourly.length).toBeGreaterThanOrEqual(2);
+      // The battery moves ~0.4 kWh between the half-hour step and the hour: a plan from the older
+      // reading would start there, not at the reading taken at the hour.
+      for (const plan of hourly) {
+        const before = measurements.filter((m) => m.atMs < plan.startMs).at(-1)!;
+        const after = measurements.find((m) => m.atMs >= plan.startMs)!;
+        expect(Math.abs(after.energyKwh! - before.energyKwh!)).toBeGreaterThan(0.05);
+        expect(Math.abs(plan.energyKwh[0]! - after.energyKwh!)).toBeLessThan(0.1 * Math.abs(after.energyKwh! - before.energyKwh!));
+      }
+    } finally {
+      store.close();
+    }
+  });
+
   it('controls its battery when its store cannot be opened (a full or read-only card), keeping records in memory and saying so', async () => {
     const blocked = join(work, 'not-a-folder');
     writeFileSync(blocked, 'a file where the store folder should be');
