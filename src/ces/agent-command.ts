@@ -121,7 +121,16 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
   const battery = new SunSpecBattery({ id: 'ces-storage', bus, unitId: sim.unitId, clock, capacityKwh: settings.capacityKwh, maxPlausibleKw: settings.powerKw * 1.2 });
   // Messages carry wall-clock stamps, as the gateways' market nodes do (an accelerated or lock-step clock would make them expire in flight).
   // On simulated time the slots are years behind the wall clock the node prunes its ledger by: keep every trade.
-  const node = new MarketNode({ identity, community: config.community, brokerUrl: config.brokerUrl, dataDir: join(dataDir, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, ...(config.clock === 'lockstep' ? { timing: { ledgerRetentionMs: Infinity } } : {}), ...(config.login ? { credentials: { username: identity.peerId } } : {}), // The community's own clearing rounds are not the CES's: it has no schema for them, and they are no news.
+  const node = new MarketNode({
+    identity,
+    community: config.community,
+    brokerUrl: config.brokerUrl,
+    dataDir: join(dataDir, 'market'),
+    protocolVersion: 4,
+    roundSchemas: RENTAL_ROUND_SCHEMAS,
+    ...(config.clock === 'lockstep' ? { timing: { ledgerRetentionMs: Infinity } } : {}),
+    ...(config.login ? { credentials: { username: identity.peerId } } : {}),
+    // The community's own clearing rounds are not the CES's: it has no schema for them, and they are no news.
     log: (level, line) => level === 'warn' && !line.includes('no schema registered') && log(`ces-agent market: ${line}`),
   });
   const ledger = RentalLedger.open(dataDir, identity.peerId);
