@@ -91,7 +91,8 @@ export class CesAgent {
     const answersByRound: Map<string, RentalAnswer>[] = [];
     const cleared = await clearRentalPrice(iteration, async (offer, round) => {
       offers.push(offer);
-      const answers = await this.ask(dayMs, round, offer, T);
+      // A household silent in a round of the day is not waited for again: one round's timeout, not every round's.
+      const answers = await this.ask(dayMs, round, offer, T, options.households.filter((h) => !silent.has(h)));
       answersByRound.push(answers);
       for (const household of options.households) if (!answers.has(household)) silent.add(household);
       return options.households.map((h) => answers.get(h) ?? none(T));
@@ -138,11 +139,12 @@ export class CesAgent {
     return { dayMs, priceEurPerKwhDay: cleared.priceEurPerKwhDay, rounds: cleared.rounds, bookings, unbooked, silent: [...silent], accountTrades: trades.length, committedTrades, schedule };
   }
 
-  /** One round: the offer to everyone, re-sent until every household answered it or the timeout. */
-  private async ask(dayMs: number, round: number, offer: CesOffer, T: number): Promise<Map<string, RentalAnswer>> {
+  /** One round: the offer to everyone, re-sent until every awaited household answered it or the timeout. */
+  private async ask(dayMs: number, round: number, offer: CesOffer, T: number, awaited: readonly string[]): Promise<Map<string, RentalAnswer>> {
     const answers = new Map<string, RentalAnswer>();
     const rent = offer.rent!;
     const done = new Promise<void>((resolve) => {
+      if (awaited.length === 0) resolve();
       this.collect = (from, answer) => {
         if (answer.dayMs !== dayMs || answer.round !== round || answers.has(from)) return;
         const problem = implausible(answer, rent, T);
@@ -151,7 +153,7 @@ export class CesAgent {
           return;
         }
         answers.set(from, answer);
-        if (answers.size === this.options.households.length) resolve();
+        if (awaited.every((h) => answers.has(h))) resolve();
       };
     });
     await this.repeat(() => this.options.channel.send('ces-price', { dayMs, round, offer }), done);

@@ -36,7 +36,8 @@ const inputs: Record<string, HouseholdDayInput> = { h1: household(1), h2: househ
 const dayMs = Date.UTC(2016, 10, 1);
 const fees = { throughputFeeEurPerKwh: 0.01, withdrawalFeeEurPerKwh: 0.09 };
 
-const identities: Record<string, Identity> = Object.fromEntries(['ces', 'h1', 'h2'].map((id) => [id, generateIdentity(id)]));
+/** h3 is a member whose gateway never answers. */
+const identities: Record<string, Identity> = Object.fromEntries(['ces', 'h1', 'h2', 'h3'].map((id) => [id, generateIdentity(id)]));
 const community: CommunityConfig = { communityId: 'street', members: Object.values(identities).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
 const solvers: CesSolver[] = [];
 const solver = () => {
@@ -133,6 +134,19 @@ describe('the CES agent and the households over the community broker', () => {
       expect(kwh(true)).toBeCloseTo(planned(local.plans[n]!.accountChargeKw), 9);
       expect(kwh(false)).toBeCloseTo(planned(local.plans[n]!.accountDischargeKw), 9);
     }
+  }, 60_000);
+
+  it('waits for a silent household in one round of the day only, and books the others', async () => {
+    broker = await startEmbeddedBroker({ community });
+    const books = { h1: await householdParty('h1'), h2: await householdParty('h2') };
+    const agent = new CesAgent({ channel: await channel('ces'), ledger: ledger('ces'), solver: solver(), settings, households: ['h1', 'h2', 'h3'], ...fees, toleranceEurPerKwhDay: 1e-4, answerTimeoutMs: 1_500, resendMs: 300 });
+    const startedMs = Date.now();
+    const result = await agent.clearDay(dayMs, prices);
+    expect(result.silent).toEqual(['h3']);
+    expect(result.rounds.length).toBeGreaterThan(3);
+    expect(Date.now() - startedMs).toBeLessThan(1_500 * 2 + 10_000);
+    expect(result.bookings.map((b) => b.household).sort()).toEqual(Object.keys(books).filter((h) => books[h as 'h1' | 'h2'].allBookings().length > 0).sort());
+    expect(result.committedTrades).toBe(result.accountTrades);
   }, 60_000);
 
   it('a hostile CES cannot make a household book more, at another price, for a round it did not answer, or twice a day', async () => {
