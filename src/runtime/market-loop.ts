@@ -44,10 +44,8 @@ import { runSharing } from '../market/clearing/sharing-rounds.ts';
 import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type ClearedTrade, type Mandate, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
 import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, HouseholdAgent, sharingSettings, type CommunityAnchor, type LocalSolver } from '../optimizer/community/index.ts';
 import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
-import { dayInputFromProblem, HouseholdRentalParty } from '../ces/household-rental.ts';
-import { RentalLedger } from '../ces/rental-ledger.ts';
-import { rentalChannel, RENTAL_ROUND_SCHEMAS } from '../ces/rental-protocol.ts';
-import { CesSolver } from '../ces/solve.ts';
+import type { RentalLedger } from '../ces/rental-ledger.ts';
+import type { CesSolver } from '../ces/solve.ts';
 import { Journal } from '../storage/journal.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
@@ -154,6 +152,11 @@ function openWindowStartMs(nowMs: number): number {
 }
 
 const clearingIdOf = (windowStartMs: number) => `window-${windowStartMs}`;
+
+async function loadCesModules() {
+  const [household, ledger, protocol, solve] = await Promise.all([import('../ces/household-rental.ts'), import('../ces/rental-ledger.ts'), import('../ces/rental-protocol.ts'), import('../ces/solve.ts')]);
+  return { household, ledger, protocol, solve };
+}
 const communityIdOf = (dayStartMs: number) => `community-${dayStartMs}`;
 const dayStartOf = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
 const recordMs = (r: LoopRecord) => (r.type === 'community' ? r.dayStartMs : r.windowStartMs);
@@ -178,6 +181,8 @@ class GatewayMarketLoop implements MarketLoop {
   private closed = false;
   /** With a CES in the community (`market.ces`): this household's rental ledger and the solver of its answers. */
   private rental: { ledger: RentalLedger; solver: CesSolver } | undefined;
+  /** The CES's modules, loaded only when `market.ces` is set (a gateway without a CES does not carry them). */
+  private cesModules: Awaited<ReturnType<typeof loadCesModules>> | undefined;
 
   constructor(private readonly options: MarketLoopOptions) {
     if (options.config.market === undefined) throw new Error('market loop: the configuration has no market section');
@@ -200,6 +205,7 @@ class GatewayMarketLoop implements MarketLoop {
       throw new Error(`${this.market.membersFile}: ${identity.peerId} is not listed with the key of ${this.market.identityFile}; add {"peerId": "${identity.peerId}", "publicKey": "${identity.publicKey}"}`);
     }
     this.members = members.map((m) => m.peerId).sort();
+    if (this.market.ces !== undefined) this.cesModules = await loadCesModules();
     const { journal, records } = Journal.open<LoopRecord>(join(this.options.dataDir, 'market-loop.jsonl'));
     this.journal = journal;
     const newestMs = Math.max(0, ...records.map(recordMs));
@@ -214,14 +220,14 @@ class GatewayMarketLoop implements MarketLoop {
       community: { communityId: this.market.community, members },
       brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
       dataDir: this.options.dataDir,
-      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, ...(this.market.ces !== undefined ? RENTAL_ROUND_SCHEMAS : {}) },
+      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, ...this.cesModules?.protocol.RENTAL_ROUND_SCHEMAS },
       timing: this.timing.node,
       log: (level, line) => log(level, `market: ${line}`),
       credentials: brokerCredentials(this.market, config.gatewayId),
     });
     this.node = node;
     node.on('round', (envelope) => this.onRound(envelope));
-    if (this.market.ces !== undefined) this.answerCes(node, this.market.ces);
+    if (this.market.ces !== undefined) this.answerCes(node, this.market.ces, this.cesModules!);
     const firstAttempt = this.connect(node);
     this.connecting = firstAttempt.then(() => undefined, () => this.keepConnecting(node));
     await firstAttempt.catch((error: Error) => log('warn', `market: no broker yet (${error.message}); trading starts once it answers`));
@@ -331,17 +337,17 @@ class GatewayMarketLoop implements MarketLoop {
    * accepted only exactly as answered, and its account energy committed as trades with the CES, which
    * `peerTrades` then fixes like any committed trade.
    */
-  private answerCes(node: MarketNode, cesId: string): void {
-    const rental = { ledger: RentalLedger.open(this.options.dataDir, node.id), solver: new CesSolver() };
+  private answerCes(node: MarketNode, cesId: string, { household, ledger, protocol, solve }: Awaited<ReturnType<typeof loadCesModules>>): void {
+    const rental = { ledger: ledger.RentalLedger.open(this.options.dataDir, node.id), solver: new solve.CesSolver() };
     this.rental = rental;
-    new HouseholdRentalParty({
-      channel: rentalChannel(node),
+    new household.HouseholdRentalParty({
+      channel: protocol.rentalChannel(node),
       cesId,
       ledger: rental.ledger,
       solver: rental.solver,
       dayInput: (dayMs) => {
         if (this.offered === null) throw new Error('no plan to answer the CES from yet');
-        return dayInputFromProblem(this.offered, dayMs);
+        return household.dayInputFromProblem(this.offered, dayMs);
       },
       log: (line) => this.options.log('warn', `market: ${line}`),
     });
