@@ -4,9 +4,9 @@
 // script, SunSpec model JSON, sim/data, register maps…) is copied beside its compiled module.
 // The `.mjs` development bootstraps that register tsx are left out: the build does not use tsx.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // `--out-dir DIR` builds elsewhere (the build's own test does, so it never pulls dist/ from under a
@@ -36,7 +36,25 @@ for (const dir of sourceDirs) {
     copied++;
   }
 }
-process.stdout.write(`${relative(root, dist)}/: compiled ${sourceDirs.join(', ')}; ${copied} asset files copied\n`);
+
+// The config files' validators as code generated now (ajv's standalone code), so the installed
+// gateway neither loads ajv's compiler nor compiles schemas at start-up (src/config/schema-validator.ts
+// loads these; it compiles the schemas itself only when they are missing).
+const { Ajv } = await import('ajv');
+const { default: standaloneCode } = await import('ajv/dist/standalone/index.js');
+const distModule = (path) => import(pathToFileURL(join(dist, path)).href);
+const { validatorOptions } = await distModule('src/config/schema-validator.js');
+const schemas = {
+  gateway: (await distModule('src/config/gateway-schema.js')).gatewaySchema,
+  board: (await distModule('src/config/board-schema.js')).boardSchema,
+  'register-map': (await distModule('drivers/register-map/map.js')).mapSchema,
+};
+mkdirSync(join(dist, 'validators'), { recursive: true });
+for (const [name, schema] of Object.entries(schemas)) {
+  const ajv = new Ajv({ ...validatorOptions[name], code: { source: true } });
+  writeFileSync(join(dist, 'validators', `${name}.cjs`), standaloneCode(ajv, ajv.compile(schema)));
+}
+process.stdout.write(`${relative(root, dist)}/: compiled ${sourceDirs.join(', ')}; ${copied} asset files copied; ${Object.keys(schemas).length} schema validators generated\n`);
 if (typeErrors) {
   process.stderr.write('build: tsc reported type errors (above)\n');
   process.exit(1);

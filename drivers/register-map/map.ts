@@ -8,7 +8,7 @@
  */
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
+import { schemaValidator } from '../../src/config/schema-validator.ts';
 import { ConfigFileError, describeSchemaErrors, readYamlFile } from '../../src/config/config-file.ts';
 
 export type RegisterTable = 'holding' | 'input';
@@ -122,7 +122,7 @@ const role = (required: string[], bindings: string[], more: Record<string, unkno
   properties: { ...Object.fromEntries(bindings.map((b) => [b, binding])), ...more },
 });
 
-const mapSchema = {
+export const mapSchema = {
   type: 'object',
   required: ['name', 'points'],
   additionalProperties: false,
@@ -179,7 +179,7 @@ const mapSchema = {
   },
 } as const;
 
-const validate = new Ajv({ allErrors: true, strict: false }).compile(mapSchema);
+const validate = await schemaValidator('register-map', mapSchema);
 const NAME_PATTERNS = { [name.pattern]: "lower-case letters, digits and '-', starting with a letter" };
 
 /** Which units a role field accepts: the driver converts them to the core's (kW, kWh, fraction, seconds). */

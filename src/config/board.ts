@@ -4,7 +4,7 @@
  * carry it; unit ids, channels and pins are not used twice). Every error names the file, the
  * field path and what was expected.
  */
-import { Ajv } from 'ajv';
+import { schemaValidator } from './schema-validator.ts';
 import { parse as parseYamlScalar } from 'yaml';
 import { boardSchema, DEVICE_FIELDS, type BAUD_RATES } from './board-schema.ts';
 import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-file.ts';
@@ -103,7 +103,7 @@ export class BoardProfileError extends ConfigFileError {
   override name = 'BoardProfileError';
 }
 
-const validate = new Ajv({ allErrors: true, strict: false }).compile(boardSchema);
+const validate = await schemaValidator('board', boardSchema);
 
 const NAME_PATTERNS = { [boardSchema.properties.name.pattern]: "lower-case letters, digits and '-', starting with a letter" };
 

@@ -6,7 +6,7 @@
  * file, the field path and what was expected; all problems are reported at once.
  */
 import { dirname, join, resolve } from 'node:path';
-import { Ajv } from 'ajv';
+import { schemaValidator } from './schema-validator.ts';
 import { battery as evaluationBattery } from '../data/assets.ts';
 import { BoardProfileError, endpointPlaceholders, loadBoardLayout, loadBoardProfile, type BoardProfile } from './board.ts';
 import { ConfigFileError, describeSchemaErrors, readYamlFile } from './config-file.ts';
@@ -32,7 +32,7 @@ type Checked = Omit<GatewayConfig, 'file' | 'board' | 'site' | 'market'> & {
   market?: Omit<NonNullable<GatewayConfig['market']>, 'identityFile' | 'maxTradeKw'> & { identityFile?: string; maxTradeKw?: number };
 };
 
-const validate = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile(gatewaySchema);
+const validate = await schemaValidator('gateway', gatewaySchema);
 
 export function loadGatewayConfig(file: string): GatewayConfig {
   const data = readYamlFile(file, 'the config', GatewayConfigError) ?? {};
