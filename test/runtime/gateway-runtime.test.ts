@@ -155,7 +155,6 @@ describe('prosumer-edge run', () => {
     expect(result.fallbacks).toBe(0);
     const store = openRuntimeStore(config.storage.dir);
     try {
-      const measured = new Map(store.measurements().map((m) => [m.atMs, m.energyKwh]));
       const measurements = store.measurements();
       const hourly = store.plans().filter((p) => p.startMs % 3_600_000 === 0);
       expect(hourly.length).toBeGreaterThanOrEqual(2);
