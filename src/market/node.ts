@@ -61,6 +61,13 @@ export interface MarketNodeOptions {
   /** Where the ledger and the replay window are journaled; one directory per gateway. */
   dataDir: string;
   clock?: Clock;
+  /**
+   * The clock the trades' slots are on, by which the ledger forgets decided trades (default:
+   * `clock`). A gateway on a simulated household trades slots of the simulated days while its
+   * messages are stamped by the wall clock: pruned by the wall clock, today's committed trades
+   * would be forgotten.
+   */
+  slotClock?: Clock;
   /** 'auto' tries MQTT 5 and falls back to 3.1.1 when the broker refuses it (aedes 1.2). */
   protocolVersion?: 5 | 4 | 'auto';
   limits?: Partial<MessageLimits>;
@@ -182,6 +189,7 @@ export class MarketNode {
    */
   private readonly rejectionLogLimiter = new RateLimiter(REJECTION_LINES_PER_SECOND, 10 * REJECTION_LINES_PER_SECOND);
   private readonly clock: Clock;
+  private readonly slotClock: Clock;
   private readonly timing: MarketTiming;
   private readonly log: MarketLog;
   private client: MqttClient | undefined;
@@ -221,6 +229,7 @@ export class MarketNode {
       throw new Error(`${this.peerId} is not a member of community ${options.community.communityId} with this key`);
     }
     this.clock = options.clock ?? systemClock;
+    this.slotClock = options.slotClock ?? this.clock;
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.limits = limits;
@@ -609,9 +618,10 @@ export class MarketNode {
     for (const [key, offer] of this.offerBook) {
       if (offer.expiresMs < nowMs) this.unbookOffer(key, offer);
     }
-    if (nowMs - this.ledgerPrunedMs >= LEDGER_PRUNE_EVERY_MS) {
-      this.ledgerPrunedMs = nowMs;
-      this.ledger.forgetDecidedBefore(nowMs - this.timing.ledgerRetentionMs);
+    const slotNowMs = this.slotClock.nowMs();
+    if (slotNowMs - this.ledgerPrunedMs >= LEDGER_PRUNE_EVERY_MS) {
+      this.ledgerPrunedMs = slotNowMs;
+      this.ledger.forgetDecidedBefore(slotNowMs - this.timing.ledgerRetentionMs);
     }
   }
 

@@ -220,6 +220,7 @@ class GatewayMarketLoop implements MarketLoop {
       community: { communityId: this.market.community, members },
       brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
       dataDir: this.options.dataDir,
+      slotClock: this.options.clock,
       roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, ...this.cesModules?.protocol.RENTAL_ROUND_SCHEMAS },
       timing: this.timing.node,
       log: (level, line) => log(level, `market: ${line}`),

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChaosScene } from './chaos-scene.ts';
 import { BROKERS, eventually } from './fixtures.ts';
+import { ManualClock } from '../../src/time/clock.ts';
 
 const SLOT_MS = 1_800_000_000_000;
 
@@ -22,6 +23,30 @@ describe.each(BROKERS)('the offer → acceptance → confirmation commit over $n
     await eventually(() => alice.ledger.committed().length === 1, 'alice has the trade');
     expect(bob.ledger.committedKw('alice', [SLOT_MS])).toEqual([1.5]);
     expect(alice.ledger.committedKw('bob', [SLOT_MS])).toEqual([-1.5]);
+  });
+
+  it('a gateway on simulated days keeps its committed trades: the ledger forgets by the slots’ clock, not the wall clock', async () => {
+    const { broker, community } = await scene.setUp(start, ['alice', 'bob']);
+    // A simulated household trades slots of 2016 while its messages are stamped in wall time.
+    const simulatedSlotMs = Date.UTC(2016, 10, 1, 18);
+    const days = new ManualClock(simulatedSlotMs - 3_600_000);
+    const alice = await community.startNode('alice', broker.url, { slotClock: days });
+    const bob = await community.startNode('bob', broker.url, { slotClock: days });
+    await eventually(() => alice.isOnline('bob') && bob.isOnline('alice'), 'both see each other online');
+    alice.offer({ slotStartMs: simulatedSlotMs, slotMinutes: 60, maxKw: 2, priceEurPerKwh: 0.2, lifetimeMs: 10_000 });
+    await eventually(() => bob.openOffers().length === 1, 'bob hears the offer');
+    expect((await bob.accept(bob.openOffers()[0]!, 1.5, 10_000)).state).toBe('committed');
+    await eventually(() => alice.ledger.committed().length === 1, 'alice has the trade');
+
+    // Many re-send periods later, with the simulated day an hour on, both still hold it.
+    days.advance(3_600_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(bob.ledger.committedKw('alice', [simulatedSlotMs])).toEqual([1.5]);
+    expect(alice.ledger.committedKw('bob', [simulatedSlotMs])).toEqual([-1.5]);
+
+    // 35 days after the slot (the retention) on the simulated clock, it is forgotten.
+    days.advance(36 * 24 * 3_600_000);
+    await eventually(() => alice.ledger.committed().length === 0 && bob.ledger.committed().length === 0, 'both forget it');
   });
 
   it('the seller commits acceptances in arrival order while capacity lasts and aborts the rest', async () => {
