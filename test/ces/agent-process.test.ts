@@ -40,43 +40,64 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * A street of two households answering the CES on their market nodes over an embedded broker, and
+ * the agent's config for `days` on lock-step time from `startMs` to `endMs`, written to `dir`.
+ */
+async function street(dir: string, days: string[], startMs: number, endMs: number, extra: Partial<CesAgentConfig> = {}) {
+  const ids = { ces: generateIdentity('ces'), h1: generateIdentity('h1'), h2: generateIdentity('h2') };
+  saveIdentity(ids.ces, join(dir, 'ces.identity.json'));
+  const community = { communityId: 'street', members: Object.values(ids).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
+  const broker = await startEmbeddedBroker();
+  const nodes: MarketNode[] = [];
+  const ledgers: Record<string, RentalLedger> = {};
+  const solvers: CesSolver[] = [];
+  const close = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    for (const l of Object.values(ledgers)) l.close();
+    for (const s of solvers) s.dispose();
+    await broker.close();
+  };
+  try {
+    for (const [id, scale] of [['h1', 1], ['h2', 0.7]] as const) {
+      const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
+      await node.start();
+      nodes.push(node);
+      ledgers[id] = RentalLedger.open(join(dir, id), id);
+      const solver = new CesSolver();
+      solvers.push(solver);
+      new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, dayInput: () => household(scale) });
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const config: CesAgentConfig = {
+    community,
+    identityFile: 'ces.identity.json',
+    brokerUrl: broker.url,
+    dataDir: 'ces',
+    households: ['h1', 'h2'],
+    pricesDir: packageFile('data', 'community'),
+    days,
+    startIso: new Date(startMs).toISOString(),
+    endIso: new Date(endMs).toISOString(),
+    clock: 'lockstep',
+    ...extra,
+  };
+  writeFileSync(join(dir, 'ces-agent.json'), JSON.stringify(config));
+  return { nodes, ledgers, close };
+}
+
 describe('prosumer-edge ces-agent', () => {
   it('clears a day with the households on lock-step time, both ledgers mirror, its storage follows its schedule', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pe-ces-process-'));
     dirs.push(dir);
-    const ids = { ces: generateIdentity('ces'), h1: generateIdentity('h1'), h2: generateIdentity('h2') };
-    saveIdentity(ids.ces, join(dir, 'ces.identity.json'));
-    const community = { communityId: 'street', members: Object.values(ids).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
-    const broker = await startEmbeddedBroker();
     const startMs = dayMs - 2 * HOUR_MS;
     const endMs = dayMs + 24 * HOUR_MS;
+    const { nodes, ledgers, close } = await street(dir, ['2016-11-01'], startMs, endMs);
     const barrier = new LockstepBarrier(startMs, endMs);
-    const nodes: MarketNode[] = [];
-    const ledgers: Record<string, RentalLedger> = {};
-    const solvers: CesSolver[] = [];
     try {
-      for (const [id, scale] of [['h1', 1], ['h2', 0.7]] as const) {
-        const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
-        await node.start();
-        nodes.push(node);
-        ledgers[id] = RentalLedger.open(join(dir, id), id);
-        const solver = new CesSolver();
-        solvers.push(solver);
-        new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, dayInput: () => household(scale) });
-      }
-      const config: CesAgentConfig = {
-        community,
-        identityFile: 'ces.identity.json',
-        brokerUrl: broker.url,
-        dataDir: 'ces',
-        households: ['h1', 'h2'],
-        pricesDir: packageFile('data', 'community'),
-        days: ['2016-11-01'],
-        startIso: new Date(startMs).toISOString(),
-        endIso: new Date(endMs).toISOString(),
-        clock: 'lockstep',
-      };
-      writeFileSync(join(dir, 'ces-agent.json'), JSON.stringify(config));
       const child = spawn(process.execPath, [cliEntry, 'ces-agent', '--config', join(dir, 'ces-agent.json')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       let stderr = '';
       child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
@@ -124,10 +145,7 @@ describe('prosumer-edge ces-agent', () => {
       });
       expect(dayHours.reduce((s, h) => s + h.chargeKwh, 0)).toBeGreaterThan(1);
     } finally {
-      await Promise.all(nodes.map((n) => n.stop()));
-      for (const l of Object.values(ledgers)) l.close();
-      for (const s of solvers) s.dispose();
-      await broker.close();
+      await close();
     }
   }, 90_000);
 });
@@ -136,15 +154,9 @@ describe('prosumer-edge ces-agent killed with SIGKILL', () => {
   it('restarted, follows the day it had cleared and clears the next; every booking and account trade is in both ledgers once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pe-ces-kill-'));
     dirs.push(dir);
-    const ids = { ces: generateIdentity('ces'), h1: generateIdentity('h1'), h2: generateIdentity('h2') };
-    saveIdentity(ids.ces, join(dir, 'ces.identity.json'));
-    const community = { communityId: 'street', members: Object.values(ids).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
-    const broker = await startEmbeddedBroker();
     const startMs = dayMs - 2 * HOUR_MS;
     const endMs = dayMs + 48 * HOUR_MS;
-    const nodes: MarketNode[] = [];
-    const ledgers: Record<string, RentalLedger> = {};
-    const solvers: CesSolver[] = [];
+    const { nodes, ledgers, close } = await street(dir, ['2016-11-01', '2016-11-02'], startMs, endMs, { controlPeriodS: 1800 });
     const daysFile = join(dir, 'ces', 'ces-days.jsonl');
     const clearedDays = () => (existsSync(daysFile) ? readFileSync(daysFile, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { day: string; bookings: RentalBooking[]; accountTrades: number; committedTrades: number }) : []);
     /** One life of the agent on its own lock-step barrier; `killWhen` sends SIGKILL once it holds. */
@@ -163,30 +175,6 @@ describe('prosumer-edge ces-agent killed with SIGKILL', () => {
       return { code, signal, stderr };
     };
     try {
-      for (const [id, scale] of [['h1', 1], ['h2', 0.7]] as const) {
-        const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
-        await node.start();
-        nodes.push(node);
-        ledgers[id] = RentalLedger.open(join(dir, id), id);
-        const solver = new CesSolver();
-        solvers.push(solver);
-        new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, dayInput: () => household(scale) });
-      }
-      const config: CesAgentConfig = {
-        community,
-        identityFile: 'ces.identity.json',
-        brokerUrl: broker.url,
-        dataDir: 'ces',
-        households: ['h1', 'h2'],
-        pricesDir: packageFile('data', 'community'),
-        days: ['2016-11-01', '2016-11-02'],
-        startIso: new Date(startMs).toISOString(),
-        endIso: new Date(endMs).toISOString(),
-        clock: 'lockstep',
-        controlPeriodS: 1800,
-      };
-      writeFileSync(join(dir, 'ces-agent.json'), JSON.stringify(config));
-
       const killed = await life(() => clearedDays().length === 1);
       expect(killed.signal, killed.stderr).toBe('SIGKILL');
       expect(clearedDays().map((d) => d.day)).toEqual(['2016-11-01']);
@@ -218,10 +206,7 @@ describe('prosumer-edge ces-agent killed with SIGKILL', () => {
         cesTrades.close();
       }
     } finally {
-      await Promise.all(nodes.map((n) => n.stop()));
-      for (const l of Object.values(ledgers)) l.close();
-      for (const s of solvers) s.dispose();
-      await broker.close();
+      await close();
     }
   }, 120_000);
 });
