@@ -20,15 +20,9 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/market/broke
 import type { CommunityConfig } from '../../src/market/community.ts';
 import { generateIdentity, type Identity } from '../../src/market/identity.ts';
 import { MarketNode } from '../../src/market/node.ts';
+import { householdDay } from './household-day.ts';
 
-const T = 8;
-const household = (scale: number, feedInEurPerKwh = 0.08): HouseholdDayInput => ({
-  netLoadKw: [0.5, 0.5, -3, -3, 0.5, 2, 2, 0.5].map((v) => v * scale),
-  buyEurPerKwh: new Array(T).fill(0.25),
-  sellEurPerKwh: new Array(T).fill(feedInEurPerKwh),
-  demandChargeEurPerKwDay: 0.5,
-  gridKw: 11,
-});
+const household = householdDay;
 /** A small CES whose own arbitrage competes with the households for its 8 kWh (test/ces/rental-market.test.ts). */
 const settings: CesSettings = { ...defaultCesSettings, capacityKwh: 10, minEnergyKwh: 2, powerKw: 5, gridKw: 10, degradationEurPerKwh: 0.01 };
 const prices = [[0.02, 0.02, 0.02, 0.02, 0.03, 0.05, 0.05, 0.03], [0.02, 0.03, 0.02, 0.02, 0.03, 0.04, 0.06, 0.03]];

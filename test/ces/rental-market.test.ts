@@ -6,19 +6,12 @@ import { defaultCesSettings, type CesSettings } from '../../src/ces/settings.ts'
 import { CesSolver } from '../../src/ces/solve.ts';
 import { battery } from '../../src/data/assets.ts';
 import { referenceObjective } from './reference.ts';
+import { householdDay, T } from './household-day.ts';
 
 const solvers = { ces: new CesSolver(), households: [new CesSolver(), new CesSolver()] };
 afterAll(() => [solvers.ces, ...solvers.households].forEach((s) => s.dispose()));
 
-const T = 8;
-/** PV surplus around noon (hours 2–3), the evening load after it (hours 5–6). */
-const household = (scale: number, feedInEurPerKwh = 0.08): HouseholdDayInput => ({
-  netLoadKw: [0.5, 0.5, -3, -3, 0.5, 2, 2, 0.5].map((v) => v * scale),
-  buyEurPerKwh: new Array(T).fill(0.25),
-  sellEurPerKwh: new Array(T).fill(feedInEurPerKwh),
-  demandChargeEurPerKwDay: 0.5,
-  gridKw: 11,
-});
+const household = householdDay;
 const rentOffer = (priceEurPerKwhDay: number) => ({ priceEurPerKwhDay, maxKwh: 8, kwPerKwh: 0.5, efficiency: Math.sqrt(0.9), throughputFeeEurPerKwh: 0.01, withdrawalFeeEurPerKwh: 0.09 });
 /**
  * A small CES whose own arbitrage competes with the households for its 8 kWh; the second household
