@@ -11,8 +11,8 @@ import { startModbusTcpServer } from '../modbus/tcp-server.ts';
 import { Plant } from '../plant/plant.ts';
 import type { Profile } from '../plant/profile.ts';
 import { simBattery } from '../sunspec/battery.ts';
+import { HOUR_MS } from '../../src/data/households.ts';
 
-const HOUR_MS = 3_600_000;
 
 export interface CesStorageSim {
   /** Modbus TCP port on 127.0.0.1; the battery is unit `unitId`. */

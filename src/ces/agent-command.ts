@@ -119,8 +119,8 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
   const sim = await startCesStorageSim({ clock, settings });
   const bus = createModbusTcpBus({ host: '127.0.0.1', port: sim.port, clock });
   const battery = new SunSpecBattery({ id: 'ces-storage', bus, unitId: sim.unitId, clock, capacityKwh: settings.capacityKwh, maxPlausibleKw: settings.powerKw * 1.2 });
-  // Messages carry wall-clock stamps, as the gateways' market nodes do (an accelerated or lock-step clock would make them expire in flight).
-  // On simulated time the slots are years behind the wall clock the node prunes its ledger by: keep every trade.
+  // Messages carry wall-clock stamps, as the gateways' market nodes do (an accelerated or lock-step clock would make them expire in flight);
+  // the ledger forgets trades by the clock their slots are on.
   const node = new MarketNode({
     identity,
     community: config.community,
@@ -128,7 +128,7 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
     dataDir: join(dataDir, 'market'),
     protocolVersion: 4,
     roundSchemas: RENTAL_ROUND_SCHEMAS,
-    ...(config.clock === 'lockstep' ? { timing: { ledgerRetentionMs: Infinity } } : {}),
+    slotClock: clock,
     ...(config.login ? { credentials: { username: identity.peerId } } : {}),
     // The community's own clearing rounds are not the CES's: it has no schema for them, and they are no news.
     log: (level, line) => level === 'warn' && !line.includes('no schema registered') && log(`ces-agent market: ${line}`),

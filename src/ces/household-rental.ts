@@ -13,6 +13,7 @@ import type { CommitOutcome } from '../market/node.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
 import { accountTrades, mandateOf, type AnswerPayload, type BookPayload, type RentalChannel } from './rental-protocol.ts';
 import type { CesSolver } from './solve.ts';
+import { DAY_MS, HOUR_MS } from '../data/households.ts';
 
 export interface HouseholdRentalOptions {
   channel: RentalChannel;
@@ -126,9 +127,6 @@ export class HouseholdRentalParty {
     return undefined;
   }
 }
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
 
 /**
  * A gateway's day for the rental clearing from its planner's latest problem (its forecast, tariff,

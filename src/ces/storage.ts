@@ -10,8 +10,7 @@ import type { Battery } from '../devices/capabilities.ts';
 import type { Clock } from '../time/clock.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
 import type { CesSchedule } from './ces-model.ts';
-
-const HOUR_MS = 3_600_000;
+import { HOUR_MS } from '../data/households.ts';
 
 export interface MeteredHour {
   hourStartMs: number;

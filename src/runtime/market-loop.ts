@@ -152,14 +152,14 @@ function openWindowStartMs(nowMs: number): number {
 }
 
 const clearingIdOf = (windowStartMs: number) => `window-${windowStartMs}`;
+const communityIdOf = (dayStartMs: number) => `community-${dayStartMs}`;
+const dayStartOf = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
+const recordMs = (r: LoopRecord) => (r.type === 'community' ? r.dayStartMs : r.windowStartMs);
 
 async function loadCesModules() {
   const [household, ledger, protocol, solve] = await Promise.all([import('../ces/household-rental.ts'), import('../ces/rental-ledger.ts'), import('../ces/rental-protocol.ts'), import('../ces/solve.ts')]);
   return { household, ledger, protocol, solve };
 }
-const communityIdOf = (dayStartMs: number) => `community-${dayStartMs}`;
-const dayStartOf = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
-const recordMs = (r: LoopRecord) => (r.type === 'community' ? r.dayStartMs : r.windowStartMs);
 
 class GatewayMarketLoop implements MarketLoop {
   private readonly market: NonNullable<GatewayConfig['market']>;
