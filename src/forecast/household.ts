@@ -44,19 +44,21 @@ export type History = (timeMs: number) => HourMeasurement;
 
 const smoothingGrid = [0.05, 0.1, 0.2, 0.3, 0.5];
 const weightGrid = [0, 0.25, 0.5, 0.75, 1];
-const persistenceGrid = [0, 0.3, 0.5, 0.7, 0.8, 0.9];
+/** φ > 0 tried after (α, w) are fitted with φ = 0. */
+const persistenceGrid = [0.3, 0.5, 0.7, 0.8, 0.9];
 
 /**
  * Picks (α, w) per channel by grid search on the mean absolute error over all leads
  * 0..steps−1 of forecasts issued every hour in [fromMs, toMs), then φ for the fitted (α, w) (φ
  * moves the short leads only, so a joint grid would cost six times the passes for the same
- * choice). φ = 0 is on the grid: the correction is never worse on the history than none.
+ * choice). φ = 0 (the first stage) stays unless a φ > 0 scores better: the correction is never
+ * worse on the history than none.
  * Callers pass toMs ≤ the split, so nothing is fitted on test days.
  */
 export function fitSeasonalParams(history: History, channel: Channel, fromMs: number, toMs: number, steps: number): SeasonalParams & { maeKw: number } {
   const score = (params: SeasonalParams): SeasonalParams & { maeKw: number } => ({ ...params, maeKw: meanAbsoluteError(params, history, channel, fromMs, toMs, steps) });
   const better = (a: SeasonalParams & { maeKw: number }, b: SeasonalParams & { maeKw: number }) => (b.maeKw < a.maeKw ? b : a);
-  let best = score({ smoothing: smoothingGrid[0]!, seasonalWeight: weightGrid[0]!, residualPersistence: 0 });
+  let best: SeasonalParams & { maeKw: number } = { smoothing: smoothingGrid[0]!, seasonalWeight: weightGrid[0]!, residualPersistence: 0, maeKw: Infinity };
   for (const smoothing of smoothingGrid) {
     for (const seasonalWeight of weightGrid) best = better(best, score({ smoothing, seasonalWeight, residualPersistence: 0 }));
   }
