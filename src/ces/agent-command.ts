@@ -42,6 +42,8 @@ export interface CesAgentConfig {
   scenarioDays?: number;
   throughputFeeEurPerKwh?: number;
   withdrawalFeeEurPerKwh?: number;
+  /** What the CES pays per kWh left in an account after its day (default: the scenario's feed-in price, src/data/tariff.ts). */
+  residueCreditEurPerKwh?: number;
   /** Overrides of the CES's settings (src/ces/settings.ts). */
   settings?: Record<string, number>;
   /** Wall time a round waits for the households' answers (ms, default 20 000). */
@@ -95,9 +97,9 @@ export async function run(args: string[]): Promise<number> {
 }
 
 async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSignal): Promise<void> {
-  const [{ CesAgent }, { CesStorage }, { RentalLedger }, { rentalChannel, RENTAL_ROUND_SCHEMAS }, { defaultCesSettings, validateCesSettings }, { CesSolver }, { priceScenarios }, { loadPrices, DAY_MS }, { MarketNode, loadIdentity }, { LockstepClock, parentLink, holdWhile }, { systemClock }, { createModbusTcpBus }, { SunSpecBattery }, { startCesStorageSim }] = await Promise.all([
+  const [{ CesAgent }, { CesStorage }, { RentalLedger }, { rentalChannel, RENTAL_ROUND_SCHEMAS }, { defaultCesSettings, validateCesSettings }, { CesSolver }, { priceScenarios }, { loadPrices, DAY_MS }, { tariffParams }, { MarketNode, loadIdentity }, { LockstepClock, parentLink, holdWhile }, { systemClock }, { createModbusTcpBus }, { SunSpecBattery }, { startCesStorageSim }] = await Promise.all([
     import('./agent.ts'), import('./storage.ts'), import('./rental-ledger.ts'), import('./rental-protocol.ts'), import('./settings.ts'), import('./solve.ts'), import('./price-scenarios.ts'),
-    import('../data/households.ts'), import('../market/index.ts'), import('../time/lockstep-clock.ts'), import('../time/clock.ts'),
+    import('../data/households.ts'), import('../data/tariff.ts'), import('../market/index.ts'), import('../time/lockstep-clock.ts'), import('../time/clock.ts'),
     import('../../drivers/modbus/tcp.ts'), import('../../drivers/sunspec/battery.ts'),
     // The simulator is loaded only here, as the runtime loads it for a simulated household.
     import('../../sim/ces/storage.ts'),
@@ -148,6 +150,8 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
       households: config.households,
       throughputFeeEurPerKwh: config.throughputFeeEurPerKwh ?? settings.degradationEurPerKwh,
       withdrawalFeeEurPerKwh: config.withdrawalFeeEurPerKwh ?? 0.09,
+      residueCreditEurPerKwh: config.residueCreditEurPerKwh ?? tariffParams.feedInEurPerKwh,
+      clock,
       ...(config.answerTimeoutMs !== undefined ? { answerTimeoutMs: config.answerTimeoutMs } : {}),
       log,
     });

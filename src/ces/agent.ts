@@ -5,14 +5,23 @@
  * gateways from their own forecasts — then books the final round's answers, one household at a time,
  * and schedules its battery with the bookings the households accepted. A booking is in the CES's
  * rental ledger only once the household has recorded it in its own and said so.
+ *
+ * During and after a booked day it records what the households report of their accounts (docs/ces.md
+ * §4): an hour's movement only from the booking's own household and only within the account trade of
+ * that hour committed in its own market ledger (account-movements.ts), the settlement of the residue
+ * only once the day is over by its clock and only when it equals its own account; each is in its
+ * ledger (fsync'd, once by id) before it answers `ces-recorded`.
  */
 import { isoDay } from '../data/split.ts';
 import type { ClearedTrade } from '../market/ledger.ts';
 import type { CesSchedule } from './ces-model.ts';
 import type { CesOffer } from './household-model.ts';
+import { DAY_MS, HOUR_MS } from '../data/households.ts';
+import type { Clock } from '../time/clock.ts';
+import { accountMovement, committedAccountKwh, settlementIdOf } from './account-movements.ts';
 import type { RentalBooking, RentalLedger } from './rental-ledger.ts';
 import { clearRentalPrice, scheduleWithBookings, type PriceIterationOptions, type RentalAnswer } from './rental-market.ts';
-import { accountTrades, mandateOf, type AnswerPayload, type BookedPayload, type RentalChannel } from './rental-protocol.ts';
+import { accountTrades, mandateOf, type AnswerPayload, type BookedPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
 import type { CesSettings } from './settings.ts';
 import type { CesSolver } from './solve.ts';
 
@@ -25,6 +34,10 @@ export interface CesAgentOptions {
   households: readonly string[];
   throughputFeeEurPerKwh: number;
   withdrawalFeeEurPerKwh: number;
+  /** What the CES pays per kWh left in an account after the day (the feed-in price, §4). */
+  residueCreditEurPerKwh: number;
+  /** The clock the days are on: a residue is settled only once its day is over. */
+  clock: Clock;
   toleranceEurPerKwhDay?: number;
   /** Wall time a round waits for every household's answer, and a booking for its decision (default 20 s). */
   answerTimeoutMs?: number;
@@ -54,6 +67,8 @@ export interface CesDayResult {
 
 const none = (T: number): RentalAnswer => ({ rentedKwh: 0, accountChargeKw: new Array(T).fill(0), accountDischargeKw: new Array(T).fill(0), p2pKw: new Array(T).fill(0), rentalPaymentEur: 0 });
 const tolerance = 1e-6;
+/** A reported movement may exceed the committed trade by rounding only. */
+const energyToleranceKwh = 1e-9;
 
 export class CesAgent {
   private collect: ((from: string, answer: AnswerPayload) => void) | undefined;
@@ -67,6 +82,51 @@ export class CesAgent {
     options.channel.on('ces-booked', ({ from, payload }) => {
       if (members.has(from) && payload.to === options.channel.selfId) this.decided?.(from, payload);
     });
+    options.channel.on('ces-movement', ({ from, payload }) => {
+      if (payload.to === options.channel.selfId) void this.answerRecord(from, accountMovement(payload.bookingId, payload.slotStartMs, payload.meterKwh).movementId, () => this.recordMovement(from, payload));
+    });
+    options.channel.on('ces-settlement', ({ from, payload }) => {
+      if (payload.to !== options.channel.selfId) return;
+      const booking = options.ledger.bookingOf(payload.bookingId);
+      // Not yet: no answer, the household sends it again with its next metered hour.
+      if (booking !== undefined && options.clock.nowMs() < booking.dayMs + DAY_MS) return options.log?.(`ces: settlement of ${payload.bookingId} before its day is over: not yet`);
+      void this.answerRecord(from, settlementIdOf(payload.bookingId), () => this.recordSettlement(from, payload));
+    });
+  }
+
+  /** Records a household's report, or refuses it with the reason, and says which; a report already recorded is answered again. */
+  private async answerRecord(from: string, entryId: string, record: () => void): Promise<void> {
+    let reason: string | undefined;
+    try {
+      record();
+    } catch (error) {
+      reason = (error as Error).message;
+      this.options.log?.(`ces: ${from}'s ${entryId} refused: ${reason}`);
+    }
+    await this.options.channel
+      .send('ces-recorded', { to: from, entryId, accepted: reason === undefined, ...(reason !== undefined ? { reason: reason.slice(0, 200) } : {}) })
+      .catch((error: Error) => this.options.log?.(`ces: answer on ${entryId} not sent: ${error.message}`));
+  }
+
+  /** The booking `from` reports on: its own, or a refusal. */
+  private bookingOf(from: string, bookingId: string): RentalBooking {
+    const booking = this.options.ledger.bookingOf(bookingId);
+    if (booking === undefined || booking.household !== from) throw new Error(`no booking ${bookingId} of ${from}`);
+    return booking;
+  }
+
+  private recordMovement(from: string, { bookingId, slotStartMs, meterKwh }: MovementPayload): void {
+    const booking = this.bookingOf(from, bookingId);
+    if (slotStartMs < booking.dayMs || slotStartMs >= booking.dayMs + DAY_MS || (slotStartMs - booking.dayMs) % HOUR_MS !== 0) throw new RangeError(`${new Date(slotStartMs).toISOString()} is no hour of the booked day`);
+    const committed = committedAccountKwh(this.options.channel.committed(), from, this.options.channel.selfId, slotStartMs);
+    const committedKwh = meterKwh >= 0 ? committed.depositKwh : committed.withdrawalKwh;
+    if (Math.abs(meterKwh) > committedKwh + energyToleranceKwh) throw new RangeError(`${Math.abs(meterKwh)} kWh ${meterKwh >= 0 ? 'deposited' : 'withdrawn'}, ${committedKwh} kWh committed in that hour`);
+    this.options.ledger.recordMovement(accountMovement(bookingId, slotStartMs, meterKwh));
+  }
+
+  private recordSettlement(from: string, { bookingId, residueKwh }: SettlementPayload): void {
+    this.bookingOf(from, bookingId);
+    this.options.ledger.recordSettlement({ bookingId, residueKwh });
   }
 
   /** Clears day `dayMs` (its hours = the scenarios' length) with the households, books it, and schedules the CES. */
@@ -114,6 +174,9 @@ export class CesAgent {
         capacityKwh: answer.rentedKwh,
         powerKw: rent.kwPerKwh * answer.rentedKwh,
         priceEurPerKwhDay: rent.priceEurPerKwhDay,
+        efficiency: rent.efficiency,
+        throughputFeeEurPerKwh: rent.throughputFeeEurPerKwh,
+        residueCreditEurPerKwh: options.residueCreditEurPerKwh,
       };
       const decision = await this.book(booking, cleared.finalRound);
       if (decision.accepted) {
@@ -170,8 +233,8 @@ export class CesAgent {
         resolve();
       };
     });
-    const { bookingId, household: to, dayMs, capacityKwh, powerKw, priceEurPerKwhDay } = booking;
-    await this.repeat(() => this.options.channel.send('ces-book', { to, dayMs, round, bookingId, capacityKwh, powerKw, priceEurPerKwhDay }), done);
+    const { bookingId, household: to, dayMs, capacityKwh, powerKw, priceEurPerKwhDay, efficiency, throughputFeeEurPerKwh, residueCreditEurPerKwh } = booking;
+    await this.repeat(() => this.options.channel.send('ces-book', { to, dayMs, round, bookingId, capacityKwh, powerKw, priceEurPerKwhDay, efficiency, throughputFeeEurPerKwh, residueCreditEurPerKwh }), done);
     this.decided = undefined;
     return decision;
   }

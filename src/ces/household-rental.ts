@@ -6,12 +6,21 @@
  * power of that round's offer — and nothing else, records the booking in its rental ledger (fsync'd)
  * and only then says so. A CES cannot make it book more, at another price, for a round it did not
  * answer, or a second booking for a day.
+ *
+ * After each metered hour of a booked day (`observeHour`, the gateway's hour record) it records the
+ * hour's account movement by the rule of account-movements.ts in its rental ledger (fsync'd) and only
+ * then reports it to the CES; once the day is over it records the settlement of the residue and
+ * reports it. What it reports is what its own meter says: nothing the CES sends enters its ledger.
+ * A report stays pending until the CES says it recorded it (or refused it), and pending reports are
+ * sent again with every metered hour, so a CES that was away (restarted) gets them when it is back;
+ * a restarted household re-sends the entries of its recent bookings (the CES records each once, by id).
  */
+import { accountMovement, meteredAccountKwh, settlementIdOf, type MeterHour } from './account-movements.ts';
 import { planHouseholdDay, type CesOffer, type HouseholdDayInput } from './household-model.ts';
-import type { RentalLedger } from './rental-ledger.ts';
+import { accountChangeKwh, type RentalBooking, type RentalLedger } from './rental-ledger.ts';
 import type { CommitOutcome } from '../market/node.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
-import { accountTrades, mandateOf, type AnswerPayload, type BookPayload, type RentalChannel } from './rental-protocol.ts';
+import { accountTrades, mandateOf, type AnswerPayload, type BookPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
 import type { CesSolver } from './solve.ts';
 import { DAY_MS, HOUR_MS } from '../data/households.ts';
 
@@ -21,6 +30,8 @@ export interface HouseholdRentalOptions {
   cesId: string;
   ledger: RentalLedger;
   solver: CesSolver;
+  /** The household's feed-in price: the least it accepts per kWh of a residue the CES buys back (it could have sold that energy). */
+  feedInEurPerKwh: number;
   /** The household's day without an offer, from its own forecast (hourly, the CES's day). */
   dayInput: (dayMs: number) => HouseholdDayInput | Promise<HouseholdDayInput>;
   /** Wall time the two-phase commit of a booking's account trades may take (default 30 s). */
@@ -29,6 +40,10 @@ export interface HouseholdRentalOptions {
 }
 
 const tolerance = 1e-9;
+/** Bookings whose entries a restarted household reports again: those of the newest days and any not settled. */
+const RESEND_DAYS_MS = 2 * DAY_MS;
+
+type Report = { name: 'ces-movement'; payload: MovementPayload } | { name: 'ces-settlement'; payload: SettlementPayload };
 
 export class HouseholdRentalParty {
   /** What this household answered, per day and round, with the offer it answered. */
@@ -38,9 +53,18 @@ export class HouseholdRentalParty {
   private queue: Promise<void> = Promise.resolve();
   /** The commit of each accepted booking's account trades, started once. */
   private readonly commits = new Map<string, Promise<CommitOutcome[]>>();
+  /** Movements and settlements recorded here that the CES has not yet said it recorded, by entry id. */
+  private readonly pending = new Map<string, Report>();
 
   constructor(private readonly options: HouseholdRentalOptions) {
-    const { channel, cesId } = options;
+    const { channel, cesId, ledger } = options;
+    const mine = ledger.allBookings().filter((b) => b.household === channel.selfId);
+    const newestDayMs = Math.max(...mine.map((b) => b.dayMs));
+    for (const booking of mine) if (booking.dayMs > newestDayMs - RESEND_DAYS_MS || ledger.settlement(booking.bookingId) === undefined) this.pendAll(booking);
+    channel.on('ces-recorded', ({ from, payload }) => {
+      if (from !== cesId || payload.to !== channel.selfId || !this.pending.delete(payload.entryId)) return;
+      if (!payload.accepted) options.log?.(`rental: the CES refused ${payload.entryId}: ${payload.reason ?? 'no reason'} (the books do not mirror)`);
+    });
     channel.on('ces-price', ({ from, payload }) => {
       if (from !== cesId) return;
       this.serial(() => this.answer(payload.dayMs, payload.round, payload.offer));
@@ -49,6 +73,59 @@ export class HouseholdRentalParty {
       if (from !== cesId || payload.to !== channel.selfId) return;
       this.serial(() => this.decide(payload));
     });
+  }
+
+  /**
+   * A metered hour (the gateway's hour record): the account movements of the bookings whose day it is
+   * in and, after a day's last hour, their settlement, each recorded here before it is reported; then
+   * every report the CES has not acknowledged is sent (again).
+   */
+  observeHour(meter: MeterHour): void {
+    const { ledger, channel, cesId } = this.options;
+    for (const booking of ledger.allBookings()) {
+      if (booking.household !== channel.selfId || ledger.settlement(booking.bookingId) !== undefined) continue;
+      try {
+        if (meter.hourStartMs >= booking.dayMs && meter.hourStartMs < booking.dayMs + DAY_MS) this.recordHour(booking, meter);
+        if (meter.hourStartMs + HOUR_MS >= booking.dayMs + DAY_MS) {
+          const settlement = { bookingId: booking.bookingId, residueKwh: ledger.accountKwh(booking.bookingId) };
+          ledger.recordSettlement(settlement);
+          this.pending.set(settlementIdOf(booking.bookingId), { name: 'ces-settlement', payload: { to: cesId, ...settlement } });
+        }
+      } catch (error) {
+        this.options.log?.(`rental: ${booking.bookingId} at ${new Date(meter.hourStartMs).toISOString()}: ${(error as Error).message}`);
+      }
+    }
+    for (const report of this.pending.values()) {
+      channel.send(report.name, report.payload).catch((error: Error) => this.options.log?.(`rental: ${report.name} not sent: ${error.message}`));
+    }
+  }
+
+  /** The hour's deposit, then its withdrawal, as metered, within what the account can take and hold. */
+  private recordHour(booking: RentalBooking, meter: MeterHour): void {
+    const { ledger, channel, cesId } = this.options;
+    const metered = meteredAccountKwh(channel.committed(), channel.selfId, cesId, meter);
+    // An hour recorded before a restart keeps what was recorded: the first metered figure stands.
+    if ([1, -1].some((sign) => ledger.movement(accountMovement(booking.bookingId, meter.hourStartMs, sign).movementId) !== undefined)) return;
+    const roomKwh = (booking.capacityKwh - ledger.accountKwh(booking.bookingId)) / accountChangeKwh(booking, 1);
+    const depositKwh = Math.min(metered.depositKwh, Math.max(0, roomKwh));
+    if (depositKwh > tolerance) this.record(booking, meter.hourStartMs, depositKwh);
+    const heldKwh = ledger.accountKwh(booking.bookingId) / -accountChangeKwh(booking, -1);
+    const withdrawalKwh = Math.min(metered.withdrawalKwh, Math.max(0, heldKwh));
+    if (withdrawalKwh > tolerance) this.record(booking, meter.hourStartMs, -withdrawalKwh);
+  }
+
+  private record(booking: RentalBooking, hourStartMs: number, meterKwh: number): void {
+    const movement = accountMovement(booking.bookingId, hourStartMs, meterKwh);
+    this.options.ledger.recordMovement(movement);
+    this.pending.set(movement.movementId, { name: 'ces-movement', payload: { to: this.options.cesId, bookingId: booking.bookingId, slotStartMs: hourStartMs, meterKwh } });
+  }
+
+  /** Every entry of a booking in this ledger, to be reported (a restart does not know what the CES acknowledged). */
+  private pendAll(booking: RentalBooking): void {
+    const { ledger, cesId } = this.options;
+    for (const m of ledger.movementsOf(booking.bookingId)) this.pending.set(m.movementId, { name: 'ces-movement', payload: { to: cesId, bookingId: m.bookingId, slotStartMs: m.slotStartMs, meterKwh: m.meterKwh } });
+    const settlement = ledger.settlement(booking.bookingId);
+    if (settlement) this.pending.set(settlementIdOf(booking.bookingId), { name: 'ces-settlement', payload: { to: cesId, ...settlement } });
   }
 
   /** The households' answers so far (tests, the report). */
@@ -96,7 +173,8 @@ export class HouseholdRentalParty {
     if (refusal === undefined) {
       const self = this.options.channel.selfId;
       try {
-        this.options.ledger.recordBooking({ bookingId: book.bookingId, ces: this.options.cesId, household: self, dayMs: book.dayMs, capacityKwh: book.capacityKwh, powerKw: book.powerKw, priceEurPerKwhDay: book.priceEurPerKwhDay });
+        const { bookingId, dayMs, capacityKwh, powerKw, priceEurPerKwhDay, efficiency, throughputFeeEurPerKwh, residueCreditEurPerKwh } = book;
+        this.options.ledger.recordBooking({ bookingId, ces: this.options.cesId, household: self, dayMs, capacityKwh, powerKw, priceEurPerKwhDay, efficiency, throughputFeeEurPerKwh, residueCreditEurPerKwh });
       } catch (error) {
         refusal = (error as Error).message;
       }
@@ -122,6 +200,9 @@ export class HouseholdRentalParty {
     if (Math.abs(book.capacityKwh - known.answer.rentedKwh) > tolerance) return `${book.capacityKwh} kWh, I answered ${known.answer.rentedKwh}`;
     if (Math.abs(book.priceEurPerKwhDay - rent.priceEurPerKwhDay) > tolerance) return `price ${book.priceEurPerKwhDay}, the round offered ${rent.priceEurPerKwhDay}`;
     if (Math.abs(book.powerKw - rent.kwPerKwh * book.capacityKwh) > tolerance) return `${book.powerKw} kW, the round offered ${rent.kwPerKwh} kW per kWh`;
+    if (book.efficiency !== rent.efficiency) return `efficiency ${book.efficiency}, the round offered ${rent.efficiency}`;
+    if (book.throughputFeeEurPerKwh !== rent.throughputFeeEurPerKwh) return `throughput fee ${book.throughputFeeEurPerKwh}, the round offered ${rent.throughputFeeEurPerKwh}`;
+    if (book.residueCreditEurPerKwh < this.options.feedInEurPerKwh - tolerance) return `residue credit ${book.residueCreditEurPerKwh}, below my feed-in price ${this.options.feedInEurPerKwh}`;
     const other = this.options.ledger.allBookings().find((b) => b.dayMs === book.dayMs && b.bookingId !== book.bookingId);
     if (other !== undefined) return `the day is booked already (${other.bookingId})`;
     return undefined;

@@ -1,6 +1,7 @@
 /**
- * One party's book of the CES rentals (docs/ces.md §4): the day's booking (kWh, kW, price), every
- * energy movement into and out of the virtual account, and the settlement of what is left in it.
+ * One party's book of the CES rentals (docs/ces.md §4): the day's booking (kWh, kW, price and the
+ * account's terms), every energy movement into and out of the virtual account, and the settlement
+ * of what is left in it.
  * Each party — the CES and every household — keeps its own, journaled (fsync'd JSON lines,
  * `rental-ledger.jsonl`, src/storage/journal.ts) before it acts on an entry, so a kill -9 loses
  * nothing that was acted on. Entries are keyed by id: recording the same entry again (a restart
@@ -19,22 +20,34 @@ export interface RentalBooking {
   capacityKwh: number;
   powerKw: number;
   priceEurPerKwhDay: number;
+  /** The account's one-way efficiency (the CES battery's): a deposit of x kWh stores η·x, a withdrawal of x takes x/η. */
+  efficiency: number;
+  /** Per kWh moved at the household's meter, into or out of the account (the CES's degradation passed on). */
+  throughputFeeEurPerKwh: number;
+  /** What the CES pays per kWh left in the account after the day (the household's feed-in price). */
+  residueCreditEurPerKwh: number;
 }
 
-/** Energy at the CES's terminals: + into the account, − out of it; the fee is per kWh moved. */
+/**
+ * One hour's energy of the account at the household's meter (kWh): + deposited (exported into the
+ * account), − withdrawn (imported from it). A deposit and a withdrawal in the same hour are two movements.
+ */
 export interface AccountMovement {
   movementId: string;
   bookingId: string;
   slotStartMs: number;
-  energyKwh: number;
-  feeEurPerKwh: number;
+  meterKwh: number;
 }
 
-/** After the day: what was left in the account, bought back by the CES at this price. */
+/** After the day: what was left in the account (stored kWh), bought back by the CES at the booking's residue credit. */
 export interface AccountSettlement {
   bookingId: string;
   residueKwh: number;
-  creditEurPerKwh: number;
+}
+
+/** What a movement does to the account (stored kWh): the efficiency is on the account's side of the meter, as in the household's plan. */
+export function accountChangeKwh(booking: Pick<RentalBooking, 'efficiency'>, meterKwh: number): number {
+  return meterKwh >= 0 ? booking.efficiency * meterKwh : meterKwh / booking.efficiency;
 }
 
 type Record_ =
@@ -61,7 +74,8 @@ export class RentalLedger {
 
   recordBooking(booking: RentalBooking): void {
     if (booking.ces !== this.selfId && booking.household !== this.selfId) throw new Error(`booking ${booking.bookingId} is not ${this.selfId}'s`);
-    if (!(booking.capacityKwh >= 0 && booking.powerKw >= 0 && booking.priceEurPerKwhDay >= 0)) throw new RangeError(`booking ${booking.bookingId}: capacityKwh, powerKw and priceEurPerKwhDay must be ≥ 0`);
+    if (!(booking.capacityKwh >= 0 && booking.powerKw >= 0 && booking.priceEurPerKwhDay >= 0 && booking.throughputFeeEurPerKwh >= 0 && booking.residueCreditEurPerKwh >= 0)) throw new RangeError(`booking ${booking.bookingId}: capacityKwh, powerKw, priceEurPerKwhDay, throughputFeeEurPerKwh and residueCreditEurPerKwh must be ≥ 0`);
+    if (!(booking.efficiency > 0 && booking.efficiency <= 1)) throw new RangeError(`booking ${booking.bookingId}: efficiency must be in (0, 1]`);
     this.once(this.bookings, booking.bookingId, booking, { type: 'booking', booking });
   }
 
@@ -70,7 +84,7 @@ export class RentalLedger {
     if (this.settlements.has(movement.bookingId)) throw new Error(`booking ${movement.bookingId} is settled: no movement after it`);
     const known = this.movements.get(movement.movementId);
     if (known === undefined) {
-      const balance = this.accountKwh(movement.bookingId) + movement.energyKwh;
+      const balance = this.accountKwh(movement.bookingId) + accountChangeKwh(booking, movement.meterKwh);
       if (balance < -1e-9 || balance > booking.capacityKwh + 1e-9) throw new RangeError(`movement ${movement.movementId}: the account would hold ${balance} kWh of ${booking.capacityKwh}`);
     }
     this.once(this.movements, movement.movementId, movement, { type: 'movement', movement });
@@ -84,10 +98,11 @@ export class RentalLedger {
     this.once(this.settlements, settlement.bookingId, settlement, { type: 'settlement', settlement });
   }
 
-  /** Energy in the account now (kWh at the CES). */
+  /** Energy in the account now (stored kWh). */
   accountKwh(bookingId: string): number {
+    const booking = this.booking(bookingId);
     let kwh = 0;
-    for (const m of this.movements.values()) if (m.bookingId === bookingId) kwh += m.energyKwh;
+    for (const m of this.movements.values()) if (m.bookingId === bookingId) kwh += accountChangeKwh(booking, m.meterKwh);
     return kwh;
   }
 
@@ -98,14 +113,26 @@ export class RentalLedger {
   balanceEur(bookingId: string): number {
     const booking = this.booking(bookingId);
     let toCes = booking.priceEurPerKwhDay * booking.capacityKwh;
-    for (const m of this.movements.values()) if (m.bookingId === bookingId) toCes += m.feeEurPerKwh * Math.abs(m.energyKwh);
+    for (const m of this.movements.values()) if (m.bookingId === bookingId) toCes += booking.throughputFeeEurPerKwh * Math.abs(m.meterKwh);
     const settlement = this.settlements.get(bookingId);
-    if (settlement) toCes -= settlement.creditEurPerKwh * settlement.residueKwh;
+    if (settlement) toCes -= booking.residueCreditEurPerKwh * settlement.residueKwh;
     return booking.ces === this.selfId ? toCes : -toCes;
   }
 
   movementsOf(bookingId: string): AccountMovement[] {
     return [...this.movements.values()].filter((m) => m.bookingId === bookingId);
+  }
+
+  movement(movementId: string): AccountMovement | undefined {
+    return this.movements.get(movementId);
+  }
+
+  settlement(bookingId: string): AccountSettlement | undefined {
+    return this.settlements.get(bookingId);
+  }
+
+  bookingOf(bookingId: string): RentalBooking | undefined {
+    return this.bookings.get(bookingId);
   }
 
   bookingIds(): string[] {

@@ -7,6 +7,9 @@
  *   ces-answer  household → CES  the household's answer to that round: kWh booked, account schedule, P2P
  *   ces-book    CES → household  books one round's answer (names the round; the household checks the terms)
  *   ces-booked  household → CES  the household's decision on it, made durable in its ledger before it is sent
+ *   ces-movement    household → CES  an hour's account movement as its meter delivered it, recorded in its ledger first
+ *   ces-settlement  household → CES  after the day: the residue left in the account, recorded in its ledger first
+ *   ces-recorded    CES → household  the CES's decision on a movement or settlement (its entry id), made durable first
  *
  * They travel on each party's market node (`src/market/node.ts`), the one connection a member has to
  * the community broker: signed with its identity, and delivered only when they pass every check of
@@ -37,10 +40,32 @@ export interface BookPayload {
   capacityKwh: number;
   powerKw: number;
   priceEurPerKwhDay: number;
+  efficiency: number;
+  throughputFeeEurPerKwh: number;
+  residueCreditEurPerKwh: number;
 }
 export interface BookedPayload {
   to: string;
   bookingId: string;
+  accepted: boolean;
+  reason?: string;
+}
+export interface MovementPayload {
+  to: string;
+  bookingId: string;
+  slotStartMs: number;
+  /** kWh at the household's meter: + deposited, − withdrawn (AccountMovement). */
+  meterKwh: number;
+}
+export interface SettlementPayload {
+  to: string;
+  bookingId: string;
+  residueKwh: number;
+}
+export interface RecordedPayload {
+  to: string;
+  /** A movement's id, or a booking's settlement id (account-movements.ts `settlementIdOf`). */
+  entryId: string;
   accepted: boolean;
   reason?: string;
 }
@@ -49,15 +74,21 @@ export interface RentalPayloads {
   'ces-answer': AnswerPayload;
   'ces-book': BookPayload;
   'ces-booked': BookedPayload;
+  'ces-movement': MovementPayload;
+  'ces-settlement': SettlementPayload;
+  'ces-recorded': RecordedPayload;
 }
 export type RentalMessageName = keyof RentalPayloads;
 
 const HOURS_MAX = 96;
 const id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' };
 const bookingId = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' };
+/** A movement's or a settlement's id: the booking's id and a suffix. */
+const entryId = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,160}$' };
 const day = { type: 'integer', minimum: Date.UTC(2000, 0, 1), maximum: Date.UTC(2100, 0, 1) };
 const round = { type: 'integer', minimum: 0, maximum: 1000 };
 const nonNegative = { type: 'number', minimum: 0, maximum: 100_000 };
+const efficiency = { type: 'number', exclusiveMinimum: 0, maximum: 1 };
 const series = (item: object) => ({ type: 'array', items: item, minItems: 1, maxItems: HOURS_MAX });
 const object = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required, additionalProperties: false });
 
@@ -67,7 +98,7 @@ export const RENTAL_ROUND_SCHEMAS: Record<RentalMessageName, AnySchema> = {
     round,
     offer: object({
       rent: object(
-        { priceEurPerKwhDay: PRICE_EUR_PER_KWH, maxKwh: nonNegative, kwPerKwh: nonNegative, efficiency: { type: 'number', exclusiveMinimum: 0, maximum: 1 }, throughputFeeEurPerKwh: PRICE_EUR_PER_KWH, withdrawalFeeEurPerKwh: PRICE_EUR_PER_KWH },
+        { priceEurPerKwhDay: PRICE_EUR_PER_KWH, maxKwh: nonNegative, kwPerKwh: nonNegative, efficiency, throughputFeeEurPerKwh: PRICE_EUR_PER_KWH, withdrawalFeeEurPerKwh: PRICE_EUR_PER_KWH },
         ['priceEurPerKwhDay', 'maxKwh', 'kwPerKwh', 'efficiency', 'throughputFeeEurPerKwh', 'withdrawalFeeEurPerKwh'],
       ),
       p2p: object({ buyerPriceEurPerKwh: series(PRICE_EUR_PER_KWH), maxKw: nonNegative }, ['buyerPriceEurPerKwh', 'maxKw']),
@@ -82,8 +113,14 @@ export const RENTAL_ROUND_SCHEMAS: Record<RentalMessageName, AnySchema> = {
     p2pKw: series(nonNegative),
     rentalPaymentEur: nonNegative,
   }, ['dayMs', 'round', 'rentedKwh', 'accountChargeKw', 'accountDischargeKw', 'p2pKw', 'rentalPaymentEur']),
-  'ces-book': object({ to: id, dayMs: day, round, bookingId, capacityKwh: nonNegative, powerKw: nonNegative, priceEurPerKwhDay: PRICE_EUR_PER_KWH }, ['to', 'dayMs', 'round', 'bookingId', 'capacityKwh', 'powerKw', 'priceEurPerKwhDay']),
+  'ces-book': object(
+    { to: id, dayMs: day, round, bookingId, capacityKwh: nonNegative, powerKw: nonNegative, priceEurPerKwhDay: PRICE_EUR_PER_KWH, efficiency, throughputFeeEurPerKwh: PRICE_EUR_PER_KWH, residueCreditEurPerKwh: PRICE_EUR_PER_KWH },
+    ['to', 'dayMs', 'round', 'bookingId', 'capacityKwh', 'powerKw', 'priceEurPerKwhDay', 'efficiency', 'throughputFeeEurPerKwh', 'residueCreditEurPerKwh'],
+  ),
   'ces-booked': object({ to: id, bookingId, accepted: { type: 'boolean' }, reason: { type: 'string', maxLength: 200 } }, ['to', 'bookingId', 'accepted']),
+  'ces-movement': object({ to: id, bookingId, slotStartMs: day, meterKwh: { type: 'number', minimum: -100_000, maximum: 100_000 } }, ['to', 'bookingId', 'slotStartMs', 'meterKwh']),
+  'ces-settlement': object({ to: id, bookingId, residueKwh: nonNegative }, ['to', 'bookingId', 'residueKwh']),
+  'ces-recorded': object({ to: id, entryId, accepted: { type: 'boolean' }, reason: { type: 'string', maxLength: 200 } }, ['to', 'entryId', 'accepted']),
 };
 
 /** A message of the rental clearing that passed every check of the market node, from a member. */

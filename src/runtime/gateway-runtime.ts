@@ -186,6 +186,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       onHour: (record: HourRecord) => {
         recent.publishHour(record);
         planner.observeHour(record);
+        market?.observeHour(record);
         telemetry?.publishHour(record);
         telemetry?.publishEnergy(energy.add(record));
       },

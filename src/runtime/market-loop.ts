@@ -46,11 +46,12 @@ import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, Househo
 import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
 import type { RentalLedger } from '../ces/rental-ledger.ts';
 import type { CesSolver } from '../ces/solve.ts';
+import type { HouseholdRentalParty } from '../ces/household-rental.ts';
 import { Journal } from '../storage/journal.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
 import type { RuntimeLog } from './log.ts';
-import type { ActivePlan, MarketView, TradeView } from './types.ts';
+import type { ActivePlan, HourRecord, MarketView, TradeView } from './types.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -133,6 +134,8 @@ export interface MarketLoop extends MarketView, CommunityMarketView {
   settled(): Promise<void>;
   /** The broker connection: never null here, a market is configured. */
   connected(): boolean;
+  /** A metered hour: with a CES, the rented account's movements of that hour (docs/ces.md §4). */
+  observeHour(record: HourRecord): void;
   close(): Promise<void>;
 }
 
@@ -179,8 +182,8 @@ class GatewayMarketLoop implements MarketLoop {
   private running: Promise<void> | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
-  /** With a CES in the community (`market.ces`): this household's rental ledger and the solver of its answers. */
-  private rental: { ledger: RentalLedger; solver: CesSolver } | undefined;
+  /** With a CES in the community (`market.ces`): this household's rental ledger, the solver of its answers, its side of the rental. */
+  private rental: { ledger: RentalLedger; solver: CesSolver; party: HouseholdRentalParty } | undefined;
   /** The CES's modules, loaded only when `market.ces` is set (a gateway without a CES does not carry them). */
   private cesModules: Awaited<ReturnType<typeof loadCesModules>> | undefined;
 
@@ -339,19 +342,25 @@ class GatewayMarketLoop implements MarketLoop {
    * `peerTrades` then fixes like any committed trade.
    */
   private answerCes(node: MarketNode, cesId: string, { household, ledger, protocol, solve }: Awaited<ReturnType<typeof loadCesModules>>): void {
-    const rental = { ledger: ledger.RentalLedger.open(this.options.dataDir, node.id), solver: new solve.CesSolver() };
-    this.rental = rental;
-    new household.HouseholdRentalParty({
+    const rentalLedger = ledger.RentalLedger.open(this.options.dataDir, node.id);
+    const solver = new solve.CesSolver();
+    const party = new household.HouseholdRentalParty({
       channel: protocol.rentalChannel(node),
       cesId,
-      ledger: rental.ledger,
-      solver: rental.solver,
+      ledger: rentalLedger,
+      solver,
+      feedInEurPerKwh: this.options.config.tariff.feedInEurPerKwh,
       dayInput: (dayMs) => {
         if (this.offered === null) throw new Error('no plan to answer the CES from yet');
         return household.dayInputFromProblem(this.offered, dayMs);
       },
       log: (line) => this.options.log('warn', `market: ${line}`),
     });
+    this.rental = { ledger: rentalLedger, solver, party };
+  }
+
+  observeHour(record: HourRecord): void {
+    this.rental?.party.observeHour(record);
   }
 
   private started(): MarketNode {

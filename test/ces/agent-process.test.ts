@@ -66,7 +66,7 @@ async function street(dir: string, days: string[], startMs: number, endMs: numbe
       ledgers[id] = RentalLedger.open(join(dir, id), id);
       const solver = new CesSolver();
       solvers.push(solver);
-      new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, dayInput: () => household(scale) });
+      new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, feedInEurPerKwh: 0.08, dayInput: () => household(scale) });
     }
   } catch (error) {
     await close();

@@ -20,6 +20,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/market/broke
 import type { CommunityConfig } from '../../src/market/community.ts';
 import { generateIdentity, type Identity } from '../../src/market/identity.ts';
 import { MarketNode } from '../../src/market/node.ts';
+import { systemClock } from '../../src/time/clock.ts';
 import { householdDay } from './household-day.ts';
 
 const household = householdDay;
@@ -29,6 +30,9 @@ const prices = [[0.02, 0.02, 0.02, 0.02, 0.03, 0.05, 0.05, 0.03], [0.02, 0.03, 0
 const inputs: Record<string, HouseholdDayInput> = { h1: household(1), h2: household(0.8, 0.12) };
 const dayMs = Date.UTC(2016, 10, 1);
 const fees = { throughputFeeEurPerKwh: 0.01, withdrawalFeeEurPerKwh: 0.09 };
+/** The CES buys a residue back at the households' feed-in price. */
+const feedInEurPerKwh = 0.08;
+const cesTerms = { ...fees, residueCreditEurPerKwh: feedInEurPerKwh, clock: systemClock };
 
 /** h3 is a member whose gateway never answers. */
 const identities: Record<string, Identity> = Object.fromEntries(['ces', 'h1', 'h2', 'h3'].map((id) => [id, generateIdentity(id)]));
@@ -66,7 +70,7 @@ const ledger = (id: string, dir = tempDir()) => {
 const parties = new Map<string, HouseholdRentalParty>();
 const householdParty = async (id: string) => {
   const book = ledger(id);
-  const party = new HouseholdRentalParty({ channel: await channel(id), cesId: 'ces', ledger: book, solver: solver(), dayInput: () => inputs[id]!, commitTimeoutMs: 5_000 });
+  const party = new HouseholdRentalParty({ channel: await channel(id), cesId: 'ces', ledger: book, solver: solver(), feedInEurPerKwh, dayInput: () => inputs[id]!, commitTimeoutMs: 5_000 });
   parties.set(id, party);
   return book;
 };
@@ -82,7 +86,7 @@ describe('the CES agent and the households over the community broker', () => {
     broker = await startEmbeddedBroker({ community });
     const books = { h1: await householdParty('h1'), h2: await householdParty('h2') };
     const cesBook = ledger('ces');
-    const agent = new CesAgent({ channel: await channel('ces'), ledger: cesBook, solver: solver(), settings, households: ['h1', 'h2'], ...fees, toleranceEurPerKwhDay: 1e-4 });
+    const agent = new CesAgent({ channel: await channel('ces'), ledger: cesBook, solver: solver(), settings, households: ['h1', 'h2'], ...cesTerms, toleranceEurPerKwhDay: 1e-4 });
     const result = await agent.clearDay(dayMs, prices);
 
     const local = await clearRentalDay({ settings, priceScenariosEurPerKwh: prices, households: [inputs.h1!, inputs.h2!], ...fees, p2pBuyerFeeEurPerKwh: 0, vatFactor: 1, rental: true, p2p: false, toleranceEurPerKwhDay: 1e-4, solvers: { ces: solver(), households: [solver(), solver()] } });
@@ -133,7 +137,7 @@ describe('the CES agent and the households over the community broker', () => {
   it('waits for a silent household in one round of the day only, and books the others', async () => {
     broker = await startEmbeddedBroker({ community });
     const books = { h1: await householdParty('h1'), h2: await householdParty('h2') };
-    const agent = new CesAgent({ channel: await channel('ces'), ledger: ledger('ces'), solver: solver(), settings, households: ['h1', 'h2', 'h3'], ...fees, toleranceEurPerKwhDay: 1e-4, answerTimeoutMs: 1_500, resendMs: 300 });
+    const agent = new CesAgent({ channel: await channel('ces'), ledger: ledger('ces'), solver: solver(), settings, households: ['h1', 'h2', 'h3'], ...cesTerms, toleranceEurPerKwhDay: 1e-4, answerTimeoutMs: 1_500, resendMs: 300 });
     const startedMs = Date.now();
     const result = await agent.clearDay(dayMs, prices);
     expect(result.silent).toEqual(['h3']);
@@ -160,13 +164,15 @@ describe('the CES agent and the households over the community broker', () => {
     await until(() => answers.length === 1);
     const answered = answers[0]!;
     expect(answered.rentedKwh).toBeGreaterThan(1);
-    const honest = { to: 'h1', dayMs, round: 0, bookingId: 'ces-2016-11-01-h1', capacityKwh: answered.rentedKwh, powerKw: 0.5 * answered.rentedKwh, priceEurPerKwhDay: 0.005 };
+    const honest = { to: 'h1', dayMs, round: 0, bookingId: 'ces-2016-11-01-h1', capacityKwh: answered.rentedKwh, powerKw: 0.5 * answered.rentedKwh, priceEurPerKwhDay: 0.005, efficiency: rent.efficiency, throughputFeeEurPerKwh: fees.throughputFeeEurPerKwh, residueCreditEurPerKwh: feedInEurPerKwh };
     const hostile = [
       { ...honest, bookingId: 'more', capacityKwh: answered.rentedKwh + 1, powerKw: 0.5 * (answered.rentedKwh + 1) },
       { ...honest, bookingId: 'dearer', priceEurPerKwhDay: 0.05 },
       { ...honest, bookingId: 'more-power', powerKw: answered.rentedKwh },
       { ...honest, bookingId: 'unasked-round', round: 3 },
       { ...honest, bookingId: 'other-day', dayMs: dayMs + 86_400_000 },
+      { ...honest, bookingId: 'dearer-fee', throughputFeeEurPerKwh: 0.02 },
+      { ...honest, bookingId: 'cheap-residue', residueCreditEurPerKwh: 0.01 },
     ];
     for (const b of hostile) await ces.send('ces-book', b);
     await until(() => decisions.length === hostile.length);
@@ -176,7 +182,8 @@ describe('the CES agent and the households over the community broker', () => {
     await ces.send('ces-book', honest);
     await until(() => decisions.length === hostile.length + 1);
     expect(decisions.at(-1)).toMatchObject({ bookingId: honest.bookingId, accepted: true });
-    expect(book.allBookings()).toEqual([{ bookingId: honest.bookingId, ces: 'ces', household: 'h1', dayMs, capacityKwh: honest.capacityKwh, powerKw: honest.powerKw, priceEurPerKwhDay: 0.005 }]);
+    const { to: _to, round: _round, ...terms } = honest;
+    expect(book.allBookings()).toEqual([{ ...terms, ces: 'ces', household: 'h1' }]);
     // The same day booked again under another id is refused; the same booking again is no double.
     await ces.send('ces-book', { ...honest, bookingId: 'second' });
     await ces.send('ces-book', honest);

@@ -59,10 +59,11 @@ describe('the rental ledgers of the CES and a household', () => {
     const book = RentalLedger.open(tempDir(), 'ces');
     const { booking, movements } = rentalDay();
     book.recordBooking(booking);
-    expect(() => book.recordMovement({ ...movements[0]!, energyKwh: -0.1 })).toThrow(/would hold -0.1 kWh of 6/);
-    expect(() => book.recordMovement({ ...movements[0]!, energyKwh: 6.5 })).toThrow(/would hold 6.5 kWh of 6/);
+    // Withdrawing 0.1 kWh at the meter takes 0.1 / 0.95 from the empty account; depositing 6.5 stores 6.175 of 6.
+    expect(() => book.recordMovement({ ...movements[0]!, meterKwh: -0.1 })).toThrow(/would hold -0.105\d* kWh of 6/);
+    expect(() => book.recordMovement({ ...movements[0]!, meterKwh: 6.5 })).toThrow(/would hold 6.175\d* kWh of 6/);
     book.recordMovement(movements[0]!);
-    expect(() => book.recordMovement({ ...movements[0]!, energyKwh: 1 })).toThrow(/already recorded with other terms/);
+    expect(() => book.recordMovement({ ...movements[0]!, meterKwh: 1 })).toThrow(/already recorded with other terms/);
     expect(() => book.recordBooking({ ...booking, priceEurPerKwhDay: 0.02 })).toThrow(/already recorded/);
   });
 
