@@ -107,6 +107,12 @@ export interface GatewayConfig {
      */
     coordination?: 'auction' | 'community';
     /**
+     * With `community` coordination: hours between two community clearings, from midnight (a
+     * divisor of 24; default 24, the day-ahead clearing only). A re-clearing re-anchors the plans
+     * on fresh forecasts; the day's P2P trades stay those of its first clearing.
+     */
+    reclearEveryHours?: number;
+    /**
      * The community's cloud energy storage operator (its member id): this gateway answers its rental
      * rounds from its own plan and commits what it booked (docs/ces.md §5). Omit: no CES.
      */

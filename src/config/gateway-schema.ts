@@ -225,6 +225,8 @@ export const gatewaySchema = {
         maxTradeKw: powerKw,
         // docs/market-loop.md: a day-ahead community clearing (the auction as its fallback), or the six-hourly auction only.
         coordination: { enum: ['auction', 'community'], default: 'auction' },
+        // Hours between community clearings from midnight: a divisor of 24 (24: day-ahead only).
+        reclearEveryHours: { enum: [1, 2, 3, 4, 6, 8, 12, 24], default: 24 },
         // docs/ces.md §5: the CES member whose rental rounds this gateway answers.
         ces: { type: 'string', pattern: ID_PATTERN },
         // The broker login (deploy/mosquitto); docs/configuration.md says which combination does what.

@@ -142,7 +142,11 @@ export interface MarketLoop extends MarketView, CommunityMarketView {
 type LoopRecord =
   | { type: 'joined'; windowStartMs: number }
   | { type: 'cleared'; windowStartMs: number; priceEurPerKwh: (number | null)[]; participants: string[] }
-  /** A day's community clearing, joined (anchor null until it ends) and ended (null: it failed). */
+  /**
+   * A community clearing starting at `startMs` (midnight, or a re-clearing's hour), joined (anchor
+   * null until it ends) and ended (null: it failed). Journals written before re-clearing say `dayStartMs`.
+   */
+  | { type: 'community'; startMs: number; anchor: CommunityAnchor | null }
   | { type: 'community'; dayStartMs: number; anchor: CommunityAnchor | null };
 
 export function createMarketLoop(options: MarketLoopOptions): MarketLoop {
@@ -155,9 +159,9 @@ function openWindowStartMs(nowMs: number): number {
 }
 
 const clearingIdOf = (windowStartMs: number) => `window-${windowStartMs}`;
-const communityIdOf = (dayStartMs: number) => `community-${dayStartMs}`;
+const communityIdOf = (startMs: number) => `community-${startMs}`;
 const dayStartOf = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
-const recordMs = (r: LoopRecord) => (r.type === 'community' ? r.dayStartMs : r.windowStartMs);
+const recordMs = (r: LoopRecord) => (r.type !== 'community' ? r.windowStartMs : 'startMs' in r ? r.startMs : r.dayStartMs);
 
 async function loadCesModules() {
   const [household, ledger, protocol, solve] = await Promise.all([import('../ces/household-rental.ts'), import('../ces/rental-ledger.ts'), import('../ces/rental-protocol.ts'), import('../ces/solve.ts')]);
@@ -173,8 +177,10 @@ class GatewayMarketLoop implements MarketLoop {
   private members: string[] = [];
   /** Windows this gateway joined, with their cleared prices once known (null: nothing cleared). */
   private readonly windows = new Map<number, (number | null)[] | null>();
-  /** The days this gateway joined a community clearing, with its anchor once known (null: failed). */
-  private readonly communityDays = new Map<number, CommunityAnchor | null>();
+  /** The community clearings this gateway joined, by start, with the anchor once known (null: failed). */
+  private readonly communityClearings = new Map<number, CommunityAnchor | null>();
+  /** Between two community clearings (`market.reclearEveryHours`; a day: day-ahead only). */
+  private readonly reclearMs: number;
   private offered: HouseholdProblem | null = null;
   /** What each member said about the clearings around now, by clearing id. */
   private readonly statuses = new Map<string, Map<string, Status>>();
@@ -190,6 +196,7 @@ class GatewayMarketLoop implements MarketLoop {
   constructor(private readonly options: MarketLoopOptions) {
     if (options.config.market === undefined) throw new Error('market loop: the configuration has no market section');
     this.market = options.config.market;
+    this.reclearMs = (this.market.reclearEveryHours ?? 24) * HOUR_MS;
     const { control, simulator } = options.config;
     this.timing = {
       joinTimeoutMs: (simulator?.speed === 'lockstep' ? 0 : (control.stepMinutes * 60_000) / (simulator?.speed ?? 1)) + control.solveBudgetMs + 5_000,
@@ -215,7 +222,7 @@ class GatewayMarketLoop implements MarketLoop {
     const kept = records.filter((r) => recordMs(r) >= newestMs - HISTORY_MS);
     if (records.length > COMPACT_AFTER_LINES) journal.rewrite(kept);
     for (const record of kept) {
-      if (record.type === 'community') this.communityDays.set(record.dayStartMs, record.anchor);
+      if (record.type === 'community') this.communityClearings.set(recordMs(record), record.anchor);
       else this.windows.set(record.windowStartMs, record.type === 'cleared' && record.priceEurPerKwh.length > 0 ? record.priceEurPerKwh : null);
     }
     const node = new MarketNode({
@@ -241,10 +248,10 @@ class GatewayMarketLoop implements MarketLoop {
     if (this.closed || this.running !== null || this.node?.connected !== true) return;
     this.forgetOld(nowMs);
     if (this.market.coordination === 'community') {
-      const dayStartMs = dayStartOf(nowMs);
-      if (!this.communityDays.has(dayStartMs)) return this.run(this.clearCommunity(this.node, dayStartMs));
-      // The day is coordinated by its clearing's anchor; the auction is the fallback of a failed one.
-      if (this.communityDays.get(dayStartMs) !== null) return;
+      const startMs = Math.floor(nowMs / this.reclearMs) * this.reclearMs;
+      if (!this.communityClearings.has(startMs)) return this.run(this.clearCommunity(this.node, startMs));
+      // The day is coordinated by its clearings' anchor; the auction is the fallback of a day none of whose clearings succeeded.
+      if (this.anchorInForce(nowMs) !== undefined) return;
     }
     const windowStartMs = openWindowStartMs(nowMs);
     if (this.windows.has(windowStartMs)) return;
@@ -263,18 +270,25 @@ class GatewayMarketLoop implements MarketLoop {
     this.offered = problem;
   }
 
-  /**
-   * The anchor of today's clearing; before it has ended (the midnight solve, the solves during
-   * it) yesterday's, whose uncovered slots carry no price; none on a day whose clearing failed
-   * (that day trades by auction).
-   */
   communityCoupling(input: ProblemInput, slotStartsMs: readonly number[]): CommunityCoupling | undefined {
     if (this.market.coordination !== 'community') return undefined;
-    const dayStartMs = dayStartOf(this.options.clock.nowMs());
-    const today = this.communityDays.get(dayStartMs);
-    const pending = today === undefined || this.current?.clearing === communityIdOf(dayStartMs);
-    const anchor = pending ? this.communityDays.get(dayStartMs - DAY_MS) : today;
+    const anchor = this.anchorInForce(this.options.clock.nowMs());
     return anchor ? anchoredCoupling(anchor, input, slotStartsMs) : undefined;
+  }
+
+  /**
+   * The anchor of today's latest clearing that succeeded (a failed or running re-clearing leaves
+   * the one before in force); before today's first clearing has ended (the midnight solve, the
+   * solves during it) yesterday's latest, whose uncovered slots carry no price; none on a day whose
+   * clearings all failed (that day trades by auction).
+   */
+  private anchorInForce(nowMs: number): CommunityAnchor | undefined {
+    const dayStartMs = dayStartOf(nowMs);
+    const decided = (fromMs: number, toMs: number) =>
+      [...this.communityClearings].filter(([startMs]) => startMs >= fromMs && startMs <= toMs && this.current?.clearing !== communityIdOf(startMs)).sort(([a], [b]) => a - b);
+    const today = decided(dayStartMs, nowMs);
+    const latest = (clearings: [number, CommunityAnchor | null][]) => clearings.map(([, anchor]) => anchor).filter((a) => a !== null).pop();
+    return latest(today.length > 0 ? today : decided(dayStartMs - DAY_MS, dayStartMs - 1));
   }
 
   settled(): Promise<void> {
@@ -423,17 +437,21 @@ class GatewayMarketLoop implements MarketLoop {
   }
 
   /**
-   * This gateway's part in the community clearing of a day: joined once (journaled), cleared with
-   * the members online that joined, each household's local step its own problem as the planner
-   * last built it. Its outcome is this household's own final plan's net import and the clearing's
-   * price: the anchor of the planner's re-plans. A failed clearing leaves no anchor.
+   * This gateway's part in a community clearing (the day's at midnight, a re-clearing every
+   * `market.reclearEveryHours`): joined once (journaled), cleared with the members online that
+   * joined, each household's local step its own problem as the planner last built it. Its outcome
+   * is this household's own final plan's net import and the clearing's price: the anchor of the
+   * planner's re-plans. A failed clearing leaves no anchor. The day's P2P trades come from its
+   * first clearing only: a re-clearing moves plans, not trades (the committed ones are in every
+   * household's problem it clears).
    */
-  private async clearCommunity(node: MarketNode, dayStartMs: number): Promise<void> {
+  private async clearCommunity(node: MarketNode, startMs: number): Promise<void> {
     const { log } = this.options;
-    const clearing = communityIdOf(dayStartMs);
-    const what = `community clearing of ${new Date(dayStartMs).toISOString().slice(0, 10)}`;
-    this.journal!.append({ type: 'community', dayStartMs, anchor: null });
-    this.communityDays.set(dayStartMs, null);
+    const clearing = communityIdOf(startMs);
+    const dayStartMs = dayStartOf(startMs);
+    const what = `community clearing of ${new Date(startMs).toISOString().slice(0, startMs === dayStartMs ? 10 : 16)}`;
+    this.journal!.append({ type: 'community', startMs, anchor: null });
+    this.communityClearings.set(startMs, null);
     this.current = { clearing, phase: 'joining' };
     let anchor: CommunityAnchor | null = null;
     let agent: HouseholdAgent | undefined;
@@ -443,9 +461,9 @@ class GatewayMarketLoop implements MarketLoop {
       const participants = await this.join(node, clearing);
       if (participants.length < 2) throw new Error('no other gateway joined');
       this.current.phase = 'clearing';
-      const { input, startMs, slotStartsMs, solver } = offered;
+      const { input, slotStartsMs, solver } = offered;
       const settings = sharingSettings({ solveBudgetMs: this.options.config.control.solveBudgetMs });
-      agent = new HouseholdAgent(input, [], settings, false, startMs, solver);
+      agent = new HouseholdAgent(input, [], settings, false, offered.startMs, solver);
       const dayOfStep = slotStartsMs.map((ms) => Math.max(0, Math.floor((ms - dayStartMs) / DAY_MS)));
       const terms = { peakChargeEurPerKwDay: DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, dayOfStep, peakSoFarKw: new Array<number>(1 + Math.max(...dayOfStep)).fill(0) };
       const { roundTimeoutMs } = this.timing;
@@ -459,13 +477,13 @@ class GatewayMarketLoop implements MarketLoop {
       const { plan } = outcome;
       anchor = { slotStartsMs, priceEurPerKwh: outcome.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) };
       log('info', `market: ${what} among ${outcome.participants.join(', ')} (leader ${outcome.leader}): ${outcome.rounds} rounds, ${outcome.converged ? 'converged' : 'not converged'}; own peak import ${Math.max(0, ...anchor.netTargetKw).toFixed(2)} kW`);
-      if (reservation) await this.commitCommunityTrades(node, what, outcome.trades, slotStartsMs[0]!, anchor.netTargetKw, reservation);
+      if (reservation && startMs === dayStartMs) await this.commitCommunityTrades(node, what, outcome.trades, slotStartsMs[0]!, anchor.netTargetKw, reservation);
     } catch (error) {
       if (!this.closed) log('warn', `market: ${what} failed (${(error as Error).message}); the day trades by auction`);
     } finally {
       agent?.dispose();
-      this.communityDays.set(dayStartMs, anchor);
-      this.journal!.append({ type: 'community', dayStartMs, anchor });
+      this.communityClearings.set(startMs, anchor);
+      this.journal!.append({ type: 'community', startMs, anchor });
       this.current = null;
     }
   }
@@ -548,7 +566,7 @@ class GatewayMarketLoop implements MarketLoop {
     if (status !== 'joining') return;
     // Only a joining member is answered (and only by one that is past joining), so answers never answer each other.
     const [, kind, ms] = CLEARING_ID.exec(clearing)!;
-    const done = kind === 'community' ? this.communityDays.has(Number(ms)) : this.windows.has(Number(ms));
+    const done = kind === 'community' ? this.communityClearings.has(Number(ms)) : this.windows.has(Number(ms));
     const own = this.current?.clearing === clearing ? this.current.phase : done ? 'done' : undefined;
     if (own === 'clearing' || own === 'done') this.announce(this.node!, clearing, own);
   }
@@ -562,7 +580,7 @@ class GatewayMarketLoop implements MarketLoop {
   private forgetOld(nowMs: number): void {
     for (const clearing of this.statuses.keys()) if (!this.isAround(clearing, nowMs)) this.statuses.delete(clearing);
     for (const windowStartMs of this.windows.keys()) if (windowStartMs < nowMs - HISTORY_MS) this.windows.delete(windowStartMs);
-    for (const dayStartMs of this.communityDays.keys()) if (dayStartMs < nowMs - HISTORY_MS) this.communityDays.delete(dayStartMs);
+    for (const startMs of this.communityClearings.keys()) if (startMs < nowMs - HISTORY_MS) this.communityClearings.delete(startMs);
   }
 
   /** The market's price of the slot (what the seller gets), if its window cleared it. */

@@ -55,7 +55,7 @@ afterEach(async () => {
   broker = undefined;
 });
 
-function config(dir: string, communityId: string, id: string, brokerUrl: string): GatewayConfig {
+function config(dir: string, communityId: string, id: string, brokerUrl: string, reclearEveryHours = 24): GatewayConfig {
   return {
     file: join(dir, id, 'gateway.yaml'),
     gatewayId: id,
@@ -82,14 +82,14 @@ function config(dir: string, communityId: string, id: string, brokerUrl: string)
       deferralEurPerKwh2: 0.01,
     },
     forecast: {},
-    market: { brokerUrl, community: communityId, identityFile: join(dir, id, 'identity.json'), membersFile: join(dir, 'members.json'), maxTradeKw: 4, coordination: 'community' },
+    market: { brokerUrl, community: communityId, identityFile: join(dir, id, 'identity.json'), membersFile: join(dir, 'members.json'), maxTradeKw: 4, coordination: 'community', reclearEveryHours },
     storage: { dir: join(dir, id), measurementEveryS: 300 },
     telemetry: {},
   };
 }
 
 /** Three gateways' market loops on one broker and one manual clock at midnight, each offered its household's problem. */
-async function community(start: () => Promise<TestBroker>, households: readonly ProblemInput[]) {
+async function community(start: () => Promise<TestBroker>, households: readonly ProblemInput[], reclearEveryHours = 24) {
   broker = await start();
   root = mkdtempSync(join(tmpdir(), 'pe-community-loop-'));
   const dir = root;
@@ -100,7 +100,7 @@ async function community(start: () => Promise<TestBroker>, households: readonly 
   const clock = new ManualClock(MIDNIGHT_MS);
   const lines: string[] = [];
   const startLoop = async (id: string) => {
-    const loop = createMarketLoop({ config: config(dir, communityId, id, broker!.url), clock, dataDir: join(dir, id, 'market'), plan: () => null, log: (level, line) => lines.push(`${id} ${level} ${line}`), timing: TIMING });
+    const loop = createMarketLoop({ config: config(dir, communityId, id, broker!.url, reclearEveryHours), clock, dataDir: join(dir, id, 'market'), plan: () => null, log: (level, line) => lines.push(`${id} ${level} ${line}`), timing: TIMING });
     await loop.start();
     loops.push(loop);
     return loop;
@@ -171,5 +171,42 @@ describe.each(BROKERS)('community coordination in the market loop over $name', (
       });
     });
     expect(lines.filter((l) => l.includes('P2P') && l.includes('trades committed')).length).toBe(3);
+  });
+
+  it('re-cleared every 3 hours, the gateways re-anchor at 03:00 to the clearing of their fresh problems; the day keeps its midnight trades; a failed re-clearing leaves the last anchor in force', async () => {
+    const households = problem.households.map((h, n) => (n === 0 ? { ...h, netLoadForecastKw: h.netLoadForecastKw.map(() => -9) } : h));
+    const { clock, lines, started } = await community(start, households, 3);
+    await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
+    await Promise.all(started.map((l) => l.settled()));
+    const committed = () => started.map((l) => l.trades().filter((t) => t.state === 'committed').map((t) => t.tradeId).sort());
+    const midnightTrades = committed();
+    expect(midnightTrades[0]!.length, lines.join('\n')).toBeGreaterThan(0);
+
+    // At 03:00 each planner offers its problem on a fresher forecast: the consumers now expect 1 kW more.
+    const reclearMs = MIDNIGHT_MS + 3 * HOUR_MS;
+    clock.advance(3 * HOUR_MS);
+    const fresher = households.map((h, n) => (n === 0 ? h : { ...h, netLoadForecastKw: h.netLoadForecastKw.map((kw) => kw + 1) }));
+    const laterSlotsMs = slotStartsMs.map((ms) => ms + 3 * HOUR_MS);
+    started.forEach((loop, n) => loop.offerProblem({ input: fresher[n]!, startMs: reclearMs, slotStartsMs: laterSlotsMs, solver: optimizers[n]! }));
+    await Promise.all(started.map((l) => l.tick(reclearMs)));
+    await Promise.all(started.map((l) => l.settled()));
+    const reference3 = await solveCommunityDistributed({ households: fresher, terms: problem.terms, startMs: reclearMs }, settings);
+    expect(reference3.ok && reference3.converged).toBe(true);
+    started.forEach((loop, n) => {
+      const anchor = loop.communityCoupling(fresher[n]!, laterSlotsMs)!;
+      const net = reference3.plans[n]!.gridImportKw.map((g, t) => g - reference3.plans[n]!.gridExportKw[t]!);
+      anchor.netTargetKw.forEach((v, t) => expect(v).toBeCloseTo(net[t]!, 6));
+      anchor.netPriceEurPerKwh.forEach((p, t) => expect(p).toBeCloseTo(reference3.couplingPriceEurPerKwh[t]!, 6));
+    });
+    expect(lines.filter((l) => l.includes('community clearing of 2030-07-15T03:00 among gw-a, gw-b, gw-c')).length).toBe(3);
+    expect(committed()).toEqual(midnightTrades);
+
+    // At 06:00 only gw-a is up to it: its re-clearing fails (nobody joins) and the 03:00 anchor stays in force.
+    const before = started[0]!.communityCoupling(fresher[0]!, laterSlotsMs);
+    clock.advance(3 * HOUR_MS);
+    await started[0]!.tick(MIDNIGHT_MS + 6 * HOUR_MS);
+    await started[0]!.settled();
+    expect(lines.some((l) => l.startsWith('gw-a warn') && l.includes('community clearing of 2030-07-15T06:00 failed'))).toBe(true);
+    expect(started[0]!.communityCoupling(fresher[0]!, laterSlotsMs)).toEqual(before);
   });
 });
