@@ -95,9 +95,9 @@ storage: {dir: state}
     expect(config.telemetry).toEqual({});
   });
 
-  it('a market section gets an identity file in the storage dir, a trade limit of the battery power and the auction unless it asks for community coordination', () => {
+  it('a market section gets an identity file in the storage dir, a trade limit of the battery power and the auction unless it asks for community coordination (then cleared day-ahead only unless it asks for re-clearing)', () => {
     const config = loadGatewayConfig(write('market', `${minimal}market: {brokerUrl: "mqtt://192.168.1.10:1883", community: street-7, membersFile: members.json}\ntelemetry: {statusPage: {}}\n`));
-    expect(config.market).toEqual({ brokerUrl: 'mqtt://192.168.1.10:1883', community: 'street-7', membersFile: join(dir, 'members.json'), identityFile: join(dir, 'state', 'identity.json'), maxTradeKw: battery.maxDischargeKw, coordination: 'auction' });
+    expect(config.market).toEqual({ brokerUrl: 'mqtt://192.168.1.10:1883', community: 'street-7', membersFile: join(dir, 'members.json'), identityFile: join(dir, 'state', 'identity.json'), maxTradeKw: battery.maxDischargeKw, coordination: 'auction', reclearEveryHours: 24 });
     expect(config.telemetry.statusPage).toEqual({ host: '127.0.0.1', port: 8080 });
   });
 
@@ -177,6 +177,11 @@ control: {fastPeriodS: 60, revertTimeoutS: 600}
       `${file}: /control/solver: must be one of highs, scs`,
       `${file}: /telemetry/statusPage/port: must be <= 65535`,
     ]);
+  });
+
+  it('a re-clearing interval that does not divide the day is an error naming the field', () => {
+    const file = write('reclear', `${minimal}market: {brokerUrl: "mqtt://192.168.1.10:1883", community: street-7, membersFile: members.json, coordination: community, reclearEveryHours: 5}\n`);
+    expect(problemsOf(file)).toEqual([`${file}: /market/reclearEveryHours: must be one of 1, 2, 3, 4, 6, 8, 12, 24`]);
   });
 
   it('a missing or empty config file is an error naming it', () => {
