@@ -16,7 +16,7 @@ export interface BillBreakdown {
   energy: number;
   demandCharge: number;
   communityCharge: number;
-  /** The community's no-loss transfer (paid, or received when negative): community-controllers.ts. */
+  /** The community's no-loss transfer (paid, or received when negative), settled on realised bills: run.ts noLossTransfers. */
   communityTransfer: number;
   batteryWear: number;
   p2p: number;

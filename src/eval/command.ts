@@ -321,7 +321,7 @@ async function evaluate(options: Options): Promise<number> {
     { name: controllerNames.perfect, create: () => perfectForesight(boundOptimizer(), settings) },
     ...(['distributed', 'central', 'perfect-foresight'] as const).map((mode) => ({
       name: { distributed: controllerNames.communityDro, central: controllerNames.communityCentral, 'perfect-foresight': controllerNames.communityPerfect }[mode],
-      ...(mode === 'perfect-foresight' ? {} : { radiusKw: recommendedRhoKw }),
+      ...(mode === 'perfect-foresight' ? {} : { radiusKw: recommendedRhoKw, standAlone: () => optimizerController({ kind: 'dro', radiusKw: recommendedRhoKw }, optimizerFor(), settings) }),
       createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: plannedCommunityChargeEurPerKwDay, importEpsilon: importLimit === 'peak' ? communityImportEpsilon : null, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs: mode === 'perfect-foresight' ? boundBudgetMs : timeBudgetMs, reclearEveryHours }, settings, optimizerFor),
     })),
   ];

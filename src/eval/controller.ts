@@ -37,8 +37,6 @@ export interface Decision {
   command: StepCommand;
   /** Present for controllers that solve this hour. */
   solve?: SolveRecord;
-  /** A payment the household owes the community for today, fixed at this decision (EUR, negative: received). */
-  communityTransferEur?: number;
   /** P2P energy this household sold for this hour, by buyer (its index in the fleet), at a clearing before it. */
   sales?: { buyer: number; energyKwh: number; priceEurPerKwh: number }[];
 }

@@ -17,7 +17,11 @@ import type { HouseholdCase } from './scenario.ts';
 /** A controller of each household on its own, or one that decides for all households together. */
 export type ControllerSpec = { name: string; radiusKw?: number } & (
   | { create(household: HouseholdCase): Controller }
-  | { createFleet(households: readonly HouseholdCase[]): FleetController }
+  | {
+      createFleet(households: readonly HouseholdCase[]): FleetController;
+      /** What each household would run without the community: its realised bills settle the no-loss transfers. */
+      standAlone?(household: HouseholdCase): Controller;
+    }
 );
 
 export interface HouseholdRun {
@@ -70,10 +74,139 @@ export interface RunSettings {
 
 const defaultCommunityChargeEurPerKwDay = 1.0;
 
+/** One fleet's days: its plants, and every household's run as far as it went. */
+interface FleetLoop {
+  runs: HouseholdRun[];
+  /** Decides and steps every household on one real hour of day d. */
+  hour(d: number, hourOfDay: number, onStep: (household: string) => void): Promise<void>;
+  /** Day d's bills (community-charge share and P2P included) and costs; the day is not yet in the runs. */
+  closeDay(d: number): { bills: BillBreakdown[]; costs: CostBreakdown[]; chargeEur: number };
+  /** Books a closed day into the runs. */
+  bookDay(day: { bills: BillBreakdown[]; costs: CostBreakdown[] }): void;
+  /** Each household's stored-energy adjustment at the end of the period, as it stands (EUR). */
+  storedEnergyEur(): number[];
+  /** Books the stored-energy adjustment at the end of the period. */
+  finish(): void;
+  dispose(): void;
+}
+
+function fleetLoop(fleet: FleetController, cases: readonly HouseholdCase[], batteryWearEurPerKw2h: number, communityChargeEurPerKwDay: number): FleetLoop {
+  const plants = cases.map((c) => new Plant(c.initialEnergyKwh, c.maxDelayHours, c.battery));
+  const runs: HouseholdRun[] = cases.map((c) => ({ household: c.id, gridKw: [], energyKwh: [], days: [], cost: emptyCost(), bill: emptyBill(), dailyBill: [], dailyCost: [], solves: [] }));
+  let dayOutcomes: StepOutcome[][] = [];
+  let dayCosts: CostBreakdown[] = [];
+  let dayTrades: HourTrades[] = [];
+  const storedEnergyEur = () => cases.map((household, n) => {
+    const run = runs[n]!;
+    const buyEurPerKwh = household.days.flatMap((day) => day.hours.map((h) => h.tariff.buyEurPerKwh[0]!));
+    const finalKwh = run.energyKwh[run.energyKwh.length - 1] ?? household.initialEnergyKwh;
+    return -(finalKwh - household.initialEnergyKwh) * storedEnergyValueEurPerKwh(buyEurPerKwh, household.battery.dischargeEfficiency);
+  });
+  return {
+    runs,
+    async hour(d, hourOfDay, onStep) {
+      if (hourOfDay === 0) {
+        dayOutcomes = cases.map(() => []);
+        dayCosts = cases.map(() => emptyCost());
+        dayTrades = cases.map(() => ({ tradeKw: new Array<number>(24).fill(0), p2pEur: 0 }));
+      }
+      const communitySoFarKw = Math.max(0, ...Array.from({ length: hourOfDay }, (_, h) => dayOutcomes.reduce((sum, o) => sum + o[h]!.gridKw, 0)));
+      const contexts: DecisionContext[] = cases.map((household, n) => {
+        const hour = household.days[d]!.hours[hourOfDay]!;
+        return {
+          household,
+          hour,
+          hourOfDay,
+          energyKwh: plants[n]!.energyKwh,
+          deferredKwh: plants[n]!.deferredKwh,
+          deadlinesKwh: plants[n]!.deadlinesKwh(hour.realised.timeMs, hour.forecast.netLoadKw.length),
+          peakSoFarKw: Math.max(0, ...dayOutcomes[n]!.map((o) => o.gridKw)),
+          communityPeakSoFarKw: communitySoFarKw,
+        };
+      });
+      const decisions = await fleet.decide(contexts);
+      const hourTrades = decisions.flatMap((decision, seller) => (decision.sales ?? []).map((sale) => ({ seller, ...sale })));
+      const outcomes = contexts.map((context, n) => {
+        const decision = decisions[n]!;
+        const run = runs[n]!;
+        if (decision.solve) run.solves.push(decision.solve);
+        const outcome = plants[n]!.step(context.hour.realised, decision.command);
+        const t = context.hour.tariff;
+        addCost(dayCosts[n]!, hourCost(outcome, {
+          buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]!,
+          realtimeBuyEurPerKwh: t.realtimeBuyEurPerKwh[0]!, realtimeSellEurPerKwh: t.realtimeSellEurPerKwh[0]!,
+        }, batteryWearEurPerKw2h));
+        dayOutcomes[n]!.push(outcome);
+        run.gridKw.push(outcome.gridKw);
+        run.energyKwh.push(outcome.energyKwh);
+        onStep(context.household.id);
+        return outcome;
+      });
+      fleet.observe?.(contexts, outcomes);
+      settleHourTrades(hourTrades, outcomes, contexts[0]!.hour.tariff.realtimeBuyEurPerKwh[0]!, dayTrades, hourOfDay);
+    },
+    closeDay(d) {
+      const shares = communityChargeShares(dayOutcomes.map((o) => o.map((h) => h.gridKw)), communityChargeEurPerKwDay);
+      const bills = cases.map((household, n) => {
+        const outcomes = dayOutcomes[n]!;
+        const cost = dayCosts[n]!;
+        const charge = demandCharge(outcomes.map((o) => o.gridKw));
+        cost.demandCharge += charge;
+        cost.total += charge;
+        const bill = dayBill(outcomes.map((o, h) => {
+          const t = household.days[d]!.hours[h]!.tariff;
+          return { gridKw: o.gridKw, tradeKw: dayTrades[n]!.tradeKw[h]!, batteryKw: o.batteryKw, buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]! };
+        }), batteryWearEurPerKw2h, tariffParams.demandChargeEurPerKwDay);
+        bill.p2p = dayTrades[n]!.p2pEur;
+        bill.communityCharge = shares.sharesEur[n]!;
+        bill.total += bill.communityCharge + bill.p2p;
+        return bill;
+      });
+      return { bills, costs: dayCosts, chargeEur: shares.chargeEur };
+    },
+    bookDay({ bills, costs }) {
+      runs.forEach((run, n) => {
+        addCost(run.cost, costs[n]!);
+        addBill(run.bill, bills[n]!);
+        run.dailyCost.push(costs[n]!);
+        run.dailyBill.push(bills[n]!);
+        run.days.push(dayOutcomes[n]!);
+      });
+    },
+    storedEnergyEur,
+    finish() {
+      storedEnergyEur().forEach((stored, n) => {
+        const run = runs[n]!;
+        run.cost.storedEnergy = stored;
+        run.cost.total += stored;
+        run.bill.storedEnergy = stored;
+        run.bill.total += stored;
+      });
+    },
+    dispose() {
+      fleet.dispose?.();
+    },
+  };
+}
+
+/**
+ * The day's no-loss transfers (EUR, paid; negative: received), summing to zero: with S the day's
+ * saving of the community against every household alone (Σ alone − Σ with the community, realised
+ * bills), household n pays alone_n − S/N − community_n, so its bill with the community becomes its
+ * bill alone less an equal share of the saving (docs/community-coordination.md, "Who pays what").
+ */
+export function noLossTransfers(aloneEur: readonly number[], communityEur: readonly number[]): number[] {
+  const savingEur = aloneEur.reduce((a, b) => a + b, 0) - communityEur.reduce((a, b) => a + b, 0);
+  return communityEur.map((c, n) => aloneEur[n]! - savingEur / aloneEur.length - c);
+}
+
 /**
  * All households in lock step, hour by hour: every controller decides from what its gateway knows
  * at the start of the hour (a community controller sees all households' contexts), then every
- * plant steps on the real measured hour. Bills and the community charge are settled per day.
+ * plant steps on the real measured hour. Bills and the community charge are settled per day. A
+ * community spec with `standAlone` also runs each household's own controller in shadow on the same
+ * hours (what each gateway would have done without the community) and settles the day's no-loss
+ * transfers on the two fleets' realised bills.
  */
 export async function runController(
   spec: ControllerSpec,
@@ -86,91 +219,38 @@ export async function runController(
   for (const c of cases) {
     if (c.days.length !== daysMs.length || c.days.some((d, i) => d.dayMs !== daysMs[i])) throw new RangeError(`household ${c.id} has other test days than ${cases[0]!.id}`);
   }
-  const fleet = 'createFleet' in spec ? spec.createFleet(cases) : eachAlone(cases.map((c) => spec.create(c)));
-  const plants = cases.map((c) => new Plant(c.initialEnergyKwh, c.maxDelayHours, c.battery));
-  const runs: HouseholdRun[] = cases.map((c) => ({ household: c.id, gridKw: [], energyKwh: [], days: [], cost: emptyCost(), bill: emptyBill(), dailyBill: [], dailyCost: [], solves: [] }));
+  const main = fleetLoop('createFleet' in spec ? spec.createFleet(cases) : eachAlone(cases.map((c) => spec.create(c))), cases, batteryWearEurPerKw2h, communityChargeEurPerKwDay);
+  const standAlone = 'createFleet' in spec && spec.standAlone ? fleetLoop(eachAlone(cases.map((c) => spec.standAlone!(c))), cases, batteryWearEurPerKw2h, communityChargeEurPerKwDay) : null;
   const communityChargeEur: number[] = [];
   try {
     for (const [d] of daysMs.entries()) {
-      const dayOutcomes: StepOutcome[][] = cases.map(() => []);
-      const dayCosts = cases.map(() => emptyCost());
-      const dayTransfersEur = cases.map(() => 0);
-      const dayTrades: HourTrades[] = cases.map(() => ({ tradeKw: new Array<number>(24).fill(0), p2pEur: 0 }));
       for (let hourOfDay = 0; hourOfDay < 24; hourOfDay++) {
-        const communitySoFarKw = Math.max(0, ...Array.from({ length: hourOfDay }, (_, h) => dayOutcomes.reduce((sum, o) => sum + o[h]!.gridKw, 0)));
-        const contexts: DecisionContext[] = cases.map((household, n) => {
-          const hour = household.days[d]!.hours[hourOfDay]!;
-          return {
-            household,
-            hour,
-            hourOfDay,
-            energyKwh: plants[n]!.energyKwh,
-            deferredKwh: plants[n]!.deferredKwh,
-            deadlinesKwh: plants[n]!.deadlinesKwh(hour.realised.timeMs, hour.forecast.netLoadKw.length),
-            peakSoFarKw: Math.max(0, ...dayOutcomes[n]!.map((o) => o.gridKw)),
-            communityPeakSoFarKw: communitySoFarKw,
-          };
-        });
-        const decisions = await fleet.decide(contexts);
-        const hourTrades = decisions.flatMap((decision, seller) => (decision.sales ?? []).map((sale) => ({ seller, ...sale })));
-        const outcomes = contexts.map((context, n) => {
-          const decision = decisions[n]!;
-          const run = runs[n]!;
-          if (decision.solve) run.solves.push(decision.solve);
-          dayTransfersEur[n]! += decision.communityTransferEur ?? 0;
-          const outcome = plants[n]!.step(context.hour.realised, decision.command);
-          const t = context.hour.tariff;
-          addCost(dayCosts[n]!, hourCost(outcome, {
-            buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]!,
-            realtimeBuyEurPerKwh: t.realtimeBuyEurPerKwh[0]!, realtimeSellEurPerKwh: t.realtimeSellEurPerKwh[0]!,
-          }, batteryWearEurPerKw2h));
-          dayOutcomes[n]!.push(outcome);
-          run.gridKw.push(outcome.gridKw);
-          run.energyKwh.push(outcome.energyKwh);
-          onStep(context.household.id);
-          return outcome;
-        });
-        fleet.observe?.(contexts, outcomes);
-        settleHourTrades(hourTrades, outcomes, contexts[0]!.hour.tariff.realtimeBuyEurPerKwh[0]!, dayTrades, hourOfDay);
+        await main.hour(d, hourOfDay, onStep);
+        await standAlone?.hour(d, hourOfDay, () => undefined);
       }
-      const shares = communityChargeShares(dayOutcomes.map((o) => o.map((h) => h.gridKw)), communityChargeEurPerKwDay);
-      communityChargeEur.push(shares.chargeEur);
-      cases.forEach((household, n) => {
-        const run = runs[n]!;
-        const outcomes = dayOutcomes[n]!;
-        const cost = dayCosts[n]!;
-        const charge = demandCharge(outcomes.map((o) => o.gridKw));
-        cost.demandCharge += charge;
-        cost.total += charge;
-        const bill = dayBill(outcomes.map((o, h) => {
-          const t = household.days[d]!.hours[h]!.tariff;
-          return { gridKw: o.gridKw, tradeKw: dayTrades[n]!.tradeKw[h]!, batteryKw: o.batteryKw, buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]! };
-        }), batteryWearEurPerKw2h, tariffParams.demandChargeEurPerKwDay);
-        bill.p2p = dayTrades[n]!.p2pEur;
-        bill.communityCharge = shares.sharesEur[n]!;
-        bill.communityTransfer = dayTransfersEur[n]!;
-        bill.total += bill.communityCharge + bill.communityTransfer + bill.p2p;
-        addCost(run.cost, cost);
-        addBill(run.bill, bill);
-        run.dailyCost.push(cost);
-        run.dailyBill.push(bill);
-        run.days.push(outcomes);
-      });
+      const day = main.closeDay(d);
+      communityChargeEur.push(day.chargeEur);
+      if (standAlone) {
+        const alone = standAlone.closeDay(d);
+        standAlone.bookDay(alone);
+        // The period's last settlement also evens out the energy each battery is left with.
+        const last = d === daysMs.length - 1;
+        const storedAloneEur = last ? standAlone.storedEnergyEur() : alone.bills.map(() => 0);
+        const storedEur = last ? main.storedEnergyEur() : day.bills.map(() => 0);
+        const transfersEur = noLossTransfers(alone.bills.map((b, n) => b.total + storedAloneEur[n]!), day.bills.map((b, n) => b.total + storedEur[n]!));
+        day.bills.forEach((bill, n) => {
+          bill.communityTransfer = transfersEur[n]!;
+          bill.total += bill.communityTransfer;
+        });
+      }
+      main.bookDay(day);
     }
-    cases.forEach((household, n) => {
-      const run = runs[n]!;
-      const buyEurPerKwh = household.days.flatMap((d) => d.hours.map((h) => h.tariff.buyEurPerKwh[0]!));
-      const finalKwh = run.energyKwh[run.energyKwh.length - 1] ?? household.initialEnergyKwh;
-      const stored = -(finalKwh - household.initialEnergyKwh) * storedEnergyValueEurPerKwh(buyEurPerKwh, household.battery.dischargeEfficiency);
-      run.cost.storedEnergy = stored;
-      run.cost.total += stored;
-      run.bill.storedEnergy = stored;
-      run.bill.total += stored;
-    });
+    main.finish();
   } finally {
-    fleet.dispose?.();
+    main.dispose();
+    standAlone?.dispose();
   }
-  return { controller: spec.name, ...(spec.radiusKw === undefined ? {} : { radiusKw: spec.radiusKw }), daysMs, households: runs, communityChargeEur };
+  return { controller: spec.name, ...(spec.radiusKw === undefined ? {} : { radiusKw: spec.radiusKw }), daysMs, households: main.runs, communityChargeEur };
 }
 
 export interface PeriodFigures {

@@ -71,19 +71,20 @@ describe('the grid KPIs', () => {
 });
 
 describe('the community no-loss transfers', () => {
-  it('leave every household at its planned cost alone less an equal share of the saving, and sum to zero', async () => {
-    const { noLossTransfers } = await import('../../src/eval/controllers/community.ts');
-    const plan = (objectiveEur: number, netKw: number[]) => ({ objectiveEur, gridImportKw: netKw.map((g) => Math.max(g, 0)), gridExportKw: netKw.map((g) => Math.max(-g, 0)) }) as Parameters<typeof noLossTransfers>[0][number];
-    // Alone both import 2 kW in hour 1: community peak 4 kW, 4 € split 2 : 2. Together A moves its
-    // import to hour 0 at 0.3 € more; the community imports 2 kW in both hours, and the first peak
-    // hour (hour 0, all A's) carries the 2 € charge.
-    const alone = [plan(1, [0, 2]), plan(1, [0, 2])];
-    const together = [plan(1.3, [2, 0]), plan(1, [0, 2])];
-    const t = noLossTransfers(alone, together, 1, 2);
-    const aloneEur = [1 + 2, 1 + 2];
-    const togetherEur = [1.3 + 2, 1 + 0];
-    const savingEur = aloneEur[0]! + aloneEur[1]! - togetherEur[0]! - togetherEur[1]!;
+  it('leave every household at its realised bill alone less an equal share of the saving, and sum to zero', async () => {
+    const { noLossTransfers } = await import('../../src/eval/run.ts');
+    // Alone A pays 3 €, B 3 €; with the community A pays 3.3 € (it moved its import for the
+    // community's peak) and B 1 €: the community saves 1.7 €, 0.85 € each.
+    const t = noLossTransfers([3, 3], [3.3, 1]);
     expect(t[0]! + t[1]!).toBeCloseTo(0, 12);
-    for (const n of [0, 1]) expect(togetherEur[n]! + t[n]!).toBeCloseTo(aloneEur[n]! - savingEur / 2, 12);
+    expect(3.3 + t[0]!).toBeCloseTo(3 - 0.85, 12);
+    expect(1 + t[1]!).toBeCloseTo(3 - 0.85, 12);
+  });
+
+  it('share a loss equally too: the transfers never stop summing to zero', async () => {
+    const { noLossTransfers } = await import('../../src/eval/run.ts');
+    const t = noLossTransfers([1, 2, 3], [1.5, 2.5, 3.2]);
+    expect(t.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
+    for (const [n, alone] of [1, 2, 3].entries()) expect([1.5, 2.5, 3.2][n]! + t[n]!).toBeCloseTo(alone + 1.2 / 3, 12);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The community controllers on a real day of two shipped households: the distributed clearing
- * lands where the central one does, the transfers are exactly reciprocal, and coordinating does
- * not raise the community's peak above planning alone.
+ * lands where the central one does, the transfers are exactly reciprocal and leave each household
+ * at its bill alone less an equal share of the saving, and coordinating does not raise the
+ * community's peak above planning alone.
  */
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,11 @@ beforeAll(async () => {
   // An autumn day: both households import in the evening.
   cases = series.map((s) => buildHouseholdCase(s, prices, [Date.UTC(2016, 9, 12)], { steps: 24, sampleCount: settings.sampleCount }));
   for (const mode of ['distributed', 'central'] as const) {
-    runs[mode] = await runController({ name: mode, createFleet: (h) => communityController(mode, h, settings, defaultOptimizerSettings, () => createOptimizer()) }, cases, runSettings, () => undefined);
+    runs[mode] = await runController({
+      name: mode,
+      createFleet: (h) => communityController(mode, h, settings, defaultOptimizerSettings, () => createOptimizer()),
+      standAlone: () => optimizerController({ kind: 'dro', radiusKw }, createOptimizer()),
+    }, cases, runSettings, () => undefined);
   }
   runs.alone = await runController({ name: 'alone', create: () => optimizerController({ kind: 'dro', radiusKw }, createOptimizer()) }, cases, runSettings, () => undefined);
 }, 300_000);
@@ -48,6 +53,15 @@ describe('the community controllers on a real day', () => {
     for (const mode of ['distributed', 'central']) {
       const [a, b] = runs[mode]!.households;
       expect(a!.bill.communityTransfer + b!.bill.communityTransfer).toBeCloseTo(0, 9);
+    }
+  });
+
+  it('every household ends the period at its bill alone (run separately) less an equal share of the community\'s saving', () => {
+    const billEur = (run: ControllerRun, n: number) => run.households[n]!.bill.total;
+    for (const mode of ['distributed', 'central']) {
+      const run = runs[mode]!;
+      const savingEur = [0, 1].reduce((s, n) => s + billEur(runs.alone!, n) - billEur(run, n), 0);
+      for (const n of [0, 1]) expect(billEur(run, n)).toBeCloseTo(billEur(runs.alone!, n) - savingEur / 2, 9);
     }
   });
 

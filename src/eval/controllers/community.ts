@@ -13,9 +13,9 @@
  * sharing round with the prices frozen). One clearing a day keeps the coordination's cost (tens of
  * rounds) off the hourly path; the anchor keeps the households from herding back into the same
  * cheap hours between clearings.
- * No household loses by joining: at each clearing every gateway also plans alone, and the day's
- * transfers (noLossTransfers) share the community's planned saving equally, so each household's
- * planned bill with the community is its planned bill alone less an equal share of the saving.
+ * No household loses by joining: the evaluation runs each household's own controller in shadow
+ * (ControllerSpec.standAlone) and settles the day's transfers on both fleets' realised bills
+ * (run.ts, noLossTransfers).
  * A household whose community plan failed falls back on its own (formulation.md §6), so a failed
  * clearing never leaves a gateway without a plan. The community perfect-foresight bound is the
  * joint clairvoyant optimum over a three-day look-ahead, every midnight (perfect-foresight.ts, with
@@ -26,11 +26,9 @@ import { tariffParams } from '../../data/tariff.ts';
 import { splitNetPositions } from '../../market/clearing/community-trades.ts';
 import type { BilateralTrade } from '../../market/clearing/types.ts';
 import { anchoredCoupling, solveCommunityCentral, solveCommunityDistributed, type CommunityAnchor, type CommunityProblem, type CommunityResult, type CommunityTerms, type SharingState } from '../../optimizer/community/index.ts';
-import type { ProblemInput, SolveResult } from '../../optimizer/types.ts';
+import type { Plan, ProblemInput, SolveResult } from '../../optimizer/types.ts';
 import type { Decision, DecisionContext, FleetController, SolveRecord } from '../controller.ts';
 import type { HouseholdCase } from '../scenario.ts';
-import { communityChargeShares } from '../bill.ts';
-import type { Plan } from '../../optimizer/types.ts';
 import { forecastHorizon, householdInput, planOrFallBack, realisedHorizon, solveOrFallBack, stepCommand, type HeldPlan, type Optimizer, type OptimizerSettings } from './optimizer.ts';
 import { boundSettings, boundSteps, storedValueEurPerKwh } from './perfect-foresight.ts';
 
@@ -60,26 +58,6 @@ function communityTerms(context: DecisionContext, steps: number, settings: Commu
     peakSoFarKw: Array.from({ length: dayOfStep[steps - 1]! + 1 }, (_, d) => (d === 0 ? context.communityPeakSoFarKw : 0)),
     ...(jointSamplesKw && settings.importEpsilon !== null ? { chance: { epsilon: settings.importEpsilon, radiusKw: settings.radiusKw, jointSamplesKw } } : {}),
   };
-}
-
-/**
- * The day's transfers of a clearing (EUR, paid; negative: received), summing to zero. Planned cost
- * of household n = its plan's objective + its share of the community charge on the plans' summed
- * net import over the first `firstDaySteps` steps (split by coincident import, as the bill splits
- * it). With S = Σ alone − Σ community, the coordination's planned saving (never taken negative),
- * household n pays alone_n − S/N − community_n: its planned cost with the community becomes its
- * planned cost alone less an equal share of the saving, so nobody's planned bill rises by joining.
- */
-export function noLossTransfers(alone: readonly Plan[], community: readonly Plan[], peakChargeEurPerKwDay: number, firstDaySteps: number): number[] {
-  const planned = (plans: readonly Plan[]) => {
-    const nets = plans.map((p) => p.gridImportKw.slice(0, firstDaySteps).map((g, t) => g - p.gridExportKw[t]!));
-    const { sharesEur } = communityChargeShares(nets, peakChargeEurPerKwDay);
-    return plans.map((p, n) => p.objectiveEur + sharesEur[n]!);
-  };
-  const aloneEur = planned(alone);
-  const communityEur = planned(community);
-  const savingEur = Math.max(0, aloneEur.reduce((a, b) => a + b, 0) - communityEur.reduce((a, b) => a + b, 0));
-  return communityEur.map((c, n) => aloneEur[n]! - savingEur / alone.length - c);
 }
 
 /**
@@ -149,17 +127,6 @@ export function communityController(mode: CommunityMode, households: readonly Ho
     return decisions;
   }
 
-  /** Each household's plan alone on the same inputs (what it would do without the community), then the transfers; none if any alone plan fails. */
-  async function transfers(inputs: readonly ProblemInput[], communityPlans: readonly Plan[], nowMs: number): Promise<number[] | null> {
-    const alone: Plan[] = [];
-    for (const [n, input] of inputs.entries()) {
-      const result = await optimizers[n]!.solve(input, { startMs: nowMs });
-      if (!result.ok) return null;
-      alone.push(result.plan);
-    }
-    return noLossTransfers(alone, communityPlans, settings.peakChargeEurPerKwDay, 24);
-  }
-
   return {
     async decide(contexts): Promise<Decision[]> {
       const decisions = await decideHour(contexts);
@@ -195,17 +162,15 @@ export function communityController(mode: CommunityMode, households: readonly Ho
       result = { ok: false, status: 'error', message: (error as Error).message, plans: [], communityPeakByDayKw: [], objectiveEur: NaN, couplingPriceEurPerKwh: [], solveMs: performance.now() - started };
     }
     const solveMs = performance.now() - started;
-    // The day's transfers and P2P trades are fixed at its first clearing; later re-clearings move plans, not money.
-    const dayAhead = result.ok && contexts[0]!.hourOfDay === 0;
-    const transfersEur = mode !== 'perfect-foresight' && dayAhead ? await transfers(inputs, result.plans, nowMs) : null;
-    if (contexts[0]!.hourOfDay === 0) dayTrades = dayAhead ? p2pTrades(inputs, result.plans) : [];
+    // The day's P2P trades are fixed at its first clearing; later re-clearings move plans, not trades.
+    if (contexts[0]!.hourOfDay === 0) dayTrades = result.ok ? p2pTrades(inputs, result.plans) : [];
     return contexts.map((c, n) => {
       const own: SolveResult = result.ok ? { ok: true, plan: result.plans[n]! } : { ok: false, status: result.status === 'optimal' ? 'numerical' : result.status, message: result.message ?? 'community clearing failed', solveMs };
       const solved: { held: HeldPlan; record: SolveRecord } = planOrFallBack(own, inputs[n]!, nowMs, held[n]!, solveMs / contexts.length, unhandled);
       held[n] = solved.held;
       const plan = solved.held.plan;
       anchors[n] = result.ok ? { slotStartsMs: hourStarts(nowMs, plan.gridImportKw.length), priceEurPerKwh: result.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) } : null;
-      return { command: stepCommand(solved.held, 0, mode !== 'perfect-foresight', c.energyKwh), solve: solved.record, ...(transfersEur ? { communityTransferEur: transfersEur[n]! } : {}) };
+      return { command: stepCommand(solved.held, 0, mode !== 'perfect-foresight', c.energyKwh), solve: solved.record };
     });
   }
 }
