@@ -128,6 +128,11 @@ export class HouseholdRentalParty {
     if (settlement) this.pending.set(settlementIdOf(booking.bookingId), { name: 'ces-settlement', payload: { to: cesId, ...settlement } });
   }
 
+  /** Entries reported to the CES that it has not yet said it recorded (or refused). */
+  unacknowledged(): string[] {
+    return [...this.pending.keys()];
+  }
+
   /** The households' answers so far (tests, the report). */
   answers(): AnswerPayload[] {
     return [...this.answered.values()].map((a) => a.answer);

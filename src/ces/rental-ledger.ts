@@ -50,6 +50,20 @@ export function accountChangeKwh(booking: Pick<RentalBooking, 'efficiency'>, met
   return meterKwh >= 0 ? booking.efficiency * meterKwh : meterKwh / booking.efficiency;
 }
 
+/**
+ * Whether two parties' books hold a booking alike: the same booking, the same movements (id and
+ * energy), the same settlement; then their balances are opposite by construction.
+ */
+export function booksMirror(a: RentalLedger, b: RentalLedger, bookingId: string): boolean {
+  // By field, not by the order the fields were written in.
+  const canonical = (entry: object | undefined) => (entry === undefined ? null : Object.entries(entry).sort(([x], [y]) => x.localeCompare(y)));
+  const entries = (book: RentalLedger) => {
+    const movements = book.movementsOf(bookingId).sort((x, y) => x.movementId.localeCompare(y.movementId));
+    return JSON.stringify([canonical(book.bookingOf(bookingId)), movements.map(canonical), canonical(book.settlement(bookingId))]);
+  };
+  return a.bookingOf(bookingId) !== undefined && entries(a) === entries(b);
+}
+
 type Record_ =
   | { type: 'booking'; booking: RentalBooking }
   | { type: 'movement'; movement: AccountMovement }

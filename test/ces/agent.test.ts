@@ -4,92 +4,30 @@
  * the clearing computed in one place, both ledgers mirror each other, and a hostile CES cannot make
  * a household book anything but what it answered.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CesAgent } from '../../src/ces/agent.ts';
-import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
-import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
-import { RentalLedger } from '../../src/ces/rental-ledger.ts';
+import { afterEach, describe, expect, it } from 'vitest';
 import { clearRentalDay } from '../../src/ces/rental-market.ts';
-import { rentalChannel, RENTAL_ROUND_SCHEMAS, type AnswerPayload, type BookedPayload } from '../../src/ces/rental-protocol.ts';
-import { defaultCesSettings, type CesSettings } from '../../src/ces/settings.ts';
-import { CesSolver } from '../../src/ces/solve.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/market/broker.ts';
-import type { CommunityConfig } from '../../src/market/community.ts';
-import { generateIdentity, type Identity } from '../../src/market/identity.ts';
-import { MarketNode } from '../../src/market/node.ts';
-import { systemClock } from '../../src/time/clock.ts';
-import { householdDay } from './household-day.ts';
+import type { AnswerPayload, BookedPayload } from '../../src/ces/rental-protocol.ts';
+import type { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
+import type { RentalLedger } from '../../src/ces/rental-ledger.ts';
+import { dayMs, fees, feedInEurPerKwh, inputs, prices, rentalStreet, settings, until, type Street } from './rental-street.ts';
 
-const household = householdDay;
-/** A small CES whose own arbitrage competes with the households for its 8 kWh (test/ces/rental-market.test.ts). */
-const settings: CesSettings = { ...defaultCesSettings, capacityKwh: 10, minEnergyKwh: 2, powerKw: 5, gridKw: 10, degradationEurPerKwh: 0.01 };
-const prices = [[0.02, 0.02, 0.02, 0.02, 0.03, 0.05, 0.05, 0.03], [0.02, 0.03, 0.02, 0.02, 0.03, 0.04, 0.06, 0.03]];
-const inputs: Record<string, HouseholdDayInput> = { h1: household(1), h2: household(0.8, 0.12) };
-const dayMs = Date.UTC(2016, 10, 1);
-const fees = { throughputFeeEurPerKwh: 0.01, withdrawalFeeEurPerKwh: 0.09 };
-/** The CES buys a residue back at the households' feed-in price. */
-const feedInEurPerKwh = 0.08;
-const cesTerms = { ...fees, residueCreditEurPerKwh: feedInEurPerKwh, clock: systemClock };
-
-/** h3 is a member whose gateway never answers. */
-const identities: Record<string, Identity> = Object.fromEntries(['ces', 'h1', 'h2', 'h3'].map((id) => [id, generateIdentity(id)]));
-const community: CommunityConfig = { communityId: 'street', members: Object.values(identities).map((i) => ({ peerId: i.peerId, publicKey: i.publicKey })) };
-const solvers: CesSolver[] = [];
-const solver = () => {
-  const s = new CesSolver();
-  solvers.push(s);
-  return s;
-};
-afterAll(() => solvers.forEach((s) => s.dispose()));
-
-let broker: EmbeddedBroker;
-const open: { close(): unknown }[] = [];
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pe-ces-agent-'));
-  dirs.push(dir);
-  return dir;
-};
-const nodes = new Map<string, MarketNode>();
-/** A member's market node on the community broker (its login, its key), carrying the rental rounds. */
-const channel = async (id: string) => {
-  const node = new MarketNode({ identity: identities[id]!, community, brokerUrl: broker.url, dataDir: tempDir(), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, credentials: { username: id }, log: () => undefined });
-  await node.start();
-  nodes.set(id, node);
-  open.push({ close: () => node.stop() });
-  return rentalChannel(node);
-};
-const ledger = (id: string, dir = tempDir()) => {
-  const l = RentalLedger.open(dir, id);
-  open.push(l);
-  return l;
-};
+let street: Street;
+afterEach(() => street?.close());
 const parties = new Map<string, HouseholdRentalParty>();
-const householdParty = async (id: string) => {
-  const book = ledger(id);
-  const party = new HouseholdRentalParty({ channel: await channel(id), cesId: 'ces', ledger: book, solver: solver(), feedInEurPerKwh, dayInput: () => inputs[id]!, commitTimeoutMs: 5_000 });
+const householdBook = async (id: string): Promise<RentalLedger> => {
+  const { ledger, party } = await street.household(id);
   parties.set(id, party);
-  return book;
+  return ledger;
 };
-
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close();
-  if (broker) await broker.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('the CES agent and the households over the community broker', () => {
   it('clear the day as the clearing in one place does, and both ledgers hold each booking with opposite signs', async () => {
-    broker = await startEmbeddedBroker({ community });
-    const books = { h1: await householdParty('h1'), h2: await householdParty('h2') };
-    const cesBook = ledger('ces');
-    const agent = new CesAgent({ channel: await channel('ces'), ledger: cesBook, solver: solver(), settings, households: ['h1', 'h2'], ...cesTerms, toleranceEurPerKwhDay: 1e-4 });
+    street = await rentalStreet();
+    const books = { h1: await householdBook('h1'), h2: await householdBook('h2') };
+    const { agent, ledger: cesBook } = await street.agent(['h1', 'h2']);
     const result = await agent.clearDay(dayMs, prices);
 
-    const local = await clearRentalDay({ settings, priceScenariosEurPerKwh: prices, households: [inputs.h1!, inputs.h2!], ...fees, p2pBuyerFeeEurPerKwh: 0, vatFactor: 1, rental: true, p2p: false, toleranceEurPerKwhDay: 1e-4, solvers: { ces: solver(), households: [solver(), solver()] } });
+    const local = await clearRentalDay({ settings, priceScenariosEurPerKwh: prices, households: [inputs.h1!, inputs.h2!], ...fees, p2pBuyerFeeEurPerKwh: 0, vatFactor: 1, rental: true, p2p: false, toleranceEurPerKwhDay: 1e-4, solvers: { ces: street.solver(), households: [street.solver(), street.solver()] } });
     expect(result.priceEurPerKwhDay).toBeGreaterThan(0);
     expect(result.priceEurPerKwhDay).toBe(local.priceEurPerKwhDay);
     expect(result.rounds).toEqual(local.rounds);
@@ -119,11 +57,11 @@ describe('the CES agent and the households over the community broker', () => {
     // The accounts' energy is committed as market trades, in both parties' market ledgers with opposite sides.
     expect(result.accountTrades).toBeGreaterThan(0);
     expect(result.committedTrades).toBe(result.accountTrades);
-    const cesTrades = nodes.get('ces')!.ledger.committed();
+    const cesTrades = street.nodes.get('ces')!.ledger.committed();
     for (const b of result.bookings) {
       const outcomes = await parties.get(b.household)!.committed(b.bookingId)!;
       expect(outcomes.every((o) => o.state === 'committed')).toBe(true);
-      const theirs = nodes.get(b.household)!.ledger.committed().map((t) => ({ ...t })).sort((x, y) => x.tradeId.localeCompare(y.tradeId));
+      const theirs = street.nodes.get(b.household)!.ledger.committed().map((t) => ({ ...t })).sort((x, y) => x.tradeId.localeCompare(y.tradeId));
       const ours = cesTrades.filter((t) => t.seller === b.household || t.buyer === b.household).sort((x, y) => x.tradeId.localeCompare(y.tradeId));
       expect(theirs).toEqual(ours);
       const n = ['h1', 'h2'].indexOf(b.household);
@@ -135,9 +73,9 @@ describe('the CES agent and the households over the community broker', () => {
   }, 60_000);
 
   it('waits for a silent household in one round of the day only, and books the others', async () => {
-    broker = await startEmbeddedBroker({ community });
-    const books = { h1: await householdParty('h1'), h2: await householdParty('h2') };
-    const agent = new CesAgent({ channel: await channel('ces'), ledger: ledger('ces'), solver: solver(), settings, households: ['h1', 'h2', 'h3'], ...cesTerms, toleranceEurPerKwhDay: 1e-4, answerTimeoutMs: 1_500, resendMs: 300 });
+    street = await rentalStreet();
+    const books = { h1: await householdBook('h1'), h2: await householdBook('h2') };
+    const { agent } = await street.agent(['h1', 'h2', 'h3'], { answerTimeoutMs: 1_500, resendMs: 300 });
     const startedMs = Date.now();
     const result = await agent.clearDay(dayMs, prices);
     expect(result.silent).toEqual(['h3']);
@@ -148,17 +86,13 @@ describe('the CES agent and the households over the community broker', () => {
   }, 60_000);
 
   it('a hostile CES cannot make a household book more, at another price, for a round it did not answer, or twice a day', async () => {
-    broker = await startEmbeddedBroker({ community });
-    const book = await householdParty('h1');
-    const ces = await channel('ces');
+    street = await rentalStreet();
+    const book = await householdBook('h1');
+    const ces = await street.channel('ces');
     const answers: AnswerPayload[] = [];
     const decisions: BookedPayload[] = [];
     ces.on('ces-answer', ({ payload }) => answers.push(payload));
     ces.on('ces-booked', ({ payload }) => decisions.push(payload));
-    const until = async (done: () => boolean) => {
-      for (let i = 0; i < 200 && !done(); i++) await new Promise((wake) => setTimeout(wake, 50));
-      expect(done()).toBe(true);
-    };
     const rent = { priceEurPerKwhDay: 0.005, maxKwh: 8, kwPerKwh: 0.5, efficiency: Math.sqrt(0.9), ...fees };
     await ces.send('ces-price', { dayMs, round: 0, offer: { rent } });
     await until(() => answers.length === 1);
@@ -192,7 +126,7 @@ describe('the CES agent and the households over the community broker', () => {
     expect(book.allBookings()).toHaveLength(1);
 
     // Nor trade beyond its answer: a withdrawal it never planned, offered by the CES, is not accepted.
-    const h1Node = nodes.get('h1')!;
+    const h1Node = street.nodes.get('h1')!;
     const quiet = answered.accountDischargeKw.findIndex((kw) => kw < 0.001);
     const forced = await ces.commitTrades([{ seller: 'ces', buyer: 'h1', slotStartMs: dayMs + quiet * 3_600_000, slotMinutes: 60, powerKw: 3, priceEurPerKwh: 0 }], { maxTradeKw: 3, orders: [{ slotStartMs: dayMs + quiet * 3_600_000, slotMinutes: 60, side: 'sell', powerKw: 3, priceEurPerKwh: 0 }] }, 1_500);
     expect(forced.map((o) => o.state)).toEqual(['no-acceptance']);
