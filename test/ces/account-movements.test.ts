@@ -8,61 +8,23 @@
  * movement and records none twice.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountMovement, committedAccountKwh, settlementIdOf, type MeterHour } from '../../src/ces/account-movements.ts';
-import { accountChangeKwh, booksMirror, RentalLedger, type RentalBooking } from '../../src/ces/rental-ledger.ts';
+import { accountChangeKwh, booksMirror, RentalLedger } from '../../src/ces/rental-ledger.ts';
 import { rentalChannel, type RecordedPayload } from '../../src/ces/rental-protocol.ts';
 import { DAY_MS, HOUR_MS } from '../../src/data/households.ts';
-import type { ClearedTrade } from '../../src/market/ledger.ts';
 import { saveIdentity } from '../../src/market/identity.ts';
 import { community, dayMs, identities, prices, rentalStreet, until, type Street } from './rental-street.ts';
 import { T } from './household-day.ts';
+import { byHour, expectedMovements, journalMovementIds, meterOf } from './account-meter.ts';
 
 let street: Street;
 afterEach(() => street?.close());
 
-/** The household's meter: `exportShare` of each hour's committed deposit exported, `importShare` of its withdrawal imported, and 0.4 kWh of other exchange either way. */
-function meterOf(committed: readonly ClearedTrade[], household: string, exportShare: (t: number) => number, importShare: (t: number) => number): MeterHour[] {
-  return Array.from({ length: T }, (_, t) => {
-    const hourStartMs = dayMs + t * HOUR_MS;
-    const account = committedAccountKwh(committed, household, 'ces', hourStartMs);
-    return { hourStartMs, exportKwh: account.depositKwh * exportShare(t) + (account.depositKwh > 0 ? 0 : 0.4), importKwh: account.withdrawalKwh * importShare(t) + (account.withdrawalKwh > 0 ? 0 : 0.4) };
-  });
-}
-
-/**
- * The movements the rule gives, computed here by hand: an hour with only account trades delivers
- * min(committed, metered) each way, a deposit no more than the account can take, a withdrawal no more
- * than it holds (kWh at the meter, + in, − out).
- */
-function expectedMovements(booking: RentalBooking, committed: readonly ClearedTrade[], meter: readonly MeterHour[]): Map<number, number[]> {
-  const eta = booking.efficiency;
-  let storedKwh = 0;
-  const out = new Map<number, number[]>();
-  for (const hour of meter) {
-    const account = committedAccountKwh(committed, booking.household, 'ces', hour.hourStartMs);
-    const deposit = Math.min(account.depositKwh, hour.exportKwh, (booking.capacityKwh - storedKwh) / eta);
-    storedKwh += eta * deposit;
-    const withdrawal = Math.min(account.withdrawalKwh, hour.importKwh, storedKwh * eta);
-    storedKwh -= withdrawal / eta;
-    const moved = [deposit, -withdrawal].filter((kwh) => Math.abs(kwh) > 1e-9);
-    if (moved.length > 0) out.set(hour.hourStartMs, moved);
-  }
-  return out;
-}
-
-const byHour = (ledger: RentalLedger, bookingId: string) => {
-  const out = new Map<number, number[]>();
-  for (const m of ledger.movementsOf(bookingId).sort((a, b) => a.slotStartMs - b.slotStartMs || b.meterKwh - a.meterKwh)) out.set(m.slotStartMs, [...(out.get(m.slotStartMs) ?? []), m.meterKwh]);
-  return out;
-};
-
-/** Each entry of a rental journal once: the ids of its movement lines. */
-const journalMovementIds = (dir: string) =>
-  readFileSync(join(dir, 'rental-ledger.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { record: { type: string; movement?: { movementId: string } } }).record).filter((r) => r.type === 'movement').map((r) => r.movement!.movementId);
+const hours = [...Array(T).keys()].map((t) => dayMs + t * HOUR_MS);
 
 describe('the account movements in both rental ledgers', () => {
   it('are the metered energy within the committed trade, mirrored in both books; after the day the residue is settled and both books balance', async () => {
@@ -74,7 +36,6 @@ describe('the account movements in both rental ledgers', () => {
     const { bookingId } = booking!;
     await party.committed(bookingId);
     const cesTrades = street.nodes.get('ces')!.ledger.committed();
-    const hours = [...Array(T).keys()].map((t) => dayMs + t * HOUR_MS);
 
     // Before the metered hours, claims the CES refuses: more than committed, an hour with no trade, another member's booking.
     const depositHour = hours.find((ms) => committedAccountKwh(cesTrades, 'h1', 'ces', ms).depositKwh > 0)!;
@@ -96,7 +57,7 @@ describe('the account movements in both rental ledgers', () => {
 
     // The metered day: half of the first deposit exported, all of the others; twice the withdrawals imported.
     const firstDeposit = (depositHour - dayMs) / HOUR_MS;
-    const meter = meterOf(cesTrades, 'h1', (t) => (t === firstDeposit ? 0.5 : 1), () => 2);
+    const meter = meterOf(hours, cesTrades, 'h1', (t) => (t === firstDeposit ? 0.5 : 1), () => 2);
     for (const hour of meter) party.observeHour(hour);
     await until(() => party.unacknowledged().length === 0);
     expect(answers.filter((a) => !a.accepted)).toHaveLength(3);
@@ -145,7 +106,7 @@ describe('the account movements in both rental ledgers', () => {
     const [booking] = result.bookings;
     await party.committed(booking!.bookingId);
     const cesTrades = street.nodes.get('ces')!.ledger.committed();
-    const meter = meterOf(cesTrades, 'h1', () => 1, () => 1);
+    const meter = meterOf(hours, cesTrades, 'h1', () => 1, () => 1);
 
     // The CES claims a deposit and acknowledges an entry h1 never reported: nothing enters h1's book.
     const cesRaw = rentalChannel(street.nodes.get('ces')!);
@@ -205,7 +166,7 @@ describe('the account movements in both rental ledgers', () => {
       const [booking] = result.bookings;
       expect(result.committedTrades).toBe(result.accountTrades);
       const cesTrades = street.nodes.get('ces')!.ledger.committed();
-      const meter = meterOf(cesTrades, 'h1', (t) => (t % 2 === 0 ? 0.7 : 1), () => 1);
+      const meter = meterOf(hours, cesTrades, 'h1', (t) => (t % 2 === 0 ? 0.7 : 1), () => 1);
       const expected = expectedMovements(booking!, cesTrades, meter);
       // Mid-day: the hours up to the first withdrawal's are recorded, then SIGKILL.
       const killAfter = (Math.min(...[...expected.entries()].filter(([, kwh]) => kwh.some((v) => v < 0)).map(([ms]) => ms)) - dayMs) / HOUR_MS;

@@ -3,7 +3,9 @@
  * run coordinates its gateways: this test is the barrier, two households answer its rounds on their
  * market nodes over a real broker. The process clears the day with them, books it in its ledger and
  * theirs (mirrored), drives its simulated 100 kWh / 50 kW storage over Modbus TCP to its schedule
- * and meters it. Killed with SIGKILL after a day and restarted, it clears nothing twice.
+ * and meters it. Killed with SIGKILL in the middle of a day (its accounts' movements flowing in from
+ * the households' meters) and restarted, it clears nothing twice, and every hour's movement and every
+ * day's settlement is in its book and the household's once, mirrored.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CesAgentConfig } from '../../src/ces/agent-command.ts';
 import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
 import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
-import { RentalLedger, type RentalBooking } from '../../src/ces/rental-ledger.ts';
+import { booksMirror, RentalLedger, type RentalBooking } from '../../src/ces/rental-ledger.ts';
 import { rentalChannel, RENTAL_ROUND_SCHEMAS } from '../../src/ces/rental-protocol.ts';
 import type { MeteredHour } from '../../src/ces/storage.ts';
 import { CesSolver } from '../../src/ces/solve.ts';
@@ -22,7 +24,10 @@ import { generateIdentity, saveIdentity } from '../../src/market/identity.ts';
 import { Ledger } from '../../src/market/ledger.ts';
 import { MarketNode } from '../../src/market/node.ts';
 import { cliEntry, packageFile } from '../../src/package/paths.ts';
+import { ManualClock } from '../../src/time/clock.ts';
 import { LockstepBarrier, type LockstepReport } from '../../src/time/lockstep-clock.ts';
+import { byHour, expectedMovements, journalMovementIds, meterOf } from './account-meter.ts';
+import { until } from './rental-street.ts';
 
 const HOUR_MS = 3_600_000;
 const dayMs = Date.UTC(2016, 10, 1);
@@ -51,6 +56,7 @@ async function street(dir: string, days: string[], startMs: number, endMs: numbe
   const broker = await startEmbeddedBroker();
   const nodes: MarketNode[] = [];
   const ledgers: Record<string, RentalLedger> = {};
+  const parties: Record<string, HouseholdRentalParty> = {};
   const solvers: CesSolver[] = [];
   const close = async () => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -60,13 +66,13 @@ async function street(dir: string, days: string[], startMs: number, endMs: numbe
   };
   try {
     for (const [id, scale] of [['h1', 1], ['h2', 0.7]] as const) {
-      const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, log: () => undefined });
+      const node = new MarketNode({ identity: ids[id], community, brokerUrl: broker.url, dataDir: join(dir, id, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, slotClock: new ManualClock(startMs), log: () => undefined });
       await node.start();
       nodes.push(node);
       ledgers[id] = RentalLedger.open(join(dir, id), id);
       const solver = new CesSolver();
       solvers.push(solver);
-      new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, feedInEurPerKwh: 0.08, dayInput: () => household(scale) });
+      parties[id] = new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, feedInEurPerKwh: 0.08, dayInput: () => household(scale) });
     }
   } catch (error) {
     await close();
@@ -86,7 +92,7 @@ async function street(dir: string, days: string[], startMs: number, endMs: numbe
     ...extra,
   };
   writeFileSync(join(dir, 'ces-agent.json'), JSON.stringify(config));
-  return { nodes, ledgers, close };
+  return { nodes, ledgers, parties, close };
 }
 
 describe('prosumer-edge ces-agent', () => {
@@ -151,33 +157,55 @@ describe('prosumer-edge ces-agent', () => {
 });
 
 describe('prosumer-edge ces-agent killed with SIGKILL', () => {
-  it('restarted, follows the day it had cleared and clears the next; every booking and account trade is in both ledgers once', async () => {
+  it('mid-day, restarted, follows the day it had cleared and clears the next; every booking, account trade, movement and settlement is in both ledgers once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pe-ces-kill-'));
     dirs.push(dir);
     const startMs = dayMs - 2 * HOUR_MS;
-    const endMs = dayMs + 48 * HOUR_MS;
-    const { nodes, ledgers, close } = await street(dir, ['2016-11-01', '2016-11-02'], startMs, endMs, { controlPeriodS: 1800 });
+    // An hour after the second day, as the community run's cool-down: the day's settlement arrives while the agent runs.
+    const endMs = dayMs + 49 * HOUR_MS;
+    const { nodes, ledgers, parties, close } = await street(dir, ['2016-11-01', '2016-11-02'], startMs, endMs, { controlPeriodS: 1800 });
     const daysFile = join(dir, 'ces', 'ces-days.jsonl');
     const clearedDays = () => (existsSync(daysFile) ? readFileSync(daysFile, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { day: string; bookings: RentalBooking[]; accountTrades: number; committedTrades: number }) : []);
+    // The households' meters (each hour 80 % of the committed deposit exported, the withdrawal imported), read as lock-step time passes each hour.
+    const ids = ['h1', 'h2'] as const;
+    const hourStartsMs = Array.from({ length: 48 }, (_, h) => dayMs + h * HOUR_MS);
+    const meters = Object.fromEntries(ids.map((id, n) => [id, () => meterOf(hourStartsMs, nodes[n]!.ledger.committed(), id, () => 0.8, () => 1)]));
+    let meteredUntilMs = dayMs;
+    const meterHours = async (nowMs: number) => {
+      if (meteredUntilMs + HOUR_MS > Math.min(nowMs, dayMs + 48 * HOUR_MS)) return;
+      for (; meteredUntilMs + HOUR_MS <= Math.min(nowMs, dayMs + 48 * HOUR_MS); meteredUntilMs += HOUR_MS) {
+        for (const id of ids) parties[id]!.observeHour(meters[id]!().find((h) => h.hourStartMs === meteredUntilMs)!);
+      }
+      // The agent answers before time moves on, as a gateway's hour would hold lock-step time (reports it missed while dead are sent again with the next hour).
+      await until(() => ids.every((id) => parties[id]!.unacknowledged().length === 0)).catch(() => undefined);
+    };
     /** One life of the agent on its own lock-step barrier; `killWhen` sends SIGKILL once it holds. */
-    const life = async (killWhen?: () => boolean) => {
+    const life = async (killWhen?: (nowMs: number) => boolean) => {
       const barrier = new LockstepBarrier(startMs, endMs);
       const child = spawn(process.execPath, [cliEntry, 'ces-agent', '--config', join(dir, 'ces-agent.json')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       let stderr = '';
       child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       barrier.join('ces', (advance) => child.connected && child.send(advance));
-      child.on('message', (report) => {
-        if (killWhen?.()) child.kill('SIGKILL');
-        else barrier.report('ces', report as LockstepReport);
+      child.on('message', async (report) => {
+        if (killWhen?.(barrier.currentMs)) return child.kill('SIGKILL');
+        await meterHours(barrier.currentMs);
+        barrier.report('ces', report as LockstepReport);
       });
       const [code, signal] = await new Promise<[number | null, string | null]>((done) => child.once('exit', (c, s) => done([c, s])));
       barrier.leave('ces');
       return { code, signal, stderr };
     };
     try {
-      const killed = await life(() => clearedDays().length === 1);
+      // Killed mid-day: the first day cleared, its noon deposits recorded, its evening withdrawals not yet.
+      const killAtMs = dayMs + 15 * HOUR_MS;
+      const killed = await life((nowMs) => nowMs >= killAtMs);
       expect(killed.signal, killed.stderr).toBe('SIGKILL');
       expect(clearedDays().map((d) => d.day)).toEqual(['2016-11-01']);
+      const beforeKill = RentalLedger.open(join(dir, 'ces'), 'ces');
+      const recordedBeforeKill = beforeKill.allBookings().flatMap((b) => beforeKill.movementsOf(b.bookingId));
+      beforeKill.close();
+      expect(recordedBeforeKill.length).toBeGreaterThan(0);
+      expect(recordedBeforeKill.every((m) => m.meterKwh > 0 && m.slotStartMs < killAtMs)).toBe(true);
       const restarted = await life();
       expect(restarted.code, restarted.stderr).toBe(0);
       expect(restarted.stderr).toContain('2016-11-01 was cleared before a restart');
@@ -189,8 +217,24 @@ describe('prosumer-edge ces-agent killed with SIGKILL', () => {
       const cesLedger = RentalLedger.open(join(dir, 'ces'), 'ces');
       try {
         expect(cesLedger.allBookings()).toEqual(bookings);
-        for (const b of bookings) expect(ledgers[b.household]!.balanceEur(b.bookingId)).toBe(-cesLedger.balanceEur(b.bookingId));
         for (const id of ['h1', 'h2']) expect(ledgers[id]!.allBookings()).toEqual(bookings.filter((b) => b.household === id));
+        // Every hour's movement as metered, in both books alike, each once; every day settled in both; the books sum to zero.
+        for (const b of bookings) {
+          const n = ids.indexOf(b.household as 'h1' | 'h2');
+          const expected = expectedMovements(b, nodes[n]!.ledger.committed(), meters[b.household]!().filter((h) => h.hourStartMs >= b.dayMs && h.hourStartMs < b.dayMs + 24 * HOUR_MS));
+          const recorded = byHour(cesLedger, b.bookingId);
+          expect([...recorded.keys()]).toEqual([...expected.keys()]);
+          for (const [hourMs, kwh] of expected) kwh.forEach((v, k) => expect(recorded.get(hourMs)![k]).toBeCloseTo(v, 12));
+          expect(cesLedger.settlement(b.bookingId)).toBeDefined();
+          expect(booksMirror(cesLedger, ledgers[b.household]!, b.bookingId)).toBe(true);
+          expect(ledgers[b.household]!.balanceEur(b.bookingId)).toBe(-cesLedger.balanceEur(b.bookingId));
+        }
+        expect(recordedBeforeKill.every((m) => cesLedger.movement(m.movementId)?.meterKwh === m.meterKwh)).toBe(true);
+        for (const ledgerDir of [join(dir, 'ces'), join(dir, 'h1'), join(dir, 'h2')]) {
+          const lines = journalMovementIds(ledgerDir);
+          expect(new Set(lines).size).toBe(lines.length);
+        }
+        expect(journalMovementIds(join(dir, 'ces'))).toHaveLength(bookings.reduce((s, b) => s + cesLedger.movementsOf(b.bookingId).length, 0));
       } finally {
         cesLedger.close();
       }
