@@ -1,12 +1,13 @@
 /**
  * The rental market of a community run with a CES (`--ces`, docs/ces.md §5): what the CES agent
  * cleared and booked each day (its `ces-days.jsonl`), what its battery did (`ces-metered.json`), both
- * parties' rental ledgers (their totals must mirror each other) and the account trades in both
- * parties' market ledgers.
+ * parties' rental ledgers (the bookings, the accounts' metered movements and the settlements of their
+ * residues: each booking must be held alike by both and settled, and their totals mirror each other)
+ * and the account trades in both parties' market ledgers.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RentalLedger, type RentalBooking } from '../ces/rental-ledger.ts';
+import { booksMirror, RentalLedger, type RentalBooking } from '../ces/rental-ledger.ts';
 import type { MeteredHour } from '../ces/storage.ts';
 import { dayPrices } from '../ces/price-scenarios.ts';
 import { defaultCesSettings } from '../ces/settings.ts';
@@ -24,15 +25,27 @@ export interface CesDaySummary {
   /** The CES's day-ahead position at the day's real prices (EUR, + received). */
   marketEur: number;
   expectedProfitEur: number;
+  /** The accounts' movements in the CES's rental ledger (kWh at the households' meters), and the residue settled after the day (stored kWh). */
+  movedInKwh: number;
+  movedOutKwh: number;
+  residueKwh: number;
+  /** Bookings of the day settled in both parties' ledgers, of `households`. */
+  settled: number;
+  /** What the households paid the CES for the day (rent + throughput fees − residue bought back, EUR), from the CES's ledger. */
+  rentalEur: number;
+  /** Every booking of the day is held alike by both parties (booking, movements, settlement) and settled: both books sum to zero. */
+  booksBalance: boolean;
 }
 
 export interface CesRunSummary {
   days: CesDaySummary[];
   bookedKwhPerDay: number;
-  /** Rent the CES's rental ledger holds (EUR, + received) and the households' ledgers together (− paid): they mirror. */
+  /** What the CES's rental ledger holds (rent + fees − residues, EUR, + received) and the households' ledgers together (− paid): they mirror. */
   cesRentalEur: number;
   householdsRentalEur: number;
   mirrored: boolean;
+  /** Every day's `booksBalance`. */
+  booksBalance: boolean;
   /** Account energy committed as trades, from the CES's market ledger (kWh): deposits bought, withdrawals sold; and whether every household's market ledger holds the same trades. */
   depositedKwh: number;
   withdrawnKwh: number;
@@ -41,7 +54,7 @@ export interface CesRunSummary {
   chargeKwh: number;
   dischargeKwh: number;
   degradationEur: number;
-  /** Market position at the real prices + rent − degradation on metered throughput (EUR). */
+  /** Market position at the real prices + what the households paid (rent + fees − residues bought back) − degradation on metered throughput (EUR). */
   profitEur: number;
 }
 
@@ -61,34 +74,47 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
   if (!existsSync(daysFile)) return null;
   const lines = readFileSync(daysFile, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as DayLine);
   const cleared = lines.filter((l) => summarisedDays.includes(l.day));
-  const days = cleared.map((l): CesDaySummary => {
-    const real = dayPrices(prices, Date.parse(`${l.day}T00:00:00Z`));
-    return {
-      day: l.day,
-      priceEurPerKwhDay: l.priceEurPerKwhDay,
-      rounds: l.rounds,
-      bookedKwh: l.bookings.reduce((s, b) => s + b.capacityKwh, 0),
-      households: l.bookings.length,
-      accountTrades: l.accountTrades,
-      committedTrades: l.committedTrades,
-      marketEur: l.schedule.marketKw.reduce((s, kw, t) => s + kw * real[t]!, 0),
-      expectedProfitEur: l.schedule.expectedProfitEur,
-    };
-  });
   const dayStarts = new Set(cleared.map((l) => Date.parse(`${l.day}T00:00:00Z`)));
   const inDays = (ms: number) => dayStarts.has(Math.floor(ms / (24 * HOUR_MS)) * 24 * HOUR_MS);
 
-  const rental = (dir: string, id: string, bookings: readonly RentalBooking[]) => {
-    const ledger = RentalLedger.open(dir, id);
-    try {
-      return bookings.reduce((s, b) => s + (ledger.allBookings().some((k) => k.bookingId === b.bookingId) ? ledger.balanceEur(b.bookingId) : 0), 0);
-    } finally {
-      ledger.close();
-    }
-  };
-  const bookings = cleared.flatMap((l) => l.bookings);
-  const cesRentalEur = rental(cesDataDir, cesId, bookings);
-  const householdsRentalEur = Object.entries(householdMarketDirs).reduce((s, [id, dir]) => s + rental(dir, id, bookings.filter((b) => b.household === id)), 0);
+  const cesLedger = RentalLedger.open(cesDataDir, cesId);
+  const householdLedgers = new Map(Object.entries(householdMarketDirs).map(([id, dir]) => [id, RentalLedger.open(dir, id)]));
+  let days: CesDaySummary[];
+  let householdsRentalEur = 0;
+  try {
+    // A household whose gateway did not finish has no ledger here: its bookings cannot balance.
+    const balanceOf = (ledger: RentalLedger | undefined, b: RentalBooking) => (ledger?.bookingOf(b.bookingId) !== undefined ? ledger.balanceEur(b.bookingId) : 0);
+    days = cleared.map((l): CesDaySummary => {
+      const real = dayPrices(prices, Date.parse(`${l.day}T00:00:00Z`));
+      const movements = l.bookings.flatMap((b) => (cesLedger.bookingOf(b.bookingId) !== undefined ? cesLedger.movementsOf(b.bookingId) : []));
+      const balanced = l.bookings.filter((b) => {
+        const theirs = householdLedgers.get(b.household);
+        return theirs !== undefined && cesLedger.settlement(b.bookingId) !== undefined && booksMirror(cesLedger, theirs, b.bookingId);
+      });
+      householdsRentalEur += l.bookings.reduce((s, b) => s + balanceOf(householdLedgers.get(b.household), b), 0);
+      return {
+        day: l.day,
+        priceEurPerKwhDay: l.priceEurPerKwhDay,
+        rounds: l.rounds,
+        bookedKwh: l.bookings.reduce((s, b) => s + b.capacityKwh, 0),
+        households: l.bookings.length,
+        accountTrades: l.accountTrades,
+        committedTrades: l.committedTrades,
+        marketEur: l.schedule.marketKw.reduce((s, kw, t) => s + kw * real[t]!, 0),
+        expectedProfitEur: l.schedule.expectedProfitEur,
+        movedInKwh: movements.filter((m) => m.meterKwh > 0).reduce((s, m) => s + m.meterKwh, 0),
+        movedOutKwh: -movements.filter((m) => m.meterKwh < 0).reduce((s, m) => s + m.meterKwh, 0),
+        residueKwh: l.bookings.reduce((s, b) => s + (cesLedger.settlement(b.bookingId)?.residueKwh ?? 0), 0),
+        settled: balanced.length,
+        rentalEur: l.bookings.reduce((s, b) => s + balanceOf(cesLedger, b), 0),
+        booksBalance: balanced.length === l.bookings.length,
+      };
+    });
+  } finally {
+    cesLedger.close();
+    for (const ledger of householdLedgers.values()) ledger.close();
+  }
+  const cesRentalEur = days.reduce((s, d) => s + d.rentalEur, 0);
 
   const trades = (dir: string, id: string) => {
     const ledger = Ledger.open(dir, id);
@@ -116,6 +142,7 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
     cesRentalEur,
     householdsRentalEur,
     mirrored: Math.abs(cesRentalEur + householdsRentalEur) < 1e-9,
+    booksBalance: days.every((d) => d.booksBalance),
     depositedKwh: cesTrades.filter((t) => t.buyer === cesId).reduce((s, t) => s + (t.powerKw * t.slotMinutes) / 60, 0),
     withdrawnKwh: cesTrades.filter((t) => t.seller === cesId).reduce((s, t) => s + (t.powerKw * t.slotMinutes) / 60, 0),
     tradesMirrored,
