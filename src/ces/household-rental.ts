@@ -17,7 +17,7 @@
  */
 import { accountMovement, meteredAccountKwh, settlementIdOf, type MeterHour } from './account-movements.ts';
 import { planHouseholdDay, type CesOffer, type HouseholdDayInput } from './household-model.ts';
-import { accountChangeKwh, type RentalBooking, type RentalLedger } from './rental-ledger.ts';
+import { accountChangeKwh, type AccountMovement, type AccountSettlement, type RentalBooking, type RentalLedger } from './rental-ledger.ts';
 import type { CommitOutcome } from '../market/node.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
 import { accountTrades, mandateOf, type AnswerPayload, type BookPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
@@ -81,7 +81,7 @@ export class HouseholdRentalParty {
    * every report the CES has not acknowledged is sent (again).
    */
   observeHour(meter: MeterHour): void {
-    const { ledger, channel, cesId } = this.options;
+    const { ledger, channel } = this.options;
     for (const booking of ledger.allBookings()) {
       if (booking.household !== channel.selfId || ledger.settlement(booking.bookingId) !== undefined) continue;
       try {
@@ -89,7 +89,7 @@ export class HouseholdRentalParty {
         if (meter.hourStartMs + HOUR_MS >= booking.dayMs + DAY_MS) {
           const settlement = { bookingId: booking.bookingId, residueKwh: ledger.accountKwh(booking.bookingId) };
           ledger.recordSettlement(settlement);
-          this.pending.set(settlementIdOf(booking.bookingId), { name: 'ces-settlement', payload: { to: cesId, ...settlement } });
+          this.pendSettlement(settlement);
         }
       } catch (error) {
         this.options.log?.(`rental: ${booking.bookingId} at ${new Date(meter.hourStartMs).toISOString()}: ${(error as Error).message}`);
@@ -103,9 +103,10 @@ export class HouseholdRentalParty {
   /** The hour's deposit, then its withdrawal, as metered, within what the account can take and hold. */
   private recordHour(booking: RentalBooking, meter: MeterHour): void {
     const { ledger, channel, cesId } = this.options;
-    const metered = meteredAccountKwh(channel.committed(), channel.selfId, cesId, meter);
     // An hour recorded before a restart keeps what was recorded: the first metered figure stands.
     if ([1, -1].some((sign) => ledger.movement(accountMovement(booking.bookingId, meter.hourStartMs, sign).movementId) !== undefined)) return;
+    const metered = meteredAccountKwh(channel.committed(), channel.selfId, cesId, meter);
+    // At the meter: what the account can still take, then what it holds.
     const roomKwh = (booking.capacityKwh - ledger.accountKwh(booking.bookingId)) / accountChangeKwh(booking, 1);
     const depositKwh = Math.min(metered.depositKwh, Math.max(0, roomKwh));
     if (depositKwh > tolerance) this.record(booking, meter.hourStartMs, depositKwh);
@@ -117,15 +118,23 @@ export class HouseholdRentalParty {
   private record(booking: RentalBooking, hourStartMs: number, meterKwh: number): void {
     const movement = accountMovement(booking.bookingId, hourStartMs, meterKwh);
     this.options.ledger.recordMovement(movement);
-    this.pending.set(movement.movementId, { name: 'ces-movement', payload: { to: this.options.cesId, bookingId: booking.bookingId, slotStartMs: hourStartMs, meterKwh } });
+    this.pendMovement(movement);
   }
 
   /** Every entry of a booking in this ledger, to be reported (a restart does not know what the CES acknowledged). */
   private pendAll(booking: RentalBooking): void {
-    const { ledger, cesId } = this.options;
-    for (const m of ledger.movementsOf(booking.bookingId)) this.pending.set(m.movementId, { name: 'ces-movement', payload: { to: cesId, bookingId: m.bookingId, slotStartMs: m.slotStartMs, meterKwh: m.meterKwh } });
+    const { ledger } = this.options;
+    for (const movement of ledger.movementsOf(booking.bookingId)) this.pendMovement(movement);
     const settlement = ledger.settlement(booking.bookingId);
-    if (settlement) this.pending.set(settlementIdOf(booking.bookingId), { name: 'ces-settlement', payload: { to: cesId, ...settlement } });
+    if (settlement) this.pendSettlement(settlement);
+  }
+
+  private pendMovement({ movementId, bookingId, slotStartMs, meterKwh }: AccountMovement): void {
+    this.pending.set(movementId, { name: 'ces-movement', payload: { to: this.options.cesId, bookingId, slotStartMs, meterKwh } });
+  }
+
+  private pendSettlement(settlement: AccountSettlement): void {
+    this.pending.set(settlementIdOf(settlement.bookingId), { name: 'ces-settlement', payload: { to: this.options.cesId, ...settlement } });
   }
 
   /** Entries reported to the CES that it has not yet said it recorded (or refused). */
