@@ -4,7 +4,9 @@
  * storage, 100 kWh / 50 kW by default, on Modbus TCP) and drives it through the battery driver,
  * joins the community with its own identity on its market node, and before each of its days clears
  * the rental with the households over the community's signed messages, books what they accepted in
- * its rental ledger and schedules its battery; then it follows the schedule until the day after.
+ * its rental ledger and schedules its battery; then it follows the schedule until the day after, and
+ * records in its rental ledger the accounts' movements the households report from their meters and,
+ * after each day, the settlement of the residues (docs/ces.md §4).
  * On lock-step time (`"clock": "lockstep"`, spawned with an IPC channel by the coordinator) every
  * clearing and every control step holds time still, as the gateways' do.
  *
