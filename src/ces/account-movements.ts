@@ -6,15 +6,16 @@
  * trades: a deposit is the committed deposit scaled by the share of the household's committed sales
  * of the hour its meter exported (min(1, export / sold)), a withdrawal the committed withdrawal
  * scaled by the share of its committed purchases it imported (min(1, import / bought)); pro rata
- * over all the household's trades of the hour, so the account is not served before the other peers
- * nor after them. Never more than committed, hence never more than booked (the answers' power is
- * within the booking's). Both sides compute the same movement from the same figure: the household
- * from its meter, the CES from the household's signed report, which it records only within the
- * committed trade of its own market ledger.
+ * over all the household's trades of the hour (its P2P purchases from the CES among them), so the
+ * account is not served before the other peers nor after them. Never more than committed, hence
+ * never more than booked (the answers' power is within the booking's). Both sides compute the same
+ * movement from the same figure: the household from its meter, the CES from the household's signed
+ * report, which it records only within the committed trade of its own market ledger.
  */
 import { HOUR_MS } from '../data/households.ts';
 import type { ClearedTrade } from '../market/ledger.ts';
 import type { AccountMovement } from './rental-ledger.ts';
+import { isAccountTrade } from './rental-protocol.ts';
 
 /** The household's meter over one hour (kWh, both ≥ 0): the fields of its HourRecord. */
 export interface MeterHour {
@@ -32,9 +33,9 @@ const inHour = (trade: ClearedTrade, hourStartMs: number) => trade.slotStartMs >
 const energyKwh = (trade: ClearedTrade) => (trade.powerKw * trade.slotMinutes) / 60;
 const sum = (trades: readonly ClearedTrade[], pick: (t: ClearedTrade) => boolean) => trades.filter(pick).reduce((s, t) => s + energyKwh(t), 0);
 
-/** The account trades committed between `household` and `ces` in the hour (kWh at the household's meter). */
+/** The account trades committed between `household` and `ces` in the hour (kWh at the household's meter); its P2P purchases from the CES are not the account's. */
 export function committedAccountKwh(committed: readonly ClearedTrade[], household: string, ces: string, hourStartMs: number): AccountHourKwh {
-  const hour = committed.filter((t) => inHour(t, hourStartMs));
+  const hour = committed.filter((t) => inHour(t, hourStartMs) && isAccountTrade(t));
   return {
     depositKwh: sum(hour, (t) => t.seller === household && t.buyer === ces),
     withdrawalKwh: sum(hour, (t) => t.seller === ces && t.buyer === household),

@@ -4,13 +4,13 @@
  * storage, 100 kWh / 50 kW by default, on Modbus TCP) and drives it through the battery driver,
  * joins the community with its own identity on its market node, and before each of its days clears
  * the rental with the households over the community's signed messages, books what they accepted in
- * its rental ledger and schedules its battery; then it follows the schedule until the day after, and
+ * its rental ledger, commits the accounts' and the P2P energy as market trades and schedules its battery; then it follows the schedule until the day after, and
  * records in its rental ledger the accounts' movements the households report from their meters and,
  * after each day, the settlement of the residues (docs/ces.md §4).
  * On lock-step time (`"clock": "lockstep"`, spawned with an IPC channel by the coordinator) every
  * clearing and every control step holds time still, as the gateways' do.
  *
- * Writes `<dataDir>/ces-days.jsonl` (each day's clearing and schedule, one JSON line) and, on stop,
+ * Writes `<dataDir>/ces-days.jsonl` (each day's clearing, P2P sales and schedule, one JSON line) and, on stop,
  * `<dataDir>/ces-metered.json` (what the battery did per hour).
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -186,9 +186,14 @@ async function runCesAgent(config: CesAgentConfig, base: string, signal: AbortSi
         silent: result.silent,
         accountTrades: result.accountTrades,
         committedTrades: result.committedTrades,
+        p2pPriceEurPerKwh: result.p2pPriceEurPerKwh,
+        p2pTrades: result.p2pTrades,
+        committedP2pTrades: result.committedP2pTrades,
+        p2pKwh: result.p2pKwh,
+        p2pRevenueEur: result.p2pRevenueEur,
         schedule: { physicalChargeKw: schedule.physicalChargeKw, physicalDischargeKw: schedule.physicalDischargeKw, marketKw: schedule.marketKw, rentedKwh: schedule.rentedKwh, expectedProfitEur: schedule.expectedProfitEur, cvarEur: schedule.cvarEur, degradationEur: schedule.degradationEur, throughputKwh: schedule.throughputKwh },
       })}\n`);
-      log(`ces-agent: ${new Date(dayMs).toISOString().slice(0, 10)} cleared at ${result.priceEurPerKwhDay.toFixed(4)} EUR/kWh·day in ${result.rounds.length} rounds, ${result.bookings.reduce((s, b) => s + b.capacityKwh, 0).toFixed(2)} kWh booked`);
+      log(`ces-agent: ${new Date(dayMs).toISOString().slice(0, 10)} cleared at ${result.priceEurPerKwhDay.toFixed(4)} EUR/kWh·day in ${result.rounds.length} rounds, ${result.bookings.reduce((s, b) => s + b.capacityKwh, 0).toFixed(2)} kWh booked, ${result.p2pKwh.toFixed(2)} kWh P2P sold for ${result.p2pRevenueEur.toFixed(3)} EUR`);
     }
     await clock.sleep(endMs - clock.nowMs(), signal);
   } finally {

@@ -3,7 +3,9 @@
  * runs a day's rental clearing over the community's signed MQTT messages (src/ces/rental-protocol.ts)
  * — the price iteration of `clearRentalPrice`, each round's answers computed by the households'
  * gateways from their own forecasts — then books the final round's answers, one household at a time,
- * and schedules its battery with the bookings the households accepted. A booking is in the CES's
+ * commits the booked accounts' energy and the P2P energy the households answered as market trades
+ * (the market's two-phase commit, each side inside its own answer or offer), and schedules its battery
+ * with the bookings the households accepted and the P2P energy committed. A booking is in the CES's
  * rental ledger only once the household has recorded it in its own and said so.
  *
  * During and after a booked day it records what the households report of their accounts (docs/ces.md
@@ -21,7 +23,7 @@ import type { Clock } from '../time/clock.ts';
 import { accountMovement, committedAccountKwh, settlementIdOf } from './account-movements.ts';
 import type { RentalBooking, RentalLedger } from './rental-ledger.ts';
 import { clearRentalPrice, scheduleWithBookings, type PriceIterationOptions, type RentalAnswer } from './rental-market.ts';
-import { accountTrades, mandateOf, type AnswerPayload, type BookedPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
+import { accountTrades, mandateOf, p2pTrades, type AnswerPayload, type BookedPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
 import type { CesSettings } from './settings.ts';
 import type { CesSolver } from './solve.ts';
 
@@ -43,7 +45,7 @@ export interface CesAgentOptions {
   answerTimeoutMs?: number;
   /** Wall time between re-sends of an unanswered message (default 1 s). */
   resendMs?: number;
-  /** Wall time the two-phase commit of the account trades may take (default 30 s). */
+  /** Wall time the two-phase commit of the account trades, and of the P2P trades, may take (default 30 s). */
   commitTimeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -61,7 +63,15 @@ export interface CesDayResult {
   /** The accepted accounts' energy as market trades (deposits bought, withdrawals sold), and how many the commit committed. */
   accountTrades: number;
   committedTrades: number;
-  /** The CES's schedule with the accepted bookings in its battery. */
+  /** The CES's posted P2P price of each hour (EUR/kWh, before the buyers' fees and VAT). */
+  p2pPriceEurPerKwh: number[];
+  /** The P2P energy of the final round's answers as market trades (the CES sells), and how many the commit committed. */
+  p2pTrades: number;
+  committedP2pTrades: number;
+  /** The P2P energy committed (kWh) and what it is worth at the posted prices (EUR, to the CES). */
+  p2pKwh: number;
+  p2pRevenueEur: number;
+  /** The CES's schedule with the accepted bookings in its battery and the committed P2P energy sold. */
   schedule: CesSchedule;
 }
 
@@ -138,11 +148,8 @@ export class CesAgent {
       priceScenariosEurPerKwh,
       throughputFeeEurPerKwh: options.throughputFeeEurPerKwh,
       withdrawalFeeEurPerKwh: options.withdrawalFeeEurPerKwh,
-      // P2P energy is a market trade (the two-phase commit of src/market/), not part of this clearing.
-      p2pBuyerFeeEurPerKwh: 0,
-      vatFactor: 1,
       rental: true,
-      p2p: false,
+      p2p: options.settings.p2pMaxKwPerHousehold > 0,
       ...(options.toleranceEurPerKwhDay !== undefined ? { toleranceEurPerKwhDay: options.toleranceEurPerKwhDay } : {}),
       cesSolver: options.solver,
     };
@@ -188,29 +195,66 @@ export class CesAgent {
         options.log?.(`ces: ${household} did not accept ${booking.bookingId}: ${decision.reason}`);
       }
     }
-    const schedule = unbooked.length === 0 ? cleared.ces : await scheduleWithBookings(iteration, accepted);
     // The accounts' energy goes through the market's two-phase commit, each household committing its own answer.
     const self = options.channel.selfId;
     const trades = bookings.flatMap((b, n) => accountTrades(self, b.household, dayMs, accepted[n]!));
-    // A day cleared again after a restart: what was committed before stays, nothing is committed twice.
-    const key = (t: ClearedTrade) => `${t.seller}/${t.buyer}/${t.slotStartMs}/${t.slotMinutes}/${t.powerKw}/${t.priceEurPerKwh}`;
-    const already = new Set(options.channel.committed().map(key));
-    const open = trades.filter((t) => !already.has(key(t)));
-    const outcomes = open.length > 0 ? await options.channel.commitTrades(open, mandateOf(self, open), options.commitTimeoutMs ?? 30_000) : [];
-    const committedTrades = trades.length - open.length + outcomes.filter((o) => o.state === 'committed').length;
+    const committedTrades = (await this.commitOnce(trades)).length;
     if (committedTrades < trades.length) options.log?.(`ces: ${committedTrades} of ${trades.length} account trades committed`);
-    return { dayMs, priceEurPerKwhDay: cleared.priceEurPerKwhDay, rounds: cleared.rounds, bookings, unbooked, silent: [...silent], accountTrades: trades.length, committedTrades, schedule };
+
+    // The P2P energy of the final round's answers, sold at the posted price: each household commits
+    // its own answer as buyer (told which round by `ces-p2p`), the CES the same trades as seller.
+    const p2pPrice = cleared.p2pPriceEurPerKwh;
+    const salesTo = [...finalAnswers].map(([household, answer]) => [household, p2pTrades(self, household, dayMs, answer.p2pKw, p2pPrice)] as const).filter(([, trades]) => trades.length > 0);
+    const sales = salesTo.flatMap(([, trades]) => trades);
+    const selling = this.commitOnce(sales);
+    // Re-sent until the commit is decided: a household that missed it would leave the CES's offers unaccepted.
+    if (salesTo.length > 0) {
+      await this.repeat(async () => {
+        for (const [to] of salesTo) await options.channel.send('ces-p2p', { to, dayMs, round: cleared.finalRound });
+      }, selling.then(() => undefined));
+    }
+    const sold = await selling;
+    if (sold.length < sales.length) options.log?.(`ces: ${sold.length} of ${sales.length} P2P trades committed`);
+
+    // Scheduled with what was accepted and committed: a booking refused or a P2P sale not committed is not in the battery.
+    const allSold = sold.length === sales.length;
+    const soldKw = (household: string) => Array.from({ length: T }, (_, t) => sold.filter((s) => s.buyer === household && s.slotStartMs === dayMs + t * HOUR_MS).reduce((sum, s) => sum + s.powerKw, 0));
+    const scheduled = [...finalAnswers].map(([household, answer]): RentalAnswer => {
+      const booked = bookings.some((b) => b.household === household);
+      return { ...(booked ? answer : none(T)), p2pKw: allSold ? answer.p2pKw : soldKw(household) };
+    });
+    const schedule = unbooked.length === 0 && allSold ? cleared.ces : await scheduleWithBookings(iteration, scheduled);
+    const p2pKwh = sold.reduce((sum, s) => sum + s.powerKw, 0);
+    const p2pRevenueEur = sold.reduce((sum, s) => sum + s.powerKw * s.priceEurPerKwh, 0);
+    return {
+      dayMs, priceEurPerKwhDay: cleared.priceEurPerKwhDay, rounds: cleared.rounds, bookings, unbooked, silent: [...silent],
+      accountTrades: trades.length, committedTrades, p2pPriceEurPerKwh: p2pPrice, p2pTrades: sales.length, committedP2pTrades: sold.length, p2pKwh, p2pRevenueEur, schedule,
+    };
+  }
+
+  /**
+   * Commits these trades as the CES, inside a mandate that is exactly them; returns those committed in
+   * its market ledger. A day cleared again after a restart: what was committed before stays, nothing
+   * is committed twice.
+   */
+  private async commitOnce(trades: ClearedTrade[]): Promise<ClearedTrade[]> {
+    const { channel } = this.options;
+    const key = (t: ClearedTrade) => `${t.seller}/${t.buyer}/${t.slotStartMs}/${t.slotMinutes}/${t.powerKw}/${t.priceEurPerKwh}`;
+    const already = new Set(channel.committed().map(key));
+    const open = trades.filter((t) => !already.has(key(t)));
+    const outcomes = open.length > 0 ? await channel.commitTrades(open, mandateOf(channel.selfId, open), this.options.commitTimeoutMs ?? 30_000) : [];
+    const committed = new Set(outcomes.filter((o) => o.state === 'committed').map((o) => o.trade));
+    return trades.filter((t) => already.has(key(t)) || committed.has(t));
   }
 
   /** One round: the offer to everyone, re-sent until every awaited household answered it or the timeout. */
   private async ask(dayMs: number, round: number, offer: CesOffer, T: number, awaited: readonly string[]): Promise<Map<string, RentalAnswer>> {
     const answers = new Map<string, RentalAnswer>();
-    const rent = offer.rent!;
     const done = new Promise<void>((resolve) => {
       if (awaited.length === 0) resolve();
       this.collect = (from, answer) => {
         if (answer.dayMs !== dayMs || answer.round !== round || answers.has(from)) return;
-        const problem = implausible(answer, rent, T);
+        const problem = implausible(answer, offer, T);
         if (problem !== undefined) {
           this.options.log?.(`ces: ${from}'s answer to round ${round} ignored: ${problem}`);
           return;
@@ -252,12 +296,14 @@ export class CesAgent {
   }
 }
 
-/** An answer the CES cannot hold: more than offered, an account moving more than its power, a P2P purchase not offered. */
-function implausible(answer: RentalAnswer, rent: NonNullable<CesOffer['rent']>, T: number): string | undefined {
+/** An answer the CES cannot hold: more than offered, an account moving more than its power, more P2P power than offered. */
+function implausible(answer: RentalAnswer, offer: CesOffer, T: number): string | undefined {
+  const rent = offer.rent!;
   if ([answer.accountChargeKw, answer.accountDischargeKw, answer.p2pKw].some((s) => s.length !== T)) return `schedules must have ${T} hours`;
   if (answer.rentedKwh > rent.maxKwh + tolerance) return `${answer.rentedKwh} kWh of ${rent.maxKwh} offered`;
   const powerKw = rent.kwPerKwh * answer.rentedKwh + tolerance;
   if ([...answer.accountChargeKw, ...answer.accountDischargeKw].some((kw) => kw > powerKw)) return `account power above ${powerKw} kW`;
-  if (answer.p2pKw.some((kw) => kw > tolerance)) return 'P2P energy was not offered';
+  const p2pMaxKw = (offer.p2p?.maxKw ?? 0) + tolerance;
+  if (answer.p2pKw.some((kw) => kw > p2pMaxKw)) return offer.p2p === undefined ? 'P2P energy was not offered' : `P2P power above the ${offer.p2p.maxKw} kW offered`;
   return undefined;
 }

@@ -1,9 +1,10 @@
 /**
  * A household's day-ahead plan with what the CES offers (docs/ces.md §2): its own battery if it has
  * one, a **rented battery** — K kWh and r·K kW of the CES, an account that starts and ends the day
- * empty, with the CES's efficiencies — and P2P energy bought from the CES. K is a decision at the
- * rental price: the household's demand for capacity at that price. Without `ces` it is the plain
- * household plan (own battery or none) the comparison starts from.
+ * empty, with the CES's efficiencies — and P2P energy bought from the CES at its posted price plus
+ * the household's own local grid fee, VAT on both. K is a decision at the rental price: the
+ * household's demand for capacity at that price. Without `ces` it is the plain household plan (own
+ * battery or none) the comparison starts from.
  *
  *   min Σ_t [c^buy g⁺ − c^sell g⁻ + p^p2p x + f^thr (a^c + a^d) + f^out a^d] + π^K K
  *       + γ_b Σ_t (c² + d²) + π^peak P̄ − w^term e_T
@@ -36,10 +37,17 @@ export interface CesOffer {
     withdrawalFeeEurPerKwh: number;
   };
   p2p?: {
-    /** What the household pays per kWh and hour (the CES's price, the buyer's local grid fee, VAT). */
-    buyerPriceEurPerKwh: number[];
+    /** The CES's posted price of each hour (EUR/kWh): the price of the trade, before the buyer's own fee and VAT. */
+    priceEurPerKwh: number[];
+    /** The most one household buys in an hour (kW). */
     maxKw: number;
   };
+}
+
+/** What a buyer pays on P2P energy besides the seller's price: its local grid fee, and VAT on both. */
+export interface P2pBuyerFees {
+  localGridFeeEurPerKwh: number;
+  vatFactor: number;
 }
 
 export interface HouseholdDayInput {
@@ -51,6 +59,8 @@ export interface HouseholdDayInput {
   gridKw: number;
   battery?: OwnBattery;
   ces?: CesOffer;
+  /** The household's own fees on P2P energy (its tariff's): required with a P2P offer. */
+  p2pFees?: P2pBuyerFees;
 }
 
 export interface HouseholdDayPlan {
@@ -83,7 +93,10 @@ export async function planHouseholdDay(input: HouseholdDayInput, solver: CesSolv
   const own = input.battery;
   const rent = input.ces?.rent;
   const p2p = input.ces?.p2p;
-  if (p2p && p2p.buyerPriceEurPerKwh.length !== T) throw new RangeError(`household day: ces.p2p.buyerPriceEurPerKwh must have ${T} prices`);
+  if (p2p && p2p.priceEurPerKwh.length !== T) throw new RangeError(`household day: ces.p2p.priceEurPerKwh must have ${T} prices`);
+  if (p2p && input.p2pFees === undefined) throw new RangeError('household day: a P2P offer needs the household\'s p2pFees');
+  // What the household pays per kWh bought from the CES: the CES's price, its own local grid fee, VAT on both.
+  const p2pBuyerEurPerKwh = p2p ? p2p.priceEurPerKwh.map((price) => (price + input.p2pFees!.localGridFeeEurPerKwh) * input.p2pFees!.vatFactor) : [];
   const zero = () => 0;
   const b = new Builder();
   const gIn = b.vars('gridImport', T, 1, 'outer', zero, () => input.gridKw);
@@ -109,7 +122,7 @@ export async function planHouseholdDay(input: HouseholdDayInput, solver: CesSolv
       b.linear(ac.start + t, 'p2p', rent.throughputFeeEurPerKwh);
       b.linear(ad.start + t, 'p2p', rent.throughputFeeEurPerKwh + rent.withdrawalFeeEurPerKwh);
     }
-    if (p2p) b.linear(x.start + t, 'p2p', p2p.buyerPriceEurPerKwh[t]!);
+    if (p2p) b.linear(x.start + t, 'p2p', p2pBuyerEurPerKwh[t]!);
   }
   if (own) b.linear(e.start + T, 'terminalValue', -own.terminalEurPerKwh);
   if (rent) b.linear(K.start, 'p2p', rent.priceEurPerKwhDay);

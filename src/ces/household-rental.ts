@@ -5,7 +5,9 @@
  * it accepts exactly what it answered in the round the booking names — the kWh, the price and the
  * power of that round's offer — and nothing else, records the booking in its rental ledger (fsync'd)
  * and only then says so. A CES cannot make it book more, at another price, for a round it did not
- * answer, or a second booking for a day.
+ * answer, or a second booking for a day. The P2P energy it answered it buys when the CES names the
+ * round (`ces-p2p`): it commits, as buyer, exactly its answer to that round at that round's posted
+ * price (its mandate), once a day; a CES offering more energy or a dearer price finds no acceptance.
  *
  * After each metered hour of a booked day (`observeHour`, the gateway's hour record) it records the
  * hour's account movement by the rule of account-movements.ts in its rental ledger (fsync'd) and only
@@ -20,7 +22,7 @@ import { planHouseholdDay, type CesOffer, type HouseholdDayInput } from './house
 import { accountChangeKwh, type AccountMovement, type AccountSettlement, type RentalBooking, type RentalLedger } from './rental-ledger.ts';
 import type { CommitOutcome } from '../market/node.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
-import { accountTrades, mandateOf, type AnswerPayload, type BookPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
+import { accountTrades, mandateOf, p2pTrades, type AnswerPayload, type BookPayload, type MovementPayload, type P2pPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
 import type { CesSolver } from './solve.ts';
 import { DAY_MS, HOUR_MS } from '../data/households.ts';
 
@@ -32,9 +34,9 @@ export interface HouseholdRentalOptions {
   solver: CesSolver;
   /** The household's feed-in price: the least it accepts per kWh of a residue the CES buys back (it could have sold that energy). */
   feedInEurPerKwh: number;
-  /** The household's day without an offer, from its own forecast (hourly, the CES's day). */
+  /** The household's day without an offer, from its own forecast (hourly, the CES's day), with its own fees on P2P energy. */
   dayInput: (dayMs: number) => HouseholdDayInput | Promise<HouseholdDayInput>;
-  /** Wall time the two-phase commit of a booking's account trades may take (default 30 s). */
+  /** Wall time the two-phase commit of a booking's account trades, or of a day's P2P purchases, may take (default 30 s). */
   commitTimeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -53,6 +55,8 @@ export class HouseholdRentalParty {
   private queue: Promise<void> = Promise.resolve();
   /** The commit of each accepted booking's account trades, started once. */
   private readonly commits = new Map<string, Promise<CommitOutcome[]>>();
+  /** The commit of each day's P2P purchases and the round they were answered in, started once. */
+  private readonly p2pCommits = new Map<number, { round: number; commit: Promise<CommitOutcome[]> }>();
   /** Movements and settlements recorded here that the CES has not yet said it recorded, by entry id. */
   private readonly pending = new Map<string, Report>();
 
@@ -72,6 +76,10 @@ export class HouseholdRentalParty {
     channel.on('ces-book', ({ from, payload }) => {
       if (from !== cesId || payload.to !== channel.selfId) return;
       this.serial(() => this.decide(payload));
+    });
+    channel.on('ces-p2p', ({ from, payload }) => {
+      if (from !== cesId || payload.to !== channel.selfId) return;
+      this.serial(async () => this.buyP2p(payload));
     });
   }
 
@@ -152,6 +160,11 @@ export class HouseholdRentalParty {
     return this.commits.get(bookingId);
   }
 
+  /** The outcome of the commit of a day's P2P purchases (undefined: none started). */
+  p2pCommitted(dayMs: number): Promise<CommitOutcome[]> | undefined {
+    return this.p2pCommits.get(dayMs)?.commit;
+  }
+
   private serial(work: () => Promise<void>): void {
     this.queue = this.queue.then(work).catch((error: unknown) => this.options.log?.(`rental: ${(error as Error).message}`));
   }
@@ -203,6 +216,27 @@ export class HouseholdRentalParty {
       this.commits.set(book.bookingId, commit);
       commit.catch((error: Error) => this.options.log?.(`rental: commit of ${book.bookingId}: ${error.message}`));
     }
+  }
+
+  /**
+   * Commits the P2P purchases of its answer to the round the CES names, at that round's posted price:
+   * the trades and the mandate are its own answer, whatever the CES offers. One round a day: the CES
+   * re-sends `ces-p2p` until its commit is decided, and a re-send starts nothing new.
+   */
+  private buyP2p({ dayMs, round }: P2pPayload): void {
+    const started = this.p2pCommits.get(dayMs);
+    if (started !== undefined) {
+      if (started.round !== round) this.options.log?.(`rental: P2P of round ${round} refused: the day's P2P was committed from round ${started.round}`);
+      return;
+    }
+    const known = this.answered.get(`${dayMs}/${round}`);
+    const price = known?.offer.p2p?.priceEurPerKwh;
+    if (known === undefined || price === undefined) return this.options.log?.(`rental: P2P of round ${round} refused: no answer of mine to a P2P offer in that round`);
+    const { channel, cesId } = this.options;
+    const trades = p2pTrades(cesId, channel.selfId, dayMs, known.answer.p2pKw, price);
+    const commit = trades.length > 0 ? channel.commitTrades(trades, mandateOf(channel.selfId, trades), this.options.commitTimeoutMs ?? 30_000) : Promise.resolve([]);
+    this.p2pCommits.set(dayMs, { round, commit });
+    commit.catch((error: Error) => this.options.log?.(`rental: commit of the P2P purchases of ${new Date(dayMs).toISOString().slice(0, 10)}: ${error.message}`));
   }
 
   /** Why this booking is not what the household answered; undefined when it is exactly that. */

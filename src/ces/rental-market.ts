@@ -22,9 +22,6 @@ export interface PriceIterationOptions {
   /** Fees a household pays per kWh through its account (throughput, to the CES) and out of it (grid fee). */
   throughputFeeEurPerKwh: number;
   withdrawalFeeEurPerKwh: number;
-  /** The buyer's local grid fee on P2P energy (EUR/kWh) and the VAT factor on what it pays. */
-  p2pBuyerFeeEurPerKwh: number;
-  vatFactor: number;
   rental: boolean;
   p2p: boolean;
   /** Stop when the price bracket is this narrow (EUR per kWh·day). */
@@ -37,6 +34,9 @@ export interface PriceIterationOptions {
 export interface ClearingOptions extends Omit<PriceIterationOptions, 'cesSolver'> {
   /** The households' day inputs without a CES offer (the offer is built here). */
   households: readonly HouseholdDayInput[];
+  /** Every household's local grid fee on P2P energy (EUR/kWh) and the VAT factor on what it pays. */
+  p2pBuyerFeeEurPerKwh: number;
+  vatFactor: number;
   solvers: { ces: CesSolver; households: readonly CesSolver[] };
 }
 
@@ -73,11 +73,12 @@ const sumBy = (T: number, answers: readonly RentalAnswer[], pick: (p: RentalAnsw
 /** The clearing with every household planned here (the evaluation). */
 export async function clearRentalDay(options: ClearingOptions): Promise<RentalClearing> {
   const { households, solvers } = options;
+  const p2pFees = { localGridFeeEurPerKwh: options.p2pBuyerFeeEurPerKwh, vatFactor: options.vatFactor };
   if (households.length === 0) throw new RangeError('rental clearing: no households');
   if (solvers.households.length !== households.length) throw new RangeError('rental clearing: one solver per household');
   const { answers, finalRound: _, ...result } = await clearRentalPrice({ ...options, cesSolver: solvers.ces }, async (offer) => {
     const plans: HouseholdDayPlan[] = [];
-    for (const [n, input] of households.entries()) plans.push(await planHouseholdDay({ ...input, ces: offer }, solvers.households[n]!));
+    for (const [n, input] of households.entries()) plans.push(await planHouseholdDay({ ...input, ces: offer, p2pFees }, solvers.households[n]!));
     return plans;
   });
   return { ...result, plans: answers };
@@ -93,7 +94,8 @@ export async function clearRentalPrice<A extends RentalAnswer>(options: PriceIte
   const maxPrice = options.maxPriceEurPerKwhDay ?? 0.5;
   const T = options.priceScenariosEurPerKwh[0]?.length ?? 0;
   const p2pPrice = p2pPriceOf(options);
-  const p2pOffer = { buyerPriceEurPerKwh: p2pPrice.map((p) => (p + options.p2pBuyerFeeEurPerKwh) * options.vatFactor), maxKw: settings.p2pMaxKwPerHousehold };
+  // The posted price: each buyer adds its own fee and VAT (household-model.ts).
+  const p2pOffer = { priceEurPerKwh: p2pPrice, maxKw: settings.p2pMaxKwPerHousehold };
   const p2pSales = (answers: readonly RentalAnswer[]) => ({ salesKw: sumBy(T, answers, (p) => p.p2pKw), priceEurPerKwh: p2pPrice });
   const offer = (price: number): CesOffer => ({
     ...(options.rental

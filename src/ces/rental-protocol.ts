@@ -7,6 +7,7 @@
  *   ces-answer  household → CES  the household's answer to that round: kWh booked, account schedule, P2P
  *   ces-book    CES → household  books one round's answer (names the round; the household checks the terms)
  *   ces-booked  household → CES  the household's decision on it, made durable in its ledger before it is sent
+ *   ces-p2p     CES → household  sells the P2P energy of the household's answer to one round: both commit it as trades
  *   ces-movement    household → CES  an hour's account movement as its meter delivered it, recorded in its ledger first
  *   ces-settlement  household → CES  after the day: the residue left in the account, recorded in its ledger first
  *   ces-recorded    CES → household  the CES's decision on a movement or settlement (its entry id), made durable first
@@ -44,6 +45,12 @@ export interface BookPayload {
   throughputFeeEurPerKwh: number;
   residueCreditEurPerKwh: number;
 }
+/** The CES sells `to` the P2P energy `to` answered in `round` of `dayMs`, at that round's posted price. */
+export interface P2pPayload {
+  to: string;
+  dayMs: number;
+  round: number;
+}
 export interface BookedPayload {
   to: string;
   bookingId: string;
@@ -74,6 +81,7 @@ export interface RentalPayloads {
   'ces-answer': AnswerPayload;
   'ces-book': BookPayload;
   'ces-booked': BookedPayload;
+  'ces-p2p': P2pPayload;
   'ces-movement': MovementPayload;
   'ces-settlement': SettlementPayload;
   'ces-recorded': RecordedPayload;
@@ -101,7 +109,7 @@ export const RENTAL_ROUND_SCHEMAS: Record<RentalMessageName, AnySchema> = {
         { priceEurPerKwhDay: PRICE_EUR_PER_KWH, maxKwh: nonNegative, kwPerKwh: nonNegative, efficiency, throughputFeeEurPerKwh: PRICE_EUR_PER_KWH, withdrawalFeeEurPerKwh: PRICE_EUR_PER_KWH },
         ['priceEurPerKwhDay', 'maxKwh', 'kwPerKwh', 'efficiency', 'throughputFeeEurPerKwh', 'withdrawalFeeEurPerKwh'],
       ),
-      p2p: object({ buyerPriceEurPerKwh: series(PRICE_EUR_PER_KWH), maxKw: nonNegative }, ['buyerPriceEurPerKwh', 'maxKw']),
+      p2p: object({ priceEurPerKwh: series(PRICE_EUR_PER_KWH), maxKw: nonNegative }, ['priceEurPerKwh', 'maxKw']),
     }, []),
   }, ['dayMs', 'round', 'offer']),
   'ces-answer': object({
@@ -118,6 +126,7 @@ export const RENTAL_ROUND_SCHEMAS: Record<RentalMessageName, AnySchema> = {
     ['to', 'dayMs', 'round', 'bookingId', 'capacityKwh', 'powerKw', 'priceEurPerKwhDay', 'efficiency', 'throughputFeeEurPerKwh', 'residueCreditEurPerKwh'],
   ),
   'ces-booked': object({ to: id, bookingId, accepted: { type: 'boolean' }, reason: { type: 'string', maxLength: 200 } }, ['to', 'bookingId', 'accepted']),
+  'ces-p2p': object({ to: id, dayMs: day, round }, ['to', 'dayMs', 'round']),
   'ces-movement': object({ to: id, bookingId, slotStartMs: day, meterKwh: { type: 'number', minimum: -100_000, maximum: 100_000 } }, ['to', 'bookingId', 'slotStartMs', 'meterKwh']),
   'ces-settlement': object({ to: id, bookingId, residueKwh: nonNegative }, ['to', 'bookingId', 'residueKwh']),
   'ces-recorded': object({ to: id, entryId, accepted: { type: 'boolean' }, reason: { type: 'string', maxLength: 200 } }, ['to', 'entryId', 'accepted']),
@@ -140,6 +149,9 @@ export interface RentalChannel {
   committed(): ClearedTrade[];
 }
 
+/** An hour of the day as a one-hour market slot at a price. */
+const hourSlot = (dayMs: number, t: number, priceEurPerKwh: number) => ({ slotStartMs: dayMs + t * 3_600_000, slotMinutes: 60, priceEurPerKwh });
+
 /**
  * A booked account's energy as market trades with the CES, hour by hour: deposits sold to the CES,
  * withdrawals bought from it, at 0 EUR/kWh — the energy stays the household's (the rental ledger
@@ -149,11 +161,22 @@ export interface RentalChannel {
  */
 export function accountTrades(ces: string, household: string, dayMs: number, answer: Pick<RentalAnswer, 'accountChargeKw' | 'accountDischargeKw'>): ClearedTrade[] {
   const trades: ClearedTrade[] = [];
-  const slot = (t: number) => ({ slotStartMs: dayMs + t * 3_600_000, slotMinutes: 60, priceEurPerKwh: 0 });
-  answer.accountChargeKw.forEach((kw, t) => kw >= POWER_KW.minimum && trades.push({ seller: household, buyer: ces, powerKw: kw, ...slot(t) }));
-  answer.accountDischargeKw.forEach((kw, t) => kw >= POWER_KW.minimum && trades.push({ seller: ces, buyer: household, powerKw: kw, ...slot(t) }));
+  answer.accountChargeKw.forEach((kw, t) => kw >= POWER_KW.minimum && trades.push({ seller: household, buyer: ces, powerKw: kw, ...hourSlot(dayMs, t, 0) }));
+  answer.accountDischargeKw.forEach((kw, t) => kw >= POWER_KW.minimum && trades.push({ seller: ces, buyer: household, powerKw: kw, ...hourSlot(dayMs, t, 0) }));
   return trades;
 }
+
+/**
+ * The P2P energy a household answered as market trades, hour by hour: the CES sells, at its posted
+ * price of the hour. The 0 EUR/kWh of the account trades tells them apart (`isAccountTrade`), so an
+ * hour whose posted price is exactly 0 is left out, as are hours below 1 W, by both parties alike.
+ */
+export function p2pTrades(ces: string, household: string, dayMs: number, p2pKw: readonly number[], priceEurPerKwh: readonly number[]): ClearedTrade[] {
+  return p2pKw.flatMap((kw, t) => (kw >= POWER_KW.minimum && priceEurPerKwh[t] !== 0 ? [{ seller: ces, buyer: household, powerKw: kw, ...hourSlot(dayMs, t, priceEurPerKwh[t]!) }] : []));
+}
+
+/** An account's energy, not P2P energy: between a household and its CES, only account trades are at 0 EUR/kWh. */
+export const isAccountTrade = (trade: Pick<ClearedTrade, 'priceEurPerKwh'>) => trade.priceEurPerKwh === 0;
 
 /** What `selfId` agreed to of these trades: exactly them (each its own order), nothing else. */
 export function mandateOf(selfId: string, trades: readonly ClearedTrade[]): Mandate {

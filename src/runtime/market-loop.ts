@@ -352,8 +352,8 @@ class GatewayMarketLoop implements MarketLoop {
 
   /**
    * The CES's rental rounds (docs/ces.md §5), answered from the planner's latest problem; a booking is
-   * accepted only exactly as answered, and its account energy committed as trades with the CES, which
-   * `peerTrades` then fixes like any committed trade.
+   * accepted only exactly as answered, and its account energy and the P2P energy answered committed
+   * as trades with the CES, which `peerTrades` then fixes like any committed trade.
    */
   private answerCes(node: MarketNode, cesId: string, { household, ledger, protocol, solve }: Awaited<ReturnType<typeof loadCesModules>>): void {
     const rentalLedger = ledger.RentalLedger.open(this.options.dataDir, node.id);
@@ -366,7 +366,9 @@ class GatewayMarketLoop implements MarketLoop {
       feedInEurPerKwh: this.options.config.tariff.feedInEurPerKwh,
       dayInput: (dayMs) => {
         if (this.offered === null) throw new Error('no plan to answer the CES from yet');
-        return household.dayInputFromProblem(this.offered, dayMs);
+        // P2P energy from the CES pays this gateway's own local grid fee and VAT (docs/ces.md §5).
+        const { p2pGridFeeEurPerKwh, vatFactor } = this.options.config.tariff;
+        return { ...household.dayInputFromProblem(this.offered, dayMs), p2pFees: { localGridFeeEurPerKwh: p2pGridFeeEurPerKwh, vatFactor } };
       },
       log: (line) => this.options.log('warn', `market: ${line}`),
     });

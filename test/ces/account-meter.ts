@@ -1,6 +1,6 @@
 /**
  * The households' meter in the account-movement tests, and the movements the rule of
- * src/ces/account-movements.ts gives on it, computed here by hand (hours with only account trades).
+ * src/ces/account-movements.ts gives on it, computed here by hand.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,19 +17,24 @@ export function meterOf(hourStartsMs: readonly number[], committed: readonly Cle
 }
 
 /**
- * The movements by hour (kWh at the meter, + in, − out): an hour with only account trades delivers
- * min(committed, metered) each way, a deposit no more than the account can take, a withdrawal no
- * more than it holds.
+ * The movements by hour (kWh at the meter, + in, − out): each way the committed account trade times
+ * the share of all the household's committed trades of the hour that way (its P2P purchases among
+ * them) that its meter delivered, at most 1; a deposit no more than the account can take, a
+ * withdrawal no more than it holds.
  */
 export function expectedMovements(booking: RentalBooking, committed: readonly ClearedTrade[], meter: readonly MeterHour[]): Map<number, number[]> {
   const eta = booking.efficiency;
+  const { household } = booking;
   let storedKwh = 0;
   const out = new Map<number, number[]>();
   for (const hour of meter) {
-    const account = committedAccountKwh(committed, booking.household, 'ces', hour.hourStartMs);
-    const deposit = Math.min(account.depositKwh, hour.exportKwh, (booking.capacityKwh - storedKwh) / eta);
+    const account = committedAccountKwh(committed, household, 'ces', hour.hourStartMs);
+    const hourTrades = committed.filter((t) => t.slotStartMs === hour.hourStartMs && t.slotMinutes === 60);
+    const soldKwh = hourTrades.filter((t) => t.seller === household).reduce((s, t) => s + t.powerKw, 0);
+    const boughtKwh = hourTrades.filter((t) => t.buyer === household).reduce((s, t) => s + t.powerKw, 0);
+    const deposit = Math.min(account.depositKwh * Math.min(1, hour.exportKwh / soldKwh || 0), (booking.capacityKwh - storedKwh) / eta);
     storedKwh += eta * deposit;
-    const withdrawal = Math.min(account.withdrawalKwh, hour.importKwh, storedKwh * eta);
+    const withdrawal = Math.min(account.withdrawalKwh * Math.min(1, hour.importKwh / boughtKwh || 0), storedKwh * eta);
     storedKwh -= withdrawal / eta;
     const moved = [deposit, -withdrawal].filter((kwh) => Math.abs(kwh) > 1e-9);
     if (moved.length > 0) out.set(hour.hourStartMs, moved);

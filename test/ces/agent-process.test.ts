@@ -16,7 +16,7 @@ import type { CesAgentConfig } from '../../src/ces/agent-command.ts';
 import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
 import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
 import { booksMirror, RentalLedger, type RentalBooking } from '../../src/ces/rental-ledger.ts';
-import { rentalChannel, RENTAL_ROUND_SCHEMAS } from '../../src/ces/rental-protocol.ts';
+import { isAccountTrade, rentalChannel, RENTAL_ROUND_SCHEMAS } from '../../src/ces/rental-protocol.ts';
 import type { MeteredHour } from '../../src/ces/storage.ts';
 import { CesSolver } from '../../src/ces/solve.ts';
 import { startEmbeddedBroker } from '../../src/market/broker.ts';
@@ -38,6 +38,7 @@ const household = (scale: number): HouseholdDayInput => ({
   sellEurPerKwh: new Array(24).fill(0.08),
   demandChargeEurPerKwDay: 0.5,
   gridKw: 11,
+  p2pFees: { localGridFeeEurPerKwh: 0.09, vatFactor: 1.19 },
 });
 
 const dirs: string[] = [];
@@ -89,6 +90,8 @@ async function street(dir: string, days: string[], startMs: number, endMs: numbe
     startIso: new Date(startMs).toISOString(),
     endIso: new Date(endMs).toISOString(),
     clock: 'lockstep',
+    // P2P at most 0.5 kW per household: the evening is part P2P, part account (at more, P2P is cheaper than renting and nobody books).
+    settings: { p2pMaxKwPerHousehold: 0.5 },
     ...extra,
   };
   writeFileSync(join(dir, 'ces-agent.json'), JSON.stringify(config));
@@ -114,14 +117,20 @@ describe('prosumer-edge ces-agent', () => {
       expect(exitCode, stderr).toBe(0);
       expect(barrier.currentMs).toBe(endMs);
 
-      const [day] = readFileSync(join(dir, 'ces', 'ces-days.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { priceEurPerKwhDay: number; bookings: RentalBooking[]; silent: string[]; unbooked: unknown[]; accountTrades: number; committedTrades: number; schedule: { physicalChargeKw: number[]; physicalDischargeKw: number[] } });
+      const [day] = readFileSync(join(dir, 'ces', 'ces-days.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { priceEurPerKwhDay: number; bookings: RentalBooking[]; silent: string[]; unbooked: unknown[]; accountTrades: number; committedTrades: number; p2pTrades: number; committedP2pTrades: number; p2pKwh: number; p2pRevenueEur: number; schedule: { physicalChargeKw: number[]; physicalDischargeKw: number[] } });
       expect(day!.silent).toEqual([]);
       expect(day!.unbooked).toEqual([]);
       expect(day!.bookings.map((b) => b.household).sort()).toEqual(['h1', 'h2']);
       // The accounts' energy was committed as trades with the CES, each in the household's market ledger.
       expect(day!.accountTrades).toBeGreaterThan(0);
       expect(day!.committedTrades).toBe(day!.accountTrades);
-      expect(nodes.reduce((n, node) => n + node.ledger.committed().length, 0)).toBe(day!.accountTrades);
+      // And the P2P energy they answered, sold at the posted price: in the households' market ledgers, worth what the CES records.
+      expect(day!.p2pTrades).toBeGreaterThan(0);
+      expect(day!.committedP2pTrades).toBe(day!.p2pTrades);
+      expect(nodes.reduce((n, node) => n + node.ledger.committed().length, 0)).toBe(day!.accountTrades + day!.p2pTrades);
+      const bought = nodes.flatMap((node) => node.ledger.committed().filter((t) => !isAccountTrade(t)));
+      expect(bought.reduce((s, t) => s + t.powerKw, 0)).toBeCloseTo(day!.p2pKwh, 9);
+      expect(bought.reduce((s, t) => s + t.powerKw * t.priceEurPerKwh, 0)).toBeCloseTo(day!.p2pRevenueEur, 9);
 
       // Both parties' books hold each booking, with opposite signs; the CES's sums to what the households' owe.
       const cesLedger = RentalLedger.open(join(dir, 'ces'), 'ces');
@@ -165,7 +174,7 @@ describe('prosumer-edge ces-agent killed with SIGKILL', () => {
     const endMs = dayMs + 49 * HOUR_MS;
     const { nodes, ledgers, parties, close } = await street(dir, ['2016-11-01', '2016-11-02'], startMs, endMs, { controlPeriodS: 1800 });
     const daysFile = join(dir, 'ces', 'ces-days.jsonl');
-    const clearedDays = () => (existsSync(daysFile) ? readFileSync(daysFile, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { day: string; bookings: RentalBooking[]; accountTrades: number; committedTrades: number }) : []);
+    const clearedDays = () => (existsSync(daysFile) ? readFileSync(daysFile, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { day: string; bookings: RentalBooking[]; accountTrades: number; committedTrades: number; p2pTrades: number; committedP2pTrades: number }) : []);
     // The households' meters (each hour 80 % of the committed deposit exported, the withdrawal imported), read as lock-step time passes each hour.
     const ids = ['h1', 'h2'] as const;
     const hourStartsMs = Array.from({ length: 48 }, (_, h) => dayMs + h * HOUR_MS);
@@ -238,14 +247,14 @@ describe('prosumer-edge ces-agent killed with SIGKILL', () => {
       } finally {
         cesLedger.close();
       }
-      for (const d of days) expect(d.committedTrades).toBe(d.accountTrades);
-      // The CES's market ledger and the households' hold the same account trades, none twice.
+      for (const d of days) expect([d.committedTrades, d.committedP2pTrades]).toEqual([d.accountTrades, d.p2pTrades]);
+      // The CES's market ledger and the households' hold the same account and P2P trades, none twice.
       const cesTrades = Ledger.open(join(dir, 'ces', 'market'), 'ces');
       try {
         const key = (t: { tradeId: string; seller: string; buyer: string; slotStartMs: number; powerKw: number }) => `${t.tradeId}/${t.seller}/${t.buyer}/${t.slotStartMs}/${t.powerKw}`;
         const theirs = nodes.flatMap((n) => n.ledger.committed()).map(key).sort();
         expect(cesTrades.committed().map(key).sort()).toEqual(theirs);
-        expect(theirs).toHaveLength(days.reduce((s, d) => s + d.accountTrades, 0));
+        expect(theirs).toHaveLength(days.reduce((s, d) => s + d.accountTrades + d.p2pTrades, 0));
       } finally {
         cesTrades.close();
       }

@@ -9,4 +9,5 @@ export const householdDay = (scale: number, feedInEurPerKwh = 0.08): HouseholdDa
   sellEurPerKwh: new Array(T).fill(feedInEurPerKwh),
   demandChargeEurPerKwDay: 0.5,
   gridKw: 11,
+  p2pFees: { localGridFeeEurPerKwh: 0.09, vatFactor: 1.19 },
 });

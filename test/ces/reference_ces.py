@@ -147,7 +147,9 @@ def household(inst):
         lp.q[gi + t] = inst["buyEurPerKwh"][t]
         lp.q[go + t] = -inst["sellEurPerKwh"][t]
         if p2p:
-            lp.q[x + t] = p2p["buyerPriceEurPerKwh"][t]
+            # the buyer pays the CES's price plus its own local grid fee, VAT on both
+            fees = inst["p2pFees"]
+            lp.q[x + t] = (p2p["priceEurPerKwh"][t] + fees["localGridFeeEurPerKwh"]) * fees["vatFactor"]
     lp.q[peak] = inst["demandChargeEurPerKwDay"]
     if own:
         b = own["params"]

@@ -27,7 +27,8 @@ describe('a household with what the CES offers', () => {
     const input: HouseholdDayInput = {
       ...household(1),
       battery: { params: { ...battery, capacityKwh: 3, maxEnergyKwh: 3, minEnergyKwh: 0.3, maxChargeKw: 1, maxDischargeKw: 1 }, initialEnergyKwh: 1, wearEurPerKw2h: 0.005, terminalEurPerKwh: 0.2 },
-      ces: { rent: rentOffer(0.01), p2p: { buyerPriceEurPerKwh: [0.15, 0.15, 0.15, 0.15, 0.16, 0.2, 0.2, 0.16], maxKw: 1 } },
+      ces: { rent: rentOffer(0.01), p2p: { priceEurPerKwh: [0.04, 0.04, 0.04, 0.04, 0.05, 0.08, 0.08, 0.05], maxKw: 1 } },
+      p2pFees: { localGridFeeEurPerKwh: 0.09, vatFactor: 1.19 },
     };
     const plan = await planHouseholdDay(input, solvers.households[0]!);
     expect(plan.objectiveEur).toBeCloseTo(referenceObjective({ household: input }), 5);

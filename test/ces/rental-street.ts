@@ -2,7 +2,8 @@
  * A street for the CES tests: the CES and households h1, h2 (and h3, a member whose gateway never
  * answers) on a real community broker (member logins), each a member's market node with its own
  * identity, rental ledger and solver; the day is test/ces/household-day.ts's 8 hours and a small CES
- * whose own arbitrage competes with the households for its 8 kWh (test/ces/rental-market.test.ts).
+ * whose own arbitrage competes with the households for its 8 kWh (test/ces/rental-market.test.ts) and
+ * that sells P2P energy.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,11 @@ import { MarketNode } from '../../src/market/node.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 import { householdDay } from './household-day.ts';
 
-export const settings: CesSettings = { ...defaultCesSettings, capacityKwh: 10, minEnergyKwh: 2, powerKw: 5, gridKw: 10, degradationEurPerKwh: 0.01 };
+/**
+ * P2P at most 0.5 kW per household: the evening load then is part P2P, part account (with more, P2P
+ * at these prices is cheaper than storing the noon surplus and nobody rents).
+ */
+export const settings: CesSettings = { ...defaultCesSettings, capacityKwh: 10, minEnergyKwh: 2, powerKw: 5, gridKw: 10, degradationEurPerKwh: 0.01, p2pMaxKwPerHousehold: 0.5 };
 export const prices = [[0.02, 0.02, 0.02, 0.02, 0.03, 0.05, 0.05, 0.03], [0.02, 0.03, 0.02, 0.02, 0.03, 0.04, 0.06, 0.03]];
 export const inputs: Record<string, HouseholdDayInput> = { h1: householdDay(1), h2: householdDay(0.8, 0.12) };
 export const dayMs = Date.UTC(2016, 10, 1);
