@@ -3,13 +3,14 @@
  * cleared and booked each day (its `ces-days.jsonl`), what its battery did (`ces-metered.json`), both
  * parties' rental ledgers (the bookings, the accounts' metered movements and the settlements of their
  * residues: each booking must be held alike by both and settled, and their totals mirror each other)
- * and the account trades in both parties' market ledgers.
+ * and the account and P2P trades in both parties' market ledgers.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { booksMirror, RentalLedger, type RentalBooking } from '../ces/rental-ledger.ts';
 import type { MeteredHour } from '../ces/storage.ts';
 import { dayPrices } from '../ces/price-scenarios.ts';
+import { isAccountTrade } from '../ces/rental-protocol.ts';
 import { defaultCesSettings } from '../ces/settings.ts';
 import { HOUR_MS, type PriceSeries } from '../data/households.ts';
 import { Ledger } from '../market/ledger.ts';
@@ -22,6 +23,11 @@ export interface CesDaySummary {
   households: number;
   accountTrades: number;
   committedTrades: number;
+  /** The P2P energy of the households' final answers as trades, how many were committed, their kWh and what they are worth at the CES's posted prices (EUR). */
+  p2pTrades: number;
+  committedP2pTrades: number;
+  p2pKwh: number;
+  p2pEur: number;
   /** The CES's day-ahead position at the day's real prices (EUR, + received). */
   marketEur: number;
   expectedProfitEur: number;
@@ -50,11 +56,14 @@ export interface CesRunSummary {
   depositedKwh: number;
   withdrawnKwh: number;
   tradesMirrored: boolean;
+  /** P2P energy the CES sold, committed in its market ledger (kWh), and what the buyers pay it for it at its posted prices (EUR, before their fees and VAT). */
+  p2pKwh: number;
+  p2pEur: number;
   /** What the battery did, metered (kWh), and its degradation at the CES's cost per kWh of throughput (EUR). */
   chargeKwh: number;
   dischargeKwh: number;
   degradationEur: number;
-  /** Market position at the real prices + what the households paid (rent + fees − residues bought back) − degradation on metered throughput (EUR). */
+  /** Market position at the real prices + P2P sales + what the households paid for the rental (rent + fees − residues bought back) − degradation on metered throughput (EUR). */
   profitEur: number;
 }
 
@@ -65,6 +74,10 @@ interface DayLine {
   bookings: RentalBooking[];
   accountTrades: number;
   committedTrades: number;
+  p2pTrades: number;
+  committedP2pTrades: number;
+  p2pKwh: number;
+  p2pRevenueEur: number;
   schedule: { marketKw: number[]; expectedProfitEur: number };
 }
 
@@ -100,6 +113,10 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
         households: l.bookings.length,
         accountTrades: l.accountTrades,
         committedTrades: l.committedTrades,
+        p2pTrades: l.p2pTrades,
+        committedP2pTrades: l.committedP2pTrades,
+        p2pKwh: l.p2pKwh,
+        p2pEur: l.p2pRevenueEur,
         marketEur: l.schedule.marketKw.reduce((s, kw, t) => s + kw * real[t]!, 0),
         expectedProfitEur: l.schedule.expectedProfitEur,
         movedInKwh: movements.filter((m) => m.meterKwh > 0).reduce((s, m) => s + m.meterKwh, 0),
@@ -125,6 +142,10 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
     }
   };
   const cesTrades = trades(join(cesDataDir, 'market'), cesId);
+  const energyKwh = (t: { powerKw: number; slotMinutes: number }) => (t.powerKw * t.slotMinutes) / 60;
+  const accountTrades = cesTrades.filter(isAccountTrade);
+  const p2pSales = cesTrades.filter((t) => !isAccountTrade(t));
+  const p2pEur = p2pSales.reduce((s, t) => s + energyKwh(t) * t.priceEurPerKwh, 0);
   const key = (t: { tradeId: string; seller: string; buyer: string; powerKw: number }) => `${t.tradeId}/${t.seller}/${t.buyer}/${t.powerKw}`;
   const householdTrades = Object.entries(householdMarketDirs).flatMap(([id, dir]) => trades(dir, id));
   const tradesMirrored = cesTrades.length === householdTrades.length && cesTrades.map(key).sort().join() === householdTrades.map(key).sort().join();
@@ -143,12 +164,14 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
     householdsRentalEur,
     mirrored: Math.abs(cesRentalEur + householdsRentalEur) < 1e-9,
     booksBalance: days.every((d) => d.booksBalance),
-    depositedKwh: cesTrades.filter((t) => t.buyer === cesId).reduce((s, t) => s + (t.powerKw * t.slotMinutes) / 60, 0),
-    withdrawnKwh: cesTrades.filter((t) => t.seller === cesId).reduce((s, t) => s + (t.powerKw * t.slotMinutes) / 60, 0),
+    depositedKwh: accountTrades.filter((t) => t.buyer === cesId).reduce((s, t) => s + energyKwh(t), 0),
+    withdrawnKwh: accountTrades.filter((t) => t.seller === cesId).reduce((s, t) => s + energyKwh(t), 0),
     tradesMirrored,
+    p2pKwh: p2pSales.reduce((s, t) => s + energyKwh(t), 0),
+    p2pEur,
     chargeKwh,
     dischargeKwh,
     degradationEur,
-    profitEur: days.reduce((s, d) => s + d.marketEur, 0) + cesRentalEur - degradationEur,
+    profitEur: days.reduce((s, d) => s + d.marketEur, 0) + p2pEur + cesRentalEur - degradationEur,
   };
 }

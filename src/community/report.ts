@@ -115,9 +115,10 @@ function cesLines(ces: NonNullable<CommunitySummary['ces']>): string[] {
   return [
     `Rental market (CES 100 kWh / 50 kW, ${m.days.length} days): ${m.bookedKwhPerDay.toFixed(2)} kWh/day booked at ${m.days.map((d) => d.priceEurPerKwhDay.toFixed(4)).join(', ')} EUR/kWh·day (${m.days.map((d) => `${d.households} households, ${d.rounds} rounds`).join('; ')}).`,
     `Account energy committed as trades: ${m.depositedKwh.toFixed(2)} kWh deposited, ${m.withdrawnKwh.toFixed(2)} kWh withdrawn; both market ledgers hold the same trades: ${m.tradesMirrored ? 'yes' : 'NO'}.`,
+    `P2P energy the CES sold at its posted price, committed as trades: ${m.p2pKwh.toFixed(2)} kWh for ${eur(m.p2pEur)} EUR (${m.days.map((d) => `${d.day} ${d.committedP2pTrades} of ${d.p2pTrades} trades, ${d.p2pKwh.toFixed(2)} kWh, ${d.p2pEur.toFixed(3)} EUR`).join('; ')}).`,
     `Account movements metered into both rental ledgers: ${m.days.map((d) => `${d.day} ${d.movedInKwh.toFixed(2)} kWh in, ${d.movedOutKwh.toFixed(2)} kWh out, residue ${d.residueKwh.toFixed(2)} kWh settled for ${d.settled} of ${d.households} bookings, ${d.rentalEur.toFixed(3)} EUR to the CES`).join('; ')}; both parties' books hold every booking alike and settled, summing to zero: ${m.booksBalance ? 'yes' : 'NO'}.`,
     `Rent, fees and residues in the CES's rental ledger ${eur(m.cesRentalEur)} EUR, in the households' ${eur(m.householdsRentalEur)} EUR: ${m.mirrored ? 'they mirror each other' : 'they do NOT mirror'}.`,
-    `CES battery metered: ${m.chargeKwh.toFixed(1)} kWh in, ${m.dischargeKwh.toFixed(1)} kWh out, degradation ${eur(m.degradationEur)} EUR; day-ahead position at the real prices ${eur(m.days.reduce((s, d) => s + d.marketEur, 0))} EUR; profit (position + rental ledger − degradation) ${eur(m.profitEur)} EUR.`,
+    `CES battery metered: ${m.chargeKwh.toFixed(1)} kWh in, ${m.dischargeKwh.toFixed(1)} kWh out, degradation ${eur(m.degradationEur)} EUR; day-ahead position at the real prices ${eur(m.days.reduce((s, d) => s + d.marketEur, 0))} EUR; profit (position + P2P + rental ledger − degradation) ${eur(m.profitEur)} EUR.`,
   ];
 }
 

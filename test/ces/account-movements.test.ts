@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountMovement, committedAccountKwh, settlementIdOf, type MeterHour } from '../../src/ces/account-movements.ts';
 import { accountChangeKwh, booksMirror, RentalLedger } from '../../src/ces/rental-ledger.ts';
-import { rentalChannel, type RecordedPayload } from '../../src/ces/rental-protocol.ts';
+import { isAccountTrade, rentalChannel, type RecordedPayload } from '../../src/ces/rental-protocol.ts';
 import { DAY_MS, HOUR_MS } from '../../src/data/households.ts';
 import { saveIdentity } from '../../src/market/identity.ts';
 import { community, dayMs, identities, prices, rentalStreet, until, type Street } from './rental-street.ts';
@@ -66,6 +66,9 @@ describe('the account movements in both rental ledgers', () => {
     expect([...recorded.keys()]).toEqual([...expected.keys()]);
     for (const [hourMs, kwh] of expected) kwh.forEach((v, k) => expect(recorded.get(hourMs)![k]).toBeCloseTo(v, 12));
     expect(recorded.get(depositHour)![0]).toBeCloseTo(committedKwh / 2, 12);
+    // The withdrawals share the meter's import with the P2P energy h1 bought from the CES in the same hours (pro rata).
+    const sharedHours = hours.filter((ms) => committedAccountKwh(cesTrades, 'h1', 'ces', ms).withdrawalKwh > 0 && cesTrades.some((t) => t.buyer === 'h1' && !isAccountTrade(t) && t.slotStartMs === ms));
+    expect(sharedHours.length).toBeGreaterThan(0);
     // Never more than committed, each way; the short deposit leaves the last withdrawals short of theirs (the account holds no more).
     for (const m of mine.movementsOf(bookingId)) {
       const account = committedAccountKwh(cesTrades, 'h1', 'ces', m.slotStartMs);

@@ -2,17 +2,22 @@
  * END TO END — the community run with a CES (`--ces`): four `prosumer-edge run` gateways and
  * `prosumer-edge ces-agent` on one broker and one lock-step time, over one simulated day (two to
  * four minutes of wall time on two shared cores). The CES clears the day's rental with the gateways,
- * the bookings are in both parties' rental ledgers with opposite signs, the account energy is
- * committed as trades in both parties' market ledgers, and the CES's battery, metered, did what its
+ * the bookings are in both parties' rental ledgers with opposite signs, the account energy and the
+ * P2P energy the CES sells are committed as trades in both parties' market ledgers (the P2P trades
+ * counted in the buyers' hour records at their price), and the CES's battery, metered, did what its
  * schedule said.
  */
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { isAccountTrade } from '../../src/ces/rental-protocol.ts';
 import type { MeteredHour } from '../../src/ces/storage.ts';
 import { runCommunity } from '../../src/community/runner.ts';
 import { householdIds } from '../../src/data/households.ts';
+import { tariffParams } from '../../src/data/tariff.ts';
+import { Ledger } from '../../src/market/ledger.ts';
+import { openRuntimeStore } from '../../src/storage/store.ts';
 
 describe('the community run with a CES (end to end)', () => {
   it('clears, books and commits the rental with the gateways on lock-step time; the ledgers mirror each other and the CES battery meters its schedule', async () => {
@@ -42,5 +47,30 @@ describe('the community run with a CES (end to end)', () => {
       expect(Math.abs(h.dischargeKwh - (discharge[t]! - both))).toBeLessThan(0.02);
     });
     expect(market.chargeKwh).toBeCloseTo(dayHours.reduce((s, h) => s + h.chargeKwh, 0), 9);
+
+    // The P2P energy the CES sold is committed, and every gateway's hour records count its committed
+    // trades — the CES's P2P sales at their price, its account trades at 0 — plus the local fee on purchases.
+    expect(day!.committedP2pTrades).toBe(day!.p2pTrades);
+    expect(market.p2pKwh).toBeGreaterThan(0);
+    expect(market.p2pKwh).toBeCloseTo(day!.p2pKwh, 9);
+    let boughtEur = 0;
+    for (const household of householdIds) {
+      const store = join(summary.runDir, household, 'store');
+      const ledger = Ledger.open(join(store, 'market'), household);
+      const runtime = openRuntimeStore(store, { log: () => undefined });
+      try {
+        const committed = ledger.committed();
+        boughtEur += committed.filter((t) => t.seller === 'ces' && !isAccountTrade(t)).reduce((s, t) => s + (t.powerKw * t.slotMinutes * t.priceEurPerKwh) / 60, 0);
+        for (const hour of runtime.hours().filter((h) => h.hourStartMs >= dayMs && h.hourStartMs < dayMs + 86_400_000)) {
+          const energyKwh = committed.map((t) => (t.buyer === household ? 1 : -1) * t.powerKw * Math.max(0, (Math.min(t.slotStartMs + t.slotMinutes * 60_000, hour.hourStartMs + 3_600_000) - Math.max(t.slotStartMs, hour.hourStartMs)) / 3_600_000));
+          expect(hour.tradeKwh).toBeCloseTo(energyKwh.reduce((s, e) => s + e, 0), 9);
+          expect(hour.tradeCostEur).toBeCloseTo(energyKwh.reduce((s, e, k) => s + e * committed[k]!.priceEurPerKwh + Math.max(0, e) * tariffParams.p2pGridFeeEurPerKwh, 0), 9);
+        }
+      } finally {
+        runtime.close();
+        ledger.close();
+      }
+    }
+    expect(boughtEur).toBeCloseTo(market.p2pEur, 9);
   }, 600_000);
 });
