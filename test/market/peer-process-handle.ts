@@ -6,6 +6,7 @@ import { saveIdentity } from '../../src/market/index.ts';
 import type { ClearedTrade } from '../../src/market/index.ts';
 import { FAST_TIMING, type TestCommunity } from './fixtures.ts';
 import type { PeerProcessSpec } from './peer-process.ts';
+import { compiledScript } from '../child-bundle.ts';
 import { collectLines } from '../child-lines.ts';
 
 const SCRIPT = fileURLToPath(new URL('./peer-process.ts', import.meta.url));
@@ -32,7 +33,7 @@ export class PeerProcess {
     };
     const specPath = join(community.root, `${peerId}.spec.json`);
     writeFileSync(specPath, JSON.stringify(spec));
-    const peer = new PeerProcess(spawn(process.execPath, ['--import', 'tsx', SCRIPT, specPath], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const peer = new PeerProcess(spawn(process.execPath, [compiledScript(SCRIPT), specPath], { stdio: ['ignore', 'pipe', 'pipe'] }));
     try {
       await peer.waitForLine('started', 20_000);
     } catch (error) {

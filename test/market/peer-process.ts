@@ -1,6 +1,7 @@
 /**
  * TEST FIXTURE: one gateway's market node in its own process, so a test can SIGSTOP and
- * SIGKILL it like a crashed gateway. Usage: node --import tsx peer-process.ts <spec.json>.
+ * SIGKILL it like a crashed gateway. Usage: node --import tsx peer-process.ts <spec.json> (the
+ * tests run it compiled: test/child-bundle.ts).
  * Prints "started" once connected and "outcomes <json>" after committing the spec's trades;
  * stops cleanly on SIGTERM.
  */

@@ -1,6 +1,6 @@
 /**
  * TEST FIXTURE: a gateway's store in its own process, so a test can SIGKILL it at any instant.
- * Usage: node --import tsx store-child.ts <spec json> (the tests run it compiled, child-handle.ts). Every line it prints is printed after the
+ * Usage: node --import tsx store-child.ts <spec json> (the tests run it compiled: test/child-bundle.ts). Every line it prints is printed after the
  * action it reports has returned (stdout is a pipe, written synchronously on Linux).
  *   write:   appends to every stream and commits P2P trades in the market ledger, forever, printing
  *            "<stream> <id>" after each append and "accepted|committed <tradeId>" after each ledger write.
