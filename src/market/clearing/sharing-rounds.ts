@@ -102,7 +102,7 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
   let ledTrades: BilateralTrade[] = [];
   const tradePrices = { maxBuyEurPerKwh: reservation?.maxBuyEurPerKwh ?? [], minSellEurPerKwh: reservation?.minSellEurPerKwh ?? [], maxTradeKw: reservation?.maxTradeKw ?? 0 };
   let accepted: string | undefined;
-  const { maxImportKw, maxExportKw } = agent.limits();
+  const { maxImportKw, maxExportKw } = agent.limits(false);
   const price = (m: RoundMessage) => spec.stepHours.map((h, t) => (m.penaltyEurPerKw2 * m.scaledPrice[t]!) / h);
 
   const serve = (leader: string): Server => {
@@ -184,14 +184,14 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         const kept = participants.flatMap((id, n) => ((id === channel.id ? own !== undefined : collecting.received.has(id)) ? [n] : []));
         if (kept.length === 0) throw new Error(`clearing ${options.clearing}: no household answered round ${round}`);
         const answersInOrder: (ContributionOf & Omit<AnswerMessage, 'clearing' | 'leader' | 'round' | 'lipschitzCopy' | 'contributionKw'>)[] = kept.map((n) =>
-          participants[n] === channel.id ? { ...own!, ...agent.limits(), ...tradePrices } : collecting.received.get(participants[n]!)!,
+          participants[n] === channel.id ? { ...own!, ...agent.limits(false), ...tradePrices } : collecting.received.get(participants[n]!)!,
         );
         coordinator?.keep(kept);
         participants = kept.map((n) => participants[n]!);
         coordinator ??= new SharingCoordinator(
           spec.terms,
           spec.stepHours,
-          answersInOrder.map((a) => ({ maxImportKw: a.maxImportKw, maxExportKw: a.maxExportKw, deviationLowerKw: [], deviationUpperKw: [] })),
+          answersInOrder.map((a) => ({ maxImportKw: a.maxImportKw, maxExportKw: a.maxExportKw })),
           spec.settings,
         );
         const outcome = await coordinator.collect(answersInOrder);

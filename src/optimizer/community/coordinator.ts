@@ -60,9 +60,12 @@ export function createCoordinator(terms: CoordinatorTerms, limits: readonly Hous
     lower[t] = -limits.reduce((s, h) => s + h.maxExportKw, 0);
     upper[t] = limits.reduce((s, h) => s + h.maxImportKw, 0);
   }
+  // Without a household's sample ranges: |y_{n,t,i}| ≤ |ξ̂ⁱ_{n,t}|, and a net-load error beyond the
+  // connection's full swing is not credible; should a sample pass it, the bound only slows the
+  // z-update's pursuit of Σx (the households' plans are their own).
   for (let k = 0; k < T * I; k++) {
-    lower[T + k] = limits.reduce((s, h) => s + h.deviationLowerKw[k]!, 0);
-    upper[T + k] = limits.reduce((s, h) => s + h.deviationUpperKw[k]!, 0);
+    lower[T + k] = limits.reduce((s, h) => s + (h.deviationRangeKw?.lower[k] ?? -(h.maxImportKw + h.maxExportKw)), 0);
+    upper[T + k] = limits.reduce((s, h) => s + (h.deviationRangeKw?.upper[k] ?? h.maxImportKw + h.maxExportKw), 0);
   }
 
   const build = (bounds: (k: number) => [number, number], proximal?: { target: number[]; lipschitzTarget: number; penalty: number[]; lipschitzPenalty: number }, lipschitz?: number): Built => {

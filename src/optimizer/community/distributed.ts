@@ -66,7 +66,7 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
   const samples = floorJointSamples(terms);
   const withLipschitz = terms.chance !== undefined && terms.chance.radiusKw > 0;
   const agents = problem.households.map((input, n) => new HouseholdAgent(input, samples.map((sample) => sample[n]!), s, withLipschitz, problem.startMs ?? 0));
-  const coordinator = new SharingCoordinator(coordinatorTerms(terms), stepHours, agents.map((a) => a.limits()), s, warm);
+  const coordinator = new SharingCoordinator(coordinatorTerms(terms), stepHours, agents.map((a) => a.limits(s.chanceBounds === 'samples')), s, warm);
 
   try {
     let answers: HouseholdAnswer[] = [];

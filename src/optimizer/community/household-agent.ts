@@ -73,14 +73,12 @@ export class HouseholdAgent {
     return this.T * (1 + this.samplesKw.length);
   }
 
-  limits(): HouseholdLimits {
+  /** `withSampleRanges`: the range of each y entry too (the coordinator in this process may know it; over MQTT it is not sent). */
+  limits(withSampleRanges = true): HouseholdLimits {
+    const grid = { maxImportKw: this.input.grid.maxImportKw, maxExportKw: this.input.grid.maxExportKw };
+    if (!withSampleRanges || this.samplesKw.length === 0) return grid;
     const y = this.samplesKw.flat();
-    return {
-      maxImportKw: this.input.grid.maxImportKw,
-      maxExportKw: this.input.grid.maxExportKw,
-      deviationLowerKw: y.map((v) => Math.min(0, v)),
-      deviationUpperKw: y.map((v) => Math.max(0, v)),
-    };
+    return { ...grid, deviationRangeKw: { lower: y.map((v) => Math.min(0, v)), upper: y.map((v) => Math.max(0, v)) } };
   }
 
   /** The local step; without prices, the household alone (the first round of a cold clearing). */

@@ -23,6 +23,7 @@ export const DEFAULT_SHARING_SETTINGS: SharingSettings = {
   primalToleranceKw: 0.01,
   balancing: { ratio: 10, factor: 2, untilRound: 30 },
   solveBudgetMs: 10_000,
+  chanceBounds: 'samples',
 };
 
 export function sharingSettings(settings: Partial<SharingSettings> = {}): SharingSettings {

@@ -38,17 +38,19 @@ export function coordinatorTerms(terms: CommunityTerms): CoordinatorTerms {
 
 /**
  * What the coordinator needs of a household to bound the aggregate columns (finite, so the HiGHS
- * cutting planes start bounded; the physical ranges also keep the z-update where the sums can be):
- * its grid connection and, with the community chance family, the range of each of its y entries,
- * [min(0, ξ̂), max(0, ξ̂)] since 0 ≤ 1 − β ≤ 1 (I·T each, y layout; empty without the family).
- * These ranges are the household's samples' signs and sizes, so they are not sent over the wire:
- * the MQTT clearing runs without the chance family (docs/community-coordination.md).
+ * cutting planes start bounded; the bounds are redundant for the optimum, x always satisfies them):
+ * its grid connection and, optionally, the range of each of its chance contributions y,
+ * [min(0, ξ̂), max(0, ξ̂)] since 0 ≤ 1 − β ≤ 1 (I·T each, y layout). Those ranges are the samples'
+ * signs and sizes, so only a coordinator in the households' own process gets them
+ * (solveCommunityDistributed, unless `chanceBounds: 'connection'`); without them every y entry is
+ * bounded by ± the connection's full swing, maxImportKw + maxExportKw, which reveals nothing
+ * (the MQTT clearing, docs/community-coordination.md). The ranges help the z-update: on the
+ * synthetic test instance ADMM converges within 50 rounds with them and not without.
  */
 export interface HouseholdLimits {
   maxImportKw: number;
   maxExportKw: number;
-  deviationLowerKw: number[];
-  deviationUpperKw: number[];
+  deviationRangeKw?: { lower: number[]; upper: number[] };
 }
 
 /** All households with the same `stepHours`. */
@@ -105,6 +107,12 @@ export interface SharingSettings {
   balancing: { ratio: number; factor: number; untilRound: number };
   /** Wall-clock budget of each household and coordinator solve (ms). */
   solveBudgetMs: number;
+  /**
+   * How the coordinator bounds the chance contributions y: by each entry's sample range
+   * ('samples', in one process) or by ± the connections' full swing ('connection', what the MQTT
+   * clearing does, since the ranges would reveal the samples). See HouseholdLimits.
+   */
+  chanceBounds: 'samples' | 'connection';
 }
 
 /**
