@@ -112,6 +112,15 @@ export interface GatewayConfig {
      * on fresh forecasts; the day's P2P trades stay those of its first clearing.
      */
     reclearEveryHours?: number;
+    /** With `community` coordination: π^C, EUR per kW of the community's daily coincident peak of scheduled import; default 1 (DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY). */
+    communityPeakChargeEurPerKwDay?: number;
+    /**
+     * With `community` coordination: the community import chance family (formulation §8) over the
+     * households' joint error samples, ε^C, its Wasserstein radius (default `control.radiusKw`) and
+     * the number of joint samples I (default 10); absent: off. Only the clearing's leader's setting
+     * counts (docs/community-coordination.md, "Over MQTT").
+     */
+    communityImportChance?: { epsilon: number; radiusKw?: number; samples?: number };
     /**
      * The community's cloud energy storage operator (its member id): this gateway answers its rental
      * rounds from its own plan and commits what it booked (docs/ces.md §5). Omit: no CES.

@@ -227,6 +227,20 @@ export const gatewaySchema = {
         coordination: { enum: ['auction', 'community'], default: 'auction' },
         // Hours between community clearings from midnight: a divisor of 24 (24: day-ahead only).
         reclearEveryHours: { enum: [1, 2, 3, 4, 6, 8, 12, 24], default: 24 },
+        // With community coordination (docs/community-coordination.md): π^C, EUR per kW of the community's
+        // daily coincident peak (absent: 1, the evaluation's), and the community import chance family (absent: off).
+        communityPeakChargeEurPerKwDay: { ...nonNegative, maximum: 100 },
+        communityImportChance: {
+          type: 'object',
+          required: ['epsilon'],
+          additionalProperties: false,
+          properties: {
+            epsilon: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+            radiusKw: { ...nonNegative, maximum: 100 },
+            // The leader names at most as many days as its round message fits (11 at 24 steps: sharing-rounds.ts wireSampleCount).
+            samples: { type: 'integer', minimum: 1, maximum: 64 },
+          },
+        },
         // docs/ces.md §5: the CES member whose rental rounds this gateway answers.
         ces: { type: 'string', pattern: ID_PATTERN },
         // The broker login (deploy/mosquitto); docs/configuration.md says which combination does what.

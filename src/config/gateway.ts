@@ -221,6 +221,9 @@ function crossCheck(config: GatewayConfig, problems: string[]): void {
     const embedded = config.market.brokerUrl.startsWith('embedded:');
     if (config.market.listenHost !== undefined && !embedded) problem('/market/listenHost', 'is for an embedded broker (brokerUrl: embedded:<port>)');
     if ((config.market.tls?.certFile === undefined) !== (config.market.tls?.keyFile === undefined)) problem('/market/tls', 'certFile and keyFile go together');
+    for (const key of ['communityPeakChargeEurPerKwDay', 'communityImportChance'] as const) {
+      if (config.market[key] !== undefined && config.market.coordination !== 'community') problem(`/market/${key}`, 'is a term of the community clearing (coordination: community)');
+    }
     // The market's embedded broker admits the community's members only.
     if (embedded && config.market.brokerUrl === config.telemetry.mqtt?.brokerUrl) problem('/telemetry/mqtt/brokerUrl', `the market's embedded broker (${config.market.brokerUrl}) admits only the community's members: give the telemetry its own port`);
   }

@@ -37,11 +37,38 @@ export class ErrorSampleStore {
 
   /** Only trajectories fully realised before `atMs` are eligible, so a sample never peeks ahead. */
   samples(atMs: number, count: number): ErrorTrajectory[] {
-    const eligible = this.byHourOfDay[Math.floor(atMs / HOUR_MS) % 24]!.filter(
-      (s) => s.issuedMs + this.steps * HOUR_MS <= atMs,
-    );
+    const eligible = this.eligible(atMs);
     eligible.sort((a, b) => dayOfYearDistance(a.issuedMs, atMs) - dayOfYearDistance(b.issuedMs, atMs) || b.issuedMs - a.issuedMs);
     return eligible.slice(0, count);
+  }
+
+  /**
+   * The trajectories issued at `issuedMs` (days another gateway named, so that the community's
+   * samples are joint: the same past days for every household), one per named day, in order. A day
+   * this store lacks (or may not use at `atMs`) is replaced by the eligible trajectory issued
+   * nearest to it that is neither named nor used already (ties: the more recent), so the
+   * household's own error distribution is kept though that sample's correlation with the others'
+   * is not; when every eligible trajectory is used, the nearest is used again. Empty: none is
+   * eligible at all.
+   */
+  onDays(atMs: number, issuedMs: readonly number[]): ErrorTrajectory[] {
+    const eligible = this.eligible(atMs);
+    if (eligible.length === 0) return [];
+    const byIssue = new Map(eligible.map((s) => [s.issuedMs, s]));
+    const used = new Set(issuedMs.filter((ms) => byIssue.has(ms)));
+    return issuedMs.map((day) => {
+      const own = byIssue.get(day);
+      if (own) return own;
+      const nearest = (pool: ErrorTrajectory[]) => pool.reduce((best, s) => (Math.abs(s.issuedMs - day) < Math.abs(best.issuedMs - day) || (Math.abs(s.issuedMs - day) === Math.abs(best.issuedMs - day) && s.issuedMs > best.issuedMs) ? s : best));
+      const unused = eligible.filter((s) => !used.has(s.issuedMs));
+      const substitute = nearest(unused.length > 0 ? unused : eligible);
+      used.add(substitute.issuedMs);
+      return substitute;
+    });
+  }
+
+  private eligible(atMs: number): ErrorTrajectory[] {
+    return this.byHourOfDay[Math.floor(atMs / HOUR_MS) % 24]!.filter((s) => s.issuedMs + this.steps * HOUR_MS <= atMs);
   }
 }
 

@@ -141,9 +141,9 @@ export const PRICE_EUR_PER_KWH = { type: 'number', minimum: -1, maximum: 5 } as 
 export const POWER_KW = { type: 'number', minimum: 0.001, maximum: 1_000 } as const;
 const id = { type: 'string', pattern: ID_PATTERN };
 const messageId = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' };
-const instant = { type: 'integer', minimum: Date.UTC(2000, 0, 1), maximum: Date.UTC(2100, 0, 1) };
+export const INSTANT_MS = { type: 'integer', minimum: Date.UTC(2000, 0, 1), maximum: Date.UTC(2100, 0, 1) } as const;
 const slotTerms = {
-  slotStartMs: instant,
+  slotStartMs: INSTANT_MS,
   slotMinutes: { type: 'integer', minimum: 1, maximum: 1440 },
   priceEurPerKwh: PRICE_EUR_PER_KWH,
 };
@@ -178,8 +178,8 @@ const ENVELOPE_SCHEMA = object(
     community: id,
     from: id,
     id: messageId,
-    sentMs: instant,
-    expiresMs: instant,
+    sentMs: INSTANT_MS,
+    expiresMs: INSTANT_MS,
     body: { type: 'object' },
     sig: { type: 'string', minLength: 86, maxLength: 88 },
   },

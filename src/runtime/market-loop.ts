@@ -40,9 +40,10 @@ import { mandateFromBook } from '../market/clearing/mandate.ts';
 import { communityMandate, type Reservation } from '../market/clearing/community-trades.ts';
 import type { BilateralTrade } from '../market/clearing/types.ts';
 import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
+import { sharingHousehold, type ErrorDays } from '../market/clearing/sharing-household.ts';
 import { runSharing } from '../market/clearing/sharing-rounds.ts';
 import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type ClearedTrade, type Mandate, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
-import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, HouseholdAgent, sharingSettings, type CommunityAnchor, type LocalSolver } from '../optimizer/community/index.ts';
+import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, sharingSettings, type CommunityAnchor, type CoordinatorTerms, type LocalSolver } from '../optimizer/community/index.ts';
 import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
 import type { RentalLedger } from '../ces/rental-ledger.ts';
 import type { CesSolver } from '../ces/solve.ts';
@@ -115,7 +116,12 @@ export interface HouseholdProblem {
   slotStartsMs: number[];
   /** The gateway's solver worker: the clearing's local steps stay off the control loop's thread. */
   solver: LocalSolver;
+  /** Its error trajectories by day over the problem's steps: the community chance family's joint samples; absent: it clears only without the family. */
+  errorDays?: ErrorDays;
 }
+
+/** I of the community chance family when `market.communityImportChance.samples` is not set: a round message fits 11 at 24 hourly steps. */
+const DEFAULT_COMMUNITY_SAMPLES = 10;
 
 /** The community clearing's side of the market loop, for the planner. */
 export interface CommunityMarketView {
@@ -456,7 +462,7 @@ class GatewayMarketLoop implements MarketLoop {
     this.communityClearings.set(startMs, null);
     this.current = { clearing, phase: 'joining' };
     let anchor: CommunityAnchor | null = null;
-    let agent: HouseholdAgent | undefined;
+    let household: ReturnType<typeof sharingHousehold> | undefined;
     try {
       const offered = this.offered;
       if (offered === null) throw new Error('no problem from the planner yet');
@@ -465,25 +471,32 @@ class GatewayMarketLoop implements MarketLoop {
       this.current.phase = 'clearing';
       const { input, slotStartsMs, solver } = offered;
       const settings = sharingSettings({ solveBudgetMs: this.options.config.control.solveBudgetMs });
-      agent = new HouseholdAgent(input, [], settings, false, offered.startMs, solver);
+      household = sharingHousehold(input, offered.errorDays, settings, offered.startMs, solver);
       const dayOfStep = slotStartsMs.map((ms) => Math.max(0, Math.floor((ms - dayStartMs) / DAY_MS)));
-      const terms = { peakChargeEurPerKwDay: DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, dayOfStep, peakSoFarKw: new Array<number>(1 + Math.max(...dayOfStep)).fill(0) };
+      const chance = this.market.communityImportChance;
+      const terms: CoordinatorTerms = {
+        peakChargeEurPerKwDay: this.market.communityPeakChargeEurPerKwDay ?? DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY,
+        dayOfStep,
+        peakSoFarKw: new Array<number>(1 + Math.max(...dayOfStep)).fill(0),
+        // Used only if this gateway leads: the leader names the sample days, as many as it has and its messages fit.
+        ...(chance ? { chance: { epsilon: chance.epsilon, radiusKw: chance.radiusKw ?? this.options.config.control.radiusKw, sampleCount: chance.samples ?? DEFAULT_COMMUNITY_SAMPLES } } : {}),
+      };
       const { roundTimeoutMs } = this.timing;
       // Every round may wait a round timeout, and every candidate may fail in turn.
       const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(roundTimeoutMs * (settings.maxRounds + 3 * participants.length))]);
       const reservation = this.reservation(input);
-      const outcome = await untilAborted(runSharing(marketNodeChannel(node), agent, { terms, stepHours: input.stepHours, settings }, { clearing, peerIds: participants, roundTimeoutMs, signal }, reservation), signal);
+      const outcome = await untilAborted(runSharing(marketNodeChannel(node), household, { terms, stepHours: input.stepHours, settings }, { clearing, peerIds: participants, roundTimeoutMs, signal }, reservation), signal);
       if (outcome === null) throw new Error('this gateway was dropped from it');
       // Alone at the end (everyone else dropped), the "clearing" is this household's own plan: no coordination to anchor to.
       if (outcome.participants.length < 2) throw new Error('every other gateway was dropped from it');
       const { plan } = outcome;
       anchor = { slotStartsMs, priceEurPerKwh: outcome.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) };
-      log('info', `market: ${what} among ${outcome.participants.join(', ')} (leader ${outcome.leader}): ${outcome.rounds} rounds, ${outcome.converged ? 'converged' : 'not converged'}; own peak import ${Math.max(0, ...anchor.netTargetKw).toFixed(2)} kW`);
+      log('info', `market: ${what} among ${outcome.participants.join(', ')} (leader ${outcome.leader}${outcome.sampleCount > 0 ? `, community chance family on ${outcome.sampleCount} joint samples` : ''}): ${outcome.rounds} rounds, ${outcome.converged ? 'converged' : 'not converged'}; own peak import ${Math.max(0, ...anchor.netTargetKw).toFixed(2)} kW`);
       if (reservation && startMs === dayStartMs) await this.commitCommunityTrades(node, what, outcome.trades, slotStartsMs[0]!, anchor.netTargetKw, reservation);
     } catch (error) {
       if (!this.closed) log('warn', `market: ${what} failed (${(error as Error).message}); the day trades by auction`);
     } finally {
-      agent?.dispose();
+      household?.dispose();
       this.communityClearings.set(startMs, anchor);
       this.journal!.append({ type: 'community', startMs, anchor });
       this.current = null;

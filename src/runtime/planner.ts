@@ -110,7 +110,9 @@ export function createPlanner(options: PlannerOptions): Planner {
     });
 
     // The clearing's local steps start from the problem without an anchor: each household alone.
-    market?.offerProblem?.({ input, startMs: nowMs, slotStartsMs: steps.slotStartsMs, solver });
+    const slot0Ms = steps.slotStartsMs[0]!;
+    const errorDays = { nearest: (count: number) => forecast.sampleDays(slot0Ms, count), on: (issuedMs: readonly number[]) => forecast.samplesOn(slot0Ms, steps.slotHours, issuedMs) };
+    market?.offerProblem?.({ input, startMs: nowMs, slotStartsMs: steps.slotStartsMs, solver, errorDays });
     const anchor = market?.communityCoupling?.(input, steps.slotStartsMs);
     const started = performance.now();
     let result: SolveResult;
@@ -299,7 +301,7 @@ class GatewayForecast {
    */
   over(startMs: number, slotHours: number[], count: number): { netLoadKw: number[]; shiftableKw: number[]; samplesKw: number[][] | null } {
     const hour0 = floorHour(startMs);
-    const onSlots = (hourly: readonly number[]) => hourlyMeans((h) => hourly[(h - hour0) / HOUR_MS]!, startMs, slotHours);
+    const onSlots = (hourly: readonly number[]) => onSlotsFrom(hourly, startMs, slotHours);
     if (!this.warm()) {
       const flatKw = this.lastHour ? this.lastHour.inflexibleKw - this.lastHour.pvKw : 0;
       return { netLoadKw: slotHours.map(() => flatKw), shiftableKw: slotHours.map(() => 0), samplesKw: null };
@@ -309,9 +311,25 @@ class GatewayForecast {
     return { netLoadKw: onSlots(f.netLoadKw), shiftableKw: onSlots(f.shiftableKw), samplesKw: samples.length > 0 ? samples.map((s) => onSlots(s.errorKw)) : null };
   }
 
+  /** The issue instants of the `count` trajectories `over` samples from: what this household names when it leads a community clearing. */
+  sampleDays(startMs: number, count: number): number[] {
+    return this.warm() ? this.errors.samples(floorHour(startMs), count).map((s) => s.issuedMs) : [];
+  }
+
+  /** Its errors over the slots from `startMs` on days another gateway named (ErrorSampleStore.onDays); empty: none. */
+  samplesOn(startMs: number, slotHours: number[], issuedMs: readonly number[]): number[][] {
+    return this.warm() ? this.errors.onDays(floorHour(startMs), issuedMs).map((s) => onSlotsFrom(s.errorKw, startMs, slotHours)) : [];
+  }
+
   private warm(): boolean {
     return this.hoursOfDaySeen.size === 24;
   }
+}
+
+/** Means over the slots from `startMs` of an hourly series that starts at the hour `startMs` is in. */
+function onSlotsFrom(hourly: readonly number[], startMs: number, slotHours: number[]): number[] {
+  const hour0 = floorHour(startMs);
+  return hourlyMeans((h) => hourly[(h - hour0) / HOUR_MS]!, startMs, slotHours);
 }
 
 /** The forecaster's view of an hour the gateway measured: load = import − export + discharge − charge + PV. */

@@ -31,7 +31,7 @@
  * slots, plus the repeats while answers are missing; plus the result's parts at the end.
  */
 import type { AnySchema } from 'ajv';
-import { PRICE_EUR_PER_KWH } from '../messages.ts';
+import { INSTANT_MS, PRICE_EUR_PER_KWH } from '../messages.ts';
 import type { MarketNode } from '../node.ts';
 import { AdmmAggregator, type AdmmProposer, type AdmmRound, type AdmmSettings } from './admm.ts';
 import { netFromTrades } from './bilateral.ts';
@@ -50,6 +50,8 @@ export interface RoundChannel {
 export type RoundName = keyof typeof roundSchemas;
 
 const maxSlots = 2880; // a day of 30-second slots: far beyond any real use, bounds the messages
+/** Joint samples of the community chance family: a round's vectors are T·(1 + I) long, so I ≤ 2880 / T − 1 anyway. */
+const maxSampleDays = 256;
 /** Trades per `clearing-result` part: about 60 bytes each keeps a part well below the 16 KiB limit. */
 const tradesPerPart = 150;
 // Bounded so that one garbled proposal cannot push the prices out of any sensible range.
@@ -87,6 +89,9 @@ export const roundSchemas = {
     shareShiftKw: numbers,
     lipschitz: { type: 'number', minimum: 0, maximum: 1 },
     lipschitzScaledPrice: { type: 'array', maxItems: 10_000, items: { type: 'number', minimum: -1e9, maximum: 1e9 } },
+    // The community chance family's joint-sample days (issue instants); at most what a message can carry with its vectors.
+    sampleDaysMs: { type: 'array', maxItems: maxSampleDays, uniqueItems: true, items: INSTANT_MS },
+    lipschitzPriced: { type: 'boolean' },
     done: { type: 'boolean' },
     converged: { type: 'boolean' },
   }),

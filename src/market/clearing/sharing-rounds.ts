@@ -6,14 +6,18 @@
  *
  * Per round, and nothing else:
  *  - leader → all (`sharing-round`, one broadcast): the round, its participants, ρ, the scaled
- *    prices u (ρu is the price of net import per kW), the common shift (z − Σx̂)/N from which each
- *    household computes its own target z_n (nextTarget: the same operations as the coordinator's,
- *    so the same bits), λ and each participant's κ price;
- *  - household → leader (`sharing-answer`): its scheduled net import per step (T numbers), κ, its
- *    grid connection limits (the coordinator's column bounds), and the prices at which it trades
- *    with a neighbour (its ceiling to buy and floor to sell per step, community-trades.ts).
- * Never a load, forecast, sample or battery state. The community chance family is not run here:
- * its contributions and the coordinator's bounds would carry the households' error samples.
+ *    prices u (ρu is the price per kW of each coupling entry), the common shift (z − Σx̂)/N from
+ *    which each household computes its own target z_n (nextTarget: the same operations as the
+ *    coordinator's, so the same bits), λ and each participant's κ price; with the community chance
+ *    family also the I named sample days (issue instants, sharing-household.ts) and whether κ is priced;
+ *  - household → leader (`sharing-answer`): its contribution — its scheduled net import per step
+ *    (T numbers) and, with the family, y_{t,i} = (1 − β_t)ξ̂ⁱ_t (T·I numbers) — κ, its grid
+ *    connection limits (the coordinator's column bounds, also of y: ± their full swing, never the
+ *    samples' ranges), and the prices at which it trades with a neighbour (its ceiling to buy and
+ *    floor to sell per step, community-trades.ts).
+ * Never a load, forecast, battery state or a sample as such; y is (1 − β) times the samples.
+ * Every message stays below the market's 16 KiB: the leader clears with at most as many samples as
+ * its round message fits in the worst case (wireSampleCount).
  *
  * The leader's `clearing-result` carries the P2P trades: the final net positions split pro rata
  * (splitNetPositions). A household commits them only inside its own final plan and prices (the
@@ -27,13 +31,19 @@
  * prices; a failed leader's successor clears again from the start.
  */
 import type { Plan } from '../../optimizer/types.ts';
-import { SharingCoordinator, nextTarget, type ContributionOf, type CoordinatorTerms, type HouseholdAgent, type HouseholdAnswer, type SharingPrices, type SharingSettings } from '../../optimizer/community/index.ts';
+import { HouseholdAgent, SharingCoordinator, nextTarget, type ContributionOf, type CoordinatorTerms, type HouseholdAnswer, type SharingPrices, type SharingSettings } from '../../optimizer/community/index.ts';
+import { DEFAULT_LIMITS } from '../messages.ts';
 import { netFromTrades } from './bilateral.ts';
+import type { SharingHousehold } from './sharing-household.ts';
 import { splitNetPositions, type Reservation } from './community-trades.ts';
 import { answers, collector, runClearing, type ClearingOptions, type Led, type RoundChannel, type Server } from './rounds.ts';
 import type { BilateralTrade, Clearing } from './types.ts';
 
-/** What this peer coordinates with when it leads (the community's terms, the same on every gateway). */
+/**
+ * What this peer coordinates with when it leads. Only the leader's terms shape the clearing: the
+ * others learn from its round messages what their local steps need (the named days, whether κ is
+ * priced). `terms.chance.sampleCount` is the most samples the leader names.
+ */
 export interface SharingSpec {
   terms: CoordinatorTerms;
   stepHours: number[];
@@ -52,6 +62,24 @@ export interface SharingOutcome {
   couplingPriceEurPerKwh: number[];
   /** The P2P trades of the leader's result (all of them; a household commits only its own, within its mandate). */
   trades: BilateralTrade[];
+  /** I, the joint samples of the community chance family the clearing ran with (0: without it). */
+  sampleCount: number;
+}
+
+/** JSON of a double takes at most 24 characters ("-2.2250738585072014e-308"), and a comma. */
+const NUMBER_BYTES = 25;
+/** The envelope (ids, signature, times), the field names and a 64-character clearing id, with room to spare. */
+const ROUND_OVERHEAD_BYTES = 1_024;
+
+/**
+ * The most joint samples (≤ `requested`) with which a `sharing-round` of T steps and N participants
+ * fits `maxMessageBytes` whatever its numbers: 2·T·(1 + I) vector entries, N κ prices, I days, N
+ * ids of up to 64 characters. The answer (T·(1 + I) + 2T numbers) is never larger for I ≥ 1.
+ * At T = 24 and 4 gateways: 11.
+ */
+export function wireSampleCount(steps: number, participants: number, requested: number, maxMessageBytes = DEFAULT_LIMITS.maxMessageBytes): number {
+  const fixed = ROUND_OVERHEAD_BYTES + participants * (64 + 3) + NUMBER_BYTES * (2 * steps + participants);
+  return Math.max(0, Math.min(requested, Math.floor((maxMessageBytes - fixed) / (NUMBER_BYTES * (2 * steps + 1)))));
 }
 
 interface RoundMessage {
@@ -63,6 +91,9 @@ interface RoundMessage {
   shareShiftKw: number[];
   lipschitz: number;
   lipschitzScaledPrice: number[];
+  /** The joint samples' days (issue instants), [] without the chance family; the same in every round of a leader. */
+  sampleDaysMs: number[];
+  lipschitzPriced: boolean;
   done: boolean;
   converged: boolean;
 }
@@ -86,12 +117,13 @@ interface AnswerMessage {
  * outcome, or null when it was dropped (it commits nothing from this clearing); rejects when the
  * clearing fails here (a refused result, an abort, a failed z-update of the leader, no household left).
  */
-export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, spec: SharingSpec, options: ClearingOptions, reservation?: Reservation): Promise<SharingOutcome | null> {
+export async function runSharing(channel: RoundChannel, household: HouseholdAgent | SharingHousehold, spec: SharingSpec, options: ClearingOptions, reservation?: Reservation): Promise<SharingOutcome | null> {
   const T = spec.stepHours.length;
-  if (agent.length !== T) throw new Error('the community chance family is not cleared over MQTT (its contributions carry the samples)');
+  if (household instanceof HouseholdAgent && household.length !== T) throw new Error('an agent with its own samples cannot clear over MQTT: the chance family needs the leader to name the sample days (a SharingHousehold)');
+  const own: SharingHousehold = household instanceof HouseholdAgent ? { sampleDays: () => [], agentFor: (days) => (days.length === 0 ? household : null) } : household;
   // One solve at a time on the household's optimizer, also across a failover (a late answer to the old leader).
   let queue: Promise<unknown> = Promise.resolve();
-  const solve = (prices: SharingPrices | undefined) => {
+  const solve = (agent: HouseholdAgent, prices: SharingPrices | undefined) => {
     const next = queue.then(() => agent.step(prices));
     queue = next.catch(() => undefined);
     return next;
@@ -102,19 +134,26 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
   let ledTrades: BilateralTrade[] = [];
   const tradePrices = { maxBuyEurPerKwh: reservation?.maxBuyEurPerKwh ?? [], minSellEurPerKwh: reservation?.minSellEurPerKwh ?? [], maxTradeKw: reservation?.maxTradeKw ?? 0 };
   let accepted: string | undefined;
-  const { maxImportKw, maxExportKw } = agent.limits(false);
   const price = (m: RoundMessage) => spec.stepHours.map((h, t) => (m.penaltyEurPerKw2 * m.scaledPrice[t]!) / h);
 
   const serve = (leader: string): Server => {
     let answered: { round: number; x: number[]; target: number[]; plan: Plan; payload: AnswerMessage } | undefined;
+    // This leader's days and this household's local step on them (null: it cannot take part).
+    let days: { key: string; agent: HouseholdAgent | null } | undefined;
     let busy = false;
     const publish = (payload: AnswerMessage) => channel.publish('sharing-answer', payload).catch(() => undefined);
     return (name, payload) => {
       const m = payload as RoundMessage;
       if (name !== 'sharing-round' || !m.participants.includes(channel.id)) return;
+      const key = `${m.sampleDaysMs.join()}/${m.lipschitzPriced}`;
+      days ??= { key, agent: own.agentFor(m.sampleDaysMs, m.lipschitzPriced) };
+      // A leader's days do not change within its clearing; a message that says otherwise is not answered.
+      if (days.key !== key || days.agent === null) return;
+      const agent = days.agent;
+      const L = T * (1 + m.sampleDaysMs.length);
       if (m.done) {
-        if (answered?.round === m.round && m.scaledPrice.length === T) {
-          finals.set(leader, { leader, participants: m.participants, rounds: m.round, converged: m.converged, plan: answered.plan, couplingPriceEurPerKwh: price(m) });
+        if (answered?.round === m.round && m.scaledPrice.length === L) {
+          finals.set(leader, { leader, participants: m.participants, rounds: m.round, converged: m.converged, plan: answered.plan, couplingPriceEurPerKwh: price(m), sampleCount: m.sampleDaysMs.length });
         }
         return;
       }
@@ -124,7 +163,7 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
       const me = m.participants.indexOf(channel.id);
       let prices: SharingPrices | undefined;
       if (answered) {
-        if (m.scaledPrice.length !== T || m.shareShiftKw.length !== T || m.lipschitzScaledPrice.length !== m.participants.length) return;
+        if (m.scaledPrice.length !== L || m.shareShiftKw.length !== L || m.lipschitzScaledPrice.length !== m.participants.length) return;
         prices = {
           penaltyEurPerKw2: m.penaltyEurPerKw2,
           scaledPrice: m.scaledPrice,
@@ -134,11 +173,11 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         };
       }
       busy = true;
-      solve(prices)
+      solve(agent, prices)
         .then((step) => {
           // A household whose solve fails does not answer: the leader drops it, and it commits nothing.
           if (!step.ok) return;
-          const payload: AnswerMessage = { clearing: options.clearing, leader, round: m.round, contributionKw: step.contributionKw, lipschitzCopy: step.lipschitzCopy, maxImportKw, maxExportKw, ...tradePrices };
+          const payload: AnswerMessage = { clearing: options.clearing, leader, round: m.round, contributionKw: step.contributionKw, lipschitzCopy: step.lipschitzCopy, ...agent.limits(false), ...tradePrices };
           // Cold start: the household's first share is what it planned alone (as the coordinator sets it).
           answered = { round: m.round, x: step.contributionKw, target: prices?.targetKw ?? step.contributionKw, plan: step.plan, payload };
           publish(payload);
@@ -150,8 +189,15 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
 
   const lead = async (peerIds: string[]): Promise<Led> => {
     let participants = [...peerIds].sort();
+    // The days of the joint samples: this leader's own most similar ones, as many as its round message fits.
+    const chance = spec.terms.chance;
+    const sampleDaysMs = chance ? own.sampleDays(wireSampleCount(T, participants.length, chance.sampleCount)) : [];
+    const terms: CoordinatorTerms = chance && sampleDaysMs.length > 0 ? { ...spec.terms, chance: { ...chance, sampleCount: sampleDaysMs.length } } : { ...spec.terms, chance: undefined };
+    const lipschitzPriced = terms.chance !== undefined && terms.chance.radiusKw > 0;
+    const L = T * (1 + sampleDaysMs.length);
+    const agent = own.agentFor(sampleDaysMs, lipschitzPriced);
     let coordinator: SharingCoordinator | undefined;
-    let own: HouseholdAnswer | undefined;
+    let mine: HouseholdAnswer | undefined;
     let round = 1;
     const message = (done: boolean): RoundMessage => ({
       clearing: options.clearing,
@@ -162,13 +208,15 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
       shareShiftKw: coordinator?.shareShiftKw ?? [],
       lipschitz: coordinator?.lipschitz ?? 1,
       lipschitzScaledPrice: coordinator?.lipschitzScaledPrice ?? [],
+      sampleDaysMs,
+      lipschitzPriced,
       done,
       converged: coordinator?.converged ?? false,
     });
     let collecting = collector<AnswerMessage>(round, []);
     const stop = channel.on('sharing-answer', (from, payload) => {
       const p = payload as AnswerMessage;
-      if (p.clearing === options.clearing && p.leader === channel.id && p.contributionKw.length === T) collecting.add(from, p.round, p);
+      if (p.clearing === options.clearing && p.leader === channel.id && p.contributionKw.length === L) collecting.add(from, p.round, p);
     });
     try {
       for (;;) {
@@ -176,20 +224,20 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         const open = message(false);
         await channel.publish('sharing-round', open);
         // The leader's household is dropped like any other whose solve fails; the leader goes on coordinating.
-        const mine = participants.indexOf(channel.id);
-        const step = mine >= 0 ? await solve(coordinator?.pricesFor(mine)) : undefined;
-        own = step?.ok ? step : undefined;
+        const n = participants.indexOf(channel.id);
+        const step = n >= 0 && agent ? await solve(agent, coordinator?.pricesFor(n)) : undefined;
+        mine = step?.ok ? step : undefined;
         await answers(collecting.complete, options, () => channel.publish('sharing-round', open));
         // Who answered stays; the silent are dropped, from the coordinator too.
-        const kept = participants.flatMap((id, n) => ((id === channel.id ? own !== undefined : collecting.received.has(id)) ? [n] : []));
+        const kept = participants.flatMap((id, k) => ((id === channel.id ? mine !== undefined : collecting.received.has(id)) ? [k] : []));
         if (kept.length === 0) throw new Error(`clearing ${options.clearing}: no household answered round ${round}`);
-        const answersInOrder: (ContributionOf & Omit<AnswerMessage, 'clearing' | 'leader' | 'round' | 'lipschitzCopy' | 'contributionKw'>)[] = kept.map((n) =>
-          participants[n] === channel.id ? { ...own!, ...agent.limits(false), ...tradePrices } : collecting.received.get(participants[n]!)!,
+        const answersInOrder: (ContributionOf & Omit<AnswerMessage, 'clearing' | 'leader' | 'round' | 'lipschitzCopy' | 'contributionKw'>)[] = kept.map((k) =>
+          participants[k] === channel.id ? { ...mine!, ...agent!.limits(false), ...tradePrices } : collecting.received.get(participants[k]!)!,
         );
         coordinator?.keep(kept);
-        participants = kept.map((n) => participants[n]!);
+        participants = kept.map((k) => participants[k]!);
         coordinator ??= new SharingCoordinator(
-          spec.terms,
+          terms,
           spec.stepHours,
           answersInOrder.map((a) => ({ maxImportKw: a.maxImportKw, maxExportKw: a.maxExportKw })),
           spec.settings,
@@ -199,9 +247,9 @@ export async function runSharing(channel: RoundChannel, agent: HouseholdAgent, s
         if (outcome.done) {
           const done = message(true);
           await channel.publish('sharing-round', done);
-          if (own) finals.set(channel.id, { leader: channel.id, participants, rounds: round, converged: coordinator.converged, plan: own.plan, couplingPriceEurPerKwh: price(done) });
+          if (mine) finals.set(channel.id, { leader: channel.id, participants, rounds: round, converged: coordinator.converged, plan: mine.plan, couplingPriceEurPerKwh: price(done), sampleCount: sampleDaysMs.length });
           const reservations = answersInOrder.map((a) => (a.maxBuyEurPerKwh.length === T && a.minSellEurPerKwh.length === T ? { maxBuyEurPerKwh: a.maxBuyEurPerKwh, minSellEurPerKwh: a.minSellEurPerKwh, maxTradeKw: a.maxTradeKw } : null));
-          const netKwh = answersInOrder.map((a) => a.contributionKw.map((kw, t) => kw * spec.stepHours[t]!));
+          const netKwh = answersInOrder.map((a) => a.contributionKw.slice(0, T).map((kw, t) => kw * spec.stepHours[t]!));
           const split = splitNetPositions(participants, netKwh, reservations, spec.stepHours);
           ledTrades = split.trades;
           return { clearing: resultOf(options.peerIds, T, round, coordinator.converged, split), participants };
