@@ -7,18 +7,23 @@
  * wall time of the distributed clearing (all households' local solves and the coordinator in this
  * one process: no network), and the objective gap to the central optimum. Then the same clearing
  * over MQTT (`runSharing`, embedded aedes broker, one signed MarketNode per gateway, all in this
- * process): 4 gateways on each day without the chance family (what the runtime clears), and, without
- * `--quick`, 50 gateways (the four households repeated, each with its own optimizer). `--quick`: the
- * first day without the chance family, 4 gateways.
+ * process): 4 gateways on each day without and with the chance family (the leader names the days of
+ * as many joint samples as its round message fits, 11 of the 20; sample i of every household is
+ * taken as issued i + 1 days before), and, without `--quick`, 50 gateways (the four households
+ * repeated, each with its own optimizer). `--quick`: the first day, 4 gateways, without the chance
+ * family in one process, and over MQTT without and with it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { marketNodeChannel, roundSchemas } from '../market/clearing/rounds.ts';
-import { runSharing } from '../market/clearing/sharing-rounds.ts';
+import { sharingHousehold, type ErrorDays } from '../market/clearing/sharing-household.ts';
+import { runSharing, wireSampleCount } from '../market/clearing/sharing-rounds.ts';
+import { DAY_MS } from '../data/households.ts';
+import { ErrorSampleStore } from '../forecast/error-store.ts';
 import { generateIdentity, MarketNode, startEmbeddedBroker } from '../market/index.ts';
-import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityCentral, solveCommunityDistributed, type CommunityProblem } from '../optimizer/community/index.ts';
+import { coordinatorTerms, sharingSettings, solveCommunityCentral, solveCommunityDistributed, type CommunityProblem } from '../optimizer/community/index.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
 import { report, type BenchOptions } from './report.ts';
 import { packageFile } from '../package/paths.ts';
@@ -44,45 +49,70 @@ export async function runBench(options: BenchOptions): Promise<void> {
       await clearing(options, fixture, chance);
     }
     await overMqtt(options, fixture, 4);
+    await overMqtt(options, fixture, 4, true);
   }
   if (!options.quick) await overMqtt(options, fixtures[0]!, 50);
 }
 
 /**
  * One day's clearing among `gateways` MarketNodes over an embedded broker, against the in-process
- * distributed clearing of the same households (same local steps, so the same plans up to the
- * summation order of the aggregates). All gateways share this process's one thread, so their
- * local steps run one after another: on real gateways they run side by side.
+ * distributed clearing of the same households (same local steps and coordinator, so the same plans
+ * to the bit). All gateways share this process's one thread, so their local steps run one after
+ * another: on real gateways they run side by side. With `chance`, the community chance family on
+ * the days the leader names; the in-process clearings then run on the same joint samples, with the
+ * MQTT coordinator's sample-free bounds and with the sample ranges, and the central optimum of that
+ * problem is the reference of the gaps.
  */
-export async function overMqtt(options: BenchOptions, fixture: string, gateways: number): Promise<void> {
-  const base = problem(fixture, false);
+export async function overMqtt(options: BenchOptions, fixture: string, gateways: number, chance = false): Promise<void> {
+  const base = problem(fixture, chance);
   const households = Array.from({ length: gateways }, (_, n) => base.households[n % base.households.length]!);
   const ids = households.map((_, n) => `gw-${String(n).padStart(2, '0')}`);
-  const p: CommunityProblem = { households, terms: base.terms };
   const settings = sharingSettings();
-  const params = { day: fixture.replace(/^community-day-ahead-|\.json$/g, ''), households: gateways, T: p.terms.dayOfStep.length, broker: 'aedes (embedded)' };
+  const T = base.terms.dayOfStep.length;
+  // Sample i of every household issued i + 1 days before the clearing (the fixtures' joint sample i), as a gateway's error store holds them.
+  const atMs = Date.UTC(2016, 0, 1);
+  const errorDays = (input: ProblemInput): ErrorDays => {
+    const store = new ErrorSampleStore(T);
+    input.errorSamplesKw.forEach((errorKw, i) => store.add({ issuedMs: atMs - (i + 1) * DAY_MS, errorKw }));
+    return { nearest: (count) => store.samples(atMs, count).map((s) => s.issuedMs), on: (days) => store.onDays(atMs, days).map((s) => s.errorKw) };
+  };
+  const I = chance ? wireSampleCount(T, gateways, base.households[0]!.errorSamplesKw.length) : 0;
+  const chanceTerms = base.terms.chance ? { ...base.terms.chance, jointSamplesKw: base.terms.chance.jointSamplesKw.slice(0, I).map((sample) => households.map((_, n) => sample[n % base.households.length]!)) } : undefined;
+  const p: CommunityProblem = { households, terms: { ...base.terms, chance: chanceTerms } };
+  const params = { day: fixture.replace(/^community-day-ahead-|\.json$/g, ''), households: gateways, T, broker: 'aedes (embedded)', communityChance: chance, I };
   const broker = await startEmbeddedBroker({ port: 0 });
   const root = mkdtempSync(join(tmpdir(), 'pe-bench-community-'));
   const identities = ids.map((id) => generateIdentity(id));
   const community = { communityId: `bench-${process.pid}`, members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey })) };
   const nodes = identities.map((identity) => new MarketNode({ identity, community, brokerUrl: broker.url, dataDir: join(root, identity.peerId), roundSchemas, log: () => {} }));
-  const agents = households.map((input) => new HouseholdAgent(input, [], settings, false, 0));
+  const sides = households.map((input) => sharingHousehold(input, errorDays(input), settings, 0));
   try {
     await Promise.all(nodes.map((n) => n.start()));
     const started = performance.now();
     const outcomes = await Promise.all(
-      nodes.map((node, n) => runSharing(marketNodeChannel(node), agents[n]!, { terms: coordinatorTerms(p.terms), stepHours: households[0]!.stepHours, settings }, { clearing: 'bench', peerIds: ids, roundTimeoutMs: 30_000 })),
+      nodes.map((node, n) => runSharing(marketNodeChannel(node), sides[n]!, { terms: coordinatorTerms(base.terms), stepHours: households[0]!.stepHours, settings }, { clearing: 'bench', peerIds: ids, roundTimeoutMs: 30_000 })),
     );
     const clearingMs = performance.now() - started;
-    const { rounds, converged } = outcomes[0]!;
-    report(options, { suite: 'community', metric: 'clearing over MQTT', value: clearingMs, unit: 'ms', params: { ...params, rounds, converged }, goal: { op: '<=', value: gateways <= 4 ? 10_000 : 60_000 } });
+    const { rounds, converged, sampleCount } = outcomes[0]!;
+    report(options, { suite: 'community', metric: 'clearing over MQTT', value: clearingMs, unit: 'ms', params: { ...params, rounds, converged, sampleCount }, goal: { op: '<=', value: gateways <= 4 ? 10_000 : 60_000 } });
     // The same clearing in one process: the MQTT one must give every household the same plan.
-    const reference = await solveCommunityDistributed(p, settings);
+    const reference = await solveCommunityDistributed(p, { ...settings, chanceBounds: 'connection' });
     const net = (plan: { gridImportKw: number[]; gridExportKw: number[] }) => plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!);
     const differenceKw = Math.max(...outcomes.map((o, n) => Math.max(...net(o!.plan).map((v, t) => Math.abs(v - net(reference.plans[n]!)[t]!)))));
     report(options, { suite: 'community', metric: 'MQTT vs in-process plans', value: differenceKw, unit: 'kW', params: { ...params, rounds, inProcessRounds: reference.rounds, inProcessMs: reference.solveMs } });
+    if (!chance) return;
+    // The MQTT plans are the in-process ones to the bit, so their objective (plans + the community
+    // charge their aggregate needs) is the in-process result's; against the central optimum, and
+    // the in-process clearing with the sample ranges as the coordinator's bounds.
+    if (differenceKw !== 0) return void process.stderr.write(`community bench ${fixture}: the MQTT plans differ from the in-process ones by ${differenceKw} kW, no gap reported\n`);
+    const objectiveEur = reference.objectiveEur;
+    const central = await solveCommunityCentral(p);
+    const withRanges = await solveCommunityDistributed(p, settings);
+    const gap = (eur: number) => (eur - central.objectiveEur) / Math.abs(central.objectiveEur);
+    report(options, { suite: 'community', metric: 'MQTT gap to central', value: gap(objectiveEur), unit: 'fraction', params: { ...params, rounds, converged, centralEur: central.objectiveEur, mqttEur: objectiveEur }, goal: { op: '<=', value: 0.01 } });
+    report(options, { suite: 'community', metric: 'in-process gap to central, sample-range bounds', value: gap(withRanges.objectiveEur), unit: 'fraction', params: { ...params, rounds: withRanges.rounds, converged: withRanges.converged, eur: withRanges.objectiveEur, ms: withRanges.solveMs } });
   } finally {
-    for (const a of agents) a.dispose();
+    for (const side of sides) side.dispose();
     await Promise.all(nodes.map((n) => n.stop()));
     await broker.close();
     rmSync(root, { recursive: true, force: true });

@@ -22,7 +22,9 @@
  *   cleared net import — anchors the planner's re-plans until the next one (`communityCoupling`).
  *   Its P2P trades (the cleared net positions split pro rata, community-trades.ts) are committed
  *   like the auction's, each gateway only inside its own cleared position and prices. The auction
- *   runs only on a day whose clearing failed.
+ *   runs only on a day whose clearing failed. The community terms are settings (π^C, and the
+ *   community import chance family on the joint samples of the days the leader names, from the
+ *   planner's error trajectories by day); only the leader's count.
  * - **The optimizer's view** (`peerTrades`): every trade the market has not committed is fixed at 0,
  *   every committed one at its power, so a plan never counts on energy nobody agreed to deliver,
  *   and the plan a gateway bids from is its plan without further trading.
