@@ -127,6 +127,47 @@ describe('the community clearing with the community import chance family over MQ
     expectSame(outcomes, expected);
   });
 
+  it('after the leader leaves mid-clearing, the next one names its own days and clears the other two from round 1', async () => {
+    const nodes = await gateways();
+    const abort = new AbortController();
+    let heard = 0;
+    const stop = nodes[1]!.on('round', (envelope) => {
+      if (envelope.from === 'h1' && envelope.body.name === 'sharing-round' && ++heard === 3) {
+        abort.abort(new Error('gateway stopped'));
+        void nodes[0]!.stop();
+      }
+    });
+    // h2's own most similar days are other ones: its samples 1, 0, 3 (h3 has them too, as days 1, 0, 3).
+    const shuffled = (n: number): ErrorDays => {
+      const store = new ErrorSampleStore(T);
+      [1, 0, 3].forEach((i, k) => store.add({ issuedMs: dayOf(k), errorKw: problem.households[n]!.errorSamplesKw[i]! }));
+      return { nearest: (count) => store.samples(atMs, count).map((s) => s.issuedMs), on: (days) => store.onDays(atMs, days).map((s) => s.errorKw) };
+    };
+    const leaver = sharingHousehold(problem.households[0]!, errorDaysOf(0), settings, 0);
+    disposers.push(leaver.dispose);
+    const [h1, h2, h3] = await Promise.allSettled([
+      runSharing(marketNodeChannel(nodes[0]!), leaver, spec, { clearing: 'chance-4', peerIds: ids, roundTimeoutMs: 2_000, signal: abort.signal }),
+      ...[1, 2].map((n) => {
+        const household = sharingHousehold(problem.households[n]!, shuffled(n), settings, 0);
+        disposers.push(household.dispose);
+        return runSharing(marketNodeChannel(nodes[n]!), household, spec, { clearing: 'chance-4', peerIds: ids, roundTimeoutMs: 2_000 });
+      }),
+    ]);
+    stop();
+    expect(h1.status).toBe('rejected');
+    const two: CommunityProblem = { households: problem.households.slice(1), terms: { ...problem.terms, chance: { ...problem.terms.chance!, jointSamplesKw: [1, 0, 3].map((i) => problem.terms.chance!.jointSamplesKw[i]!.slice(1)) } } };
+    const expected = await solveCommunityDistributed(two, { ...settings, chanceBounds: 'connection' });
+    for (const [k, settled] of [h2, h3].entries()) {
+      const outcome = (settled as PromiseFulfilledResult<SharingOutcome | null>).value!;
+      expect(outcome.leader).toBe('h2');
+      expect(outcome.participants).toEqual(['h2', 'h3']);
+      expect(outcome.sampleCount).toBe(3);
+      expect(outcome.rounds).toBe(expected.rounds);
+      expect(net(outcome.plan)).toEqual(net(expected.plans[k]!));
+      expect(outcome.couplingPriceEurPerKwh).toEqual(expected.couplingPriceEurPerKwh);
+    }
+  });
+
   it("a leader's round message that is oversized or malformed is refused by every follower", async () => {
     const nodes = await gateways();
     const fake = { clearing: 'chance-3', round: 2, participants: ids, penaltyEurPerKw2: 1, shareShiftKw: new Array<number>(5 * T).fill(5), lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], sampleDaysMs: [0, 1, 2, 3].map(dayOf), lipschitzPriced: true, done: true, converged: true };
