@@ -190,9 +190,10 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
   const lead = async (peerIds: string[]): Promise<Led> => {
     let participants = [...peerIds].sort();
     // The days of the joint samples: this leader's own most similar ones, as many as its round message fits.
-    const chance = spec.terms.chance;
+    // A leader without error trajectories of its own (a cold gateway) clears without the family.
+    const { chance, ...withoutChance } = spec.terms;
     const sampleDaysMs = chance ? own.sampleDays(wireSampleCount(T, participants.length, chance.sampleCount)) : [];
-    const terms: CoordinatorTerms = chance && sampleDaysMs.length > 0 ? { ...spec.terms, chance: { ...chance, sampleCount: sampleDaysMs.length } } : { ...spec.terms, chance: undefined };
+    const terms: CoordinatorTerms = chance && sampleDaysMs.length > 0 ? { ...withoutChance, chance: { ...chance, sampleCount: sampleDaysMs.length } } : withoutChance;
     const lipschitzPriced = terms.chance !== undefined && terms.chance.radiusKw > 0;
     const L = T * (1 + sampleDaysMs.length);
     const agent = own.agentFor(sampleDaysMs, lipschitzPriced);
