@@ -23,7 +23,7 @@ import type { Clock } from '../time/clock.ts';
 import { accountMovement, committedAccountKwh, settlementIdOf } from './account-movements.ts';
 import type { RentalBooking, RentalLedger } from './rental-ledger.ts';
 import { clearRentalPrice, scheduleWithBookings, type PriceIterationOptions, type RentalAnswer } from './rental-market.ts';
-import { accountTrades, mandateOf, p2pTrades, type AnswerPayload, type BookedPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
+import { accountTrades, mandateOf, openTrades, p2pTrades, tradeKey, type AnswerPayload, type BookedPayload, type MovementPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
 import type { CesSettings } from './settings.ts';
 import type { CesSolver } from './solve.ts';
 
@@ -47,6 +47,12 @@ export interface CesAgentOptions {
   resendMs?: number;
   /** Wall time the two-phase commit of the account trades, and of the P2P trades, may take (default 30 s). */
   commitTimeoutMs?: number;
+  /**
+   * How many times a booking's account trades are committed again at its household's word (a
+   * household restarted before it committed them says `ces-booked` again; default 6): only trades
+   * recorded with the booking, not in the CES's market ledger, whose hours have not begun by `clock`.
+   */
+  recommitLimit?: number;
   log?: (line: string) => void;
 }
 
@@ -83,6 +89,11 @@ const energyToleranceKwh = 1e-9;
 export class CesAgent {
   private collect: ((from: string, answer: AnswerPayload) => void) | undefined;
   private decided: ((from: string, booked: BookedPayload) => void) | undefined;
+  /** Bookings whose account trades are being committed (the day's clearing, or again for a restarted household), and how often they were committed again. */
+  private readonly committing = new Set<string>();
+  private readonly recommits = new Map<string, number>();
+  /** The days being cleared: their bookings are committed by the clearing, not again. */
+  private readonly clearing = new Set<number>();
 
   constructor(private readonly options: CesAgentOptions) {
     const members = new Set(options.households);
@@ -90,7 +101,10 @@ export class CesAgent {
       if (members.has(from)) this.collect?.(from, payload);
     });
     options.channel.on('ces-booked', ({ from, payload }) => {
-      if (members.has(from) && payload.to === options.channel.selfId) this.decided?.(from, payload);
+      if (!members.has(from) || payload.to !== options.channel.selfId) return;
+      this.decided?.(from, payload);
+      // A booking it holds, accepted again: the household restarted before its trades were committed.
+      if (payload.accepted) this.recommit(from, payload.bookingId);
     });
     options.channel.on('ces-movement', ({ from, payload }) => {
       if (payload.to === options.channel.selfId) void this.answerRecord(from, accountMovement(payload.bookingId, payload.slotStartMs, payload.meterKwh).movementId, () => this.recordMovement(from, payload));
@@ -118,6 +132,31 @@ export class CesAgent {
       .catch((error: Error) => this.options.log?.(`ces: answer on ${entryId} not sent: ${error.message}`));
   }
 
+  /**
+   * Commits again, as the CES, the account trades it recorded with `from`'s booking that its market
+   * ledger does not hold (committed or in doubt) and whose hours have not begun by its clock: at most
+   * `recommitLimit` times a booking, one commit at a time, never while the booking's day is being cleared.
+   * The trades are the CES's own record of the booked answer: a household cannot widen them.
+   */
+  private recommit(from: string, bookingId: string): void {
+    const { ledger, channel, clock } = this.options;
+    const booking = ledger.bookingOf(bookingId);
+    if (booking === undefined || booking.household !== from || this.clearing.has(booking.dayMs) || this.committing.has(bookingId)) return;
+    const open = openTrades(channel, ledger.accountTradesOf(bookingId) ?? [], clock.nowMs());
+    if (open.length === 0) return;
+    const count = this.recommits.get(bookingId) ?? 0;
+    if (count >= (this.options.recommitLimit ?? 6)) return this.options.log?.(`ces: ${bookingId}: ${open.length} account trades still open, not committed again (${count} times already)`);
+    this.recommits.set(bookingId, count + 1);
+    this.committing.add(bookingId);
+    channel
+      .commitTrades(open, mandateOf(channel.selfId, open), this.options.commitTimeoutMs ?? 30_000)
+      .then(
+        (outcomes) => this.options.log?.(`ces: ${outcomes.filter((o) => o.state === 'committed').length} of ${open.length} open account trades of ${bookingId} committed again at ${from}'s word`),
+        (error: Error) => this.options.log?.(`ces: commit of ${bookingId} again: ${error.message}`),
+      )
+      .finally(() => this.committing.delete(bookingId));
+  }
+
   /** The booking `from` reports on: its own, or a refusal. */
   private bookingOf(from: string, bookingId: string): RentalBooking {
     const booking = this.options.ledger.bookingOf(bookingId);
@@ -141,6 +180,15 @@ export class CesAgent {
 
   /** Clears day `dayMs` (its hours = the scenarios' length) with the households, books it, and schedules the CES. */
   async clearDay(dayMs: number, priceScenariosEurPerKwh: number[][]): Promise<CesDayResult> {
+    this.clearing.add(dayMs);
+    try {
+      return await this.clear(dayMs, priceScenariosEurPerKwh);
+    } finally {
+      this.clearing.delete(dayMs);
+    }
+  }
+
+  private async clear(dayMs: number, priceScenariosEurPerKwh: number[][]): Promise<CesDayResult> {
     const { options } = this;
     const T = priceScenariosEurPerKwh[0]?.length ?? 0;
     const iteration: PriceIterationOptions = {
@@ -187,7 +235,8 @@ export class CesAgent {
       };
       const decision = await this.book(booking, cleared.finalRound);
       if (decision.accepted) {
-        options.ledger.recordBooking(booking);
+        // With the account trades the CES commits to for it: what it commits again for a household that restarts before committing them.
+        options.ledger.recordBooking(booking, accountTrades(options.channel.selfId, household, dayMs, answer));
         bookings.push(booking);
         accepted.push(answer);
       } else {
@@ -239,12 +288,11 @@ export class CesAgent {
    */
   private async commitOnce(trades: ClearedTrade[]): Promise<ClearedTrade[]> {
     const { channel } = this.options;
-    const key = (t: ClearedTrade) => `${t.seller}/${t.buyer}/${t.slotStartMs}/${t.slotMinutes}/${t.powerKw}/${t.priceEurPerKwh}`;
-    const already = new Set(channel.committed().map(key));
-    const open = trades.filter((t) => !already.has(key(t)));
+    const already = new Set(channel.committed().map(tradeKey));
+    const open = trades.filter((t) => !already.has(tradeKey(t)));
     const outcomes = open.length > 0 ? await channel.commitTrades(open, mandateOf(channel.selfId, open), this.options.commitTimeoutMs ?? 30_000) : [];
     const committed = new Set(outcomes.filter((o) => o.state === 'committed').map((o) => o.trade));
-    return trades.filter((t) => already.has(key(t)) || committed.has(t));
+    return trades.filter((t) => already.has(tradeKey(t)) || committed.has(t));
   }
 
   /** One round: the offer to everyone, re-sent until every awaited household answered it or the timeout. */

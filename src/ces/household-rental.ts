@@ -16,13 +16,20 @@
  * A report stays pending until the CES says it recorded it (or refused it), and pending reports are
  * sent again with every metered hour, so a CES that was away (restarted) gets them when it is back;
  * a restarted household re-sends the entries of its recent bookings (the CES records each once, by id).
+ *
+ * A booking's account trades are journaled with the booking, in the same line, before it is accepted:
+ * a household killed between accepting a booking and committing them commits, once restarted
+ * (`resume`), the recorded trades whose hours have not begun and that its market ledger does not
+ * hold — exactly those, whatever the CES sends then — and tells the CES so (`ces-booked` again), which
+ * commits its side of them again (docs/ces.md §4, "Restarts").
  */
 import { accountMovement, meteredAccountKwh, settlementIdOf, type MeterHour } from './account-movements.ts';
 import { planHouseholdDay, type CesOffer, type HouseholdDayInput } from './household-model.ts';
 import { accountChangeKwh, type AccountMovement, type AccountSettlement, type RentalBooking, type RentalLedger } from './rental-ledger.ts';
 import type { CommitOutcome } from '../market/node.ts';
 import type { ProblemInput } from '../optimizer/types.ts';
-import { accountTrades, mandateOf, p2pTrades, type AnswerPayload, type BookPayload, type MovementPayload, type P2pPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
+import { accountTrades, mandateOf, openTrades, p2pTrades, type AnswerPayload, type BookPayload, type MovementPayload, type P2pPayload, type RentalChannel, type SettlementPayload } from './rental-protocol.ts';
+import type { Clock } from '../time/clock.ts';
 import type { CesSolver } from './solve.ts';
 import { DAY_MS, HOUR_MS } from '../data/households.ts';
 
@@ -36,6 +43,8 @@ export interface HouseholdRentalOptions {
   feedInEurPerKwh: number;
   /** The household's day without an offer, from its own forecast (hourly, the CES's day), with its own fees on P2P energy. */
   dayInput: (dayMs: number) => HouseholdDayInput | Promise<HouseholdDayInput>;
+  /** The clock the slots are on (the gateway's): a restarted household commits only account trades whose hour has not begun. */
+  clock: Clock;
   /** Wall time the two-phase commit of a booking's account trades, or of a day's P2P purchases, may take (default 30 s). */
   commitTimeoutMs?: number;
   log?: (line: string) => void;
@@ -53,8 +62,9 @@ export class HouseholdRentalParty {
   private readonly inputs = new Map<number, Promise<HouseholdDayInput>>();
   /** One solve at a time, in the order the rounds arrive. */
   private queue: Promise<void> = Promise.resolve();
-  /** The commit of each accepted booking's account trades, started once. */
+  /** The latest commit of each accepted booking's account trades, and those still running. */
   private readonly commits = new Map<string, Promise<CommitOutcome[]>>();
+  private readonly committing = new Set<string>();
   /** The commit of each day's P2P purchases and the round they were answered in, started once. */
   private readonly p2pCommits = new Map<number, { round: number; commit: Promise<CommitOutcome[]> }>();
   /** Movements and settlements recorded here that the CES has not yet said it recorded, by entry id. */
@@ -106,6 +116,8 @@ export class HouseholdRentalParty {
     for (const report of this.pending.values()) {
       channel.send(report.name, report.payload).catch((error: Error) => this.options.log?.(`rental: ${report.name} not sent: ${error.message}`));
     }
+    // Account trades a restart left uncommitted, whose hours have not begun: again, driven by the meter as the reports are.
+    this.resume();
   }
 
   /** The hour's deposit, then its withdrawal, as metered, within what the account can take and hold. */
@@ -155,7 +167,7 @@ export class HouseholdRentalParty {
     return [...this.answered.values()].map((a) => a.answer);
   }
 
-  /** The outcome of the commit of a booking's account trades (undefined: not accepted). */
+  /** The outcome of the latest commit of a booking's account trades (undefined: none started in this process). */
   committed(bookingId: string): Promise<CommitOutcome[]> | undefined {
     return this.commits.get(bookingId);
   }
@@ -196,26 +208,63 @@ export class HouseholdRentalParty {
   }
 
   private async decide(book: BookPayload): Promise<void> {
-    let refusal = this.refusal(book);
-    if (refusal === undefined) {
-      const self = this.options.channel.selfId;
+    const { ledger, channel, cesId } = this.options;
+    const recorded = ledger.bookingOf(book.bookingId);
+    // A booking already in the ledger (accepted before, perhaps before a restart) is accepted again on exactly its recorded terms.
+    let refusal = recorded !== undefined ? differsFromRecorded(book, recorded, cesId, channel.selfId) : this.refusal(book);
+    if (recorded === undefined && refusal === undefined) {
       try {
         const { bookingId, dayMs, capacityKwh, powerKw, priceEurPerKwhDay, efficiency, throughputFeeEurPerKwh, residueCreditEurPerKwh } = book;
-        this.options.ledger.recordBooking({ bookingId, ces: this.options.cesId, household: self, dayMs, capacityKwh, powerKw, priceEurPerKwhDay, efficiency, throughputFeeEurPerKwh, residueCreditEurPerKwh });
+        // The account's energy as trades with the CES, exactly as answered, journaled with the booking: a restart commits from them.
+        const trades = accountTrades(cesId, channel.selfId, book.dayMs, this.answered.get(`${book.dayMs}/${book.round}`)!.answer);
+        ledger.recordBooking({ bookingId, ces: cesId, household: channel.selfId, dayMs, capacityKwh, powerKw, priceEurPerKwhDay, efficiency, throughputFeeEurPerKwh, residueCreditEurPerKwh }, trades);
       } catch (error) {
         refusal = (error as Error).message;
       }
     }
     if (refusal !== undefined) this.options.log?.(`rental: refused booking ${book.bookingId}: ${refusal}`);
-    await this.options.channel.send('ces-booked', { to: this.options.cesId, bookingId: book.bookingId, accepted: refusal === undefined, ...(refusal === undefined ? {} : { reason: refusal }) });
-    if (refusal === undefined && !this.commits.has(book.bookingId)) {
-      // The account's energy as trades with the CES, exactly as answered: the household's mandate is its own answer.
-      const { channel, cesId } = this.options;
-      const trades = accountTrades(cesId, channel.selfId, book.dayMs, this.answered.get(`${book.dayMs}/${book.round}`)!.answer);
-      const commit = channel.commitTrades(trades, mandateOf(channel.selfId, trades), this.options.commitTimeoutMs ?? 30_000);
-      this.commits.set(book.bookingId, commit);
-      commit.catch((error: Error) => this.options.log?.(`rental: commit of ${book.bookingId}: ${error.message}`));
+    await channel.send('ces-booked', { to: cesId, bookingId: book.bookingId, accepted: refusal === undefined, ...(refusal === undefined ? {} : { reason: refusal }) });
+    if (refusal === undefined) this.commitBooking(book.bookingId);
+  }
+
+  /**
+   * After a restart (call it once the market node is connected; it is called again with every metered
+   * hour): every booking of this household whose recorded account trades are not all in its market
+   * ledger and whose hours have not begun says so to the CES again (`ces-booked`, accepted: the CES
+   * then commits its side of them again) and commits them — exactly the recorded trades, nothing the
+   * CES sends now, inside a mandate that is exactly them.
+   */
+  resume(): void {
+    const { ledger, channel, cesId, clock } = this.options;
+    for (const booking of ledger.allBookings()) {
+      if (booking.household !== channel.selfId || this.committing.has(booking.bookingId)) continue;
+      if (openTrades(channel, ledger.accountTradesOf(booking.bookingId) ?? [], clock.nowMs()).length === 0) continue;
+      channel.send('ces-booked', { to: cesId, bookingId: booking.bookingId, accepted: true }).catch((error: Error) => this.options.log?.(`rental: ces-booked of ${booking.bookingId} not sent: ${error.message}`));
+      this.commitBooking(booking.bookingId);
     }
+  }
+
+  /**
+   * Commits, as the household, the account trades recorded with the booking that are still open (their
+   * hour not begun, not in its market ledger committed or in doubt): one commit of a booking at a time.
+   */
+  private commitBooking(bookingId: string): void {
+    const { ledger, channel, clock } = this.options;
+    if (this.committing.has(bookingId)) return;
+    const recorded = ledger.accountTradesOf(bookingId);
+    if (recorded === undefined) return this.options.log?.(`rental: ${bookingId} has no account trades recorded: nothing to commit`);
+    const open = openTrades(channel, recorded, clock.nowMs());
+    if (open.length === 0) return;
+    this.committing.add(bookingId);
+    const commit = channel.commitTrades(open, mandateOf(channel.selfId, open), this.options.commitTimeoutMs ?? 30_000);
+    this.commits.set(bookingId, commit);
+    commit.then(
+      (outcomes) => {
+        const missed = outcomes.filter((o) => o.state !== 'committed');
+        if (missed.length > 0) this.options.log?.(`rental: ${missed.length} of ${outcomes.length} account trades of ${bookingId} not committed (${[...new Set(missed.map((o) => o.state))].join(', ')}); tried again with the next metered hour`);
+      },
+      (error: Error) => this.options.log?.(`rental: commit of ${bookingId}: ${error.message}`),
+    ).finally(() => this.committing.delete(bookingId));
   }
 
   /**
@@ -255,6 +304,14 @@ export class HouseholdRentalParty {
     if (other !== undefined) return `the day is booked already (${other.bookingId})`;
     return undefined;
   }
+}
+
+/** Why a booking re-sent under a recorded id is not the recorded one; undefined when it is exactly that. */
+function differsFromRecorded(book: BookPayload, recorded: RentalBooking, cesId: string, self: string): string | undefined {
+  const fields = ['dayMs', 'capacityKwh', 'powerKw', 'priceEurPerKwhDay', 'efficiency', 'throughputFeeEurPerKwh', 'residueCreditEurPerKwh'] as const;
+  if (recorded.ces !== cesId || recorded.household !== self) return `booking ${book.bookingId} is recorded between ${recorded.ces} and ${recorded.household}`;
+  const differs = fields.filter((f) => book[f] !== recorded[f]);
+  return differs.length === 0 ? undefined : `booking ${book.bookingId} is recorded with other ${differs.join(', ')}`;
 }
 
 /**

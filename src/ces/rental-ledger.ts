@@ -10,6 +10,7 @@
  * The P2P energy the CES sells is a market trade and goes into the market ledger (ledger.ts).
  */
 import { join } from 'node:path';
+import type { ClearedTrade } from '../market/ledger.ts';
 import { Journal } from '../storage/journal.ts';
 
 export interface RentalBooking {
@@ -65,12 +66,14 @@ export function booksMirror(a: RentalLedger, b: RentalLedger, bookingId: string)
 }
 
 type Record_ =
-  | { type: 'booking'; booking: RentalBooking }
+  /** `accountTrades`: the account's energy as the market trades this party commits to for the booking (its own answer or offer), in the same line. */
+  | { type: 'booking'; booking: RentalBooking; accountTrades?: ClearedTrade[] }
   | { type: 'movement'; movement: AccountMovement }
   | { type: 'settlement'; settlement: AccountSettlement };
 
 export class RentalLedger {
   private readonly bookings = new Map<string, RentalBooking>();
+  private readonly trades = new Map<string, ClearedTrade[]>();
   private readonly movements = new Map<string, AccountMovement>();
   private readonly settlements = new Map<string, AccountSettlement>();
 
@@ -86,11 +89,16 @@ export class RentalLedger {
     return ledger;
   }
 
-  recordBooking(booking: RentalBooking): void {
+  /**
+   * Records a booking and, in the same journal line (one fsync: both or neither survive a kill), the
+   * account trades this party commits to for it — what a restarted party commits from (docs/ces.md §4,
+   * "Restarts"). The same booking again changes nothing, its trades included: the first ones stand.
+   */
+  recordBooking(booking: RentalBooking, accountTrades?: readonly ClearedTrade[]): void {
     if (booking.ces !== this.selfId && booking.household !== this.selfId) throw new Error(`booking ${booking.bookingId} is not ${this.selfId}'s`);
     if (!(booking.capacityKwh >= 0 && booking.powerKw >= 0 && booking.priceEurPerKwhDay >= 0 && booking.throughputFeeEurPerKwh >= 0 && booking.residueCreditEurPerKwh >= 0)) throw new RangeError(`booking ${booking.bookingId}: capacityKwh, powerKw, priceEurPerKwhDay, throughputFeeEurPerKwh and residueCreditEurPerKwh must be ≥ 0`);
     if (!(booking.efficiency > 0 && booking.efficiency <= 1)) throw new RangeError(`booking ${booking.bookingId}: efficiency must be in (0, 1]`);
-    this.once(this.bookings, booking.bookingId, booking, { type: 'booking', booking });
+    this.once(this.bookings, booking.bookingId, booking, { type: 'booking', booking, ...(accountTrades !== undefined ? { accountTrades: accountTrades.map((t) => ({ ...t })) } : {}) });
   }
 
   recordMovement(movement: AccountMovement): void {
@@ -149,6 +157,11 @@ export class RentalLedger {
     return this.bookings.get(bookingId);
   }
 
+  /** The account trades this party recorded with the booking (undefined: none recorded, e.g. a journal from before they were). */
+  accountTradesOf(bookingId: string): ClearedTrade[] | undefined {
+    return this.trades.get(bookingId)?.map((t) => ({ ...t }));
+  }
+
   bookingIds(): string[] {
     return [...this.bookings.keys()];
   }
@@ -178,7 +191,10 @@ export class RentalLedger {
   }
 
   private apply(record: Record_): void {
-    if (record.type === 'booking') this.bookings.set(record.booking.bookingId, record.booking);
+    if (record.type === 'booking') {
+      this.bookings.set(record.booking.bookingId, record.booking);
+      if (record.accountTrades !== undefined) this.trades.set(record.booking.bookingId, record.accountTrades);
+    }
     else if (record.type === 'movement') this.movements.set(record.movement.movementId, record.movement);
     else this.settlements.set(record.settlement.bookingId, record.settlement);
   }

@@ -147,6 +147,8 @@ export interface RentalChannel {
   commitTrades(trades: ClearedTrade[], mandate: Mandate, timeoutMs: number): Promise<CommitOutcome[]>;
   /** The trades committed in this party's market ledger. */
   committed(): ClearedTrade[];
+  /** The trades this party accepted and awaits the seller's decision on (in doubt in its market ledger). */
+  inDoubt(): ClearedTrade[];
 }
 
 /** An hour of the day as a one-hour market slot at a price. */
@@ -177,6 +179,19 @@ export function p2pTrades(ces: string, household: string, dayMs: number, p2pKw: 
 
 /** An account's energy, not P2P energy: between a household and its CES, only account trades are at 0 EUR/kWh. */
 export const isAccountTrade = (trade: Pick<ClearedTrade, 'priceEurPerKwh'>) => trade.priceEurPerKwh === 0;
+
+/** A trade's terms as a key: the same trade committed in another commit (another offer and trade id) has the same key. */
+export const tradeKey = (t: ClearedTrade) => `${t.seller}/${t.buyer}/${t.slotStartMs}/${t.slotMinutes}/${t.powerKw}/${t.priceEurPerKwh}`;
+
+/**
+ * Of these trades, those still to commit: slots not yet begun at `nowMs` (an hour already under way
+ * or past stays uncommitted) and not in this party's market ledger, committed or in doubt (so a trade
+ * is never committed twice, whoever retries).
+ */
+export function openTrades(channel: Pick<RentalChannel, 'committed' | 'inDoubt'>, trades: readonly ClearedTrade[], nowMs: number): ClearedTrade[] {
+  const known = new Set([...channel.committed(), ...channel.inDoubt()].map(tradeKey));
+  return trades.filter((t) => t.slotStartMs > nowMs && !known.has(tradeKey(t)));
+}
 
 /** What `selfId` agreed to of these trades: exactly them (each its own order), nothing else. */
 export function mandateOf(selfId: string, trades: readonly ClearedTrade[]): Mandate {
@@ -211,6 +226,9 @@ export function rentalChannel(node: MarketNode): RentalChannel {
     },
     committed() {
       return node.ledger.committed();
+    },
+    inDoubt() {
+      return node.ledger.inDoubt();
     },
   };
 }

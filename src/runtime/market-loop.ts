@@ -372,6 +372,7 @@ class GatewayMarketLoop implements MarketLoop {
       ledger: rentalLedger,
       solver,
       feedInEurPerKwh: this.options.config.tariff.feedInEurPerKwh,
+      clock: this.options.clock,
       dayInput: (dayMs) => {
         if (this.offered === null) throw new Error('no plan to answer the CES from yet');
         // P2P energy from the CES pays this gateway's own local grid fee and VAT (docs/ces.md §5).
@@ -395,6 +396,8 @@ class GatewayMarketLoop implements MarketLoop {
   private connect(node: MarketNode): Promise<void> {
     return node.start().then(() => {
       if (!this.closed) this.options.log('info', `market: ${node.id} connected to ${this.options.brokerUrl ?? this.market.brokerUrl} (community ${this.market.community}, ${this.members.length} members)`);
+      // Account trades of a booking accepted before a restart and not yet committed (docs/ces.md §4).
+      this.rental?.party.resume();
     });
   }
 

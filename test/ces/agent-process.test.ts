@@ -73,7 +73,7 @@ async function street(dir: string, days: string[], startMs: number, endMs: numbe
       ledgers[id] = RentalLedger.open(join(dir, id), id);
       const solver = new CesSolver();
       solvers.push(solver);
-      parties[id] = new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, feedInEurPerKwh: 0.08, dayInput: () => household(scale) });
+      parties[id] = new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger: ledgers[id]!, solver, feedInEurPerKwh: 0.08, clock: new ManualClock(startMs), dayInput: () => household(scale) });
     }
   } catch (error) {
     await close();

@@ -5,7 +5,12 @@
  * its bookings' account trades has ended, then acknowledged on stdout (`hour <hourStartMs>`). The
  * test kills it with SIGKILL part-way and starts it again on the same folder.
  *
- *   household-process.ts <dataDir> <brokerUrl> <community.json> <identity.json> <dayMs>
+ *   household-process.ts <dataDir> <brokerUrl> <community.json> <identity.json> <dayMs> [nowMs] [freeze]
+ *
+ * `nowMs`: the time of its slot clock (default `dayMs`); once on the broker it resumes the commits a
+ * restart left open (`resume`, as the market loop does on connecting). `freeze`: a commit of trades
+ * is not started — it prints `committing <n>` and waits forever — so the test can kill it right after
+ * it recorded a booking and before any of its account trades were committed.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,16 +25,24 @@ import { MarketNode } from '../../src/market/node.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 import { householdDay } from './household-day.ts';
 
-const [dataDir, brokerUrl, communityFile, identityFile, dayArg] = process.argv.slice(2) as [string, string, string, string, string];
+const [dataDir, brokerUrl, communityFile, identityFile, dayArg, nowArg, mode] = process.argv.slice(2) as [string, string, string, string, string, string?, string?];
 const householdDayMs = Number(dayArg);
 const identity = loadIdentity(identityFile);
 // The slots are on the test's day (2016), as a gateway's are on its clock: the wall clock would forget its trades at once.
-const slotClock = new ManualClock(householdDayMs);
+const slotClock = new ManualClock(nowArg !== undefined ? Number(nowArg) : householdDayMs);
 const node = new MarketNode({ identity, community: JSON.parse(readFileSync(communityFile, 'utf8')), brokerUrl, dataDir: join(dataDir, 'market'), protocolVersion: 4, roundSchemas: RENTAL_ROUND_SCHEMAS, slotClock, credentials: { username: identity.peerId }, log: () => undefined });
 const ledger = RentalLedger.open(dataDir, identity.peerId);
 const solver = new CesSolver();
-const party = new HouseholdRentalParty({ channel: rentalChannel(node), cesId: 'ces', ledger, solver, feedInEurPerKwh: 0.08, dayInput: () => householdDay(1), commitTimeoutMs: 5_000, log: (line) => process.stderr.write(`${line}\n`) });
+const channel = rentalChannel(node);
+if (mode === 'freeze') {
+  channel.commitTrades = (trades) => {
+    process.stdout.write(`committing ${trades.length}\n`);
+    return new Promise(() => undefined);
+  };
+}
+const party = new HouseholdRentalParty({ channel, cesId: 'ces', ledger, solver, feedInEurPerKwh: 0.08, clock: slotClock, dayInput: () => householdDay(1), commitTimeoutMs: 5_000, log: (line) => process.stderr.write(`${line}\n`) });
 await node.start();
+party.resume();
 process.stdout.write('ready\n');
 for await (const line of createInterface({ input: process.stdin })) {
   const meter = JSON.parse(line) as MeterHour;

@@ -86,7 +86,7 @@ export async function rentalStreet(): Promise<Street> {
     },
     async household(id) {
       const ledger = street.ledger(id);
-      const party = new HouseholdRentalParty({ channel: await street.channel(id), cesId: 'ces', ledger, solver: street.solver(), feedInEurPerKwh, dayInput: () => inputs[id]!, commitTimeoutMs: 5_000 });
+      const party = new HouseholdRentalParty({ channel: await street.channel(id), cesId: 'ces', ledger, solver: street.solver(), feedInEurPerKwh, clock, dayInput: () => inputs[id]!, commitTimeoutMs: 5_000 });
       return { ledger, party };
     },
     async agent(households, extra = {}) {
