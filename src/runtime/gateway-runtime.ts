@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { ScaledClock, systemClock, type Clock } from '../time/clock.ts';
 import { holdWhile, LockstepClock, parentLink } from '../time/lockstep-clock.ts';
 import type { GatewayConfig } from '../config/gateway-config.ts';
-import { loadBoardProfile } from '../config/board.ts';
+import { loadBoardProfile, type BoardProfile } from '../config/board.ts';
 import { assembleGateway, type DeviceReport, type Gateway } from '../gateway/assemble.ts';
 import { formatDiscoveryReport } from '../gateway/report.ts';
 import type { Simulator } from '../../sim/simulator.ts';
@@ -99,7 +99,8 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       sim = await simulatorModule.startSimulator({ clock, boardFile: config.board.file, ...(config.simulator.household ? { household: simulatedHousehold(config) } : {}) });
       closers.push(() => sim!.close());
     }
-    const board = loadBoardProfile(config.board.file, { ...config.board.vars, ...(sim?.vars ?? {}) });
+    const loaded = loadBoardProfile(config.board.file, { ...config.board.vars, ...(sim?.vars ?? {}) });
+    const board = config.simulator?.speed === 'lockstep' ? withLockstepTimeouts(loaded) : loaded;
     // A device missing now is tried again with back-off and joins the loops when it answers.
     const onFound = (found: DeviceReport) => {
       log('info', `device found after start-up: ${found.id} (${found.kind}) at ${found.endpoint}: ${found.detail}\n${formatDiscoveryReport(gateway.report)}`);
@@ -341,6 +342,19 @@ function simulatedHousehold(config: GatewayConfig) {
     ...(simulator.dataDir ? { dataDir: simulator.dataDir } : {}),
     ...(shiftable ? { shiftableRelay: shiftable.relay } : {}),
   };
+}
+
+/**
+ * On lock-step time a device that answers late costs no simulated time, but a reply timed out on the
+ * wall clock changes what the loops see: the machine's load would change the run's figures. So the
+ * simulated buses wait ten times the board's timeouts; a device that does not answer is still
+ * reported, later.
+ */
+const LOCKSTEP_TIMEOUT_FACTOR = 10;
+
+function withLockstepTimeouts(board: BoardProfile): BoardProfile {
+  const buses = Object.fromEntries(Object.entries(board.buses).map(([name, bus]) => [name, bus.timeoutMs === undefined ? bus : { ...bus, timeoutMs: LOCKSTEP_TIMEOUT_FACTOR * bus.timeoutMs }]));
+  return { ...board, buses };
 }
 
 function gatewayClock(config: GatewayConfig): Clock {

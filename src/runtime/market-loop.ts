@@ -208,7 +208,8 @@ class GatewayMarketLoop implements MarketLoop {
     const { control, simulator } = options.config;
     this.timing = {
       joinTimeoutMs: (simulator?.speed === 'lockstep' ? 0 : (control.stepMinutes * 60_000) / (simulator?.speed ?? 1)) + control.solveBudgetMs + 5_000,
-      roundTimeoutMs: 10_000,
+      // On lock-step time a late answer costs no simulated time; dropping it would make the run's figures depend on the machine's load.
+      roundTimeoutMs: simulator?.speed === 'lockstep' ? 60_000 : 10_000,
       commitTimeoutMs: 30_000,
       node: {},
       ...options.timing,
