@@ -10,7 +10,8 @@
  * `nowMs`: the time of its slot clock (default `dayMs`); once on the broker it resumes the commits a
  * restart left open (`resume`, as the market loop does on connecting). `freeze`: a commit of trades
  * is not started — it prints `committing <n>` and waits forever — so the test can kill it right after
- * it recorded a booking and before any of its account trades were committed.
+ * it recorded a booking and before any of its account trades were committed; `freeze-booked`: its
+ * decision on a booking is not sent (`holding ces-booked`), the booking being in its ledger already.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +38,14 @@ const channel = rentalChannel(node);
 if (mode === 'freeze') {
   channel.commitTrades = (trades) => {
     process.stdout.write(`committing ${trades.length}\n`);
+    return new Promise(() => undefined);
+  };
+}
+if (mode === 'freeze-booked') {
+  const send = channel.send.bind(channel);
+  channel.send = (name, payload) => {
+    if (name !== 'ces-booked') return send(name, payload);
+    process.stdout.write('holding ces-booked\n');
     return new Promise(() => undefined);
   };
 }

@@ -43,11 +43,8 @@ const sortedKeys = (trades: readonly ClearedTrade[]) => trades.map(tradeKey).sor
 /** h1's account trades with the CES in a market ledger's committed trades. */
 const accountTradesOfH1 = (trades: readonly ClearedTrade[]) => trades.filter((t) => isAccountTrade(t) && (t.seller === 'h1' || t.buyer === 'h1'));
 
-/**
- * h1 as a child process, the CES agent in this process: the day is cleared, h1 records its booking,
- * says so, and is killed with SIGKILL before any commit of its starts. Returns what the restart needs.
- */
-async function bookAndKill(extra: Partial<CesAgentOptions>) {
+/** The street, h1's folder, and a life of h1 as a child process (household-process.ts). */
+async function setup() {
   street = await rentalStreet();
   const dir = street.tempDir();
   const files = { community: join(dir, 'community.json'), identity: join(dir, 'h1.identity.json') };
@@ -56,8 +53,8 @@ async function bookAndKill(extra: Partial<CesAgentOptions>) {
   const script = fileURLToPath(new URL('./household-process.ts', import.meta.url));
   const h1Dir = join(dir, 'h1');
   /** One life of h1 with its slot clock at `nowMs`; resolves once it is on the broker. */
-  const life = async (nowMs: number, freeze = false) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, h1Dir, street.broker.url, files.community, files.identity, String(dayMs), String(nowMs), ...(freeze ? ['freeze'] : [])], { stdio: 'pipe' });
+  const life = async (nowMs: number, mode?: 'freeze' | 'freeze-booked') => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, h1Dir, street.broker.url, files.community, files.identity, String(dayMs), String(nowMs), ...(mode ? [mode] : [])], { stdio: 'pipe' });
     children.push(child);
     const lines: string[] = [];
     let stderr = '';
@@ -72,8 +69,16 @@ async function bookAndKill(extra: Partial<CesAgentOptions>) {
     };
     return { child, lines, exited, observe, stderr: () => stderr };
   };
+  return { life, h1Dir };
+}
 
-  const first = await life(dayMs, true);
+/**
+ * h1 as a child process, the CES agent in this process: the day is cleared, h1 records its booking,
+ * says so, and is killed with SIGKILL before any commit of its starts. Returns what the restart needs.
+ */
+async function bookAndKill(extra: Partial<CesAgentOptions>) {
+  const { life, h1Dir } = await setup();
+  const first = await life(dayMs, 'freeze');
   const { agent, ledger: cesBook } = await street.agent(['h1'], { commitTimeoutMs: 3_000, ...extra });
   const clearing = agent.clearDay(dayMs, prices);
   // Right after it recorded the booking and said so: its commit of the account trades is about to start.
@@ -193,6 +198,40 @@ describe('a household killed between accepting a booking and committing its acco
       expect(sortedKeys(h1Market.committed())).toEqual(sortedKeys(recorded));
       expect(sortedKeys(accountTradesOfH1(cesNode.ledger.committed()))).toEqual(sortedKeys(recorded));
       expect(h1Book.allBookings()).toEqual([booking]);
+    } finally {
+      h1Market.close();
+      h1Book.close();
+    }
+  }, 60_000);
+
+  it('killed after recording the booking and before saying so, restarted while the CES still asks: the booking is accepted on its recorded terms and its trades committed', async () => {
+    const { life, h1Dir } = await setup();
+    const first = await life(dayMs - HOUR_MS, 'freeze-booked');
+    const { agent, ledger: cesBook } = await street.agent(['h1'], { commitTimeoutMs: 3_000 });
+    const clearing = agent.clearDay(dayMs, prices);
+    await waitFor(() => first.lines.includes('holding ces-booked'), 45_000);
+    first.child.kill('SIGKILL');
+    expect((await first.exited)[1]).toBe('SIGKILL');
+    // Restarted within the CES's booking wait: its round answers are gone, its booking is in its ledger.
+    const second = await life(dayMs - HOUR_MS);
+    const result = await clearing;
+    expect(result.unbooked).toEqual([]);
+    const [booking] = result.bookings;
+    expect(booking!.household).toBe('h1');
+    expect(result.accountTrades).toBeGreaterThan(0);
+    expect(result.committedTrades).toBe(result.accountTrades);
+    // Its P2P answer was in memory only (not built, docs/ces.md): nothing bought.
+    expect(result.committedP2pTrades).toBe(0);
+    second.child.stdin.end();
+    expect((await second.exited)[0], second.stderr()).toBe(0);
+
+    const h1Market = Ledger.open(join(h1Dir, 'market'), 'h1');
+    const h1Book = RentalLedger.open(h1Dir, 'h1');
+    try {
+      const recorded = h1Book.accountTradesOf(booking!.bookingId)!;
+      expect(h1Book.allBookings()).toEqual([cesBook.bookingOf(booking!.bookingId)]);
+      expect(sortedKeys(h1Market.committed())).toEqual(sortedKeys(recorded));
+      expect(sortedKeys(accountTradesOfH1(street.nodes.get('ces')!.ledger.committed()))).toEqual(sortedKeys(recorded));
     } finally {
       h1Market.close();
       h1Book.close();
