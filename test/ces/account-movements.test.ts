@@ -8,16 +8,13 @@
  * movement and records none twice.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountMovement, committedAccountKwh, settlementIdOf, type MeterHour } from '../../src/ces/account-movements.ts';
 import { accountChangeKwh, booksMirror, RentalLedger } from '../../src/ces/rental-ledger.ts';
 import { isAccountTrade, rentalChannel, type RecordedPayload } from '../../src/ces/rental-protocol.ts';
 import { DAY_MS, HOUR_MS } from '../../src/data/households.ts';
-import { saveIdentity } from '../../src/market/identity.ts';
-import { community, dayMs, identities, prices, rentalStreet, until, type Street } from './rental-street.ts';
+import { dayMs, householdProcessFiles, prices, rentalStreet, until, type Street } from './rental-street.ts';
 import { T } from './household-day.ts';
 import { byHour, expectedMovements, journalMovementIds, meterOf } from './account-meter.ts';
 
@@ -140,10 +137,7 @@ describe('the account movements in both rental ledgers', () => {
   it('a household killed with SIGKILL mid-day, restarted: no movement lost, none recorded twice, both books mirror after the settlement', async () => {
     street = await rentalStreet();
     const dir = street.tempDir();
-    const files = { community: join(dir, 'community.json'), identity: join(dir, 'h1.identity.json') };
-    writeFileSync(files.community, JSON.stringify(community));
-    saveIdentity(identities.h1!, files.identity);
-    const script = fileURLToPath(new URL('./household-process.ts', import.meta.url));
+    const { files, script } = householdProcessFiles(dir);
     const children: ChildProcessWithoutNullStreams[] = [];
     /** One life of the household; resolves once it is on the broker. */
     const life = async () => {

@@ -10,20 +10,17 @@
  * the household's original answer.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MeterHour } from '../../src/ces/account-movements.ts';
 import type { CesAgentOptions } from '../../src/ces/agent.ts';
 import { RentalLedger } from '../../src/ces/rental-ledger.ts';
 import { isAccountTrade, mandateOf, rentalChannel, tradeKey, type BookedPayload } from '../../src/ces/rental-protocol.ts';
 import { HOUR_MS } from '../../src/data/households.ts';
-import { saveIdentity } from '../../src/market/identity.ts';
 import { Ledger, type ClearedTrade } from '../../src/market/ledger.ts';
 import type { CommitOutcome } from '../../src/market/node.ts';
 import { T } from './household-day.ts';
-import { community, dayMs, identities, prices, rentalStreet, until, type Street } from './rental-street.ts';
+import { dayMs, householdProcessFiles, prices, rentalStreet, until, type Street } from './rental-street.ts';
 
 let street: Street;
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -47,10 +44,7 @@ const accountTradesOfH1 = (trades: readonly ClearedTrade[]) => trades.filter((t)
 async function setup() {
   street = await rentalStreet();
   const dir = street.tempDir();
-  const files = { community: join(dir, 'community.json'), identity: join(dir, 'h1.identity.json') };
-  writeFileSync(files.community, JSON.stringify(community));
-  saveIdentity(identities.h1!, files.identity);
-  const script = fileURLToPath(new URL('./household-process.ts', import.meta.url));
+  const { files, script } = householdProcessFiles(dir);
   const h1Dir = join(dir, 'h1');
   /** One life of h1 with its slot clock at `nowMs`; resolves once it is on the broker. */
   const life = async (nowMs: number, mode?: 'freeze' | 'freeze-booked') => {

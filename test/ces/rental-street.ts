@@ -5,9 +5,10 @@
  * whose own arbitrage competes with the households for its 8 kWh (test/ces/rental-market.test.ts) and
  * that sells P2P energy.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CesAgent, type CesAgentOptions } from '../../src/ces/agent.ts';
 import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
 import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
@@ -17,7 +18,7 @@ import { defaultCesSettings, type CesSettings } from '../../src/ces/settings.ts'
 import { CesSolver } from '../../src/ces/solve.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/market/broker.ts';
 import type { CommunityConfig } from '../../src/market/community.ts';
-import { generateIdentity, type Identity } from '../../src/market/identity.ts';
+import { generateIdentity, saveIdentity, type Identity } from '../../src/market/identity.ts';
 import { MarketNode } from '../../src/market/node.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 import { householdDay } from './household-day.ts';
@@ -108,4 +109,12 @@ export async function rentalStreet(): Promise<Street> {
 export async function until(done: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !done(); i++) await new Promise((wake) => setTimeout(wake, 50));
   if (!done()) throw new Error('timed out waiting');
+}
+
+/** What h1 as a child process (household-process.ts) is started with: the community and its identity written to `dir`, and the script. */
+export function householdProcessFiles(dir: string): { files: { community: string; identity: string }; script: string } {
+  const files = { community: join(dir, 'community.json'), identity: join(dir, 'h1.identity.json') };
+  writeFileSync(files.community, JSON.stringify(community));
+  saveIdentity(identities.h1!, files.identity);
+  return { files, script: fileURLToPath(new URL('./household-process.ts', import.meta.url)) };
 }

@@ -4,6 +4,8 @@
  * solving on an optimizer of its own, clear the day at midnight of the gateway clock; the anchor
  * each loop then gives the planner is its household's part of the in-process distributed clearing
  * of the same problems. A restarted gateway keeps its anchor and does not clear the day again.
+ * With `market.communityImportChance` and a π^C of their own, the loops clear on the days the leader
+ * names, as the in-process clearing of the same joint samples, π^C and sample-free bounds does.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,19 +13,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GatewayConfig } from '../../src/config/gateway-config.ts';
+import { DAY_MS, HOUR_MS } from '../../src/data/households.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
+import { ErrorSampleStore } from '../../src/forecast/error-store.ts';
+import type { ErrorDays } from '../../src/market/clearing/sharing-household.ts';
 import { generateIdentity, saveIdentity } from '../../src/market/index.ts';
 import { ANCHOR_WEIGHT_EUR_PER_KW2, sharingSettings, solveCommunityDistributed, type DistributedResult } from '../../src/optimizer/community/index.ts';
 import { createOptimizer, type Optimizer } from '../../src/optimizer/index.ts';
 import { createMarketLoop, type MarketLoop, type MarketLoopTiming } from '../../src/runtime/market-loop.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 import type { ProblemInput } from '../../src/optimizer/types.ts';
-import { coincidentCommunity } from '../optimizer/community/instances.ts';
-import { BROKERS, FAST_TIMING, type TestBroker } from '../market/fixtures.ts';
+import { coincidentCommunity, jointSamples } from '../optimizer/community/instances.ts';
+import { BROKERS, embeddedBroker, FAST_TIMING, type TestBroker } from '../market/fixtures.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
-const HOUR_MS = 3_600_000;
 /** Midnight UTC: the day's community clearing. */
 const MIDNIGHT_MS = Date.UTC(2030, 6, 15);
 const SOLVE_BUDGET_MS = 5_000;
@@ -55,7 +59,9 @@ afterEach(async () => {
   broker = undefined;
 });
 
-function config(dir: string, communityId: string, id: string, brokerUrl: string, reclearEveryHours = 24): GatewayConfig {
+type MarketSettings = Partial<NonNullable<GatewayConfig['market']>>;
+
+function config(dir: string, communityId: string, id: string, brokerUrl: string, market: MarketSettings): GatewayConfig {
   return {
     file: join(dir, id, 'gateway.yaml'),
     gatewayId: id,
@@ -82,14 +88,18 @@ function config(dir: string, communityId: string, id: string, brokerUrl: string,
       deferralEurPerKwh2: 0.01,
     },
     forecast: {},
-    market: { brokerUrl, community: communityId, identityFile: join(dir, id, 'identity.json'), membersFile: join(dir, 'members.json'), maxTradeKw: 4, coordination: 'community', reclearEveryHours },
+    market: { brokerUrl, community: communityId, identityFile: join(dir, id, 'identity.json'), membersFile: join(dir, 'members.json'), maxTradeKw: 4, coordination: 'community', reclearEveryHours: 24, ...market },
     storage: { dir: join(dir, id), measurementEveryS: 300 },
     telemetry: {},
   };
 }
 
-/** Three gateways' market loops on one broker and one manual clock at midnight, each offered its household's problem. */
-async function community(start: () => Promise<TestBroker>, households: readonly ProblemInput[], reclearEveryHours = 24) {
+/**
+ * Three gateways' market loops on one broker and one manual clock at midnight, each offered its
+ * household's problem, and with the chance family its error trajectories by day: sample i issued
+ * i + 1 days before midnight, as a gateway's error store holds them.
+ */
+async function community(start: () => Promise<TestBroker>, households: readonly ProblemInput[], market: MarketSettings = {}) {
   broker = await start();
   root = mkdtempSync(join(tmpdir(), 'pe-community-loop-'));
   const dir = root;
@@ -100,7 +110,7 @@ async function community(start: () => Promise<TestBroker>, households: readonly 
   const clock = new ManualClock(MIDNIGHT_MS);
   const lines: string[] = [];
   const startLoop = async (id: string) => {
-    const loop = createMarketLoop({ config: config(dir, communityId, id, broker!.url, reclearEveryHours), clock, dataDir: join(dir, id, 'market'), plan: () => null, log: (level, line) => lines.push(`${id} ${level} ${line}`), timing: TIMING });
+    const loop = createMarketLoop({ config: config(dir, communityId, id, broker!.url, market), clock, dataDir: join(dir, id, 'market'), plan: () => null, log: (level, line) => lines.push(`${id} ${level} ${line}`), timing: TIMING });
     await loop.start();
     loops.push(loop);
     return loop;
@@ -109,9 +119,16 @@ async function community(start: () => Promise<TestBroker>, households: readonly 
   started.forEach((loop, n) => {
     const solver = localSolver();
     optimizers.push(solver);
-    loop.offerProblem({ input: households[n]!, startMs: MIDNIGHT_MS, slotStartsMs, solver });
+    const input = households[n]!;
+    loop.offerProblem({ input, startMs: MIDNIGHT_MS, slotStartsMs, solver, ...(market.communityImportChance ? { errorDays: errorDaysOf(input) } : {}) });
   });
   return { clock, lines, startLoop, started };
+}
+
+function errorDaysOf(input: ProblemInput): ErrorDays {
+  const store = new ErrorSampleStore(input.stepHours.length);
+  input.errorSamplesKw.forEach((errorKw, i) => store.add({ issuedMs: MIDNIGHT_MS - (i + 1) * DAY_MS, errorKw }));
+  return { nearest: (count) => store.samples(MIDNIGHT_MS, count).map((s) => s.issuedMs), on: (days) => store.onDays(MIDNIGHT_MS, days).map((s) => s.errorKw) };
 }
 
 describe.each(BROKERS)('community coordination in the market loop over $name', ({ start }) => {
@@ -175,7 +192,7 @@ describe.each(BROKERS)('community coordination in the market loop over $name', (
 
   it('re-cleared every 3 hours, the gateways re-anchor at 03:00 to the clearing of their fresh problems; the day keeps its midnight trades; a failed re-clearing leaves the last anchor in force', async () => {
     const households = problem.households.map((h, n) => (n === 0 ? { ...h, netLoadForecastKw: h.netLoadForecastKw.map(() => -9) } : h));
-    const { clock, lines, started } = await community(start, households, 3);
+    const { clock, lines, started } = await community(start, households, { reclearEveryHours: 3 });
     await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
     await Promise.all(started.map((l) => l.settled()));
     const committed = () => started.map((l) => l.trades().filter((t) => t.state === 'committed').map((t) => t.tradeId).sort());
@@ -208,5 +225,30 @@ describe.each(BROKERS)('community coordination in the market loop over $name', (
     await started[0]!.settled();
     expect(lines.some((l) => l.startsWith('gw-a warn') && l.includes('community clearing of 2030-07-15T06:00 failed'))).toBe(true);
     expect(started[0]!.communityCoupling(fresher[0]!, laterSlotsMs)).toEqual(before);
+  });
+});
+
+describe('the market loop’s community clearing with the community import chance family (embedded broker)', () => {
+  const chance = { epsilon: 0.1, radiusKw: 0.02, samples: 3 };
+  const peakChargeEurPerKwDay = 2;
+  let withChance: DistributedResult;
+  beforeAll(async () => {
+    const terms = { ...problem.terms, peakChargeEurPerKwDay, chance: { epsilon: chance.epsilon, radiusKw: chance.radiusKw, jointSamplesKw: jointSamples(problem.households) } };
+    withChance = await solveCommunityDistributed({ ...problem, terms, startMs: MIDNIGHT_MS }, { ...settings, chanceBounds: 'connection' });
+    expect(withChance.ok).toBe(true);
+  });
+
+  it('clears at midnight on the leader’s days, with the configured π^C: each anchor is its household’s part of the in-process clearing', async () => {
+    const { lines, started } = await community(embeddedBroker, problem.households, { communityPeakChargeEurPerKwDay: peakChargeEurPerKwDay, communityImportChance: chance });
+    await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
+    await Promise.all(started.map((l) => l.settled()));
+    const net = (n: number) => withChance.plans[n]!.gridImportKw.map((g, t) => g - withChance.plans[n]!.gridExportKw[t]!);
+    started.forEach((loop, n) => {
+      const anchor = loop.communityCoupling(problem.households[n]!, slotStartsMs);
+      expect(anchor, `${ids[n]}: ${lines.join('\n')}`).toBeDefined();
+      expect(anchor!.netTargetKw).toEqual(net(n));
+      expect(anchor!.netPriceEurPerKwh).toEqual(withChance.couplingPriceEurPerKwh);
+    });
+    expect(lines.filter((l) => l.includes('among gw-a, gw-b, gw-c (leader gw-a, community chance family on 3 joint samples)')).length, lines.join('\n')).toBe(3);
   });
 });

@@ -3,6 +3,8 @@
  * anchor, and solves with the anchor the market view gives (`ProblemInput.community`). Checked
  * against the same optimizer solving the offered problem with that coupling directly, and against
  * the plan alone. A real planner on real data (residential4's history), the real solver worker.
+ * For the community chance family it offers its error trajectories by day: the days it would name
+ * as a clearing's leader are its own samples' days, and a day it lacks gets a stand-in of its own.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GatewayConfig } from '../../src/config/gateway-config.ts';
 import { battery, grid } from '../../src/data/assets.ts';
-import { defaultDataDir } from '../../src/data/households.ts';
+import { DAY_MS, defaultDataDir } from '../../src/data/households.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
 import { anchoredCoupling, ANCHOR_WEIGHT_EUR_PER_KW2, type CommunityAnchor } from '../../src/optimizer/community/index.ts';
 import { createOptimizer, type Plan } from '../../src/optimizer/index.ts';
@@ -98,6 +100,35 @@ describe('the planner with community coordination', () => {
     } finally {
       direct.dispose();
       await solver.close();
+      store.close();
+    }
+  });
+});
+
+describe('the planner’s error days for the community chance family', () => {
+  it('names the days of its own samples, gives those samples on them, and stands in for a day it lacks', { timeout: 60_000 }, async () => {
+    const config = gatewayConfig(mkdtempSync(join(tmpdir(), 'planner-error-days-')));
+    const store = openRuntimeStore(config.storage.dir, { log: () => {} });
+    const solver = createOptimizer({ solver: 'highs' });
+    try {
+      let offered: HouseholdProblem | undefined;
+      const market: MarketView & CommunityMarketView = { peerTrades: () => [], trades: () => [], connected: () => true, offerProblem: (problem) => (offered = problem), communityCoupling: () => undefined };
+      const planner = createPlanner({ config, clock: new ManualClock(t0), store, tariff: createTariffSource(config.tariff), market, solver });
+      await planner.tick(t0, state);
+      const days = offered!.errorDays!.nearest(5);
+      expect(days.length).toBe(5);
+      // Issued at the clearing's first hour, on earlier days, most similar (nearest in the year) first.
+      for (const day of days) expect((t0 - day) % DAY_MS).toBe(0);
+      expect(offered!.errorDays!.on(days)).toEqual(offered!.input.errorSamplesKw);
+      // A day it has no trajectory of (in the future of t0): its own nearest unused one instead, one T-vector per day.
+      const named = [days[0]!, t0 + 3 * DAY_MS, days[1]!];
+      const samples = offered!.errorDays!.on(named);
+      expect(samples.length).toBe(3);
+      expect(samples[0]).toEqual(offered!.input.errorSamplesKw[0]);
+      expect(samples[1]!.length).toBe(HORIZON);
+      expect(offered!.input.errorSamplesKw.slice(0, 2)).not.toContainEqual(samples[1]);
+    } finally {
+      solver.dispose();
       store.close();
     }
   });
