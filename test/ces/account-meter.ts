@@ -49,10 +49,16 @@ export function byHour(ledger: RentalLedger, bookingId: string): Map<number, num
   return out;
 }
 
-/** The movement ids of a rental journal's lines, as many as there are lines (a double would show twice). */
-export function journalMovementIds(dir: string): string[] {
+/** The ids of a rental journal's entries of one type, as many as there are lines (a double would show twice). */
+function journalIds(dir: string, type: 'booking' | 'movement'): string[] {
   return readFileSync(join(dir, 'rental-ledger.jsonl'), 'utf8').trim().split('\n')
-    .map((l) => (JSON.parse(l) as { record: { type: string; movement?: { movementId: string } } }).record)
-    .filter((r) => r.type === 'movement')
-    .map((r) => r.movement!.movementId);
+    .map((l) => (JSON.parse(l) as { record: { type: string; movement?: { movementId: string }; booking?: { bookingId: string } } }).record)
+    .filter((r) => r.type === type)
+    .map((r) => (type === 'movement' ? r.movement!.movementId : r.booking!.bookingId));
 }
+
+/** The movement ids of a rental journal's lines, as many as there are lines (a double would show twice). */
+export const journalMovementIds = (dir: string) => journalIds(dir, 'movement');
+
+/** The booking ids of a rental journal's lines, as many as there are lines. */
+export const journalBookingIds = (dir: string) => journalIds(dir, 'booking');

@@ -7,20 +7,24 @@
  * CES commits its side again at its word — each once in both market ledgers with opposite sides; an
  * hour already under way at the restart stays uncommitted and gets no movement. A CES that tries to
  * widen the booking after the restart (more kWh, more power, an hour not booked) gets nothing beyond
- * the household's original answer.
+ * the household's original answer. A CES agent and the household both killed (child processes,
+ * test/ces/ces-process.ts) after the booking, before any account trade was committed, and both
+ * restarted on their folders: the restarted CES commits its side again at the restarted household's
+ * word from its own rental ledger, each trade of the hours not begun once in both market ledgers.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MeterHour } from '../../src/ces/account-movements.ts';
 import type { CesAgentOptions } from '../../src/ces/agent.ts';
-import { RentalLedger } from '../../src/ces/rental-ledger.ts';
+import { RentalLedger, type RentalBooking } from '../../src/ces/rental-ledger.ts';
 import { isAccountTrade, mandateOf, rentalChannel, tradeKey, type BookedPayload } from '../../src/ces/rental-protocol.ts';
 import { HOUR_MS } from '../../src/data/households.ts';
 import { Ledger, type ClearedTrade } from '../../src/market/ledger.ts';
 import type { CommitOutcome } from '../../src/market/node.ts';
+import { journalBookingIds } from './account-meter.ts';
 import { T } from './household-day.ts';
-import { dayMs, householdProcessFiles, prices, rentalStreet, until, type Street } from './rental-street.ts';
+import { dayMs, memberProcessFiles, prices, rentalStreet, startChild, until, type Street } from './rental-street.ts';
 
 let street: Street;
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -29,41 +33,66 @@ afterEach(async () => {
   await street?.close();
 });
 
-/** Waits (wall time, up to `ms`) until `done` holds. */
-async function waitFor(done: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done() && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 50));
-  if (!done()) throw new Error('timed out waiting');
-}
-
 const sortedKeys = (trades: readonly ClearedTrade[]) => trades.map(tradeKey).sort();
 /** h1's account trades with the CES in a market ledger's committed trades. */
 const accountTradesOfH1 = (trades: readonly ClearedTrade[]) => trades.filter((t) => isAccountTrade(t) && (t.seller === 'h1' || t.buyer === 'h1'));
 
-/** The street, h1's folder, and a life of h1 as a child process (household-process.ts). */
+/**
+ * The trades between the CES and h1 in their market ledgers: exactly `expected` in each (nothing else
+ * committed between them, P2P energy included), the same trades (ids) with opposite signs, none in doubt.
+ */
+function expectCommittedOnceInBoth(ces: Ledger, h1: Ledger, expected: readonly ClearedTrade[]): void {
+  const withH1 = <Trade extends ClearedTrade>(trades: readonly Trade[]) => trades.filter((t) => t.seller === 'h1' || t.buyer === 'h1');
+  expect(sortedKeys(withH1(ces.committed()))).toEqual(sortedKeys(expected));
+  expect(sortedKeys(withH1(h1.committed()))).toEqual(sortedKeys(expected));
+  expect(h1.inDoubt()).toEqual([]);
+  expect(ces.inDoubt()).toEqual([]);
+  const h1ById = new Map(h1.committed().map((t) => [t.tradeId, t]));
+  for (const trade of withH1(ces.committed())) {
+    expect(h1ById.get(trade.tradeId)).toEqual(trade);
+    expect(h1.signedKw(h1ById.get(trade.tradeId)!)).toBe(-ces.signedKw(trade));
+  }
+}
+
+/**
+ * After the kill, before any restart: h1's book holds the CES's booking and the account trades it
+ * commits to (in the same line), the same as the CES's, `accountTrades` of them; h1's market ledger
+ * holds nothing. Returns h1's recorded trades.
+ */
+function expectBookedNothingCommitted(h1Dir: string, cesBook: RentalLedger, bookingId: string, accountTrades: number): ClearedTrade[] {
+  const h1Book = RentalLedger.open(h1Dir, 'h1');
+  const recorded = h1Book.accountTradesOf(bookingId)!;
+  expect(h1Book.bookingOf(bookingId)).toEqual(cesBook.bookingOf(bookingId));
+  h1Book.close();
+  expect(sortedKeys(recorded)).toEqual(sortedKeys(cesBook.accountTradesOf(bookingId)!));
+  expect(recorded).toHaveLength(accountTrades);
+  const h1Market = Ledger.open(join(h1Dir, 'market'), 'h1');
+  expect(h1Market.entriesList()).toEqual([]);
+  h1Market.close();
+  return recorded;
+}
+
+/** The street, h1's folder, a life of h1 and one of the CES as child processes (household-process.ts, ces-process.ts). */
 async function setup() {
   street = await rentalStreet();
   const dir = street.tempDir();
-  const { files, script } = householdProcessFiles(dir);
+  const h1Files = memberProcessFiles(dir, 'h1');
+  const cesFiles = memberProcessFiles(dir, 'ces');
   const h1Dir = join(dir, 'h1');
+  const cesDir = join(dir, 'ces');
+  const args = ({ files }: typeof h1Files, memberDir: string) => [memberDir, street.broker.url, files.community, files.identity];
   /** One life of h1 with its slot clock at `nowMs`; resolves once it is on the broker. */
   const life = async (nowMs: number, mode?: 'freeze' | 'freeze-booked') => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, h1Dir, street.broker.url, files.community, files.identity, String(dayMs), String(nowMs), ...(mode ? [mode] : [])], { stdio: 'pipe' });
-    children.push(child);
-    const lines: string[] = [];
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== '')));
-    const exited = new Promise<[number | null, string | null]>((done) => child.once('exit', (code, signal) => done([code, signal])));
-    await waitFor(() => lines.includes('ready') || child.exitCode !== null, 20_000);
-    expect(lines, stderr).toContain('ready');
+    const started = await startChild(h1Files.script, [...args(h1Files, h1Dir), String(dayMs), String(nowMs), ...(mode ? [mode] : [])], children);
     const observe = async (hour: MeterHour) => {
-      child.stdin.write(`${JSON.stringify(hour)}\n`);
-      await until(() => lines.includes(`hour ${hour.hourStartMs}`));
+      started.child.stdin.write(`${JSON.stringify(hour)}\n`);
+      await until(() => started.lines.includes(`hour ${hour.hourStartMs}`));
     };
-    return { child, lines, exited, observe, stderr: () => stderr };
+    return { ...started, observe };
   };
-  return { life, h1Dir };
+  /** One life of the CES agent with its clock at `nowMs`; resolves once it is on the broker. */
+  const cesLife = (nowMs: number, recommitLimit: number, commitTimeoutMs: number) => startChild(cesFiles.script, [...args(cesFiles, cesDir), String(nowMs), String(recommitLimit), String(commitTimeoutMs)], children);
+  return { life, cesLife, h1Dir, cesDir };
 }
 
 /**
@@ -76,7 +105,7 @@ async function bookAndKill(extra: Partial<CesAgentOptions>) {
   const { agent, ledger: cesBook } = await street.agent(['h1'], { commitTimeoutMs: 3_000, ...extra });
   const clearing = agent.clearDay(dayMs, prices);
   // Right after it recorded the booking and said so: its commit of the account trades is about to start.
-  await waitFor(() => first.lines.some((l) => l.startsWith('committing')), 45_000);
+  await until(() => first.lines.some((l) => l.startsWith('committing')), 45_000);
   first.child.kill('SIGKILL');
   expect((await first.exited)[1]).toBe('SIGKILL');
   const result = await clearing;
@@ -88,16 +117,7 @@ async function bookAndKill(extra: Partial<CesAgentOptions>) {
   const cesNode = street.nodes.get('ces')!;
   expect(accountTradesOfH1(cesNode.ledger.committed())).toEqual([]);
 
-  // h1's books after the kill: the booking and the trades it commits to, in the same line; no trade in its market ledger.
-  const h1Book = RentalLedger.open(h1Dir, 'h1');
-  const recorded = h1Book.accountTradesOf(bookingId)!;
-  expect(h1Book.bookingOf(bookingId)).toEqual(cesBook.bookingOf(bookingId));
-  h1Book.close();
-  expect(sortedKeys(recorded)).toEqual(sortedKeys(cesBook.accountTradesOf(bookingId)!));
-  expect(recorded).toHaveLength(result.accountTrades);
-  const h1Market = Ledger.open(join(h1Dir, 'market'), 'h1');
-  expect(h1Market.entriesList()).toEqual([]);
-  h1Market.close();
+  const recorded = expectBookedNothingCommitted(h1Dir, cesBook, bookingId, result.accountTrades);
   return { life, h1Dir, cesBook, cesNode, bookingId, recorded };
 }
 
@@ -113,7 +133,7 @@ describe('a household killed between accepting a booking and committing its acco
     expect(past.length).toBeGreaterThan(0);
 
     const second = await life(restartMs);
-    await waitFor(() => accountTradesOfH1(cesNode.ledger.committed()).length === future.length, 20_000);
+    await until(() => accountTradesOfH1(cesNode.ledger.committed()).length === future.length, 20_000);
     // The hour under way at the restart: no trade, so the meter's exchange makes no movement (account-movements.ts).
     await second.observe({ hourStartMs: restartMs, importKwh: 1, exportKwh: 1 });
     // A later metered hour asks again only for what is still open: nothing.
@@ -122,22 +142,11 @@ describe('a household killed between accepting a booking and committing its acco
     second.child.stdin.end();
     expect((await second.exited)[0], second.stderr()).toBe(0);
 
-    const cesTrades = accountTradesOfH1(cesNode.ledger.committed());
     const h1Market = Ledger.open(join(h1Dir, 'market'), 'h1');
     const h1Book = RentalLedger.open(h1Dir, 'h1');
     try {
-      const h1Trades = accountTradesOfH1(h1Market.committed());
-      // Exactly the recorded trades of the hours not begun, once each, in both ledgers; nothing in doubt.
-      expect(sortedKeys(cesTrades)).toEqual(sortedKeys(future));
-      expect(sortedKeys(h1Trades)).toEqual(sortedKeys(future));
-      expect(h1Market.inDoubt()).toEqual([]);
-      expect(cesNode.ledger.inDoubt()).toEqual([]);
-      // The same trades (ids) with opposite signs: what one party sells, the other buys.
-      const h1ById = new Map(h1Market.committed().map((t) => [t.tradeId, t]));
-      for (const trade of cesNode.ledger.committed().filter((t) => isAccountTrade(t))) {
-        expect(h1ById.get(trade.tradeId)).toEqual(trade);
-        expect(h1Market.signedKw(h1ById.get(trade.tradeId)!)).toBe(-cesNode.ledger.signedKw(trade));
-      }
+      // Exactly the recorded trades of the hours not begun, once each, in both ledgers with opposite signs; nothing in doubt.
+      expectCommittedOnceInBoth(cesNode.ledger, h1Market, future);
       const slots = Array.from({ length: T }, (_, t) => dayMs + t * HOUR_MS);
       const netH1 = h1Market.committedKw('ces', slots);
       cesNode.ledger.committedKw('h1', slots).forEach((kw, t) => expect(netH1[t]).toBe(kw === null ? null : -kw));
@@ -171,12 +180,12 @@ describe('a household killed between accepting a booking and committing its acco
     });
 
     const second = await life(dayMs - HOUR_MS);
-    await waitFor(() => hostile !== undefined, 10_000);
+    await until(() => hostile !== undefined, 10_000);
     const outcomes = await hostile!;
     // A booking re-sent with more kWh (and the power that goes with it) under the recorded id, and a second booking of the day: refused.
     await cesRaw.send('ces-book', { to: 'h1', round: 0, bookingId, dayMs, capacityKwh: booking.capacityKwh + 1, powerKw: booking.powerKw + 0.5, priceEurPerKwhDay: booking.priceEurPerKwhDay, efficiency: booking.efficiency, throughputFeeEurPerKwh: booking.throughputFeeEurPerKwh, residueCreditEurPerKwh: booking.residueCreditEurPerKwh });
     await cesRaw.send('ces-book', { to: 'h1', round: 0, bookingId: `${bookingId}-more`, dayMs, capacityKwh: 1, powerKw: 0.5, priceEurPerKwhDay: booking.priceEurPerKwhDay, efficiency: booking.efficiency, throughputFeeEurPerKwh: booking.throughputFeeEurPerKwh, residueCreditEurPerKwh: booking.residueCreditEurPerKwh });
-    await waitFor(() => decisions.filter((d) => !d.accepted).length === 2, 10_000);
+    await until(() => decisions.filter((d) => !d.accepted).length === 2, 10_000);
     expect(decisions.filter((d) => !d.accepted).map((d) => d.reason)).toEqual([expect.stringMatching(/recorded with other capacityKwh, powerKw/), expect.stringMatching(/no answer of mine to round 0/)]);
     // Its honest trades commit; every widened one finds no acceptance (as seller) or no offer (as buyer).
     const state = (trade: ClearedTrade) => outcomes.find((o) => o.trade === trade)!.state;
@@ -203,7 +212,7 @@ describe('a household killed between accepting a booking and committing its acco
     const first = await life(dayMs - HOUR_MS, 'freeze-booked');
     const { agent, ledger: cesBook } = await street.agent(['h1'], { commitTimeoutMs: 3_000 });
     const clearing = agent.clearDay(dayMs, prices);
-    await waitFor(() => first.lines.includes('holding ces-booked'), 45_000);
+    await until(() => first.lines.includes('holding ces-booked'), 45_000);
     first.child.kill('SIGKILL');
     expect((await first.exited)[1]).toBe('SIGKILL');
     // Restarted within the CES's booking wait: its round answers are gone, its booking is in its ledger.
@@ -229,6 +238,70 @@ describe('a household killed between accepting a booking and committing its acco
     } finally {
       h1Market.close();
       h1Book.close();
+    }
+  }, 60_000);
+});
+
+describe('a CES and a household both killed after the booking, before its account trades were committed', () => {
+  it('commit the booked account trades of the hours not begun once each when both come back, nothing else, within the recommit limit', async () => {
+    const recommitLimit = 2;
+    const { life, cesLife, h1Dir, cesDir } = await setup();
+    // h1 records the booking, says so and commits nothing (frozen), so the CES's clearing ends with nothing committed (its commits wait 1.5 s).
+    const [first, ces] = await Promise.all([life(dayMs - HOUR_MS, 'freeze'), cesLife(dayMs - HOUR_MS, recommitLimit, 1_500)]);
+    ces.child.stdin.write('clear\n');
+    await until(() => ces.lines.some((l) => l.startsWith('cleared ')), 45_000);
+    const result = JSON.parse(ces.lines.find((l) => l.startsWith('cleared '))!.slice('cleared '.length)) as { bookings: RentalBooking[]; accountTrades: number; committedTrades: number };
+    expect(result.bookings.map((b) => b.household)).toEqual(['h1']);
+    expect(result.accountTrades).toBeGreaterThan(1);
+    expect(result.committedTrades).toBe(0);
+    expect(first.lines.find((l) => l.startsWith('committing'))).toBe(`committing ${result.accountTrades}`);
+    // Both killed: the booking is in both rental ledgers with its account trades, no trade in either market ledger.
+    for (const party of [first, ces]) party.child.kill('SIGKILL');
+    expect((await Promise.all([first.exited, ces.exited])).map(([, signal]) => signal)).toEqual(['SIGKILL', 'SIGKILL']);
+    const [booking] = result.bookings;
+    const cesBookAfterKill = RentalLedger.open(cesDir, 'ces');
+    const recorded = expectBookedNothingCommitted(h1Dir, cesBookAfterKill, booking!.bookingId, result.accountTrades);
+    cesBookAfterKill.close();
+    const cesMarketAfterKill = Ledger.open(join(cesDir, 'market'), 'ces');
+    expect(cesMarketAfterKill.entriesList().filter((e) => e.state !== 'aborted')).toEqual([]);
+    cesMarketAfterKill.close();
+
+    // Both restarted as the first booked hour begins (the CES first: the household's word reaches it), on their folders.
+    const restartMs = Math.min(...recorded.map((t) => t.slotStartMs));
+    const future = recorded.filter((t) => t.slotStartMs > restartMs);
+    expect(future.length).toBeGreaterThan(0);
+    expect(future.length).toBeLessThan(recorded.length);
+    const cesAgain = await cesLife(restartMs, recommitLimit, 5_000);
+    const second = await life(restartMs);
+    // A metered hour waits for the household's commit to end and asks again for what is still open (a second commit, should the first miss any).
+    await second.observe({ hourStartMs: restartMs, importKwh: 0, exportKwh: 0 });
+    const cesCommits = (prefix: string) => cesAgain.lines.filter((l) => l.startsWith(prefix));
+    const committedByCes = () => cesCommits('committed ').reduce((n, l) => n + Number(l.slice('committed '.length)), 0);
+    await until(() => cesCommits('commit ').length === cesCommits('committed ').length && committedByCes() >= future.length, 20_000);
+    await second.observe({ hourStartMs: restartMs + HOUR_MS, importKwh: 0, exportKwh: 0 });
+    await new Promise((wake) => setTimeout(wake, 1_000));
+    for (const party of [second, cesAgain]) party.child.stdin.end();
+    for (const party of [second, cesAgain]) expect((await party.exited)[0], party.stderr()).toBe(0);
+    // The restarted CES committed at the household's word, from its own record, at most `recommitLimit` times.
+    const recommits = cesCommits('commit ');
+    expect(recommits.length).toBeGreaterThan(0);
+    expect(recommits.length).toBeLessThanOrEqual(recommitLimit);
+
+    const cesMarket = Ledger.open(join(cesDir, 'market'), 'ces');
+    const h1Market = Ledger.open(join(h1Dir, 'market'), 'h1');
+    const cesBook = RentalLedger.open(cesDir, 'ces');
+    const h1Book = RentalLedger.open(h1Dir, 'h1');
+    try {
+      // Each account trade of the hours not begun once in both market ledgers, opposite sides; the hour under way and anything not booked in neither.
+      expectCommittedOnceInBoth(cesMarket, h1Market, future);
+      // The booking once in each rental journal, the same in both books, with opposite signs.
+      for (const dir of [cesDir, h1Dir]) expect(journalBookingIds(dir)).toEqual([booking!.bookingId]);
+      expect(cesBook.allBookings()).toEqual([booking]);
+      expect(h1Book.allBookings()).toEqual([booking]);
+      expect(cesBook.balanceEur(booking!.bookingId)).toBeCloseTo(booking!.capacityKwh * booking!.priceEurPerKwhDay, 12);
+      expect(h1Book.balanceEur(booking!.bookingId) + cesBook.balanceEur(booking!.bookingId)).toBe(0);
+    } finally {
+      for (const book of [cesMarket, h1Market, cesBook, h1Book]) book.close();
     }
   }, 60_000);
 });

@@ -5,6 +5,7 @@
  * whose own arbitrage competes with the households for its 8 kWh (test/ces/rental-market.test.ts) and
  * that sells P2P energy.
  */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,16 +106,49 @@ export async function rentalStreet(): Promise<Street> {
   return street;
 }
 
-/** Waits (wall time, up to 10 s) until `done` holds. */
-export async function until(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !done(); i++) await new Promise((wake) => setTimeout(wake, 50));
+/** Waits (wall time, up to `ms`, 10 s unless told) until `done` holds. */
+export async function until(done: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 50));
   if (!done()) throw new Error('timed out waiting');
 }
 
-/** What h1 as a child process (household-process.ts) is started with: the community and its identity written to `dir`, and the script. */
-export function householdProcessFiles(dir: string): { files: { community: string; identity: string }; script: string } {
-  const files = { community: join(dir, 'community.json'), identity: join(dir, 'h1.identity.json') };
+/**
+ * What a member of the street as a child process is started with: the community and its identity
+ * written to `dir`, and the script (household-process.ts for h1, ces-process.ts for the CES).
+ */
+export function memberProcessFiles(dir: string, id: 'h1' | 'ces'): { files: { community: string; identity: string }; script: string } {
+  const files = { community: join(dir, 'community.json'), identity: join(dir, `${id}.identity.json`) };
   writeFileSync(files.community, JSON.stringify(community));
-  saveIdentity(identities.h1!, files.identity);
-  return { files, script: fileURLToPath(new URL('./household-process.ts', import.meta.url)) };
+  saveIdentity(identities[id]!, files.identity);
+  return { files, script: fileURLToPath(new URL(id === 'ces' ? './ces-process.ts' : './household-process.ts', import.meta.url)) };
+}
+
+/** What h1 as a child process (household-process.ts) is started with. */
+export const householdProcessFiles = (dir: string) => memberProcessFiles(dir, 'h1');
+
+export interface ChildLife {
+  child: ChildProcessWithoutNullStreams;
+  /** Its stdout, line by line, as they come. */
+  lines: string[];
+  exited: Promise<[code: number | null, signal: string | null]>;
+  stderr(): string;
+}
+
+/**
+ * One life of a member's child process (`script` run by tsx with `args`), added to `children` (for
+ * the test's cleanup) at once; resolves once it printed `ready` (it is on the broker), throws with its
+ * stderr if it does not within 30 s (a cold start on a loaded machine).
+ */
+export async function startChild(script: string, args: string[], children: ChildProcessWithoutNullStreams[]): Promise<ChildLife> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: 'pipe' });
+  children.push(child);
+  const lines: string[] = [];
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  child.stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== '')));
+  const exited = new Promise<[number | null, string | null]>((done) => child.once('exit', (code, signal) => done([code, signal])));
+  await until(() => lines.includes('ready') || child.exitCode !== null, 30_000).catch(() => undefined);
+  if (!lines.includes('ready')) throw new Error(`${script} not ready: ${stderr}`);
+  return { child, lines, exited, stderr: () => stderr };
 }
