@@ -485,7 +485,9 @@ export class MarketNode {
   /** Accepts a directed offer for the first cleared trade it matches; each offer serves one trade. */
   private matchExpectation(offer: ReceivedOffer): void {
     const key = offerKey(offer.from, offer.body.offerId);
-    if (offer.body.to !== this.peerId || this.usedOffers.has(key)) return;
+    // An expired offer stays in the book until the next sweep; the seller would refuse it, and the
+    // expectation it used up would miss the live offer of the same terms.
+    if (offer.body.to !== this.peerId || this.usedOffers.has(key) || offer.expiresMs < this.clock.nowMs()) return;
     const matches = (trade: ClearedTrade) =>
       trade.seller === offer.from &&
       trade.slotStartMs === offer.body.slotStartMs &&

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChaosScene } from './chaos-scene.ts';
-import { BROKERS, eventually } from './fixtures.ts';
+import { tradesMandate } from './day-fixture.ts';
+import { BROKERS, FAST_TIMING, eventually } from './fixtures.ts';
+import type { ClearedTrade } from '../../src/market/index.ts';
 import { ManualClock } from '../../src/time/clock.ts';
 
 const SLOT_MS = 1_800_000_000_000;
@@ -83,5 +85,25 @@ describe.each(BROKERS)('the offer → acceptance → confirmation commit over $n
     const late = await bob.accept(offer, 1, 10_000);
     expect(late).toMatchObject({ state: 'aborted' });
     expect(alice.ledger.committed()).toEqual([]);
+  });
+
+  it('a buyer answers its cleared trade with the seller’s live offer, never with an expired one still in its book', async () => {
+    const { broker, community } = await scene.setUp(start, ['sam', 'bea']);
+    const sam = await community.startNode('sam', broker.url);
+    // bea sweeps her book of expired offers rarely, so the first commit's offer is still in it.
+    const bea = await community.startNode('bea', broker.url, { timing: { ...FAST_TIMING, resendMs: 600_000 } });
+    await eventually(() => sam.isOnline('bea') && bea.isOnline('sam'), 'both see each other online');
+    const trade: ClearedTrade = { seller: 'sam', buyer: 'bea', slotStartMs: SLOT_MS, slotMinutes: 60, powerKw: 1.5, priceEurPerKwh: 0.2 };
+
+    // A first commit of the same terms that bea does not answer (she is not committing yet) leaves sam's directed offer expired in her book.
+    const [unanswered] = await sam.commitTrades([trade], { mandate: tradesMandate('sam', [trade]), timeoutMs: 1_000 });
+    expect(unanswered!.state).toBe('no-acceptance');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const [sold, bought] = await Promise.all([sam.commitTrades([trade], { mandate: tradesMandate('sam', [trade]), timeoutMs: 5_000 }), bea.commitTrades([trade], { mandate: tradesMandate('bea', [trade]), timeoutMs: 5_000 })]);
+    expect(bought![0]!.state).toBe('committed');
+    expect(sold![0]).toMatchObject({ state: 'committed', tradeId: bought![0]!.tradeId });
+    expect(bea.ledger.committedKw('sam', [SLOT_MS])).toEqual([1.5]);
+    expect(sam.ledger.committedKw('bea', [SLOT_MS])).toEqual([-1.5]);
   });
 });
