@@ -21,6 +21,7 @@ export interface CesDaySummary {
   rounds: number;
   bookedKwh: number;
   households: number;
+  /** The account trades of the day's bookings, and how many of them the CES's market ledger holds committed (a commit after a restart included). */
   accountTrades: number;
   committedTrades: number;
   /** The P2P energy of the households' final answers as trades, how many were committed, their kWh and what they are worth at the CES's posted prices (EUR). */
@@ -73,7 +74,6 @@ interface DayLine {
   rounds: number;
   bookings: RentalBooking[];
   accountTrades: number;
-  committedTrades: number;
   p2pTrades: number;
   committedP2pTrades: number;
   p2pKwh: number;
@@ -89,6 +89,18 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
   const cleared = lines.filter((l) => summarisedDays.includes(l.day));
   const dayStarts = new Set(cleared.map((l) => Date.parse(`${l.day}T00:00:00Z`)));
   const inDays = (ms: number) => dayStarts.has(Math.floor(ms / (24 * HOUR_MS)) * 24 * HOUR_MS);
+
+  const trades = (dir: string, id: string) => {
+    const ledger = Ledger.open(dir, id);
+    try {
+      return ledger.committed().filter((t) => (t.seller === cesId || t.buyer === cesId) && inDays(t.slotStartMs));
+    } finally {
+      ledger.close();
+    }
+  };
+  const cesTrades = trades(join(cesDataDir, 'market'), cesId);
+  const accountTrades = cesTrades.filter(isAccountTrade);
+  const dayOf = (ms: number) => new Date(Math.floor(ms / (24 * HOUR_MS)) * 24 * HOUR_MS).toISOString().slice(0, 10);
 
   const cesLedger = RentalLedger.open(cesDataDir, cesId);
   const householdLedgers = new Map(Object.entries(householdMarketDirs).map(([id, dir]) => [id, RentalLedger.open(dir, id)]));
@@ -112,7 +124,8 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
         bookedKwh: l.bookings.reduce((s, b) => s + b.capacityKwh, 0),
         households: l.bookings.length,
         accountTrades: l.accountTrades,
-        committedTrades: l.committedTrades,
+        // From the market ledger, not the day line: account trades committed again after a restart (§4) count too.
+        committedTrades: accountTrades.filter((t) => dayOf(t.slotStartMs) === l.day).length,
         p2pTrades: l.p2pTrades,
         committedP2pTrades: l.committedP2pTrades,
         p2pKwh: l.p2pKwh,
@@ -132,18 +145,8 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
     for (const ledger of householdLedgers.values()) ledger.close();
   }
   const cesRentalEur = days.reduce((s, d) => s + d.rentalEur, 0);
-
-  const trades = (dir: string, id: string) => {
-    const ledger = Ledger.open(dir, id);
-    try {
-      return ledger.committed().filter((t) => (t.seller === cesId || t.buyer === cesId) && inDays(t.slotStartMs));
-    } finally {
-      ledger.close();
-    }
-  };
-  const cesTrades = trades(join(cesDataDir, 'market'), cesId);
   const energyKwh = (t: { powerKw: number; slotMinutes: number }) => (t.powerKw * t.slotMinutes) / 60;
-  const accountTrades = cesTrades.filter(isAccountTrade);
+
   const p2pSales = cesTrades.filter((t) => !isAccountTrade(t));
   const p2pEur = p2pSales.reduce((s, t) => s + energyKwh(t) * t.priceEurPerKwh, 0);
   const key = (t: { tradeId: string; seller: string; buyer: string; powerKw: number }) => `${t.tradeId}/${t.seller}/${t.buyer}/${t.powerKw}`;
