@@ -12,7 +12,7 @@ import type { MeteredHour } from '../ces/storage.ts';
 import { dayPrices } from '../ces/price-scenarios.ts';
 import { isAccountTrade } from '../ces/rental-protocol.ts';
 import { defaultCesSettings } from '../ces/settings.ts';
-import { HOUR_MS, type PriceSeries } from '../data/households.ts';
+import { DAY_MS, type PriceSeries } from '../data/households.ts';
 import { Ledger } from '../market/ledger.ts';
 
 export interface CesDaySummary {
@@ -88,7 +88,8 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
   const lines = readFileSync(daysFile, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as DayLine);
   const cleared = lines.filter((l) => summarisedDays.includes(l.day));
   const dayStarts = new Set(cleared.map((l) => Date.parse(`${l.day}T00:00:00Z`)));
-  const inDays = (ms: number) => dayStarts.has(Math.floor(ms / (24 * HOUR_MS)) * 24 * HOUR_MS);
+  const dayStartOf = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
+  const inDays = (ms: number) => dayStarts.has(dayStartOf(ms));
 
   const trades = (dir: string, id: string) => {
     const ledger = Ledger.open(dir, id);
@@ -100,7 +101,6 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
   };
   const cesTrades = trades(join(cesDataDir, 'market'), cesId);
   const accountTrades = cesTrades.filter(isAccountTrade);
-  const dayOf = (ms: number) => new Date(Math.floor(ms / (24 * HOUR_MS)) * 24 * HOUR_MS).toISOString().slice(0, 10);
 
   const cesLedger = RentalLedger.open(cesDataDir, cesId);
   const householdLedgers = new Map(Object.entries(householdMarketDirs).map(([id, dir]) => [id, RentalLedger.open(dir, id)]));
@@ -125,7 +125,7 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
         households: l.bookings.length,
         accountTrades: l.accountTrades,
         // From the market ledger, not the day line: account trades committed again after a restart (§4) count too.
-        committedTrades: accountTrades.filter((t) => dayOf(t.slotStartMs) === l.day).length,
+        committedTrades: accountTrades.filter((t) => dayStartOf(t.slotStartMs) === Date.parse(`${l.day}T00:00:00Z`)).length,
         p2pTrades: l.p2pTrades,
         committedP2pTrades: l.committedP2pTrades,
         p2pKwh: l.p2pKwh,
@@ -146,7 +146,6 @@ export function summariseCes(cesId: string, cesDataDir: string, householdMarketD
   }
   const cesRentalEur = days.reduce((s, d) => s + d.rentalEur, 0);
   const energyKwh = (t: { powerKw: number; slotMinutes: number }) => (t.powerKw * t.slotMinutes) / 60;
-
   const p2pSales = cesTrades.filter((t) => !isAccountTrade(t));
   const p2pEur = p2pSales.reduce((s, t) => s + energyKwh(t) * t.priceEurPerKwh, 0);
   const key = (t: { tradeId: string; seller: string; buyer: string; powerKw: number }) => `${t.tradeId}/${t.seller}/${t.buyer}/${t.powerKw}`;

@@ -7,14 +7,14 @@
  * household record what it did not meter, and a household killed with SIGKILL mid-day loses no
  * movement and records none twice.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { accountMovement, committedAccountKwh, settlementIdOf, type MeterHour } from '../../src/ces/account-movements.ts';
+import { accountMovement, committedAccountKwh, settlementIdOf } from '../../src/ces/account-movements.ts';
 import { accountChangeKwh, booksMirror, RentalLedger } from '../../src/ces/rental-ledger.ts';
 import { isAccountTrade, rentalChannel, type RecordedPayload } from '../../src/ces/rental-protocol.ts';
 import { DAY_MS, HOUR_MS } from '../../src/data/households.ts';
-import { dayMs, householdProcessFiles, prices, rentalStreet, until, type Street } from './rental-street.ts';
+import { dayMs, memberProcessFiles, prices, rentalStreet, startHousehold, until, type Street } from './rental-street.ts';
 import { T } from './household-day.ts';
 import { byHour, expectedMovements, journalMovementIds, meterOf } from './account-meter.ts';
 
@@ -137,25 +137,10 @@ describe('the account movements in both rental ledgers', () => {
   it('a household killed with SIGKILL mid-day, restarted: no movement lost, none recorded twice, both books mirror after the settlement', async () => {
     street = await rentalStreet();
     const dir = street.tempDir();
-    const { files, script } = householdProcessFiles(dir);
+    const files = memberProcessFiles(dir, 'h1');
     const children: ChildProcessWithoutNullStreams[] = [];
     /** One life of the household; resolves once it is on the broker. */
-    const life = async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', script, join(dir, 'h1'), street.broker.url, files.community, files.identity, String(dayMs)], { stdio: 'pipe' });
-      children.push(child);
-      const lines: string[] = [];
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      child.stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== '')));
-      await until(() => lines.includes('ready') || child.exitCode !== null);
-      expect(lines, stderr).toContain('ready');
-      const observe = async (hour: MeterHour) => {
-        child.stdin.write(`${JSON.stringify(hour)}\n`);
-        await until(() => lines.includes(`hour ${hour.hourStartMs}`));
-      };
-      const exited = new Promise<[number | null, string | null]>((done) => child.once('exit', (code, signal) => done([code, signal])));
-      return { child, observe, exited, stderr: () => stderr };
-    };
+    const life = () => startHousehold(files, join(dir, 'h1'), street.broker.url, children);
     try {
       const first = await life();
       const { agent, ledger: cesBook, dir: cesDir } = await street.agent(['h1']);

@@ -15,7 +15,6 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MeterHour } from '../../src/ces/account-movements.ts';
 import type { CesAgentOptions } from '../../src/ces/agent.ts';
 import { RentalLedger, type RentalBooking } from '../../src/ces/rental-ledger.ts';
 import { isAccountTrade, mandateOf, rentalChannel, tradeKey, type BookedPayload } from '../../src/ces/rental-protocol.ts';
@@ -24,7 +23,7 @@ import { Ledger, type ClearedTrade } from '../../src/market/ledger.ts';
 import type { CommitOutcome } from '../../src/market/node.ts';
 import { journalBookingIds } from './account-meter.ts';
 import { T } from './household-day.ts';
-import { dayMs, memberProcessFiles, prices, rentalStreet, startChild, until, type Street } from './rental-street.ts';
+import { dayMs, memberProcessFiles, prices, rentalStreet, startChild, startHousehold, until, type Street } from './rental-street.ts';
 
 let street: Street;
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -80,18 +79,11 @@ async function setup() {
   const cesFiles = memberProcessFiles(dir, 'ces');
   const h1Dir = join(dir, 'h1');
   const cesDir = join(dir, 'ces');
-  const args = ({ files }: typeof h1Files, memberDir: string) => [memberDir, street.broker.url, files.community, files.identity];
   /** One life of h1 with its slot clock at `nowMs`; resolves once it is on the broker. */
-  const life = async (nowMs: number, mode?: 'freeze' | 'freeze-booked') => {
-    const started = await startChild(h1Files.script, [...args(h1Files, h1Dir), String(dayMs), String(nowMs), ...(mode ? [mode] : [])], children);
-    const observe = async (hour: MeterHour) => {
-      started.child.stdin.write(`${JSON.stringify(hour)}\n`);
-      await until(() => started.lines.includes(`hour ${hour.hourStartMs}`));
-    };
-    return { ...started, observe };
-  };
+  const life = (nowMs: number, mode?: 'freeze' | 'freeze-booked') => startHousehold(h1Files, h1Dir, street.broker.url, children, { nowMs, mode });
   /** One life of the CES agent with its clock at `nowMs`; resolves once it is on the broker. */
-  const cesLife = (nowMs: number, recommitLimit: number, commitTimeoutMs: number) => startChild(cesFiles.script, [...args(cesFiles, cesDir), String(nowMs), String(recommitLimit), String(commitTimeoutMs)], children);
+  const cesLife = (nowMs: number, recommitLimit: number, commitTimeoutMs: number) =>
+    startChild(cesFiles.script, [cesDir, street.broker.url, cesFiles.files.community, cesFiles.files.identity, String(nowMs), String(recommitLimit), String(commitTimeoutMs)], children);
   return { life, cesLife, h1Dir, cesDir };
 }
 

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MeterHour } from '../../src/ces/account-movements.ts';
 import { CesAgent, type CesAgentOptions } from '../../src/ces/agent.ts';
 import { HouseholdRentalParty } from '../../src/ces/household-rental.ts';
 import type { HouseholdDayInput } from '../../src/ces/household-model.ts';
@@ -22,6 +23,7 @@ import type { CommunityConfig } from '../../src/market/community.ts';
 import { generateIdentity, saveIdentity, type Identity } from '../../src/market/identity.ts';
 import { MarketNode } from '../../src/market/node.ts';
 import { ManualClock } from '../../src/time/clock.ts';
+import { collectLines } from '../child-lines.ts';
 import { householdDay } from './household-day.ts';
 
 /**
@@ -124,8 +126,6 @@ export function memberProcessFiles(dir: string, id: 'h1' | 'ces'): { files: { co
   return { files, script: fileURLToPath(new URL(id === 'ces' ? './ces-process.ts' : './household-process.ts', import.meta.url)) };
 }
 
-/** What h1 as a child process (household-process.ts) is started with. */
-export const householdProcessFiles = (dir: string) => memberProcessFiles(dir, 'h1');
 
 export interface ChildLife {
   child: ChildProcessWithoutNullStreams;
@@ -146,9 +146,28 @@ export async function startChild(script: string, args: string[], children: Child
   const lines: string[] = [];
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  child.stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== '')));
+  collectLines(child.stdout, lines);
   const exited = new Promise<[number | null, string | null]>((done) => child.once('exit', (code, signal) => done([code, signal])));
   await until(() => lines.includes('ready') || child.exitCode !== null, 30_000).catch(() => undefined);
   if (!lines.includes('ready')) throw new Error(`${script} not ready: ${stderr}`);
   return { child, lines, exited, stderr: () => stderr };
+}
+
+export interface HouseholdLife extends ChildLife {
+  /** Hands it a metered hour and waits until it acknowledged it (`hour <hourStartMs>`). */
+  observe(hour: MeterHour): Promise<void>;
+}
+
+/**
+ * One life of h1 as a child process (household-process.ts) on `h1Dir`, with the street's day; its slot
+ * clock at `nowMs` (default the day's start), frozen before a commit or a booking's decision with `mode`.
+ */
+export async function startHousehold(files: ReturnType<typeof memberProcessFiles>, h1Dir: string, brokerUrl: string, children: ChildProcessWithoutNullStreams[], at: { nowMs: number; mode?: 'freeze' | 'freeze-booked' } | undefined = undefined): Promise<HouseholdLife> {
+  const clock = at === undefined ? [] : [String(at.nowMs), ...(at.mode ? [at.mode] : [])];
+  const life = await startChild(files.script, [h1Dir, brokerUrl, files.files.community, files.files.identity, String(dayMs), ...clock], children);
+  const observe = async (hour: MeterHour) => {
+    life.child.stdin.write(`${JSON.stringify(hour)}\n`);
+    await until(() => life.lines.includes(`hour ${hour.hourStartMs}`));
+  };
+  return { ...life, observe };
 }
