@@ -84,6 +84,10 @@ export const roundSchemas = {
     clearing: clearingId,
     round: { type: 'integer', minimum: 1 },
     participants: { type: 'array', maxItems: 10_000, items: peerId },
+    terms: strict({
+      peakChargeEurPerKwDay: { type: 'number', minimum: 0, maximum: 1e4 },
+      chance: { anyOf: [{ type: 'null' }, strict({ epsilon: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, radiusKw: { type: 'number', minimum: 0, maximum: 1e4 } })] },
+    }),
     penaltyEurPerKw2: { type: 'number', exclusiveMinimum: 0, maximum: 1e6 },
     scaledPrice: { type: 'array', maxItems: maxSlots, items: { type: 'number', minimum: -1e9, maximum: 1e9 } },
     shareShiftKw: numbers,

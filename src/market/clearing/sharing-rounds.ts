@@ -5,7 +5,8 @@
  * every other participant answers with its household's half (HouseholdAgent).
  *
  * Per round, and nothing else:
- *  - leader → all (`sharing-round`, one broadcast): the round, its participants, ρ, the scaled
+ *  - leader → all (`sharing-round`, one broadcast): the round, its participants, its community
+ *    terms (π^C, ε^C, ρ^C as configured: a household with others does not answer), ρ, the scaled
  *    prices u (ρu is the price per kW of each coupling entry), the common shift (z − Σx̂)/N from
  *    which each household computes its own target z_n (nextTarget: the same operations as the
  *    coordinator's, so the same bits), λ and each participant's κ price; with the community chance
@@ -40,9 +41,11 @@ import { answers, collector, runClearing, type ClearingOptions, type Led, type R
 import type { BilateralTrade, Clearing } from './types.ts';
 
 /**
- * What this peer coordinates with when it leads. Only the leader's terms shape the clearing: the
- * others learn from its round messages what their local steps need (the named days, whether κ is
- * priced). `terms.chance.sampleCount` is the most samples the leader names.
+ * What this peer coordinates with when it leads. The leader's terms shape the clearing: the others
+ * learn from its round messages what their local steps need (the named days, whether κ is priced).
+ * `terms.chance.sampleCount` is the most samples the leader names. The community's terms (π^C, ε^C
+ * and ρ^C) are an agreement: every round message carries the leader's, and a household whose own
+ * differ does not take part (agreedTerms).
  */
 export interface SharingSpec {
   terms: CoordinatorTerms;
@@ -82,9 +85,29 @@ export function wireSampleCount(steps: number, participants: number, requested: 
   return Math.max(0, Math.min(requested, Math.floor((maxMessageBytes - fixed) / (NUMBER_BYTES * (2 * steps + 1)))));
 }
 
+/** The terms of a community the members must share: what each gateway's `market` section says. */
+export interface AgreedTerms {
+  peakChargeEurPerKwDay: number;
+  chance: { epsilon: number; radiusKw: number } | null;
+}
+
+export function agreedTerms(terms: CoordinatorTerms): AgreedTerms {
+  return { peakChargeEurPerKwDay: terms.peakChargeEurPerKwDay, chance: terms.chance ? { epsilon: terms.chance.epsilon, radiusKw: terms.chance.radiusKw } : null };
+}
+
+const describeTerms = (t: AgreedTerms): string => `π^C ${t.peakChargeEurPerKwDay} EUR/kW per day, ${t.chance ? `community chance family ε ${t.chance.epsilon}, ρ ${t.chance.radiusKw} kW` : 'no community chance family'}`;
+
+/** Why this household cannot clear under `leader`'s terms, or undefined when they are its own. */
+function termsDisagreement(own: AgreedTerms, leader: AgreedTerms): string | undefined {
+  const same = own.peakChargeEurPerKwDay === leader.peakChargeEurPerKwDay && (own.chance === null) === (leader.chance === null) && (own.chance === null || (own.chance.epsilon === leader.chance!.epsilon && own.chance.radiusKw === leader.chance!.radiusKw));
+  return same ? undefined : `the leader's terms (${describeTerms(leader)}) are not this gateway's (${describeTerms(own)})`;
+}
+
 interface RoundMessage {
   clearing: string;
   round: number;
+  /** The community terms the leader coordinates with (as configured: ε^C even where it names no sample days). */
+  terms: AgreedTerms;
   participants: string[];
   penaltyEurPerKw2: number;
   scaledPrice: number[];
@@ -134,6 +157,9 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
   let ledTrades: BilateralTrade[] = [];
   const tradePrices = { maxBuyEurPerKwh: reservation?.maxBuyEurPerKwh ?? [], minSellEurPerKwh: reservation?.minSellEurPerKwh ?? [], maxTradeKw: reservation?.maxTradeKw ?? 0 };
   let accepted: string | undefined;
+  const ownTerms = agreedTerms(spec.terms);
+  // Why this household refused a leader's rounds (its terms differ), by leader.
+  const refused = new Map<string, string>();
   const price = (m: RoundMessage) => spec.stepHours.map((h, t) => (m.penaltyEurPerKw2 * m.scaledPrice[t]!) / h);
 
   const serve = (leader: string): Server => {
@@ -145,6 +171,8 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
     return (name, payload) => {
       const m = payload as RoundMessage;
       if (name !== 'sharing-round' || !m.participants.includes(channel.id)) return;
+      const disagreement = termsDisagreement(ownTerms, m.terms);
+      if (disagreement !== undefined) return void refused.set(leader, disagreement);
       const key = `${m.sampleDaysMs.join()}/${m.lipschitzPriced}`;
       days ??= { key, agent: own.agentFor(m.sampleDaysMs, m.lipschitzPriced) };
       // A leader's days do not change within its clearing; a message that says otherwise is not answered.
@@ -204,6 +232,7 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
       clearing: options.clearing,
       round,
       participants,
+      terms: ownTerms,
       penaltyEurPerKw2: coordinator?.penaltyEurPerKw2 ?? spec.settings.initialPenaltyEurPerKw2,
       scaledPrice: coordinator?.scaledPrice ?? [],
       shareShiftKw: coordinator?.shareShiftKw ?? [],
@@ -277,7 +306,10 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
     },
   });
   const mine = finals.get(accepted ?? channel.id);
-  return mine && mine.participants.includes(channel.id) ? { ...mine, trades: accepted === undefined ? ledTrades : acceptedTrades } : null;
+  if (mine && mine.participants.includes(channel.id)) return { ...mine, trades: accepted === undefined ? ledTrades : acceptedTrades };
+  const refusal = [...refused.values()][0];
+  if (refusal !== undefined) throw new Error(`this gateway did not take part: ${refusal}`);
+  return null;
 }
 
 /** The `clearing-result` of a sharing clearing: who took part, how it ended, and the P2P trades with their prices (the coupling prices are in the `done` round). */

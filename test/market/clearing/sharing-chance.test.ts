@@ -16,7 +16,7 @@ import { Membership } from '../../../src/market/community.ts';
 import { DEFAULT_LIMITS, MessageCodec } from '../../../src/market/messages.ts';
 import { marketNodeChannel, roundSchemas } from '../../../src/market/clearing/rounds.ts';
 import { sharingHousehold, type ErrorDays } from '../../../src/market/clearing/sharing-household.ts';
-import { runSharing, wireSampleCount, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
+import { agreedTerms, runSharing, wireSampleCount, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
 import { coordinatorTerms, floorJointSamples, sharingSettings, solveCommunityDistributed, type CommunityProblem, type DistributedResult } from '../../../src/optimizer/community/index.ts';
 import type { MarketNode } from '../../../src/market/index.ts';
 import type { Plan } from '../../../src/optimizer/types.ts';
@@ -170,7 +170,7 @@ describe('the community clearing with the community import chance family over MQ
 
   it("a leader's round message that is oversized or malformed is refused by every follower", async () => {
     const nodes = await gateways();
-    const fake = { clearing: 'chance-3', round: 2, participants: ids, penaltyEurPerKw2: 1, shareShiftKw: new Array<number>(5 * T).fill(5), lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], sampleDaysMs: [0, 1, 2, 3].map(dayOf), lipschitzPriced: true, done: true, converged: true };
+    const fake = { clearing: 'chance-3', round: 2, participants: ids, terms: agreedTerms(spec.terms), penaltyEurPerKw2: 1, shareShiftKw: new Array<number>(5 * T).fill(5), lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], sampleDaysMs: [0, 1, 2, 3].map(dayOf), lipschitzPriced: true, done: true, converged: true };
     // Signed with the leader's own key (a broken leader): too long, or out of the schema's ranges.
     const leaderKey = community!.identity('h1');
     const codec = new MessageCodec(new Membership(community!.config), systemClock, { ...DEFAULT_LIMITS, maxMessageBytes: 1 << 20 }, roundSchemas);
@@ -210,6 +210,7 @@ describe('the community clearing with the community import chance family over MQ
       clearing: 'c'.repeat(64),
       round: 50,
       participants: [0, 1, 2, 3].map((k) => `${k}`.repeat(64)),
+      terms: { peakChargeEurPerKwDay: 1.2345678901234567e-300, chance: { epsilon: 1.2345678901234567e-300, radiusKw: 1.2345678901234567e-300 } },
       penaltyEurPerKw2: -longest,
       scaledPrice: new Array<number>(24 * (1 + I)).fill(longest),
       shareShiftKw: new Array<number>(24 * (1 + I)).fill(longest),

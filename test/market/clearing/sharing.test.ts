@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { communityMandate, type Reservation } from '../../../src/market/clearing/community-trades.ts';
 import { marketNodeChannel, roundSchemas, type ClearingOptions, type RoundChannel } from '../../../src/market/clearing/rounds.ts';
-import { runSharing, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
+import { agreedTerms, runSharing, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
 import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityDistributed, type DistributedResult, type LocalSolver } from '../../../src/optimizer/community/index.ts';
 import { createOptimizer, type Optimizer } from '../../../src/optimizer/index.ts';
 import type { Plan, ProblemInput } from '../../../src/optimizer/types.ts';
@@ -88,10 +88,10 @@ async function gateways(start: () => Promise<TestBroker>, members: string[]): Pr
   return Promise.all(members.map((id) => community!.startNode(id, broker!.url, { roundSchemas })));
 }
 
-function clear(node: MarketNode, options: Partial<ClearingOptions> & { clearing: string }, solver?: LocalSolver): Promise<SharingOutcome | null> {
+function clear(node: MarketNode, options: Partial<ClearingOptions> & { clearing: string }, solver?: LocalSolver, ownSpec = spec): Promise<SharingOutcome | null> {
   const agent = new HouseholdAgent(inputOf(node.id), [], settings, false, 0, solver);
   agents.push(agent);
-  return runSharing(marketNodeChannel(node), agent, spec, { peerIds: ids, roundTimeoutMs: 10_000, ...options });
+  return runSharing(marketNodeChannel(node), agent, ownSpec, { peerIds: ids, roundTimeoutMs: 10_000, ...options });
 }
 
 /** Every household's own plan and the price are the in-process clearing's (same solves in the same order: to solver precision). */
@@ -208,11 +208,26 @@ describe.each(BROKERS)('the community sharing clearing over $name', ({ start }) 
     for (const node of nodes) expect(node.ledger.committed()).toEqual([]);
   });
 
+  it('a member configured with other community terms than the leader’s does not take part: it says why and keeps nothing, the others converge', async () => {
+    const nodes = await gateways(start, ids);
+    const otherCharge: SharingSpec = { ...spec, terms: { ...spec.terms, peakChargeEurPerKwDay: 2 * spec.terms.peakChargeEurPerKwDay } };
+    const [h1, h2, h3] = await Promise.allSettled([clear(nodes[0]!, { clearing: 'day-7', roundTimeoutMs: 2_000 }), clear(nodes[1]!, { clearing: 'day-7', roundTimeoutMs: 2_000 }), clear(nodes[2]!, { clearing: 'day-7', roundTimeoutMs: 2_000 }, undefined, otherCharge)]);
+    expect(h3.status).toBe('rejected');
+    expect(String((h3 as PromiseRejectedResult).reason)).toMatch(/did not take part: the leader's terms \(π\^C 1 EUR\/kW per day, .*\) are not this gateway's \(π\^C 2 EUR\/kW per day/);
+    const outcomes = [h1, h2].map((settled) => (settled as PromiseFulfilledResult<SharingOutcome | null>).value!);
+    for (const outcome of outcomes) {
+      expect(outcome.participants).toEqual(['h1', 'h2']);
+      expect(outcome.converged).toBe(true);
+      expect(outcome.trades.every((t) => t.buyer !== 'h3' && t.seller !== 'h3')).toBe(true);
+    }
+    expect(outcomes[0]!.couplingPriceEurPerKwh).toEqual(outcomes[1]!.couplingPriceEurPerKwh);
+  });
+
   it('coordinator messages fabricated by a member that does not lead change nothing', async () => {
     // h0 sorts first but is not a participant; h3 is a participant whose id comes after the leader's.
     const nodes = await gateways(start, ['h0', ...ids]);
     const [outsider, ...participants] = nodes;
-    const fake = (round: number) => ({ clearing: 'day-3', round, participants: ids, penaltyEurPerKw2: 1, scaledPrice: [9, 9, 9, 9, 9, 9], shareShiftKw: [5, 5, 5, 5, 5, 5], lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], done: round > 1, converged: true });
+    const fake = (round: number) => ({ clearing: 'day-3', round, participants: ids, terms: agreedTerms(spec.terms), sampleDaysMs: [], lipschitzPriced: false, penaltyEurPerKw2: 1, scaledPrice: [9, 9, 9, 9, 9, 9], shareShiftKw: [5, 5, 5, 5, 5, 5], lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], done: round > 1, converged: true });
     let round = 0;
     const flood = setInterval(() => {
       round = (round % 3) + 1;
