@@ -160,6 +160,8 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
   const ownTerms = agreedTerms(spec.terms);
   // Why this household refused a leader's rounds (its terms differ), by leader.
   const refused = new Map<string, string>();
+  // Why this household's last answer could not be sent (its own codec refused it), if it could not.
+  let unsent: string | undefined;
   const price = (m: RoundMessage) => spec.stepHours.map((h, t) => (m.penaltyEurPerKw2 * m.scaledPrice[t]!) / h);
 
   const serve = (leader: string): Server => {
@@ -167,7 +169,11 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
     // This leader's days and this household's local step on them (null: it cannot take part).
     let days: { key: string; agent: HouseholdAgent | null } | undefined;
     let busy = false;
-    const publish = (payload: AnswerMessage) => channel.publish('sharing-answer', payload).catch(() => undefined);
+    const publish = (payload: AnswerMessage) =>
+      channel.publish('sharing-answer', payload).then(
+        () => (unsent = undefined),
+        (error: unknown) => (unsent = `its answer to round ${payload.round} could not be sent (${error instanceof Error ? error.message : String(error)})`),
+      );
     return (name, payload) => {
       const m = payload as RoundMessage;
       if (name !== 'sharing-round' || !m.participants.includes(channel.id)) return;
@@ -307,7 +313,7 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
   });
   const mine = finals.get(accepted ?? channel.id);
   if (mine && mine.participants.includes(channel.id)) return { ...mine, trades: accepted === undefined ? ledTrades : acceptedTrades };
-  const refusal = [...refused.values()][0];
+  const refusal = [...refused.values()][0] ?? unsent;
   if (refusal !== undefined) throw new Error(`this gateway did not take part: ${refusal}`);
   return null;
 }

@@ -90,7 +90,9 @@ export class HouseholdAgent {
     this.plan = plan;
     const contributionKw = plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!);
     for (const sample of this.samplesKw) for (let t = 0; t < this.T; t++) contributionKw.push((1 - plan.decisionRule[t]!) * sample[t]!);
-    const maxShare = Math.max(...plan.decisionRule.map((b) => 1 - b));
+    // β's bounds [0, 1] hold to the LP's feasibility tolerance: 1 − β may exceed 1 by 1e-12, which the
+    // answer's schema (κ ≤ 1) would refuse to send.
+    const maxShare = Math.min(1, Math.max(0, ...plan.decisionRule.map((b) => 1 - b)));
     // κ is not in the Plan. Given β, κ minimises its own terms ρ_κu_κκ + (ρ_κ/2)(κ − λ)² over
     // max_t(1 − β_t) ≤ κ ≤ 1: the partial minimum, exact at the household's optimum.
     const l = c?.deviationShare?.lipschitz;

@@ -208,6 +208,24 @@ describe.each(BROKERS)('the community sharing clearing over $name', ({ start }) 
     for (const node of nodes) expect(node.ledger.committed()).toEqual([]);
   });
 
+  it('a household whose solver returns β a hair below 0 (the LP’s feasibility tolerance) still answers every round and takes part', async () => {
+    const nodes = await gateways(start, ids);
+    const optimizer = createOptimizer({ timeBudgetMs: settings.solveBudgetMs, highsGap: { relative: 1e-7, absolute: 1e-7 } });
+    optimizers.push(optimizer);
+    // κ = max_t(1 − β_t) then exceeds 1 by 3e-12, which the answer's schema (κ ≤ 1) refuses to send.
+    const overshooting: LocalSolver = {
+      solve: async (input, o) => {
+        const result = await optimizer.solve(input, o);
+        return result.ok ? { ...result, plan: { ...result.plan, decisionRule: result.plan.decisionRule.map((b, t) => (t === 0 ? -3e-12 : b)) } } : result;
+      },
+    };
+    const outcomes = await Promise.all([clear(nodes[0]!, { clearing: 'day-8' }), clear(nodes[1]!, { clearing: 'day-8' }, overshooting), clear(nodes[2]!, { clearing: 'day-8' })]);
+    for (const outcome of outcomes) {
+      expect(outcome!.participants).toEqual(ids);
+      expect(outcome!.converged).toBe(true);
+    }
+  });
+
   it('a member configured with other community terms than the leader’s does not take part: it says why and keeps nothing, the others converge', async () => {
     const nodes = await gateways(start, ids);
     const otherCharge: SharingSpec = { ...spec, terms: { ...spec.terms, peakChargeEurPerKwDay: 2 * spec.terms.peakChargeEurPerKwDay } };
