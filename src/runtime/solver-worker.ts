@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createOptimizer, type ProblemInput, type SolveResult, type SolverName } from '../optimizer/index.ts';
+import { gatewayHighsGapEur } from '../optimizer/settings.ts';
 import { syntheticInput } from '../optimizer/synthetic.ts';
 
 export interface SolverWorkerData {
@@ -19,16 +20,9 @@ export type SolverWorkerReply = { type: 'ready' } | { type: 'result'; result: So
 const port = parentPort;
 if (port === null) throw new Error('solver-worker.ts runs in a worker thread (see solver-client.ts)');
 const options = workerData as SolverWorkerData;
-/**
- * A gateway's plans are certified to 1e-6 EUR (plus 1e-6 relative), not the optimizer's default
- * 1e-9 (kept for the validation against cvxopt): a millionth of a euro per plan is far below
- * anything a tariff bills, and it takes a quarter fewer simplex iterations on a gateway's real
- * solves, hourly plans and clearing rounds alike (docs/optimizer.md, "The gateway's gap").
- */
-const CONTROL_GAP_EUR = { relative: 1e-6, absolute: 1e-6 };
 // The solver's own budget is the same as the client's: a solve it stops in time comes back as a
 // typed time-limit and the worker (with its warm start) survives; one stuck past it is terminated.
-const optimizer = createOptimizer({ solver: options.solver, timeBudgetMs: options.timeBudgetMs, highsGap: CONTROL_GAP_EUR });
+const optimizer = createOptimizer({ solver: options.solver, timeBudgetMs: options.timeBudgetMs, highsGap: gatewayHighsGapEur });
 
 port.on('message', async (request: SolverWorkerRequest) => {
   const result = await optimizer.solve(request.input, { startMs: request.startMs });

@@ -16,6 +16,7 @@ import { DAY_MS, defaultDataDir } from '../../src/data/households.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
 import { anchoredCoupling, ANCHOR_WEIGHT_EUR_PER_KW2, type CommunityAnchor } from '../../src/optimizer/community/index.ts';
 import { createOptimizer, type Plan } from '../../src/optimizer/index.ts';
+import { gatewayHighsGapEur } from '../../src/optimizer/settings.ts';
 import type { CommunityMarketView, HouseholdProblem } from '../../src/runtime/market-loop.ts';
 import { createPlanner } from '../../src/runtime/planner.ts';
 import { createTariffSource } from '../../src/runtime/prices.ts';
@@ -64,7 +65,8 @@ describe('the planner with community coordination', () => {
     const config = gatewayConfig(mkdtempSync(join(tmpdir(), 'planner-community-')));
     const store = openRuntimeStore(config.storage.dir, { log: () => {} });
     const solver = createSolverClient({ solver: 'highs', timeBudgetMs: 60_000 });
-    const direct = createOptimizer({ solver: 'highs' });
+    // The worker's gap, so the two solve the same problem to the same certificate.
+    const direct = createOptimizer({ solver: 'highs', highsGap: gatewayHighsGapEur });
     try {
       // A clearing's anchor over the first 8 hours: import is dear (0.5 EUR/kWh on top) and the cleared net import is zero.
       const anchor: CommunityAnchor = { slotStartsMs: Array.from({ length: 8 }, (_, t) => t0 + t * HOUR_MS), priceEurPerKwh: new Array<number>(8).fill(0.5), netTargetKw: new Array<number>(8).fill(0) };
