@@ -42,7 +42,7 @@ function rows(summary: CommunitySummary): Row[] {
   ];
 }
 
-const header = ['', 'bill €', 'no control €', 'change', 'settlement €', 'no control €', 'day peak kW', 'no control', 'peak kW', 'no control', 'PAR day', 'no control', 'violated days', 'no control', 'P2P kWh', 'safety events'];
+const header = ['', 'bill €', 'no control €', 'change', 'settlement €', 'no control €', 'day peak kW', 'no control', 'peak kW', 'no control', 'PAR day', 'no control', 'violated days', 'no control', 'P2P kWh delivered / contracted', 'safety events'];
 
 function cells(r: Row): string[] {
   const c = r.controlled;
@@ -50,7 +50,7 @@ function cells(r: Row): string[] {
   return [
     r.name, num(c.bill.total), num(n.bill.total), change(c.bill.total, n.bill.total), num(c.cost.total), num(n.cost.total),
     num(c.kpis.avgDailyPeakKw), num(n.kpis.avgDailyPeakKw), num(c.peakImportKw), num(n.peakImportKw), num(c.kpis.parMean), num(n.kpis.parMean),
-    pct(c.violation.joint), pct(n.violation.joint), num(c.tradedKwh, 1), String(c.safetyEvents),
+    pct(c.violation.joint), pct(n.violation.joint), `${num(c.tradedKwh, 1)} / ${num(c.contractedTradeKwh, 1)}`, String(c.safetyEvents),
   ];
 }
 

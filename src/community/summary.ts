@@ -8,9 +8,10 @@
  * Settlement of an hour (formulation.md §5, evaluation.md tariff): the plan's scheduled grid
  * exchange g is bought or sold at the day-ahead tariff; the realised exchange with the retailer,
  * meter import − export − P2P energy bought (P2P energy also crosses the meter, but is paid to
- * the peer), deviates from it by q, settled at π⁺ / π⁻; P2P payments as recorded (fees
- * included); battery wear γ_b·(hourly mean battery power)²; the daily demand charge on the day's
- * highest hourly meter import. An hour without a committed schedule (no plan yet) settles all of
+ * the peer), deviates from it by q, settled at π⁺ / π⁻; P2P payments (fees included) from the
+ * committed trades settled on both sides' meters, as src/eval settles them (meteredTrades);
+ * battery wear γ_b·(hourly mean battery power)²; the daily demand charge on the day's highest
+ * hourly meter import. An hour without a committed schedule (no plan yet) settles all of
  * its exchange in real time. As in src/eval, the change of stored energy between the first and
  * the last summarised instant is valued at the median buy price × η^d, so a gateway that ends
  * with an emptier battery does not look cheaper for energy it did not pay for.
@@ -23,6 +24,9 @@ import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown 
 import { addCost, demandCharge, emptyCost, families, hourCost, storedEnergyValueEurPerKwh, violationRates, type CostBreakdown } from '../eval/metrics.ts';
 import { periodFigures, runController, type Figures as EvalFigures } from '../eval/run.ts';
 import { buildHouseholdCase } from '../eval/scenario.ts';
+import { tariffParams } from '../data/tariff.ts';
+import type { TradeTerms } from '../market/ledger.ts';
+import { peerPositions, settle, type PeerPosition } from '../market/settlement.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
 import type { HourRecord, SafetyEvent } from '../records/types.ts';
 
@@ -41,8 +45,10 @@ export interface HouseholdRecords {
 }
 
 export interface Figures extends EvalFigures {
-  /** P2P energy traded (kWh): a household's purchases plus sales; the community's counts each trade once. */
+  /** P2P energy delivered, as the settlement metered it (kWh): a household's net purchases plus net sales of each hour; the community's, each trade once. */
   tradedKwh: number;
+  /** P2P energy the committed trades contracted (kWh): a household's, every trade it is part of; the community's, each trade once. */
+  contractedTradeKwh: number;
   /** Safety actions taken (conditions entered and setpoints clipped). */
   safetyEvents: number;
   /** Cost of each day (EUR): energy, real time, wear, P2P and that day's demand charge. */
@@ -82,7 +88,8 @@ export function summariseRun(records: readonly HouseholdRecords[], daysMs: reado
   const dayHours = records.map((r) => recordsByDay(r, daysMs));
   // The community charge of each day, split by coincident import (src/eval/bill.ts), on the meters' exchange.
   const shares = daysMs.map((_, d) => communityChargeShares(dayHours.map((days) => days[d]!.map((r) => r.importKwh - r.exportKwh)), communityChargeEurPerKwDay));
-  const households = records.map((r, i) => householdFigures(r, daysMs, dayHours[i]!, shares.map((share) => share.sharesEur[i]!)));
+  const metered = meteredTrades(records.map((r) => r.household), dayHours);
+  const households = records.map((r, i) => householdFigures(r, daysMs, dayHours[i]!, metered.positions[i]!, shares.map((share) => share.sharesEur[i]!)));
   const cost = emptyCost();
   const bill = emptyBill();
   for (const h of households) {
@@ -104,10 +111,11 @@ export function summariseRun(records: readonly HouseholdRecords[], daysMs: reado
     households,
     community: {
       ...periodFigures(daysMs, communityExchangeKw, communityDaily.bill, communityDaily.cost, bill, cost, violationRates(communityDays, jointOver)),
-      tradedKwh: households.reduce((sum, h) => sum + h.tradedKwh, 0) / 2,
+      tradedKwh: metered.dailyDeliveredKwh.reduce((a, b) => a + b, 0),
+      contractedTradeKwh: metered.dailyContractedKwh.reduce((a, b) => a + b, 0),
       safetyEvents: households.reduce((sum, h) => sum + h.safetyEvents, 0),
       dailyCostEur: perDay((h) => h.dailyCostEur),
-      dailyTradedKwh: perDay((h) => h.dailyTradedKwh).map((kwh) => kwh / 2),
+      dailyTradedKwh: metered.dailyDeliveredKwh,
       dailySafetyEvents: perDay((h) => h.dailySafetyEvents),
       hourlyImportKw: communityExchangeKw.flat().map((g) => Math.max(g, 0)),
       daily: communityDaily,
@@ -120,28 +128,73 @@ interface DailyBreakdowns {
   cost: CostBreakdown[];
 }
 
-function householdFigures(records: HouseholdRecords, daysMs: readonly number[], dayHours: readonly HourRecord[][], communityShareEur: readonly number[]): HouseholdFigures {
+/**
+ * Each household's P2P position in every hour of every day, its committed trades settled on the
+ * meters of both sides as the market settles them (src/market/settlement.ts, as src/eval does): a
+ * buyer pays for what its seller injected, a seller that injected less compensates the buyer's
+ * real-time purchase. Both sides record a trade; it is settled once. A counterparty whose meter
+ * is not in the run (the cloud energy storage) is taken to deliver and draw what it contracted.
+ */
+function meteredTrades(households: readonly string[], dayHours: readonly HourRecord[][][]): { positions: PeerPosition[][][]; dailyDeliveredKwh: number[]; dailyContractedKwh: number[] } {
+  const dailyDeliveredKwh: number[] = [];
+  const dailyContractedKwh: number[] = [];
+  const byHour = (dayHours[0] ?? []).map((hours, d) => {
+    dailyDeliveredKwh.push(0);
+    dailyContractedKwh.push(0);
+    return hours.map((_, h) => {
+      const records = dayHours.map((days) => days[d]![h]!);
+      const terms = new Map<string, TradeTerms>();
+      records.forEach((r, n) => {
+        for (const t of r.trades) {
+          if (terms.has(t.tradeId) || t.energyKwh === 0) continue;
+          const [seller, buyer] = t.energyKwh > 0 ? [t.peerId, households[n]!] : [households[n]!, t.peerId];
+          terms.set(t.tradeId, { tradeId: t.tradeId, offerId: t.tradeId, seller, buyer, slotStartMs: r.hourStartMs, slotMinutes: 60, powerKw: Math.abs(t.energyKwh), priceEurPerKwh: t.priceEurPerKwh });
+        }
+      });
+      const trades = [...terms.values()];
+      const meteredExportKwh: Record<string, number> = {};
+      for (const t of trades) {
+        meteredExportKwh[t.seller] = (meteredExportKwh[t.seller] ?? 0) + t.powerKw;
+        meteredExportKwh[t.buyer] = (meteredExportKwh[t.buyer] ?? 0) - t.powerKw;
+      }
+      records.forEach((r, n) => (meteredExportKwh[households[n]!] = r.exportKwh - r.importKwh));
+      const settled = settle(trades, meteredExportKwh, { gridFeeEurPerKwh: tariffParams.p2pGridFeeEurPerKwh, realtimeBuyEurPerKwh: records[0]!.realtimeBuyEurPerKwh });
+      for (const x of settled) {
+        dailyDeliveredKwh[d]! += x.paidKwh;
+        dailyContractedKwh[d]! += x.contractedKwh;
+      }
+      const positions = peerPositions(trades, settled);
+      return households.map((id) => positions.get(id) ?? { energyKwh: 0, paidEur: 0 });
+    });
+  });
+  return { positions: households.map((_, n) => byHour.map((hours) => hours.map((positions) => positions[n]!))), dailyDeliveredKwh, dailyContractedKwh };
+}
+
+function householdFigures(records: HouseholdRecords, daysMs: readonly number[], dayHours: readonly HourRecord[][], metered: readonly PeerPosition[][], communityShareEur: readonly number[]): HouseholdFigures {
   const cost = emptyCost();
   const bill = emptyBill();
   const daily: DailyBreakdowns = { bill: [], cost: [] };
   const dailyCostEur: number[] = [];
   const dailyTradedKwh: number[] = [];
+  let contractedTradeKwh = 0;
   for (const [d, hours] of dayHours.entries()) {
+    const p2p = metered[d]!;
     const dayCost = emptyCost();
-    for (const r of hours) addCost(dayCost, settleHour(r));
+    for (const [h, r] of hours.entries()) addCost(dayCost, settleHour(r, p2p[h]!));
     const charge = demandCharge(hours.map((r) => r.importKwh));
     dayCost.demandCharge += charge;
     dayCost.total += charge;
     addCost(cost, dayCost);
-    const dayMetered = dayBill(hours.map((r) => ({ gridKw: r.importKwh - r.exportKwh, tradeKw: r.tradeKwh, batteryKw: r.batteryDischargeKwh - r.batteryChargeKwh, buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh })), batteryWearEurPerKw2h);
-    dayMetered.p2p = hours.reduce((sum, r) => sum + r.tradeCostEur, 0);
+    const dayMetered = dayBill(hours.map((r, h) => ({ gridKw: r.importKwh - r.exportKwh, tradeKw: p2p[h]!.energyKwh, batteryKw: r.batteryDischargeKwh - r.batteryChargeKwh, buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh })), batteryWearEurPerKw2h);
+    dayMetered.p2p = p2p.reduce((sum, x) => sum + x.paidEur, 0);
     dayMetered.communityCharge = communityShareEur[d]!;
     dayMetered.total += dayMetered.p2p + dayMetered.communityCharge;
     addBill(bill, dayMetered);
     daily.bill.push(dayMetered);
     daily.cost.push(dayCost);
     dailyCostEur.push(dayCost.total);
-    dailyTradedKwh.push(hours.reduce((sum, r) => sum + Math.abs(r.tradeKwh), 0));
+    dailyTradedKwh.push(p2p.reduce((sum, x) => sum + Math.abs(x.energyKwh), 0));
+    contractedTradeKwh += hours.reduce((sum, r) => sum + r.trades.reduce((s, t) => s + Math.abs(t.energyKwh), 0), 0);
   }
   const hours = dayHours.flat();
   const hourlyImportKw = hours.map((r) => r.importKwh);
@@ -160,6 +213,7 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
     household: records.household,
     ...periodFigures(daysMs, dayHours.map((day) => day.map((r) => r.importKwh - r.exportKwh)), daily.bill, daily.cost, bill, cost, violationRates(dayHours.map((day) => day.map(violatedFlags)), jointOver)),
     tradedKwh: dailyTradedKwh.reduce((a, b) => a + b, 0),
+    contractedTradeKwh,
     safetyEvents: dailySafetyEvents.reduce((a, b) => a + b, 0),
     dailyCostEur,
     dailyTradedKwh,
@@ -170,14 +224,14 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
   };
 }
 
-function settleHour(r: HourRecord) {
+function settleHour(r: HourRecord, p2p: PeerPosition) {
   const cost = hourCost(
-    { gridKw: r.importKwh - r.exportKwh - r.tradeKwh, scheduledGridKw: r.scheduledGridKw ?? 0, batteryKw: r.batteryDischargeKwh - r.batteryChargeKwh },
+    { gridKw: r.importKwh - r.exportKwh - p2p.energyKwh, scheduledGridKw: r.scheduledGridKw ?? 0, batteryKw: r.batteryDischargeKwh - r.batteryChargeKwh },
     { buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh, realtimeBuyEurPerKwh: r.realtimeBuyEurPerKwh, realtimeSellEurPerKwh: r.realtimeSellEurPerKwh },
     batteryWearEurPerKw2h,
   );
-  cost.p2p = r.tradeCostEur;
-  cost.total += r.tradeCostEur;
+  cost.p2p = p2p.paidEur;
+  cost.total += p2p.paidEur;
   return cost;
 }
 
@@ -244,6 +298,7 @@ export async function noControlRecords(series: readonly HouseholdSeries[], price
           realtimeSellEurPerKwh: tariff.realtimeSellEurPerKwh[0]!,
           tradeKwh: 0,
           tradeCostEur: 0,
+          trades: [],
           socMinFraction: socFraction,
           socMaxFraction: socFraction,
           violations: families.filter((f) => o.violated[f]),

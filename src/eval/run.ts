@@ -7,7 +7,7 @@
 import { tariffParams } from '../data/tariff.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
 import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from './bill.ts';
-import { settle } from '../market/settlement.ts';
+import { peerPositions, settle } from '../market/settlement.ts';
 import type { Controller, DecisionContext, FleetController, SolveRecord } from './controller.ts';
 import { gridKpis, quarterOf, type GridKpis } from './grid-kpis.ts';
 import { addCost, demandCharge, emptyCost, hourCost, storedEnergyValueEurPerKwh, summariseSolves, violationRates, type CostBreakdown, type SolveSummary, type ViolationRates } from './metrics.ts';
@@ -358,11 +358,9 @@ function settleHourTrades(trades: readonly { seller: number; buyer: number; ener
   if (trades.length === 0) return;
   const terms = trades.map((t, k) => ({ tradeId: String(k), offerId: String(k), seller: String(t.seller), buyer: String(t.buyer), slotStartMs: 0, slotMinutes: 60, powerKw: t.energyKwh, priceEurPerKwh: t.priceEurPerKwh }));
   const meteredExportKwh = Object.fromEntries(outcomes.map((o, n) => [String(n), -o.gridKw]));
-  settle(terms, meteredExportKwh, { gridFeeEurPerKwh: tariffParams.p2pGridFeeEurPerKwh, realtimeBuyEurPerKwh }).forEach((s, k) => {
-    const { seller, buyer } = trades[k]!;
-    day[seller]!.tradeKw[hourOfDay]! -= s.paidKwh;
-    day[seller]!.p2pEur -= s.sellerReceivesEur - s.sellerPenaltyEur;
-    day[buyer]!.tradeKw[hourOfDay]! += s.paidKwh - s.buyerShortfallKwh;
-    day[buyer]!.p2pEur += s.buyerPaysEur - s.sellerPenaltyEur;
-  });
+  const settled = settle(terms, meteredExportKwh, { gridFeeEurPerKwh: tariffParams.p2pGridFeeEurPerKwh, realtimeBuyEurPerKwh });
+  for (const [n, position] of peerPositions(terms, settled)) {
+    day[Number(n)]!.tradeKw[hourOfDay]! += position.energyKwh;
+    day[Number(n)]!.p2pEur += position.paidEur;
+  }
 }

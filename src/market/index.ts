@@ -14,7 +14,7 @@ export { DEFAULT_LIMITS, REJECT_REASONS } from './messages.ts';
 export type { Envelope, MessageLimits, RejectReason, OfferBody, AcceptBody, ConfirmBody, PresenceBody, RoundBody } from './messages.ts';
 export { PROTOCOL_ROOT, topicFor, type MessageKind } from './topics.ts';
 export { Ledger, type LedgerEntry, type TradeState, type TradeTerms } from './ledger.ts';
-export { settle, type SettlementPrices, type TradeSettlement } from './settlement.ts';
+export { peerPositions, settle, type PeerPosition, type SettlementPrices, type TradeSettlement } from './settlement.ts';
 export { withCommittedTrades } from './optimizer-link.ts';
 export { fromBilateralTrades } from './cleared-trades.ts';
 export { outsideMandate, type Mandate, type MandateOrder } from './mandate.ts';

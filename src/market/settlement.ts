@@ -73,3 +73,29 @@ export function settle(
 function contracted(trade: TradeTerms): number {
   return trade.powerKw * (trade.slotMinutes / 60);
 }
+
+/** A peer's side of a slot's settlement. */
+export interface PeerPosition {
+  /** P2P energy it took over its meter (kWh, + bought, − sold): what it paid for, less what it did not draw. */
+  energyKwh: number;
+  /** What it paid its peers (EUR, − = earned), fees and shortfall penalties included. */
+  paidEur: number;
+}
+
+/** Each peer's position from a slot's trades and their settlements (in the same order), the peers without trades left out. */
+export function peerPositions(trades: readonly TradeTerms[], settlements: readonly TradeSettlement[]): Map<string, PeerPosition> {
+  const positions = new Map<string, PeerPosition>();
+  const of = (peerId: string): PeerPosition => {
+    let p = positions.get(peerId);
+    if (!p) positions.set(peerId, (p = { energyKwh: 0, paidEur: 0 }));
+    return p;
+  };
+  settlements.forEach((s, k) => {
+    const { seller, buyer } = trades[k]!;
+    of(seller).energyKwh -= s.paidKwh;
+    of(seller).paidEur -= s.sellerReceivesEur - s.sellerPenaltyEur;
+    of(buyer).energyKwh += s.paidKwh - s.buyerShortfallKwh;
+    of(buyer).paidEur += s.buyerPaysEur - s.sellerPenaltyEur;
+  });
+  return positions;
+}

@@ -73,6 +73,15 @@ export interface TradeView {
   state: string;
 }
 
+/** A committed P2P trade's part in one hour, from this gateway's side, as contracted (metering settles it: src/market/settlement.ts). */
+export interface HourTrade {
+  tradeId: string;
+  peerId: string;
+  /** + = this gateway buys (kWh over the hour). */
+  energyKwh: number;
+  priceEurPerKwh: number;
+}
+
 /**
  * Per-hour account of what happened, from the gateway's own meter and plan: what the
  * community summary and the status page are built from. Energies are measured (meter
@@ -97,9 +106,11 @@ export interface HourRecord {
   sellEurPerKwh: number;
   realtimeBuyEurPerKwh: number;
   realtimeSellEurPerKwh: number;
-  /** Net P2P energy bought this hour (kWh, − = sold) and what it cost (EUR, − = earned, fees included). */
+  /** Net P2P energy bought this hour (kWh, − = sold) and what it cost (EUR, − = earned, fees included), as contracted. */
   tradeKwh: number;
   tradeCostEur: number;
+  /** The committed trades of the hour, whose sums tradeKwh and tradeCostEur are: the community's settlement meters each of them. */
+  trades: HourTrade[];
   socMinFraction: number;
   socMaxFraction: number;
   /** Chance-constraint rows violated this hour (family names of formulation §4). */

@@ -21,7 +21,7 @@
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { chanceRows, rowExcess, type ChanceFamily, type Plan } from '../optimizer/index.ts';
 import { violationToleranceKw } from '../optimizer/settings.ts';
-import type { HourRecord, MarketView, Measurement, TariffSource } from './types.ts';
+import type { HourRecord, HourTrade, MarketView, Measurement, TariffSource } from './types.ts';
 
 const HOUR_MS = 3_600_000;
 const FAMILIES: readonly ChanceFamily[] = ['import', 'export', 'discharge', 'charge', 'socMin', 'socMax'];
@@ -233,6 +233,7 @@ export class HourAccount {
       ...this.tariff.hour(hourStartMs),
       tradeKwh: trades.kwh,
       tradeCostEur: trades.costEur,
+      trades: trades.list,
       socMinFraction: socMin,
       socMaxFraction: socMax,
       violations: this.violations(bin),
@@ -260,9 +261,10 @@ export class HourAccount {
   }
 
   /** Committed P2P trades of the hour: + bought; the buyer pays the price plus the P2P grid fee, the seller earns the price. */
-  private tradesOf(hourStartMs: number): { kwh: number; costEur: number } {
+  private tradesOf(hourStartMs: number): { kwh: number; costEur: number; list: HourTrade[] } {
     let kwh = 0;
     let costEur = 0;
+    const list: HourTrade[] = [];
     for (const t of this.market?.trades() ?? []) {
       if (t.state !== 'committed') continue;
       const overlapH = (Math.min(t.slotEndMs, hourStartMs + HOUR_MS) - Math.max(t.slotStartMs, hourStartMs)) / HOUR_MS;
@@ -270,8 +272,9 @@ export class HourAccount {
       const e = t.powerKw * overlapH;
       kwh += e;
       costEur += e * t.priceEurPerKwh + Math.max(0, e) * this.tariff.p2pGridFeeEurPerKwh;
+      list.push({ tradeId: t.tradeId, peerId: t.peerId, energyKwh: e, priceEurPerKwh: t.priceEurPerKwh });
     }
-    return { kwh, costEur };
+    return { kwh, costEur, list };
   }
 }
 

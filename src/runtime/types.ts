@@ -8,7 +8,7 @@ import type { PeerTrade, Plan, SolveStatus } from '../optimizer/types.ts';
 import type { HourTariff } from '../data/tariff.ts';
 import type { TradeView } from '../records/types.ts';
 
-export type { Measurement, SafetyReason, ControlMode, SafetyEvent, Setpoint, TradeView, HourRecord, RuntimeSnapshot, RuntimeStore, ShiftableDemandFeed } from '../records/types.ts';
+export type { Measurement, SafetyReason, ControlMode, SafetyEvent, Setpoint, TradeView, HourRecord, HourTrade, RuntimeSnapshot, RuntimeStore, ShiftableDemandFeed } from '../records/types.ts';
 
 /** The plan the fast loop follows, with the forecast it was solved against (ξ = w − μ₀ needs μ). */
 export interface ActivePlan {

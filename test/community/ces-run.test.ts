@@ -65,6 +65,10 @@ describe('the community run with a CES (end to end)', () => {
           const energyKwh = committed.map((t) => (t.buyer === household ? 1 : -1) * t.powerKw * Math.max(0, (Math.min(t.slotStartMs + t.slotMinutes * 60_000, hour.hourStartMs + 3_600_000) - Math.max(t.slotStartMs, hour.hourStartMs)) / 3_600_000));
           expect(hour.tradeKwh).toBeCloseTo(energyKwh.reduce((s, e) => s + e, 0), 9);
           expect(hour.tradeCostEur).toBeCloseTo(energyKwh.reduce((s, e, k) => s + e * committed[k]!.priceEurPerKwh + Math.max(0, e) * tariffParams.p2pGridFeeEurPerKwh, 0), 9);
+          // Each committed trade of the hour is in the record, for the summary to settle on the meters.
+          const inHour = committed.flatMap((t, k) => (energyKwh[k] !== 0 ? [{ tradeId: t.tradeId, peerId: t.buyer === household ? t.seller : t.buyer, energyKwh: energyKwh[k]! }] : []));
+          expect(hour.trades.map(({ tradeId, peerId, energyKwh: e }) => ({ tradeId, peerId, energyKwh: e }))).toEqual(expect.arrayContaining(inHour));
+          expect(hour.trades).toHaveLength(inHour.length);
         }
       } finally {
         runtime.close();

@@ -15,7 +15,7 @@ function records(household: string, importKw: (h: number) => number): HouseholdR
     Array.from({ length: 24 }, (_, h): HourRecord => ({
       hourStartMs: day + h * HOUR_MS, importKwh: importKw(h), exportKwh: 0, peakImportKw: importKw(h), pvKwh: 0, batteryDischargeKwh: 0, batteryChargeKwh: 0,
       shiftableRequestedKwh: 0, shiftableServedKwh: 0, scheduledGridKw: importKw(h), buyEurPerKwh: 0.3, sellEurPerKwh: 0.08, realtimeBuyEurPerKwh: 0.4,
-      realtimeSellEurPerKwh: 0.04, tradeKwh: h === 12 ? 0.2 : 0, tradeCostEur: 0, socMinFraction: 0.5, socMaxFraction: 0.5, violations: [], safeIterations: 0, iterations: 4,
+      realtimeSellEurPerKwh: 0.04, tradeKwh: 0, tradeCostEur: 0, trades: [], socMinFraction: 0.5, socMaxFraction: 0.5, violations: [], safeIterations: 0, iterations: 4,
     })),
   );
   return { household, hours, energy: [{ atMs: days[0]!, energyKwh: 5 }], safetyEvents: [{ atMs: days[0]! + 3 * HOUR_MS, reason: 'bms-limit', action: 'clip', detail: 'x' }] };

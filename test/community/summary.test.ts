@@ -20,7 +20,7 @@ function quietHour(hourStartMs: number, changes: Partial<HourRecord> = {}): Hour
     hourStartMs, importKwh: 0, exportKwh: 0, peakImportKw: 0, pvKwh: 0, batteryDischargeKwh: 0, batteryChargeKwh: 0,
     shiftableRequestedKwh: 0, shiftableServedKwh: 0, scheduledGridKw: 0,
     buyEurPerKwh: 0.3, sellEurPerKwh: 0.08, realtimeBuyEurPerKwh: 0.4, realtimeSellEurPerKwh: 0.04,
-    tradeKwh: 0, tradeCostEur: 0, socMinFraction: 0.5, socMaxFraction: 0.5, violations: [], safeIterations: 0, iterations: 10,
+    tradeKwh: 0, tradeCostEur: 0, trades: [], socMinFraction: 0.5, socMaxFraction: 0.5, violations: [], safeIterations: 0, iterations: 10,
     ...changes,
   };
 }
@@ -32,16 +32,16 @@ function days(special: Record<number, Partial<HourRecord>>): HourRecord[] {
 const event = (hour: number, action: SafetyEvent['action']): SafetyEvent => ({ atMs: day1 + hour * HOUR_MS + 60_000, reason: 'soc-guard', action, detail: 'test' });
 
 // Household A, day 1: h0 imports 2 against a schedule of 1.5 with the battery discharging 1 kW;
-// h1 exports 1 against a planned export of 2; h2 imports 1 of which 0.5 is bought from B (0.10 EUR
-// with fees) on a schedule of 0.5; h3 imports 1 with no plan. Day 2: h10 imports 1 as scheduled.
+// h1 exports 1 against a planned export of 2; h2 imports 1 of which 0.5 is bought from B at 0.11 (0.10 EUR
+// with the 0.09 fee) on a schedule of 0.5; h3 imports 1 with no plan. Day 2: h10 imports 1 as scheduled.
 // Its battery goes from 5 to 4 kWh. Household B, day 1: h2 exports 1 of which 0.5 is sold to A
-// (earning 0.05) on a schedule of −0.5; h5 imports 3 as scheduled and violates its import row.
+// (earning 0.055) on a schedule of −0.5; h5 imports 3 as scheduled and violates its import row.
 const a: HouseholdRecords = {
   household: 'a',
   hours: days({
     0: { importKwh: 2, scheduledGridKw: 1.5, batteryDischargeKwh: 1 },
     1: { exportKwh: 1, scheduledGridKw: -2 },
-    2: { importKwh: 1, scheduledGridKw: 0.5, tradeKwh: 0.5, tradeCostEur: 0.1 },
+    2: { importKwh: 1, scheduledGridKw: 0.5, tradeKwh: 0.5, tradeCostEur: 0.1, trades: [{ tradeId: 'ab', peerId: 'b', energyKwh: 0.5, priceEurPerKwh: 0.11 }] },
     3: { importKwh: 1, scheduledGridKw: null },
     34: { importKwh: 1, scheduledGridKw: 1 },
   }),
@@ -51,7 +51,7 @@ const a: HouseholdRecords = {
 const b: HouseholdRecords = {
   household: 'b',
   hours: days({
-    2: { exportKwh: 1, scheduledGridKw: -0.5, tradeKwh: -0.5, tradeCostEur: -0.05 },
+    2: { exportKwh: 1, scheduledGridKw: -0.5, tradeKwh: -0.5, tradeCostEur: -0.055, trades: [{ tradeId: 'ab', peerId: 'a', energyKwh: -0.5, priceEurPerKwh: 0.11 }] },
     5: { importKwh: 3, scheduledGridKw: 3, violations: ['import'] },
   }),
   energy: [],
@@ -70,11 +70,11 @@ describe('the community summary', () => {
     expect(sa!.cost.storedEnergy).toBeCloseTo(0.285, 9);
     expect(sa!.cost).toMatchObject({ p2p: expect.closeTo(0.1, 9), demandCharge: expect.closeTo(1.5, 9), batteryWear: expect.closeTo(0.005, 9) });
     expect(sa!.cost.total).toBeCloseTo(2.545 + 0.8 + 0.285, 9);
-    // B: −0.04 (h2 retailer export of 0.5) − 0.05 (P2P) + 0.90 (h5) + 0.5 × 3 demand; no energy measured, so no stored-energy term.
-    expect(sb!.cost.total).toBeCloseTo(2.31, 9);
+    // B: −0.04 (h2 retailer export of 0.5) − 0.055 (P2P) + 0.90 (h5) + 0.5 × 3 demand; no energy measured, so no stored-energy term.
+    expect(sb!.cost.total).toBeCloseTo(2.305, 9);
     expect(sb!.cost.storedEnergy).toBe(0);
-    expect(summary.community.cost.total).toBeCloseTo(2.545 + 0.8 + 0.285 + 2.31, 9);
-    expect(summary.community.dailyCostEur[0]).toBeCloseTo(2.545 + 2.31, 9);
+    expect(summary.community.cost.total).toBeCloseTo(2.545 + 0.8 + 0.285 + 2.305, 9);
+    expect(summary.community.dailyCostEur[0]).toBeCloseTo(2.545 + 2.305, 9);
   });
 
   it('computes peak import and PAR on hourly import, the community on its netted import at the connection point', () => {
@@ -94,8 +94,8 @@ describe('the community summary', () => {
     // A day 2: 0.3 + demand 0.5, and the whole community peak (1 kW at h10) at 1 €/kW.
     expect(sa!.daily.bill[1]!.total).toBeCloseTo(0.3 + 0.5 + 1, 9);
     expect(sa!.bill.total).toBeCloseTo(2.075 + 1.8 + 0.285, 9);
-    // B day 1: −0.5 × 0.08 to the retailer, −0.05 from A, 3 × 0.3, demand 0.5 × 3, community charge 3 × 1.
-    expect(sb!.bill.total).toBeCloseTo(-0.04 - 0.05 + 0.9 + 1.5 + 3, 9);
+    // B day 1: −0.5 × 0.08 to the retailer, −0.055 from A, 3 × 0.3, demand 0.5 × 3, community charge 3 × 1.
+    expect(sb!.bill.total).toBeCloseTo(-0.04 - 0.055 + 0.9 + 1.5 + 3, 9);
     expect(summary.community.bill.communityCharge).toBeCloseTo(4, 9);
     expect(summary.community.bill.total).toBeCloseTo(sa!.bill.total + sb!.bill.total, 9);
   });
@@ -120,6 +120,41 @@ describe('the community summary', () => {
     const gap: HouseholdRecords = { ...b, hours: b.hours.filter((h) => h.hourStartMs !== day2 + 7 * HOUR_MS) };
     expect(completeDays([a, gap], [day1, day2])).toEqual([day1]);
     expect(() => summariseRun([a, gap], [day1, day2])).toThrow(/b: no record of the hour 2016-07-02T07:00/);
+  });
+});
+
+describe("the community summary's P2P settlement", () => {
+  // Day 1, h6: A bought 1 kWh from B at 0.11 EUR/kWh, but B's meter exported only 0.4 kWh (its
+  // battery covered its own load instead); A imported 1.5 kWh. h7: A sold 0.5 kWh to the CES (no
+  // meter in the run) and exported 0.5. Flat tariff: buy 0.30, sell 0.08, real time 0.40 / 0.04,
+  // P2P fee 0.09 (evaluation.md).
+  const trade = (tradeId: string, peerId: string, energyKwh: number) => ({ tradeId, peerId, energyKwh, priceEurPerKwh: 0.11 });
+  const buyer: HouseholdRecords = {
+    household: 'a',
+    hours: days({ 6: { importKwh: 1.5, scheduledGridKw: 0.5, tradeKwh: 1, tradeCostEur: 0.2, trades: [trade('t6', 'b', 1)] }, 7: { exportKwh: 0.5, scheduledGridKw: 0, tradeKwh: -0.5, tradeCostEur: -0.055, trades: [trade('t7', 'ces', -0.5)] } }),
+    energy: [],
+    safetyEvents: [],
+  };
+  const seller: HouseholdRecords = { household: 'b', hours: days({ 6: { exportKwh: 0.4, scheduledGridKw: 0, tradeKwh: -1, tradeCostEur: -0.11, trades: [trade('t6', 'a', -1)] } }), energy: [], safetyEvents: [] };
+  const summary = summariseRun([buyer, seller], [day1]);
+  const [sa, sb] = summary.households;
+
+  it('pays a seller only for what its meter injected, and makes it compensate the buyer for the rest at the real-time price', () => {
+    // Paid 0.4 kWh: A pays 0.4 × (0.11 + 0.09) = 0.08; B earns 0.4 × 0.11 = 0.044 and compensates the
+    // 0.6 kWh A took from the grid instead at 0.40 − 0.11 − 0.09 = 0.20 EUR/kWh: 0.12.
+    // h7: the CES takes what A sold; A earns 0.5 × 0.11 = 0.055.
+    expect(sa!.daily.bill[0]!.p2p).toBeCloseTo(0.08 - 0.12 - 0.055, 9);
+    expect(sb!.daily.bill[0]!.p2p).toBeCloseTo(-(0.044 - 0.12), 9);
+    // On the retailer's side of A's meter: h6 1.5 − 0.4 = 1.1 kWh bought at 0.30, h7 nothing (all sold to the CES).
+    // B's 0.4 kWh all went to A: nothing to the retailer.
+    expect(sa!.daily.bill[0]!.energy).toBeCloseTo(1.1 * 0.3, 9);
+    expect(sb!.daily.bill[0]!.energy).toBeCloseTo(0, 9);
+  });
+
+  it('counts the energy delivered and the energy contracted, each trade once for the community', () => {
+    expect(sa).toMatchObject({ tradedKwh: expect.closeTo(0.9, 9), contractedTradeKwh: expect.closeTo(1.5, 9) });
+    expect(sb).toMatchObject({ tradedKwh: expect.closeTo(0.4, 9), contractedTradeKwh: expect.closeTo(1, 9) });
+    expect(summary.community).toMatchObject({ tradedKwh: expect.closeTo(0.9, 9), contractedTradeKwh: expect.closeTo(1.5, 9), dailyTradedKwh: [expect.closeTo(0.9, 9)] });
   });
 });
 

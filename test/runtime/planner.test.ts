@@ -82,6 +82,7 @@ function hourRecord(series: HouseholdSeries, hourStartMs: number): HourRecord {
     realtimeSellEurPerKwh: 0.04,
     tradeKwh: 0,
     tradeCostEur: 0,
+    trades: [],
     socMinFraction: 0.5,
     socMaxFraction: 0.5,
     violations: [],

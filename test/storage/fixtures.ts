@@ -86,6 +86,7 @@ export function hour(id: number): HourRecord {
     realtimeSellEurPerKwh: 0.06,
     tradeKwh: -0.5,
     tradeCostEur: -0.1,
+    trades: [{ tradeId: 't1', peerId: 'gw-b', energyKwh: -0.5, priceEurPerKwh: 0.2 }],
     socMinFraction: 0.4,
     socMaxFraction: 0.6,
     violations: [],

@@ -108,6 +108,7 @@ export function hourRecord(hourStartMs: number): HourRecord {
     realtimeSellEurPerKwh: 0.05,
     tradeKwh: 0.5,
     tradeCostEur: 0.1,
+    trades: [{ tradeId: 't1', peerId: 'gw-b', energyKwh: 0.5, priceEurPerKwh: 0.11 }],
     socMinFraction: 0.48,
     socMaxFraction: 0.6,
     violations: [],
