@@ -537,6 +537,12 @@ export function buildModel(input: ProblemInput, options: ModelOptions = DEFAULT_
     r = b.beginRows();
     for (let t = 0; t < T; t++) b.row(-inf, 0, [[gImp.start + t, 1], [peakCol(t), -1]]);
     b.endRows('peakImport', r, T, 1, 'outer');
+    if (trades.length > 0) {
+      // The bill charges the meter's import, and P2P energy bought crosses the meter: n_t + Σ_m x_{m,t} ≤ P̄.
+      r = b.beginRows();
+      for (let t = 0; t < T; t++) b.row(-inf, 0, [[net.start + t, 1], ...trades.map((tr): [number, number] => [tr.start + t, 1]), [peakCol(t), -1]]);
+      b.endRows('peakMeter', r, T, 1, 'outer');
+    }
   }
 
   if (cum) {

@@ -49,6 +49,24 @@ describe('the per-day demand charge', () => {
     expect(Math.max(...b.plan.gridImportKw.slice(0, 6))).toBeGreaterThanOrEqual(Math.max(...a.plan.gridImportKw.slice(0, 6)) - 1e-7);
   });
 
+  it("bills the meter's peak: a committed P2P purchase raises the planned peak as it raises the metered one (matches cvxopt)", { timeout: 60_000 }, async () => {
+    const withPeer = syntheticInput({ stepHours: new Array<number>(8).fill(1), samples: 5, startHour: 18, peakEurPerKw: 0.3, peers: 1 });
+    // A 3 kW purchase committed for the evening's second hour: it crosses the meter like grid import.
+    const input: ProblemInput = { ...withPeer, peers: withPeer.peers!.map((p) => ({ ...p, committedKw: [null, 3, null, null, null, null, null, null] })) };
+    const reference = referenceSolve(input, 1e-7);
+    const result = await optimizer.solve(input);
+    if (!result.ok) throw new Error(`${result.status}: ${result.message}`);
+    const plan = result.plan;
+    expect(Math.abs(plan.objectiveEur - reference.objective) / Math.max(1, Math.abs(reference.objective))).toBeLessThan(1e-6);
+    const peerId = input.peers![0]!.peerId;
+    const meterKw = plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]! + plan.tradesKw[peerId]![t]!);
+    expect(plan.tradesKw[peerId]![1]).toBeCloseTo(3, 9);
+    // The planned peak bounds the meter's import in every step, and sits on the highest one (it is minimised).
+    meterKw.forEach((m) => expect(m).toBeLessThanOrEqual(plan.peakImportKw! + 1e-7));
+    expect(plan.peakImportKw).toBeCloseTo(Math.max(...meterKw, ...plan.gridImportKw), 6);
+    expect(Math.max(...meterKw)).toBeGreaterThan(Math.max(...plan.gridImportKw));
+  });
+
   it('keeps per-day peaks in the fallback plan', () => {
     const input = instances['two days, a high peak already reached today']!;
     const plan = fallbackPlan(input, undefined, 0, 'time-limit');

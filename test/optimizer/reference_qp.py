@@ -120,8 +120,8 @@ def build(inp, qp=None):
     f = qp.var("f", T) if shift else None
     s = qp.var("s", T) if shift else None
     x = [qp.var(f"x{m}", T) for m in range(len(peers))]
-    # Demand charge per billing day d: peak[d] >= every import of that day and >= the peak already
-    # reached that day (peakSoFarKw[d], charged whether or not it is exceeded).
+    # Demand charge per billing day d: peak[d] >= every import of that day (with peers, also the
+    # meter's: g+ - g- + sum_m x_m) and >= the peak already reached that day (peakSoFarKw[d], charged whether or not it is exceeded).
     day_of = tariff.get("peakDayOfStep") or [0] * T
     days = max(day_of) + 1
     so_far = tariff.get("peakSoFarKw") or [0.0] * days
@@ -180,6 +180,12 @@ def build(inp, qp=None):
             qp.add_lin(x[m][t], dt[t] * p["priceEurPerKwh"][t])
         if peak is not None:
             qp.le.append(({gp[t]: 1.0, peak[day_of[t]]: -1.0}, 0.0))
+            if peers:
+                # The billed peak is the meter's: P2P energy bought crosses it too.
+                meter = {gp[t]: 1.0, gm[t]: -1.0, peak[day_of[t]]: -1.0}
+                for m in range(len(peers)):
+                    meter[x[m][t]] = 1.0
+                qp.le.append((meter, 0.0))
         # energy cost
         qp.add_lin(gp[t], dt[t] * tariff["buyEurPerKwh"][t])
         qp.add_lin(gm[t], -dt[t] * tariff["sellEurPerKwh"][t])
