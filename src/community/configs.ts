@@ -69,11 +69,14 @@ export function controlFor(speed: number | 'lockstep') {
 }
 
 /**
- * Lock-step: the fast loop twice an hour, as at the default 7200× (the replayed profiles are hourly
- * means held for their hour), and the evaluation's solve budget (time waits for the solve, so a
- * solve ends by convergence, not by the machine's load: the run is deterministic).
+ * Lock-step: the fast loop every 5 minutes, and the evaluation's solve budget (time waits for the
+ * solve, so a solve ends by convergence, not by the machine's load: the run is deterministic). The
+ * replayed profiles are hourly means held for their hour, so two rounds an hour would see every
+ * change of the data; but the relays realise the plan's f_k by duty cycle over the rounds, and a
+ * half-hour round serves a 2 kW dishwasher in 1 kWh quanta, which made hours of the plan's small
+ * f_k the households' daily peaks (docs/community.md, "Against the evaluation").
  */
-const lockstepControl = { fastPeriodS: 1800, stepMinutes, revertTimeoutS: 18_000, solveBudgetMs: 10_000 };
+const lockstepControl = { fastPeriodS: 300, stepMinutes, revertTimeoutS: 3_000, solveBudgetMs: 10_000 };
 
 export function writeRunLayout(options: RunLayoutOptions): { membersFile: string; gateways: GatewayFiles[]; ces?: GatewayFiles } {
   const dataDir = resolve(options.dataDir);
