@@ -25,6 +25,10 @@ const usage = `usage: prosumer-edge community [options]
                   and the figures do not depend on the machine's load)
   --out DIR       runs go to DIR/<timestamp>/ (default out/community)
   --data DIR      data in the layout of ../shared/data (default data/community)
+  --community-chance EPS
+                  switch the community import chance family on at ε = EPS (0 < EPS < 1): the gateways
+                  plan the community's import against its peak with probability 1 − EPS over their joint
+                  forecast errors (market.communityImportChance; off by default; docs/community-coordination.md)
   --ces           add the cloud energy storage operator (prosumer-edge ces-agent, 100 kWh / 50 kW): it
                   rents capacity to the households each day; the report shows the rental market
                   (lock-step time only; docs/ces.md §5)
@@ -38,7 +42,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         days: { type: 'string' }, start: { type: 'string' }, speed: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' },
-        all: { type: 'boolean' }, json: { type: 'boolean' }, ces: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'community-chance': { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' }, ces: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -69,6 +73,11 @@ export async function run(args: string[]): Promise<number> {
   if (values.start !== undefined) {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(values.start) || Number.isNaN(Date.parse(`${values.start}T00:00:00Z`))) return usageError(`--start: expected a day YYYY-MM-DD, got "${values.start}"`);
     options.startDay = values.start;
+  }
+  if (values['community-chance'] !== undefined) {
+    const epsilon = Number(values['community-chance']);
+    if (!(epsilon > 0 && epsilon < 1)) return usageError(`--community-chance: expected ε with 0 < ε < 1, got "${values['community-chance']}"`);
+    options.communityImportEpsilon = epsilon;
   }
   if (values.ces) {
     if (options.speed !== undefined) return usageError('--ces runs on lock-step time: drop --speed');

@@ -32,6 +32,8 @@ export interface RunLayoutOptions {
   hours: number;
   /** With a CES (`--ces`, lock-step only): the days it clears and the run's end (docs/ces.md §5). */
   ces?: { days: string[]; endIso: string };
+  /** The community import chance family every gateway plans with (`--community-chance`); absent: off. */
+  communityImportChance?: { epsilon: number };
 }
 
 export interface GatewayFiles {
@@ -118,7 +120,7 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
       tariff: { pricesFile: join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv') },
       forecast: { historyFile: join(dataDir, 'buildings', `${setup.household}_hourly.csv`) },
       control,
-      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community', ...(ces ? { ces: cesId } : {}) },
+      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community', ...(ces ? { ces: cesId } : {}), ...(options.communityImportChance ? { communityImportChance: options.communityImportChance } : {}) },
       storage: { dir: g.storageDir, measurementEveryS: Math.max(control.fastPeriodS, 300) },
       // No status page: four gateways on one machine would need four ports, and the report shows the run.
       telemetry: { mqtt: { brokerUrl: options.brokerUrl } },

@@ -73,6 +73,8 @@ export interface CommunityOptions {
   signal?: AbortSignal;
   /** Add the CES operator (`prosumer-edge ces-agent`, docs/ces.md §5) on the same broker and lock-step time. */
   ces?: boolean;
+  /** ε^C of the community import chance family (market.communityImportChance); absent: the family is off. */
+  communityImportEpsilon?: number;
 }
 
 export interface GatewayOutcome {
@@ -94,6 +96,8 @@ export interface CommunitySummary {
   dataDir: string;
   households: string[];
   speed: number | 'lockstep';
+  /** ε^C of the community import chance family the gateways planned with; null: off. */
+  communityImportEpsilon: number | null;
   /** Simulated period: the warm-up hours, then the days from the first to the last test day run. */
   startIso: string;
   endIso: string;
@@ -151,6 +155,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
         ...(wallAnchorMs !== undefined ? { wallAnchorMs } : {}),
         hours: (endMs - startMs) / HOUR_MS,
         ...(options.ces ? { ces: { days: days.map(isoDay), endIso: new Date(endMs).toISOString() } } : {}),
+        ...(options.communityImportEpsilon !== undefined ? { communityImportChance: { epsilon: options.communityImportEpsilon } } : {}),
       });
       const barrier = speed === 'lockstep' ? new LockstepBarrier(startMs, endMs) : null;
       let advancedAt = { ms: startMs, wallMs: Date.now() };
@@ -193,6 +198,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
     dataDir,
     households: ids,
     speed,
+    communityImportEpsilon: options.communityImportEpsilon ?? null,
     startIso: new Date(startMs).toISOString(),
     endIso: new Date(endMs).toISOString(),
     requestedDays: days.map(isoDay),

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeRunLayout } from '../../src/community/configs.ts';
+import { loadGatewayConfig } from '../../src/config/gateway.ts';
+import { communityDataDir } from '../../sim/plant/household.ts';
 
 const entry = fileURLToPath(new URL('../../src/cli/prosumer-edge.mjs', import.meta.url));
 const community = (...args: string[]) => spawnSync(process.execPath, [entry, 'community', ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -9,7 +15,7 @@ describe('prosumer-edge community (options)', () => {
   it('lists its options with --help and exits 0', () => {
     const result = community('--help');
     expect(result.status).toBe(0);
-    for (const option of ['--all', '--days N', '--start DAY', '--speed S', '--out DIR', '--data DIR', '--json']) expect(result.stdout).toContain(option);
+    for (const option of ['--all', '--days N', '--start DAY', '--speed S', '--out DIR', '--data DIR', '--community-chance EPS', '--json']) expect(result.stdout).toContain(option);
     expect(result.stdout).toContain('no option: the 7 test days from 2016-11-01');
   });
 
@@ -20,6 +26,7 @@ describe('prosumer-edge community (options)', () => {
       [['--start', '2016-13-01'], /--start: expected a day YYYY-MM-DD, got "2016-13-01"/],
       [['--colour'], /Unknown option '--colour'/],
       [['--all', '--days', '3'], /--all runs every test day: drop --days \/ --start/],
+      [['--community-chance', '1'], /--community-chance: expected ε with 0 < ε < 1, got "1"/],
     ] as const) {
       const result = community(...args);
       expect(result.status, args.join(' ')).toBe(2);
@@ -31,5 +38,16 @@ describe('prosumer-edge community (options)', () => {
     const result = community('--start', '2016-12-31');
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/no test day on or after 2016-12-31/);
+  });
+});
+
+describe('the community run layout', () => {
+  it('gives every gateway the community import chance family of --community-chance, in a config the gateway accepts', () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'community-layout-'));
+    const common = { runDir, dataDir: communityDataDir, households: [{ household: 'residential1', maxDelayHours: 6 }, { household: 'residential2', maxDelayHours: 6 }], brokerUrl: 'mqtt://127.0.0.1:1883', startIso: '2016-10-31T23:00:00.000Z', speed: 'lockstep' as const, hours: 25 };
+    const withChance = writeRunLayout({ ...common, communityImportChance: { epsilon: 0.05 } });
+    for (const g of withChance.gateways) expect(loadGatewayConfig(g.configFile).market?.communityImportChance).toEqual({ epsilon: 0.05 });
+    const without = writeRunLayout({ ...common, runDir: mkdtempSync(join(tmpdir(), 'community-layout-')) });
+    for (const g of without.gateways) expect(loadGatewayConfig(g.configFile).market?.communityImportChance).toBeUndefined();
   });
 });
