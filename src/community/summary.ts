@@ -136,13 +136,13 @@ interface DailyBreakdowns {
  * is not in the run (the cloud energy storage) is taken to deliver and draw what it contracted.
  */
 function meteredTrades(households: readonly string[], dayHours: readonly HourRecord[][][]): { positions: PeerPosition[][][]; dailyDeliveredKwh: number[]; dailyContractedKwh: number[] } {
-  const dailyDeliveredKwh: number[] = [];
-  const dailyContractedKwh: number[] = [];
-  const byHour = (dayHours[0] ?? []).map((hours, d) => {
-    dailyDeliveredKwh.push(0);
-    dailyContractedKwh.push(0);
-    return hours.map((_, h) => {
-      const records = dayHours.map((days) => days[d]![h]!);
+  const days = dayHours[0] ?? [];
+  const positions = households.map(() => days.map((): PeerPosition[] => []));
+  const dailyDeliveredKwh = days.map(() => 0);
+  const dailyContractedKwh = days.map(() => 0);
+  days.forEach((hours, d) =>
+    hours.forEach((_, h) => {
+      const records = dayHours.map((byDay) => byDay[d]![h]!);
       const terms = new Map<string, TradeTerms>();
       records.forEach((r, n) => {
         for (const t of r.trades) {
@@ -152,6 +152,7 @@ function meteredTrades(households: readonly string[], dayHours: readonly HourRec
         }
       });
       const trades = [...terms.values()];
+      // A counterparty without a meter here delivers and draws what it contracted; the households' meters are read.
       const meteredExportKwh: Record<string, number> = {};
       for (const t of trades) {
         meteredExportKwh[t.seller] = (meteredExportKwh[t.seller] ?? 0) + t.powerKw;
@@ -163,11 +164,11 @@ function meteredTrades(households: readonly string[], dayHours: readonly HourRec
         dailyDeliveredKwh[d]! += x.paidKwh;
         dailyContractedKwh[d]! += x.contractedKwh;
       }
-      const positions = peerPositions(trades, settled);
-      return households.map((id) => positions.get(id) ?? { energyKwh: 0, paidEur: 0 });
-    });
-  });
-  return { positions: households.map((_, n) => byHour.map((hours) => hours.map((positions) => positions[n]!))), dailyDeliveredKwh, dailyContractedKwh };
+      const byPeer = peerPositions(trades, settled);
+      households.forEach((id, n) => positions[n]![d]!.push(byPeer.get(id) ?? { energyKwh: 0, paidEur: 0 }));
+    }),
+  );
+  return { positions, dailyDeliveredKwh, dailyContractedKwh };
 }
 
 function householdFigures(records: HouseholdRecords, daysMs: readonly number[], dayHours: readonly HourRecord[][], metered: readonly PeerPosition[][], communityShareEur: readonly number[]): HouseholdFigures {
