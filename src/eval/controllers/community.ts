@@ -25,7 +25,7 @@ import { HOUR_MS } from '../../data/households.ts';
 import { tariffParams } from '../../data/tariff.ts';
 import { splitNetPositions } from '../../market/clearing/community-trades.ts';
 import type { BilateralTrade } from '../../market/clearing/types.ts';
-import { anchoredCoupling, solveCommunityCentral, solveCommunityDistributed, type CommunityAnchor, type CommunityProblem, type CommunityResult, type CommunityTerms, type SharingState } from '../../optimizer/community/index.ts';
+import { anchoredCoupling, solveCommunityCentral, solveCommunityDistributed, type CommunityAnchor, type CommunityProblem, type CommunityResult, type CommunityTerms } from '../../optimizer/community/index.ts';
 import type { Plan, ProblemInput, SolveResult } from '../../optimizer/types.ts';
 import type { Decision, DecisionContext, FleetController, SolveRecord } from '../controller.ts';
 import type { HouseholdCase } from '../scenario.ts';
@@ -82,7 +82,6 @@ function hourStarts(startMs: number, steps: number): number[] {
 export function communityController(mode: CommunityMode, households: readonly HouseholdCase[], settings: CommunitySettings, optimizerSettings: OptimizerSettings, createOptimizer: () => Optimizer): FleetController {
   const optimizers = households.map(() => createOptimizer());
   let held: (HeldPlan | null)[] = households.map(() => null);
-  let warm: SharingState | undefined;
   const bound = boundSettings(optimizerSettings);
 
   function problem(contexts: readonly DecisionContext[]): { inputs: ProblemInput[]; terms: CommunityTerms } {
@@ -100,9 +99,9 @@ export function communityController(mode: CommunityMode, households: readonly Ho
   async function solve(inputs: ProblemInput[], terms: CommunityTerms, startMs: number): Promise<CommunityResult & { rounds?: number }> {
     const community: CommunityProblem = { households: inputs, terms, startMs };
     if (mode === 'distributed') {
-      const result = await solveCommunityDistributed(community, { solveBudgetMs: settings.timeBudgetMs }, warm);
-      if (result.ok) warm = result.state;
-      return result;
+      // Cold, as the gateways clear over MQTT: yesterday's final state as the start took more rounds,
+      // not fewer (docs/community-coordination.md), and the two would part ways from the first round.
+      return solveCommunityDistributed(community, { solveBudgetMs: settings.timeBudgetMs });
     }
     return solveCommunityCentral(community, { timeBudgetMs: settings.timeBudgetMs });
   }
