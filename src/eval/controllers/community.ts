@@ -100,7 +100,7 @@ export function communityController(mode: CommunityMode, households: readonly Ho
     const community: CommunityProblem = { households: inputs, terms, startMs };
     if (mode === 'distributed') {
       // Cold, as the gateways clear over MQTT: yesterday's final state as the start took more rounds,
-      // not fewer (docs/community-coordination.md), and the two would part ways from the first round.
+      // not fewer (docs/community.md, "Against the evaluation"), and the two would part ways from the first round.
       return solveCommunityDistributed(community, { solveBudgetMs: settings.timeBudgetMs });
     }
     return solveCommunityCentral(community, { timeBudgetMs: settings.timeBudgetMs });
