@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import { ScaledClock, systemClock, type Clock } from '../time/clock.ts';
-import { holdWhile, LockstepClock, parentLink } from '../time/lockstep-clock.ts';
+import { holdWhile, LockstepClock, parentLink, type LockstepLink } from '../time/lockstep-clock.ts';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { loadBoardProfile, type BoardProfile } from '../config/board.ts';
 import { assembleGateway, type DeviceReport, type Gateway } from '../gateway/assemble.ts';
@@ -40,6 +40,11 @@ export interface RuntimeOptions {
   write?: (line: string) => void;
   /** Aborting stops the runtime cleanly (SIGTERM/SIGINT in the CLI). */
   signal?: AbortSignal;
+  /**
+   * Lock-step time (`simulator.speed: lockstep`): the channel to the coordinator that advances it.
+   * Default: this process's IPC channel to its parent (the community run).
+   */
+  lockstep?: LockstepLink;
 }
 
 export interface RuntimeResult {
@@ -67,7 +72,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
   // Loaded only when configured: a gateway on real devices never loads the simulator (nor its
   // data). Loaded before the clock starts, so an accelerated clock does not run while it loads.
   const simulatorModule = config.simulator ? await import('../../sim/simulator.ts') : null;
-  const clock = gatewayClock(config);
+  const clock = gatewayClock(config, options.lockstep);
   const log = createRuntimeLog(config.gatewayId, clock, options.write);
   const closers: Closer[] = [];
   const closeAll = async () => {
@@ -357,8 +362,8 @@ function withLockstepTimeouts(board: BoardProfile): BoardProfile {
   return { ...board, buses };
 }
 
-function gatewayClock(config: GatewayConfig): Clock {
-  if (config.simulator?.speed === 'lockstep') return new LockstepClock(Date.parse(config.simulator.startIso), parentLink());
+function gatewayClock(config: GatewayConfig, lockstep: LockstepLink | undefined): Clock {
+  if (config.simulator?.speed === 'lockstep') return new LockstepClock(Date.parse(config.simulator.startIso), lockstep ?? parentLink());
   if (!config.simulator) return systemClock;
   return new ScaledClock(Date.parse(config.simulator.startIso), config.simulator.speed, config.simulator.wallAnchorMs ?? Date.now());
 }
