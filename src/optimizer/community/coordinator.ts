@@ -3,7 +3,8 @@
  *
  *   z-update:  min  π^C Σ_d P̄^C_d + Σ_k (ρ_k/2N)(z_k − V_k)² + (Nρ_κ/2)(λ − Λ)²   over the community rows,
  *
- * z = the coupling sums [S_t; Y_{t,i}] (types.ts SharingState layout), V = Σ_n x̂_n + N u (Boyd et al.
+ * z = the coupling sums [S_t; Y_{t,i}] (laid out as [n_0..n_{T−1}, y_{0,0}..y_{0,T−1}, y_{1,0}, ..]: y by
+ * joint sample i, then step t), V = Σ_n x̂_n + N u (Boyd et al.
  * 2011 §7.3 in sum form: z = N z̄; x̂ the relaxed contributions), Λ = mean_n(κ̂_n + u_κ,n) (λ is a consensus variable: every
  * household holds a copy κ_n ≥ max_t(1 − β_{n,t})). Solved by a persistent HiGHS instance: the
  * pattern is the same every round, so only numbers change and the simplex basis carries over.

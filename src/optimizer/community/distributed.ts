@@ -18,7 +18,7 @@
  * ρ_k = ρ on the n entries, ρ·chancePenaltyScale on the y entries (a diagonal scaling of the
  * coupling constraint, still ADMM): y moves a household's β only through ξ̂, so at the same ρ its
  * proximal curvature on β, ρΣ_iξ̂², is small and the y entries converge slowly.
- * The first round is every household alone (or the warm state). The penalty follows residual
+ * The first round is every household alone. The penalty follows residual
  * balancing (§3.4.1) in the first rounds, then stays fixed. Stop: ‖Σx − z‖∞ and the round's change
  * of every z_n below `primalToleranceKw` (κ's residuals count in the same units).
  *
@@ -33,12 +33,12 @@
 import { floorJointSamples } from './community-terms.ts';
 import { HouseholdAgent, type HouseholdAnswer } from './household-agent.ts';
 import { SharingCoordinator, sharingSettings } from './sharing-coordinator.ts';
-import { coordinatorTerms, type CommunityProblem, type DistributedResult, type SharingSettings, type SharingState } from './types.ts';
+import { coordinatorTerms, type CommunityProblem, type DistributedResult, type SharingSettings } from './types.ts';
 import { validateCommunity } from './validate.ts';
 
 export { DEFAULT_SHARING_SETTINGS } from './sharing-coordinator.ts';
 
-export async function solveCommunityDistributed(problem: CommunityProblem, settings: Partial<SharingSettings> = {}, warm?: SharingState): Promise<DistributedResult> {
+export async function solveCommunityDistributed(problem: CommunityProblem, settings: Partial<SharingSettings> = {}): Promise<DistributedResult> {
   const started = performance.now();
   const s = sharingSettings(settings);
   let rounds = 0;
@@ -54,7 +54,6 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
     rounds,
     converged: false,
     primalResidualKw: NaN,
-    state: warm ?? { penaltyEurPerKw2: s.initialPenaltyEurPerKw2, scaledPrice: [], lipschitzScaledPrice: [], contributions: [], lipschitzCopies: [], targets: [], aggregate: [], lipschitz: 1 },
   });
   try {
     validateCommunity(problem);
@@ -66,7 +65,7 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
   const samples = floorJointSamples(terms);
   const withLipschitz = terms.chance !== undefined && terms.chance.radiusKw > 0;
   const agents = problem.households.map((input, n) => new HouseholdAgent(input, samples.map((sample) => sample[n]!), s, withLipschitz, problem.startMs ?? 0));
-  const coordinator = new SharingCoordinator(coordinatorTerms(terms), stepHours, agents.map((a) => a.limits(s.chanceBounds === 'samples')), s, warm);
+  const coordinator = new SharingCoordinator(coordinatorTerms(terms), stepHours, agents.map((a) => a.limits(s.chanceBounds === 'samples')), s);
 
   try {
     let answers: HouseholdAnswer[] = [];
@@ -103,7 +102,6 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
       rounds,
       converged,
       primalResidualKw,
-      state: coordinator.state(answers),
     };
   } catch (error) {
     return failed('error', `community clearing failed: ${error instanceof Error ? error.message : String(error)}`);

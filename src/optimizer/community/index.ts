@@ -6,4 +6,4 @@ export { ANCHOR_WEIGHT_EUR_PER_KW2, anchoredCoupling, type CommunityAnchor } fro
 export { SharingCoordinator, nextTarget, sharingSettings, type ContributionOf, type RoundOutcome } from './sharing-coordinator.ts';
 export { floorJointSamples } from './community-terms.ts';
 export { DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, coordinatorTerms } from './types.ts';
-export type { CoordinatorTerms, HouseholdLimits, CommunityProblem, CommunityResult, CommunityTerms, DistributedResult, SharingSettings, SharingState } from './types.ts';
+export type { CoordinatorTerms, HouseholdLimits, CommunityProblem, CommunityResult, CommunityTerms, DistributedResult, SharingSettings } from './types.ts';

@@ -6,7 +6,7 @@
  */
 import { createCoordinator, type Coordinator, type CoordinatorOutcome } from './coordinator.ts';
 import type { SharingPrices } from './household-agent.ts';
-import type { CoordinatorTerms, HouseholdLimits, SharingSettings, SharingState, SolveFailure } from './types.ts';
+import type { CoordinatorTerms, HouseholdLimits, SharingSettings, SolveFailure } from './types.ts';
 
 /**
  * Chosen by measurement on the real day-ahead instance with the community chance family
@@ -50,7 +50,7 @@ const maxAbs = (v: number[]): number => v.reduce((m, x) => Math.max(m, Math.abs(
 const sumSquares = (v: number[]): number => v.reduce((s, x) => s + x * x, 0);
 
 export class SharingCoordinator {
-  /** Household rounds collected so far (the first, alone or warm, included). */
+  /** Household rounds collected so far (the first, each alone, included). */
   rounds = 0;
   converged = false;
   /** ‖Σ_n x_n − z‖∞ (and |κ_n − λ|) of the last round (kW). */
@@ -69,14 +69,12 @@ export class SharingCoordinator {
   private readonly withLipschitz: boolean;
   private limits: HouseholdLimits[];
   private coordinator: Coordinator;
-  private readonly warmStart: boolean;
 
   constructor(
     private readonly terms: CoordinatorTerms,
     private readonly stepHours: readonly number[],
     limits: readonly HouseholdLimits[],
     settings: SharingSettings,
-    warm?: SharingState,
   ) {
     this.s = settings;
     const N = limits.length;
@@ -85,14 +83,11 @@ export class SharingCoordinator {
     this.withLipschitz = terms.chance !== undefined && terms.chance.radiusKw > 0;
     this.limits = [...limits];
     this.coordinator = createCoordinator(terms, this.limits);
-    const fits = warm !== undefined && warm.scaledPrice.length === this.L && warm.contributions.length === N && warm.targets.length === N && warm.aggregate.length === this.L;
-    this.warmStart = fits;
-    this.penaltyEurPerKw2 = fits ? warm.penaltyEurPerKw2 : settings.initialPenaltyEurPerKw2;
-    this.scaledPrice = fits ? [...warm.scaledPrice] : new Array<number>(this.L).fill(0);
-    this.lipschitzScaledPrice = fits && warm.lipschitzScaledPrice.length === N ? [...warm.lipschitzScaledPrice] : new Array<number>(N).fill(0);
-    this.targets = fits ? warm.targets.map((v) => [...v]) : [];
-    this.aggregate = fits ? [...warm.aggregate] : [];
-    this.lipschitz = fits ? warm.lipschitz : 1;
+    this.penaltyEurPerKw2 = settings.initialPenaltyEurPerKw2;
+    this.scaledPrice = new Array<number>(this.L).fill(0);
+    this.lipschitzScaledPrice = new Array<number>(N).fill(0);
+    this.targets = [];
+    this.lipschitz = 1;
   }
 
   private get kappaPenalty(): number {
@@ -105,7 +100,7 @@ export class SharingCoordinator {
     return Array.from({ length: this.L }, (_, k) => (k < T ? this.penaltyEurPerKw2 : this.penaltyEurPerKw2 * this.s.chancePenaltyScale));
   }
 
-  /** Household n's prices for the next round; undefined for the first round of a cold clearing (each alone). */
+  /** Household n's prices for the next round; undefined for the first round (each alone). */
   pricesFor(n: number): SharingPrices | undefined {
     if (this.targets.length === 0) return undefined;
     return {
@@ -146,8 +141,8 @@ export class SharingCoordinator {
     const x = answers.map((a) => a.contributionKw);
     const kappa = answers.map((a) => a.lipschitzCopy);
     const sumOf = (xs: number[][]): number[] => Array.from({ length: L }, (_, k) => xs.reduce((acc, xn) => acc + xn[k]!, 0));
-    // Alone (cold): each household's share starts at what it planned.
-    if (this.rounds === 1 && !this.warmStart) {
+    // Alone: each household's share starts at what it planned.
+    if (this.rounds === 1) {
       this.targets = x.map((v) => [...v]);
       this.lipschitz = Math.max(...kappa);
     }
@@ -205,20 +200,6 @@ export class SharingCoordinator {
     this.scaledPrice = u;
     this.lipschitzScaledPrice = uKappa;
     return { ok: true, done };
-  }
-
-  /** Where the clearing ended, given the last round's answers (to warm-start the next clearing). */
-  state(last: readonly ContributionOf[]): SharingState {
-    return {
-      penaltyEurPerKw2: this.penaltyEurPerKw2,
-      scaledPrice: this.scaledPrice,
-      lipschitzScaledPrice: this.lipschitzScaledPrice,
-      contributions: last.map((a) => a.contributionKw),
-      lipschitzCopies: last.map((a) => a.lipschitzCopy),
-      targets: this.targets,
-      aggregate: this.aggregate,
-      lipschitz: this.lipschitz,
-    };
   }
 
   /** The community charge (and CVaR variables) the plans' actual aggregate needs: a feasible point's. */

@@ -115,30 +115,10 @@ export interface SharingSettings {
   chanceBounds: 'samples' | 'connection';
 }
 
-/**
- * Where a clearing ended, to warm-start the next one on the same horizon. Coupling vectors are laid
- * out as [n_0..n_{T−1}, y_{0,0}..y_{0,T−1}, y_{1,0}, ..] (y by joint sample i, then step t).
- */
-export interface SharingState {
-  penaltyEurPerKw2: number;
-  /** u, the scaled price of the coupling entries (ρu is in EUR per kW of entry). */
-  scaledPrice: number[];
-  /** Per household: u of its copy κ_n of the community λ (empty without the chance block or at ρ = 0). */
-  lipschitzScaledPrice: number[];
-  /** Per household: its last contribution vector x_n and κ_n, and its share z_n of the aggregate (its proximal target). */
-  contributions: number[][];
-  lipschitzCopies: number[];
-  targets: number[][];
-  /** The coordinator's aggregate z (sums over households) and λ. */
-  aggregate: number[];
-  lipschitz: number;
-}
-
 export interface DistributedResult extends CommunityResult {
-  /** Household solve rounds, the first (each alone, or from the warm state) included. */
+  /** Household solve rounds, the first (each alone) included. */
   rounds: number;
   converged: boolean;
   /** ‖Σ_n x_n − z‖∞ of the last round (kW). */
   primalResidualKw: number;
-  state: SharingState;
 }
