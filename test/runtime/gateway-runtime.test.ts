@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { parse, stringify } from 'yaml';
 import { loadGatewayConfig } from '../../src/config/gateway.ts';
+import type { GatewayConfig } from '../../src/config/gateway-config.ts';
 import { runGateway } from '../../src/runtime/gateway-runtime.ts';
 import { LockstepBarrier, type LockstepAdvance, type LockstepLink } from '../../src/time/lockstep-clock.ts';
 import { openRuntimeStore } from '../../src/storage/store.ts';
@@ -51,13 +52,27 @@ function simConfig(name: string, change: (config: Record<string, any>) => void):
   return file;
 }
 
-/** This test as the lock-step coordinator of one gateway, from `startMs` for `hours`. */
-function lockstepLink(startMs: number, hours: number): LockstepLink {
+const lockstepStartIso = '2016-07-02T08:00:00Z';
+
+/**
+ * The simulator example on lock-step time from 08:00 for `hours`, without telemetry or market, and
+ * this test as its coordinator: however busy the machine, nothing moves between two steps.
+ */
+function lockstepGateway(name: string, hours: number, change: (config: Record<string, any>) => void): { config: GatewayConfig; lockstep: LockstepLink } {
+  const file = simConfig(name, (c) => {
+    c.gatewayId = `rt-${name}`;
+    c.simulator = { ...c.simulator, speed: 'lockstep', hours, startIso: lockstepStartIso };
+    delete c.simulator.wallAnchorMs;
+    c.telemetry = {};
+    delete c.market;
+    change(c);
+  });
+  const startMs = Date.parse(lockstepStartIso);
   const barrier = new LockstepBarrier(startMs, startMs + hours * 3_600_000);
   let advance: (a: LockstepAdvance) => void = () => undefined;
   // Advances are delivered on a later turn, as over a process's IPC channel.
   barrier.join('gateway', (a) => setImmediate(() => advance(a)));
-  return { send: (report) => barrier.report('gateway', report), onAdvance: (handler) => (advance = handler) };
+  return { config: loadGatewayConfig(file), lockstep: { send: (report) => barrier.report('gateway', report), onAdvance: (handler) => (advance = handler) } };
 }
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -148,23 +163,15 @@ describe('prosumer-edge run', () => {
   });
 
   it('plans each hour from the battery as measured at that instant, when the fast loop is due at the same instant', async () => {
-    const file = simConfig('plan-after-measure', (c) => {
-      c.gatewayId = 'rt-plan-after-measure';
-      // Fast loop every half hour, plans on the hour: both loops wake at every hour boundary. On
-      // lock-step time the battery does not move between the reading and the plan, however busy
-      // the machine (paced by the wall clock, a loaded machine moved it past any tight tolerance).
-      c.simulator.speed = 'lockstep';
-      c.simulator.hours = 4;
-      c.simulator.startIso = '2016-07-02T08:00:00Z';
-      delete c.simulator.wallAnchorMs;
+    // Fast loop every half hour, plans on the hour: both loops wake at every hour boundary. On
+    // lock-step time the battery does not move between the reading and the plan (paced by the
+    // wall clock, a loaded machine moved it past any tight tolerance).
+    const { config, lockstep } = lockstepGateway('plan-after-measure', 4, (c) => {
       c.control = { ...c.control, fastPeriodS: 1800, revertTimeoutS: 18_000 };
       c.storage.measurementEveryS = 1800;
-      c.telemetry = {};
-      delete c.market;
     });
-    const config = loadGatewayConfig(file);
-    const startMs = Date.parse('2016-07-02T08:00:00Z');
-    const result = await runGateway(config, { write: () => undefined, lockstep: lockstepLink(startMs, 4) });
+    const startMs = Date.parse(lockstepStartIso);
+    const result = await runGateway(config, { write: () => undefined, lockstep });
     expect(result.fallbacks).toBe(0);
     const store = openRuntimeStore(config.storage.dir);
     try {
@@ -188,18 +195,11 @@ describe('prosumer-edge run', () => {
   it('controls its battery when its store cannot be opened (a full or read-only card), keeping records in memory and saying so', async () => {
     const blocked = join(work, 'not-a-folder');
     writeFileSync(blocked, 'a file where the store folder should be');
-    const file = simConfig('no-store', (c) => {
-      c.gatewayId = 'rt-no-store';
-      c.simulator.speed = 'lockstep';
-      c.simulator.hours = 1;
-      c.simulator.startIso = '2016-07-02T08:00:00Z';
-      delete c.simulator.wallAnchorMs;
+    const { config, lockstep } = lockstepGateway('no-store', 1, (c) => {
       c.storage.dir = join(blocked, 'store');
-      c.telemetry = {};
-      delete c.market;
     });
     const lines: string[] = [];
-    const result = await runGateway(loadGatewayConfig(file), { write: (line) => lines.push(line), lockstep: lockstepLink(Date.parse('2016-07-02T08:00:00Z'), 1) });
+    const result = await runGateway(config, { write: (line) => lines.push(line), lockstep });
     expect(lines.join('\n')).toMatch(/store: cannot open .*not-a-folder\/store .*controlling with the recent records in memory only/);
     expect(result.slowTicks).toBeGreaterThanOrEqual(1);
     expect(result.fastIterations).toBeGreaterThan(0);
