@@ -26,6 +26,11 @@ export interface StepCommand {
   plannedPeakKw: number;
   /** The plan's e₁ (kWh), for the SoC rows. */
   plannedEnergyNextKwh: number;
+  /**
+   * The day's billed import peak the plan expects (kW): the battery discharges beyond the rule
+   * (or charges less) rather than let the import exceed it. Absent: no guard.
+   */
+  peakGuardKw?: number;
 }
 
 /** The realised hour from the data. */
@@ -96,7 +101,9 @@ export class Plant {
     const requestedBatteryKw = command.batteryKw + command.decisionRule * xi;
     const maxDischargeKw = Math.min(b.maxDischargeKw, Math.max(0, (this.energyKwh - b.minEnergyKwh) * b.dischargeEfficiency));
     const maxChargeKw = Math.min(b.maxChargeKw, Math.max(0, (b.maxEnergyKwh - this.energyKwh) / b.chargeEfficiency));
-    const batteryKw = Math.min(Math.max(requestedBatteryKw, -maxChargeKw), maxDischargeKw);
+    const ruleBatteryKw = Math.min(Math.max(requestedBatteryKw, -maxChargeKw), maxDischargeKw);
+    const guard = command.peakGuardKw;
+    const batteryKw = guard !== undefined && netLoadKw - ruleBatteryKw > guard ? Math.min(maxDischargeKw, netLoadKw - guard) : ruleBatteryKw;
     this.energyKwh -= batteryKw > 0 ? batteryKw / b.dischargeEfficiency : batteryKw * b.chargeEfficiency;
     const gridKw = netLoadKw - batteryKw;
 
@@ -118,7 +125,7 @@ export class Plant {
         socMin: energyRowKwh < b.minEnergyKwh - toleranceKw,
         socMax: energyRowKwh > b.maxEnergyKwh + toleranceKw,
       },
-      batteryClipped: Math.abs(batteryKw - requestedBatteryKw) > toleranceKw,
+      batteryClipped: Math.abs(ruleBatteryKw - requestedBatteryKw) > toleranceKw,
     };
   }
 

@@ -6,6 +6,12 @@
  * switch the shiftable loads' relays so that the plan's f_k is served; publish a snapshot,
  * keep the hourly account and store downsampled measurements.
  *
+ * Peak guard: with a demand charge, the battery also holds the metered import to the peak the
+ * plan pays for (the larger of its planned peak and today's highest reading so far), discharging
+ * beyond the rule or charging less, within its limits — a deviation the rule leaves to the grid
+ * would raise the billed peak, and the next plan re-plans the energy it took. The evaluation's
+ * plant does the same (src/eval/plant.ts).
+ *
  * β applies only to plans solved with error samples: a certainty-equivalent plan (no samples
  * yet, so no chance constraint: its worstCaseCvar is empty) has a β nothing in its objective
  * priced, so the grid takes the whole deviation, as the evaluation does for CE.
@@ -43,6 +49,7 @@ import type {
 } from './types.ts';
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 /**
  * A battery back from an outage is trusted again once it reads, after our 0 kW went out, within
  * this of 0 kW (plus 5 % of its rating, for inverters that do not settle exactly at 0).
@@ -142,6 +149,8 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
   let batteryTrusted = true;
   let zeroSinceOutage = false;
   let previousAtMs: number | null = null;
+  /** The highest metered import of the current UTC day (the demand charge's day), kW. */
+  let dayPeak = { dayStartMs: -1, importKw: 0 };
   let stepServed = { key: '', kwh: 0 };
   let nextStoreMs = -Infinity;
   let latest: Measurement | null = null;
@@ -219,7 +228,10 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const k = step!.index;
     const xiKw = meter.netImportKw + battery.powerKw - netLoadForecastKw[k]! - relayKw;
     const betaK = Object.keys(plan.worstCaseCvar).length > 0 ? plan.decisionRule[k]! : 0;
-    return plan.dischargeKw[k]! - plan.chargeKw[k]! + betaK * xiKw;
+    const ruleKw = plan.dischargeKw[k]! - plan.chargeKw[k]! + betaK * xiKw;
+    if (!(config.tariff.demandChargeEurPerKwDay > 0) || plan.peakImportKw === undefined) return ruleKw;
+    const guardKw = Math.max(plan.peakImportKw, dayPeak.importKw);
+    return Math.max(ruleKw, meter.netImportKw + battery.powerKw - guardKw);
   }
 
   async function iterate(): Promise<RuntimeSnapshot> {
@@ -256,6 +268,8 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
 
     const meterValues = m?.ok ? m.value : undefined;
     const batteryValues = b?.ok ? b.value : undefined;
+    const dayStartMs = atMs - (atMs % DAY_MS);
+    if (dayStartMs !== dayPeak.dayStartMs) dayPeak = { dayStartMs, importKw: 0 };
     let setpoint: Setpoint | null = null;
     if (battery) {
       // A safe state wins over the household's mode; an idle battery wins over self-consumption.
@@ -279,6 +293,9 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
         zeroSinceOutage = false;
       }
       setpoint = { atMs, requestedKw, commandedKw, mode: 'plan', reasons: [] };
+      // Today's peak so far: the import this period is expected to draw with the setpoint written
+      // (the reading itself is from before it, so a spike the guard is about to take does not count).
+      if (meterValues && batteryValues) dayPeak.importKw = Math.max(dayPeak.importKw, meterValues.netImportKw + batteryValues.powerKw - commandedKw);
     }
 
     emit(conditions.update(atMs, observed));

@@ -29,6 +29,26 @@ describe('the closed-loop plant and its fast loop', () => {
     expect(out.violated).toMatchObject({ import: false, socMin: true, socMax: false, discharge: false });
   });
 
+  it('holds the import to the day peak its plan pays for, taking beyond β ξ from the battery within its limits', () => {
+    // Net load 6 kW against a forecast of 1: the rule (β = 0.2) takes 1 kW, the guard at 3 kW takes 3.
+    const guarded = new Plant(5, 6).step({ timeMs: t0, inflexibleKw: 6, pvKw: 0, requestKw: 0 }, command({ decisionRule: 0.2, peakGuardKw: 3 }));
+    expect(guarded.batteryKw).toBeCloseTo(3, 12);
+    expect(guarded.gridKw).toBeCloseTo(3, 12);
+    expect(guarded.batteryClipped).toBe(false);
+    // The chance rows score the plan's rule against the plan's own P̄ (11 here), whatever the guard did.
+    expect(guarded.violated.import).toBe(false);
+    // A planned charge gives way first; the guard never asks beyond the power limit or below the SoC floor.
+    const charging = new Plant(5, 6).step({ timeMs: t0, inflexibleKw: 4, pvKw: 0, requestKw: 0 }, command({ batteryKw: -2, peakGuardKw: 3 }));
+    expect(charging.batteryKw).toBeCloseTo(1, 12);
+    expect(charging.gridKw).toBeCloseTo(3, 12);
+    const low = new Plant(1.5, 6).step({ timeMs: t0, inflexibleKw: 9, pvKw: 0, requestKw: 0 }, command({ peakGuardKw: 3 }));
+    expect(low.batteryKw).toBeCloseTo(0.5 * 0.95, 12);
+    expect(low.energyKwh).toBeCloseTo(1, 12);
+    // Below the guard the rule alone acts.
+    const below = new Plant(5, 6).step({ timeMs: t0, inflexibleKw: 2, pvKw: 0, requestKw: 0 }, command({ decisionRule: 0.5, peakGuardKw: 3 }));
+    expect(below.batteryKw).toBeCloseTo(0.5, 12);
+  });
+
   it('queues shiftable demand and serves it by force at its deadline', () => {
     const plant = new Plant(5, 2);
     const hour = (h: number, requestKw: number) => ({ timeMs: t0 + h * hourMs, inflexibleKw: 0, pvKw: 0, requestKw });

@@ -33,6 +33,8 @@ export interface HeldPlan {
   solvedAtMs: number;
   /** The import row's limit the plan was solved with (the plant scores that row against it). */
   importLimit?: 'peak' | 'connection';
+  /** The plan priced a daily peak (a demand charge): its P̄_d is the fast loop's peak guard. */
+  peakPriced?: boolean;
 }
 
 /** Solves; on a typed failure or a throw, the fallback plan of formulation.md §6 (never throws). */
@@ -53,10 +55,11 @@ export async function solveOrFallBack(optimizer: Optimizer, input: ProblemInput,
 /** The plan of a solve result, or the fallback plan when it failed. */
 export function planOrFallBack(result: SolveResult, input: ProblemInput, startMs: number, previous: HeldPlan | null, solveMs: number, unhandled = false): { held: HeldPlan; record: SolveRecord } {
   const importLimit = input.chance.importLimit ?? 'peak';
-  if (result.ok) return { held: { plan: result.plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs, importLimit }, record: { solveMs, status: 'optimal', fallback: null, unhandled } };
+  const peakPriced = (input.tariff.peakEurPerKw ?? 0) > 0;
+  if (result.ok) return { held: { plan: result.plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs, importLimit, peakPriced }, record: { solveMs, status: 'optimal', fallback: null, unhandled } };
   const plan = fallbackPlan(input, previous && previous.plan.startMs <= startMs ? previous.plan : undefined, startMs, result.status);
   const fallback = plan.solver.name === 'fallback:shifted-plan' ? 'shifted-plan' : 'safe-rule';
-  return { held: { plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs, importLimit }, record: { solveMs, status: result.status, fallback, unhandled, message: result.message } };
+  return { held: { plan, netLoadForecastKw: input.netLoadForecastKw, solvedAtMs: startMs, importLimit, peakPriced }, record: { solveMs, status: result.status, fallback, unhandled, message: result.message } };
 }
 
 /** Step k of a held plan as the plant's command; β only for a controller that applies its decision rule. */
@@ -70,6 +73,8 @@ export function stepCommand(held: HeldPlan, k: number, useDecisionRule: boolean,
     shiftableKw: plan.shiftableKw[k]!,
     plannedPeakKw: held.importLimit === 'connection' ? grid.maxImportKw : plan.peakImportByDayKw?.[dayOfStep(held, k)] ?? plan.peakImportKw ?? grid.maxImportKw,
     plannedEnergyNextKwh: plan.energyKwh[k + 1] ?? energyKwh,
+    // A controller that reacts in real time also holds the import to the day's peak its plan pays for.
+    ...(useDecisionRule && held.peakPriced && plan.peakImportByDayKw ? { peakGuardKw: plan.peakImportByDayKw[dayOfStep(held, k)]! } : {}),
   };
 }
 
