@@ -7,10 +7,10 @@
  * keep the hourly account and store downsampled measurements.
  *
  * Peak guard: with a demand charge, the battery also holds the metered import to the peak the
- * plan pays for (the larger of its planned peak and today's highest reading so far), discharging
- * beyond the rule or charging less, within its limits — a deviation the rule leaves to the grid
- * would raise the billed peak, and the next plan re-plans the energy it took. The evaluation's
- * plant does the same (src/eval/plant.ts).
+ * plan pays for (the larger of its planned peak and the highest import expected today so far),
+ * discharging beyond the rule or charging less, within its limits — a deviation the rule leaves to
+ * the grid would raise the billed peak, and the next plan re-plans the energy it took. The
+ * evaluation's plant does the same for the controllers that apply their rule (src/eval/plant.ts).
  *
  * β applies only to plans solved with error samples: a certainty-equivalent plan (no samples
  * yet, so no chance constraint: its worstCaseCvar is empty) has a β nothing in its objective
@@ -149,7 +149,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
   let batteryTrusted = true;
   let zeroSinceOutage = false;
   let previousAtMs: number | null = null;
-  /** The highest metered import of the current UTC day (the demand charge's day), kW. */
+  /** The highest import expected in the current UTC day (the demand charge's day), kW. */
   let dayPeak = { dayStartMs: -1, importKw: 0 };
   let stepServed = { key: '', kwh: 0 };
   let nextStoreMs = -Infinity;
