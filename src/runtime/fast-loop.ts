@@ -7,10 +7,11 @@
  * keep the hourly account and store downsampled measurements.
  *
  * Peak guard: with a demand charge, the battery also holds the metered import to the peak the
- * plan pays for (the larger of its planned peak and the highest import expected today so far),
- * discharging beyond the rule or charging less, within its limits — a deviation the rule leaves to
- * the grid would raise the billed peak, and the next plan re-plans the energy it took. The
- * evaluation's plant does the same for the controllers that apply their rule (src/eval/plant.ts).
+ * plan pays for today (the larger of the import it schedules for the rest of the day and the
+ * highest import expected today so far), discharging beyond the rule or charging less, within its
+ * limits — a deviation the rule leaves to the grid would raise the billed peak, and the next plan
+ * re-plans the energy it took. The evaluation's plant does the same for the controllers that apply
+ * their rule (src/eval/plant.ts).
  *
  * β applies only to plans solved with error samples: a certainty-equivalent plan (no samples
  * yet, so no chance constraint: its worstCaseCvar is empty) has a β nothing in its objective
@@ -229,8 +230,9 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const xiKw = meter.netImportKw + battery.powerKw - netLoadForecastKw[k]! - relayKw;
     const betaK = Object.keys(plan.worstCaseCvar).length > 0 ? plan.decisionRule[k]! : 0;
     const ruleKw = plan.dischargeKw[k]! - plan.chargeKw[k]! + betaK * xiKw;
+    // A plan solved without the demand charge (peakImportKw absent) pays for no peak to guard.
     if (!(config.tariff.demandChargeEurPerKwDay > 0) || plan.peakImportKw === undefined) return ruleKw;
-    const guardKw = Math.max(plan.peakImportKw, dayPeak.importKw);
+    const guardKw = Math.max(plannedPeakTodayKw(plan, atMs), dayPeak.importKw);
     return Math.max(ruleKw, meter.netImportKw + battery.powerKw - guardKw);
   }
 
@@ -374,6 +376,23 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
 }
 
 /** The battery rule of each household mode; auto follows the plan (or the safe state the conditions ask for). */
+/**
+ * The largest import the plan schedules from now to the end of the UTC day: what it pays today's
+ * demand charge for. Not `plan.peakImportKw`: the runtime prices one peak over the whole horizon,
+ * which reaches into tomorrow.
+ */
+function plannedPeakTodayKw(plan: ActivePlan['plan'], atMs: number): number {
+  const dayEndMs = atMs - (atMs % DAY_MS) + DAY_MS;
+  let peakKw = 0;
+  let stepStartMs = plan.startMs;
+  for (let k = 0; k < plan.stepHours.length && stepStartMs < dayEndMs; k++) {
+    const stepEndMs = stepStartMs + plan.stepHours[k]! * HOUR_MS;
+    if (stepEndMs > atMs) peakKw = Math.max(peakKw, plan.gridImportKw[k]!);
+    stepStartMs = stepEndMs;
+  }
+  return peakKw;
+}
+
 const USER_MODE_BATTERY: Record<UserMode, SafeBattery | null> = { auto: null, 'self-consumption': 'self-consumption', hold: 'idle', off: 'idle' };
 
 /** Stored energy: the device's own figure where it reports one, else SoC × the installation's capacity. */
