@@ -8,7 +8,7 @@
  *
  * Peak guard: with a demand charge, the battery also holds the metered import to the peak the
  * plan pays for today (the larger of the import it schedules for the rest of the day and the
- * highest import expected today so far), discharging beyond the rule or charging less, within its
+ * highest hourly import metered today so far), discharging beyond the rule or charging less, within its
  * limits — a deviation the rule leaves to the grid would raise the billed peak, and the next plan
  * re-plans the energy it took. The evaluation's plant does the same for the controllers that apply
  * their rule (src/eval/plant.ts).
@@ -150,7 +150,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
   let batteryTrusted = true;
   let zeroSinceOutage = false;
   let previousAtMs: number | null = null;
-  /** The highest import expected in the current UTC day (the demand charge's day), kW. */
+  /** The highest metered hourly import of the current UTC day (the demand charge's day), kW. */
   let dayPeak = { dayStartMs: -1, importKw: 0 };
   let stepServed = { key: '', kwh: 0 };
   let nextStoreMs = -Infinity;
@@ -295,9 +295,6 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
         zeroSinceOutage = false;
       }
       setpoint = { atMs, requestedKw, commandedKw, mode: 'plan', reasons: [] };
-      // Today's peak so far: the import this period is expected to draw with the setpoint written
-      // (the reading itself is from before it, so a spike the guard is about to take does not count).
-      if (meterValues && batteryValues) dayPeak.importKw = Math.max(dayPeak.importKw, meterValues.netImportKw + batteryValues.powerKw - commandedKw);
     }
 
     emit(conditions.update(atMs, observed));
@@ -334,6 +331,8 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
       step: step ? { plan: active!.plan, index: step.index, netLoadForecastKw: active!.netLoadForecastKw[step.index]! } : null,
     });
     for (const record of records) {
+      // Today's billed peak so far: the metered hourly averages, as the demand charge bills them.
+      if (record.hourStartMs >= dayPeak.dayStartMs) dayPeak.importKw = Math.max(dayPeak.importKw, record.importKwh);
       store.appendHour(record);
       deps.onHour?.(record);
     }
