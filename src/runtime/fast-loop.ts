@@ -232,7 +232,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const ruleKw = plan.dischargeKw[k]! - plan.chargeKw[k]! + betaK * xiKw;
     // A plan solved without the demand charge (peakImportKw absent) pays for no peak to guard.
     if (!(config.tariff.demandChargeEurPerKwDay > 0) || plan.peakImportKw === undefined) return ruleKw;
-    const guardKw = Math.max(plannedPeakTodayKw(plan, atMs), dayPeak.importKw);
+    const guardKw = Math.max(plannedPeakTodayKw(plan, atMs, dayPeak.dayStartMs + DAY_MS), dayPeak.importKw);
     return Math.max(ruleKw, meter.netImportKw + battery.powerKw - guardKw);
   }
 
@@ -374,14 +374,12 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
   };
 }
 
-/** The battery rule of each household mode; auto follows the plan (or the safe state the conditions ask for). */
 /**
- * The largest import the plan schedules from now to the end of the UTC day: what it pays today's
- * demand charge for. Not `plan.peakImportKw`: the runtime prices one peak over the whole horizon,
- * which reaches into tomorrow.
+ * The largest import the plan schedules from `atMs` to `dayEndMs`: what it pays today's demand
+ * charge for. Not `plan.peakImportKw`: the runtime prices one peak over the whole horizon, which
+ * reaches into tomorrow.
  */
-function plannedPeakTodayKw(plan: ActivePlan['plan'], atMs: number): number {
-  const dayEndMs = atMs - (atMs % DAY_MS) + DAY_MS;
+function plannedPeakTodayKw(plan: ActivePlan['plan'], atMs: number, dayEndMs: number): number {
   let peakKw = 0;
   let stepStartMs = plan.startMs;
   for (let k = 0; k < plan.stepHours.length && stepStartMs < dayEndMs; k++) {
@@ -392,6 +390,7 @@ function plannedPeakTodayKw(plan: ActivePlan['plan'], atMs: number): number {
   return peakKw;
 }
 
+/** The battery rule of each household mode; auto follows the plan (or the safe state the conditions ask for). */
 const USER_MODE_BATTERY: Record<UserMode, SafeBattery | null> = { auto: null, 'self-consumption': 'self-consumption', hold: 'idle', off: 'idle' };
 
 /** Stored energy: the device's own figure where it reports one, else SoC × the installation's capacity. */

@@ -166,6 +166,13 @@ export class LockstepBarrier {
     this.members.set(id, { idle: false, nextMs: Infinity, send });
   }
 
+  /** Joins a member in this process: reports and advances arrive on a later turn, as over an IPC channel. */
+  link(id: string): LockstepLink {
+    let deliver: (advance: LockstepAdvance) => void = () => undefined;
+    this.join(id, (advance) => setImmediate(() => deliver(advance)));
+    return { send: (report) => setImmediate(() => this.report(id, report)), onAdvance: (handler) => (deliver = handler) };
+  }
+
   report(id: string, report: LockstepReport): void {
     const member = this.members.get(id);
     if (!member) return;

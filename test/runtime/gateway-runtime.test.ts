@@ -14,7 +14,7 @@ import { parse, stringify } from 'yaml';
 import { loadGatewayConfig } from '../../src/config/gateway.ts';
 import type { GatewayConfig } from '../../src/config/gateway-config.ts';
 import { runGateway } from '../../src/runtime/gateway-runtime.ts';
-import { LockstepBarrier, type LockstepAdvance, type LockstepLink } from '../../src/time/lockstep-clock.ts';
+import { LockstepBarrier, type LockstepLink } from '../../src/time/lockstep-clock.ts';
 import { openRuntimeStore } from '../../src/storage/store.ts';
 import { closeReceivers, removeReceiverDir, startReceiver } from './notify-receiver.ts';
 
@@ -69,10 +69,7 @@ function lockstepGateway(name: string, hours: number, change: (config: Record<st
   });
   const startMs = Date.parse(lockstepStartIso);
   const barrier = new LockstepBarrier(startMs, startMs + hours * 3_600_000);
-  let advance: (a: LockstepAdvance) => void = () => undefined;
-  // Advances are delivered on a later turn, as over a process's IPC channel.
-  barrier.join('gateway', (a) => setImmediate(() => advance(a)));
-  return { config: loadGatewayConfig(file), lockstep: { send: (report) => barrier.report('gateway', report), onAdvance: (handler) => (advance = handler) } };
+  return { config: loadGatewayConfig(file), lockstep: barrier.link('gateway') };
 }
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

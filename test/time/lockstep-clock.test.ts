@@ -4,22 +4,14 @@
  */
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { LockstepBarrier, LockstepClock, type LockstepAdvance, type LockstepLink } from '../../src/time/lockstep-clock.ts';
+import { LockstepBarrier, LockstepClock } from '../../src/time/lockstep-clock.ts';
 
 const later = () => new Promise<void>((resolve) => setTimeout(resolve, 5));
 
 /** `n` clocks on one barrier from `startMs`, never past `untilMs`. */
 function community(n: number, startMs: number, untilMs = Infinity): { clocks: LockstepClock[]; barrier: LockstepBarrier } {
   const barrier = new LockstepBarrier(startMs, untilMs);
-  const clocks = Array.from({ length: n }, (_, k) => {
-    let deliver: (advance: LockstepAdvance) => void = () => undefined;
-    const link: LockstepLink = {
-      send: (report) => setImmediate(() => barrier.report(`p${k}`, report)),
-      onAdvance: (handler) => (deliver = handler),
-    };
-    barrier.join(`p${k}`, (advance) => setImmediate(() => deliver(advance)));
-    return new LockstepClock(startMs, link);
-  });
+  const clocks = Array.from({ length: n }, (_, k) => new LockstepClock(startMs, barrier.link(`p${k}`)));
   return { clocks, barrier };
 }
 
