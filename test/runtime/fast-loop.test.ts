@@ -100,6 +100,35 @@ describe('the fast loop following a solved plan', () => {
     expect(after.at(-1)!.measurement.gridKw!).toBeLessThan(plannedKw + 0.1);
   });
 
+  it('once an hour of the day has metered more than the plan’s peak, guards that billed peak instead of spending the battery on one already paid', async () => {
+    // The plant starts at 5.0 kWh and the guard band starts there: the battery cannot discharge, so a cloud's import goes to the meter.
+    const r = await rig({ startIso: '2016-06-22T10:00:00Z', config: { battery: { minEnergyKwh: 4.8 }, control: { batteryWearEurPerKw2h: 0.2, stepMinutes: 30, fastPeriodS: 60 } } });
+    r.active = await r.solve({ steps: 6, errorKw: 1.5, adjust: (input) => void (input.tariff.peakEurPerKw = 0.5) });
+    const { plan, netLoadForecastKw } = r.active;
+    r.sim.plant.setPvLimitFraction(0); // clouds for the rest of the morning
+    const { snapshots, totals } = await runSampling(r, r.clock.nowMs() + 2 * HOUR_MS - r.periodMs);
+    const hourMs = plan.startMs + HOUR_MS;
+    // The first hour's metered import, by the plant's own meter: today's billed peak so far.
+    const billedKw = totals.get(hourMs)!.importedKwh - totals.get(plan.startMs)!.importedKwh;
+    expect(r.hours[0]).toMatchObject({ hourStartMs: plan.startMs });
+    expect(r.hours[0]!.importKwh).toBeCloseTo(billedKw, 2);
+    const plannedFromKw = (atMs: number) => Math.max(...plan.gridImportKw.filter((_, k) => plan.startMs + (k + 1) * 0.5 * HOUR_MS > atMs));
+    expect(billedKw).toBeGreaterThan(plannedFromKw(hourMs) + 0.2);
+
+    let spared = 0;
+    // The hour's record closes with the first reading after it, once that period's command is written.
+    for (const s of snapshots.filter((x) => x.atMs > hourMs)) {
+      const k = stepIndex(s);
+      const netLoadKw = s.measurement.netLoadKw!;
+      const rule = plan.dischargeKw[k]! - plan.chargeKw[k]! + plan.decisionRule[k]! * (netLoadKw - netLoadForecastKw[k]!);
+      const guardKw = Math.max(plannedFromKw(s.atMs), billedKw);
+      expect(s.setpoint!.requestedKw).toBeCloseTo(Math.max(rule, netLoadKw - guardKw), 2);
+      // Guarding the plan's own peak would have asked this much more of the battery.
+      if (Math.max(rule, netLoadKw - plannedFromKw(s.atMs)) > s.setpoint!.requestedKw + 0.1) spared++;
+    }
+    expect(spared).toBeGreaterThan(10);
+  });
+
   it('never commands the battery beyond the BMS’s live charge limit', async () => {
     const r = await rig({ startIso: '2016-06-22T10:00:00Z' });
     r.active = await r.solve({ steps: 6 });
