@@ -52,6 +52,8 @@ export interface Controller {
 export interface FleetController {
   decide(contexts: readonly DecisionContext[]): Promise<Decision[]>;
   observe?(contexts: readonly DecisionContext[], outcomes: readonly StepOutcome[]): void;
+  /** The community's coincident import the batteries with energy to spare hold this hour (kW); undefined: no live guard. */
+  communityGuardKw?(contexts: readonly DecisionContext[]): number | undefined;
   dispose?(): void;
 }
 

@@ -129,6 +129,30 @@ export class Plant {
     };
   }
 
+  /** More discharge the battery could have given in the hour just stepped (kW). */
+  dischargeRoomKw(outcome: StepOutcome): number {
+    return Math.max(0, this.maxDischargeFromKw(this.energyBefore(outcome)) - outcome.batteryKw);
+  }
+
+  /** The hour just stepped again with `extraKw` more discharge (within the battery's limits). */
+  dischargeMore(outcome: StepOutcome, extraKw: number): StepOutcome {
+    const b = this.battery;
+    const before = this.energyBefore(outcome);
+    const batteryKw = Math.min(this.maxDischargeFromKw(before), outcome.batteryKw + extraKw);
+    this.energyKwh = before - (batteryKw > 0 ? batteryKw / b.dischargeEfficiency : batteryKw * b.chargeEfficiency);
+    return { ...outcome, batteryKw, gridKw: outcome.gridKw - (batteryKw - outcome.batteryKw), energyKwh: this.energyKwh };
+  }
+
+  private energyBefore(outcome: StepOutcome): number {
+    const b = this.battery;
+    return outcome.energyKwh + (outcome.batteryKw > 0 ? outcome.batteryKw / b.dischargeEfficiency : outcome.batteryKw * b.chargeEfficiency);
+  }
+
+  private maxDischargeFromKw(energyKwh: number): number {
+    const b = this.battery;
+    return Math.min(b.maxDischargeKw, Math.max(0, (energyKwh - b.minEnergyKwh) * b.dischargeEfficiency));
+  }
+
   private serve(energyKwh: number): void {
     let left = energyKwh;
     while (left > 1e-12 && this.queue.length > 0) {

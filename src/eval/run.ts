@@ -126,11 +126,12 @@ function fleetLoop(fleet: FleetController, cases: readonly HouseholdCase[], batt
       });
       const decisions = await fleet.decide(contexts);
       const hourTrades = decisions.flatMap((decision, seller) => (decision.sales ?? []).map((sale) => ({ seller, ...sale })));
+      const stepped = holdCommunityImport(plants, contexts.map((context, n) => plants[n]!.step(context.hour.realised, decisions[n]!.command)), fleet.communityGuardKw?.(contexts));
       const outcomes = contexts.map((context, n) => {
         const decision = decisions[n]!;
         const run = runs[n]!;
         if (decision.solve) run.solves.push(decision.solve);
-        const outcome = plants[n]!.step(context.hour.realised, decision.command);
+        const outcome = stepped[n]!;
         const t = context.hour.tariff;
         addCost(dayCosts[n]!, hourCost(outcome, {
           buyEurPerKwh: t.buyEurPerKwh[0]!, sellEurPerKwh: t.sellEurPerKwh[0]!,
@@ -187,6 +188,19 @@ function fleetLoop(fleet: FleetController, cases: readonly HouseholdCase[], batt
       fleet.dispose?.();
     },
   };
+}
+
+/**
+ * The live community guard (CommunitySettings.liveGuard): when the hour's coincident import passes
+ * `guardKw`, the batteries with energy to spare give more, each in proportion to what it has left
+ * to give — the household whose load rose may have none left, its neighbours may.
+ */
+function holdCommunityImport(plants: readonly Plant[], outcomes: StepOutcome[], guardKw: number | undefined): StepOutcome[] {
+  const excessKw = guardKw === undefined ? 0 : outcomes.reduce((sum, o) => sum + o.gridKw, 0) - guardKw;
+  if (!(excessKw > 1e-9)) return outcomes;
+  const roomKw = outcomes.map((o, n) => plants[n]!.dischargeRoomKw(o));
+  const share = Math.min(1, excessKw / Math.max(1e-12, roomKw.reduce((a, b) => a + b, 0)));
+  return outcomes.map((o, n) => (roomKw[n]! > 0 ? plants[n]!.dischargeMore(o, roomKw[n]! * share) : o));
 }
 
 /**

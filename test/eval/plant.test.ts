@@ -49,6 +49,24 @@ describe('the closed-loop plant and its fast loop', () => {
     expect(below.batteryKw).toBeCloseTo(0.5, 12);
   });
 
+  it('gives the hour just stepped more discharge, up to the power limit and the SoC floor, with the energy it costs', () => {
+    // Charging 1 kW from 5 kWh: the room is the 1 kW charge plus (5 − 1 kWh floor) × 0.95 of discharge; 2 kW more discharge 1 kW.
+    const plant = new Plant(5, 6);
+    const charged = plant.step({ timeMs: t0, inflexibleKw: 1, pvKw: 0, requestKw: 0 }, command({ batteryKw: -1, netLoadForecastKw: 1 }));
+    expect(charged.energyKwh).toBeCloseTo(5 + 0.95, 12);
+    expect(plant.dischargeRoomKw(charged)).toBeCloseTo(1 + 4 * 0.95, 12);
+    const more = plant.dischargeMore(charged, 2);
+    expect(more.batteryKw).toBeCloseTo(1, 12);
+    expect(more.gridKw).toBeCloseTo(0, 12);
+    expect(more.energyKwh).toBeCloseTo(5 - 1 / 0.95, 12);
+    expect(plant.energyKwh).toBeCloseTo(more.energyKwh, 12);
+    // Near the floor (1 kWh) the room is the energy above it, after losses.
+    const low = new Plant(1.5, 6);
+    const idle = low.step({ timeMs: t0, inflexibleKw: 0, pvKw: 0, requestKw: 0 }, command({ netLoadForecastKw: 0 }));
+    expect(low.dischargeRoomKw(idle)).toBeCloseTo(0.5 * 0.95, 12);
+    expect(low.dischargeMore(idle, 3).energyKwh).toBeCloseTo(1, 12);
+  });
+
   it('queues shiftable demand and serves it by force at its deadline', () => {
     const plant = new Plant(5, 2);
     const hour = (h: number, requestKw: number) => ({ timeMs: t0 + h * hourMs, inflexibleKw: 0, pvKw: 0, requestKw });

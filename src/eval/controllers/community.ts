@@ -45,6 +45,13 @@ export interface CommunitySettings {
    * households re-plan alone, anchored to the last one. The perfect-foresight bound clears daily.
    */
   reclearEveryHours: number;
+  /**
+   * The live community guard: each hour the batteries with energy to spare discharge further, in
+   * proportion to what each has left to give, until the community's coincident import is back at
+   * today's planned community peak (or the day's billed one, if higher). The gateways do not have
+   * it yet (it needs each gateway's live import on the wire): the evaluation measures what it is worth.
+   */
+  liveGuard?: boolean;
 }
 
 export type CommunityMode = 'distributed' | 'central' | 'perfect-foresight';
@@ -107,6 +114,8 @@ export function communityController(mode: CommunityMode, households: readonly Ho
   }
 
   let anchors: (CommunityAnchor | null)[] = households.map(() => null);
+  /** With the live guard, today's coincident peak as the day's first clearing planned it (kW); null: no guard. */
+  let plannedCommunityPeakKw: number | null = null;
   /** The day's P2P trades by hour, fixed at its first clearing (as the runtime commits them). */
   let dayTrades: BilateralTrade[] = [];
 
@@ -135,6 +144,9 @@ export function communityController(mode: CommunityMode, households: readonly Ho
         return sales.length > 0 ? { ...d, sales } : d;
       });
     },
+    communityGuardKw(contexts) {
+      return plannedCommunityPeakKw === null ? undefined : Math.max(plannedCommunityPeakKw, contexts[0]!.communityPeakSoFarKw);
+    },
     dispose() {
       for (const o of optimizers) o.dispose?.();
       held = [];
@@ -161,8 +173,11 @@ export function communityController(mode: CommunityMode, households: readonly Ho
       result = { ok: false, status: 'error', message: (error as Error).message, plans: [], communityPeakByDayKw: [], objectiveEur: NaN, couplingPriceEurPerKwh: [], solveMs: performance.now() - started };
     }
     const solveMs = performance.now() - started;
-    // The day's P2P trades are fixed at its first clearing; later re-clearings move plans, not trades.
-    if (contexts[0]!.hourOfDay === 0) dayTrades = result.ok ? p2pTrades(inputs, result.plans) : [];
+    // The day's P2P trades and the live guard's level are fixed at its first clearing; later re-clearings move plans.
+    if (contexts[0]!.hourOfDay === 0) {
+      dayTrades = result.ok ? p2pTrades(inputs, result.plans) : [];
+      plannedCommunityPeakKw = settings.liveGuard && mode !== 'perfect-foresight' && result.ok ? (result.communityPeakByDayKw[0] ?? null) : null;
+    }
     return contexts.map((c, n) => {
       const own: SolveResult = result.ok ? { ok: true, plan: result.plans[n]! } : { ok: false, status: result.status === 'optimal' ? 'numerical' : result.status, message: result.message ?? 'community clearing failed', solveMs };
       const solved: { held: HeldPlan; record: SolveRecord } = planOrFallBack(own, inputs[n]!, nowMs, held[n]!, solveMs / contexts.length, unhandled);
