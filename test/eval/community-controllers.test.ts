@@ -10,6 +10,7 @@ import { loadHousehold, loadPrices } from '../../src/data/households.ts';
 import { communityController } from '../../src/eval/controllers/community.ts';
 import { defaultOptimizerSettings, optimizerController } from '../../src/eval/controllers/optimizer.ts';
 import { runController, summarise, type ControllerRun } from '../../src/eval/run.ts';
+import type { DecisionContext } from '../../src/eval/controller.ts';
 import { buildHouseholdCase, type HouseholdCase } from '../../src/eval/scenario.ts';
 import { createOptimizer } from '../../src/optimizer/index.ts';
 
@@ -62,6 +63,29 @@ describe('the community controllers on a real day', () => {
       const run = runs[mode]!;
       const savingEur = [0, 1].reduce((s, n) => s + billEur(runs.alone!, n) - billEur(run, n), 0);
       for (const n of [0, 1]) expect(billEur(run, n)).toBeCloseTo(billEur(runs.alone!, n) - savingEur / 2, 9);
+    }
+  });
+
+  it('with the live guard, holds the community to the peak its midnight clearing planned, or to the day\'s billed one once that is higher', async () => {
+    const contexts = (communityPeakSoFarKw: number): DecisionContext[] => cases.map((household) => ({
+      household, hour: household.days[0]!.hours[0]!, hourOfDay: 0, energyKwh: household.initialEnergyKwh, deferredKwh: 0,
+      deadlinesKwh: new Array<number>(24).fill(0), peakSoFarKw: 0, communityPeakSoFarKw,
+    }));
+    const live = communityController('central', cases, { ...settings, liveGuard: true }, defaultOptimizerSettings, () => createOptimizer());
+    const plain = communityController('central', cases, settings, defaultOptimizerSettings, () => createOptimizer());
+    try {
+      expect(live.communityGuardKw!(contexts(0))).toBeUndefined(); // no clearing yet
+      const decisions = await live.decide(contexts(0));
+      await plain.decide(contexts(0));
+      const plannedKw = live.communityGuardKw!(contexts(0))!;
+      expect(plannedKw).toBeGreaterThan(0.5); // an autumn day: the community imports
+      // The clearing's planned peak covers what it scheduled for the first hour, together.
+      expect(plannedKw).toBeGreaterThanOrEqual(decisions.reduce((sum, d) => sum + d.command.scheduledGridKw, 0) - 1e-6);
+      expect(live.communityGuardKw!(contexts(plannedKw + 2))).toBe(plannedKw + 2);
+      expect(plain.communityGuardKw!(contexts(0))).toBeUndefined();
+    } finally {
+      live.dispose?.();
+      plain.dispose?.();
     }
   });
 
