@@ -102,27 +102,22 @@ describe('prosumer-edge run', () => {
   it('plans every step from measured state, commands the battery from the plan, and publishes Home Assistant discovery and state', async () => {
     const prefix = `pe-test-${process.pid}-${Date.now()}`;
     const statusPort = await freePort();
-    const file = simConfig('day', (c) => {
+    // Lock-step time: paced by the wall clock, a loaded machine let an hour boundary pass unplanned.
+    const { config, lockstep } = lockstepGateway('day', 4, (c) => {
       c.gatewayId = 'rt-1';
-      c.simulator.speed = 1200;
-      c.simulator.hours = 4;
-      c.simulator.startIso = '2016-07-02T08:00:00Z';
-      // Simulated time starts 8 s from now: a start-up on a busy machine does not eat an hour boundary.
-      c.simulator.wallAnchorMs = Date.now() + 8_000;
       c.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883', topicPrefix: prefix, discoveryPrefix: `${prefix}-ha` }, statusPage: { port: statusPort } };
     });
-    const config = loadGatewayConfig(file);
     const seen = new Map<string, string>();
     const subscriber = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { protocolVersion: 4 });
     subscriber.on('message', (topic, payload) => seen.set(topic, payload.toString()));
     await subscriber.subscribeAsync([`${prefix}/#`, `${prefix}-ha/#`]);
     const lines: string[] = [];
     try {
-      const result = await runGateway(config, { write: (line) => lines.push(line) });
+      const result = await runGateway(config, { write: (line) => lines.push(line), lockstep });
       // Four simulated hours: a plan at start and one per hour boundary, none a fallback.
-      expect(result.slowTicks).toBeGreaterThanOrEqual(4);
+      expect(result.slowTicks).toBe(4);
       expect(result.fallbacks).toBe(0);
-      expect(result.fastIterations).toBeGreaterThan(100);
+      expect(result.fastIterations).toBe((4 * 3600) / config.control.fastPeriodS);
       expect(result.tickToSetpointMs.length).toBe(result.slowTicks);
       expect(lines.join('\n')).toContain('devices: 8 of 8 found');
 
@@ -133,8 +128,8 @@ describe('prosumer-edge run', () => {
         // The first plan starts from the battery's measured energy (the sim starts at 50 % of 10 kWh).
         expect(plans[0]!.energyKwh[0]).toBeCloseTo(5, 0);
         const hours = store.hours();
-        // 08:00 is not recorded: the loop began after its start (partial hours are skipped); 11:00 never closes.
-        expect(hours.length).toBeGreaterThanOrEqual(2);
+        // The loop begins at 08:00 on lock-step time, so 08:00 is whole; 11:00 never closes (no reading after it).
+        expect(hours.map((h) => h.hourStartMs)).toEqual([0, 1, 2].map((h) => Date.parse(lockstepStartIso) + h * 3_600_000));
         for (const hour of hours) {
           expect(hour.iterations).toBeGreaterThan(0);
           expect(hour.scheduledGridKw).not.toBeNull();
