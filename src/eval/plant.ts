@@ -99,12 +99,12 @@ export class Plant {
     const netLoadKw = hour.inflexibleKw - hour.pvKw + servedShiftableKw;
     const xi = netLoadKw - command.netLoadForecastKw - command.shiftableKw;
     const requestedBatteryKw = command.batteryKw + command.decisionRule * xi;
-    const maxDischargeKw = Math.min(b.maxDischargeKw, Math.max(0, (this.energyKwh - b.minEnergyKwh) * b.dischargeEfficiency));
+    const maxDischargeKw = this.maxDischargeFromKw(this.energyKwh);
     const maxChargeKw = Math.min(b.maxChargeKw, Math.max(0, (b.maxEnergyKwh - this.energyKwh) / b.chargeEfficiency));
     const ruleBatteryKw = Math.min(Math.max(requestedBatteryKw, -maxChargeKw), maxDischargeKw);
     const guard = command.peakGuardKw;
     const batteryKw = guard !== undefined && netLoadKw - ruleBatteryKw > guard ? Math.min(maxDischargeKw, netLoadKw - guard) : ruleBatteryKw;
-    this.energyKwh -= batteryKw > 0 ? batteryKw / b.dischargeEfficiency : batteryKw * b.chargeEfficiency;
+    this.energyKwh -= this.drawnKwh(batteryKw);
     const gridKw = netLoadKw - batteryKw;
 
     const gridRowKw = command.scheduledGridKw + (1 - command.decisionRule) * xi;
@@ -136,16 +136,20 @@ export class Plant {
 
   /** The hour just stepped again with `extraKw` more discharge (within the battery's limits). */
   dischargeMore(outcome: StepOutcome, extraKw: number): StepOutcome {
-    const b = this.battery;
     const before = this.energyBefore(outcome);
     const batteryKw = Math.min(this.maxDischargeFromKw(before), outcome.batteryKw + extraKw);
-    this.energyKwh = before - (batteryKw > 0 ? batteryKw / b.dischargeEfficiency : batteryKw * b.chargeEfficiency);
+    this.energyKwh = before - this.drawnKwh(batteryKw);
     return { ...outcome, batteryKw, gridKw: outcome.gridKw - (batteryKw - outcome.batteryKw), energyKwh: this.energyKwh };
   }
 
   private energyBefore(outcome: StepOutcome): number {
+    return outcome.energyKwh + this.drawnKwh(outcome.batteryKw);
+  }
+
+  /** Stored energy an hour at `batteryKw` (+ discharge) takes out of the battery, losses included (kWh). */
+  private drawnKwh(batteryKw: number): number {
     const b = this.battery;
-    return outcome.energyKwh + (outcome.batteryKw > 0 ? outcome.batteryKw / b.dischargeEfficiency : outcome.batteryKw * b.chargeEfficiency);
+    return batteryKw > 0 ? batteryKw / b.dischargeEfficiency : batteryKw * b.chargeEfficiency;
   }
 
   private maxDischargeFromKw(energyKwh: number): number {
