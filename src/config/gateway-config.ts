@@ -112,6 +112,12 @@ export interface GatewayConfig {
      * on fresh forecasts; the day's P2P trades stay those of its first clearing.
      */
     reclearEveryHours?: number;
+    /**
+     * With `community` coordination: the live community guard (default on): every fast period the
+     * gateways exchange their imports, and when the community's passes the peak it pays for today
+     * every battery discharges more, in proportion to its room (docs/community-coordination.md).
+     */
+    communityGuard?: boolean;
     /** With `community` coordination: π^C, EUR per kW of the community's daily coincident peak of scheduled import; default 1 (DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY). */
     communityPeakChargeEurPerKwDay?: number;
     /**

@@ -10,7 +10,7 @@ export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } 
 export { loginToken } from './broker-login.ts';
 export { generateIdentity, saveIdentity, loadIdentity, type Identity } from './identity.ts';
 export { Membership, type CommunityConfig, type CommunityMember } from './community.ts';
-export { DEFAULT_LIMITS, REJECT_REASONS } from './messages.ts';
+export { DEFAULT_LIMITS, INSTANT_MS, REJECT_REASONS } from './messages.ts';
 export type { Envelope, MessageLimits, RejectReason, OfferBody, AcceptBody, ConfirmBody, PresenceBody, RoundBody } from './messages.ts';
 export { PROTOCOL_ROOT, topicFor, type MessageKind } from './topics.ts';
 export { Ledger, type LedgerEntry, type TradeState, type TradeTerms } from './ledger.ts';

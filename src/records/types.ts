@@ -59,6 +59,8 @@ export interface Setpoint {
   mode: ControlMode;
   /** Conditions in force at this instant; in plan mode only clips (bms-limit, soc-guard). */
   reasons: SafetyReason[];
+  /** The part of commandedKw the live community guard asked beyond the household's own (kW); absent: none. */
+  communityGuardKw?: number;
 }
 
 /** A P2P trade the gateway is committed to (a copy of the ledger's view). */

@@ -13,6 +13,11 @@
  * re-plans the energy it took. The evaluation's plant does the same for the controllers that apply
  * their rule (src/eval/plant.ts).
  *
+ * Live community guard (with community coordination, community-guard.ts): the household's import
+ * after its own command and its battery's room are exchanged with the community's other gateways
+ * at each fast period's instant; when the community's import passes the peak it pays for today,
+ * the battery discharges that share of its room more.
+ *
  * β applies only to plans solved with error samples: a certainty-equivalent plan (no samples
  * yet, so no chance constraint: its worstCaseCvar is empty) has a β nothing in its objective
  * priced, so the grid takes the whole deviation, as the evaluation does for CE.
@@ -279,12 +284,23 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
       const safe = conditionsSafe === 'idle' ? 'idle' : (USER_MODE_BATTERY[userMode] ?? conditionsSafe);
       const requestedKw = batteryRequestKw(safe, atMs, meterValues, batteryValues, active, step, relayKw);
       let commandedKw = 0;
+      let communityGuardKw = 0;
       if (batteryValues && safe !== 'idle') {
         const live = { energyKwh: energyOf(batteryValues, battery.capacityKwh), maxChargeKw: batteryValues.maxChargeKw, maxDischargeKw: batteryValues.maxDischargeKw };
         // The household's reserve raises the floor the guard band is kept above.
-        const supervised = superviseBatteryKw(requestedKw, live, { ...guard, minEnergyKwh: Math.max(guard.minEnergyKwh, deps.userControl?.reserveEnergyKwh() ?? 0) });
+        const limits = { ...guard, minEnergyKwh: Math.max(guard.minEnergyKwh, deps.userControl?.reserveEnergyKwh() ?? 0) };
+        const supervised = superviseBatteryKw(requestedKw, live, limits);
         commandedKw = supervised.commandedKw;
         if (supervised.clip) observed.set(supervised.clip.reason, supervised.clip.detail);
+        if (meterValues && market?.guardCommunity) {
+          // Room for an hour, as the evaluation's plant has it: a nearly empty battery gives little, not all it has in one period.
+          const roomKw = safe === null ? Math.max(0, superviseBatteryKw(Number.MAX_VALUE, live, { ...limits, fastPeriodS: HOUR_MS / 1000 }).commandedKw - commandedKw) : 0;
+          const decision = await market.guardCommunity({ atMs, importKw: meterValues.netImportKw + batteryValues.powerKw - commandedKw, roomKw });
+          if (decision !== null && decision.share > 0 && roomKw > 0) {
+            communityGuardKw = roomKw * decision.share;
+            commandedKw += communityGuardKw;
+          }
+        }
       }
       try {
         await battery.setPowerSetpoint(commandedKw, revertMs);
@@ -294,7 +310,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
         batteryTrusted = false;
         zeroSinceOutage = false;
       }
-      setpoint = { atMs, requestedKw, commandedKw, mode: 'plan', reasons: [] };
+      setpoint = { atMs, requestedKw, commandedKw, mode: 'plan', reasons: [], ...(communityGuardKw > 0 ? { communityGuardKw } : {}) };
     }
 
     emit(conditions.update(atMs, observed));

@@ -7,6 +7,7 @@
 import type { PeerTrade, Plan, SolveStatus } from '../optimizer/types.ts';
 import type { HourTariff } from '../data/tariff.ts';
 import type { TradeView } from '../records/types.ts';
+import type { GuardDecision } from './community-guard.ts';
 
 export type { Measurement, SafetyReason, ControlMode, SafetyEvent, Setpoint, TradeView, HourRecord, HourTrade, RuntimeSnapshot, RuntimeStore, ShiftableDemandFeed } from '../records/types.ts';
 
@@ -56,4 +57,13 @@ export interface MarketView {
   trades(): TradeView[];
   /** null: no market configured. */
   connected(): boolean | null;
+  /** The live community guard's decision at a fast-loop instant, from this household's part (community-guard.ts); null: none. */
+  guardCommunity?(own: LiveImport): Promise<GuardDecision | null>;
+}
+
+/** What the fast loop tells the live community guard at an instant (community-guard.ts's GuardReport). */
+export interface LiveImport {
+  atMs: number;
+  importKw: number;
+  roomKw: number;
 }

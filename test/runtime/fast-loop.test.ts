@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type MqttClient } from 'mqtt';
 import { startEmbeddedBroker } from '../../src/market/broker.ts';
-import type { HourRecord, MarketView, RuntimeSnapshot, ShiftableDemandFeed, TradeView } from '../../src/runtime/types.ts';
+import type { HourRecord, LiveImport, MarketView, RuntimeSnapshot, ShiftableDemandFeed, TradeView } from '../../src/runtime/types.ts';
+import { CommunityGuard } from '../../src/runtime/community-guard.ts';
 import type { PlantTotals } from '../../sim/plant/plant.ts';
 import { createOptimizer, type ChanceFamily } from '../../src/optimizer/index.ts';
 import { syntheticInput } from '../../src/optimizer/synthetic.ts';
@@ -127,6 +128,51 @@ describe('the fast loop following a solved plan', () => {
       if (Math.max(rule, netLoadKw - plannedFromKw(s.atMs)) > s.setpoint!.requestedKw + 0.1) spared++;
     }
     expect(spared).toBeGreaterThan(10);
+  });
+
+  it('discharges its share of its room more while the live community guard finds the community above the peak it pays for', async () => {
+    const dayMs = Date.UTC(2016, 5, 22);
+    const slotsMs = [10, 11].map((h) => dayMs + h * HOUR_MS);
+    const told: LiveImport[] = [];
+    // The community: this gateway and a neighbour that imports 2 kW with no room; the clearing scheduled 0.3 + 0.5 kW.
+    const guard = new CommunityGuard();
+    const market: MarketView = {
+      peerTrades: () => [],
+      trades: () => [],
+      connected: () => true,
+      guardCommunity: async (own) => {
+        told.push(own);
+        return guard.decide(own.atMs, new Map([
+          ['rig', { ...own, closedHour: null, planned: { slotStartsMs: slotsMs, netKw: [0.3, 0.3] } }],
+          ['neighbour', { atMs: own.atMs, importKw: 2, roomKw: 0, closedHour: null, planned: { slotStartsMs: slotsMs, netKw: [0.5, 0.5] } }],
+        ]));
+      },
+    };
+    const r = await rig({ startIso: '2016-06-22T10:00:00Z', market });
+    r.active = await r.solve({ steps: 6 });
+    r.sim.plant.setPvLimitFraction(0.1); // clouds: the house imports
+    const snapshots = await r.run(r.clock.nowMs() + 20 * MIN_MS);
+    expect(told.map((t) => t.atMs)).toEqual(snapshots.map((s) => s.atMs));
+    const { battery } = r.config.site;
+    let guarded = 0;
+    snapshots.forEach((s, i) => {
+      const own = told[i]!;
+      const extraKw = s.setpoint!.communityGuardKw ?? 0;
+      // What it told: its import after its own command, and its battery's room for an hour above the guard band.
+      expect(own.importKw).toBeCloseTo(s.measurement.netLoadKw! - (commandOf(s) - extraKw), 9);
+      const hourRoomKw = Math.min(s.measurement.maxDischargeKw!, (s.measurement.energyKwh! - battery.minEnergyKwh - r.config.control.socGuardBandKwh) * battery.dischargeEfficiency);
+      // The supervisor's limit, to its 0.01 kW setpoint resolution.
+      const exactRoomKw = Math.max(0, hourRoomKw - (commandOf(s) - extraKw));
+      expect(own.roomKw).toBeLessThanOrEqual(exactRoomKw + 1e-9);
+      expect(own.roomKw).toBeGreaterThan(exactRoomKw - 0.01);
+      // What it did: the community's excess over 0.8 kW, out of its room (the neighbour has none).
+      const excessKw = own.importKw + 2 - 0.8;
+      expect(extraKw).toBeCloseTo(excessKw > 0 ? Math.min(own.roomKw, excessKw) : 0, 9);
+      if (extraKw > 0.1) guarded++;
+    });
+    expect(guarded).toBeGreaterThan(20);
+    // The battery was written what the loop commanded.
+    expect(r.sim.plant.batterySetpointKw()).toBeCloseTo(commandOf(snapshots.at(-1)!), 6);
   });
 
   it('never commands the battery beyond the BMS’s live charge limit', async () => {

@@ -228,6 +228,47 @@ describe.each(BROKERS)('community coordination in the market loop over $name', (
   });
 });
 
+describe.each(BROKERS)('the live community guard in the market loop over $name', ({ start }) => {
+  it('at each fast period the gateways exchange their imports and decide alike: the clearing’s scheduled peak is held, each battery gives the same share of its room', async () => {
+    const { clock, lines, started } = await community(start, problem.households);
+    await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
+    await Promise.all(started.map((l) => l.settled()));
+    // The community's scheduled net import per slot, from the in-process clearing of the same problems.
+    const scheduledKw = slotStartsMs.map((_, t) => reference.plans.reduce((sum, plan) => sum + plan.gridImportKw[t]! - plan.gridExportKw[t]!, 0));
+    const peakKw = Math.max(...scheduledKw);
+    expect(peakKw).toBeGreaterThan(0.5);
+    const atMs = MIDNIGHT_MS + HOUR_MS;
+    clock.advance(HOUR_MS);
+    // The community imports 1.5 times its scheduled peak; the batteries have 3.5 kW of room between them.
+    const importKw = [0.6, 0.5, 0.4].map((f) => f * peakKw);
+    const roomKw = [1, 2, 0.5];
+    const decisions = await Promise.all(started.map((l, n) => l.guardCommunity({ atMs, importKw: importKw[n]!, roomKw: roomKw[n]! })));
+    for (const decision of decisions) {
+      expect(decision, lines.join('\n')).not.toBeNull();
+      expect(decision!.members).toEqual(ids);
+      expect(decision!.guardKw).toBeCloseTo(peakKw, 6);
+      expect(decision!.share).toBeCloseTo((0.5 * peakKw) / 3.5, 6);
+      expect(decision).toEqual(decisions[0]);
+    }
+    // Another iteration at the instant applies its decision; an instant between two fast periods has none.
+    await expect(started[1]!.guardCommunity({ atMs, importKw: 0, roomKw: 0 })).resolves.toEqual(decisions[1]);
+    await expect(started[1]!.guardCommunity({ atMs: atMs + 1_000, importKw: 0, roomKw: 0 })).resolves.toBeNull();
+
+    // gw-c stays online but stops reporting: it is waited for once, then the others decide between themselves.
+    for (const next of [atMs + 2_000, atMs + 4_000]) {
+      clock.advance(2_000);
+      const two = await Promise.all(started.slice(0, 2).map((l, n) => l.guardCommunity({ atMs: next, importKw: importKw[n]!, roomKw: roomKw[n]! })));
+      for (const decision of two) {
+        expect(decision!.members).toEqual(['gw-a', 'gw-b']);
+        // 1.1 × the peak against the two households' share of the schedule, peak of their slot sums.
+        const theirsKw = Math.max(...slotStartsMs.map((_, t) => [0, 1].reduce((sum, n) => sum + reference.plans[n]!.gridImportKw[t]! - reference.plans[n]!.gridExportKw[t]!, 0)));
+        expect(decision!.guardKw).toBeCloseTo(theirsKw, 6);
+        expect(decision!.share).toBeCloseTo(Math.min(1, Math.max(0, 1.1 * peakKw - theirsKw) / 3), 6);
+      }
+    }
+  });
+});
+
 describe('the market loop’s community clearing with the community import chance family (embedded broker)', () => {
   const chance = { epsilon: 0.1, radiusKw: 0.02, samples: 3 };
   const peakChargeEurPerKwDay = 2;
