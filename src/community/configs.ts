@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { generateIdentity, saveIdentity } from '../market/identity.ts';
 import { packageRoot } from '../package/paths.ts';
 import type { CommunityConfig } from '../market/community.ts';
+import { grid } from '../data/assets.ts';
 import type { CesAgentConfig } from '../ces/agent-command.ts';
 
 export const repoDir = packageRoot;
@@ -93,7 +94,8 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
     members: gateways.map((g) => {
       const identity = generateIdentity(g.household);
       saveIdentity(identity, g.identityFile);
-      return { peerId: identity.peerId, publicKey: identity.publicKey };
+      // Each gateway's connection (the configuration's default): what its live-guard reports may claim.
+      return { peerId: identity.peerId, publicKey: identity.publicKey, maxImportKw: grid.maxImportKw, maxExportKw: grid.maxExportKw };
     }),
   };
   const ces = options.ces === undefined ? undefined : writeCesLayout(options, members, options.ces);

@@ -235,6 +235,8 @@ class GatewayMarketLoop implements MarketLoop {
     last: { atMs: number; decision: GuardDecision | null } | null;
     /** Called when a report arrives (the instant's wait). */
     arrived: (() => void) | null;
+    /** The members' connections, from the members file. */
+    connections: Map<string, Partial<MemberConnection>>;
   } | null;
   /** The CES's modules, loaded only when `market.ces` is set (a gateway without a CES does not carry them). */
   private cesModules: Awaited<ReturnType<typeof loadCesModules>> | undefined;
@@ -243,7 +245,7 @@ class GatewayMarketLoop implements MarketLoop {
     if (options.config.market === undefined) throw new Error('market loop: the configuration has no market section');
     this.market = options.config.market;
     this.reclearMs = (this.market.reclearEveryHours ?? 24) * HOUR_MS;
-    this.live = this.market.coordination === 'community' && this.market.communityGuard !== false ? { guard: new CommunityGuard(), reports: new Map(), missed: new Set(), closedHour: null, last: null, arrived: null } : null;
+    this.live = this.market.coordination === 'community' && this.market.communityGuard !== false ? { guard: new CommunityGuard(), reports: new Map(), missed: new Set(), closedHour: null, last: null, arrived: null, connections: new Map() } : null;
     const { control, simulator } = options.config;
     this.timing = {
       joinTimeoutMs: (simulator?.speed === 'lockstep' ? 0 : (control.stepMinutes * 60_000) / (simulator?.speed ?? 1)) + control.solveBudgetMs + 5_000,
@@ -266,6 +268,7 @@ class GatewayMarketLoop implements MarketLoop {
       throw new Error(`${this.market.membersFile}: ${identity.peerId} is not listed with the key of ${this.market.identityFile}; add {"peerId": "${identity.peerId}", "publicKey": "${identity.publicKey}"}`);
     }
     this.members = members.map((m) => m.peerId).sort();
+    for (const { peerId, maxImportKw, maxExportKw } of members) this.live?.connections.set(peerId, { ...(maxImportKw !== undefined ? { maxImportKw } : {}), ...(maxExportKw !== undefined ? { maxExportKw } : {}) });
     if (this.market.ces !== undefined) this.cesModules = await loadCesModules();
     const { journal, records } = Journal.open<LoopRecord>(join(this.options.dataDir, 'market-loop.jsonl'));
     this.journal = journal;
@@ -278,7 +281,7 @@ class GatewayMarketLoop implements MarketLoop {
     }
     const node = new MarketNode({
       identity,
-      community: { communityId: this.market.community, members },
+      community: { communityId: this.market.community, members: members.map(({ peerId, publicKey }) => ({ peerId, publicKey })) },
       brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
       dataDir: this.options.dataDir,
       slotClock: this.options.clock,
@@ -693,7 +696,7 @@ class GatewayMarketLoop implements MarketLoop {
     if (live === null || from === this.node?.id) return;
     const known = live.reports.get(from);
     if ((known !== undefined && known.atMs > report.atMs) || report.planned.slotStartsMs.length !== report.planned.netKw.length) return;
-    live.reports.set(from, report);
+    live.reports.set(from, withinConnection(report, live.connections.get(from)));
     live.missed.delete(from);
     live.arrived?.();
   }
@@ -808,16 +811,47 @@ function brokerCredentials(market: NonNullable<GatewayConfig['market']>, gateway
  * that admits the members of the members file only, on `listenHost`.
  */
 export function embeddedMarketBroker(market: NonNullable<GatewayConfig['market']>): EmbeddedBrokerOptions {
-  return { ...(market.listenHost !== undefined ? { host: market.listenHost } : {}), community: { communityId: market.community, members: readMembersFile(market.membersFile) } };
+  const members = readMembersFile(market.membersFile).map(({ peerId, publicKey }) => ({ peerId, publicKey }));
+  return { ...(market.listenHost !== undefined ? { host: market.listenHost } : {}), community: { communityId: market.community, members } };
 }
 
-/** The members file: `{"members": [{"peerId": "…", "publicKey": "<base64url Ed25519>"}, …]}` (docs/market-loop.md). */
-function readMembersFile(path: string): CommunityMember[] {
+/** A member's grid connection, as the members file lists it: the most its live guard reports may claim. */
+interface MemberConnection {
+  maxImportKw: number;
+  maxExportKw: number;
+}
+
+/**
+ * The members file: `{"members": [{"peerId": "…", "publicKey": "<base64url Ed25519>", "maxImportKw": …, "maxExportKw": …}, …]}`
+ * (docs/market-loop.md); the connection limits are optional.
+ */
+function readMembersFile(path: string): (CommunityMember & Partial<MemberConnection>)[] {
   const parsed = JSON.parse(readFileSync(path, 'utf8')) as { members?: unknown };
   const members = parsed.members;
-  const valid = (m: unknown): m is CommunityMember => typeof (m as CommunityMember)?.peerId === 'string' && typeof (m as CommunityMember)?.publicKey === 'string';
-  if (!Array.isArray(members) || !members.every(valid)) throw new Error(`${path}: expected {"members": [{"peerId": "…", "publicKey": "…"}, …]}`);
-  return members.map(({ peerId, publicKey }) => ({ peerId, publicKey }));
+  const limit = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
+  const valid = (m: unknown): m is CommunityMember & Partial<MemberConnection> => {
+    const member = m as CommunityMember & Partial<MemberConnection>;
+    return typeof member?.peerId === 'string' && typeof member?.publicKey === 'string' && limit(member.maxImportKw) && limit(member.maxExportKw);
+  };
+  if (!Array.isArray(members) || !members.every(valid)) throw new Error(`${path}: expected {"members": [{"peerId": "…", "publicKey": "…", optional "maxImportKw": kW ≥ 0, "maxExportKw": kW ≥ 0}, …]}`);
+  return members.map(({ peerId, publicKey, maxImportKw, maxExportKw }) => ({ peerId, publicKey, ...(maxImportKw !== undefined ? { maxImportKw } : {}), ...(maxExportKw !== undefined ? { maxExportKw } : {}) }));
+}
+
+/**
+ * A member's report as far as its connection allows: a member that claims more import, export or
+ * room than its connection can carry moves the others' batteries no further than one at its limits.
+ */
+function withinConnection(report: GuardReport, connection: Partial<MemberConnection> | undefined): GuardReport {
+  const maxImportKw = connection?.maxImportKw ?? Infinity;
+  const maxExportKw = connection?.maxExportKw ?? Infinity;
+  const clip = (kw: number) => Math.min(maxImportKw, Math.max(-maxExportKw, kw));
+  return {
+    atMs: report.atMs,
+    importKw: clip(report.importKw),
+    roomKw: Math.min(report.roomKw, maxImportKw + maxExportKw),
+    closedHour: report.closedHour && { startMs: report.closedHour.startMs, netImportKwh: clip(report.closedHour.netImportKwh) },
+    planned: { slotStartsMs: report.planned.slotStartsMs, netKw: report.planned.netKw.map(clip) },
+  };
 }
 
 /** `work`, or a rejection as soon as `signal` aborts (a publish waiting for a lost broker would never end). */

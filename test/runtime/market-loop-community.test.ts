@@ -99,14 +99,14 @@ function config(dir: string, communityId: string, id: string, brokerUrl: string,
  * household's problem, and with the chance family its error trajectories by day: sample i issued
  * i + 1 days before midnight, as a gateway's error store holds them.
  */
-async function community(start: () => Promise<TestBroker>, households: readonly ProblemInput[], market: MarketSettings = {}) {
+async function community(start: () => Promise<TestBroker>, households: readonly ProblemInput[], market: MarketSettings = {}, connections: Record<string, { maxImportKw: number; maxExportKw: number }> = {}) {
   broker = await start();
   root = mkdtempSync(join(tmpdir(), 'pe-community-loop-'));
   const dir = root;
   const communityId = `t-${randomUUID().slice(0, 12)}`;
   const identities = ids.map((id) => generateIdentity(id));
   for (const identity of identities) saveIdentity(identity, join(dir, identity.peerId, 'identity.json'));
-  writeFileSync(join(dir, 'members.json'), JSON.stringify({ members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey })) }));
+  writeFileSync(join(dir, 'members.json'), JSON.stringify({ members: identities.map(({ peerId, publicKey }) => ({ peerId, publicKey, ...connections[peerId] })) }));
   const clock = new ManualClock(MIDNIGHT_MS);
   const lines: string[] = [];
   const startLoop = async (id: string) => {
@@ -265,6 +265,27 @@ describe.each(BROKERS)('the live community guard in the market loop over $name',
         expect(decision!.guardKw).toBeCloseTo(theirsKw, 6);
         expect(decision!.share).toBeCloseTo(Math.min(1, Math.max(0, 1.1 * peakKw - theirsKw) / 3), 6);
       }
+    }
+  });
+
+  it('a member that claims more than its listed connection carries counts as one at its limits', async () => {
+    const { clock, lines, started } = await community(start, problem.households, {}, { 'gw-c': { maxImportKw: 3, maxExportKw: 2 } });
+    await Promise.all(started.map((l) => l.tick(MIDNIGHT_MS)));
+    await Promise.all(started.map((l) => l.settled()));
+    const atMs = MIDNIGHT_MS + HOUR_MS;
+    clock.advance(HOUR_MS);
+    // gw-c, with a valid key, claims 50 kW of import and 40 kW of room.
+    const claims = [
+      { importKw: 1, roomKw: 1 },
+      { importKw: 1, roomKw: 2 },
+      { importKw: 50, roomKw: 40 },
+    ];
+    const decisions = await Promise.all(started.map((l, n) => l.guardCommunity({ atMs, ...claims[n]! })));
+    for (const decision of decisions.slice(0, 2)) {
+      expect(decision, lines.join('\n')).not.toBeNull();
+      expect(decision!.communityImportKw).toBeCloseTo(1 + 1 + 3, 9);
+      expect(decision!.roomKw).toBeCloseTo(1 + 2 + 5, 9);
+      expect(decision!.share).toBeCloseTo(Math.min(1, Math.max(0, 5 - decision!.guardKw) / 8), 9);
     }
   });
 });
