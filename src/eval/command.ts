@@ -54,9 +54,9 @@ const usage = `usage: prosumer-edge eval [options]
                         default 24: day-ahead, re-plans in between anchored to it)
   --plan-community-charge C  π^C (EUR/kW·day) the community controllers plan with (default: the
                         scenario's 1.0, which the bill always charges; 0 reproduces planning alone)
-  --live-community-guard  community-dro/central: each hour the batteries with energy to spare also hold
-                        the community's coincident import at the day's planned community peak (what a live
-                        guard would be worth; the gateways do not have it: docs/community-coordination.md)
+  --no-live-community-guard  community-dro/central without the live community guard (on by default, as in
+                        the gateways: each hour the batteries with energy to spare also hold the community's
+                        coincident import at the day's planned community peak; docs/community-coordination.md)
   --json                one JSON object per controller on stdout (the table goes to stderr)
   -h, --help`;
 
@@ -226,7 +226,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         data: { type: 'string' }, out: { type: 'string' }, households: { type: 'string' }, days: { type: 'string' },
-        stride: { type: 'string' }, 'reclear-hours': { type: 'string' }, 'live-community-guard': { type: 'boolean' }, 'plan-community-charge': { type: 'string' }, controllers: { type: 'string' }, rho: { type: 'string' }, 'recommended-rho': { type: 'string' },
+        stride: { type: 'string' }, 'reclear-hours': { type: 'string' }, 'no-live-community-guard': { type: 'boolean' }, 'plan-community-charge': { type: 'string' }, controllers: { type: 'string' }, rho: { type: 'string' }, 'recommended-rho': { type: 'string' },
         samples: { type: 'string' }, solver: { type: 'string' }, 'time-budget-ms': { type: 'string' }, merge: { type: 'string' },
         prices: { type: 'string' }, 'import-limit': { type: 'string' }, split: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' },
         'select-rho': { type: 'boolean' }, 'validation-days': { type: 'string' }, confidence: { type: 'string' }, 'rho-from': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -253,7 +253,7 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-type Options = Partial<Record<'data' | 'prices' | 'import-limit' | 'split' | 'from' | 'to' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from' | 'reclear-hours' | 'plan-community-charge', string>> & { 'select-rho'?: boolean; json?: boolean; 'live-community-guard'?: boolean };
+type Options = Partial<Record<'data' | 'prices' | 'import-limit' | 'split' | 'from' | 'to' | 'out' | 'households' | 'days' | 'stride' | 'controllers' | 'rho' | 'recommended-rho' | 'samples' | 'solver' | 'time-budget-ms' | 'merge' | 'validation-days' | 'confidence' | 'rho-from' | 'reclear-hours' | 'plan-community-charge', string>> & { 'select-rho'?: boolean; json?: boolean; 'no-live-community-guard'?: boolean };
 
 function dateOption(text: string | undefined, option: string): number | undefined {
   if (text === undefined) return undefined;
@@ -327,7 +327,7 @@ async function evaluate(options: Options): Promise<number> {
     ...(['distributed', 'central', 'perfect-foresight'] as const).map((mode) => ({
       name: { distributed: controllerNames.communityDro, central: controllerNames.communityCentral, 'perfect-foresight': controllerNames.communityPerfect }[mode],
       ...(mode === 'perfect-foresight' ? {} : { radiusKw: recommendedRhoKw, standAlone: () => optimizerController({ kind: 'dro', radiusKw: recommendedRhoKw }, optimizerFor(), settings) }),
-      createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: plannedCommunityChargeEurPerKwDay, importEpsilon: importLimit === 'peak' ? communityImportEpsilon : null, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs: mode === 'perfect-foresight' ? boundBudgetMs : timeBudgetMs, reclearEveryHours, liveGuard: options['live-community-guard'] === true }, settings, optimizerFor),
+      createFleet: (households: readonly HouseholdCase[]) => communityController(mode, households, { peakChargeEurPerKwDay: plannedCommunityChargeEurPerKwDay, importEpsilon: importLimit === 'peak' ? communityImportEpsilon : null, radiusKw: recommendedRhoKw, sampleCount, timeBudgetMs: mode === 'perfect-foresight' ? boundBudgetMs : timeBudgetMs, reclearEveryHours, liveGuard: options['no-live-community-guard'] !== true }, settings, optimizerFor),
     })),
   ];
   // The validation phase only needs the candidates of the rule: SAA (ρ = 0) and the DRO sweep.
@@ -361,7 +361,7 @@ async function evaluate(options: Options): Promise<number> {
     runs.push(await runController(spec, cases, { batteryWearEurPerKw2h: settings.weights.batteryWearEurPerKw2h, communityChargeEurPerKwDay }, (household) => progress(++done, `${spec.name} ${household}`)));
   }
   const summaries = runs.map((r) => summarise(r, jointOver));
-  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights, importLimit, splitReason: chosen.reason, pricesFile: prices.file, batteries: Object.fromEntries(cases.map((c) => [c.id, c.batterySource])), communityChargeEurPerKwDay, reclearEveryHours, plannedCommunityChargeEurPerKwDay, liveCommunityGuard: options['live-community-guard'] === true };
+  const scenario: Scenario = { phase, fittedBefore: isoDay(split.freezeMs), rhoSource: validation ? 'chosen by this validation run' : rhoSource, confidence, dataDir, households: ids, testDays: days.map(isoDay), cleanTestDays: split.daysMs.length, droppedDays: split.dropped.map((d) => ({ day: isoDay(d.dayMs), household: d.household })), stepHours: 1, steps, sampleCount, solver, timeBudgetMs, sweepKw, recommendedRhoKw, epsilon: settings.epsilon, weights: settings.weights, importLimit, splitReason: chosen.reason, pricesFile: prices.file, batteries: Object.fromEntries(cases.map((c) => [c.id, c.batterySource])), communityChargeEurPerKwDay, reclearEveryHours, plannedCommunityChargeEurPerKwDay, liveCommunityGuard: options['no-live-community-guard'] !== true };
   const forecasters = cases.map((c) => ({ household: c.id, shiftable: c.shiftableKind, maxDelayHours: c.maxDelayHours, maxDeferredKwh: c.maxDeferredKwh, sampleBankSize: c.sampleBankSize, params: c.forecastParams }));
   await report(outDir, { scenario, forecasters, controllers: summaries }, options.json === true);
   return summaries.some((s) => s.solve.unhandled > 0) ? 1 : 0;
