@@ -81,7 +81,9 @@ export function gainSentences(summary: CommunitySummary): string[] {
     const par = r.controlled.kpis.parMean > r.noControl.kpis.parMean
       ? ` Its daily peak-to-average ratio rose (${r.noControl.kpis.parMean.toFixed(2)} → ${r.controlled.kpis.parMean.toFixed(2)}): the battery and the PV lowered its average import more than its peak, so judge by the peak in kW.`
       : '';
-    return `${who}: ${money} over ${days} day(s) against no control (${paid.toFixed(2)} € instead of ${before.toFixed(2)} €); ${peak}.${par}`;
+    const guardKwh = r.controlled.communityGuardKwh;
+    const guard = r.name === 'community' && guardKwh > 0 ? ` To hold the connection point at the peak it pays for, the live community guard discharged the batteries ${guardKwh.toFixed(1)} kWh beyond the households' own commands.` : '';
+    return `${who}: ${money} over ${days} day(s) against no control (${paid.toFixed(2)} € instead of ${before.toFixed(2)} €); ${peak}.${par}${guard}`;
   });
   const missing = summary.requestedDays.filter((d) => !summary.summarisedDays.includes(d));
   if (missing.length > 0) sentences.push(`Not summarised: ${missing.length} of the ${summary.requestedDays.length} days run (${missing.join(', ')}), because not every gateway that finished recorded them whole (a gateway started late, stopped early or crashed).`);

@@ -51,6 +51,8 @@ export interface Figures extends EvalFigures {
   contractedTradeKwh: number;
   /** Safety actions taken (conditions entered and setpoints clipped). */
   safetyEvents: number;
+  /** Discharge the live community guard asked beyond the households' own commands (kWh). */
+  communityGuardKwh: number;
   /** Cost of each day (EUR): energy, real time, wear, P2P and that day's demand charge. */
   dailyCostEur: number[];
   dailyTradedKwh: number[];
@@ -114,6 +116,7 @@ export function summariseRun(records: readonly HouseholdRecords[], daysMs: reado
       tradedKwh: metered.dailyDeliveredKwh.reduce((a, b) => a + b, 0),
       contractedTradeKwh: metered.dailyContractedKwh.reduce((a, b) => a + b, 0),
       safetyEvents: households.reduce((sum, h) => sum + h.safetyEvents, 0),
+      communityGuardKwh: households.reduce((sum, h) => sum + h.communityGuardKwh, 0),
       dailyCostEur: perDay((h) => h.dailyCostEur),
       dailyTradedKwh: metered.dailyDeliveredKwh,
       dailySafetyEvents: perDay((h) => h.dailySafetyEvents),
@@ -216,6 +219,7 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
     tradedKwh: dailyTradedKwh.reduce((a, b) => a + b, 0),
     contractedTradeKwh,
     safetyEvents: dailySafetyEvents.reduce((a, b) => a + b, 0),
+    communityGuardKwh: hours.reduce((sum, r) => sum + (r.communityGuardKwh ?? 0), 0),
     dailyCostEur,
     dailyTradedKwh,
     dailySafetyEvents,

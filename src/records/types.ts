@@ -117,6 +117,8 @@ export interface HourRecord {
   socMaxFraction: number;
   /** Chance-constraint rows violated this hour (family names of formulation §4). */
   violations: string[];
+  /** Discharge the live community guard asked beyond the household's own command this hour (kWh); absent in records from before it. */
+  communityGuardKwh?: number;
   /** Iterations the fast loop ran in safe mode / in total. */
   safeIterations: number;
   iterations: number;

@@ -345,6 +345,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
       servedKwh,
       arrivals,
       step: step ? { plan: active!.plan, index: step.index, netLoadForecastKw: active!.netLoadForecastKw[step.index]! } : null,
+      communityGuardKw: setpoint?.communityGuardKw ?? 0,
     });
     for (const record of records) {
       // Today's billed peak so far: the metered hourly averages, as the demand charge bills them.

@@ -44,6 +44,8 @@ export interface HourSample {
   arrivals: { atMs: number; energyKwh: number }[];
   /** The plan step covering this instant (in either mode), with the μ_k it was solved for. */
   step: { plan: Plan; index: number; netLoadForecastKw: number } | null;
+  /** What the live community guard added to the battery command written at this instant (kW). */
+  communityGuardKw: number;
 }
 
 interface StepDeviation {
@@ -68,6 +70,7 @@ interface HourBin {
   safeIterations: number;
   scheduledKwh: number;
   scheduledHours: number;
+  communityGuardKwh: number;
   /** ξ of each plan step followed in this hour, keyed by plan start and step. */
   deviations: Map<string, StepDeviation>;
 }
@@ -140,6 +143,8 @@ export class HourAccount {
     }
     if (m.pvKw !== null && !tracks.pv.counter && !next.counters.pv) spread(m.pvKw * hours, (b, kwh) => (b.pvKwh += kwh));
     spread(next.servedKwh, (b, kwh) => (b.servedKwh += kwh));
+    // As commanded: what the battery then delivered is in its discharge.
+    spread(prev.communityGuardKw * hours, (b, kwh) => (b.communityGuardKwh += kwh));
 
     const step = prev.step;
     if (step) {
@@ -197,7 +202,7 @@ export class HourAccount {
       bin = {
         importKwh: 0, exportKwh: 0, pvKwh: 0, chargeKwh: 0, dischargeKwh: 0, requestedKwh: 0, servedKwh: 0,
         peakImportKw: 0, socMin: Infinity, socMax: -Infinity, iterations: 0, safeIterations: 0,
-        scheduledKwh: 0, scheduledHours: 0, deviations: new Map(),
+        scheduledKwh: 0, scheduledHours: 0, communityGuardKwh: 0, deviations: new Map(),
       };
       this.bins.set(hourStartMs, bin);
     }
@@ -237,6 +242,7 @@ export class HourAccount {
       socMinFraction: socMin,
       socMaxFraction: socMax,
       violations: this.violations(bin),
+      communityGuardKwh: bin.communityGuardKwh,
       safeIterations: bin.safeIterations,
       iterations: bin.iterations,
     };

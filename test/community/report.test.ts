@@ -48,6 +48,16 @@ describe('the community report', () => {
     expect(gainSentences(flat)[1]).toMatch(/Its daily peak-to-average ratio rose \(\d+\.\d\d → \d+\.\d\d\): the battery and the PV lowered its average import more than its peak, so judge by the peak in kW\.$/);
   });
 
+  it('says how much the live community guard discharged beyond the households’ own commands, and nothing when it did not act', () => {
+    const s = summary('/tmp/run');
+    expect(gainSentences(s).find((x) => x.startsWith('The community'))).not.toMatch(/live community guard/);
+    const guarded = (r: HouseholdRecords, kwh: number): HouseholdRecords => ({ ...r, hours: r.hours.map((h) => (h.hourStartMs % (24 * HOUR_MS) === 18 * HOUR_MS ? { ...h, communityGuardKwh: kwh } : h)) });
+    // 0.4 and 0.25 kWh at 18:00 on each of the two days.
+    const controlled = summariseRun([guarded(records('residential1', () => 0.5), 0.4), guarded(records('residential2', (h) => (h === 18 ? 2 : 0.4)), 0.25)], days);
+    expect(controlled.households.map((h) => h.communityGuardKwh)).toEqual([0.8, 0.5]);
+    expect(gainSentences({ ...s, controlled }).find((x) => x.startsWith('The community'))).toMatch(/ To hold the connection point at the peak it pays for, the live community guard discharged the batteries 1\.3 kWh beyond the households' own commands\.$/);
+  });
+
   it('writes an HTML page with the six plots inline and the summary as JSON', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'community-report-'));
     const s = summary(dir);

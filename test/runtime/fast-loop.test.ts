@@ -151,7 +151,7 @@ describe('the fast loop following a solved plan', () => {
     const r = await rig({ startIso: '2016-06-22T10:00:00Z', market });
     r.active = await r.solve({ steps: 6 });
     r.sim.plant.setPvLimitFraction(0.1); // clouds: the house imports
-    const snapshots = await r.run(r.clock.nowMs() + 20 * MIN_MS);
+    const snapshots = await r.run(r.clock.nowMs() + HOUR_MS);
     expect(told.map((t) => t.atMs)).toEqual(snapshots.map((s) => s.atMs));
     const { battery } = r.config.site;
     let guarded = 0;
@@ -173,6 +173,12 @@ describe('the fast loop following a solved plan', () => {
     expect(guarded).toBeGreaterThan(20);
     // The battery was written what the loop commanded.
     expect(r.sim.plant.batterySetpointKw()).toBeCloseTo(commandOf(snapshots.at(-1)!), 6);
+    // The 10:00 hour's record: each extra command held for its period.
+    const periodH = r.periodMs / HOUR_MS;
+    const guardKwh = snapshots.filter((s) => s.atMs < slotsMs[1]!).reduce((sum, s) => sum + (s.setpoint!.communityGuardKw ?? 0) * periodH, 0);
+    expect(r.hours[0]).toMatchObject({ hourStartMs: slotsMs[0] });
+    expect(r.hours[0]!.communityGuardKwh).toBeCloseTo(guardKwh, 9);
+    expect(guardKwh).toBeGreaterThan(0.1);
   });
 
   it('never commands the battery beyond the BMS’s live charge limit', async () => {
@@ -576,7 +582,7 @@ describe('the hourly account', () => {
         for (let minute = 0; minute <= 60; minute += 5) {
           const atMs = hourMs + minute * MIN_MS;
           const measurement = { atMs, gridKw: 0, pvKw: 0, batteryKw: 0, socFraction: 0.2, energyKwh: 2, maxChargeKw: 5, maxDischargeKw: 5, netLoadKw: mu + f + xiKw, relaysOn: [] };
-          [record] = account.add({ atMs, measurement, counters: {}, safe: false, servedKwh: 0, arrivals: [], step: { plan, index: 0, netLoadForecastKw: mu } });
+          [record] = account.add({ atMs, measurement, counters: {}, safe: false, servedKwh: 0, arrivals: [], step: { plan, index: 0, netLoadForecastKw: mu }, communityGuardKw: 0 });
         }
         // The same hour in the evaluation: the realised inflexible net load is μ + ξ, the shiftable request is served as planned.
         const outcome = new Plant(input.initial.energyKwh, 6, config.site.battery, config.site.grid).step(
