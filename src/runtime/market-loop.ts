@@ -459,7 +459,9 @@ class GatewayMarketLoop implements MarketLoop {
     const reported = () => awaited.filter((m) => live.reports.get(m)?.atMs === own.atMs);
     await holdWhile(this.options.clock, this.untilReported(live, () => reported().length === awaited.length));
     const heard = new Set(reported());
-    for (const m of awaited) if (!heard.has(m)) live.missed.add(m);
+    const missed = awaited.filter((m) => !heard.has(m));
+    for (const m of missed) live.missed.add(m);
+    if (missed.length > 0) this.options.log('warn', `market: live guard: no report of ${new Date(own.atMs).toISOString()} from ${missed.join(', ')} within ${this.timing.liveGuardTimeoutMs} ms; not waited for until they report again`);
     const reports = new Map<string, GuardReport>([[node.id, report]]);
     for (const [peerId, r] of live.reports) if (r.atMs === own.atMs) reports.set(peerId, r);
     const decision = live.guard.decide(own.atMs, reports);
