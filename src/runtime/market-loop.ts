@@ -44,7 +44,7 @@ import type { BilateralTrade } from '../market/clearing/types.ts';
 import { marketNodeChannel, roundSchemas, runAuction } from '../market/clearing/rounds.ts';
 import { sharingHousehold, type ErrorDays } from '../market/clearing/sharing-household.ts';
 import { runSharing } from '../market/clearing/sharing-rounds.ts';
-import { fromBilateralTrades, generateIdentity, INSTANT_MS, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type ClearedTrade, type Mandate, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
+import { fromBilateralTrades, generateIdentity, loadIdentity, MarketNode, saveIdentity, withCommittedTrades, type BrokerCredentials, type ClearedTrade, type Mandate, type CommunityMember, type EmbeddedBrokerOptions, type Envelope, type Identity, type MarketTiming } from '../market/index.ts';
 import { anchoredCoupling, DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY, sharingSettings, type CommunityAnchor, type CoordinatorTerms, type LocalSolver } from '../optimizer/community/index.ts';
 import type { CommunityCoupling, Plan, PeerTrade, ProblemInput } from '../optimizer/types.ts';
 import type { RentalLedger } from '../ces/rental-ledger.ts';
@@ -53,7 +53,8 @@ import type { HouseholdRentalParty } from '../ces/household-rental.ts';
 import { Journal } from '../storage/journal.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
-import { CommunityGuard, type GuardDecision, type GuardReport } from './community-guard.ts';
+import type { GuardDecision } from './community-guard.ts';
+import { LIVE_GUARD_ROUND_SCHEMAS, LiveGuardLink, type MemberConnection } from './live-guard.ts';
 import type { RuntimeLog } from './log.ts';
 import type { ActivePlan, HourRecord, LiveImport, MarketView, TradeView } from './types.ts';
 
@@ -78,26 +79,6 @@ const STATUS_ROUND = 'market-status';
 type Status = 'joining' | 'clearing' | 'done';
 /** A window's auction (`window-<S>`) or a day's community clearing (`community-<day start>`). */
 const CLEARING_ID = /^(window|community)-(\d{1,15})$/;
-/** The live community guard's reports (community-guard.ts): one per member and fast-loop instant. */
-const LIVE_ROUND = 'live-import';
-const kw = { type: 'number', minimum: -1e4, maximum: 1e4 };
-const liveSchema = {
-  type: 'object',
-  properties: {
-    atMs: INSTANT_MS,
-    importKw: kw,
-    roomKw: { type: 'number', minimum: 0, maximum: 1e4 },
-    closedHour: { anyOf: [{ type: 'null' }, { type: 'object', properties: { startMs: INSTANT_MS, netImportKwh: kw }, required: ['startMs', 'netImportKwh'], additionalProperties: false }] },
-    planned: {
-      type: 'object',
-      properties: { slotStartsMs: { type: 'array', maxItems: 96, items: INSTANT_MS }, netKw: { type: 'array', maxItems: 96, items: kw } },
-      required: ['slotStartsMs', 'netKw'],
-      additionalProperties: false,
-    },
-  },
-  required: ['atMs', 'importKw', 'roomKw', 'closedHour', 'planned'],
-  additionalProperties: false,
-};
 const statusSchema = {
   type: 'object',
   properties: { clearing: { type: 'string', pattern: CLEARING_ID.source }, status: { enum: ['joining', 'clearing', 'done'] } },
@@ -223,21 +204,7 @@ class GatewayMarketLoop implements MarketLoop {
   /** With a CES in the community (`market.ces`): this household's rental ledger, the solver of its answers, its side of the rental. */
   private rental: { ledger: RentalLedger; solver: CesSolver; party: HouseholdRentalParty } | undefined;
   /** The live community guard: on with community coordination unless `market.communityGuard` is false. */
-  private readonly live: {
-    guard: CommunityGuard;
-    /** Each member's newest report (one per member: a flood replaces, never grows). */
-    reports: Map<string, GuardReport>;
-    /** Members that missed an instant's wait: not waited for until they report again. */
-    missed: Set<string>;
-    /** This household's last metered hour. */
-    closedHour: GuardReport['closedHour'];
-    /** The decision of the last instant exchanged: an iteration again at that instant applies it. */
-    last: { atMs: number; decision: GuardDecision | null } | null;
-    /** Called when a report arrives (the instant's wait). */
-    arrived: (() => void) | null;
-    /** The members' connections, from the members file. */
-    connections: Map<string, Partial<MemberConnection>>;
-  } | null;
+  private live: LiveGuardLink | null = null;
   /** The CES's modules, loaded only when `market.ces` is set (a gateway without a CES does not carry them). */
   private cesModules: Awaited<ReturnType<typeof loadCesModules>> | undefined;
 
@@ -245,7 +212,6 @@ class GatewayMarketLoop implements MarketLoop {
     if (options.config.market === undefined) throw new Error('market loop: the configuration has no market section');
     this.market = options.config.market;
     this.reclearMs = (this.market.reclearEveryHours ?? 24) * HOUR_MS;
-    this.live = this.market.coordination === 'community' && this.market.communityGuard !== false ? { guard: new CommunityGuard(), reports: new Map(), missed: new Set(), closedHour: null, last: null, arrived: null, connections: new Map() } : null;
     const { control, simulator } = options.config;
     this.timing = {
       joinTimeoutMs: (simulator?.speed === 'lockstep' ? 0 : (control.stepMinutes * 60_000) / (simulator?.speed ?? 1)) + control.solveBudgetMs + 5_000,
@@ -268,7 +234,6 @@ class GatewayMarketLoop implements MarketLoop {
       throw new Error(`${this.market.membersFile}: ${identity.peerId} is not listed with the key of ${this.market.identityFile}; add {"peerId": "${identity.peerId}", "publicKey": "${identity.publicKey}"}`);
     }
     this.members = members.map((m) => m.peerId).sort();
-    for (const { peerId, maxImportKw, maxExportKw } of members) this.live?.connections.set(peerId, { ...(maxImportKw !== undefined ? { maxImportKw } : {}), ...(maxExportKw !== undefined ? { maxExportKw } : {}) });
     if (this.market.ces !== undefined) this.cesModules = await loadCesModules();
     const { journal, records } = Journal.open<LoopRecord>(join(this.options.dataDir, 'market-loop.jsonl'));
     this.journal = journal;
@@ -285,12 +250,24 @@ class GatewayMarketLoop implements MarketLoop {
       brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
       dataDir: this.options.dataDir,
       slotClock: this.options.clock,
-      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, [LIVE_ROUND]: liveSchema, ...this.cesModules?.protocol.RENTAL_ROUND_SCHEMAS },
+      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, ...LIVE_GUARD_ROUND_SCHEMAS, ...this.cesModules?.protocol.RENTAL_ROUND_SCHEMAS },
       timing: this.timing.node,
       log: (level, line) => log(level, `market: ${line}`),
       credentials: brokerCredentials(this.market, config.gatewayId),
     });
     this.node = node;
+    if (this.market.coordination === 'community' && this.market.communityGuard !== false) {
+      this.live = new LiveGuardLink({
+        node,
+        members,
+        fastPeriodMs: config.control.fastPeriodS * 1000,
+        timeoutMs: this.timing.liveGuardTimeoutMs,
+        clock: this.options.clock,
+        anchor: (atMs) => this.anchorInForce(atMs),
+        signal: this.abort.signal,
+        log,
+      });
+    }
     node.on('round', (envelope) => this.onRound(envelope));
     if (this.market.ces !== undefined) this.answerCes(node, this.market.ces, this.cesModules!);
     const firstAttempt = this.connect(node);
@@ -432,41 +409,12 @@ class GatewayMarketLoop implements MarketLoop {
 
   observeHour(record: HourRecord): void {
     this.rental?.party.observeHour(record);
-    if (this.live) this.live.closedHour = { startMs: record.hourStartMs, netImportKwh: record.importKwh - record.exportKwh };
+    this.live?.observeHour(record);
   }
 
-  /**
-   * The live community guard at a fast-loop instant (community-guard.ts): publishes this household's
-   * report and waits, at most `liveGuardTimeoutMs`, for every member that is online and reported
-   * last time; decides from the reports of the instant. Only at the fast period's instants (where
-   * every gateway iterates); another iteration at the same instant gets that instant's decision, any
-   * other none. Null: no guard (off, not connected, no clearing in force).
-   */
-  async guardCommunity(own: LiveImport): Promise<GuardDecision | null> {
-    const live = this.live;
-    const node = this.node;
-    if (live === null || node === undefined || !node.connected || this.closed) return null;
-    if (live.last?.atMs === own.atMs) return live.last.decision;
-    if (own.atMs % (this.options.config.control.fastPeriodS * 1000) !== 0) return null;
-    const anchor = this.anchorInForce(own.atMs);
-    if (anchor === undefined) return null;
-    const dayStartMs = dayStartOf(own.atMs);
-    const today = anchor.slotStartsMs.flatMap((ms, s) => (ms >= dayStartMs && ms < dayStartMs + DAY_MS ? [s] : []));
-    const report: GuardReport = { ...own, closedHour: live.closedHour, planned: { slotStartsMs: today.map((s) => anchor.slotStartsMs[s]!), netKw: today.map((s) => anchor.netTargetKw[s]!) } };
-    node.publish('round', { name: LIVE_ROUND, payload: report }).catch(() => undefined);
-    const offline = new Set(node.peers().filter((p) => !p.online).map((p) => p.peerId));
-    const awaited = this.members.filter((m) => m !== node.id && !offline.has(m) && !live.missed.has(m));
-    const reported = () => awaited.filter((m) => live.reports.get(m)?.atMs === own.atMs);
-    await holdWhile(this.options.clock, this.untilReported(live, () => reported().length === awaited.length));
-    const heard = new Set(reported());
-    const missed = awaited.filter((m) => !heard.has(m));
-    for (const m of missed) live.missed.add(m);
-    if (missed.length > 0) this.options.log('warn', `market: live guard: no report of ${new Date(own.atMs).toISOString()} from ${missed.join(', ')} within ${this.timing.liveGuardTimeoutMs} ms; not waited for until they report again`);
-    const reports = new Map<string, GuardReport>([[node.id, report]]);
-    for (const [peerId, r] of live.reports) if (r.atMs === own.atMs) reports.set(peerId, r);
-    const decision = live.guard.decide(own.atMs, reports);
-    live.last = { atMs: own.atMs, decision };
-    return decision;
+  /** The live community guard at a fast-loop instant (live-guard.ts); null: none (off, not connected, no clearing in force). */
+  guardCommunity(own: LiveImport): Promise<GuardDecision | null> {
+    return this.live === null || this.closed ? Promise.resolve(null) : this.live.exchange(own);
   }
 
   private started(): MarketNode {
@@ -659,7 +607,7 @@ class GatewayMarketLoop implements MarketLoop {
   /** Status messages: remembered for the windows around now; a joining member is told where this gateway is. */
   private onRound(envelope: Envelope<'round'>): void {
     if (this.closed) return;
-    if (envelope.body.name === LIVE_ROUND) return this.onLiveReport(envelope.from, envelope.body.payload as GuardReport);
+    if (this.live?.onRound(envelope)) return;
     if (envelope.body.name !== STATUS_ROUND) return;
     const { clearing, status } = envelope.body.payload as { clearing: string; status: Status };
     if (!this.isAround(clearing, this.options.clock.nowMs())) return;
@@ -672,35 +620,6 @@ class GatewayMarketLoop implements MarketLoop {
     const done = kind === 'community' ? this.communityClearings.has(Number(ms)) : this.windows.has(Number(ms));
     const own = this.current?.clearing === clearing ? this.current.phase : done ? 'done' : undefined;
     if (own === 'clearing' || own === 'done') this.announce(this.node!, clearing, own);
-  }
-
-  /** Resolves once `complete()` holds after a report arrived, or after the live guard's timeout, or on close. */
-  private untilReported(live: NonNullable<GatewayMarketLoop['live']>, complete: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.abort.signal.removeEventListener('abort', finish);
-        live.arrived = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, this.timing.liveGuardTimeoutMs);
-      this.abort.signal.addEventListener('abort', finish, { once: true });
-      live.arrived = () => {
-        if (complete()) finish();
-      };
-      live.arrived();
-    });
-  }
-
-  /** A member's report: kept if it is its newest; a member that missed a wait is waited for again. */
-  private onLiveReport(from: string, report: GuardReport): void {
-    const live = this.live;
-    if (live === null || from === this.node?.id) return;
-    const known = live.reports.get(from);
-    if ((known !== undefined && known.atMs > report.atMs) || report.planned.slotStartsMs.length !== report.planned.netKw.length) return;
-    live.reports.set(from, withinConnection(report, live.connections.get(from)));
-    live.missed.delete(from);
-    live.arrived?.();
   }
 
   /** Whether a clearing is around now: the open window or its neighbours, today or a neighbouring day. */
@@ -817,12 +736,6 @@ export function embeddedMarketBroker(market: NonNullable<GatewayConfig['market']
   return { ...(market.listenHost !== undefined ? { host: market.listenHost } : {}), community: { communityId: market.community, members } };
 }
 
-/** A member's grid connection, as the members file lists it: the most its live guard reports may claim. */
-interface MemberConnection {
-  maxImportKw: number;
-  maxExportKw: number;
-}
-
 /**
  * The members file: `{"members": [{"peerId": "…", "publicKey": "<base64url Ed25519>", "maxImportKw": …, "maxExportKw": …}, …]}`
  * (docs/market-loop.md); the connection limits are optional.
@@ -837,23 +750,6 @@ function readMembersFile(path: string): (CommunityMember & Partial<MemberConnect
   };
   if (!Array.isArray(members) || !members.every(valid)) throw new Error(`${path}: expected {"members": [{"peerId": "…", "publicKey": "…", optional "maxImportKw": kW ≥ 0, "maxExportKw": kW ≥ 0}, …]}`);
   return members.map(({ peerId, publicKey, maxImportKw, maxExportKw }) => ({ peerId, publicKey, ...(maxImportKw !== undefined ? { maxImportKw } : {}), ...(maxExportKw !== undefined ? { maxExportKw } : {}) }));
-}
-
-/**
- * A member's report as far as its connection allows: a member that claims more import, export or
- * room than its connection can carry moves the others' batteries no further than one at its limits.
- */
-function withinConnection(report: GuardReport, connection: Partial<MemberConnection> | undefined): GuardReport {
-  const maxImportKw = connection?.maxImportKw ?? Infinity;
-  const maxExportKw = connection?.maxExportKw ?? Infinity;
-  const clip = (kw: number) => Math.min(maxImportKw, Math.max(-maxExportKw, kw));
-  return {
-    atMs: report.atMs,
-    importKw: clip(report.importKw),
-    roomKw: Math.min(report.roomKw, maxImportKw + maxExportKw),
-    closedHour: report.closedHour && { startMs: report.closedHour.startMs, netImportKwh: clip(report.closedHour.netImportKwh) },
-    planned: { slotStartsMs: report.planned.slotStartsMs, netKw: report.planned.netKw.map(clip) },
-  };
 }
 
 /** `work`, or a rejection as soon as `signal` aborts (a publish waiting for a lost broker would never end). */
