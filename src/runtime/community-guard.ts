@@ -15,8 +15,7 @@
  * peak, below the second it is billed anyway.
  */
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
+const DAY_MS = 86_400_000;
 
 /** What a gateway tells the community each fast period; the wire form of the market's `live-import` round. */
 export interface GuardReport {
