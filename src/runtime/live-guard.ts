@@ -4,9 +4,10 @@
  * report as a signed `live-import` round message, waits for the same instant's reports of the other
  * members, and decides from them with every other member.
  *
- * - Only at the fast period's instants (where every gateway iterates) and only while a community
- *   clearing's anchor is in force; another iteration at the same instant gets that instant's
- *   decision, one at any other instant none.
+ * - Only at the fast period's instants (where every gateway iterates; an iteration within a quarter
+ *   period of one, as on a real clock, reports for it) and only while a community clearing's anchor
+ *   is in force; another iteration at the same instant gets that instant's decision, one between
+ *   two instants none.
  * - The wait: every member that is online and did not miss the last wait, at most `timeoutMs`. A
  *   member that misses it is not waited for until it reports again, so a silent member costs one
  *   timeout, not one per period.
@@ -103,26 +104,29 @@ export class LiveGuardLink {
   async exchange(own: LiveImport): Promise<GuardDecision | null> {
     const { node, clock, log } = this.options;
     if (!node.connected) return null;
-    if (this.last?.atMs === own.atMs) return this.last.decision;
-    if (own.atMs % this.options.fastPeriodMs !== 0) return null;
-    const anchor = this.options.anchor(own.atMs);
+    // On a real clock an iteration runs a little after its instant: it reports for the instant.
+    const { fastPeriodMs } = this.options;
+    const atMs = Math.round(own.atMs / fastPeriodMs) * fastPeriodMs;
+    if (Math.abs(own.atMs - atMs) > fastPeriodMs / 4) return null;
+    if (this.last?.atMs === atMs) return this.last.decision;
+    const anchor = this.options.anchor(atMs);
     if (anchor === undefined) return null;
-    const dayStartMs = own.atMs - (own.atMs % DAY_MS);
+    const dayStartMs = atMs - (atMs % DAY_MS);
     const today = anchor.slotStartsMs.flatMap((ms, s) => (ms >= dayStartMs && ms < dayStartMs + DAY_MS ? [s] : []));
-    const report: GuardReport = { ...own, closedHour: this.closedHour, planned: { slotStartsMs: today.map((s) => anchor.slotStartsMs[s]!), netKw: today.map((s) => anchor.netTargetKw[s]!) } };
+    const report: GuardReport = { ...own, atMs, closedHour: this.closedHour, planned: { slotStartsMs: today.map((s) => anchor.slotStartsMs[s]!), netKw: today.map((s) => anchor.netTargetKw[s]!) } };
     node.publish('round', { name: LIVE_ROUND, payload: report }).catch(() => undefined);
     const offline = new Set(node.peers().filter((p) => !p.online).map((p) => p.peerId));
     const awaited = this.others.filter((m) => !offline.has(m) && !this.missed.has(m));
-    const reported = () => awaited.filter((m) => this.reports.get(m)?.atMs === own.atMs);
+    const reported = () => awaited.filter((m) => this.reports.get(m)?.atMs === atMs);
     await holdWhile(clock, this.until(() => reported().length === awaited.length));
     const heard = new Set(reported());
     const missed = awaited.filter((m) => !heard.has(m));
     for (const m of missed) this.missed.add(m);
-    if (missed.length > 0) log('warn', `market: live guard: no report of ${new Date(own.atMs).toISOString()} from ${missed.join(', ')} within ${this.options.timeoutMs} ms; not waited for until they report again`);
+    if (missed.length > 0) log('warn', `market: live guard: no report of ${new Date(atMs).toISOString()} from ${missed.join(', ')} within ${this.options.timeoutMs} ms; not waited for until they report again`);
     const reports = new Map<string, GuardReport>([[node.id, report]]);
-    for (const [peerId, r] of this.reports) if (r.atMs === own.atMs) reports.set(peerId, r);
-    const decision = this.guard.decide(own.atMs, reports);
-    this.last = { atMs: own.atMs, decision };
+    for (const [peerId, r] of this.reports) if (r.atMs === atMs) reports.set(peerId, r);
+    const decision = this.guard.decide(atMs, reports);
+    this.last = { atMs: atMs, decision };
     return decision;
   }
 

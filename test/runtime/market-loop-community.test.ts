@@ -242,9 +242,12 @@ describe.each(BROKERS)('the live community guard in the market loop over $name',
     // The community imports 1.5 times its scheduled peak; the batteries have 3.5 kW of room between them.
     const importKw = [0.6, 0.5, 0.4].map((f) => f * peakKw);
     const roomKw = [1, 2, 0.5];
-    const decisions = await Promise.all(started.map((l, n) => l.guardCommunity({ atMs, importKw: importKw[n]!, roomKw: roomKw[n]! })));
+    // Each runs its iteration a little after the instant, as on a real clock: all report for 01:00.
+    const lateMs = [0, 150, 320];
+    const decisions = await Promise.all(started.map((l, n) => l.guardCommunity({ atMs: atMs + lateMs[n]!, importKw: importKw[n]!, roomKw: roomKw[n]! })));
     for (const decision of decisions) {
       expect(decision, lines.join('\n')).not.toBeNull();
+      expect(decision!.atMs).toBe(atMs);
       expect(decision!.members).toEqual(ids);
       expect(decision!.guardKw).toBeCloseTo(peakKw, 6);
       expect(decision!.share).toBeCloseTo((0.5 * peakKw) / 3.5, 6);
