@@ -29,6 +29,9 @@ const usage = `usage: prosumer-edge community [options]
                   switch the community import chance family on at ε = EPS (0 < EPS < 1): the gateways
                   plan the community's import against its peak with probability 1 − EPS over their joint
                   forecast errors (market.communityImportChance; off by default; docs/community-coordination.md)
+  --no-live-guard the gateways do not exchange their imports every fast period: each battery guards its own
+                  meter only (market.communityGuard: false; the live community guard is on by default;
+                  docs/community-coordination.md)
   --ces           add the cloud energy storage operator (prosumer-edge ces-agent, 100 kWh / 50 kW): it
                   rents capacity to the households each day; the report shows the rental market
                   (lock-step time only; docs/ces.md §5)
@@ -42,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         days: { type: 'string' }, start: { type: 'string' }, speed: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' },
-        'community-chance': { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' }, ces: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'community-chance': { type: 'string' }, 'no-live-guard': { type: 'boolean' }, all: { type: 'boolean' }, json: { type: 'boolean' }, ces: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -79,6 +82,7 @@ export async function run(args: string[]): Promise<number> {
     if (!(epsilon > 0 && epsilon < 1)) return usageError(`--community-chance: expected ε with 0 < ε < 1, got "${values['community-chance']}"`);
     options.communityImportEpsilon = epsilon;
   }
+  if (values['no-live-guard']) options.liveGuard = false;
   if (values.ces) {
     if (options.speed !== undefined) return usageError('--ces runs on lock-step time: drop --speed');
     options.ces = true;

@@ -35,6 +35,8 @@ export interface RunLayoutOptions {
   ces?: { days: string[]; endIso: string };
   /** The community import chance family every gateway plans with (`--community-chance`); absent: off. */
   communityImportChance?: { epsilon: number };
+  /** The live community guard (`market.communityGuard`; `--no-live-guard` turns it off). */
+  liveGuard: boolean;
 }
 
 export interface GatewayFiles {
@@ -122,7 +124,7 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
       tariff: { pricesFile: join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv') },
       forecast: { historyFile: join(dataDir, 'buildings', `${setup.household}_hourly.csv`) },
       control,
-      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community', ...(ces ? { ces: cesId } : {}), ...(options.communityImportChance ? { communityImportChance: options.communityImportChance } : {}) },
+      market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community', communityGuard: options.liveGuard, ...(ces ? { ces: cesId } : {}), ...(options.communityImportChance ? { communityImportChance: options.communityImportChance } : {}) },
       storage: { dir: g.storageDir, measurementEveryS: Math.max(control.fastPeriodS, 300) },
       // No status page: four gateways on one machine would need four ports, and the report shows the run.
       telemetry: { mqtt: { brokerUrl: options.brokerUrl } },

@@ -75,6 +75,8 @@ export interface CommunityOptions {
   ces?: boolean;
   /** ε^C of the community import chance family (market.communityImportChance); absent: the family is off. */
   communityImportEpsilon?: number;
+  /** The live community guard (market.communityGuard); default on. */
+  liveGuard?: boolean;
 }
 
 export interface GatewayOutcome {
@@ -98,6 +100,8 @@ export interface CommunitySummary {
   speed: number | 'lockstep';
   /** ε^C of the community import chance family the gateways planned with; null: off. */
   communityImportEpsilon: number | null;
+  /** Whether the gateways ran the live community guard. */
+  liveGuard: boolean;
   /** Simulated period: the warm-up hours, then the days from the first to the last test day run. */
   startIso: string;
   endIso: string;
@@ -156,6 +160,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
         hours: (endMs - startMs) / HOUR_MS,
         ...(options.ces ? { ces: { days: days.map(isoDay), endIso: new Date(endMs).toISOString() } } : {}),
         ...(options.communityImportEpsilon !== undefined ? { communityImportChance: { epsilon: options.communityImportEpsilon } } : {}),
+        liveGuard: options.liveGuard !== false,
       });
       const barrier = speed === 'lockstep' ? new LockstepBarrier(startMs, endMs) : null;
       let advancedAt = { ms: startMs, wallMs: Date.now() };
@@ -199,6 +204,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
     households: ids,
     speed,
     communityImportEpsilon: options.communityImportEpsilon ?? null,
+    liveGuard: options.liveGuard !== false,
     startIso: new Date(startMs).toISOString(),
     endIso: new Date(endMs).toISOString(),
     requestedDays: days.map(isoDay),

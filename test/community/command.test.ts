@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,10 +44,19 @@ describe('prosumer-edge community (options)', () => {
 describe('the community run layout', () => {
   it('gives every gateway the community import chance family of --community-chance, in a config the gateway accepts', () => {
     const runDir = mkdtempSync(join(tmpdir(), 'community-layout-'));
-    const common = { runDir, dataDir: communityDataDir, households: [{ household: 'residential1', maxDelayHours: 6 }, { household: 'residential2', maxDelayHours: 6 }], brokerUrl: 'mqtt://127.0.0.1:1883', startIso: '2016-10-31T23:00:00.000Z', speed: 'lockstep' as const, hours: 25 };
+    const common = { runDir, dataDir: communityDataDir, households: [{ household: 'residential1', maxDelayHours: 6 }, { household: 'residential2', maxDelayHours: 6 }], brokerUrl: 'mqtt://127.0.0.1:1883', startIso: '2016-10-31T23:00:00.000Z', speed: 'lockstep' as const, hours: 25, liveGuard: true };
     const withChance = writeRunLayout({ ...common, communityImportChance: { epsilon: 0.05 } });
     for (const g of withChance.gateways) expect(loadGatewayConfig(g.configFile).market?.communityImportChance).toEqual({ epsilon: 0.05 });
     const without = writeRunLayout({ ...common, runDir: mkdtempSync(join(tmpdir(), 'community-layout-')) });
     for (const g of without.gateways) expect(loadGatewayConfig(g.configFile).market?.communityImportChance).toBeUndefined();
+  });
+
+  it('gives every gateway the live community guard unless --no-live-guard, and lists each member’s connection for it', () => {
+    const layout = (liveGuard: boolean) => writeRunLayout({ runDir: mkdtempSync(join(tmpdir(), 'community-layout-')), dataDir: communityDataDir, households: [{ household: 'residential1', maxDelayHours: 6 }], brokerUrl: 'mqtt://127.0.0.1:1883', startIso: '2016-10-31T23:00:00.000Z', speed: 'lockstep', hours: 25, liveGuard });
+    const on = layout(true);
+    expect(loadGatewayConfig(on.gateways[0]!.configFile).market?.communityGuard).toBe(true);
+    const site = loadGatewayConfig(on.gateways[0]!.configFile).site.grid;
+    expect(JSON.parse(readFileSync(on.membersFile, 'utf8')).members).toEqual([expect.objectContaining({ peerId: 'residential1', maxImportKw: site.maxImportKw, maxExportKw: site.maxExportKw })]);
+    expect(loadGatewayConfig(layout(false).gateways[0]!.configFile).market?.communityGuard).toBe(false);
   });
 });
