@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +82,17 @@ describe('the watched price file', () => {
   });
 });
 
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
 /** The shipped simulator example with `pricesFile`, its storage in this test's folder. */
 function simConfig(name: string, pricesFile: string, change: (config: Record<string, any>) => void = () => undefined): string {
   const config = parse(readFileSync(join(root, 'config/gateway.sim.yaml'), 'utf8')) as Record<string, any>;
@@ -100,15 +112,25 @@ describe('a gateway running on the simulator', () => {
     const shipped = readFileSync(join(root, 'data/community/prices/day_ahead_DE_2015-2016.csv'), 'utf8');
     const pricesFile = join(work, 'running.csv');
     writeFileSync(pricesFile, shipped);
+    const statusPort = await freePort();
     const config = loadGatewayConfig(simConfig('running', pricesFile, (c) => {
       c.simulator.hours = 5;
       c.tariff.reloadCheckS = 1;
-      delete c.telemetry;
+      // No MQTT; the status page only to see the hours close (the run is stopped after the first one the reload priced).
+      c.telemetry = { statusPage: { port: statusPort } };
     }));
     const lines: string[] = [];
-    const running = runGateway(config, { write: (line) => lines.push(line) });
-    const until = async (what: string, test: () => boolean) => {
-      for (const start = Date.now(); !test(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() - start > 60_000) throw new Error(`no ${what}`);
+    // The run would end by itself after its 5 simulated hours (30 s of wall time); it is stopped as
+    // soon as an hour has closed after the reload, which is all the checks below need.
+    const stop = new AbortController();
+    const running = runGateway(config, { write: (line) => lines.push(line), signal: stop.signal });
+    const until = async (what: string, test: () => boolean | Promise<boolean>) => {
+      for (const start = Date.now(); !(await test()); await new Promise((r) => setTimeout(r, 50))) if (Date.now() - start > 60_000) throw new Error(`no ${what}`);
+    };
+    /** The start of the last hour the gateway closed (and priced), from its status page. */
+    const lastClosedHourMs = async (): Promise<number> => {
+      const { hours } = (await (await fetch(`http://127.0.0.1:${statusPort}/api/state`)).json()) as { hours: { hourStartMs: number }[] };
+      return hours.at(-1)?.hourStartMs ?? -Infinity;
     };
     // A download broken off mid-file first: reported, the gateway goes on with what it had.
     await until('loops', () => lines.some((l) => l.includes('running: fast loop')));
@@ -119,6 +141,10 @@ describe('a gateway running on the simulator', () => {
     writeFileSync(pricesFile, `timestamp,price_eur_per_mwh\n${day.map((l) => `${l.split(',')[0]},500`).join('\n')}\n`);
     await until('the reload', () => lines.some((l) => l.includes(`prices: ${pricesFile} reloaded`)));
     const reloadedAt = lines.findIndex((l) => l.includes(`prices: ${pricesFile} reloaded`));
+    // Read after the reload: every hour that closes later than this one was priced after it.
+    const closedBeforeReload = await lastClosedHourMs();
+    await until('an hour closed after the reload', async () => (await lastClosedHourMs()) > closedBeforeReload);
+    stop.abort();
     const result = await running;
     expect(result.slowTicks).toBeGreaterThan(0);
     const store = openRuntimeStore(config.storage.dir);
