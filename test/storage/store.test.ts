@@ -297,8 +297,9 @@ describe('the store lock', () => {
 
   it('treats a lock whose holder is a zombie (killed, not yet reaped by its parent) as stale', async () => {
     const dir = temp.make();
-    // sh starts a child that exits at once, then becomes `sleep`, which never reaps it: a zombie.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Python forks a child that exits at once and never reaps it: a zombie. (Not `sh -c 'sleep 0 & …; exec sleep 30'`:
+    // dash reaps a child that exits before the shell reaches `exec`, which a loaded machine made happen, and the pid was gone.)
+    const parent = spawn('/usr/bin/python3', ['-c', 'import os, time\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(30)'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const zombiePid = Number((await once(parent.stdout!, 'data'))[0].toString().trim());
       const stat = () => readFileSync(`/proc/${zombiePid}/stat`, 'utf8');
