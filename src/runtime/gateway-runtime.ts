@@ -194,7 +194,9 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
         planner.observeHour(record);
         market?.observeHour(record);
         telemetry?.publishHour(record);
-        telemetry?.publishEnergy(energy.add(record));
+        // Kept without telemetry too: Home Assistant's total_increasing sensors start from them once it is on.
+        const totals = energy.add(record);
+        telemetry?.publishEnergy(totals);
       },
       userControl,
     });

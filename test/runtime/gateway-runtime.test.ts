@@ -179,6 +179,12 @@ describe('prosumer-edge run', () => {
       });
       // And the test tells the two apart: the battery moved between the half-hour reading and the hour.
       expect(Math.max(...moves)).toBeGreaterThan(0.05);
+      // Without telemetry the lifetime energy totals are kept all the same, hour by hour.
+      const totals = JSON.parse(readFileSync(join(config.storage.dir, 'energy-totals.json'), 'utf8')) as { gridImportKwh: number; throughHourStartMs: number };
+      const hours = store.hours();
+      expect(hours.length).toBe(3);
+      expect(totals.throughHourStartMs).toBe(hours.at(-1)!.hourStartMs);
+      expect(totals.gridImportKwh).toBeCloseTo(hours.reduce((sum, h) => sum + h.importKwh, 0), 9);
     } finally {
       store.close();
     }
