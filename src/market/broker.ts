@@ -55,6 +55,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   );
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
+    // Small messages go out at once (see MarketNode's client): a community waits on each round message.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     broker.handle(socket);

@@ -298,6 +298,9 @@ export class MarketNode {
     const ready = new Promise<void>((resolve, reject) => {
       const timeout = setTimeout(() => reject(new Error(`${this.peerId}: no connection to ${this.options.brokerUrl}`)), this.timing.connectTimeoutMs);
       client.on('connect', () => {
+        // Round messages are small and a clearing or the live guard waits on each: Nagle's algorithm
+        // would hold one back until the last is acknowledged (a delayed ACK: tens of ms per message).
+        (client.stream as { setNoDelay?: (noDelay: boolean) => unknown }).setNoDelay?.(true);
         this.onConnected().then(
           () => {
             clearTimeout(timeout);
