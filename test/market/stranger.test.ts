@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type IClientOptions } from 'mqtt';
@@ -17,6 +17,7 @@ import { loginToken, startEmbeddedBroker, topicFor, type BrokerCredentials, type
 import { ManualClock, systemClock } from '../../src/time/clock.ts';
 import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
 import { offerBody } from './hostile-messages.ts';
+import { freePort } from '../free-port.ts';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -91,13 +92,6 @@ interface CommunityBroker extends TestBroker {
   login(peerId: string): IClientOptions;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function embeddedCommunityBroker(c: TestCommunity): Promise<CommunityBroker> {
   const started = await startEmbeddedBroker({ community: c.config });

@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { runGateway } from '../../src/runtime/gateway-runtime.ts';
 import { openRuntimeStore } from '../../src/storage/store.ts';
 import { createTariffSource } from '../../src/runtime/prices.ts';
 import { ManualClock } from '../../src/time/clock.ts';
+import { freePort } from '../free-port.ts';
 
 const HOUR_MS = 3_600_000;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -82,16 +82,6 @@ describe('the watched price file', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 /** The shipped simulator example with `pricesFile`, its storage in this test's folder. */
 function simConfig(name: string, pricesFile: string, change: (config: Record<string, any>) => void = () => undefined): string {

@@ -4,7 +4,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { runGateway } from '../../src/runtime/gateway-runtime.ts';
 import { LockstepBarrier, type LockstepLink } from '../../src/time/lockstep-clock.ts';
 import { openRuntimeStore } from '../../src/storage/store.ts';
 import { closeReceivers, removeReceiverDir, startReceiver } from './notify-receiver.ts';
+import { freePort } from '../free-port.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'src/cli/prosumer-edge.mjs');
@@ -26,16 +26,6 @@ afterAll(() => {
   removeReceiverDir();
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 /** The shipped simulator example with absolute paths and the given overrides, written to `name`. */
 function simConfig(name: string, change: (config: Record<string, any>) => void): string {

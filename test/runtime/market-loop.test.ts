@@ -9,7 +9,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +25,7 @@ import { BROKERS, FAST_TIMING, embeddedBroker, eventually, type TestBroker } fro
 import type { MarketLoopPeerSpec } from './market-loop-peer.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
 import { collectLines } from '../child-lines.ts';
+import { freePort } from '../free-port.ts';
 
 // Real solves, real brokers, child processes on a loaded 2-core machine: generous limits, no timing assertions.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
@@ -394,13 +394,6 @@ describe('market loops on the embedded community broker', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('market loops when the broker is away', () => {
   it('a gateway started while the broker is down runs without the market (connected() false) and connects once the broker is there', async () => {
