@@ -21,6 +21,8 @@ export class ReplayGuard {
   private readonly seen = new Map<string, number>();
   /** Live ids per sender: the window's size is bounded per member (`MessageLimits.maxLiveIdsPerPeer`). */
   private readonly perSender = new Map<string, number>();
+  /** Ids kept by the last prune: the next one comes after as many again (and 1000) were remembered. */
+  private keptAtPrune = 0;
 
   private constructor(
     private readonly journal: Journal<SeenRecord>,
@@ -48,7 +50,11 @@ export class ReplayGuard {
     if (this.has(from, id)) return;
     this.add(from, id, expiresMs);
     this.journal.append({ from, id, expiresMs });
-    if (this.journal.lineCount > 2 * this.seen.size + 1000) this.prune();
+    // Amortised O(1): a prune every time the journal has doubled (+1000) since the last one. Not
+    // against the ids held now, which grow with the journal: the window then never shrank while the
+    // gateway ran, and a member's traffic over days filled its per-sender bound (then every message
+    // of it was refused).
+    if (this.journal.lineCount > 2 * this.keptAtPrune + 1000) this.prune();
   }
 
   /** Drops ids past their window and compacts the journal to the live ones. */
@@ -62,6 +68,7 @@ export class ReplayGuard {
     this.perSender.clear();
     for (const record of live) this.add(record.from, record.id, record.expiresMs);
     if (this.journal.lineCount !== this.seen.size) this.journal.rewrite(live);
+    this.keptAtPrune = this.seen.size;
   }
 
   close(): void {

@@ -31,4 +31,26 @@ describe('the replay window', () => {
     restarted.close();
     expect(readFileSync(join(dir, 'replay.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
   });
+
+  it('stays bounded while the gateway runs: a member sending every 5 s for weeks never fills its bound', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pe-replay-'));
+    dirs.push(dir);
+    const clock = new ManualClock(1_000_000);
+    const guard = ReplayGuard.open(dir, clock, 30_000);
+    // Twenty days of one message every 5 s, each living 60 s (the live guard's reports): 12 live at a
+    // time, and 345 600 in all, seven times the per-sender bound of 50 000.
+    const messages = (20 * 24 * 3600) / 5;
+    let most = 0;
+    for (let n = 0; n < messages; n++) {
+      guard.remember('alice', `m${n}`, clock.nowMs() + 60_000);
+      most = Math.max(most, guard.liveIds('alice'));
+      clock.advance(5_000);
+    }
+    // Expired ids are kept only until the next prune: at most twice the live ones and 1000 more.
+    expect(most).toBeLessThanOrEqual(2 * 19 + 1001);
+    expect(guard.has('alice', `m${messages - 1}`)).toBe(true);
+    expect(guard.has('alice', 'm0')).toBe(false);
+    guard.close();
+    expect(readFileSync(join(dir, 'replay.jsonl'), 'utf8').trim().split('\n').length).toBeLessThanOrEqual(2 * 19 + 1001);
+  });
 });
