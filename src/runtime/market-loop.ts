@@ -246,7 +246,7 @@ class GatewayMarketLoop implements MarketLoop {
     }
     const node = new MarketNode({
       identity,
-      community: { communityId: this.market.community, members: members.map(({ peerId, publicKey }) => ({ peerId, publicKey })) },
+      community: { communityId: this.market.community, members: memberKeys(members) },
       brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
       dataDir: this.options.dataDir,
       slotClock: this.options.clock,
@@ -732,8 +732,7 @@ function brokerCredentials(market: NonNullable<GatewayConfig['market']>, gateway
  * that admits the members of the members file only, on `listenHost`.
  */
 export function embeddedMarketBroker(market: NonNullable<GatewayConfig['market']>): EmbeddedBrokerOptions {
-  const members = readMembersFile(market.membersFile).map(({ peerId, publicKey }) => ({ peerId, publicKey }));
-  return { ...(market.listenHost !== undefined ? { host: market.listenHost } : {}), community: { communityId: market.community, members } };
+  return { ...(market.listenHost !== undefined ? { host: market.listenHost } : {}), community: { communityId: market.community, members: memberKeys(readMembersFile(market.membersFile)) } };
 }
 
 /**
@@ -750,6 +749,11 @@ function readMembersFile(path: string): (CommunityMember & Partial<MemberConnect
   };
   if (!Array.isArray(members) || !members.every(valid)) throw new Error(`${path}: expected {"members": [{"peerId": "…", "publicKey": "…", optional "maxImportKw": kW ≥ 0, "maxExportKw": kW ≥ 0}, …]}`);
   return members.map(({ peerId, publicKey, maxImportKw, maxExportKw }) => ({ peerId, publicKey, ...(maxImportKw !== undefined ? { maxImportKw } : {}), ...(maxExportKw !== undefined ? { maxExportKw } : {}) }));
+}
+
+/** What the broker and the message signatures need of the members: ids and keys, not connection limits. */
+function memberKeys(members: readonly CommunityMember[]): CommunityMember[] {
+  return members.map(({ peerId, publicKey }) => ({ peerId, publicKey }));
 }
 
 /** `work`, or a rejection as soon as `signal` aborts (a publish waiting for a lost broker would never end). */
