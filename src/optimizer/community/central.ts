@@ -6,20 +6,11 @@ import { createHighsAdapter } from '../highs-adapter.ts';
 import { extractPlan } from '../plan.ts';
 import { createScsAdapter } from '../scs-adapter.ts';
 import { buildCentralModel, type CentralModel } from './central-model.ts';
-import type { CommunityProblem, CommunityResult } from './types.ts';
+import { failedCommunityResult, type CommunityProblem, type CommunityResult } from './types.ts';
 
 export async function solveCommunityCentral(problem: CommunityProblem, options: { timeBudgetMs?: number } = {}): Promise<CommunityResult> {
   const started = performance.now();
-  const failed = (status: CommunityResult['status'], message: string): CommunityResult => ({
-    ok: false,
-    status,
-    message,
-    plans: [],
-    communityPeakByDayKw: [],
-    objectiveEur: NaN,
-    couplingPriceEurPerKwh: [],
-    solveMs: performance.now() - started,
-  });
+  const failed = (status: CommunityResult['status'], message: string): CommunityResult => failedCommunityResult(status, message, started);
   let central: CentralModel;
   try {
     central = buildCentralModel(problem);

@@ -33,7 +33,7 @@
 import { floorJointSamples } from './community-terms.ts';
 import { HouseholdAgent, type HouseholdAnswer } from './household-agent.ts';
 import { SharingCoordinator, sharingSettings } from './sharing-coordinator.ts';
-import { coordinatorTerms, type CommunityProblem, type DistributedResult, type SharingSettings } from './types.ts';
+import { coordinatorTerms, failedCommunityResult, type CommunityProblem, type DistributedResult, type SharingSettings } from './types.ts';
 import { validateCommunity } from './validate.ts';
 
 export { DEFAULT_SHARING_SETTINGS } from './sharing-coordinator.ts';
@@ -42,19 +42,7 @@ export async function solveCommunityDistributed(problem: CommunityProblem, setti
   const started = performance.now();
   const s = sharingSettings(settings);
   let rounds = 0;
-  const failed = (status: DistributedResult['status'], message: string): DistributedResult => ({
-    ok: false,
-    status,
-    message,
-    plans: [],
-    communityPeakByDayKw: [],
-    objectiveEur: NaN,
-    couplingPriceEurPerKwh: [],
-    solveMs: performance.now() - started,
-    rounds,
-    converged: false,
-    primalResidualKw: NaN,
-  });
+  const failed = (status: DistributedResult['status'], message: string): DistributedResult => ({ ...failedCommunityResult(status, message, started), rounds, converged: false, primalResidualKw: NaN });
   try {
     validateCommunity(problem);
   } catch (error) {

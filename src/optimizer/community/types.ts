@@ -79,6 +79,11 @@ export interface CommunityResult {
   solveMs: number;
 }
 
+/** A community solve that failed: no plans, no prices, NaN objective. */
+export function failedCommunityResult(status: SolveStatus, message: string, startedMs: number): CommunityResult {
+  return { ok: false, status, message, plans: [], communityPeakByDayKw: [], objectiveEur: NaN, couplingPriceEurPerKwh: [], solveMs: performance.now() - startedMs };
+}
+
 /** A failed step of a clearing. */
 export interface SolveFailure {
   ok: false;
