@@ -19,10 +19,10 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { freePorts } from './free-ports.ts';
 import { report, type BenchOptions } from './report.ts';
 import { ScaledClock } from '../time/clock.ts';
 import { packageFile } from '../package/paths.ts';
@@ -122,7 +122,7 @@ async function realBoardConfig(dir: string, vars: Record<string, string>): Promi
   config.control = { fastPeriodS: 5, solveBudgetMs: 2000 };
   config.storage = { dir: join(dir, 'var') };
   config.gatewayId = 'footprint-bench';
-  config.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883' }, statusPage: { port: await freePort() } };
+  config.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883' }, statusPage: { port: (await freePorts(1))[0]! } };
   return writeConfig(dir, config);
 }
 
@@ -132,7 +132,8 @@ async function simulatorConfig(dir: string): Promise<string> {
   config.board = { file: simBoardFile };
   config.simulator = { ...config.simulator, hours: 1 };
   config.storage = { dir: join(dir, 'var') };
-  config.telemetry = { mqtt: { brokerUrl: `embedded:${await freePort()}` }, statusPage: { port: await freePort() } };
+  const [brokerPort, statusPort] = await freePorts(2);
+  config.telemetry = { mqtt: { brokerUrl: `embedded:${brokerPort}` }, statusPage: { port: statusPort! } };
   return writeConfig(dir, config);
 }
 
@@ -192,13 +193,3 @@ function readStatus(pid: number): string {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

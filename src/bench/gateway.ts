@@ -21,9 +21,9 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { freePorts } from './free-ports.ts';
 import { parse, stringify } from 'yaml';
 import { loadGatewayConfig } from '../config/gateway.ts';
 import type { RuntimeResult } from '../runtime/gateway-runtime.ts';
@@ -354,20 +354,6 @@ function busyPercent(from: CpuTimes, to: CpuTimes): number {
 
 function clockTicksPerSecond(): number {
   return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-}
-
-/** Ports free at this instant: held open together so they differ, then released for the gateways. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((ok, fail) => {
-      const server = createServer();
-      server.once('error', fail);
-      server.listen(0, '127.0.0.1', () => ok(server));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
 }
 
 /** `PE_BENCH_GATEWAY_PROCESSES` (comma-separated) overrides the process counts tried. */

@@ -63,6 +63,9 @@ describe.each(BROKERS)('telemetry on $name', ({ start }) => {
 
     const late = await Watcher.start(broker.url, [`${discoveryPrefix}/#`]);
     cleanups.push(() => late.close());
+    // Aedes streams retained messages from its store after the SUBACK, so a live message (the
+    // barrier) can overtake them on a busy machine: wait for them, then for anything after them.
+    await eventually(() => expected.every((m) => late.on(m.topic).length > 0), 'every discovery config retained to a late subscriber');
     await late.barrier(`${discoveryPrefix}/barrier`);
     const configs = late.heard.filter((h) => h.topic.endsWith('/config'));
     expect(configs.map((c) => c.topic).sort()).toEqual(expected.map((m) => m.topic).sort());
