@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { freePorts } from './free-ports.ts';
+import { freePort, freePorts } from './free-ports.ts';
 import { report, type BenchOptions } from './report.ts';
 import { ScaledClock } from '../time/clock.ts';
 import { packageFile } from '../package/paths.ts';
@@ -122,7 +122,7 @@ async function realBoardConfig(dir: string, vars: Record<string, string>): Promi
   config.control = { fastPeriodS: 5, solveBudgetMs: 2000 };
   config.storage = { dir: join(dir, 'var') };
   config.gatewayId = 'footprint-bench';
-  config.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883' }, statusPage: { port: (await freePorts(1))[0]! } };
+  config.telemetry = { mqtt: { brokerUrl: 'mqtt://127.0.0.1:1883' }, statusPage: { port: await freePort() } };
   return writeConfig(dir, config);
 }
 

@@ -16,3 +16,8 @@ export async function freePorts(count: number): Promise<number[]> {
   await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
   return ports;
 }
+
+/** One such port. */
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
+}

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { freePort } from '../free-port.ts';
+import { freePort } from '../../src/bench/free-ports.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 /** The build's folder, relative to the package root (dist/ once installed). */
@@ -53,7 +53,6 @@ async function until(what: string, condition: () => boolean, timeoutMs: number, 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
-
 
 /** A process that exited but was not reaped yet (a zombie) counts as gone. */
 const alive = (pid: number) => {

@@ -17,7 +17,7 @@ import { loginToken, startEmbeddedBroker, topicFor, type BrokerCredentials, type
 import { ManualClock, systemClock } from '../../src/time/clock.ts';
 import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
 import { offerBody } from './hostile-messages.ts';
-import { freePort } from '../free-port.ts';
+import { freePort } from '../../src/bench/free-ports.ts';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -91,7 +91,6 @@ interface CommunityBroker extends TestBroker {
   /** The raw MQTT options of a member's login (for a misbehaving client). */
   login(peerId: string): IClientOptions;
 }
-
 
 async function embeddedCommunityBroker(c: TestCommunity): Promise<CommunityBroker> {
   const started = await startEmbeddedBroker({ community: c.config });

@@ -18,7 +18,7 @@ import { runGateway } from '../../src/runtime/gateway-runtime.ts';
 import { openRuntimeStore } from '../../src/storage/store.ts';
 import { createTariffSource } from '../../src/runtime/prices.ts';
 import { ManualClock } from '../../src/time/clock.ts';
-import { freePort } from '../free-port.ts';
+import { freePort } from '../../src/bench/free-ports.ts';
 
 const HOUR_MS = 3_600_000;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -81,7 +81,6 @@ describe('the watched price file', () => {
     }
   });
 });
-
 
 /** The shipped simulator example with `pricesFile`, its storage in this test's folder. */
 function simConfig(name: string, pricesFile: string, change: (config: Record<string, any>) => void = () => undefined): string {

@@ -16,7 +16,7 @@ import { runGateway } from '../../src/runtime/gateway-runtime.ts';
 import { LockstepBarrier, type LockstepLink } from '../../src/time/lockstep-clock.ts';
 import { openRuntimeStore } from '../../src/storage/store.ts';
 import { closeReceivers, removeReceiverDir, startReceiver } from './notify-receiver.ts';
-import { freePort } from '../free-port.ts';
+import { freePort } from '../../src/bench/free-ports.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'src/cli/prosumer-edge.mjs');
@@ -25,7 +25,6 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
   removeReceiverDir();
 });
-
 
 /** The shipped simulator example with absolute paths and the given overrides, written to `name`. */
 function simConfig(name: string, change: (config: Record<string, any>) => void): string {

@@ -25,7 +25,7 @@ import { BROKERS, FAST_TIMING, embeddedBroker, eventually, type TestBroker } fro
 import type { MarketLoopPeerSpec } from './market-loop-peer.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
 import { collectLines } from '../child-lines.ts';
-import { freePort } from '../free-port.ts';
+import { freePort } from '../../src/bench/free-ports.ts';
 
 // Real solves, real brokers, child processes on a loaded 2-core machine: generous limits, no timing assertions.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
@@ -394,7 +394,6 @@ describe('market loops on the embedded community broker', () => {
   });
 });
 
-
 describe('market loops when the broker is away', () => {
   it('a gateway started while the broker is down runs without the market (connected() false) and connects once the broker is there', async () => {
     failureLog();
@@ -415,7 +414,6 @@ describe('market loops when the broker is away', () => {
       await broker.close();
     }
   });
-
 
   it('the broker dying during the commit makes connected() false and commits nothing on one side only; once it is back every trade ends the same on both sides', async () => {
     failureLog();
