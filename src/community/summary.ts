@@ -20,7 +20,7 @@ import { battery, initialEnergyKwh } from '../data/assets.ts';
 import { DAY_MS, HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
 import { noControl } from '../eval/controllers/no-control.ts';
 import { defaultOptimizerSettings } from '../optimizer/settings.ts';
-import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../eval/bill.ts';
+import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../household/bill.ts';
 import { addCost, demandCharge, emptyCost, families, hourCost, storedEnergyValueEurPerKwh, violationRates, type CostBreakdown } from '../eval/metrics.ts';
 import { periodFigures, runController, type Figures as EvalFigures } from '../eval/run.ts';
 import { buildHouseholdCase } from '../eval/scenario.ts';
@@ -88,7 +88,7 @@ export function completeDays(records: readonly HouseholdRecords[], daysMs: reado
 
 export function summariseRun(records: readonly HouseholdRecords[], daysMs: readonly number[], communityChargeEurPerKwDay = 1.0): RunSummary {
   const dayHours = records.map((r) => recordsByDay(r, daysMs));
-  // The community charge of each day, split by coincident import (src/eval/bill.ts), on the meters' exchange.
+  // The community charge of each day, split by coincident import (src/household/bill.ts), on the meters' exchange.
   const shares = daysMs.map((_, d) => communityChargeShares(dayHours.map((days) => days[d]!.map((r) => r.importKwh - r.exportKwh)), communityChargeEurPerKwDay));
   const metered = meteredTrades(records.map((r) => r.household), dayHours);
   const households = records.map((r, i) => householdFigures(r, daysMs, dayHours[i]!, metered.positions[i]!, shares.map((share) => share.sharesEur[i]!)));

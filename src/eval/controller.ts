@@ -3,7 +3,7 @@
  * a step command from what the gateway knows then (measured state, forecast, samples, prices).
  */
 import type { SolveStatus } from '../optimizer/types.ts';
-import type { StepCommand, StepOutcome } from './plant.ts';
+import type { StepCommand, StepOutcome } from '../household/plant.ts';
 import type { HourCase, HouseholdCase } from './scenario.ts';
 
 export interface DecisionContext {

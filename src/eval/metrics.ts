@@ -5,7 +5,7 @@
 import { tariffParams, type HourTariff } from '../data/tariff.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
 import type { SolveRecord } from './controller.ts';
-import type { StepOutcome } from './plant.ts';
+import type { StepOutcome } from '../household/plant.ts';
 
 export const families: readonly ChanceFamily[] = ['import', 'export', 'discharge', 'charge', 'socMin', 'socMax'];
 

@@ -6,12 +6,12 @@
  */
 import { tariffParams } from '../data/tariff.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
-import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from './bill.ts';
+import { addBill, communityChargeShares, dayBill, emptyBill, noLossTransfers, type BillBreakdown } from '../household/bill.ts';
 import { peerPositions, settle } from '../market/settlement.ts';
 import type { Controller, DecisionContext, FleetController, SolveRecord } from './controller.ts';
 import { gridKpis, quarterOf, type GridKpis } from './grid-kpis.ts';
 import { addCost, demandCharge, emptyCost, hourCost, storedEnergyValueEurPerKwh, summariseSolves, violationRates, type CostBreakdown, type SolveSummary, type ViolationRates } from './metrics.ts';
-import { Plant, type StepOutcome } from './plant.ts';
+import { Plant, type StepOutcome } from '../household/plant.ts';
 import type { HouseholdCase } from './scenario.ts';
 
 /** A controller of each household on its own, or one that decides for all households together. */
@@ -201,17 +201,6 @@ function holdCommunityImport(plants: readonly Plant[], outcomes: StepOutcome[], 
   const roomKw = outcomes.map((o, n) => plants[n]!.dischargeRoomKw(o));
   const share = Math.min(1, excessKw / Math.max(1e-12, roomKw.reduce((a, b) => a + b, 0)));
   return outcomes.map((o, n) => (roomKw[n]! > 0 ? plants[n]!.dischargeMore(o, roomKw[n]! * share) : o));
-}
-
-/**
- * The day's no-loss transfers (EUR, paid; negative: received), summing to zero: with S the day's
- * saving of the community against every household alone (Σ alone − Σ with the community, realised
- * bills), household n pays alone_n − S/N − community_n, so its bill with the community becomes its
- * bill alone less an equal share of the saving (docs/community-coordination.md, "Who pays what").
- */
-export function noLossTransfers(aloneEur: readonly number[], communityEur: readonly number[]): number[] {
-  const savingEur = aloneEur.reduce((a, b) => a + b, 0) - communityEur.reduce((a, b) => a + b, 0);
-  return communityEur.map((c, n) => aloneEur[n]! - savingEur / aloneEur.length - c);
 }
 
 /**

@@ -12,7 +12,7 @@ import { bootstrapFromHistory, seriesHistory, type Bootstrapped } from '../forec
 import type { ErrorTrajectory } from '../forecast/error-store.ts';
 import type { HouseholdForecast } from '../forecast/household.ts';
 import type { BatteryParams } from '../optimizer/types.ts';
-import type { RealisedHour } from './plant.ts';
+import type { RealisedHour } from '../household/plant.ts';
 
 export interface HourCase {
   realised: RealisedHour;

@@ -11,7 +11,7 @@
  * highest hourly import metered today so far), discharging beyond the rule or charging less, within its
  * limits — a deviation the rule leaves to the grid would raise the billed peak, and the next plan
  * re-plans the energy it took. The evaluation's plant does the same for the controllers that apply
- * their rule (src/eval/plant.ts).
+ * their rule (src/household/plant.ts).
  *
  * Live community guard (with community coordination, community-guard.ts): the household's import
  * after its own command and its battery's room are exchanged with the community's other gateways

@@ -7,7 +7,7 @@
  * and the relays right after it reads, so the reading that starts an interval shows the state
  * before the change. A quantity a device did not report is not guessed.
  *
- * Violations are the chance-constraint rows of src/eval/plant.ts, evaluated the same way (the
+ * Violations are the chance-constraint rows of src/household/plant.ts, evaluated the same way (the
  * optimizer's `chanceRows`, the evaluation's tolerance): row k of each family of the plan step
  * k the fast loop followed, at the realised deviation ξ = w − μ_k − f_k averaged over the part
  * of the step inside the hour (the evaluation's steps are hours, so there it is the hour's ξ).

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { demandCharge, hourCost, peakToAverage, percentile, summariseSolves, violationRates } from '../../src/eval/metrics.ts';
-import type { StepOutcome } from '../../src/eval/plant.ts';
+import type { StepOutcome } from '../../src/household/plant.ts';
 
 const none = { import: false, export: false, discharge: false, charge: false, socMin: false, socMax: false };
 const hour = (violated: Partial<StepOutcome['violated']> = {}) => ({ violated: { ...none, ...violated } });

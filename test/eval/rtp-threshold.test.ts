@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { battery as scenarioBattery } from '../../src/data/assets.ts';
 import type { DecisionContext } from '../../src/eval/controller.ts';
 import { rtpThreshold } from '../../src/eval/controllers/rtp-threshold.ts';
-import { Plant } from '../../src/eval/plant.ts';
+import { Plant } from '../../src/household/plant.ts';
 import type { HourCase } from '../../src/eval/scenario.ts';
 
 const hourMs = 3_600_000;

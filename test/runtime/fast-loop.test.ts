@@ -6,7 +6,7 @@ import { CommunityGuard } from '../../src/runtime/community-guard.ts';
 import type { PlantTotals } from '../../sim/plant/plant.ts';
 import { createOptimizer, type ChanceFamily } from '../../src/optimizer/index.ts';
 import { syntheticInput } from '../../src/optimizer/synthetic.ts';
-import { Plant } from '../../src/eval/plant.ts';
+import { Plant } from '../../src/household/plant.ts';
 import { HourAccount } from '../../src/runtime/hour-account.ts';
 import { createTariffSource } from '../../src/runtime/prices.ts';
 import { HOUR_MS, rigConfig, startRig, type Rig, type RigOptions } from './fast-loop-rig.ts';

@@ -19,7 +19,7 @@ import { dayPrices, priceScenarios } from '../../ces/price-scenarios.ts';
 import { clearRentalDay, type RentalClearing } from '../../ces/rental-market.ts';
 import { oneWayEfficiency, type CesSettings } from '../../ces/settings.ts';
 import { CesSolver } from '../../ces/solve.ts';
-import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../bill.ts';
+import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../../household/bill.ts';
 import { gridKpis, type GridKpis } from '../grid-kpis.ts';
 import { accountStorage, replayDay } from './replay.ts';
 import { storedEnergyValueEurPerKwh } from '../metrics.ts';

@@ -13,7 +13,7 @@ import { fallbackPlan, type Plan, type ProblemInput, type SolveResult } from '..
 import { recedingProblemInput } from '../../optimizer/receding-input.ts';
 import { defaultOptimizerSettings, type OptimizerSettings } from '../../optimizer/settings.ts';
 import { type Controller, type Decision, type DecisionContext, type SolveRecord } from '../controller.ts';
-import type { RealisedHour, StepCommand } from '../plant.ts';
+import type { RealisedHour, StepCommand } from '../../household/plant.ts';
 
 /** What the evaluation needs of the optimizer (src/optimizer/index.ts provides it). */
 export interface Optimizer {

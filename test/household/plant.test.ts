@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Plant, type StepCommand } from '../../src/eval/plant.ts';
+import { Plant, type StepCommand } from '../../src/household/plant.ts';
 
 const t0 = Date.UTC(2016, 6, 1);
 const hourMs = 3_600_000;

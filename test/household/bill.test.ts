@@ -1,6 +1,6 @@
 /** The metered bill, the community charge's split and the CityLearn grid KPIs, against hand computations. */
 import { describe, expect, it } from 'vitest';
-import { communityChargeShares, communityImportKw, dayBill } from '../../src/eval/bill.ts';
+import { communityChargeShares, communityImportKw, dayBill, noLossTransfers } from '../../src/household/bill.ts';
 import { gridKpis, quarterOf } from '../../src/eval/grid-kpis.ts';
 
 describe('the metered bill', () => {
@@ -72,7 +72,6 @@ describe('the grid KPIs', () => {
 
 describe('the community no-loss transfers', () => {
   it('leave every household at its realised bill alone less an equal share of the saving, and sum to zero', async () => {
-    const { noLossTransfers } = await import('../../src/eval/run.ts');
     // Alone A pays 3 €, B 3 €; with the community A pays 3.3 € (it moved its import for the
     // community's peak) and B 1 €: the community saves 1.7 €, 0.85 € each.
     const t = noLossTransfers([3, 3], [3.3, 1]);
@@ -82,7 +81,6 @@ describe('the community no-loss transfers', () => {
   });
 
   it('share a loss equally too: the transfers never stop summing to zero', async () => {
-    const { noLossTransfers } = await import('../../src/eval/run.ts');
     const t = noLossTransfers([1, 2, 3], [1.5, 2.5, 3.2]);
     expect(t.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
     for (const [n, alone] of [1, 2, 3].entries()) expect([1.5, 2.5, 3.2][n]! + t[n]!).toBeCloseTo(alone + 1.2 / 3, 12);

@@ -16,7 +16,7 @@ export interface BillBreakdown {
   energy: number;
   demandCharge: number;
   communityCharge: number;
-  /** The community's no-loss transfer (paid, or received when negative), settled on realised bills: run.ts noLossTransfers. */
+  /** The community's no-loss transfer (paid, or received when negative), settled on realised bills: noLossTransfers. */
   communityTransfer: number;
   batteryWear: number;
   p2p: number;
@@ -78,4 +78,15 @@ export function communityChargeShares(dayGridKw: readonly (readonly number[])[],
   const totalKw = imports.reduce((a, b) => a + b, 0);
   const sharesEur = imports.map((kw) => (totalKw > 0 ? (chargeEur * kw) / totalKw : chargeEur / dayGridKw.length));
   return { peakKw, chargeEur, sharesEur };
+}
+
+/**
+ * The day's no-loss transfers (EUR, paid; negative: received), summing to zero: with S the day's
+ * saving of the community against every household alone (Σ alone − Σ with the community, realised
+ * bills), household n pays alone_n − S/N − community_n, so its bill with the community becomes its
+ * bill alone less an equal share of the saving (docs/community-coordination.md, "Who pays what").
+ */
+export function noLossTransfers(aloneEur: readonly number[], communityEur: readonly number[]): number[] {
+  const savingEur = aloneEur.reduce((a, b) => a + b, 0) - communityEur.reduce((a, b) => a + b, 0);
+  return communityEur.map((c, n) => aloneEur[n]! - savingEur / aloneEur.length - c);
 }
