@@ -118,6 +118,13 @@ export interface GatewayConfig {
      * every battery discharges more, in proportion to its room (docs/community-coordination.md).
      */
     communityGuard?: boolean;
+    /**
+     * With `community` coordination: the no-loss settlement (default on): each gateway runs its own
+     * controller in shadow, without the community, and after each day the members settle transfers
+     * that leave every household at its bill alone less an equal share of the community's saving
+     * (docs/community-coordination.md, "Who pays what"). Needs hourly plan steps.
+     */
+    noLossSettlement?: boolean;
     /** With `community` coordination: π^C, EUR per kW of the community's daily coincident peak of scheduled import; default 1 (DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY). */
     communityPeakChargeEurPerKwDay?: number;
     /**

@@ -228,6 +228,7 @@ export const gatewaySchema = {
         // Hours between community clearings from midnight: a divisor of 24 (24: day-ahead only).
         reclearEveryHours: { enum: [1, 2, 3, 4, 6, 8, 12, 24], default: 24 },
         communityGuard: { type: 'boolean', default: true },
+        noLossSettlement: { type: 'boolean', default: true },
         // With community coordination (docs/community-coordination.md): π^C, EUR per kW of the community's
         // daily coincident peak (absent: 1, the evaluation's), and the community import chance family (absent: off).
         communityPeakChargeEurPerKwDay: { ...nonNegative, maximum: 100 },

@@ -24,9 +24,11 @@ import { volatileStore } from '../storage/volatile-store.ts';
 import { createTariffSource } from './prices.ts';
 import { openPriceSource } from '../prices/index.ts';
 import { createSolverClient } from './solver-client.ts';
-import { createPlanner } from './planner.ts';
-import { createMarketLoop, embeddedMarketBroker } from './market-loop.ts';
+import { createPlanner, type Planner } from './planner.ts';
+import { createMarketLoop, embeddedMarketBroker, type MarketLoop } from './market-loop.ts';
 import { createFastLoop } from './fast-loop.ts';
+import { NoLossSettlement } from './no-loss.ts';
+import { NoLossShadow } from './shadow.ts';
 import { createStatusSource, startMqttTelemetry, startStatusPage } from '../telemetry/index.ts';
 import { startWatchdog } from './watchdog.ts';
 import { UserControl, type UserCommand } from './user-control.ts';
@@ -133,6 +135,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const solver = createSolverClient({ solver: config.control.solver, timeBudgetMs: config.control.solveBudgetMs });
     closers.push(() => solver.close());
     const planner = createPlanner({ config, clock, store, tariff, market, solver, log, reserveEnergyKwh: () => userControl.reserveEnergyKwh() });
+    const noLoss = market ? noLossSettlement(config, market, planner, solver, store.marketDir, log) : null;
     // Loading the solver is the heaviest part of a start: done before the loops, so the first
     // solves are not charged for it (on a shared machine they would overrun their budget).
     await solver.ready();
@@ -193,6 +196,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
         recent.publishHour(record);
         planner.observeHour(record);
         market?.observeHour(record);
+        noLoss?.observeHour(record);
         telemetry?.publishHour(record);
         // Kept without telemetry too: Home Assistant's total_increasing sensors start from them once it is on.
         const totals = energy.add(record);
@@ -241,17 +245,21 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       // the forecaster has seen the hour that just ended, not one fast period or an hour behind.
       if ((fast.latest()?.atMs ?? -Infinity) < atMs) await iterate();
       const measured: Measurement | null = fast.latest();
-      const active = await planner.tick(atMs, {
+      const state = {
         energyKwh: measured?.energyKwh ?? null,
         maxChargeKw: measured?.maxChargeKw ?? null,
         maxDischargeKw: measured?.maxDischargeKw ?? null,
         shiftable: fast.shiftableState(atMs),
-      });
+      };
+      const active = await planner.tick(atMs, state);
       latestPlan = active;
       if (active.fallback) fallbacks++;
       // A new plan is applied at once rather than at the next fast-loop instant.
       await iterate();
       tickToSetpointMs.add(performance.now() - tickWallMs);
+      // The shadow plans whole hours only (a start or a plan-now between two hours is not one).
+      const hourMs = Math.round(atMs / HOUR_MS) * HOUR_MS;
+      if (noLoss && Math.abs(atMs - hourMs) <= SHADOW_HOUR_SLACK_MS) await noLoss.decide(hourMs, state);
       watchdog.status(`plan ${active.status}${active.fallback ? ' (fallback)' : ''} at ${new Date(atMs).toISOString()}`);
       if (market) await market.tick(clock.nowMs());
     };
@@ -270,6 +278,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     // No plan-now may start once the loops are done, and one under way ends before anything closes.
     takingCommands = false;
     await planning;
+    await noLoss?.settled();
     watchdog.stopping();
     log('info', `stopped: ${fastRun.runs} fast iterations (${fastRun.skipped} skipped), ${slowRun.runs} plans, ${safetyEvents} safety events`);
     return {
@@ -286,6 +295,28 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     options.signal?.removeEventListener('abort', onAbort);
     await closeAll();
   }
+}
+
+const HOUR_MS = 3_600_000;
+/** A plan step this close to a whole hour plans that hour in the shadow (a real clock's tick comes a little late). */
+const SHADOW_HOUR_SLACK_MS = 5 * 60_000;
+
+/** The no-loss settlement of a community gateway (no-loss.ts); null when off or when the plan step is not an hour (the shadow steps hours). */
+function noLossSettlement(config: GatewayConfig, market: Pick<MarketLoop, 'settleDay'>, planner: Planner, solver: ReturnType<typeof createSolverClient>, dataDir: string, log: ReturnType<typeof createRuntimeLog>): NoLossSettlement | null {
+  if (config.market?.coordination !== 'community' || config.market.noLossSettlement === false) return null;
+  if (config.control.stepMinutes !== 60) {
+    log('warn', `no-loss settlement off: it needs hourly plan steps (control.stepMinutes: 60), got ${config.control.stepMinutes}`);
+    return null;
+  }
+  const shadow = new NoLossShadow({ site: config.site, aloneInput: planner.aloneInput, solver, log });
+  return new NoLossSettlement({
+    shadow,
+    settle: (report) => market.settleDay(report),
+    batteryWearEurPerKw2h: config.control.batteryWearEurPerKw2h,
+    demandChargeEurPerKwDay: config.tariff.demandChargeEurPerKwDay,
+    dataDir,
+    log,
+  });
 }
 
 /**

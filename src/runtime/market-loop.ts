@@ -55,6 +55,7 @@ import { systemClock, type Clock } from '../time/clock.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
 import type { GuardDecision } from './community-guard.ts';
 import { LIVE_GUARD_ROUND_SCHEMAS, LiveGuardLink, type MemberConnection } from './live-guard.ts';
+import { NO_LOSS_ROUND_SCHEMAS, NoLossLink, type DayReport, type DaySettlement } from './no-loss-link.ts';
 import type { RuntimeLog } from './log.ts';
 import type { ActivePlan, HourRecord, LiveImport, MarketView, TradeView } from './types.ts';
 
@@ -148,6 +149,8 @@ export interface MarketLoop extends MarketView, CommunityMarketView {
   connected(): boolean;
   /** A metered hour: with a CES, the rented account's movements of that hour (docs/ces.md §4); the live guard's last metered hour. */
   observeHour(record: HourRecord): void;
+  /** The day's no-loss settlement with the other members (no-loss-link.ts); null: not connected, or the settlement is off. */
+  settleDay(report: DayReport): Promise<DaySettlement> | null;
   guardCommunity(own: LiveImport): Promise<GuardDecision | null>;
   close(): Promise<void>;
 }
@@ -205,6 +208,7 @@ class GatewayMarketLoop implements MarketLoop {
   private rental: { ledger: RentalLedger; solver: CesSolver; party: HouseholdRentalParty } | undefined;
   /** The live community guard: on with community coordination unless `market.communityGuard` is false. */
   private live: LiveGuardLink | null = null;
+  private noLoss: NoLossLink | null = null;
   /** The CES's modules, loaded only when `market.ces` is set (a gateway without a CES does not carry them). */
   private cesModules: Awaited<ReturnType<typeof loadCesModules>> | undefined;
 
@@ -250,7 +254,7 @@ class GatewayMarketLoop implements MarketLoop {
       brokerUrl: this.options.brokerUrl ?? this.market.brokerUrl,
       dataDir: this.options.dataDir,
       slotClock: this.options.clock,
-      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, ...LIVE_GUARD_ROUND_SCHEMAS, ...this.cesModules?.protocol.RENTAL_ROUND_SCHEMAS },
+      roundSchemas: { ...roundSchemas, [STATUS_ROUND]: statusSchema, ...LIVE_GUARD_ROUND_SCHEMAS, ...NO_LOSS_ROUND_SCHEMAS, ...this.cesModules?.protocol.RENTAL_ROUND_SCHEMAS },
       timing: this.timing.node,
       log: (level, line) => log(level, `market: ${line}`),
       credentials: brokerCredentials(this.market, config.gatewayId),
@@ -264,6 +268,17 @@ class GatewayMarketLoop implements MarketLoop {
         timeoutMs: this.timing.liveGuardTimeoutMs,
         clock: this.options.clock,
         anchor: (atMs) => this.anchorInForce(atMs),
+        signal: this.abort.signal,
+        log,
+      });
+    }
+    if (this.market.coordination === 'community' && this.market.noLossSettlement !== false) {
+      this.noLoss = new NoLossLink({
+        node,
+        members,
+        chargeEurPerKwDay: this.market.communityPeakChargeEurPerKwDay ?? DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY,
+        timeoutMs: this.timing.roundTimeoutMs,
+        clock: this.options.clock,
         signal: this.abort.signal,
         log,
       });
@@ -410,6 +425,10 @@ class GatewayMarketLoop implements MarketLoop {
   observeHour(record: HourRecord): void {
     this.rental?.party.observeHour(record);
     this.live?.observeHour(record);
+  }
+
+  settleDay(report: DayReport): Promise<DaySettlement> | null {
+    return this.noLoss === null || this.closed || this.node?.connected !== true ? null : this.noLoss.settle(report);
   }
 
   /** The live community guard at a fast-loop instant (live-guard.ts); null: none (off, not connected, no clearing in force). */
@@ -607,7 +626,7 @@ class GatewayMarketLoop implements MarketLoop {
   /** Status messages: remembered for the windows around now; a joining member is told where this gateway is. */
   private onRound(envelope: Envelope<'round'>): void {
     if (this.closed) return;
-    if (this.live?.onRound(envelope)) return;
+    if (this.live?.onRound(envelope) || this.noLoss?.onRound(envelope)) return;
     if (envelope.body.name !== STATUS_ROUND) return;
     const { clearing, status } = envelope.body.payload as { clearing: string; status: Status };
     if (!this.isAround(clearing, this.options.clock.nowMs())) return;

@@ -54,6 +54,8 @@ export interface PlannerState {
 export interface Planner {
   /** One slow-loop step at `nowMs`; the plan is also appended to the store. Rejects only on a bug (bad state length, a throwing market view). */
   tick(nowMs: number, state: PlannerState): Promise<ActivePlan>;
+  /** The problem this household would solve at `nowMs` from `state` without the community and its trades (the no-loss shadow's). */
+  aloneInput(nowMs: number, state: PlannerState): ProblemInput;
   /** The hour that just ended, as the fast loop accounted it (call in time order). */
   observeHour(record: HourRecord): void;
   /** The plan in force, null before the first tick. */
@@ -75,15 +77,14 @@ export function createPlanner(options: PlannerOptions): Planner {
   const stored = store.plans();
   let previous: Plan | undefined = stored[stored.length - 1];
 
-  async function tick(nowMs: number, state: PlannerState): Promise<ActivePlan> {
+  /** This household's problem at `nowMs` from `state`, alone: no trades, no community. */
+  function aloneInput(nowMs: number, state: PlannerState, energyKwh: number): { input: ProblemInput; steps: ReturnType<StepGrid['at']> } {
     const steps = grid.at(nowMs);
     const { shiftable } = state;
     if (shiftable.deadlinesKwh.length !== control.horizonSteps) {
       throw new RangeError(`shiftable deadlines cover ${shiftable.deadlinesKwh.length} steps, the planner's horizon has ${control.horizonSteps}`);
     }
     const known = forecast.over(steps.slotStartsMs[0]!, steps.slotHours, control.samples);
-    const initial = initialEnergy(nowMs, state.energyKwh);
-    if (initial.from !== 'measured') log('warn', `plan: battery energy unavailable, e0 = ${initial.energyKwh.toFixed(2)} kWh from ${initial.from === 'last-plan' ? "the last plan's SoC path" : 'E^min (no plan yet)'}`);
     const input = recedingProblemInput({
       stepHours: steps.stepHours,
       netLoadForecastKw: known.netLoadKw,
@@ -92,22 +93,31 @@ export function createPlanner(options: PlannerOptions): Planner {
       battery: {
         ...site.battery,
         // A reserve above the stored energy holds the battery where it is (no discharge) until it is charged past it.
-        minEnergyKwh: Math.max(site.battery.minEnergyKwh, Math.min(options.reserveEnergyKwh?.() ?? 0, initial.energyKwh)),
+        minEnergyKwh: Math.max(site.battery.minEnergyKwh, Math.min(options.reserveEnergyKwh?.() ?? 0, energyKwh)),
         maxChargeKw: liveLimit(state.maxChargeKw, site.battery.maxChargeKw),
         maxDischargeKw: liveLimit(state.maxDischargeKw, site.battery.maxDischargeKw),
       },
       grid: site.grid,
-      energyKwh: initial.energyKwh,
+      energyKwh,
       shiftable: {
         deferredKwh: shiftable.deferredKwh,
         desiredKw: [shiftable.requestedThisStepKwh / steps.stepHours[0]!, ...known.shiftableKw.slice(1)],
         dueKwh: shiftable.deadlinesKwh,
         maxDeferredKwh,
       },
-      ...(market ? { peers: market.peerTrades(steps.slotStartsMs) } : {}),
       chance: { radiusKw: control.radiusKw, method: control.method, epsilon: Object.fromEntries(DEFAULT_FAMILIES.map((f) => [f, control.epsilon])) },
       weights: { batteryWearEurPerKw2h: control.batteryWearEurPerKw2h, deferralEurPerKwh2: control.deferralEurPerKwh2, scheduleDeviationEurPerKw2: 0 },
     });
+    return { input, steps };
+  }
+
+  async function tick(nowMs: number, state: PlannerState): Promise<ActivePlan> {
+    const initial = initialEnergy(nowMs, state.energyKwh);
+    if (initial.from !== 'measured') log('warn', `plan: battery energy unavailable, e0 = ${initial.energyKwh.toFixed(2)} kWh from ${initial.from === 'last-plan' ? "the last plan's SoC path" : 'E^min (no plan yet)'}`);
+    const alone = aloneInput(nowMs, state, initial.energyKwh);
+    const { steps } = alone;
+    const peers = market?.peerTrades(steps.slotStartsMs);
+    const input = peers && peers.length > 0 ? { ...alone.input, peers } : alone.input;
 
     // The clearing's local steps start from the problem without an anchor: each household alone.
     const slot0Ms = steps.slotStartsMs[0]!;
@@ -145,6 +155,7 @@ export function createPlanner(options: PlannerOptions): Planner {
 
   return {
     tick,
+    aloneInput: (nowMs, state) => aloneInput(nowMs, state, state.energyKwh ?? site.battery.minEnergyKwh).input,
     observeHour: (record) => forecast.observe(record, false),
     active: () => current,
   };

@@ -1,0 +1,102 @@
+/**
+ * The no-loss settlement in the gateway (docs/community-coordination.md, "Who pays what"): the
+ * shadow (shadow.ts) plans and steps beside the real household every hour; at the end of each
+ * UTC day both days are billed the same way (src/household/bill.ts: metered energy, P2P as
+ * contracted, the daily demand charge, battery wear) and settled with the other members
+ * (no-loss-link.ts). Each day's outcome is appended to `no-loss.jsonl` in the market's folder (one
+ * line a day) and logged.
+ *
+ * A day is settled only when the gateway measured all its 24 hours and its shadow planned each of
+ * them: a day the gateway started in, or one with an hour it did not account, is not.
+ */
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dayBill, type MeteredHour } from '../household/bill.ts';
+import type { RuntimeLog } from './log.ts';
+import { isoDay, type DayReport, type DaySettlement } from './no-loss-link.ts';
+import type { PlannerState } from './planner.ts';
+import type { NoLossShadow, ShadowHour } from './shadow.ts';
+import type { HourRecord } from './types.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface NoLossSettlementOptions {
+  shadow: NoLossShadow;
+  /** The market loop's settlement with the other members; null: not connected (the day is not settled). */
+  settle(report: DayReport): Promise<DaySettlement> | null;
+  batteryWearEurPerKw2h: number;
+  demandChargeEurPerKwDay: number;
+  /** The market's folder: `no-loss.jsonl` is written there. */
+  dataDir: string;
+  log: RuntimeLog;
+}
+
+/** A settled (or refused) day as `no-loss.jsonl` keeps it. */
+export type SettlementRecord = DaySettlement & { household: { billEur: number; shadowBillEur: number } };
+
+export class NoLossSettlement {
+  private day: { dayMs: number; hours: { record: HourRecord; shadow: ShadowHour }[] } = { dayMs: -1, hours: [] };
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: NoLossSettlementOptions) {}
+
+  /** At a whole hour: the shadow plans it. */
+  decide(hourStartMs: number, state: PlannerState): Promise<void> {
+    return this.options.shadow.decide(hourStartMs, state);
+  }
+
+  /** A measured hour: the shadow steps on it; the day's last hour settles the day (in the background). */
+  observeHour(record: HourRecord): void {
+    const shadow = this.options.shadow.observeHour(record);
+    const dayMs = record.hourStartMs - (record.hourStartMs % DAY_MS);
+    if (dayMs !== this.day.dayMs) this.day = { dayMs, hours: [] };
+    // An hour the shadow did not plan leaves the day incomplete: it is not settled.
+    if (shadow !== null && this.day.hours.length === (record.hourStartMs - dayMs) / HOUR_MS) this.day.hours.push({ record, shadow });
+    if (record.hourStartMs - dayMs !== DAY_MS - HOUR_MS) return;
+    const { hours } = this.day;
+    if (hours.length !== 24) {
+      this.options.log('info', `no-loss settlement: ${isoDay(dayMs)} not settled: ${24 - hours.length} of its hours were not accounted with a shadow (the gateway or its shadow started during the day)`);
+      return;
+    }
+    const report = this.report(dayMs, hours);
+    this.pending = this.pending.then(() => this.settle(report));
+  }
+
+  /** Resolves when the settlements under way are done. */
+  settled(): Promise<void> {
+    return this.pending;
+  }
+
+  private report(dayMs: number, hours: readonly { record: HourRecord; shadow: ShadowHour }[]): DayReport {
+    const { batteryWearEurPerKw2h, demandChargeEurPerKwDay } = this.options;
+    const metered = (gridKw: number, batteryKw: number, r: HourRecord, tradeKw = 0): MeteredHour => ({ gridKw, tradeKw, batteryKw, buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh });
+    const gridKw = hours.map(({ record: r }) => r.importKwh - r.exportKwh);
+    const bill = dayBill(hours.map(({ record: r }, h) => metered(gridKw[h]!, r.batteryDischargeKwh - r.batteryChargeKwh, r, r.tradeKwh)), batteryWearEurPerKw2h, demandChargeEurPerKwDay);
+    const shadowBill = dayBill(hours.map(({ record: r, shadow }) => metered(shadow.gridKw, shadow.batteryKw, r)), batteryWearEurPerKw2h, demandChargeEurPerKwDay);
+    return {
+      dayMs,
+      gridKw,
+      shadowGridKw: hours.map(({ shadow }) => shadow.gridKw),
+      billEur: bill.total + hours.reduce((sum, { record: r }) => sum + r.tradeCostEur, 0),
+      shadowBillEur: shadowBill.total,
+    };
+  }
+
+  private async settle(report: DayReport): Promise<void> {
+    const { log, dataDir } = this.options;
+    const outcome = await this.options.settle(report);
+    if (outcome === null) {
+      log('warn', `no-loss settlement: ${isoDay(report.dayMs)} not settled: not connected to the community`);
+      return;
+    }
+    const own = outcome.ownTransferEur;
+    log(outcome.booked ? 'info' : 'warn', `no-loss settlement: ${isoDay(report.dayMs)} among ${outcome.participants.length}: ${outcome.booked ? `booked, this household ${own >= 0 ? 'pays' : 'receives'} ${Math.abs(own).toFixed(2)} EUR (alone ${outcome.aloneEur.toFixed(2)}, with the community ${outcome.withCommunityEur.toFixed(2)} EUR)` : `not booked: ${outcome.reason}`}`);
+    const record: SettlementRecord = { ...outcome, household: { billEur: report.billEur, shadowBillEur: report.shadowBillEur } };
+    try {
+      appendFileSync(join(dataDir, 'no-loss.jsonl'), `${JSON.stringify(record)}\n`);
+    } catch (error) {
+      log('error', `no-loss settlement: ${isoDay(report.dayMs)} not written: ${(error as Error).message}`);
+    }
+  }
+}

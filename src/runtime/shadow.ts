@@ -1,0 +1,125 @@
+/**
+ * The no-loss shadow (docs/community-coordination.md, "Who pays what"): what this household would
+ * have paid without the community, on the hours the gateway measures. At each whole hour it plans
+ * the household's own problem alone — the planner's, from the shadow's battery and queue, without
+ * trades or the community's anchor — and once the hour is measured it steps its own copy of the
+ * evaluation's plant (src/household/plant.ts) on the measured load, PV and requests with step 0 of
+ * that plan. Its exchange and bill are the A_n of the day's settlement (no-loss-link.ts).
+ *
+ * The shadow starts from the battery's measured energy the first time it plans (after a restart
+ * too: it is not persisted), and holds the import to the day's peak its plan pays for, floored at
+ * its own peak so far today, as the evaluation's alone controller does.
+ */
+import type { GatewayConfig } from '../config/gateway-config.ts';
+import { Plant, type StepCommand } from '../household/plant.ts';
+import type { ProblemInput, SolveResult } from '../optimizer/index.ts';
+import type { RuntimeLog } from './log.ts';
+import type { PlannerState } from './planner.ts';
+import type { HourRecord } from './types.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/** One measured hour as the shadow would have metered it. */
+export interface ShadowHour {
+  hourStartMs: number;
+  /** The shadow's grid exchange (kW over the hour, + import). */
+  gridKw: number;
+  /** The shadow's battery power (kW, + discharge). */
+  batteryKw: number;
+}
+
+export interface ShadowOptions {
+  site: GatewayConfig['site'];
+  /** The planner's problem of this household alone (Planner.aloneInput). */
+  aloneInput(nowMs: number, state: PlannerState): ProblemInput;
+  solver: { solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult> };
+  log: RuntimeLog;
+}
+
+export class NoLossShadow {
+  private plant: Plant | null = null;
+  private held: { hourStartMs: number; command: StepCommand } | null = null;
+  private today = { dayMs: -1, peakKw: 0 };
+  private readonly maxDelayHours: number;
+
+  constructor(private readonly options: ShadowOptions) {
+    // One queue for all shiftable loads: the tightest delay keeps every deadline.
+    this.maxDelayHours = Math.min(...options.site.shiftable.map((load) => load.maxDelayHours), 24);
+  }
+
+  /** Plans the hour starting at `hourStartMs` alone; `measured` is the gateway's state then (the requests made so far this hour are the household's, whoever controls). */
+  async decide(hourStartMs: number, measured: PlannerState): Promise<void> {
+    const { site, solver, log } = this.options;
+    this.plant ??= new Plant(measured.energyKwh ?? site.battery.minEnergyKwh, this.maxDelayHours, site.battery, site.grid);
+    const plant = this.plant;
+    const steps = measured.shiftable.deadlinesKwh.length;
+    const deadlinesKwh = plant.deadlinesKwh(hourStartMs, steps);
+    if (this.maxDelayHours < steps) deadlinesKwh[this.maxDelayHours]! += measured.shiftable.requestedThisStepKwh;
+    const state: PlannerState = {
+      energyKwh: plant.energyKwh,
+      maxChargeKw: null,
+      maxDischargeKw: null,
+      shiftable: { deferredKwh: plant.deferredKwh, requestedThisStepKwh: measured.shiftable.requestedThisStepKwh, deadlinesKwh },
+    };
+    const input = this.options.aloneInput(hourStartMs, state);
+    const result = await solver.solve(input, { startMs: hourStartMs });
+    if (!result.ok) {
+      // Alone, the gateway would have followed its fallback; the shadow takes the safe rule: battery idle, every queued request served.
+      log('warn', `no-loss shadow: solve ${result.status} at ${new Date(hourStartMs).toISOString()}, the shadow's battery idles this hour`);
+      this.held = { hourStartMs, command: idle(input, plant.energyKwh, plant.deferredKwh + measured.shiftable.requestedThisStepKwh, site.grid.maxImportKw) };
+      return;
+    }
+    const { plan } = result;
+    const peakKw = plan.peakImportByDayKw?.[0] ?? plan.peakImportKw;
+    this.held = {
+      hourStartMs,
+      command: {
+        netLoadForecastKw: input.netLoadForecastKw[0]!,
+        scheduledGridKw: plan.gridImportKw[0]! - plan.gridExportKw[0]!,
+        batteryKw: plan.dischargeKw[0]! - plan.chargeKw[0]!,
+        decisionRule: plan.decisionRule[0]!,
+        shiftableKw: plan.shiftableKw[0]!,
+        plannedPeakKw: peakKw ?? site.grid.maxImportKw,
+        plannedEnergyNextKwh: plan.energyKwh[1] ?? plant.energyKwh,
+        ...(peakKw !== undefined && (input.tariff.peakEurPerKw ?? 0) > 0 ? { peakGuardKw: Math.max(peakKw, this.peakSoFarKw(hourStartMs)) } : {}),
+      },
+    };
+  }
+
+  /** Steps the shadow on a measured hour; null when it did not plan that hour (it started after the hour began). */
+  observeHour(record: HourRecord): ShadowHour | null {
+    const held = this.held;
+    if (!this.plant || !held || held.hourStartMs !== record.hourStartMs) return null;
+    const loadKw = record.importKwh - record.exportKwh + record.batteryDischargeKwh - record.batteryChargeKwh + record.pvKwh;
+    const outcome = this.plant.step(
+      { timeMs: record.hourStartMs, inflexibleKw: loadKw - record.shiftableServedKwh, pvKw: record.pvKwh, requestKw: record.shiftableRequestedKwh },
+      held.command,
+    );
+    const dayMs = record.hourStartMs - (record.hourStartMs % DAY_MS);
+    if (this.today.dayMs !== dayMs) this.today = { dayMs, peakKw: 0 };
+    this.today.peakKw = Math.max(this.today.peakKw, outcome.gridKw);
+    return { hourStartMs: record.hourStartMs, gridKw: outcome.gridKw, batteryKw: outcome.batteryKw };
+  }
+
+  /** The shadow's stored energy (kWh); null before it first planned. */
+  energyKwh(): number | null {
+    return this.plant?.energyKwh ?? null;
+  }
+
+  private peakSoFarKw(hourStartMs: number): number {
+    return this.today.dayMs === hourStartMs - (hourStartMs % DAY_MS) ? this.today.peakKw : 0;
+  }
+}
+
+function idle(input: ProblemInput, energyKwh: number, queuedKwh: number, maxImportKw: number): StepCommand {
+  return {
+    netLoadForecastKw: input.netLoadForecastKw[0]!,
+    scheduledGridKw: input.netLoadForecastKw[0]! + queuedKwh,
+    batteryKw: 0,
+    decisionRule: 0,
+    shiftableKw: queuedKwh,
+    plannedPeakKw: maxImportKw,
+    plannedEnergyNextKwh: energyKwh,
+  };
+}
