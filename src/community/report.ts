@@ -83,11 +83,22 @@ export function gainSentences(summary: CommunitySummary): string[] {
       : '';
     const guardKwh = r.controlled.communityGuardKwh;
     const guard = r.name === 'community' && guardKwh > 0 ? ` To hold the connection point at the peak it pays for, the live community guard discharged the batteries ${guardKwh.toFixed(1)} kWh beyond the households' own commands.` : '';
-    return `${who}: ${money} over ${days} day(s) against no control (${paid.toFixed(2)} € instead of ${before.toFixed(2)} €); ${peak}.${par}${guard}`;
+    return `${who}: ${money} over ${days} day(s) against no control (${paid.toFixed(2)} € instead of ${before.toFixed(2)} €); ${peak}.${par}${guard}${noLossSentence(r.name === 'community', r.controlled.noLoss)}`;
   });
   const missing = summary.requestedDays.filter((d) => !summary.summarisedDays.includes(d));
   if (missing.length > 0) sentences.push(`Not summarised: ${missing.length} of the ${summary.requestedDays.length} days run (${missing.join(', ')}), because not every gateway that finished recorded them whole (a gateway started late, stopped early or crashed).`);
   return sentences;
+}
+
+/** Against its own controller alone (in shadow): what the no-loss settlement did. */
+function noLossSentence(community: boolean, n: Figures['noLoss']): string {
+  if (n === null) return '';
+  const settled = n.withCommunityEur + n.transferEur;
+  const against = settled <= n.aloneEur ? 'below' : 'above';
+  const refused = n.days - n.bookedDays;
+  const refusedText = refused === 0 ? '' : `; on ${refused} of them the community saved nothing and nobody paid anybody`;
+  if (community) return ` On the ${n.days} day(s) the gateways settled, the households alone (each its own controller in shadow) would have paid ${n.aloneEur.toFixed(2)} €, with the community ${n.withCommunityEur.toFixed(2)} € as the gateways bill it; the no-loss settlement was booked on ${n.bookedDays}${refusedText}.`;
+  return ` Alone (its own controller in shadow) it would have paid ${n.aloneEur.toFixed(2)} € on the ${n.days} settled day(s); with the community ${n.withCommunityEur.toFixed(2)} €, ${n.transferEur >= 0 ? 'paying' : 'receiving'} ${Math.abs(n.transferEur).toFixed(2)} € in the no-loss settlement: ${settled.toFixed(2)} €, ${Math.abs(n.aloneEur - settled).toFixed(2)} € ${against} its bill alone.`;
 }
 
 /** The summary table (controlled against no control, per household and for the community) and any crashed gateway. */

@@ -32,6 +32,7 @@ import { cliEntry } from '../package/paths.ts';
 import { communityProgress, type ProgressStream } from './progress.ts';
 import { LockstepBarrier, type LockstepReport } from '../time/lockstep-clock.ts';
 import { writeReport } from './report.ts';
+import { readSettlements } from '../runtime/no-loss.ts';
 import { completeDays, noControlRecords, summariseRun, type HouseholdRecords, type RunSummary } from './summary.ts';
 
 /**
@@ -291,6 +292,7 @@ function householdRecords(household: string, files: GatewayFiles, telemetry: Tel
     hours: [...hours.values()].sort((a, b) => a.hourStartMs - b.hourStartMs),
     energy: [...energy.values()].sort((a, b) => a.atMs - b.atMs),
     safetyEvents: telemetry.safety.get(household) ?? [],
+    settlements: readSettlements(join(files.storageDir, 'market')),
   };
 }
 

@@ -29,6 +29,7 @@ import type { TradeTerms } from '../market/ledger.ts';
 import { peerPositions, settle, type PeerPosition } from '../market/settlement.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
 import type { HourRecord, SafetyEvent } from '../records/types.ts';
+import type { SettlementRecord } from '../runtime/no-loss.ts';
 
 /** Stored battery energy the gateway measured at an instant. */
 export interface EnergySample {
@@ -42,6 +43,23 @@ export interface HouseholdRecords {
   hours: HourRecord[];
   energy: EnergySample[];
   safetyEvents: SafetyEvent[];
+  /** The days its gateway settled with the others (src/runtime/no-loss.ts); absent: none. */
+  settlements?: SettlementRecord[];
+}
+
+/**
+ * The no-loss settlement over the summarised days its gateway settled: its bill alone (its own
+ * controller in shadow) and with the community as the gateways billed them (community-charge shares
+ * included, P2P as contracted), and the transfers of the days every member booked.
+ */
+export interface NoLossFigures {
+  /** Summarised days with a settlement (booked or not), and those booked. */
+  days: number;
+  bookedDays: number;
+  aloneEur: number;
+  withCommunityEur: number;
+  /** Paid (negative: received) on the booked days; in `bill.communityTransfer` too. */
+  transferEur: number;
 }
 
 export interface Figures extends EvalFigures {
@@ -61,6 +79,8 @@ export interface Figures extends EvalFigures {
   hourlyImportKw: number[];
   /** Bill and settlement cost of each day. */
   daily: DailyBreakdowns;
+  /** Null: no day was settled (the settlement is off, or the gateways ran without it). */
+  noLoss: NoLossFigures | null;
 }
 
 export interface HouseholdFigures extends Figures {
@@ -108,6 +128,14 @@ export function summariseRun(records: readonly HouseholdRecords[], daysMs: reado
   const communityDays = daysMs.map((_, d) => dayHours.flatMap((days) => days[d]!.map(violatedFlags)));
   const communityDaily: DailyBreakdowns = { bill: sumDays((d) => d.bill, emptyBill, addBill), cost: sumDays((d) => d.cost, emptyCost, addCost) };
   const communityExchangeKw = daysMs.map((_, d) => Array.from({ length: 24 }, (_, h) => dayHours.reduce((sum, days) => sum + days[d]![h]!.importKwh - days[d]![h]!.exportKwh, 0)));
+  const settled = households.flatMap((h) => (h.noLoss ? [h.noLoss] : []));
+  const noLoss = settled.length === 0 ? null : {
+    days: Math.max(...settled.map((n) => n.days)),
+    bookedDays: Math.max(...settled.map((n) => n.bookedDays)),
+    aloneEur: settled.reduce((sum, n) => sum + n.aloneEur, 0),
+    withCommunityEur: settled.reduce((sum, n) => sum + n.withCommunityEur, 0),
+    transferEur: settled.reduce((sum, n) => sum + n.transferEur, 0),
+  };
   return {
     daysMs: [...daysMs],
     households,
@@ -122,6 +150,7 @@ export function summariseRun(records: readonly HouseholdRecords[], daysMs: reado
       dailySafetyEvents: perDay((h) => h.dailySafetyEvents),
       hourlyImportKw: communityExchangeKw.flat().map((g) => Math.max(g, 0)),
       daily: communityDaily,
+      noLoss,
     },
   };
 }
@@ -181,6 +210,8 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
   const dailyCostEur: number[] = [];
   const dailyTradedKwh: number[] = [];
   let contractedTradeKwh = 0;
+  const settlements = new Map((records.settlements ?? []).map((s) => [s.dayMs, s]));
+  let noLoss: NoLossFigures | null = null;
   for (const [d, hours] of dayHours.entries()) {
     const p2p = metered[d]!;
     const dayCost = emptyCost();
@@ -193,6 +224,19 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
     dayMetered.p2p = p2p.reduce((sum, x) => sum + x.paidEur, 0);
     dayMetered.communityCharge = communityShareEur[d]!;
     dayMetered.total += dayMetered.p2p + dayMetered.communityCharge;
+    const settlement = settlements.get(daysMs[d]!);
+    if (settlement) {
+      noLoss ??= { days: 0, bookedDays: 0, aloneEur: 0, withCommunityEur: 0, transferEur: 0 };
+      noLoss.days++;
+      noLoss.aloneEur += settlement.aloneEur;
+      noLoss.withCommunityEur += settlement.withCommunityEur;
+      if (settlement.booked) {
+        noLoss.bookedDays++;
+        noLoss.transferEur += settlement.ownTransferEur;
+        dayMetered.communityTransfer = settlement.ownTransferEur;
+        dayMetered.total += settlement.ownTransferEur;
+      }
+    }
     addBill(bill, dayMetered);
     daily.bill.push(dayMetered);
     daily.cost.push(dayCost);
@@ -226,6 +270,7 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
     hourlyImportKw,
     hourlyEnergyKwh,
     daily,
+    noLoss,
   };
 }
 

@@ -9,7 +9,7 @@
  * A day is settled only when the gateway measured all its 24 hours and its shadow planned each of
  * them: a day the gateway started in, or one with an hour it did not account, is not.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dayBill, type MeteredHour } from '../household/bill.ts';
 import type { RuntimeLog } from './log.ts';
@@ -35,8 +35,24 @@ export interface NoLossSettlementOptions {
 /** A settled (or refused) day as `no-loss.jsonl` keeps it. */
 export type SettlementRecord = DaySettlement & { household: { billEur: number; shadowBillEur: number } };
 
+const FILE = 'no-loss.jsonl';
+
+/** The days a gateway settled, from its market folder (a torn last line is skipped). */
+export function readSettlements(dataDir: string): SettlementRecord[] {
+  const file = join(dataDir, FILE);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').flatMap((line) => {
+    try {
+      return line.trim() === '' ? [] : [JSON.parse(line) as SettlementRecord];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export class NoLossSettlement {
-  private day: { dayMs: number; hours: { record: HourRecord; shadow: ShadowHour }[] } = { dayMs: -1, hours: [] };
+  /** The day being accounted, hour by hour of the day (sparse until every hour came). */
+  private day: { dayMs: number; hours: ({ record: HourRecord; shadow: ShadowHour } | undefined)[] } = { dayMs: -1, hours: [] };
   private pending: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: NoLossSettlementOptions) {}
@@ -52,14 +68,16 @@ export class NoLossSettlement {
     const dayMs = record.hourStartMs - (record.hourStartMs % DAY_MS);
     if (dayMs !== this.day.dayMs) this.day = { dayMs, hours: [] };
     // An hour the shadow did not plan leaves the day incomplete: it is not settled.
-    if (shadow !== null && this.day.hours.length === (record.hourStartMs - dayMs) / HOUR_MS) this.day.hours.push({ record, shadow });
-    if (record.hourStartMs - dayMs !== DAY_MS - HOUR_MS) return;
-    const { hours } = this.day;
-    if (hours.length !== 24) {
-      this.options.log('info', `no-loss settlement: ${isoDay(dayMs)} not settled: ${24 - hours.length} of its hours were not accounted with a shadow (the gateway or its shadow started during the day)`);
+    const hour = (record.hourStartMs - dayMs) / HOUR_MS;
+    if (shadow !== null) this.day.hours[hour] = { record, shadow };
+    if (hour !== 23) return;
+    const hours = Array.from({ length: 24 }, (_, h) => this.day.hours[h]);
+    const missing = hours.filter((h) => h === undefined).length;
+    if (missing > 0) {
+      this.options.log('info', `no-loss settlement: ${isoDay(dayMs)} not settled: ${missing} of its hours were not accounted with a shadow (the gateway or its shadow started during the day)`);
       return;
     }
-    const report = this.report(dayMs, hours);
+    const report = this.report(dayMs, hours as { record: HourRecord; shadow: ShadowHour }[]);
     this.pending = this.pending.then(() => this.settle(report));
   }
 
@@ -94,7 +112,7 @@ export class NoLossSettlement {
     log(outcome.booked ? 'info' : 'warn', `no-loss settlement: ${isoDay(report.dayMs)} among ${outcome.participants.length}: ${outcome.booked ? `booked, this household ${own >= 0 ? 'pays' : 'receives'} ${Math.abs(own).toFixed(2)} EUR (alone ${outcome.aloneEur.toFixed(2)}, with the community ${outcome.withCommunityEur.toFixed(2)} EUR)` : `not booked: ${outcome.reason}`}`);
     const record: SettlementRecord = { ...outcome, household: { billEur: report.billEur, shadowBillEur: report.shadowBillEur } };
     try {
-      appendFileSync(join(dataDir, 'no-loss.jsonl'), `${JSON.stringify(record)}\n`);
+      appendFileSync(join(dataDir, FILE), `${JSON.stringify(record)}\n`);
     } catch (error) {
       log('error', `no-loss settlement: ${isoDay(report.dayMs)} not written: ${(error as Error).message}`);
     }

@@ -33,7 +33,8 @@ export interface ShadowOptions {
   site: GatewayConfig['site'];
   /** The planner's problem of this household alone (Planner.aloneInput). */
   aloneInput(nowMs: number, state: PlannerState): ProblemInput;
-  solver: { solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult> };
+  /** The gateway's solver; the shadow solves on its own warm-start chain. */
+  solver: { solve(input: ProblemInput, options: { startMs: number; chain?: string }): Promise<SolveResult> };
   log: RuntimeLog;
 }
 
@@ -63,7 +64,7 @@ export class NoLossShadow {
       shiftable: { deferredKwh: plant.deferredKwh, requestedThisStepKwh: measured.shiftable.requestedThisStepKwh, deadlinesKwh },
     };
     const input = this.options.aloneInput(hourStartMs, state);
-    const result = await solver.solve(input, { startMs: hourStartMs });
+    const result = await solver.solve(input, { startMs: hourStartMs, chain: 'no-loss-shadow' });
     if (!result.ok) {
       // Alone, the gateway would have followed its fallback; the shadow takes the safe rule: battery idle, every queued request served.
       log('warn', `no-loss shadow: solve ${result.status} at ${new Date(hourStartMs).toISOString()}, the shadow's battery idles this hour`);

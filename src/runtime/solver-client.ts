@@ -22,8 +22,12 @@ export interface SolverClientOptions {
 }
 
 export interface SolverClient {
-  /** One solve at a time: a call made while another runs waits for it. */
-  solve(input: ProblemInput, options: { startMs: number }): Promise<SolveResult>;
+  /**
+   * One solve at a time: a call made while another runs waits for it. `chain` names the sequence
+   * of problems a solve warm-starts from (default: the plan's); another chain's solves (the no-loss
+   * shadow's) neither use nor disturb it.
+   */
+  solve(input: ProblemInput, options: { startMs: number; chain?: string }): Promise<SolveResult>;
   /** Starts the worker now and resolves once it has loaded and warmed the solver (or failed to: the next solve says why). */
   ready(): Promise<void>;
   /** Terminates the worker; a solve still running answers 'error'. */
@@ -86,7 +90,7 @@ export function createSolverClient(options: SolverClientOptions): SolverClient {
   const thread = (): Thread => (current ??= spawn());
 
   /** The answer, and when the worker is free for the next solve (later than the answer on overrun). */
-  async function solveNow(input: ProblemInput, startMs: number): Promise<{ result: SolveResult; idle: Promise<void> }> {
+  async function solveNow(input: ProblemInput, startMs: number, chain: string | undefined): Promise<{ result: SolveResult; idle: Promise<void> }> {
     const done = Promise.resolve();
     if (closed) return { result: { ok: false, status: 'error', message: 'solver client is closed', solveMs: 0 }, idle: done };
     const t = thread();
@@ -115,13 +119,13 @@ export function createSolverClient(options: SolverClientOptions): SolverClient {
         // After the budget the promise is already resolved: a late answer only frees the worker.
         resolve({ result: 'died' in outcome ? { ok: false, status: 'error', message: outcome.died, solveMs: performance.now() - started } : outcome, idle });
       };
-      t.worker.postMessage({ input, startMs } satisfies SolverWorkerRequest);
+      t.worker.postMessage({ input, startMs, ...(chain === undefined ? {} : { chain }) } satisfies SolverWorkerRequest);
     });
   }
 
   return {
-    solve(input, { startMs }) {
-      const attempt = queue.then(() => solveNow(input, startMs));
+    solve(input, { startMs, chain }) {
+      const attempt = queue.then(() => solveNow(input, startMs, chain));
       queue = attempt.then((a) => a.idle);
       return attempt.then((a) => a.result);
     },

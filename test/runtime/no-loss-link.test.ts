@@ -1,0 +1,115 @@
+/**
+ * The no-loss settlement on the wire (src/runtime/no-loss-link.ts): three members' links on real
+ * brokers. The expected transfers are worked out by hand below from the settlement's rule: the
+ * community charge split by import in the community's peak hour, for the real and the shadow fleet,
+ * then each household at its bill alone less an equal share of the saving.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { MarketNode } from '../../src/market/index.ts';
+import { NO_LOSS_ROUND_SCHEMAS, NoLossLink, type DayReport, type DaySettlement } from '../../src/runtime/no-loss-link.ts';
+import { systemClock } from '../../src/time/clock.ts';
+import { BROKERS, TestCommunity, type TestBroker } from '../market/fixtures.ts';
+
+vi.setConfig({ testTimeout: 30_000 });
+
+const DAY_MS = Date.UTC(2030, 6, 15);
+const TIMEOUT_MS = 2_000;
+const ids = ['gw-a', 'gw-b', 'gw-c'];
+
+/** 24 hours at 0 kW but those given. */
+function hours(at: Record<number, number>): number[] {
+  return Array.from({ length: 24 }, (_, h) => at[h] ?? 0);
+}
+
+/**
+ * With the community: the community's peak is 3 kW at 18:00 (c's 2.5 kW at 10:00 is lower), imported
+ * 2 : 1 : 0, so of the 1 EUR/kW charge a pays 2, b 1, c 0. Alone: 6 kW at 18:00, imported 3 : 2 : 1.
+ */
+const reports: Record<string, DayReport> = {
+  'gw-a': { dayMs: DAY_MS, gridKw: hours({ 18: 2 }), shadowGridKw: hours({ 18: 3 }), billEur: 5, shadowBillEur: 5.5 },
+  'gw-b': { dayMs: DAY_MS, gridKw: hours({ 18: 1 }), shadowGridKw: hours({ 18: 2 }), billEur: 2, shadowBillEur: 2 },
+  'gw-c': { dayMs: DAY_MS, gridKw: hours({ 10: 2.5, 18: 0 }), shadowGridKw: hours({ 18: 1 }), billEur: 1, shadowBillEur: 0.8 },
+};
+// C = (7, 3, 1), A = (8.5, 4, 1.8): the community saved S = 14.3 − 11 = 3.3 EUR; each ends at A − S/3.
+const withCommunityEur = { 'gw-a': 7, 'gw-b': 3, 'gw-c': 1 };
+const aloneEur = { 'gw-a': 8.5, 'gw-b': 4, 'gw-c': 1.8 };
+const savingEur = 3.3;
+
+let broker: TestBroker | undefined;
+let community: TestCommunity | undefined;
+afterEach(async () => {
+  await community?.close(broker?.url);
+  await broker?.close();
+  community = undefined;
+  broker = undefined;
+});
+
+async function members(start: () => Promise<TestBroker>, peerIds = ids): Promise<{ nodes: MarketNode[]; links: NoLossLink[]; lines: string[] }> {
+  broker = await start();
+  community = new TestCommunity(peerIds);
+  const lines: string[] = [];
+  const nodes: MarketNode[] = [];
+  const links: NoLossLink[] = [];
+  for (const id of peerIds) {
+    const node = await community.startNode(id, broker.url, { roundSchemas: NO_LOSS_ROUND_SCHEMAS });
+    const link = new NoLossLink({ node, members: community.config.members, chargeEurPerKwDay: 1, timeoutMs: TIMEOUT_MS, clock: systemClock, signal: new AbortController().signal, log: (level, line) => lines.push(`${id} ${level} ${line}`) });
+    node.on('round', (envelope) => link.onRound(envelope));
+    nodes.push(node);
+    links.push(link);
+  }
+  return { nodes, links, lines };
+}
+
+describe.each(BROKERS)('the no-loss settlement over $name', ({ start }) => {
+  it('three members settle a day alike: each ends at its bill alone less a third of the saving, and the transfers sum to zero', async () => {
+    const { links, lines } = await members(start);
+    const outcomes = await Promise.all(links.map((link, n) => link.settle(reports[ids[n]!]!)));
+    for (const [n, outcome] of outcomes.entries()) {
+      const id = ids[n]! as keyof typeof aloneEur;
+      expect(outcome.booked, lines.join('\n')).toBe(true);
+      expect(outcome.participants).toEqual(ids);
+      expect(outcome.transfersEur).toEqual(outcomes[0]!.transfersEur);
+      expect(outcome.aloneEur).toBeCloseTo(aloneEur[id], 12);
+      expect(outcome.withCommunityEur).toBeCloseTo(withCommunityEur[id], 12);
+      expect(outcome.withCommunityEur + outcome.ownTransferEur).toBeCloseTo(aloneEur[id] - savingEur / 3, 12);
+    }
+    expect(Object.values(outcomes[0]!.transfersEur).reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
+  });
+
+  it('a member that understates its bill alone cannot leave another above its own: the others refuse and nobody books', async () => {
+    const { links } = await members(start);
+    // gw-c, with a valid key, claims it would have been paid 20 EUR alone: the "saving" turns into a loss.
+    const lying = { ...reports['gw-c']!, shadowBillEur: -20 };
+    const outcomes = await Promise.all(links.map((link, n) => link.settle(n === 2 ? lying : reports[ids[n]!]!)));
+    // Booked, a would end at 8.5 + 17.5 / 3 EUR, above its 8.5 EUR alone: it refuses, and so does b.
+    for (const outcome of outcomes) expect(outcome.booked).toBe(false);
+    for (const outcome of outcomes.slice(0, 2)) expect(outcome.reason).toMatch(/saved nothing \(-17\.50 EUR\)/);
+  });
+
+  it('a member that confirms other reports than it sent makes nobody book', async () => {
+    const { nodes, links } = await members(start);
+    const hostile = nodes[2]!;
+    const honest = Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
+    await hostile.publish('round', { name: 'no-loss-report', payload: reports['gw-c'] });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await hostile.publish('round', { name: 'no-loss-confirm', payload: { dayMs: DAY_MS, digest: '0'.repeat(64), accept: true } });
+    const outcomes: DaySettlement[] = await honest;
+    for (const outcome of outcomes) {
+      expect(outcome.booked).toBe(false);
+      expect(outcome.participants).toEqual(ids);
+      expect(outcome.reason).toBe('gw-c settled on other reports');
+    }
+  });
+
+  it('a member that does not report is waited for until the timeout, then the others settle between themselves', async () => {
+    const { links, lines } = await members(start);
+    const outcomes = await Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
+    // Between a and b: with the community 3 kW at 18:00, 2 : 1; alone 5 kW, 3 : 2. C = (7, 3), A = (8.5, 4), S = 2.5.
+    for (const [n, outcome] of outcomes.entries()) {
+      expect(outcome.booked, lines.join('\n')).toBe(true);
+      expect(outcome.participants).toEqual(['gw-a', 'gw-b']);
+      expect(outcome.withCommunityEur + outcome.ownTransferEur).toBeCloseTo([8.5, 4][n]! - 2.5 / 2, 12);
+    }
+    expect(lines.some((l) => l.includes('no report from gw-c'))).toBe(true);
+  });
+});
