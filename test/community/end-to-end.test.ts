@@ -48,6 +48,20 @@ describe('the community run (end to end: needs `prosumer-edge run`)', () => {
     expect(second.controlled).toEqual(first.controlled);
     // The clearing's P2P trades are part of it: the households traded with each other.
     expect(first.controlled!.community.tradedKwh).toBeGreaterThan(0);
+    // The gateways settled the day among themselves against their shadows: booked, every household
+    // ends at its bill alone less a quarter of the saving; refused only when there was none.
+    const community = first.controlled!.community.noLoss!;
+    expect(community.days).toBe(1);
+    const savingEur = community.aloneEur - community.withCommunityEur;
+    expect(community.transferEur).toBeCloseTo(0, 9);
+    for (const h of first.controlled!.households) {
+      const n = h.noLoss!;
+      expect(n.days).toBe(1);
+      expect(n.bookedDays).toBe(community.bookedDays);
+      if (n.bookedDays === 1) expect(n.withCommunityEur + n.transferEur).toBeCloseTo(n.aloneEur - savingEur / householdIds.length, 9);
+      else expect(n.transferEur).toBe(0);
+    }
+    if (community.bookedDays === 0) expect(savingEur).toBeLessThan(0);
   }, 420_000);
 
   it('survives a gateway killed halfway (lock-step time goes on without it): the crash is reported with its stderr, the other three are summarised against no control', async () => {
