@@ -70,6 +70,8 @@ const WINDOW_MS = WINDOW_SLOTS * SLOT_MS;
 /** How often a joining gateway announces itself again (peers that were away hear it late). */
 const JOIN_RESEND_MS = 1_000;
 const JOIN_POLL_MS = 50;
+/** On lock-step time, the longest wait for every member to come online before the loops start (wall ms). */
+const LOCKSTEP_START_WAIT_MS = 60_000;
 /** trades() lists trades whose slot ended at most this long ago, and all later ones. */
 const TRADES_SHOWN_MS = 24 * HOUR_MS;
 /** Cleared prices kept (for estimates) and journal records kept at compaction. */
@@ -288,6 +290,19 @@ class GatewayMarketLoop implements MarketLoop {
     const firstAttempt = this.connect(node);
     this.connecting = firstAttempt.then(() => undefined, () => this.keepConnecting(node));
     await firstAttempt.catch((error: Error) => log('warn', `market: no broker yet (${error.message}); trading starts once it answers`));
+    // On lock-step time the first clearing is at the simulated start, while the other members may
+    // still be starting on the wall clock: it waits until all are online, as every later one finds them.
+    if (config.simulator?.speed === 'lockstep' && node.connected) await this.untilAllOnline(node, LOCKSTEP_START_WAIT_MS);
+  }
+
+  private async untilAllOnline(node: MarketNode, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    const away = () => {
+      const online = new Set(node.peers().filter((p) => p.online).map((p) => p.peerId));
+      return this.members.filter((m) => m !== node.id && !online.has(m));
+    };
+    while (away().length > 0 && performance.now() < deadline) if (!(await systemClock.sleep(JOIN_POLL_MS, this.abort.signal))) return;
+    if (away().length > 0) this.options.log('warn', `market: ${away().join(', ')} not online after ${timeoutMs / 1000} s of wall time; the first clearing goes on without them`);
   }
 
   async tick(nowMs: number): Promise<void> {

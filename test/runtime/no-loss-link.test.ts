@@ -4,7 +4,7 @@
  * community charge split by import in the community's peak hour, for the real and the shadow fleet,
  * then each household at its bill alone less an equal share of the saving.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { MarketNode } from '../../src/market/index.ts';
 import { NO_LOSS_ROUND_SCHEMAS, NoLossLink, type DayReport, type DaySettlement } from '../../src/runtime/no-loss-link.ts';
 import { systemClock } from '../../src/time/clock.ts';
@@ -35,81 +35,86 @@ const withCommunityEur = { 'gw-a': 7, 'gw-b': 3, 'gw-c': 1 };
 const aloneEur = { 'gw-a': 8.5, 'gw-b': 4, 'gw-c': 1.8 };
 const savingEur = 3.3;
 
-let broker: TestBroker | undefined;
-let community: TestCommunity | undefined;
-afterEach(async () => {
-  await community?.close(broker?.url);
-  await broker?.close();
-  community = undefined;
-  broker = undefined;
-});
+interface Members {
+  nodes: MarketNode[];
+  links: NoLossLink[];
+  lines: string[];
+}
 
-async function members(start: () => Promise<TestBroker>, peerIds = ids): Promise<{ nodes: MarketNode[]; links: NoLossLink[]; lines: string[] }> {
-  broker = await start();
-  community = new TestCommunity(peerIds);
-  const lines: string[] = [];
-  const nodes: MarketNode[] = [];
-  const links: NoLossLink[] = [];
-  for (const id of peerIds) {
-    const node = await community.startNode(id, broker.url, { roundSchemas: NO_LOSS_ROUND_SCHEMAS });
-    const link = new NoLossLink({ node, members: community.config.members, chargeEurPerKwDay: 1, timeoutMs: TIMEOUT_MS, clock: systemClock, signal: new AbortController().signal, log: (level, line) => lines.push(`${id} ${level} ${line}`) });
-    node.on('round', (envelope) => link.onRound(envelope));
-    nodes.push(node);
-    links.push(link);
+/** Three members' links on a fresh broker for the length of `check`; the broker and the community are closed after it. */
+async function withMembers(start: () => Promise<TestBroker>, check: (members: Members) => Promise<void>): Promise<void> {
+  const broker = await start();
+  const community = new TestCommunity(ids);
+  try {
+    const members: Members = { nodes: [], links: [], lines: [] };
+    for (const id of ids) {
+      const node = await community.startNode(id, broker.url, { roundSchemas: NO_LOSS_ROUND_SCHEMAS });
+      const link = new NoLossLink({ node, members: community.config.members, chargeEurPerKwDay: 1, timeoutMs: TIMEOUT_MS, clock: systemClock, signal: new AbortController().signal, log: (level, line) => members.lines.push(`${id} ${level} ${line}`) });
+      node.on('round', (envelope) => link.onRound(envelope));
+      members.nodes.push(node);
+      members.links.push(link);
+    }
+    await check(members);
+  } finally {
+    await community.close(broker.url);
+    await broker.close();
   }
-  return { nodes, links, lines };
 }
 
 describe.each(BROKERS)('the no-loss settlement over $name', ({ start }) => {
   it('three members settle a day alike: each ends at its bill alone less a third of the saving, and the transfers sum to zero', async () => {
-    const { links, lines } = await members(start);
-    const outcomes = await Promise.all(links.map((link, n) => link.settle(reports[ids[n]!]!)));
-    for (const [n, outcome] of outcomes.entries()) {
-      const id = ids[n]! as keyof typeof aloneEur;
-      expect(outcome.booked, lines.join('\n')).toBe(true);
-      expect(outcome.participants).toEqual(ids);
-      expect(outcome.transfersEur).toEqual(outcomes[0]!.transfersEur);
-      expect(outcome.aloneEur).toBeCloseTo(aloneEur[id], 12);
-      expect(outcome.withCommunityEur).toBeCloseTo(withCommunityEur[id], 12);
-      expect(outcome.withCommunityEur + outcome.ownTransferEur).toBeCloseTo(aloneEur[id] - savingEur / 3, 12);
-    }
-    expect(Object.values(outcomes[0]!.transfersEur).reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
+    await withMembers(start, async ({ links, lines }) => {
+      const outcomes = await Promise.all(links.map((link, n) => link.settle(reports[ids[n]!]!)));
+      for (const [n, outcome] of outcomes.entries()) {
+        const id = ids[n]! as keyof typeof aloneEur;
+        expect(outcome.booked, lines.join('\n')).toBe(true);
+        expect(outcome.participants).toEqual(ids);
+        expect(outcome.transfersEur).toEqual(outcomes[0]!.transfersEur);
+        expect(outcome.aloneEur).toBeCloseTo(aloneEur[id], 12);
+        expect(outcome.withCommunityEur).toBeCloseTo(withCommunityEur[id], 12);
+        expect(outcome.withCommunityEur + outcome.ownTransferEur).toBeCloseTo(aloneEur[id] - savingEur / 3, 12);
+      }
+      expect(Object.values(outcomes[0]!.transfersEur).reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
+    });
   });
 
   it('a member that understates its bill alone cannot leave another above its own: the others refuse and nobody books', async () => {
-    const { links } = await members(start);
-    // gw-c, with a valid key, claims it would have been paid 20 EUR alone: the "saving" turns into a loss.
-    const lying = { ...reports['gw-c']!, shadowBillEur: -20 };
-    const outcomes = await Promise.all(links.map((link, n) => link.settle(n === 2 ? lying : reports[ids[n]!]!)));
-    // Booked, a would end at 8.5 + 17.5 / 3 EUR, above its 8.5 EUR alone: it refuses, and so does b.
-    for (const outcome of outcomes) expect(outcome.booked).toBe(false);
-    for (const outcome of outcomes.slice(0, 2)) expect(outcome.reason).toMatch(/saved nothing \(-17\.50 EUR\)/);
+    await withMembers(start, async ({ links }) => {
+      // gw-c, with a valid key, claims it would have been paid 20 EUR alone: the "saving" turns into a loss.
+      const lying = { ...reports['gw-c']!, shadowBillEur: -20 };
+      const outcomes = await Promise.all(links.map((link, n) => link.settle(n === 2 ? lying : reports[ids[n]!]!)));
+      // Booked, a would end at 8.5 + 17.5 / 3 EUR, above its 8.5 EUR alone: it refuses, and so does b.
+      for (const outcome of outcomes) expect(outcome.booked).toBe(false);
+      for (const outcome of outcomes.slice(0, 2)) expect(outcome.reason).toMatch(/saved nothing \(-17\.50 EUR\)/);
+    });
   });
 
   it('a member that confirms other reports than it sent makes nobody book', async () => {
-    const { nodes, links } = await members(start);
-    const hostile = nodes[2]!;
-    const honest = Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
-    await hostile.publish('round', { name: 'no-loss-report', payload: reports['gw-c'] });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await hostile.publish('round', { name: 'no-loss-confirm', payload: { dayMs: DAY_MS, digest: '0'.repeat(64), accept: true } });
-    const outcomes: DaySettlement[] = await honest;
-    for (const outcome of outcomes) {
-      expect(outcome.booked).toBe(false);
-      expect(outcome.participants).toEqual(ids);
-      expect(outcome.reason).toBe('gw-c settled on other reports');
-    }
+    await withMembers(start, async ({ nodes, links }) => {
+      const hostile = nodes[2]!;
+      const honest = Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
+      await hostile.publish('round', { name: 'no-loss-report', payload: reports['gw-c'] });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await hostile.publish('round', { name: 'no-loss-confirm', payload: { dayMs: DAY_MS, digest: '0'.repeat(64), accept: true } });
+      const outcomes: DaySettlement[] = await honest;
+      for (const outcome of outcomes) {
+        expect(outcome.booked).toBe(false);
+        expect(outcome.participants).toEqual(ids);
+        expect(outcome.reason).toBe('gw-c settled on other reports');
+      }
+    });
   });
 
   it('a member that does not report is waited for until the timeout, then the others settle between themselves', async () => {
-    const { links, lines } = await members(start);
-    const outcomes = await Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
-    // Between a and b: with the community 3 kW at 18:00, 2 : 1; alone 5 kW, 3 : 2. C = (7, 3), A = (8.5, 4), S = 2.5.
-    for (const [n, outcome] of outcomes.entries()) {
-      expect(outcome.booked, lines.join('\n')).toBe(true);
-      expect(outcome.participants).toEqual(['gw-a', 'gw-b']);
-      expect(outcome.withCommunityEur + outcome.ownTransferEur).toBeCloseTo([8.5, 4][n]! - 2.5 / 2, 12);
-    }
-    expect(lines.some((l) => l.includes('no report from gw-c'))).toBe(true);
+    await withMembers(start, async ({ links, lines }) => {
+      const outcomes = await Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
+      // Between a and b: with the community 3 kW at 18:00, 2 : 1; alone 5 kW, 3 : 2. C = (7, 3), A = (8.5, 4), S = 2.5.
+      for (const [n, outcome] of outcomes.entries()) {
+        expect(outcome.booked, lines.join('\n')).toBe(true);
+        expect(outcome.participants).toEqual(['gw-a', 'gw-b']);
+        expect(outcome.withCommunityEur + outcome.ownTransferEur).toBeCloseTo([8.5, 4][n]! - 2.5 / 2, 12);
+      }
+      expect(lines.some((l) => l.includes('no report from gw-c'))).toBe(true);
+    });
   });
 });
