@@ -277,7 +277,8 @@ class GatewayMarketLoop implements MarketLoop {
     if (this.market.coordination === 'community' && this.market.noLossSettlement !== false) {
       this.noLoss = new NoLossLink({
         node,
-        members,
+        // The cloud storage operator is a member without a household bill: it settles nothing.
+        members: members.filter((m) => m.peerId !== this.market.ces),
         chargeEurPerKwDay: this.market.communityPeakChargeEurPerKwDay ?? DEFAULT_COMMUNITY_PEAK_CHARGE_EUR_PER_KW_DAY,
         timeoutMs: this.timing.roundTimeoutMs,
         clock: this.options.clock,

@@ -21,7 +21,8 @@
  * shadow know them). Understating its bill alone takes from the others' equal shares, never more
  * than leaves them at their own bill alone (they refuse beyond that). Its exchange counts no further
  * than its grid connection allows (the members file). One report and one confirmation are kept per
- * member (its newest day): a flood replaces, never grows.
+ * member (its newest day): a flood replaces, never grows. A member that misses a day's wait (a
+ * gateway without the settlement, one that is down) is not waited for until it reports again.
  */
 import { createHash } from 'node:crypto';
 import { communityChargeShares, noLossTransfers } from '../household/bill.ts';
@@ -110,6 +111,8 @@ export interface NoLossLinkOptions {
 export class NoLossLink {
   private readonly reports = new Map<string, DayReport>();
   private readonly confirms = new Map<string, Confirm>();
+  /** Members that did not report the last day they were waited for: not waited for until they report again. */
+  private readonly missed = new Set<string>();
   private readonly connections: Map<string, Partial<MemberConnection>>;
   private readonly others: string[];
   private readonly waiters = new Waiters();
@@ -127,7 +130,9 @@ export class NoLossLink {
     const day = (payload as { dayMs: number }).dayMs;
     const into: Map<string, { dayMs: number }> = name === REPORT_ROUND ? this.reports : this.confirms;
     if ((into.get(envelope.from)?.dayMs ?? -Infinity) > day) return true;
+    if (!this.connections.has(envelope.from)) return true;
     into.set(envelope.from, name === REPORT_ROUND ? withinConnection(payload as DayReport, this.connections.get(envelope.from)) : (payload as Confirm));
+    if (name === REPORT_ROUND) this.missed.delete(envelope.from);
     this.waiters.wake('arrived');
     return true;
   }
@@ -137,14 +142,15 @@ export class NoLossLink {
     const { node, clock, log } = this.options;
     const { dayMs } = own;
     const offline = new Set(node.peers().filter((p) => !p.online).map((p) => p.peerId));
-    const awaited = this.others.filter((m) => !offline.has(m));
+    const awaited = this.others.filter((m) => !offline.has(m) && !this.missed.has(m));
     await this.publish(REPORT_ROUND, own);
     const reported = () => awaited.filter((m) => this.reports.get(m)?.dayMs === dayMs);
     await holdWhile(clock, this.until(() => reported().length === awaited.length));
     const participants = [node.id, ...reported()].sort();
     const reports = participants.map((m) => (m === node.id ? own : this.reports.get(m)!));
     const missing = awaited.filter((m) => !participants.includes(m));
-    if (missing.length > 0) log('warn', `no-loss settlement of ${isoDay(dayMs)}: no report from ${missing.join(', ')} within ${this.options.timeoutMs} ms; settled without them`);
+    for (const m of missing) this.missed.add(m);
+    if (missing.length > 0) log('warn', `no-loss settlement of ${isoDay(dayMs)}: no report from ${missing.join(', ')} within ${this.options.timeoutMs} ms; settled without them, and not waited for until they report again`);
 
     const real = communityChargeShares(reports.map((r) => r.gridKw), this.options.chargeEurPerKwDay).sharesEur;
     const shadow = communityChargeShares(reports.map((r) => r.shadowGridKw), this.options.chargeEurPerKwDay).sharesEur;

@@ -105,7 +105,7 @@ describe.each(BROKERS)('the no-loss settlement over $name', ({ start }) => {
     });
   });
 
-  it('a member that does not report is waited for until the timeout, then the others settle between themselves', async () => {
+  it('a member that does not report is waited for until the timeout, then the others settle between themselves, and do not wait for it again until it reports', async () => {
     await withMembers(start, async ({ links, lines }) => {
       const outcomes = await Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
       // Between a and b: with the community 3 kW at 18:00, 2 : 1; alone 5 kW, 3 : 2. C = (7, 3), A = (8.5, 4), S = 2.5.
@@ -114,7 +114,12 @@ describe.each(BROKERS)('the no-loss settlement over $name', ({ start }) => {
         expect(outcome.participants).toEqual(['gw-a', 'gw-b']);
         expect(outcome.withCommunityEur + outcome.ownTransferEur).toBeCloseTo([8.5, 4][n]! - 2.5 / 2, 12);
       }
-      expect(lines.some((l) => l.includes('no report from gw-c'))).toBe(true);
+      expect(lines.filter((l) => l.includes('no report from gw-c'))).toHaveLength(2);
+      // The next day gw-c is not waited for: it missed the last wait and has not reported since.
+      const next = (r: DayReport) => ({ ...r, dayMs: DAY_MS + 86_400_000 });
+      const nextDay = await Promise.all(links.slice(0, 2).map((link, n) => link.settle(next(reports[ids[n]!]!))));
+      expect(nextDay.map((o) => o.participants)).toEqual([['gw-a', 'gw-b'], ['gw-a', 'gw-b']]);
+      expect(lines.filter((l) => l.includes('no report from gw-c'))).toHaveLength(2);
     });
   });
 });
