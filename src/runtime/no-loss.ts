@@ -29,6 +29,8 @@ export interface NoLossSettlementOptions {
   demandChargeEurPerKwDay: number;
   /** The market's folder: `no-loss.jsonl` is written there. */
   dataDir: string;
+  /** Each day's outcome, once settled (telemetry). */
+  onSettled?(settlement: DaySettlement): void;
   log: RuntimeLog;
 }
 
@@ -110,6 +112,7 @@ export class NoLossSettlement {
     }
     const own = outcome.ownTransferEur;
     log(outcome.booked ? 'info' : 'warn', `no-loss settlement: ${isoDay(report.dayMs)} among ${outcome.participants.length}: ${outcome.booked ? `booked, this household ${own >= 0 ? 'pays' : 'receives'} ${Math.abs(own).toFixed(2)} EUR (alone ${outcome.aloneEur.toFixed(2)}, with the community ${outcome.withCommunityEur.toFixed(2)} EUR)` : `not booked: ${outcome.reason}`}`);
+    this.options.onSettled?.(outcome);
     const record: SettlementRecord = { ...outcome, household: { billEur: report.billEur, shadowBillEur: report.shadowBillEur } };
     try {
       appendFileSync(join(dataDir, FILE), `${JSON.stringify(record)}\n`);

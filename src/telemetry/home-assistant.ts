@@ -64,6 +64,8 @@ export interface TelemetryTopics {
   energy: string;
   /** The household's mode and reserve as in force (retained): the command entities' state. */
   control: string;
+  /** The last day of the community's no-loss settlement (retained). */
+  settlement: string;
   /** Where commands arrive: the only topics the gateway subscribes to on the telemetry broker. */
   setMode: string;
   setReserve: string;
@@ -81,6 +83,7 @@ export function telemetryTopics(topicPrefix: string, gatewayId: string): Telemet
     availability: `${base}/availability`,
     energy: `${base}/energy`,
     control: `${base}/control`,
+    settlement: `${base}/settlement`,
     setMode: `${base}/set/mode`,
     setReserve: `${base}/set/reserve`,
     planNow: `${base}/set/plan-now`,
@@ -112,6 +115,22 @@ const energyTotal = (topics: TelemetryTopics, objectId: string, name: string, fi
   stateTopic: topics.energy,
   extra: { device_class: 'energy', unit_of_measurement: 'kWh', state_class: 'total_increasing', suggested_display_precision: 2, icon },
 });
+
+/** The no-loss settlement's last day, for a gateway in a community that settles (docs/community-coordination.md). */
+function settlementSpecs(topics: TelemetryTopics): EntitySpec[] {
+  const money = (objectId: string, name: string, field: string, icon: string): EntitySpec => ({
+    component: 'sensor',
+    objectId,
+    name,
+    path: [field],
+    stateTopic: topics.settlement,
+    extra: { device_class: 'monetary', unit_of_measurement: 'EUR', suggested_display_precision: 2, icon, json_attributes_topic: topics.settlement },
+  });
+  return [
+    money('community_saving', 'Community saving (last settled day)', 'savingEur', 'mdi:account-group'),
+    money('community_transfer', 'Community transfer (last settled day)', 'transferEur', 'mdi:swap-horizontal'),
+  ];
+}
 
 /** The household's limits on the reserve (% SoC), when the gateway takes commands. */
 export interface CommandLimits {
@@ -222,8 +241,8 @@ function entitySpecs(topics: TelemetryTopics): EntitySpec[] {
   ];
 }
 
-/** The retained discovery configs of one gateway, in publishing order; the command entities only with `commands`. */
-export function discoveryMessages(options: { gatewayId: string; topicPrefix: string; discoveryPrefix: string; commands?: CommandLimits }): DiscoveryMessage[] {
+/** The retained discovery configs of one gateway, in publishing order; the command entities only with `commands`, the settlement's sensors only with `settlement`. */
+export function discoveryMessages(options: { gatewayId: string; topicPrefix: string; discoveryPrefix: string; commands?: CommandLimits; settlement?: boolean }): DiscoveryMessage[] {
   const topics = telemetryTopics(options.topicPrefix, options.gatewayId);
   const slug = `prosumer_edge_${options.gatewayId.replace(/-/g, '_')}`;
   const device: HaEntityConfig['device'] = {
@@ -233,7 +252,7 @@ export function discoveryMessages(options: { gatewayId: string; topicPrefix: str
     model: 'home energy gateway',
     sw_version: SOFTWARE_VERSION,
   };
-  const specs = [...entitySpecs(topics), ...(options.commands ? commandSpecs(topics, options.commands) : [])];
+  const specs = [...entitySpecs(topics), ...(options.settlement ? settlementSpecs(topics) : []), ...(options.commands ? commandSpecs(topics, options.commands) : [])];
   return specs.map((spec) => ({
     topic: `${options.discoveryPrefix}/${spec.component}/${options.gatewayId}/${spec.objectId}/config`,
     component: spec.component,

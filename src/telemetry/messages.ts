@@ -4,6 +4,7 @@
  * Fields are always present (null when unknown) because Home Assistant renders a missing key
  * as an error but a null as "None", which it shows as "unknown".
  */
+import type { DaySettlement } from '../runtime/no-loss-link.ts';
 import type { Plan } from '../optimizer/types.ts';
 import type { EnergyTotals } from './energy-totals.ts';
 import type { ControlMode, RuntimeSnapshot, SafetyEvent, SafetyReason, TradeView } from '../records/types.ts';
@@ -200,5 +201,38 @@ export function energyMessage(totals: EnergyTotals): EnergyMessage {
     batteryChargeKwh: round(totals.batteryChargeKwh),
     batteryDischargeKwh: round(totals.batteryDischargeKwh),
     throughIso: totals.throughHourStartMs === null ? null : new Date(totals.throughHourStartMs + MS_PER_HOUR).toISOString(),
+  };
+}
+
+/** What the retained `<topicPrefix>/<gatewayId>/settlement` carries: the household's last day of the no-loss settlement. */
+export interface SettlementMessage {
+  day: string;
+  /** Every member confirmed: the transfer is due. Else nobody pays anybody that day. */
+  booked: boolean;
+  members: number;
+  /** Its bill alone (its own controller in shadow) and with the community, community charge included (EUR). */
+  aloneEur: number;
+  withCommunityEur: number;
+  /** Paid (negative: received); 0 when not booked. */
+  transferEur: number;
+  /** What it pays in the end, and what the community saved it against its bill alone (negative: it paid more). */
+  settledEur: number;
+  savingEur: number;
+  reason: string;
+}
+
+export function settlementMessage(s: DaySettlement): SettlementMessage {
+  const transferEur = s.booked ? s.ownTransferEur : 0;
+  const settledEur = s.withCommunityEur + transferEur;
+  return {
+    day: new Date(s.dayMs).toISOString().slice(0, 10),
+    booked: s.booked,
+    members: s.participants.length,
+    aloneEur: round(s.aloneEur, 4),
+    withCommunityEur: round(s.withCommunityEur, 4),
+    transferEur: round(transferEur, 4),
+    settledEur: round(settledEur, 4),
+    savingEur: round(s.aloneEur - settledEur, 4),
+    reason: s.reason,
   };
 }

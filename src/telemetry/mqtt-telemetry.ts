@@ -11,7 +11,8 @@ import { systemClock, type Clock } from '../time/clock.ts';
 import type { UserCommand, UserControlState } from '../runtime/user-control.ts';
 import type { EnergyTotals } from './energy-totals.ts';
 import { discoveryMessages, telemetryTopics, type CommandLimits } from './home-assistant.ts';
-import { energyMessage, planMessage, stateMessage } from './messages.ts';
+import { energyMessage, planMessage, settlementMessage, stateMessage } from './messages.ts';
+import type { DaySettlement } from '../runtime/no-loss-link.ts';
 
 export interface MqttTelemetryOptions {
   brokerUrl: string;
@@ -32,6 +33,8 @@ export interface MqttTelemetryOptions {
    * as it arrived, to be checked and applied there. Absent: telemetry only watches.
    */
   commands?: CommandLimits & { onCommand(command: UserCommand): void };
+  /** The gateway settles with its community (market.noLossSettlement): its sensors are announced. */
+  settlement?: boolean;
 }
 
 export interface MqttTelemetry {
@@ -42,6 +45,8 @@ export interface MqttTelemetry {
   publishEnergy(totals: EnergyTotals): void;
   /** The household's mode and reserve as in force (retained; resent on reconnect): the command entities' state. */
   publishControl(state: UserControlState): void;
+  /** A day of the no-loss settlement (retained; resent on reconnect). */
+  publishSettlement(settlement: DaySettlement): void;
   connected(): boolean;
   /** Publishes `offline` (when connected) and disconnects cleanly. */
   close(): Promise<void>;
@@ -54,7 +59,7 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
   const wallClock = options.wallClock ?? systemClock;
   const minStateIntervalMs = options.minStateIntervalMs ?? 1000;
   const topics = telemetryTopics(options.topicPrefix, options.gatewayId);
-  const discovery = discoveryMessages({ ...options, ...(options.commands ? { commands: options.commands } : {}) });
+  const discovery = discoveryMessages({ ...options, ...(options.commands ? { commands: options.commands } : {}), settlement: options.settlement === true });
   const commandOf = new Map<string, UserCommand['command']>([
     [topics.setMode, 'mode'],
     [topics.setReserve, 'reserve'],
@@ -209,6 +214,9 @@ export function startMqttTelemetry(options: MqttTelemetryOptions): MqttTelemetry
     },
     publishControl(state) {
       publishRetained(topics.control, JSON.stringify(state));
+    },
+    publishSettlement(settlement) {
+      publishRetained(topics.settlement, JSON.stringify(settlementMessage(settlement)));
     },
     connected: () => client.connected,
     async close() {

@@ -46,11 +46,11 @@ describe.each(BROKERS)('telemetry on $name', ({ start }) => {
     await broker.close();
   });
 
-  async function setUp(options: { wallClock?: ManualClock } = {}) {
+  async function setUp(options: { wallClock?: ManualClock; settlement?: boolean } = {}) {
     const p = prefixes();
     const watcher = await Watcher.start(broker.url, [`${p.discoveryPrefix}/#`, `${p.topicPrefix}/#`]);
     cleanups.push(() => watcher.close());
-    const telemetry = startMqttTelemetry({ brokerUrl: broker.url, gatewayId: GATEWAY, ...p, log: quietLog, ...(options.wallClock ? { wallClock: options.wallClock } : {}) });
+    const telemetry = startMqttTelemetry({ brokerUrl: broker.url, gatewayId: GATEWAY, ...p, log: quietLog, ...(options.wallClock ? { wallClock: options.wallClock } : {}), ...(options.settlement ? { settlement: true } : {}) });
     cleanups.push(() => telemetry.close());
     await eventually(() => telemetry.connected(), 'telemetry connected');
     return { ...p, watcher, telemetry, topics: telemetryTopics(p.topicPrefix, GATEWAY) };
@@ -88,6 +88,31 @@ describe.each(BROKERS)('telemetry on $name', ({ start }) => {
     // What the brief asks Home Assistant to show, by device class.
     const classes = configs.map((c) => (JSON.parse(c.payload) as HaEntityConfig).device_class);
     expect(classes).toEqual(expect.arrayContaining(['battery', 'power', 'energy', 'problem']));
+  });
+
+  it('announces the no-loss settlement’s sensors when the gateway settles, and retains its last day for them', async () => {
+    const { discoveryPrefix, topicPrefix, watcher, telemetry, topics } = await setUp({ settlement: true });
+    const sensors = discoveryMessages({ gatewayId: GATEWAY, topicPrefix, discoveryPrefix, settlement: true }).filter((m) => m.config.state_topic === topics.settlement);
+    expect(sensors.map((m) => m.objectId)).toEqual(['community_saving', 'community_transfer']);
+    await eventually(() => sensors.every((m) => watcher.on(m.topic).length > 0), 'the settlement sensors announced');
+    for (const m of sensors) {
+      const config = JSON.parse(watcher.on(m.topic).at(-1)!.payload) as HaEntityConfig;
+      expect(validateDiscovery.sensor(config) ? [] : validateDiscovery.sensor.errors, m.topic).toEqual([]);
+    }
+    // Alone it would have paid 8.50 EUR, with the community 7.00 EUR, and it pays 0.40 EUR of the community's saving to the others.
+    telemetry.publishSettlement({ dayMs: Date.UTC(2016, 10, 2), participants: ['gw-test', 'gw-b', 'gw-c'], transfersEur: { 'gw-test': 0.4, 'gw-b': -0.1, 'gw-c': -0.3 }, ownTransferEur: 0.4, aloneEur: 8.5, withCommunityEur: 7, booked: true, reason: 'every member confirmed' });
+    await eventually(() => watcher.on(topics.settlement).length > 0, 'the settlement');
+    // A subscriber that comes later (Home Assistant restarting) gets the day retained.
+    const late = await Watcher.start(broker.url, [topics.settlement]);
+    cleanups.push(() => late.close());
+    await eventually(() => late.on(topics.settlement).length > 0, 'the settlement retained');
+    const heard = late.on(topics.settlement).at(-1)!;
+    expect(heard.retain).toBe(true);
+    expect(JSON.parse(heard.payload)).toMatchObject({ day: '2016-11-02', booked: true, members: 3, settledEur: 7.4 });
+    const rendered = Object.fromEntries(sensors.map((m) => [m.objectId, Number(renderValueTemplate(m.config.value_template!, heard.payload))]));
+    expect(rendered).toEqual({ community_saving: 1.1, community_transfer: 0.4 });
+    // Without the settlement, nothing of it is announced.
+    expect(discoveryMessages({ gatewayId: GATEWAY, topicPrefix, discoveryPrefix }).some((m) => m.config.state_topic === topics.settlement)).toBe(false);
   });
 
   it('publishes a state that every entity template resolves against, to the values of the snapshot and its plan', async () => {
