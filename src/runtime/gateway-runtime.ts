@@ -136,7 +136,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     const solver = createSolverClient({ solver: config.control.solver, timeBudgetMs: config.control.solveBudgetMs });
     closers.push(() => solver.close());
     const planner = createPlanner({ config, clock, store, tariff, market, solver, log, reserveEnergyKwh: () => userControl.reserveEnergyKwh() });
-    const noLoss = market ? noLossSettlement(config, market, planner, solver, store.marketDir, log, (settlement) => telemetry?.publishSettlement(settlement)) : null;
+    const noLoss = market ? noLossSettlement(config, clock, market, planner, solver, store.marketDir, log, (settlement) => telemetry?.publishSettlement(settlement)) : null;
     // Loading the solver is the heaviest part of a start: done before the loops, so the first
     // solves are not charged for it (on a shared machine they would overrun their budget).
     await solver.ready();
@@ -303,7 +303,7 @@ const HOUR_MS = 3_600_000;
 const SHADOW_HOUR_SLACK_MS = 5 * 60_000;
 
 /** The no-loss settlement of a community gateway (no-loss.ts); null when off or when the plan step is not an hour (the shadow steps hours). */
-function noLossSettlement(config: GatewayConfig, market: Pick<MarketLoop, 'settleDay'>, planner: Planner, solver: ReturnType<typeof createSolverClient>, dataDir: string, log: ReturnType<typeof createRuntimeLog>, onSettled: (settlement: DaySettlement) => void): NoLossSettlement | null {
+function noLossSettlement(config: GatewayConfig, clock: Clock, market: Pick<MarketLoop, 'settleDay'>, planner: Planner, solver: ReturnType<typeof createSolverClient>, dataDir: string, log: ReturnType<typeof createRuntimeLog>, onSettled: (settlement: DaySettlement) => void): NoLossSettlement | null {
   if (config.market?.coordination !== 'community' || config.market.noLossSettlement === false) return null;
   if (config.control.stepMinutes !== 60) {
     log('warn', `no-loss settlement off: it needs hourly plan steps (control.stepMinutes: 60), got ${config.control.stepMinutes}`);
@@ -315,6 +315,7 @@ function noLossSettlement(config: GatewayConfig, market: Pick<MarketLoop, 'settl
     settle: (report) => market.settleDay(report),
     batteryWearEurPerKw2h: config.control.batteryWearEurPerKw2h,
     demandChargeEurPerKwDay: config.tariff.demandChargeEurPerKwDay,
+    clock,
     dataDir,
     log,
     onSettled,

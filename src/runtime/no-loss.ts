@@ -12,6 +12,8 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dayBill, type MeteredHour } from '../household/bill.ts';
+import { holdWhile } from '../time/lockstep-clock.ts';
+import type { Clock } from '../time/clock.ts';
 import type { RuntimeLog } from './log.ts';
 import { isoDay, type DayReport, type DaySettlement } from './no-loss-link.ts';
 import type { PlannerState } from './planner.ts';
@@ -27,6 +29,7 @@ export interface NoLossSettlementOptions {
   settle(report: DayReport): Promise<DaySettlement> | null;
   batteryWearEurPerKw2h: number;
   demandChargeEurPerKwDay: number;
+  clock: Clock;
   /** The market's folder: `no-loss.jsonl` is written there. */
   dataDir: string;
   /** Each day's outcome, once settled (telemetry). */
@@ -80,7 +83,8 @@ export class NoLossSettlement {
       return;
     }
     const report = this.report(dayMs, hours as { record: HourRecord; shadow: ShadowHour }[]);
-    this.pending = this.pending.then(() => this.settle(report));
+    // Held from now: on lock-step time the day is settled before time moves on.
+    this.pending = holdWhile(this.options.clock, this.pending.then(() => this.settle(report))).catch((error: Error) => this.options.log('error', `no-loss settlement: ${isoDay(dayMs)} failed: ${error.message}`));
   }
 
   /** Resolves when the settlements under way are done. */

@@ -15,6 +15,7 @@ import { NoLossSettlement, readSettlements } from '../../src/runtime/no-loss.ts'
 import type { PlannerState } from '../../src/runtime/planner.ts';
 import { NoLossShadow } from '../../src/runtime/shadow.ts';
 import type { HourRecord } from '../../src/runtime/types.ts';
+import { systemClock } from '../../src/time/clock.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = Date.UTC(2030, 0, 10);
@@ -115,7 +116,7 @@ describe('the day the gateway settles', () => {
     };
     const wear = 0.005;
     const demand = 0.2;
-    const settlement = new NoLossSettlement({ shadow: shadow(), settle, batteryWearEurPerKw2h: wear, demandChargeEurPerKwDay: demand, dataDir: dir, log: () => undefined });
+    const settlement = new NoLossSettlement({ shadow: shadow(), settle, batteryWearEurPerKw2h: wear, demandChargeEurPerKwDay: demand, clock: systemClock, dataDir: dir, log: () => undefined });
     const loadKw = (h: number) => (h === 19 ? 3 : 1);
     for (let h = 0; h < 24; h++) {
       const at = DAY_MS + h * HOUR_MS;
@@ -149,7 +150,7 @@ describe('the day the gateway settles', () => {
     dir = mkdtempSync(join(tmpdir(), 'pe-no-loss-'));
     const reports: DayReport[] = [];
     const lines: string[] = [];
-    const settlement = new NoLossSettlement({ shadow: shadow(), settle: (r) => (reports.push(r), null), batteryWearEurPerKw2h: 0, demandChargeEurPerKwDay: 0, dataDir: dir, log: (_, line) => lines.push(line) });
+    const settlement = new NoLossSettlement({ shadow: shadow(), settle: (r) => (reports.push(r), null), batteryWearEurPerKw2h: 0, demandChargeEurPerKwDay: 0, clock: systemClock, dataDir: dir, log: (_, line) => lines.push(line) });
     for (let h = 0; h < 24; h++) {
       const at = DAY_MS + h * HOUR_MS;
       // The gateway started at 00:30: its shadow plans from 01:00.
