@@ -137,6 +137,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     closers.push(() => solver.close());
     const planner = createPlanner({ config, clock, store, tariff, market, solver, log, reserveEnergyKwh: () => userControl.reserveEnergyKwh() });
     const noLoss = market ? noLossSettlement(config, clock, market, planner, solver, store.marketDir, log, (settlement) => telemetry?.publishSettlement(settlement)) : null;
+    if (noLoss) closers.push(() => noLoss.close());
     // Loading the solver is the heaviest part of a start: done before the loops, so the first
     // solves are not charged for it (on a shared machine they would overrun their budget).
     await solver.ready();

@@ -3,13 +3,14 @@
  * shadow (shadow.ts) plans and steps beside the real household every hour; at the end of each
  * UTC day both days are billed the same way (src/household/bill.ts: metered energy, P2P as
  * contracted, the daily demand charge, battery wear) and settled with the other members
- * (no-loss-link.ts). Each day's outcome is appended to `no-loss.jsonl` in the market's folder (one
- * line a day) and logged.
+ * (no-loss-link.ts). Each day's outcome is logged and appended to `no-loss.jsonl` in the market's
+ * folder (a checksummed journal, src/storage/journal.ts: one line a day, the newest 400 kept).
  *
  * A day is settled only when the gateway measured all its 24 hours and its shadow planned each of
  * them: a day the gateway started in, or one with an hour it did not account, is not.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { Journal } from '../storage/journal.ts';
 import { join } from 'node:path';
 import { dayBill, type MeteredHour } from '../household/bill.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
@@ -41,18 +42,20 @@ export interface NoLossSettlementOptions {
 export type SettlementRecord = DaySettlement & { household: { billEur: number; shadowBillEur: number } };
 
 const FILE = 'no-loss.jsonl';
+/** Days kept in `no-loss.jsonl`: at start, a journal past twice this keeps its newest (a year of days and a month). */
+const KEPT_DAYS = 400;
 
-/** The days a gateway settled, from its market folder (a torn last line is skipped). */
+function openJournal(dataDir: string): { journal: Journal<SettlementRecord>; records: SettlementRecord[] } {
+  // A damaged line loses one day's record, not the settlement: it is skipped.
+  return Journal.open<SettlementRecord>(join(dataDir, FILE), { damaged: 'skip' });
+}
+
+/** The days a gateway settled, from its market folder (after the gateway stopped). */
 export function readSettlements(dataDir: string): SettlementRecord[] {
-  const file = join(dataDir, FILE);
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').flatMap((line) => {
-    try {
-      return line.trim() === '' ? [] : [JSON.parse(line) as SettlementRecord];
-    } catch {
-      return [];
-    }
-  });
+  if (!existsSync(join(dataDir, FILE))) return [];
+  const { journal, records } = openJournal(dataDir);
+  journal.close();
+  return records;
 }
 
 export class NoLossSettlement {
@@ -60,7 +63,31 @@ export class NoLossSettlement {
   private day: { dayMs: number; hours: ({ record: HourRecord; shadow: ShadowHour } | undefined)[] } = { dayMs: -1, hours: [] };
   private pending: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: NoLossSettlementOptions) {}
+  private readonly journal: Journal<SettlementRecord> | null;
+  private closed = false;
+
+  constructor(private readonly options: NoLossSettlementOptions) {
+    this.journal = this.openJournal();
+  }
+
+  /** The journal, compacted; null when it cannot be opened (the days are then only logged). */
+  private openJournal(): Journal<SettlementRecord> | null {
+    try {
+      const { journal, records } = openJournal(this.options.dataDir);
+      if (records.length > 2 * KEPT_DAYS) journal.rewrite(records.slice(-KEPT_DAYS));
+      return journal;
+    } catch (error) {
+      this.options.log('error', `no-loss settlement: ${FILE} cannot be opened (${(error as Error).message}); settled days are logged only`);
+      return null;
+    }
+  }
+
+  /** Waits for the settlements under way and closes the journal. */
+  async close(): Promise<void> {
+    await this.pending;
+    this.journal?.close();
+    this.closed = true;
+  }
 
   /** At a whole hour: the shadow plans it. */
   decide(hourStartMs: number, state: PlannerState): Promise<void> {
@@ -108,7 +135,7 @@ export class NoLossSettlement {
   }
 
   private async settle(report: DayReport): Promise<void> {
-    const { log, dataDir } = this.options;
+    const { log } = this.options;
     const outcome = await this.options.settle(report);
     if (outcome === null) {
       log('warn', `no-loss settlement: ${isoDay(report.dayMs)} not settled: not connected to the community`);
@@ -119,7 +146,7 @@ export class NoLossSettlement {
     this.options.onSettled?.(outcome);
     const record: SettlementRecord = { ...outcome, household: { billEur: report.billEur, shadowBillEur: report.shadowBillEur } };
     try {
-      appendFileSync(join(dataDir, FILE), `${JSON.stringify(record)}\n`);
+      if (!this.closed) this.journal?.append(record);
     } catch (error) {
       log('error', `no-loss settlement: ${isoDay(report.dayMs)} not written: ${(error as Error).message}`);
     }

@@ -11,7 +11,8 @@ import type { GatewayConfig } from '../../src/config/gateway-config.ts';
 import { createOptimizer, type Optimizer, type ProblemInput } from '../../src/optimizer/index.ts';
 import { recedingProblemInput } from '../../src/optimizer/receding-input.ts';
 import type { DayReport, DaySettlement } from '../../src/runtime/no-loss-link.ts';
-import { NoLossSettlement, readSettlements } from '../../src/runtime/no-loss.ts';
+import { NoLossSettlement, readSettlements, type SettlementRecord } from '../../src/runtime/no-loss.ts';
+import { Journal } from '../../src/storage/journal.ts';
 import type { PlannerState } from '../../src/runtime/planner.ts';
 import { NoLossShadow } from '../../src/runtime/shadow.ts';
 import type { HourRecord } from '../../src/runtime/types.ts';
@@ -144,6 +145,19 @@ describe('the day the gateway settles', () => {
     // The outcome is kept, one line a day.
     expect(readSettlements(dir)).toEqual([{ dayMs: DAY_MS, participants: ['me', 'you'], transfersEur: { me: 0.25, you: -0.25 }, ownTransferEur: 0.25, aloneEur: 1, withCommunityEur: 2, booked: true, reason: 'every member confirmed', household: { billEur: report!.billEur, shadowBillEur: report!.shadowBillEur } }]);
     expect(readFileSync(join(dir, 'no-loss.jsonl'), 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  it('keeps the settled days bounded: at start, a journal of more than 800 days keeps its newest 400', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pe-no-loss-'));
+    const day = (d: number): SettlementRecord => ({ dayMs: DAY_MS + d * 86_400_000, participants: ['me', 'you'], transfersEur: { me: 0, you: 0 }, ownTransferEur: 0, aloneEur: 1, withCommunityEur: 1, booked: true, reason: 'every member confirmed', household: { billEur: 1, shadowBillEur: 1 } });
+    const { journal } = Journal.open<SettlementRecord>(join(dir, 'no-loss.jsonl'));
+    for (let d = 0; d < 801; d++) journal.append(day(d));
+    journal.close();
+    await new NoLossSettlement({ shadow: shadow(), settle: () => null, batteryWearEurPerKw2h: 0, demandChargeEurPerKwDay: 0, clock: systemClock, dataDir: dir, log: () => undefined }).close();
+    const kept = readSettlements(dir);
+    expect(kept).toHaveLength(400);
+    expect(kept[0]).toEqual(day(401));
+    expect(kept.at(-1)).toEqual(day(800));
   });
 
   it('a day with an hour the shadow did not plan is not settled', async () => {
