@@ -36,12 +36,14 @@ import { readSettlements } from '../runtime/no-loss.ts';
 import { completeDays, noControlRecords, summariseRun, type HouseholdRecords, type RunSummary } from './summary.ts';
 
 /**
- * On a scaled clock, simulated time before the first test day: the gateways plan, solve cold and
+ * Simulated time before the first test day on a scaled clock: the gateways plan, solve cold and
  * meet their peers (while four processes start on two cores) before the first scored hour. On
  * lock-step time none: time waits for them (each market waits until every member is online), so
- * the run starts at the first day's midnight from the evaluation's initial state.
+ * the run starts at the first day's midnight from the evaluation's initial state — except with the
+ * CES, whose rental market clears each day before it from the households' plans, which they make
+ * only once they run.
  */
-const scaledWarmUpMs = 6 * HOUR_MS;
+const warmUpMs = 6 * HOUR_MS;
 /** Simulated time after the last test day: a gateway closes an hour's record once the next hour has begun. */
 const coolDownMs = HOUR_MS;
 /** Wall time the gateway processes get to start (compile, fit the forecaster, open the simulator) before simulated time begins. */
@@ -136,7 +138,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
   const ids = [...householdIds];
   const [prices, ...series] = await Promise.all([loadPrices(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
   const days = selectDays(series, lastPricedDayMs(prices!), options);
-  const startMs = days[0]! - (speed === 'lockstep' ? 0 : scaledWarmUpMs);
+  const startMs = days[0]! - (speed === 'lockstep' && !options.ces ? 0 : warmUpMs);
   const endMs = days.at(-1)! + DAY_MS + coolDownMs;
 
   const runDir = join(resolve(options.outDir ?? join(repoDir, 'out', 'community')), new Date(startedWallMs).toISOString().replace(/[:.]/g, '-'));

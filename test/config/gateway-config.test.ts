@@ -95,9 +95,9 @@ storage: {dir: state}
     expect(config.telemetry).toEqual({});
   });
 
-  it('a market section gets an identity file in the storage dir, a trade limit of the battery power and the auction unless it asks for community coordination (then cleared day-ahead only unless it asks for re-clearing, with the live community guard)', () => {
+  it('a market section gets an identity file in the storage dir, a trade limit of the battery power and the auction unless it asks for community coordination (then cleared day-ahead only unless it asks for re-clearing, with the live community guard and the no-loss settlement)', () => {
     const config = loadGatewayConfig(write('market', `${minimal}market: {brokerUrl: "mqtt://192.168.1.10:1883", community: street-7, membersFile: members.json}\ntelemetry: {statusPage: {}}\n`));
-    expect(config.market).toEqual({ brokerUrl: 'mqtt://192.168.1.10:1883', community: 'street-7', membersFile: join(dir, 'members.json'), identityFile: join(dir, 'state', 'identity.json'), maxTradeKw: battery.maxDischargeKw, coordination: 'auction', reclearEveryHours: 24, communityGuard: true });
+    expect(config.market).toEqual({ brokerUrl: 'mqtt://192.168.1.10:1883', community: 'street-7', membersFile: join(dir, 'members.json'), identityFile: join(dir, 'state', 'identity.json'), maxTradeKw: battery.maxDischargeKw, coordination: 'auction', reclearEveryHours: 24, communityGuard: true, noLossSettlement: true });
     expect(config.telemetry.statusPage).toEqual({ host: '127.0.0.1', port: 8080 });
   });
 
