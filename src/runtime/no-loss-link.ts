@@ -25,6 +25,7 @@
  * gateway without the settlement, one that is down) is not waited for until it reports again.
  */
 import { createHash } from 'node:crypto';
+import { isoDay } from '../data/split.ts';
 import { communityChargeShares, noLossTransfers } from '../household/bill.ts';
 import { canonicalJson, INSTANT_MS, type CommunityMember, type Envelope, type MarketNode } from '../market/index.ts';
 import { Waiters } from '../market/waiters.ts';
@@ -192,10 +193,6 @@ export class NoLossLink {
       signal.removeEventListener('abort', stop);
     }
   }
-}
-
-export function isoDay(dayMs: number): string {
-  return new Date(dayMs).toISOString().slice(0, 10);
 }
 
 /** A member's exchange as far as its connection allows. */

@@ -344,7 +344,7 @@ function onSlotsFrom(hourly: readonly number[], startMs: number, slotHours: numb
 }
 
 /** The forecaster's view of an hour the gateway measured: load = import − export + discharge − charge + PV. */
-function hourMeasurement(r: HourRecord): HourMeasurement {
+export function hourMeasurement(r: HourRecord): HourMeasurement {
   const loadKw = r.importKwh - r.exportKwh + r.batteryDischargeKwh - r.batteryChargeKwh + r.pvKwh;
   return { inflexibleKw: loadKw - r.shiftableServedKwh, pvKw: r.pvKwh, shiftableKw: r.shiftableRequestedKwh };
 }

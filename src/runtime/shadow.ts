@@ -12,9 +12,9 @@
  */
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { Plant, type StepCommand } from '../household/plant.ts';
-import type { ProblemInput, SolveResult } from '../optimizer/index.ts';
+import { fallbackPlan, type Plan, type ProblemInput, type SolveResult } from '../optimizer/index.ts';
 import type { RuntimeLog } from './log.ts';
-import type { PlannerState } from './planner.ts';
+import { hourMeasurement, type PlannerState } from './planner.ts';
 import type { HourRecord } from './types.ts';
 
 const HOUR_MS = 3_600_000;
@@ -41,6 +41,7 @@ export interface ShadowOptions {
 export class NoLossShadow {
   private plant: Plant | null = null;
   private held: { hourStartMs: number; command: StepCommand } | null = null;
+  private previous: Plan | null = null;
   private today = { dayMs: -1, peakKw: 0 };
   private readonly maxDelayHours: number;
 
@@ -65,13 +66,10 @@ export class NoLossShadow {
     };
     const input = this.options.aloneInput(hourStartMs, state);
     const result = await solver.solve(input, { startMs: hourStartMs, chain: 'no-loss-shadow' });
-    if (!result.ok) {
-      // Alone, the gateway would have followed its fallback; the shadow takes the safe rule: battery idle, every queued request served.
-      log('warn', `no-loss shadow: solve ${result.status} at ${new Date(hourStartMs).toISOString()}, the shadow's battery idles this hour`);
-      this.held = { hourStartMs, command: idle(input, plant.energyKwh, plant.deferredKwh + measured.shiftable.requestedThisStepKwh, site.grid.maxImportKw) };
-      return;
-    }
-    const { plan } = result;
+    if (!result.ok) log('warn', `no-loss shadow: solve ${result.status} at ${new Date(hourStartMs).toISOString()}, the shadow follows its fallback this hour`);
+    // Alone, the gateway would have followed its fallback (formulation §6): its last plan shifted, else the safe rule.
+    const plan = result.ok ? result.plan : fallbackPlan(input, this.previous ?? undefined, hourStartMs, result.status);
+    this.previous = plan;
     const peakKw = plan.peakImportByDayKw?.[0] ?? plan.peakImportKw;
     this.held = {
       hourStartMs,
@@ -92,11 +90,8 @@ export class NoLossShadow {
   observeHour(record: HourRecord): ShadowHour | null {
     const held = this.held;
     if (!this.plant || !held || held.hourStartMs !== record.hourStartMs) return null;
-    const loadKw = record.importKwh - record.exportKwh + record.batteryDischargeKwh - record.batteryChargeKwh + record.pvKwh;
-    const outcome = this.plant.step(
-      { timeMs: record.hourStartMs, inflexibleKw: loadKw - record.shiftableServedKwh, pvKw: record.pvKwh, requestKw: record.shiftableRequestedKwh },
-      held.command,
-    );
+    const measured = hourMeasurement(record);
+    const outcome = this.plant.step({ timeMs: record.hourStartMs, inflexibleKw: measured.inflexibleKw, pvKw: measured.pvKw, requestKw: measured.shiftableKw }, held.command);
     const dayMs = record.hourStartMs - (record.hourStartMs % DAY_MS);
     if (this.today.dayMs !== dayMs) this.today = { dayMs, peakKw: 0 };
     this.today.peakKw = Math.max(this.today.peakKw, outcome.gridKw);
@@ -111,16 +106,4 @@ export class NoLossShadow {
   private peakSoFarKw(hourStartMs: number): number {
     return this.today.dayMs === hourStartMs - (hourStartMs % DAY_MS) ? this.today.peakKw : 0;
   }
-}
-
-function idle(input: ProblemInput, energyKwh: number, queuedKwh: number, maxImportKw: number): StepCommand {
-  return {
-    netLoadForecastKw: input.netLoadForecastKw[0]!,
-    scheduledGridKw: input.netLoadForecastKw[0]! + queuedKwh,
-    batteryKw: 0,
-    decisionRule: 0,
-    shiftableKw: queuedKwh,
-    plannedPeakKw: maxImportKw,
-    plannedEnergyNextKwh: energyKwh,
-  };
 }

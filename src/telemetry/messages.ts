@@ -4,6 +4,7 @@
  * Fields are always present (null when unknown) because Home Assistant renders a missing key
  * as an error but a null as "None", which it shows as "unknown".
  */
+import { isoDay } from '../data/split.ts';
 import type { DaySettlement } from '../runtime/no-loss-link.ts';
 import type { Plan } from '../optimizer/types.ts';
 import type { EnergyTotals } from './energy-totals.ts';
@@ -225,7 +226,7 @@ export function settlementMessage(s: DaySettlement): SettlementMessage {
   const transferEur = s.booked ? s.ownTransferEur : 0;
   const settledEur = s.withCommunityEur + transferEur;
   return {
-    day: new Date(s.dayMs).toISOString().slice(0, 10),
+    day: isoDay(s.dayMs),
     booked: s.booked,
     members: s.participants.length,
     aloneEur: round(s.aloneEur, 4),
