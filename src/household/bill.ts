@@ -85,8 +85,13 @@ export function communityChargeShares(dayGridKw: readonly (readonly number[])[],
  * saving of the community against every household alone (Σ alone − Σ with the community, realised
  * bills), household n pays alone_n − S/N − community_n, so its bill with the community becomes its
  * bill alone less an equal share of the saving (docs/community-coordination.md, "Who pays what").
+ * On a day the community lost (S < 0) nobody pays anybody: sharing the loss would make a household
+ * that did better than alone pay above its own meter, and the gateways refuse exactly that (a member
+ * that understates its bill alone could otherwise make the others pay), so the evaluation settles
+ * what the gateways can enforce.
  */
 export function noLossTransfers(aloneEur: readonly number[], communityEur: readonly number[]): number[] {
   const savingEur = aloneEur.reduce((a, b) => a + b, 0) - communityEur.reduce((a, b) => a + b, 0);
+  if (savingEur < 0) return communityEur.map(() => 0);
   return communityEur.map((c, n) => aloneEur[n]! - savingEur / aloneEur.length - c);
 }

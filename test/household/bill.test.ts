@@ -80,9 +80,12 @@ describe('the community no-loss transfers', () => {
     expect(1 + t[1]!).toBeCloseTo(3 - 0.85, 12);
   });
 
-  it('share a loss equally too: the transfers never stop summing to zero', async () => {
-    const t = noLossTransfers([1, 2, 3], [1.5, 2.5, 3.2]);
-    expect(t.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
-    for (const [n, alone] of [1, 2, 3].entries()) expect([1.5, 2.5, 3.2][n]! + t[n]!).toBeCloseTo(alone + 1.2 / 3, 12);
+  it('move nothing on a day the community lost: each household pays its own meter', async () => {
+    // Alone 6 €, with the community 6.3 €: sharing the 0.3 € loss would make the third household,
+    // 2.3 € on its meter against 3 € alone, pay above both. With 1.9 € instead the community saves
+    // 0.1 € and the usual rule applies.
+    expect(noLossTransfers([1, 2, 3], [1.5, 2.5, 2.3])).toEqual([0, 0, 0]);
+    const gain = noLossTransfers([1, 2, 3], [1.5, 2.5, 1.9]);
+    for (const [n, alone] of [1, 2, 3].entries()) expect([1.5, 2.5, 1.9][n]! + gain[n]!).toBeCloseTo(alone - 0.1 / 3, 12);
   });
 });
