@@ -60,8 +60,15 @@ export interface StepOutcome {
   batteryClipped: boolean;
 }
 
+/** The plant's state between two hours: what a gateway keeps to go on after a restart. */
+export interface PlantState {
+  energyKwh: number;
+  /** Deferred shiftable energy, oldest first, each with the instant it must be served by. */
+  queue: { energyKwh: number; deadlineMs: number }[];
+}
+
 export class Plant {
-  private queue: { energyKwh: number; deadlineMs: number }[] = [];
+  private queue: PlantState['queue'] = [];
 
   constructor(
     public energyKwh: number,
@@ -69,6 +76,15 @@ export class Plant {
     readonly battery: BatteryParams = defaultBattery,
     readonly grid = defaultGrid,
   ) {}
+
+  state(): PlantState {
+    return { energyKwh: this.energyKwh, queue: this.queue.map((item) => ({ ...item })) };
+  }
+
+  restore(state: PlantState): void {
+    this.energyKwh = state.energyKwh;
+    this.queue = state.queue.map((item) => ({ ...item }));
+  }
 
   /** Deferred shiftable energy waiting to be served (s₀, kWh). */
   get deferredKwh(): number {

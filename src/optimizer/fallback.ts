@@ -14,8 +14,11 @@ import type { Plan, ProblemInput, SolveStatus } from './types.ts';
 
 const MS_PER_HOUR = 3_600_000;
 
+/** What the fallback reads of the last plan: its steps' battery, shiftable and decision-rule schedule. */
+export type FollowedPlan = Pick<Plan, 'startMs' | 'stepHours' | 'chargeKw' | 'dischargeKw' | 'shiftableKw' | 'decisionRule'>;
+
 /** Index of the previous plan's step that is running at `startMs`, or undefined if none is. */
-function elapsedSteps(previous: Plan, startMs: number): number | undefined {
+function elapsedSteps(previous: FollowedPlan, startMs: number): number | undefined {
   let endH = 0;
   const elapsedH = (startMs - previous.startMs) / MS_PER_HOUR;
   for (let k = 0; k < previous.stepHours.length; k++) {
@@ -26,7 +29,7 @@ function elapsedSteps(previous: Plan, startMs: number): number | undefined {
   return undefined;
 }
 
-export function fallbackPlan(input: ProblemInput, previous: Plan | undefined, startMs: number, reason: Exclude<SolveStatus, 'optimal'> = 'error'): Plan {
+export function fallbackPlan(input: ProblemInput, previous: FollowedPlan | undefined, startMs: number, reason: Exclude<SolveStatus, 'optimal'> = 'error'): Plan {
   const T = input.stepHours.length;
   const bat = input.battery;
   const offset = previous ? elapsedSteps(previous, startMs) : undefined;

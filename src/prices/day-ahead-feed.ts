@@ -6,10 +6,9 @@
  * last known day beyond them. What is known is kept on disk (`cacheFile`, written atomically), so a
  * restart while the feed is down still plans on real prices.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DAY_MS, HOUR_MS } from '../data/households.ts';
 import type { RuntimeLog } from '../runtime/log.ts';
+import { readStateFile, writeStateFile } from '../storage/state-file.ts';
 import type { Clock } from '../time/clock.ts';
 import { hourIso, HourlyPrices, REPEAT_DAYS, type PriceInterval } from './hourly-prices.ts';
 import type { PriceSource } from './source.ts';
@@ -101,14 +100,9 @@ interface CacheFile {
 }
 
 function readCache(file: string, log: RuntimeLog): HourlyPrices {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return HourlyPrices.empty;
-  }
-  try {
-    const cache = JSON.parse(text) as CacheFile;
+    const cache = readStateFile(file) as CacheFile | undefined;
+    if (cache === undefined) return HourlyPrices.empty;
     if (!Array.isArray(cache.hours) || !cache.hours.every((h) => Array.isArray(h) && h.length === 2 && h.every(Number.isFinite))) throw new Error('"hours" must be [hour start ms, EUR/MWh] pairs');
     return HourlyPrices.fromHours(cache.hours);
   } catch (error) {
@@ -120,10 +114,7 @@ function readCache(file: string, log: RuntimeLog): HourlyPrices {
 
 function writeCache(file: string, prices: HourlyPrices, log: RuntimeLog): void {
   try {
-    mkdirSync(dirname(file), { recursive: true });
-    const temporary = `${file}.tmp`;
-    writeFileSync(temporary, JSON.stringify({ hours: prices.hours() } satisfies CacheFile));
-    renameSync(temporary, file);
+    writeStateFile(file, { hours: prices.hours() } satisfies CacheFile);
   } catch (error) {
     log('warn', `prices: cannot keep the prices in ${file}: ${(error as Error).message}`);
   }

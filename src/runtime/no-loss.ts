@@ -7,7 +7,12 @@
  * folder (a checksummed journal, src/storage/journal.ts: one line a day, the newest 400 kept).
  *
  * A day is settled only when the gateway measured all its 24 hours and its shadow planned each of
- * them: a day the gateway started in, or one with an hour it did not account, is not.
+ * them: a day the gateway started in, or one with an hour it did not account, is not. A restart
+ * does not start the day or the shadow anew: both are kept in `no-loss-state.json` beside the
+ * journal after every hour (no-loss-state.ts), and a gateway that comes back the same day goes on
+ * from them. The hours it was down stay unaccounted, and so does the hour it came back in (the
+ * hourly account records only hours measured from their start), so on a real clock that day is
+ * still not settled; the days after it are, by a shadow that did not jump to the household's battery.
  */
 import { existsSync } from 'node:fs';
 import { Journal } from '../storage/journal.ts';
@@ -17,9 +22,11 @@ import { holdWhile } from '../time/lockstep-clock.ts';
 import type { Clock } from '../time/clock.ts';
 import type { RuntimeLog } from './log.ts';
 import { isoDay } from '../data/split.ts';
+import { hourIso } from '../prices/index.ts';
 import type { DayReport, DaySettlement } from './no-loss-link.ts';
+import { accountedHour, readNoLossState, writeNoLossState, type AccountedHour, type MeteredRecord, type NoLossState } from './no-loss-state.ts';
 import type { PlannerState } from './planner.ts';
-import type { NoLossShadow, ShadowHour } from './shadow.ts';
+import type { NoLossShadow } from './shadow.ts';
 import type { HourRecord } from './types.ts';
 
 const HOUR_MS = 3_600_000;
@@ -32,7 +39,7 @@ export interface NoLossSettlementOptions {
   batteryWearEurPerKw2h: number;
   demandChargeEurPerKwDay: number;
   clock: Clock;
-  /** The market's folder: `no-loss.jsonl` is written there. */
+  /** The market's folder: `no-loss.jsonl` and `no-loss-state.json` are written there. */
   dataDir: string;
   /** Each day's outcome, once settled (telemetry). */
   onSettled?(settlement: DaySettlement): void;
@@ -43,6 +50,7 @@ export interface NoLossSettlementOptions {
 export type SettlementRecord = DaySettlement & { household: { billEur: number; shadowBillEur: number } };
 
 const FILE = 'no-loss.jsonl';
+const STATE_FILE = 'no-loss-state.json';
 /** Days kept in `no-loss.jsonl`: at start, a journal past twice this keeps its newest (a year of days and a month). */
 const KEPT_DAYS = 400;
 
@@ -61,14 +69,60 @@ export function readSettlements(dataDir: string): SettlementRecord[] {
 
 export class NoLossSettlement {
   /** The day being accounted, hour by hour of the day (sparse until every hour came). */
-  private day: { dayMs: number; hours: ({ record: HourRecord; shadow: ShadowHour } | undefined)[] } = { dayMs: -1, hours: [] };
+  private day: { dayMs: number; hours: (AccountedHour | undefined)[] } = { dayMs: -1, hours: [] };
   private pending: Promise<void> = Promise.resolve();
 
   private readonly journal: Journal<SettlementRecord> | null;
   private closed = false;
+  private readonly stateFile: string;
+  /** The state kept before a restart, until the first hour shows whether it is recent. */
+  private kept: NoLossState | undefined;
 
   constructor(private readonly options: NoLossSettlementOptions) {
     this.journal = this.openJournal();
+    this.stateFile = join(options.dataDir, STATE_FILE);
+    this.kept = this.readKept();
+  }
+
+  private readKept(): NoLossState | undefined {
+    try {
+      return readNoLossState(this.stateFile);
+    } catch (error) {
+      this.options.log('warn', `no-loss settlement: ignoring the damaged ${this.stateFile} (${(error as Error).message}): the shadow starts from the measured battery and the hours accounted before the restart are lost`);
+      return undefined;
+    }
+  }
+
+  /**
+   * At the first hour after a start: goes on from the kept state when it is of this day, or of the
+   * previous day's last hour (a restart right after midnight: the shadow goes on, the day is new).
+   * An older one, or one ahead of this hour (the clock was set back), is not this gateway's now.
+   */
+  private resume(hourStartMs: number): void {
+    const kept = this.kept;
+    if (kept === undefined) return;
+    this.kept = undefined;
+    const dayMs = hourStartMs - (hourStartMs % DAY_MS);
+    const newestMs = Math.max(kept.shadow.held.hourStartMs, ...kept.day.hours.map(({ record }) => record.hourStartMs));
+    if (newestMs > hourStartMs || newestMs < dayMs - HOUR_MS) {
+      this.options.log('info', `no-loss settlement: not going on from ${this.stateFile}: its newest hour ${hourIso(newestMs)} is not of ${isoDay(dayMs)} nor the hour before it; the shadow starts from the measured battery`);
+      return;
+    }
+    this.options.shadow.restore(kept.shadow);
+    const hours = kept.day.dayMs === dayMs ? kept.day.hours : [];
+    this.day = { dayMs, hours: [] };
+    for (const hour of hours) this.day.hours[(hour.record.hourStartMs - dayMs) / HOUR_MS] = hour;
+    this.options.log('info', `no-loss settlement: going on from ${this.stateFile} (its newest hour ${hourIso(newestMs)}; ${hours.length} hours of ${isoDay(dayMs)} accounted before the restart)`);
+  }
+
+  private save(): void {
+    const shadow = this.options.shadow.state();
+    if (shadow === null) return;
+    try {
+      writeNoLossState(this.stateFile, { shadow, day: { dayMs: this.day.dayMs, hours: this.day.hours.filter((hour) => hour !== undefined) } });
+    } catch (error) {
+      this.options.log('warn', `no-loss settlement: cannot keep the day in ${this.stateFile} (${(error as Error).message}): a restart would lose it`);
+    }
   }
 
   /** The journal, compacted; null when it cannot be opened (the days are then only logged). */
@@ -91,18 +145,22 @@ export class NoLossSettlement {
   }
 
   /** At a whole hour: the shadow plans it. */
-  decide(hourStartMs: number, state: PlannerState): Promise<void> {
-    return this.options.shadow.decide(hourStartMs, state);
+  async decide(hourStartMs: number, state: PlannerState): Promise<void> {
+    this.resume(hourStartMs);
+    await this.options.shadow.decide(hourStartMs, state);
+    this.save();
   }
 
   /** A measured hour: the shadow steps on it; the day's last hour settles the day (in the background). */
   observeHour(record: HourRecord): void {
+    this.resume(record.hourStartMs);
     const shadow = this.options.shadow.observeHour(record);
     const dayMs = record.hourStartMs - (record.hourStartMs % DAY_MS);
     if (dayMs !== this.day.dayMs) this.day = { dayMs, hours: [] };
     // An hour the shadow did not plan leaves the day incomplete: it is not settled.
     const hour = (record.hourStartMs - dayMs) / HOUR_MS;
-    if (shadow !== null) this.day.hours[hour] = { record, shadow };
+    if (shadow !== null) this.day.hours[hour] = accountedHour(record, shadow);
+    this.save();
     if (hour !== 23) return;
     const hours = Array.from({ length: 24 }, (_, h) => this.day.hours[h]);
     const missing = hours.filter((h) => h === undefined).length;
@@ -110,7 +168,7 @@ export class NoLossSettlement {
       this.options.log('info', `no-loss settlement: ${isoDay(dayMs)} not settled: ${missing} of its hours were not accounted with a shadow (the gateway or its shadow started during the day)`);
       return;
     }
-    const report = this.report(dayMs, hours as { record: HourRecord; shadow: ShadowHour }[]);
+    const report = this.report(dayMs, hours as AccountedHour[]);
     // Held from now: on lock-step time the day is settled before time moves on.
     this.pending = holdWhile(this.options.clock, this.pending.then(() => this.settle(report))).catch((error: Error) => this.options.log('error', `no-loss settlement: ${isoDay(dayMs)} failed: ${error.message}`));
   }
@@ -120,9 +178,9 @@ export class NoLossSettlement {
     return this.pending;
   }
 
-  private report(dayMs: number, hours: readonly { record: HourRecord; shadow: ShadowHour }[]): DayReport {
+  private report(dayMs: number, hours: readonly AccountedHour[]): DayReport {
     const { batteryWearEurPerKw2h, demandChargeEurPerKwDay } = this.options;
-    const metered = (gridKw: number, batteryKw: number, r: HourRecord, tradeKw = 0): MeteredHour => ({ gridKw, tradeKw, batteryKw, buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh });
+    const metered = (gridKw: number, batteryKw: number, r: MeteredRecord, tradeKw = 0): MeteredHour => ({ gridKw, tradeKw, batteryKw, buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh });
     const gridKw = hours.map(({ record: r }) => r.importKwh - r.exportKwh);
     const bill = dayBill(hours.map(({ record: r }, h) => metered(gridKw[h]!, r.batteryDischargeKwh - r.batteryChargeKwh, r, r.tradeKwh)), batteryWearEurPerKw2h, demandChargeEurPerKwDay);
     const shadowBill = dayBill(hours.map(({ record: r, shadow }) => metered(shadow.gridKw, shadow.batteryKw, r)), batteryWearEurPerKw2h, demandChargeEurPerKwDay);

@@ -6,13 +6,15 @@
  * evaluation's plant (src/household/plant.ts) on the measured load, PV and requests with step 0 of
  * that plan. Its exchange and bill are the A_n of the day's settlement (no-loss-link.ts).
  *
- * The shadow starts from the battery's measured energy the first time it plans (after a restart
- * too: it is not persisted), and holds the import to the day's peak its plan pays for, floored at
- * its own peak so far today, as the evaluation's alone controller does.
+ * The shadow starts from the battery's measured energy the first time it plans, and holds the
+ * import to the day's peak its plan pays for, floored at its own peak so far today, as the
+ * evaluation's alone controller does. Its state (`state()`) is kept by the settlement in the
+ * market's folder after every hour (no-loss-state.ts), so after a restart it goes on from its own
+ * battery and queue (`restore()`) rather than from the household's.
  */
 import type { GatewayConfig } from '../config/gateway-config.ts';
-import { Plant, type StepCommand } from '../household/plant.ts';
-import { fallbackPlan, type Plan, type ProblemInput, type SolveResult } from '../optimizer/index.ts';
+import { Plant, type PlantState, type StepCommand } from '../household/plant.ts';
+import { fallbackPlan, type FollowedPlan, type Plan, type ProblemInput, type SolveResult } from '../optimizer/index.ts';
 import type { RuntimeLog } from './log.ts';
 import { hourMeasurement, type PlannerState } from './planner.ts';
 import type { HourRecord } from './types.ts';
@@ -29,6 +31,16 @@ export interface ShadowHour {
   batteryKw: number;
 }
 
+/** What the shadow needs to go on after a restart. */
+export interface ShadowState {
+  plant: PlantState;
+  /** The command of the hour it planned last. */
+  held: { hourStartMs: number; command: StepCommand };
+  /** What its fallback would follow of its last plan. */
+  previous: FollowedPlan | null;
+  today: { dayMs: number; peakKw: number };
+}
+
 export interface ShadowOptions {
   site: GatewayConfig['site'];
   /** The planner's problem of this household alone (Planner.aloneInput). */
@@ -40,8 +52,8 @@ export interface ShadowOptions {
 
 export class NoLossShadow {
   private plant: Plant | null = null;
-  private held: { hourStartMs: number; command: StepCommand } | null = null;
-  private previous: Plan | null = null;
+  private held: ShadowState['held'] | null = null;
+  private previous: FollowedPlan | null = null;
   private today = { dayMs: -1, peakKw: 0 };
   private readonly maxDelayHours: number;
 
@@ -53,8 +65,7 @@ export class NoLossShadow {
   /** Plans the hour starting at `hourStartMs` alone; `measured` is the gateway's state then (the requests made so far this hour are the household's, whoever controls). */
   async decide(hourStartMs: number, measured: PlannerState): Promise<void> {
     const { site, solver, log } = this.options;
-    this.plant ??= new Plant(measured.energyKwh ?? site.battery.minEnergyKwh, this.maxDelayHours, site.battery, site.grid);
-    const plant = this.plant;
+    const plant = (this.plant ??= this.newPlant(measured.energyKwh ?? site.battery.minEnergyKwh));
     const steps = measured.shiftable.deadlinesKwh.length;
     const deadlinesKwh = plant.deadlinesKwh(hourStartMs, steps);
     if (this.maxDelayHours < steps) deadlinesKwh[this.maxDelayHours]! += measured.shiftable.requestedThisStepKwh;
@@ -69,7 +80,7 @@ export class NoLossShadow {
     if (!result.ok) log('warn', `no-loss shadow: solve ${result.status} at ${new Date(hourStartMs).toISOString()}, the shadow follows its fallback this hour`);
     // Alone, the gateway would have followed its fallback (formulation §6): its last plan shifted, else the safe rule.
     const plan = result.ok ? result.plan : fallbackPlan(input, this.previous ?? undefined, hourStartMs, result.status);
-    this.previous = plan;
+    this.previous = followed(plan);
     const peakKw = plan.peakImportByDayKw?.[0] ?? plan.peakImportKw;
     this.held = {
       hourStartMs,
@@ -103,7 +114,34 @@ export class NoLossShadow {
     return this.plant?.energyKwh ?? null;
   }
 
+  /** Null before it first planned. */
+  state(): ShadowState | null {
+    if (!this.plant || !this.held) return null;
+    return { plant: this.plant.state(), held: this.held, previous: this.previous, today: { ...this.today } };
+  }
+
+  /** Goes on from a state kept before a restart instead of from the measured battery. */
+  restore(state: ShadowState): void {
+    const { minEnergyKwh, maxEnergyKwh } = this.options.site.battery;
+    // A battery configured anew since: its own bounds hold.
+    const energyKwh = Math.min(maxEnergyKwh, Math.max(minEnergyKwh, state.plant.energyKwh));
+    this.plant = this.newPlant(energyKwh);
+    this.plant.restore({ ...state.plant, energyKwh });
+    this.held = state.held;
+    this.previous = state.previous;
+    this.today = { ...state.today };
+  }
+
+  private newPlant(energyKwh: number): Plant {
+    const { site } = this.options;
+    return new Plant(energyKwh, this.maxDelayHours, site.battery, site.grid);
+  }
+
   private peakSoFarKw(hourStartMs: number): number {
     return this.today.dayMs === hourStartMs - (hourStartMs % DAY_MS) ? this.today.peakKw : 0;
   }
+}
+
+function followed({ startMs, stepHours, chargeKw, dischargeKw, shiftableKw, decisionRule }: Plan): FollowedPlan {
+  return { startMs, stepHours, chargeKw, dischargeKw, shiftableKw, decisionRule };
 }

@@ -8,8 +8,7 @@
  * safety event either way, so the store, the log and the status page show who changed what. The
  * mode and the reserve are kept in a small file so a restart does not undo an `off`.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readStateFile, writeStateFile } from '../storage/state-file.ts';
 import type { SafetyEvent } from './types.ts';
 
 export const USER_MODES = ['auto', 'self-consumption', 'hold', 'off'] as const;
@@ -111,7 +110,7 @@ export class UserControl implements UserControlView {
   private load(): Partial<{ mode: UserMode; reservePercent: number }> {
     if (!this.options.stateFile) return {};
     try {
-      const kept = JSON.parse(readFileSync(this.options.stateFile, 'utf8')) as { mode?: unknown; reservePercent?: unknown };
+      const kept = (readStateFile(this.options.stateFile) ?? {}) as { mode?: unknown; reservePercent?: unknown };
       const mode = (USER_MODES as readonly unknown[]).includes(kept.mode) ? (kept.mode as UserMode) : undefined;
       const percent = typeof kept.reservePercent === 'number' && kept.reservePercent >= this.minReservePercent && kept.reservePercent <= this.maxReservePercent ? kept.reservePercent : undefined;
       return { ...(mode ? { mode } : {}), ...(percent !== undefined ? { reservePercent: percent } : {}) };
@@ -123,9 +122,6 @@ export class UserControl implements UserControlView {
 
   private save(): void {
     if (!this.options.stateFile) return;
-    mkdirSync(dirname(this.options.stateFile), { recursive: true });
-    const temporary = `${this.options.stateFile}.tmp`;
-    writeFileSync(temporary, JSON.stringify(this.current));
-    renameSync(temporary, this.options.stateFile);
+    writeStateFile(this.options.stateFile, this.current);
   }
 }

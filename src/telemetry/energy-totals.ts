@@ -6,10 +6,9 @@
  * 400 days), each hour is counted once (by its start, in order), and on start the hours the store
  * holds beyond the file's last one are added, so a crash between the two writes loses nothing.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { HourRecord } from '../records/types.ts';
 import type { RuntimeLog } from '../runtime/log.ts';
+import { readStateFile, writeStateFile } from '../storage/state-file.ts';
 
 /** What `<topicPrefix>/<gatewayId>/energy` carries. */
 export interface EnergyTotals {
@@ -61,22 +60,14 @@ export class EnergyCounters {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.stateFile), { recursive: true });
-    const temporary = `${this.stateFile}.tmp`;
-    writeFileSync(temporary, JSON.stringify(this.current));
-    renameSync(temporary, this.stateFile);
+    writeStateFile(this.stateFile, this.current);
   }
 }
 
 function load(file: string, log: RuntimeLog): EnergyTotals {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return { ...ZERO };
-  }
-  try {
-    const kept = JSON.parse(text) as Partial<EnergyTotals>;
+    const kept = readStateFile(file) as Partial<EnergyTotals> | undefined;
+    if (kept === undefined) return { ...ZERO };
     for (const counter of COUNTERS) {
       if (typeof kept[counter] !== 'number' || !(kept[counter] >= 0)) throw new Error(`${counter} must be a non-negative number of kWh, got ${JSON.stringify(kept[counter])}`);
     }
