@@ -239,7 +239,7 @@ export const gatewaySchema = {
           properties: {
             epsilon: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
             radiusKw: { ...nonNegative, maximum: 100 },
-            // The leader names at most as many days as its round message fits (11 at 24 steps: sharing-rounds.ts wireSampleCount).
+            // The leader names at most as many days as its round message fits (26 at 24 steps and 4 gateways: sharing-rounds.ts wireSampleCount).
             samples: { type: 'integer', minimum: 1, maximum: 64 },
           },
         },

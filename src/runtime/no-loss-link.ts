@@ -163,14 +163,17 @@ export class NoLossLink {
     if (participants.length < 2) return { ...settled, booked: false, reason: 'no other member reported: nothing to settle' };
 
     const digest = createHash('sha256').update(canonicalJson(participants.map((m, n) => ({ member: m, report: reports[n]! })))).digest('hex');
-    const accept = withCommunityEur[self]! + transfers[self]! <= aloneEur[self]! + TOLERANCE_EUR;
+    const savingEur = aloneEur.reduce((a, b) => a + b, 0) - withCommunityEur.reduce((a, b) => a + b, 0);
+    // On a loss nothing moves (noLossTransfers): there is nothing to book.
+    const accept = savingEur >= 0 && withCommunityEur[self]! + transfers[self]! <= aloneEur[self]! + TOLERANCE_EUR;
     await this.publish(CONFIRM_ROUND, { dayMs, digest, accept });
     const others = participants.filter((m) => m !== node.id);
     const confirmed = () => others.filter((m) => this.confirms.get(m)?.dayMs === dayMs);
     await holdWhile(clock, this.until(() => confirmed().length === others.length));
     const answers = others.map((m) => ({ member: m, confirm: this.confirms.get(m) }));
-    const reason = !accept
-      ? `the community saved nothing (${(aloneEur.reduce((a, b) => a + b, 0) - withCommunityEur.reduce((a, b) => a + b, 0)).toFixed(2)} EUR): this household would pay more than alone`
+    const reason = savingEur < 0
+      ? `the community saved nothing (${savingEur.toFixed(2)} EUR): nobody pays anybody`
+      : !accept ? 'this household would pay more than alone'
       : answers.find((a) => a.confirm?.dayMs !== dayMs) ? `no confirmation from ${answers.filter((a) => a.confirm?.dayMs !== dayMs).map((a) => a.member).join(', ')}`
       : answers.find((a) => a.confirm!.digest !== digest) ? `${answers.filter((a) => a.confirm!.digest !== digest).map((a) => a.member).join(', ')} settled on other reports`
       : answers.find((a) => !a.confirm!.accept) ? `${answers.filter((a) => !a.confirm!.accept).map((a) => a.member).join(', ')} refused`

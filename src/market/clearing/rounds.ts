@@ -36,6 +36,7 @@ import type { MarketNode } from '../node.ts';
 import { AdmmAggregator, type AdmmProposer, type AdmmRound, type AdmmSettings } from './admm.ts';
 import { netFromTrades } from './bilateral.ts';
 import { clearAuction, type OrderBook } from './auction.ts';
+import { vectorSchema } from './wire-vector.ts';
 import type { BilateralTrade, Clearing } from './types.ts';
 
 /** What a clearing needs from the market layer: signed, schema-checked round messages and presence. */
@@ -89,8 +90,9 @@ export const roundSchemas = {
       chance: { anyOf: [{ type: 'null' }, strict({ epsilon: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, radiusKw: { type: 'number', minimum: 0, maximum: 1e4 } })] },
     }),
     penaltyEurPerKw2: { type: 'number', exclusiveMinimum: 0, maximum: 1e6 },
-    scaledPrice: { type: 'array', maxItems: maxSlots, items: { type: 'number', minimum: -1e9, maximum: 1e9 } },
-    shareShiftKw: numbers,
+    // Base64 of doubles (wire-vector.ts), their ranges checked on decoding (sharing-rounds.ts).
+    scaledPrice: vectorSchema(maxSlots),
+    shareShiftKw: vectorSchema(maxSlots),
     lipschitz: { type: 'number', minimum: 0, maximum: 1 },
     lipschitzScaledPrice: { type: 'array', maxItems: 10_000, items: { type: 'number', minimum: -1e9, maximum: 1e9 } },
     // The community chance family's joint-sample days (issue instants); at most what a message can carry with its vectors.
@@ -103,7 +105,7 @@ export const roundSchemas = {
     clearing: clearingId,
     leader: peerId,
     round: { type: 'integer', minimum: 1 },
-    contributionKw: numbers,
+    contributionKw: vectorSchema(maxSlots),
     lipschitzCopy: { type: 'number', minimum: 0, maximum: 1 },
     maxImportKw: { type: 'number', minimum: 0, maximum: 1e4 },
     maxExportKw: { type: 'number', minimum: 0, maximum: 1e4 },

@@ -17,8 +17,10 @@
  *    samples' ranges), and the prices at which it trades with a neighbour (its ceiling to buy and
  *    floor to sell per step, community-trades.ts).
  * Never a load, forecast, battery state or a sample as such; y is (1 − β) times the samples.
- * Every message stays below the market's 16 KiB: the leader clears with at most as many samples as
- * its round message fits in the worst case (wireSampleCount).
+ * The long vectors (u, the shift, the contribution) travel as base64 of their doubles
+ * (wire-vector.ts): exact, and compact enough that every message stays below the market's 16 KiB
+ * with the evaluation's 20 samples at T = 24; the leader clears with at most as many samples as its
+ * messages fit in the worst case (wireSampleCount).
  *
  * The leader's `clearing-result` carries the P2P trades: the final net positions split pro rata
  * (splitNetPositions). A household commits them only inside its own final plan and prices (the
@@ -39,6 +41,7 @@ import type { SharingHousehold } from './sharing-household.ts';
 import { splitNetPositions, type Reservation } from './community-trades.ts';
 import { answers, collector, runClearing, type ClearingOptions, type Led, type RoundChannel, type Server } from './rounds.ts';
 import type { BilateralTrade, Clearing } from './types.ts';
+import { VECTOR_CHARS_PER_NUMBER, decodeVector, encodeVector } from './wire-vector.ts';
 
 /**
  * What this peer coordinates with when it leads. The leader's terms shape the clearing: the others
@@ -72,17 +75,24 @@ export interface SharingOutcome {
 /** JSON of a double takes at most 24 characters ("-2.2250738585072014e-308"), and a comma. */
 const NUMBER_BYTES = 25;
 /** The envelope (ids, signature, times), the field names and a 64-character clearing id, with room to spare. */
-const ROUND_OVERHEAD_BYTES = 1_024;
+const OVERHEAD_BYTES = 1_024;
+/** A 64-character id in JSON, with its quotes and comma. */
+const ID_BYTES = 67;
+/** Base64 of a vector of n doubles, padding included. */
+const vectorBytes = (n: number): number => n * VECTOR_CHARS_PER_NUMBER + 4;
 
 /**
- * The most joint samples (≤ `requested`) with which a `sharing-round` of T steps and N participants
- * fits `maxMessageBytes` whatever its numbers: 2·T·(1 + I) vector entries, N κ prices, I days, N
- * ids of up to 64 characters. The answer (T·(1 + I) + 2T numbers) is never larger for I ≥ 1.
- * At T = 24 and 4 gateways: 11.
+ * The most joint samples (≤ `requested`) with which both messages of a clearing of T steps and N
+ * participants fit `maxMessageBytes` whatever their numbers: the round's two vectors of T·(1 + I),
+ * N κ prices, I days and N ids; the answer's vector of T·(1 + I) and its 2T trade prices.
+ * At T = 24: 20 (the evaluation's) with 4 gateways, 19 with 50.
  */
 export function wireSampleCount(steps: number, participants: number, requested: number, maxMessageBytes = DEFAULT_LIMITS.maxMessageBytes): number {
-  const fixed = ROUND_OVERHEAD_BYTES + participants * (64 + 3) + NUMBER_BYTES * (2 * steps + participants);
-  return Math.max(0, Math.min(requested, Math.floor((maxMessageBytes - fixed) / (NUMBER_BYTES * (2 * steps + 1)))));
+  const roundBytes = (I: number) => OVERHEAD_BYTES + participants * (ID_BYTES + NUMBER_BYTES) + I * NUMBER_BYTES + 2 * vectorBytes(steps * (1 + I));
+  const answerBytes = (I: number) => OVERHEAD_BYTES + 2 * ID_BYTES + NUMBER_BYTES * (2 * steps + 5) + vectorBytes(steps * (1 + I));
+  let I = Math.max(0, requested);
+  while (I > 0 && Math.max(roundBytes(I), answerBytes(I)) > maxMessageBytes) I--;
+  return I;
 }
 
 /** The terms of a community the members must share: what each gateway's `market` section says. */
@@ -119,6 +129,28 @@ interface RoundMessage {
   lipschitzPriced: boolean;
   done: boolean;
   converged: boolean;
+}
+
+/** The messages as sent: their long vectors in base64 (wire-vector.ts). */
+type RoundWire = Omit<RoundMessage, 'scaledPrice' | 'shareShiftKw'> & { scaledPrice: string; shareShiftKw: string };
+type AnswerWire = Omit<AnswerMessage, 'contributionKw'> & { contributionKw: string };
+/** The ranges the schemas allow (rounds.ts): u grows as ρ shrinks, hence its wider one. */
+const KW_RANGE = 1e4;
+const SCALED_PRICE_RANGE = 1e9;
+
+const roundToWire = (m: RoundMessage): RoundWire => ({ ...m, scaledPrice: encodeVector(m.scaledPrice), shareShiftKw: encodeVector(m.shareShiftKw) });
+const answerToWire = (m: AnswerMessage): AnswerWire => ({ ...m, contributionKw: encodeVector(m.contributionKw) });
+
+/** null: a vector is not a canonical one within its range (the message is not acted on). */
+function roundFromWire(w: RoundWire): RoundMessage | null {
+  const scaledPrice = decodeVector(w.scaledPrice, -SCALED_PRICE_RANGE, SCALED_PRICE_RANGE);
+  const shareShiftKw = decodeVector(w.shareShiftKw, -KW_RANGE, KW_RANGE);
+  return scaledPrice && shareShiftKw ? { ...w, scaledPrice, shareShiftKw } : null;
+}
+
+function answerFromWire(w: AnswerWire): AnswerMessage | null {
+  const contributionKw = decodeVector(w.contributionKw, -KW_RANGE, KW_RANGE);
+  return contributionKw ? { ...w, contributionKw } : null;
 }
 
 interface AnswerMessage {
@@ -170,13 +202,14 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
     let days: { key: string; agent: HouseholdAgent | null } | undefined;
     let busy = false;
     const publish = (payload: AnswerMessage) =>
-      channel.publish('sharing-answer', payload).then(
+      channel.publish('sharing-answer', answerToWire(payload)).then(
         () => (unsent = undefined),
         (error: unknown) => (unsent = `its answer to round ${payload.round} could not be sent (${error instanceof Error ? error.message : String(error)})`),
       );
     return (name, payload) => {
-      const m = payload as RoundMessage;
-      if (name !== 'sharing-round' || !m.participants.includes(channel.id)) return;
+      if (name !== 'sharing-round') return;
+      const m = roundFromWire(payload as RoundWire);
+      if (m === null || !m.participants.includes(channel.id)) return;
       const disagreement = termsDisagreement(ownTerms, m.terms);
       if (disagreement !== undefined) return void refused.set(leader, disagreement);
       const key = `${m.sampleDaysMs.join()}/${m.lipschitzPriced}`;
@@ -251,13 +284,13 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
     });
     let collecting = collector<AnswerMessage>(round, []);
     const stop = channel.on('sharing-answer', (from, payload) => {
-      const p = payload as AnswerMessage;
-      if (p.clearing === options.clearing && p.leader === channel.id && p.contributionKw.length === L) collecting.add(from, p.round, p);
+      const p = answerFromWire(payload as AnswerWire);
+      if (p !== null && p.clearing === options.clearing && p.leader === channel.id && p.contributionKw.length === L) collecting.add(from, p.round, p);
     });
     try {
       for (;;) {
         collecting = collector<AnswerMessage>(round, participants.filter((id) => id !== channel.id));
-        const open = message(false);
+        const open = roundToWire(message(false));
         await channel.publish('sharing-round', open);
         // The leader's household is dropped like any other whose solve fails; the leader goes on coordinating.
         const n = participants.indexOf(channel.id);
@@ -282,7 +315,7 @@ export async function runSharing(channel: RoundChannel, household: HouseholdAgen
         if (!outcome.ok) throw new Error(`clearing ${options.clearing}: coordinator: ${outcome.message}`);
         if (outcome.done) {
           const done = message(true);
-          await channel.publish('sharing-round', done);
+          await channel.publish('sharing-round', roundToWire(done));
           if (mine) finals.set(channel.id, { leader: channel.id, participants, rounds: round, converged: coordinator.converged, plan: mine.plan, couplingPriceEurPerKwh: price(done), sampleCount: sampleDaysMs.length });
           const reservations = answersInOrder.map((a) => (a.maxBuyEurPerKwh.length === T && a.minSellEurPerKwh.length === T ? { maxBuyEurPerKwh: a.maxBuyEurPerKwh, minSellEurPerKwh: a.minSellEurPerKwh, maxTradeKw: a.maxTradeKw } : null));
           const netKwh = answersInOrder.map((a) => a.contributionKw.slice(0, T).map((kw, t) => kw * spec.stepHours[t]!));

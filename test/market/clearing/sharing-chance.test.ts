@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS, MessageCodec } from '../../../src/market/messages.ts';
 import { marketNodeChannel, roundSchemas } from '../../../src/market/clearing/rounds.ts';
 import { sharingHousehold, type ErrorDays } from '../../../src/market/clearing/sharing-household.ts';
 import { agreedTerms, runSharing, wireSampleCount, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
+import { encodeVector } from '../../../src/market/clearing/wire-vector.ts';
 import { coordinatorTerms, floorJointSamples, sharingSettings, solveCommunityDistributed, type CommunityProblem, type DistributedResult } from '../../../src/optimizer/community/index.ts';
 import type { MarketNode } from '../../../src/market/index.ts';
 import type { Plan } from '../../../src/optimizer/types.ts';
@@ -170,21 +171,23 @@ describe('the community clearing with the community import chance family over MQ
 
   it("a leader's round message that is oversized or malformed is refused by every follower", async () => {
     const nodes = await gateways();
-    const fake = { clearing: 'chance-3', round: 2, participants: ids, terms: agreedTerms(spec.terms), penaltyEurPerKw2: 1, shareShiftKw: new Array<number>(5 * T).fill(5), lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], sampleDaysMs: [0, 1, 2, 3].map(dayOf), lipschitzPriced: true, done: true, converged: true };
-    // Signed with the leader's own key (a broken leader): too long, or out of the schema's ranges.
+    const fake = { clearing: 'chance-3', round: 2, participants: ids, terms: agreedTerms(spec.terms), penaltyEurPerKw2: 1, scaledPrice: encodeVector(new Array<number>(5 * T).fill(1)), shareShiftKw: encodeVector(new Array<number>(5 * T).fill(5)), lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], sampleDaysMs: [0, 1, 2, 3].map(dayOf), lipschitzPriced: true, done: true, converged: true };
+    // Signed with the leader's own key (a broken leader): too long, not a vector, or out of the vectors' ranges.
     const leaderKey = community!.identity('h1');
     const codec = new MessageCodec(new Membership(community!.config), systemClock, { ...DEFAULT_LIMITS, maxMessageBytes: 1 << 20 }, roundSchemas);
     const sealed = (payload: object) => codec.seal(leaderKey, 'round', { name: 'sharing-round', payload } as never, { lifetimeMs: 60_000, middle: 'sharing-round' });
-    const oversized = sealed({ ...fake, scaledPrice: new Array<number>(5 * T).fill(0.123456789012345), shareShiftKw: new Array<number>(2_000).fill(-1.2345678901234567e-7) }).payload;
-    const { sig: _sig, ...unsigned } = sealed({ ...fake, scaledPrice: new Array<number>(5 * T).fill(1) }).envelope;
-    const outOfRange = { ...unsigned, body: { name: 'sharing-round', payload: { ...fake, scaledPrice: new Array<number>(5 * T).fill(1e12) } } };
-    const malformed = Buffer.from(JSON.stringify({ ...outOfRange, sig: signBytes(leaderKey, Buffer.from(canonicalJson(outOfRange))) }));
+    const oversized = sealed({ ...fake, scaledPrice: encodeVector(new Array<number>(5 * T).fill(0.1)), shareShiftKw: encodeVector(new Array<number>(2_000).fill(-1.2345678901234567e-7)) }).payload;
+    const { sig: _sig, ...unsigned } = sealed(fake).envelope;
+    const notAVector = { ...unsigned, body: { name: 'sharing-round', payload: { ...fake, scaledPrice: new Array<number>(5 * T).fill(1) } } };
+    const malformed = Buffer.from(JSON.stringify({ ...notAVector, sig: signBytes(leaderKey, Buffer.from(canonicalJson(notAVector))) }));
+    const outOfRange = sealed({ ...fake, scaledPrice: encodeVector(new Array<number>(5 * T).fill(1e12)) }).payload;
+    const notANumber = sealed({ ...fake, shareShiftKw: encodeVector(new Array<number>(5 * T).fill(Number.NaN)) }).payload;
     expect(oversized.length).toBeGreaterThan(DEFAULT_LIMITS.maxMessageBytes);
     const raw = await connectAsync(broker!.url, { reconnectPeriod: 0 });
     const topic = topicFor(community!.config.communityId, 'round', 'h1', 'sharing-round');
     let heard = 0;
     const stop = nodes[1]!.on('round', (envelope) => {
-      if (envelope.from === 'h1' && envelope.body.name === 'sharing-round' && ++heard === 2) for (const payload of [oversized, malformed]) void raw.publishAsync(topic, payload, { qos: 1 });
+      if (envelope.from === 'h1' && envelope.body.name === 'sharing-round' && ++heard === 2) for (const payload of [oversized, malformed, outOfRange, notANumber]) void raw.publishAsync(topic, payload, { qos: 1 });
     });
     try {
       expectSame(await Promise.all(nodes.map((node, n) => clear(node, 'chance-3', errorDaysOf(n)))), reference);
@@ -198,11 +201,13 @@ describe('the community clearing with the community import chance family over MQ
     }
   });
 
-  it('names at most as many samples as a round message fits in the worst case, which the codec then sends', () => {
-    expect(wireSampleCount(24, 4, 20)).toBe(11);
+  it('names the evaluation\'s 20 samples at T = 24, and at most as many as a round message fits in the worst case, which the codec then sends', () => {
+    expect(wireSampleCount(24, 4, 20)).toBe(20);
     expect(wireSampleCount(24, 4, 10)).toBe(10);
-    expect(wireSampleCount(96, 4, 10)).toBe(2);
-    // The longest round the schemas allow at T = 24, N = 4: 64-character ids, every number 24 characters.
+    expect(wireSampleCount(24, 50, 20)).toBe(19);
+    expect(wireSampleCount(96, 4, 10)).toBe(6);
+    const most = wireSampleCount(24, 4, 1_000);
+    // The longest round the schemas allow at T = 24, N = 4: 64-character ids, every JSON number 24 characters.
     const identity = generateIdentity('p'.repeat(64));
     const codec = new MessageCodec(new Membership({ communityId: 'c'.repeat(64), members: [{ peerId: identity.peerId, publicKey: identity.publicKey }] }), systemClock, DEFAULT_LIMITS, roundSchemas);
     const longest = -1.2345678901234567e-300;
@@ -212,8 +217,8 @@ describe('the community clearing with the community import chance family over MQ
       participants: [0, 1, 2, 3].map((k) => `${k}`.repeat(64)),
       terms: { peakChargeEurPerKwDay: 1.2345678901234567e-300, chance: { epsilon: 1.2345678901234567e-300, radiusKw: 1.2345678901234567e-300 } },
       penaltyEurPerKw2: -longest,
-      scaledPrice: new Array<number>(24 * (1 + I)).fill(longest),
-      shareShiftKw: new Array<number>(24 * (1 + I)).fill(longest),
+      scaledPrice: encodeVector(new Array<number>(24 * (1 + I)).fill(longest)),
+      shareShiftKw: encodeVector(new Array<number>(24 * (1 + I)).fill(longest)),
       lipschitz: -longest,
       lipschitzScaledPrice: new Array<number>(4).fill(longest),
       sampleDaysMs: Array.from({ length: I }, (_, i) => dayOf(i)),
@@ -222,7 +227,8 @@ describe('the community clearing with the community import chance family over MQ
       converged: false,
     });
     const send = (I: number) => codec.seal(identity, 'round', { name: 'sharing-round', payload: worst(I) } as never, { lifetimeMs: HOUR_MS, middle: 'sharing-round' });
-    expect(send(wireSampleCount(24, 4, 20)).payload.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxMessageBytes);
-    expect(() => send(wireSampleCount(24, 4, 20) + 1)).toThrow(/refusing to send/);
+    expect(send(most).payload.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxMessageBytes);
+    // The bound's margin (ids, times and the envelope at their longest) costs at most one sample.
+    expect(() => send(most + 2)).toThrow(/refusing to send/);
   });
 });

@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { communityMandate, type Reservation } from '../../../src/market/clearing/community-trades.ts';
 import { marketNodeChannel, roundSchemas, type ClearingOptions, type RoundChannel } from '../../../src/market/clearing/rounds.ts';
 import { agreedTerms, runSharing, type SharingOutcome, type SharingSpec } from '../../../src/market/clearing/sharing-rounds.ts';
+import { encodeVector } from '../../../src/market/clearing/wire-vector.ts';
 import { coordinatorTerms, HouseholdAgent, sharingSettings, solveCommunityDistributed, type DistributedResult, type LocalSolver } from '../../../src/optimizer/community/index.ts';
 import { createOptimizer, type Optimizer } from '../../../src/optimizer/index.ts';
 import type { Plan, ProblemInput } from '../../../src/optimizer/types.ts';
@@ -245,7 +246,7 @@ describe.each(BROKERS)('the community sharing clearing over $name', ({ start }) 
     // h0 sorts first but is not a participant; h3 is a participant whose id comes after the leader's.
     const nodes = await gateways(start, ['h0', ...ids]);
     const [outsider, ...participants] = nodes;
-    const fake = (round: number) => ({ clearing: 'day-3', round, participants: ids, terms: agreedTerms(spec.terms), sampleDaysMs: [], lipschitzPriced: false, penaltyEurPerKw2: 1, scaledPrice: [9, 9, 9, 9, 9, 9], shareShiftKw: [5, 5, 5, 5, 5, 5], lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], done: round > 1, converged: true });
+    const fake = (round: number) => ({ clearing: 'day-3', round, participants: ids, terms: agreedTerms(spec.terms), sampleDaysMs: [], lipschitzPriced: false, penaltyEurPerKw2: 1, scaledPrice: encodeVector([9, 9, 9, 9, 9, 9]), shareShiftKw: encodeVector([5, 5, 5, 5, 5, 5]), lipschitz: 1, lipschitzScaledPrice: [0, 0, 0], done: round > 1, converged: true });
     let round = 0;
     const flood = setInterval(() => {
       round = (round % 3) + 1;
