@@ -261,7 +261,7 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       tickToSetpointMs.add(performance.now() - tickWallMs);
       // The shadow plans whole hours only (a start or a plan-now between two hours is not one).
       const hourMs = Math.round(atMs / HOUR_MS) * HOUR_MS;
-      if (noLoss && Math.abs(atMs - hourMs) <= SHADOW_HOUR_SLACK_MS) await noLoss.decide(hourMs, state);
+      if (noLoss && Math.abs(atMs - hourMs) <= SHADOW_HOUR_SLACK_MS) noLoss.decide(hourMs, state);
       watchdog.status(`plan ${active.status}${active.fallback ? ' (fallback)' : ''} at ${new Date(atMs).toISOString()}`);
       if (market) await market.tick(clock.nowMs());
     };

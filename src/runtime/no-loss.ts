@@ -71,6 +71,8 @@ export class NoLossSettlement {
   /** The day being accounted, hour by hour of the day (sparse until every hour came). */
   private day: { dayMs: number; hours: (AccountedHour | undefined)[] } = { dayMs: -1, hours: [] };
   private pending: Promise<void> = Promise.resolve();
+  /** The shadow's work in order, each hour's plan and then its measured hour: its solve runs on while the household's hour goes on. */
+  private shadowWork: Promise<void> = Promise.resolve();
 
   private readonly journal: Journal<SettlementRecord> | null;
   private closed = false;
@@ -139,20 +141,42 @@ export class NoLossSettlement {
 
   /** Waits for the settlements under way and closes the journal. */
   async close(): Promise<void> {
-    await this.pending;
+    await this.settled();
     this.journal?.close();
     this.closed = true;
   }
 
-  /** At a whole hour: the shadow plans it. */
-  async decide(hourStartMs: number, state: PlannerState): Promise<void> {
-    this.resume(hourStartMs);
-    await this.options.shadow.decide(hourStartMs, state);
-    this.save();
+  /**
+   * At a whole hour: the shadow plans it, off the household's control path. Its problem is built
+   * from this instant's forecast and state (lock-step time is held until it is); its solve runs on
+   * in the background, and the hour's measurement waits for it (observeHour).
+   */
+  decide(hourStartMs: number, state: PlannerState): void {
+    let built!: () => void;
+    void holdWhile(this.options.clock, new Promise<void>((resolve) => (built = resolve)));
+    this.shadowWork = this.shadowWork
+      .then(() => {
+        this.resume(hourStartMs);
+        const solving = this.options.shadow.decide(hourStartMs, state);
+        built();
+        return solving;
+      })
+      .then(() => this.save())
+      .catch((error: Error) => {
+        built();
+        this.options.log('error', `no-loss shadow: ${hourIso(hourStartMs)} not planned: ${error.message}`);
+      });
   }
 
-  /** A measured hour: the shadow steps on it; the day's last hour settles the day (in the background). */
+  /** A measured hour: the shadow steps on it once it planned it; the day's last hour settles the day (in the background). */
   observeHour(record: HourRecord): void {
+    // Held: on lock-step time the hour ends only once the shadow has planned and stepped it.
+    this.shadowWork = holdWhile(this.options.clock, this.shadowWork.then(() => this.account(record))).catch((error: Error) =>
+      this.options.log('error', `no-loss shadow: ${hourIso(record.hourStartMs)} not accounted: ${error.message}`),
+    );
+  }
+
+  private account(record: HourRecord): void {
     this.resume(record.hourStartMs);
     const shadow = this.options.shadow.observeHour(record);
     const dayMs = record.hourStartMs - (record.hourStartMs % DAY_MS);
@@ -173,9 +197,9 @@ export class NoLossSettlement {
     this.pending = holdWhile(this.options.clock, this.pending.then(() => this.settle(report))).catch((error: Error) => this.options.log('error', `no-loss settlement: ${isoDay(dayMs)} failed: ${error.message}`));
   }
 
-  /** Resolves when the settlements under way are done. */
+  /** Resolves when the shadow's hours and the settlements under way are done. */
   settled(): Promise<void> {
-    return this.pending;
+    return this.shadowWork.then(() => this.pending);
   }
 
   private report(dayMs: number, hours: readonly AccountedHour[]): DayReport {
