@@ -397,11 +397,16 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
  * reaches into tomorrow.
  */
 function plannedPeakTodayKw(plan: ActivePlan['plan'], atMs: number, dayEndMs: number): number {
+  // P2P energy bought crosses the meter too: the plan's meter import is its grid exchange plus its
+  // trades, what its billed peak covers (model.ts, peakMeter). Grid import alone would hold the
+  // battery back from storing energy the household bought from a neighbour.
+  const tradesKw = Object.values(plan.tradesKw);
   let peakKw = 0;
   let stepStartMs = plan.startMs;
   for (let k = 0; k < plan.stepHours.length && stepStartMs < dayEndMs; k++) {
     const stepEndMs = stepStartMs + plan.stepHours[k]! * HOUR_MS;
-    if (stepEndMs > atMs) peakKw = Math.max(peakKw, plan.gridImportKw[k]!);
+    const meterKw = tradesKw.length === 0 ? plan.gridImportKw[k]! : plan.gridImportKw[k]! - plan.gridExportKw[k]! + tradesKw.reduce((sum, kw) => sum + kw[k]!, 0);
+    if (stepEndMs > atMs) peakKw = Math.max(peakKw, meterKw);
     stepStartMs = stepEndMs;
   }
   return peakKw;

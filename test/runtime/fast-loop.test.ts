@@ -101,6 +101,36 @@ describe('the fast loop following a solved plan', () => {
     expect(after.at(-1)!.measurement.gridKw!).toBeLessThan(plannedKw + 0.1);
   });
 
+  it('lets the battery store the P2P energy the plan bought: the peak guard counts it on the meter, where it arrives', async () => {
+    const r = await rig({ startIso: '2016-06-22T02:00:00Z', config: { control: { batteryWearEurPerKw2h: 0.02, stepMinutes: 30 } } });
+    // A neighbour's 2 kW, committed for the next three hours above the feed-in price and below the tariff: the plan stores what the house does not use.
+    const boughtKw = 2;
+    r.active = await r.solve({
+      steps: 6,
+      errorKw: 0.2,
+      adjust: (input) => {
+        input.tariff.peakEurPerKw = 0.5;
+        input.tariff.sellEurPerKwh = new Array<number>(6).fill(0);
+        input.peers = [{ peerId: 'gw-neighbour', priceEurPerKwh: new Array<number>(6).fill(0.15), maxKw: boughtKw, committedKw: new Array<number>(6).fill(boughtKw) }];
+      },
+    });
+    const { plan, netLoadForecastKw } = r.active;
+    expect(plan.tradesKw['gw-neighbour']![0]).toBeCloseTo(boughtKw, 9);
+    expect(plan.chargeKw[0]!).toBeGreaterThan(1);
+    expect(Math.max(...plan.gridImportKw)).toBeLessThan(0.5);
+    const inStep0 = (await r.run(r.clock.nowMs() + 10 * MIN_MS)).filter((s) => stepIndex(s) === 0);
+    expect(inStep0.length).toBeGreaterThan(6);
+    for (const s of inStep0) {
+      const rule = plan.dischargeKw[0]! - plan.chargeKw[0]! + plan.decisionRule[0]! * (s.measurement.netLoadKw! - netLoadForecastKw[0]!);
+      // Guarding the grid import alone would have turned the charge into a discharge.
+      expect(s.measurement.netLoadKw! - Math.max(...plan.gridImportKw)).toBeGreaterThan(rule + 1);
+      expect(s.setpoint!.requestedKw).toBeCloseTo(rule, 6);
+    }
+    // The meter shows what the plan expects of it: the energy bought, less what goes on to the grid.
+    expect(inStep0.at(-1)!.measurement.gridKw!).toBeCloseTo(plan.gridImportKw[0]! - plan.gridExportKw[0]! + boughtKw, 1);
+    expect(inStep0.at(-1)!.measurement.gridKw!).toBeGreaterThan(1);
+  });
+
   it('once an hour of the day has metered more than the plan’s peak, guards that billed peak instead of spending the battery on one already paid', async () => {
     // The plant starts at 5.0 kWh and the guard band starts there: the battery cannot discharge, so a cloud's import goes to the meter.
     const r = await rig({ startIso: '2016-06-22T10:00:00Z', config: { battery: { minEnergyKwh: 4.8 }, control: { batteryWearEurPerKw2h: 0.2, stepMinutes: 30, fastPeriodS: 60 } } });
