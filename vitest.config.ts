@@ -87,6 +87,10 @@ class LongestFirst extends BaseSequencer {
 
 export default defineConfig({
   test: {
+    // As `npm test` passes them: the projects below did not take the command line's hookTimeout
+    // (a beforeAll that solves two evaluation fleets timed out at vitest's default 10 s under load).
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     sequence: { sequencer: LongestFirst },
     projects: [
       { extends: true, test: { name: 'community', include: COMMUNITY, maxWorkers: 2, sequence: { groupOrder: 0 } } },
