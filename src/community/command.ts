@@ -32,6 +32,8 @@ const usage = `usage: prosumer-edge community [options]
   --no-live-guard the gateways do not exchange their imports every fast period: each battery guards its own
                   meter only (market.communityGuard: false; the live community guard is on by default;
                   docs/community-coordination.md)
+  --samples I     forecast-error trajectories per solve (control.samples, default 20): fewer solve faster,
+                  on a weaker distributional-robustness sample (the evaluation's --samples)
   --ces           add the cloud energy storage operator (prosumer-edge ces-agent, 100 kWh / 50 kW): it
                   rents capacity to the households each day; the report shows the rental market
                   (lock-step time only; docs/ces.md §5)
@@ -45,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         days: { type: 'string' }, start: { type: 'string' }, speed: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' },
-        'community-chance': { type: 'string' }, 'no-live-guard': { type: 'boolean' }, all: { type: 'boolean' }, json: { type: 'boolean' }, ces: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'community-chance': { type: 'string' }, 'no-live-guard': { type: 'boolean' }, samples: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' }, ces: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -83,6 +85,11 @@ export async function run(args: string[]): Promise<number> {
     options.communityImportEpsilon = epsilon;
   }
   if (values['no-live-guard']) options.liveGuard = false;
+  if (values.samples !== undefined) {
+    const samples = Number(values.samples);
+    if (!Number.isInteger(samples) || samples < 1 || samples > 1000) return usageError(`--samples: expected an integer from 1 to 1000, got "${values.samples}"`);
+    options.samples = samples;
+  }
   if (values.ces) {
     if (options.speed !== undefined) return usageError('--ces runs on lock-step time: drop --speed');
     options.ces = true;

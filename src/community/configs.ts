@@ -37,6 +37,8 @@ export interface RunLayoutOptions {
   communityImportChance?: { epsilon: number };
   /** The live community guard (`market.communityGuard`; `--no-live-guard` turns it off). */
   liveGuard: boolean;
+  /** Forecast-error trajectories per solve (`control.samples`, `--samples`); absent: the configuration's default. */
+  samples?: number;
 }
 
 export interface GatewayFiles {
@@ -85,7 +87,7 @@ const lockstepControl = { fastPeriodS: 300, stepMinutes, revertTimeoutS: 3_000, 
 
 export function writeRunLayout(options: RunLayoutOptions): { membersFile: string; gateways: GatewayFiles[]; ces?: GatewayFiles } {
   const dataDir = resolve(options.dataDir);
-  const control = controlFor(options.speed);
+  const control = { ...controlFor(options.speed), ...(options.samples !== undefined ? { samples: options.samples } : {}) };
   mkdirSync(options.runDir, { recursive: true });
   const gateways = options.households.map(({ household }) => {
     const dir = join(options.runDir, household);

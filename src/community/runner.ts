@@ -82,6 +82,8 @@ export interface CommunityOptions {
   communityImportEpsilon?: number;
   /** The live community guard (market.communityGuard); default on. */
   liveGuard?: boolean;
+  /** Forecast-error trajectories per solve (control.samples); default the configuration's (20). */
+  samples?: number;
 }
 
 export interface GatewayOutcome {
@@ -107,6 +109,8 @@ export interface CommunitySummary {
   communityImportEpsilon: number | null;
   /** Whether the gateways ran the live community guard. */
   liveGuard: boolean;
+  /** Forecast-error trajectories per solve, when set (`--samples`); null: the configuration's default. */
+  samples: number | null;
   /** Simulated period: the warm-up hours, then the days from the first to the last test day run. */
   startIso: string;
   endIso: string;
@@ -166,6 +170,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
         ...(options.ces ? { ces: { days: days.map(isoDay), endIso: new Date(endMs).toISOString() } } : {}),
         ...(options.communityImportEpsilon !== undefined ? { communityImportChance: { epsilon: options.communityImportEpsilon } } : {}),
         liveGuard: options.liveGuard !== false,
+        ...(options.samples !== undefined ? { samples: options.samples } : {}),
       });
       const barrier = speed === 'lockstep' ? new LockstepBarrier(startMs, endMs) : null;
       let advancedAt = { ms: startMs, wallMs: Date.now() };
@@ -210,6 +215,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
     speed,
     communityImportEpsilon: options.communityImportEpsilon ?? null,
     liveGuard: options.liveGuard !== false,
+    samples: options.samples ?? null,
     startIso: new Date(startMs).toISOString(),
     endIso: new Date(endMs).toISOString(),
     requestedDays: days.map(isoDay),

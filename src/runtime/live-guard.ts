@@ -8,7 +8,8 @@
  *   period of one, as on a real clock, reports for it) and only while a community clearing's anchor
  *   is in force; another iteration at the same instant gets that instant's decision, one between
  *   two instants none.
- * - The wait: every member that is online and did not miss the last wait, at most `timeoutMs`. A
+ * - The wait: every member of the clearing in force (every member, when this gateway does not know
+ *   them: after a restart) that is online and did not miss the last wait, at most `timeoutMs`. A
  *   member that misses it is not waited for until it reports again, so a silent member costs one
  *   timeout, not one per period.
  * - One report is kept per member (its newest): a flood replaces, never grows. A report counts at
@@ -63,6 +64,8 @@ export interface LiveGuardOptions {
   clock: Clock;
   /** The community clearing's anchor in force at an instant, if any. */
   anchor: (atMs: number) => CommunityAnchor | undefined;
+  /** Who took part in that clearing, if known: only they plan against the anchor and report (not a CES). */
+  participants: (atMs: number) => readonly string[] | undefined;
   /** Aborted when the market loop closes: a wait under way ends. */
   signal: AbortSignal;
   log: RuntimeLog;
@@ -116,7 +119,8 @@ export class LiveGuardLink {
     const report: GuardReport = { ...own, atMs, closedHour: this.closedHour, planned: { slotStartsMs: today.map((s) => anchor.slotStartsMs[s]!), netKw: today.map((s) => anchor.netTargetKw[s]!) } };
     node.publish('round', { name: LIVE_ROUND, payload: report }).catch(() => undefined);
     const offline = new Set(node.peers().filter((p) => !p.online).map((p) => p.peerId));
-    const awaited = this.others.filter((m) => !offline.has(m) && !this.missed.has(m));
+    const cleared = this.options.participants(atMs);
+    const awaited = this.others.filter((m) => !offline.has(m) && !this.missed.has(m) && (cleared === undefined || cleared.includes(m)));
     const reported = () => awaited.filter((m) => this.reports.get(m)?.atMs === atMs);
     await holdWhile(clock, this.until(() => reported().length === awaited.length));
     const heard = new Set(reported());

@@ -197,6 +197,8 @@ class GatewayMarketLoop implements MarketLoop {
   private readonly windows = new Map<number, (number | null)[] | null>();
   /** The community clearings this gateway joined, by start, with the anchor once known (null: failed). */
   private readonly communityClearings = new Map<number, CommunityAnchor | null>();
+  /** Who took part in the community clearings that succeeded since this start (not journaled: after a restart, every member). */
+  private readonly clearingParticipants = new Map<number, readonly string[]>();
   /** Between two community clearings (`market.reclearEveryHours`; a day: day-ahead only). */
   private readonly reclearMs: number;
   private offered: HouseholdProblem | null = null;
@@ -270,6 +272,7 @@ class GatewayMarketLoop implements MarketLoop {
         timeoutMs: this.timing.liveGuardTimeoutMs,
         clock: this.options.clock,
         anchor: (atMs) => this.anchorInForce(atMs),
+        participants: (atMs) => this.clearingParticipants.get(this.clearingInForce(atMs)?.[0] ?? NaN),
         signal: this.abort.signal,
         log,
       });
@@ -338,20 +341,25 @@ class GatewayMarketLoop implements MarketLoop {
     return anchor ? anchoredCoupling(anchor, input, slotStartsMs) : undefined;
   }
 
+  private anchorInForce(nowMs: number): CommunityAnchor | undefined {
+    return this.clearingInForce(nowMs)?.[1];
+  }
+
   /**
-   * The anchor of today's latest clearing that succeeded (a failed or running re-clearing leaves
+   * The start and anchor of today's latest clearing that succeeded (a failed or running re-clearing leaves
    * the one before in force); before today's first clearing has ended (the midnight solve, the
    * solves during it) yesterday's latest, whose uncovered slots carry no price; none on a day whose
    * clearings all failed (that day trades by auction).
    */
-  private anchorInForce(nowMs: number): CommunityAnchor | undefined {
+  private clearingInForce(nowMs: number): [startMs: number, anchor: CommunityAnchor] | undefined {
     const dayStartMs = dayStartOf(nowMs);
     const decided = (fromMs: number, toMs: number) =>
       [...this.communityClearings].filter(([startMs]) => startMs >= fromMs && startMs <= toMs && this.current?.clearing !== communityIdOf(startMs)).sort(([a], [b]) => a - b);
     const today = decided(dayStartMs, nowMs);
-    const latest = (clearings: [number, CommunityAnchor | null][]) => clearings.map(([, anchor]) => anchor).filter((a) => a !== null).pop();
+    const latest = (clearings: [number, CommunityAnchor | null][]) => clearings.filter((c): c is [number, CommunityAnchor] => c[1] !== null).pop();
     return latest(today.length > 0 ? today : decided(dayStartMs - DAY_MS, dayStartMs - 1));
   }
+
 
   settled(): Promise<void> {
     return this.running ?? Promise.resolve();
@@ -559,6 +567,7 @@ class GatewayMarketLoop implements MarketLoop {
       // Alone at the end (everyone else dropped), the "clearing" is this household's own plan: no coordination to anchor to.
       if (outcome.participants.length < 2) throw new Error('every other gateway was dropped from it');
       const { plan } = outcome;
+      this.clearingParticipants.set(startMs, outcome.participants);
       anchor = { slotStartsMs, priceEurPerKwh: outcome.couplingPriceEurPerKwh, netTargetKw: plan.gridImportKw.map((g, t) => g - plan.gridExportKw[t]!) };
       log('info', `market: ${what} among ${outcome.participants.join(', ')} (leader ${outcome.leader}${outcome.sampleCount > 0 ? `, community chance family on ${outcome.sampleCount} joint samples` : ''}): ${outcome.rounds} rounds, ${outcome.converged ? 'converged' : 'not converged'}; own peak import ${Math.max(0, ...anchor.netTargetKw).toFixed(2)} kW`);
       if (reservation && startMs === dayStartMs) await this.commitCommunityTrades(node, what, outcome.trades, slotStartsMs[0]!, anchor.netTargetKw, reservation);
@@ -667,6 +676,7 @@ class GatewayMarketLoop implements MarketLoop {
     for (const clearing of this.statuses.keys()) if (!this.isAround(clearing, nowMs)) this.statuses.delete(clearing);
     for (const windowStartMs of this.windows.keys()) if (windowStartMs < nowMs - HISTORY_MS) this.windows.delete(windowStartMs);
     for (const startMs of this.communityClearings.keys()) if (startMs < nowMs - HISTORY_MS) this.communityClearings.delete(startMs);
+    for (const startMs of this.clearingParticipants.keys()) if (!this.communityClearings.has(startMs)) this.clearingParticipants.delete(startMs);
   }
 
   /** The market's price of the slot (what the seller gets), if its window cleared it. */

@@ -5,7 +5,8 @@
  * the bookings are in both parties' rental ledgers with opposite signs, the account energy and the
  * P2P energy the CES sells are committed as trades in both parties' market ledgers (the P2P trades
  * counted in the buyers' hour records at their price), and the CES's battery, metered, did what its
- * schedule said.
+ * schedule said. The gateways solve with 5 error samples instead of 20: the test checks the
+ * rental's mechanics, not its figures.
  */
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ import { openRuntimeStore } from '../../src/storage/store.ts';
 
 describe('the community run with a CES (end to end)', () => {
   it('clears, books and commits the rental with the gateways on lock-step time; the ledgers mirror each other and the CES battery meters its schedule', async () => {
-    const summary = await runCommunity({ days: 1, ces: true, outDir: mkdtempSync(join(tmpdir(), 'community-ces-')), progress: { write: () => undefined } });
+    const summary = await runCommunity({ days: 1, ces: true, samples: 5, outDir: mkdtempSync(join(tmpdir(), 'community-ces-')), progress: { write: () => undefined } });
     expect(summary.gateways.map((g) => g.status)).toEqual(householdIds.map(() => 'ok'));
     expect(summary.ces?.outcome.status, summary.ces?.outcome.stderrTail).toBe('ok');
     const market = summary.ces!.market!;
@@ -76,5 +77,8 @@ describe('the community run with a CES (end to end)', () => {
       }
     }
     expect(boughtEur).toBeCloseTo(market.p2pEur, 9);
+
+    // The CES takes no part in the community clearing: the live guard never waits for its imports.
+    for (const household of householdIds) expect(readFileSync(join(summary.runDir, household, 'gateway.log'), 'utf8')).not.toMatch(/live guard: no report .* from .*\bces\b/);
   }, 600_000);
 });

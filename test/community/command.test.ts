@@ -15,7 +15,7 @@ describe('prosumer-edge community (options)', () => {
   it('lists its options with --help and exits 0', () => {
     const result = community('--help');
     expect(result.status).toBe(0);
-    for (const option of ['--all', '--days N', '--start DAY', '--speed S', '--out DIR', '--data DIR', '--community-chance EPS', '--json']) expect(result.stdout).toContain(option);
+    for (const option of ['--all', '--days N', '--start DAY', '--speed S', '--out DIR', '--data DIR', '--community-chance EPS', '--samples I', '--json']) expect(result.stdout).toContain(option);
     expect(result.stdout).toContain('no option: the 7 test days from 2016-11-01');
   });
 
@@ -27,6 +27,8 @@ describe('prosumer-edge community (options)', () => {
       [['--colour'], /Unknown option '--colour'/],
       [['--all', '--days', '3'], /--all runs every test day: drop --days \/ --start/],
       [['--community-chance', '1'], /--community-chance: expected ε with 0 < ε < 1, got "1"/],
+      [['--samples', '2.5'], /--samples: expected an integer from 1 to 1000, got "2.5"/],
+      [['--samples', '0'], /--samples: expected an integer from 1 to 1000, got "0"/],
     ] as const) {
       const result = community(...args);
       expect(result.status, args.join(' ')).toBe(2);
@@ -49,6 +51,12 @@ describe('the community run layout', () => {
     for (const g of withChance.gateways) expect(loadGatewayConfig(g.configFile).market?.communityImportChance).toEqual({ epsilon: 0.05 });
     const without = writeRunLayout({ ...common, runDir: mkdtempSync(join(tmpdir(), 'community-layout-')) });
     for (const g of without.gateways) expect(loadGatewayConfig(g.configFile).market?.communityImportChance).toBeUndefined();
+  });
+
+  it('gives every gateway the error samples per solve of --samples, else the configuration’s default', () => {
+    const layout = (samples?: number) => writeRunLayout({ runDir: mkdtempSync(join(tmpdir(), 'community-layout-')), dataDir: communityDataDir, households: [{ household: 'residential1', maxDelayHours: 6 }, { household: 'residential2', maxDelayHours: 6 }], brokerUrl: 'mqtt://127.0.0.1:1883', startIso: '2016-10-31T23:00:00.000Z', speed: 'lockstep', hours: 25, liveGuard: true, ...(samples !== undefined ? { samples } : {}) });
+    for (const g of layout(6).gateways) expect(loadGatewayConfig(g.configFile).control.samples).toBe(6);
+    for (const g of layout().gateways) expect(loadGatewayConfig(g.configFile).control.samples).toBe(20);
   });
 
   it('gives every gateway the live community guard unless --no-live-guard, and lists each member’s connection for it', () => {
