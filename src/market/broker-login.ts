@@ -8,7 +8,7 @@
 import { randomBytes, verify } from 'node:crypto';
 import type { Membership } from './community.ts';
 import { signBytes, type Identity } from './identity.ts';
-import { PROTOCOL_ROOT, parseTopic } from './topics.ts';
+import { PROTOCOL_ROOT, earlierPresenceFilters, parseTopic } from './topics.ts';
 
 /** How far a login token's time may be from the broker's (clock skew plus connection time). */
 const LOGIN_WINDOW_MS = 5 * 60_000;
@@ -52,9 +52,9 @@ export class CommunityBrokerRules {
     return place !== undefined && place.communityId === this.membership.communityId && place.from === username;
   }
 
-  /** Only within this community's tree. */
+  /** Only within this community's tree, and its presence on the earlier roots (to name members not yet updated). */
   maySubscribe(topic: string): boolean {
     const root = `${PROTOCOL_ROOT}/${this.membership.communityId}`;
-    return topic.startsWith(`${root}/`);
+    return topic.startsWith(`${root}/`) || earlierPresenceFilters(this.membership.communityId).includes(topic);
   }
 }

@@ -21,7 +21,7 @@ import {
 import { PresenceTracker, type PeerPresence } from './presence.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ReplayGuard } from './replay-guard.ts';
-import { communityFilter, parseTopic, type MessageKind } from './topics.ts';
+import { PROTOCOL_ROOT, communityFilter, earlierPresenceFilters, parseEarlierPresence, parseTopic, type MessageKind } from './topics.ts';
 import { Waiters } from './waiters.ts';
 
 export interface MarketTiming {
@@ -200,6 +200,8 @@ export class MarketNode {
   private readonly clientId: string;
   private timer: NodeJS.Timeout | undefined;
   private presenceTimer: NodeJS.Timeout | undefined;
+  /** Members named for running an earlier protocol (at most the membership). */
+  private readonly earlierVersionNamed = new Set<string>();
   private session = '';
   private stopped = false;
   private readonly handlers = new Map<MessageKind, Set<Handler<MessageKind>>>();
@@ -335,7 +337,7 @@ export class MarketNode {
     if (client?.connected) {
       // Unsubscribing first stops the broker sending us messages we would have to acknowledge
       // on a closing connection.
-      await client.unsubscribeAsync(communityFilter(this.membership.communityId)).catch(() => undefined);
+      await client.unsubscribeAsync([communityFilter(this.membership.communityId), ...earlierPresenceFilters(this.membership.communityId)]).catch(() => undefined);
       await this.send('presence', { status: 'offline', session: this.session, seq: this.nextPresenceSeq() }, { lifetimeMs: this.onlineLifetimeMs, retain: true }).catch(() => undefined);
       await client.endAsync().catch(() => undefined);
     } else {
@@ -551,6 +553,8 @@ export class MarketNode {
   private async onConnected(): Promise<void> {
     const client = this.client!;
     await client.subscribeAsync(communityFilter(this.membership.communityId), this.mqttVersion === 5 ? { qos: 1, nl: true } : { qos: 1 });
+    // Optional: a broker whose ACL predates pe/v2 may refuse it, and the gateway works without it.
+    await client.subscribeAsync(earlierPresenceFilters(this.membership.communityId), { qos: 0 }).catch(() => undefined);
     await this.announceOnline();
   }
 
@@ -651,6 +655,8 @@ export class MarketNode {
   private receive(topic: string, payload: Buffer, delivery: Delivery): void {
     // Empty: a retained message being cleared. Stopped: the journals are closed.
     if (payload.length === 0 || this.stopped) return;
+    const earlier = parseEarlierPresence(topic);
+    if (earlier !== undefined) return this.noteEarlierVersion(earlier.root, earlier.from, payload);
     // A member's flood is dropped on its topic alone, before its JSON is even parsed: past the
     // sender's budget, every message costs the gateway next to nothing.
     const claimed = parseTopic(topic)?.from;
@@ -767,6 +773,26 @@ export class MarketNode {
   /** Open offers and those addressed to this gateway; offers directed at others are not ours to book. */
   private keepsOffer(envelope: Envelope<'offer'>): boolean {
     return envelope.body.to === undefined || envelope.body.to === this.peerId;
+  }
+
+  /**
+   * A member announcing itself online on an earlier protocol root runs a version this one cannot
+   * trade with: named once per member, so whoever looks at this gateway's log knows which gateway
+   * to update. Not verified (the earlier protocol is not spoken here): it is a log line, at most
+   * one per member, and changes nothing else.
+   */
+  private noteEarlierVersion(root: string, from: string, payload: Buffer): void {
+    if (from === this.peerId || this.membership.keyOf(from) === undefined || this.earlierVersionNamed.has(from) || payload.length > this.limits.maxMessageBytes) return;
+    let presence: { from?: unknown; expiresMs?: unknown; body?: { status?: unknown } };
+    try {
+      presence = JSON.parse(payload.toString('utf8')) as typeof presence;
+    } catch {
+      return;
+    }
+    // A retained "offline" (or an expired "online") is what an updated member left behind there.
+    if (presence?.from !== from || presence.body?.status !== 'online' || !(typeof presence.expiresMs === 'number' && presence.expiresMs > this.clock.nowMs())) return;
+    this.earlierVersionNamed.add(from);
+    this.log('warn', `${this.peerId}: member ${from} runs an earlier, incompatible protocol (it is online on ${root}, this gateway speaks ${PROTOCOL_ROOT}): the two cannot trade or clear together until ${from} is updated`);
   }
 
   private reject(rejection: Omit<Rejection, 'atMs'>): void {

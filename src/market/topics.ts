@@ -1,16 +1,20 @@
 /**
- * The topic tree, versioned by its root so a future incompatible protocol (pe/v2) can run on
- * the same broker beside this one. Every topic ends with the sending peer's id, which must
- * equal the envelope's `from`: a broker ACL can then restrict each gateway to publishing under
- * its own id (docs/market.md).
+ * The topic tree, versioned by its root so an incompatible protocol runs on the same broker beside
+ * an earlier one. Every topic ends with the sending peer's id, which must equal the envelope's
+ * `from`: a broker ACL can then restrict each gateway to publishing under its own id (docs/market.md).
  *
- *   pe/v1/<community>/presence/<peer>            retained; the last will sets it offline
- *   pe/v1/<community>/offer/<slotStartMs>/<peer> a seller's offer for one slot (expiring)
- *   pe/v1/<community>/accept/<peer>              a buyer's acceptance (re-sent until decided)
- *   pe/v1/<community>/confirm/<peer>             a seller's decision: committed or aborted
- *   pe/v1/<community>/round/<name>/<peer>        clearing rounds; the body is the clearing layer's
+ *   pe/v2/<community>/presence/<peer>            retained; the last will sets it offline
+ *   pe/v2/<community>/offer/<slotStartMs>/<peer> a seller's offer for one slot (expiring)
+ *   pe/v2/<community>/accept/<peer>              a buyer's acceptance (re-sent until decided)
+ *   pe/v2/<community>/confirm/<peer>             a seller's decision: committed or aborted
+ *   pe/v2/<community>/round/<name>/<peer>        clearing rounds; the body is the clearing layer's
+ *
+ * pe/v2: the sharing clearing's long vectors travel as base64 doubles (clearing/wire-vector.ts).
  */
-export const PROTOCOL_ROOT = 'pe/v1';
+export const PROTOCOL_ROOT = 'pe/v2';
+
+/** Earlier, incompatible roots: a member still announcing itself on one cannot trade with this version, and is named. */
+const EARLIER_ROOTS = ['pe/v1'];
 
 export const MESSAGE_KINDS = ['presence', 'offer', 'accept', 'confirm', 'round'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
@@ -49,4 +53,17 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   if (communityId === undefined || kind === undefined || rest.length !== MIDDLE_LEVELS[kind] + 1) return undefined;
   const from = rest[rest.length - 1]!;
   return MIDDLE_LEVELS[kind] === 1 ? { communityId, kind, middle: rest[0]!, from } : { communityId, kind, from };
+}
+
+/** The presence topics of the earlier roots, whose members a gateway listens for to name them. */
+export function earlierPresenceFilters(communityId: string): string[] {
+  return EARLIER_ROOTS.map((root) => `${root}/${communityId}/presence/+`);
+}
+
+/** The root and the peer of a presence on an earlier root, if the topic is one. */
+export function parseEarlierPresence(topic: string): { root: string; from: string } | undefined {
+  const root = EARLIER_ROOTS.find((r) => topic.startsWith(`${r}/`));
+  if (root === undefined) return undefined;
+  const [, kind, from, ...rest] = topic.slice(root.length + 1).split('/');
+  return kind === 'presence' && from !== undefined && from !== '' && rest.length === 0 ? { root, from } : undefined;
 }

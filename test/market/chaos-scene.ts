@@ -5,7 +5,7 @@
  */
 import { connectAsync, type MqttClient } from 'mqtt';
 import { expect } from 'vitest';
-import { Ledger, type ClearedTrade, type MarketNode } from '../../src/market/index.ts';
+import { Ledger, PROTOCOL_ROOT, type ClearedTrade, type MarketNode } from '../../src/market/index.ts';
 import { auditLedgers } from './day-fixture.ts';
 import { TestCommunity, eventually, type TestBroker } from './fixtures.ts';
 import type { PeerProcess } from './peer-process-handle.ts';
@@ -38,7 +38,7 @@ export class ChaosScene {
     const client = await connectAsync(this.broker!.url, { protocolVersion: 4, reconnectPeriod: 100 });
     this.rawClients.push(client);
     client.on('message', (topic, payload) => onMessage(topic, Buffer.from(payload)));
-    await client.subscribeAsync(`pe/v1/${this.community!.config.communityId}/#`, { qos: 1 });
+    await client.subscribeAsync(`${PROTOCOL_ROOT}/${this.community!.config.communityId}/#`, { qos: 1 });
     return client;
   }
 

@@ -11,6 +11,7 @@ import { connectAsync } from 'mqtt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Membership } from '../../src/market/community.ts';
 import { DEFAULT_LIMITS, MessageCodec } from '../../src/market/messages.ts';
+import { PROTOCOL_ROOT } from '../../src/market/topics.ts';
 import { systemClock } from '../../src/time/clock.ts';
 import { floodOneGateway, publishLines } from '../../src/bench/market.ts';
 import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
@@ -48,7 +49,7 @@ describe.each(BROKERS)('one member floods the community over $name', ({ start })
     const spy = await connectAsync(broker.url, { reconnectPeriod: 0 });
     let answers = 0;
     spy.on('message', () => answers++);
-    await spy.subscribeAsync(`pe/v1/${community.config.communityId}/confirm/alice`, { qos: 1 });
+    await spy.subscribeAsync(`${PROTOCOL_ROOT}/${community.config.communityId}/confirm/alice`, { qos: 1 });
     try {
       // In batches a broker queues whole (Mosquitto keeps at most 1 000 messages queued per client).
       for (let k = 0; k < accepts.length; k += 500) {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BROKERS, TestCommunity, eventually, type TestBroker } from './fixtures.ts';
 import { Membership } from '../../src/market/community.ts';
 import { DEFAULT_LIMITS, MessageCodec } from '../../src/market/messages.ts';
+import { PROTOCOL_ROOT } from '../../src/market/topics.ts';
 import { systemClock } from '../../src/time/clock.ts';
 import { expectRejected, hostileMessages, offerBody } from './hostile-messages.ts';
 
@@ -29,7 +30,7 @@ describe.each(BROKERS)('the market protocol over $name', ({ start }) => {
   async function capture(client: MqttClient): Promise<{ topic: string; payload: Buffer }[]> {
     const captured: { topic: string; payload: Buffer }[] = [];
     client.on('message', (topic, payload) => captured.push({ topic, payload: Buffer.from(payload) }));
-    await client.subscribeAsync(`pe/v1/${community.config.communityId}/#`, { qos: 1 });
+    await client.subscribeAsync(`${PROTOCOL_ROOT}/${community.config.communityId}/#`, { qos: 1 });
     return captured;
   }
 
@@ -49,6 +50,32 @@ describe.each(BROKERS)('the market protocol over $name', ({ start }) => {
     expect(bob.openOffers()).toEqual([]);
     expect(heardByAlice).toEqual([]);
     expect(Object.values(bob.rejections).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('names a member still online on the earlier protocol root (it cannot trade with this one), once; an offline presence left there is not news', async () => {
+    broker = await start();
+    community = new TestCommunity(['alice', 'bob', 'carol']);
+    const codec = new MessageCodec(new Membership(community.config), systemClock, DEFAULT_LIMITS);
+    const client = await rawClient();
+    // What a gateway of the earlier version leaves on the broker: the same envelope on pe/v1.
+    const earlier = (peerId: string, status: 'online' | 'offline') => {
+      const sealed = codec.seal(community.identity(peerId), 'presence', { status, session: `s-${peerId}`, seq: 1 }, { lifetimeMs: 90_000 });
+      return client.publishAsync(`pe/v1/${community.config.communityId}/presence/${peerId}`, sealed.payload, { qos: 1, retain: true });
+    };
+    try {
+      await earlier('bob', 'online');
+      await earlier('carol', 'offline');
+      const alice = await community.startNode('alice', broker.url);
+      await eventually(() => community.logLines.some((l) => l.includes('member bob runs an earlier')), 'alice names bob');
+      await earlier('bob', 'online');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(community.logLines.filter((l) => /runs an earlier, incompatible protocol/.test(l))).toEqual([
+        `warn alice: member bob runs an earlier, incompatible protocol (it is online on pe/v1, this gateway speaks ${PROTOCOL_ROOT}): the two cannot trade or clear together until bob is updated`,
+      ]);
+      expect(alice.isOnline('bob')).toBe(false);
+    } finally {
+      for (const peerId of ['bob', 'carol']) await client.publishAsync(`pe/v1/${community.config.communityId}/presence/${peerId}`, '', { qos: 1, retain: true });
+    }
   });
 
   it('counts presence heard both retained and live as a duplicate, not a replay, at start and after a restart', async () => {

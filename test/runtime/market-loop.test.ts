@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
 import type { GatewayConfig } from '../../src/config/gateway-config.ts';
-import { Ledger, generateIdentity, saveIdentity, startEmbeddedBroker, topicFor } from '../../src/market/index.ts';
+import { Ledger, PROTOCOL_ROOT, generateIdentity, saveIdentity, startEmbeddedBroker, topicFor } from '../../src/market/index.ts';
 import { createOptimizer, type Optimizer, type ProblemInput } from '../../src/optimizer/index.ts';
 import { pvKw, syntheticInput } from '../../src/optimizer/synthetic.ts';
 import { createMarketLoop, embeddedMarketBroker, type MarketLoop, type MarketLoopTiming } from '../../src/runtime/market-loop.ts';
@@ -227,7 +227,7 @@ async function observe(brokerUrl: string, communityId: string): Promise<{ heard:
   client.on('message', (_topic, payload) => {
     if (payload.length > 0) heard.push(JSON.parse(payload.toString()) as (typeof heard)[number]);
   });
-  await client.subscribeAsync(`pe/v1/${communityId}/#`, { qos: 1 });
+  await client.subscribeAsync(`${PROTOCOL_ROOT}/${communityId}/#`, { qos: 1 });
   return { heard, client };
 }
 
