@@ -39,6 +39,8 @@ export interface RunLayoutOptions {
   liveGuard: boolean;
   /** Forecast-error trajectories per solve (`control.samples`, `--samples`); absent: the configuration's default. */
   samples?: number;
+  /** The evaluation's split: the gateways fit and sample only before it (`forecast.freezeIso`); absent: they learn from every hour. */
+  freezeIso?: string;
 }
 
 export interface GatewayFiles {
@@ -124,7 +126,7 @@ export function writeRunLayout(options: RunLayoutOptions): { membersFile: string
         shiftable: [{ relay: 'dishwasher', maxDelayHours: setup.maxDelayHours, demand: { source: 'simulator' } }],
       },
       tariff: { pricesFile: join(dataDir, 'prices', 'day_ahead_DE_2015-2016.csv') },
-      forecast: { historyFile: join(dataDir, 'buildings', `${setup.household}_hourly.csv`) },
+      forecast: { historyFile: join(dataDir, 'buildings', `${setup.household}_hourly.csv`), ...(options.freezeIso !== undefined ? { freezeIso: options.freezeIso } : {}) },
       control,
       market: { brokerUrl: options.brokerUrl, community: communityId, identityFile: g.identityFile, membersFile, coordination: 'community', communityGuard: options.liveGuard, ...(ces ? { ces: cesId } : {}), ...(options.communityImportChance ? { communityImportChance: options.communityImportChance } : {}) },
       storage: { dir: g.storageDir, measurementEveryS: Math.max(control.fastPeriodS, 300) },

@@ -57,7 +57,7 @@ function cells(r: Row): string[] {
 function scenarioLine(summary: CommunitySummary): string {
   const days = summary.summarisedDays;
   const span = days.length > 0 ? ` ${days[0]}..${days.at(-1)}` : '';
-  return `${days.length} of ${summary.requestedDays.length} test day(s)${span}, ${summary.households.length} households each its own gateway process, ${summary.speed === 'lockstep' ? 'lock-step time' : `speed ${summary.speed}×`}${summary.communityImportEpsilon === null ? '' : `, community import chance ε = ${summary.communityImportEpsilon}`}${summary.liveGuard ? '' : ', live community guard off'}${summary.samples === null ? '' : `, ${summary.samples} error samples per solve`}, ${wall(summary.wallSeconds)} wall time${summary.interrupted ? ', interrupted' : ''}`;
+  return `${days.length} of ${summary.requestedDays.length} test day(s)${span}, ${summary.households.length} households each its own gateway process, ${summary.speed === 'lockstep' ? 'lock-step time' : `speed ${summary.speed}×`}${summary.communityImportEpsilon === null ? '' : `, community import chance ε = ${summary.communityImportEpsilon}`}${summary.liveGuard ? '' : ', live community guard off'}${summary.samples === null ? '' : `, ${summary.samples} error samples per solve`}, forecasters fitted and sampled before ${summary.fittedBefore}, ${wall(summary.wallSeconds)} wall time${summary.interrupted ? ', interrupted' : ''}`;
 }
 
 /**

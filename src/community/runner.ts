@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { connect } from 'mqtt';
 import { shiftableRule } from '../data/assets.ts';
 import { DAY_MS, HOUR_MS, householdIds, loadHousehold, loadPrices, type HouseholdSeries } from '../data/households.ts';
-import { isoDay, lastPricedDayMs, testDays } from '../data/split.ts';
+import { chooseSplit, isoDay, lastPricedDayMs, testDays } from '../data/split.ts';
 import { startEmbeddedBroker } from '../market/broker.ts';
 import type { HourRecord, SafetyEvent } from '../records/types.ts';
 import { openRuntimeStore } from '../storage/store.ts';
@@ -111,6 +111,8 @@ export interface CommunitySummary {
   liveGuard: boolean;
   /** Forecast-error trajectories per solve, when set (`--samples`); null: the configuration's default. */
   samples: number | null;
+  /** The evaluation's split: the gateways fitted their forecasters and took their error samples only before it (YYYY-MM-DD). */
+  fittedBefore: string;
   /** Simulated period: the warm-up hours, then the days from the first to the last test day run. */
   startIso: string;
   endIso: string;
@@ -141,7 +143,9 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
   if (speed !== 'lockstep' && !(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
   const ids = [...householdIds];
   const [prices, ...series] = await Promise.all([loadPrices(dataDir), ...ids.map((id) => loadHousehold(dataDir, id))]);
-  const days = selectDays(series, lastPricedDayMs(prices!), options);
+  // The evaluation's split (../shared/docs/evaluation.md): test days after it; the gateways fit and sample only before it.
+  const split = chooseSplit(series);
+  const days = selectDays(series, lastPricedDayMs(prices!), split.splitMs, options);
   const startMs = days[0]! - (speed === 'lockstep' && !options.ces ? 0 : warmUpMs);
   const endMs = days.at(-1)! + DAY_MS + coolDownMs;
 
@@ -171,6 +175,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
         ...(options.communityImportEpsilon !== undefined ? { communityImportChance: { epsilon: options.communityImportEpsilon } } : {}),
         liveGuard: options.liveGuard !== false,
         ...(options.samples !== undefined ? { samples: options.samples } : {}),
+        freezeIso: new Date(split.splitMs).toISOString(),
       });
       const barrier = speed === 'lockstep' ? new LockstepBarrier(startMs, endMs) : null;
       let advancedAt = { ms: startMs, wallMs: Date.now() };
@@ -216,6 +221,7 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
     communityImportEpsilon: options.communityImportEpsilon ?? null,
     liveGuard: options.liveGuard !== false,
     samples: options.samples ?? null,
+    fittedBefore: isoDay(split.splitMs),
     startIso: new Date(startMs).toISOString(),
     endIso: new Date(endMs).toISOString(),
     requestedDays: days.map(isoDay),
@@ -234,8 +240,8 @@ export async function runCommunity(options: CommunityOptions = {}): Promise<Comm
 }
 
 /** The test days of the data (every household clean; the last one's 24-h horizon still priced), from --start, the first --days. */
-function selectDays(series: HouseholdSeries[], lastDayMs: number, options: CommunityOptions): number[] {
-  let days = testDays(series, lastDayMs).daysMs;
+function selectDays(series: HouseholdSeries[], lastDayMs: number, splitMs: number, options: CommunityOptions): number[] {
+  let days = testDays(series, lastDayMs, splitMs).daysMs;
   if (options.startDay !== undefined) {
     const fromMs = Date.parse(`${options.startDay.slice(0, 10)}T00:00:00Z`);
     if (Number.isNaN(fromMs)) throw new RangeError(`start day must be YYYY-MM-DD, got "${options.startDay}"`);

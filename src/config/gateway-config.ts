@@ -90,6 +90,13 @@ export interface GatewayConfig {
   forecast: {
     /** Hourly history (the household CSV format) to fit the forecaster and seed error samples before the gateway has its own. */
     historyFile?: string;
+    /**
+     * Fit the forecaster and take error samples only from hours before this instant; after it the
+     * forecaster still observes every hour, but its parameters and its samples stay as they were.
+     * An evaluation's split (../shared/docs/evaluation.md: "samples and any fitting: days before
+     * 2016-07-01"), which the community run follows; absent: the gateway learns from every hour.
+     */
+    freezeIso?: string;
   };
   market?: {
     /** mqtt://host:port, or `embedded:<port>`: this process starts an embedded broker on 127.0.0.1:<port> (the simulator example). */

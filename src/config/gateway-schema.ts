@@ -211,7 +211,7 @@ export const gatewaySchema = {
       type: 'object',
       default: {},
       additionalProperties: false,
-      properties: { historyFile: path },
+      properties: { historyFile: path, freezeIso: { type: 'string', pattern: ISO_INSTANT_PATTERN } },
     },
     market: {
       type: 'object',

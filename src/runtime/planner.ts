@@ -234,7 +234,9 @@ function floorHour(ms: number): number {
  * order they are applied: the history file (fit + samples, only hours before the gateway's own
  * records and before now), the persisted samples, the gateway's own hours from the store (replayed
  * into the forecaster), then each new hour. Without a full day of data (every hour of day seen
- * once) the forecast is flat at the last measured hour and there are no samples.
+ * once) the forecast is flat at the last measured hour and there are no samples. With
+ * `forecast.freezeIso`, the fit and the samples end at that instant: later history hours and the
+ * gateway's own hours are only observed (as the evaluation's forecaster does after its split).
  */
 class GatewayForecast {
   private readonly forecaster: HouseholdForecaster;
@@ -245,6 +247,8 @@ class GatewayForecast {
   /** Net-load forecasts issued at each recent hour, waiting for their whole horizon to be measured. */
   private readonly pending = new Map<number, number[]>();
   private readonly realisedNetKw = new Map<number, number>();
+  /** No fit and no new error sample from this instant on (forecast.freezeIso; Infinity: none). */
+  private readonly freezeMs: number;
 
   constructor(
     config: GatewayConfig,
@@ -253,6 +257,7 @@ class GatewayForecast {
     nowHourMs: number,
     log: RuntimeLog,
   ) {
+    this.freezeMs = config.forecast.freezeIso === undefined ? Infinity : Date.parse(config.forecast.freezeIso);
     const own = store.hours();
     const historyEndMs = Math.min(nowHourMs, own[0]?.hourStartMs ?? Infinity);
     const history = config.forecast.historyFile === undefined ? null : this.readHistory(config.forecast.historyFile, historyEndMs);
@@ -261,12 +266,13 @@ class GatewayForecast {
     let skipped = 0;
     for (const sample of store.errorSamples()) {
       // Samples of another horizon (the config changed) do not fit this one.
+      if (sample.issuedAtMs >= this.freezeMs) continue;
       if (sample.errorsKw.length === leadHours) this.errors.add({ issuedMs: sample.issuedAtMs, errorKw: sample.errorsKw });
       else skipped++;
     }
     if (skipped > 0) log('info', `planner: ${skipped} stored error samples of another horizon length ignored`);
     for (const record of own) this.observe(record, true);
-    log('info', `planner: forecaster from ${history ? basename(config.forecast.historyFile!) : 'no history file'}${own.length > 0 ? ` and ${own.length} own hours` : ''}, ${this.errors.size} error samples`);
+    log('info', `planner: forecaster from ${history ? basename(config.forecast.historyFile!) : 'no history file'}${own.length > 0 ? ` and ${own.length} own hours` : ''}, ${this.errors.size} error samples${config.forecast.freezeIso ? ` (fit and samples before ${config.forecast.freezeIso}; later hours only observed)` : ''}`);
   }
 
   private readHistory(file: string, endMs: number) {
@@ -279,7 +285,11 @@ class GatewayForecast {
     }
     const last = history(toMs - HOUR_MS);
     if (!Number.isNaN(last.inflexibleKw)) this.lastHour = last;
-    return bootstrapFromHistory(history, series.startMs, toMs, this.leadHours);
+    const fitToMs = Math.min(toMs, this.freezeMs);
+    if (fitToMs <= series.startMs) return null;
+    const bootstrapped = bootstrapFromHistory(history, series.startMs, fitToMs, this.leadHours);
+    for (let t = fitToMs; t < toMs; t += HOUR_MS) bootstrapped.forecaster.observe(t, history(t));
+    return bootstrapped;
   }
 
   /** `replay`: an hour from the store at start, whose finished error samples were persisted already. */
@@ -299,7 +309,7 @@ class GatewayForecast {
       if (issuedMs + (this.leadHours - 1) * HOUR_MS > t) continue;
       this.pending.delete(issuedMs);
       const errorKw = predictedKw.map((p, k) => (this.realisedNetKw.get(issuedMs + k * HOUR_MS) ?? NaN) - p);
-      if (replay || !errorKw.every(Number.isFinite)) continue;
+      if (replay || issuedMs >= this.freezeMs || !errorKw.every(Number.isFinite)) continue;
       this.errors.add({ issuedMs, errorKw });
       this.store.appendErrorSample({ issuedAtMs: issuedMs, errorsKw: errorKw });
     }

@@ -26,7 +26,7 @@ function summary(dir: string): CommunitySummary {
   const noControl = summariseRun([records('residential1', (h) => (h === 19 ? 3 : 0.6)), records('residential2', (h) => (h === 18 ? 2.5 : 0.4))], days);
   return {
     runDir: dir, reportFile: join(dir, 'report.html'), summaryFile: join(dir, 'summary.json'), dataDir: 'data/community',
-    households: ['residential1', 'residential2', 'residential4'], speed: 3600, communityImportEpsilon: null, liveGuard: true, samples: null, startIso: '2016-06-30T23:00:00.000Z', endIso: '2016-07-05T00:00:00.000Z',
+    households: ['residential1', 'residential2', 'residential4'], speed: 3600, communityImportEpsilon: null, liveGuard: true, samples: null, fittedBefore: '2016-07-01', startIso: '2016-06-30T23:00:00.000Z', endIso: '2016-07-05T00:00:00.000Z',
     requestedDays: ['2016-07-01', '2016-07-04'], summarisedDays: ['2016-07-01', '2016-07-04'], wallSeconds: 125, interrupted: false,
     gateways: [
       { household: 'residential1', status: 'ok', exitCode: 0, signal: null, stderrTail: '', logFile: join(dir, 'residential1/gateway.log'), configFile: join(dir, 'residential1/gateway.yaml') },

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayConfig } from '../../src/config/gateway-config.ts';
 import { battery, grid, shiftableRule } from '../../src/data/assets.ts';
-import { defaultDataDir, HOUR_MS, loadHousehold, valueAt, type HouseholdSeries } from '../../src/data/households.ts';
+import { defaultDataDir, HOUR_MS, loadHousehold, loadPrices, valueAt, type HouseholdSeries } from '../../src/data/households.ts';
+import { buildHouseholdCase } from '../../src/eval/scenario.ts';
+import { communityDataDir } from '../../sim/plant/household.ts';
 import { tariffParams } from '../../src/data/tariff.ts';
 import { Ledger, type TradeTerms } from '../../src/market/ledger.ts';
 import { withCommittedTrades } from '../../src/market/optimizer-link.ts';
@@ -273,6 +275,49 @@ describe('the slow loop', () => {
       expect(withoutSamples.plan.worstCaseCvar).toEqual({});
     } finally {
       reopened.close();
+    }
+  });
+
+  it('with forecast.freezeIso at the evaluation\'s split, it forecasts and samples as the evaluation does, from its own hours too; without it, it learns from every hour', async () => {
+    // Hourly steps over 24 h, as the evaluation; the shipped data (2016 only), so the fit is Jan–Jun.
+    const hourly = (freezeIso?: string): GatewayConfig => {
+      const config = gatewayConfig(mkdtempSync(join(tmpdir(), 'planner-')), true);
+      return { ...config, control: { ...config.control, stepMinutes: 60, horizonSteps: 24 }, forecast: { historyFile: join(communityDataDir, 'buildings', 'residential4_hourly.csv'), ...(freezeIso ? { freezeIso } : {}) } };
+    };
+    const startMs = Date.UTC(2016, 10, 1);
+    const series = await loadHousehold(communityDataDir, 'residential4');
+    const prices = await loadPrices(communityDataDir);
+    const nextDayMs = startMs + 24 * HOUR_MS;
+    const evaluated = buildHouseholdCase(series, prices, [startMs, nextDayMs], { steps: 24, sampleCount: 20, freezeMs: t0 });
+    const atEvaluation = (dayMs: number) => evaluated.days.find((d) => d.dayMs === dayMs)!.hours[0]!;
+    const day = state(5, new Array<number>(24).fill(0));
+
+    const frozen = hourly('2016-07-01T00:00:00Z');
+    const store = openStore(frozen);
+    try {
+      const p = createPlanner({ config: frozen, clock: new ManualClock(startMs), store, tariff: createTariffSource(frozen.tariff), market: null, solver });
+      const input = p.aloneInput(startMs, day);
+      expect(input.netLoadForecastKw).toEqual(atEvaluation(startMs).forecast.netLoadKw);
+      expect(input.errorSamplesKw).toEqual(atEvaluation(startMs).samplesKw);
+      // A day of its own hours later (the data's, as its meter would account them): observed, not learnt from.
+      for (let t = startMs; t < nextDayMs; t += HOUR_MS) p.observeHour(hourRecord(series, t));
+      const nextDay = p.aloneInput(nextDayMs, day);
+      expect(nextDay.netLoadForecastKw.map((kw, k) => kw - atEvaluation(nextDayMs).forecast.netLoadKw[k]!).every((d) => Math.abs(d) < 1e-9)).toBe(true);
+      expect(nextDay.errorSamplesKw).toEqual(atEvaluation(nextDayMs).samplesKw);
+      expect(store.errorSamples()).toEqual([]);
+    } finally {
+      store.close();
+    }
+
+    const learning = hourly();
+    const learningStore = openStore(learning);
+    try {
+      const input = createPlanner({ config: learning, clock: new ManualClock(startMs), store: learningStore, tariff: createTariffSource(learning.tariff), market: null, solver }).aloneInput(startMs, day);
+      // Its samples are the test period's, the latest issued before the hour, not June's.
+      expect(input.errorSamplesKw).toHaveLength(20);
+      expect(input.errorSamplesKw).not.toEqual(atEvaluation(startMs).samplesKw);
+    } finally {
+      learningStore.close();
     }
   });
 
