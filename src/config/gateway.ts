@@ -68,7 +68,7 @@ export function loadGatewayConfig(file: string): GatewayConfig {
       ...(checked.tariff.feed?.securityTokenFile ? { feed: { ...checked.tariff.feed, securityTokenFile: at(checked.tariff.feed.securityTokenFile) } } : {}),
     },
     control: checked.control,
-    forecast: checked.forecast.historyFile ? { historyFile: at(checked.forecast.historyFile) } : {},
+    forecast: { ...(checked.forecast.historyFile ? { historyFile: at(checked.forecast.historyFile) } : {}), ...(checked.forecast.freezeIso ? { freezeIso: checked.forecast.freezeIso } : {}) },
     ...(checked.market
       ? {
           market: {

@@ -56,6 +56,8 @@ describe('the community run layout', () => {
   it('gives every gateway the error samples per solve of --samples, else the configuration’s default', () => {
     const layout = (samples?: number) => writeRunLayout({ runDir: mkdtempSync(join(tmpdir(), 'community-layout-')), dataDir: communityDataDir, households: [{ household: 'residential1', maxDelayHours: 6 }, { household: 'residential2', maxDelayHours: 6 }], brokerUrl: 'mqtt://127.0.0.1:1883', startIso: '2016-10-31T23:00:00.000Z', speed: 'lockstep', hours: 25, liveGuard: true, ...(samples !== undefined ? { samples } : {}) });
     for (const g of layout(6).gateways) expect(loadGatewayConfig(g.configFile).control.samples).toBe(6);
+    // Every layout the runner writes is on the evaluation's split.
+    expect(loadGatewayConfig(writeRunLayout({ runDir: mkdtempSync(join(tmpdir(), 'community-layout-')), dataDir: communityDataDir, households: [{ household: 'residential1', maxDelayHours: 6 }], brokerUrl: 'mqtt://127.0.0.1:1883', startIso: '2016-10-31T23:00:00.000Z', speed: 'lockstep', hours: 25, liveGuard: true, freezeIso: '2016-07-01T00:00:00.000Z' }).gateways[0]!.configFile).forecast.freezeIso).toBe('2016-07-01T00:00:00.000Z');
     for (const g of layout().gateways) expect(loadGatewayConfig(g.configFile).control.samples).toBe(20);
   });
 
