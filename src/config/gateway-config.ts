@@ -77,6 +77,12 @@ export interface GatewayConfig {
     radiusKw: number;
     epsilon: number;
     method: ChanceMethod;
+    /**
+     * What the import chance family protects: the grid connection G^imp ('connection', the
+     * evaluation's default, chosen on its validation window) or the billed daily peak ('peak', which
+     * makes importing up to a raised planned peak look free: docs/evaluation.md).
+     */
+    importLimit: 'connection' | 'peak';
     solver: 'highs' | 'scs';
     /** Wall-clock budget of one solve; past it the fallback plan is used. */
     solveBudgetMs: number;

@@ -199,6 +199,7 @@ export const gatewaySchema = {
         radiusKw: { ...nonNegative, maximum: 100, default: VALIDATED_RADIUS_KW },
         epsilon: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: defaultOptimizerSettings.epsilon.import },
         method: { enum: ['joint', 'bonferroni'], default: 'joint' },
+        importLimit: { enum: ['connection', 'peak'], default: 'connection' },
         solver: { enum: ['highs', 'scs'], default: 'highs' },
         solveBudgetMs: { type: 'integer', minimum: 10, maximum: 3_600_000, default: 2000 },
         socGuardBandKwh: { ...nonNegative, default: 0.2 },

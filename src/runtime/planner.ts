@@ -105,7 +105,7 @@ export function createPlanner(options: PlannerOptions): Planner {
         dueKwh: shiftable.deadlinesKwh,
         maxDeferredKwh,
       },
-      chance: { radiusKw: control.radiusKw, method: control.method, epsilon: Object.fromEntries(DEFAULT_FAMILIES.map((f) => [f, control.epsilon])) },
+      chance: { radiusKw: control.radiusKw, method: control.method, epsilon: Object.fromEntries(DEFAULT_FAMILIES.map((f) => [f, control.epsilon])), importLimit: control.importLimit },
       weights: { batteryWearEurPerKw2h: control.batteryWearEurPerKw2h, deferralEurPerKwh2: control.deferralEurPerKwh2, scheduleDeviationEurPerKw2: 0 },
     });
     return { input, steps };

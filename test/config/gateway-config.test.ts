@@ -23,7 +23,7 @@ describe('shipped example configs', () => {
     expect(config.site.shiftable).toEqual([{ relay: 'dishwasher', ratedPowerKw: 2, maxDelayHours: 6, demand: { source: 'simulator' } }]);
     expect(config.tariff).toEqual({ ...tariffParams, pricesFile: resolve('data/community/prices/day_ahead_DE_2015-2016.csv'), reloadCheckS: 60, fallbackDayAheadEurPerMwh: 30 });
     expect(config.forecast.historyFile).toBe(resolve('data/community/buildings/residential1_hourly.csv'));
-    expect(config.control).toMatchObject({ stepMinutes: 60, horizonSteps: 24, samples: 20, radiusKw: 0.1, epsilon: 0.05, method: 'joint', solver: 'highs', solveBudgetMs: 2000, socGuardBandKwh: 0.2 });
+    expect(config.control).toMatchObject({ stepMinutes: 60, horizonSteps: 24, samples: 20, radiusKw: 0.1, epsilon: 0.05, method: 'joint', importLimit: 'connection', solver: 'highs', solveBudgetMs: 2000, socGuardBandKwh: 0.2 });
     expect(config.storage).toEqual({ dir: resolve('var/sim'), measurementEveryS: 300 });
     expect(config.telemetry).toEqual({ mqtt: { brokerUrl: 'embedded:1884', discoveryPrefix: 'homeassistant', topicPrefix: 'prosumer-edge' }, statusPage: { host: '127.0.0.1', port: 8080 } });
     expect(config.market).toBeUndefined();
@@ -83,6 +83,7 @@ storage: {dir: state}
       radiusKw: 0.1,
       epsilon: defaultOptimizerSettings.epsilon.import,
       method: 'joint',
+      importLimit: 'connection',
       solver: 'highs',
       solveBudgetMs: 2000,
       socGuardBandKwh: 0.2,

@@ -57,6 +57,7 @@ export function rigConfig(storageDir: string, changes: ConfigChanges = {}): Gate
       radiusKw: 0.1,
       epsilon: 0.05,
       method: 'joint',
+      importLimit: 'connection',
       solver: 'highs',
       solveBudgetMs: 10_000,
       socGuardBandKwh: 0.2,

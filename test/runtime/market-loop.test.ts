@@ -121,6 +121,7 @@ class LoopCommunity {
         radiusKw: 0.05,
         epsilon: 0.05,
         method: 'joint',
+        importLimit: 'connection',
         solver: 'highs',
         solveBudgetMs: 2_000,
         socGuardBandKwh: 0.2,

@@ -44,6 +44,7 @@ function gatewayConfig(dir: string): GatewayConfig {
       radiusKw: 0.03,
       epsilon: 0.05,
       method: 'joint',
+      importLimit: 'connection',
       solver: 'highs',
       solveBudgetMs: 60_000,
       socGuardBandKwh: 0.2,

@@ -42,6 +42,7 @@ function gatewayConfig(dir: string, withHistory: boolean): GatewayConfig {
       radiusKw: 0.03,
       epsilon: 0.05,
       method: 'joint',
+      importLimit: 'connection',
       solver: 'highs',
       solveBudgetMs: 60_000,
       socGuardBandKwh: 0.2,
@@ -299,6 +300,8 @@ describe('the slow loop', () => {
       const input = p.aloneInput(startMs, day);
       expect(input.netLoadForecastKw).toEqual(atEvaluation(startMs).forecast.netLoadKw);
       expect(input.errorSamplesKw).toEqual(atEvaluation(startMs).samplesKw);
+      // The import family protects the connection, as the evaluation's does by default.
+      expect(input.chance.importLimit).toBe('connection');
       // A day of its own hours later (the data's, as its meter would account them): observed, not learnt from.
       for (let t = startMs; t < nextDayMs; t += HOUR_MS) p.observeHour(hourRecord(series, t));
       const nextDay = p.aloneInput(nextDayMs, day);
