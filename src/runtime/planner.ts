@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { shiftableRule } from '../data/assets.ts';
-import { HOUR_MS, hourlyMeans, parseHousehold } from '../data/households.ts';
+import { DAY_MS, HOUR_MS, hourlyMeans, parseHousehold } from '../data/households.ts';
 import { bootstrapFromHistory, seriesHistory } from '../forecast/bootstrap.ts';
 import { ErrorSampleStore } from '../forecast/error-store.ts';
 import { HouseholdForecaster, type HourMeasurement } from '../forecast/household.ts';
@@ -73,6 +73,9 @@ export function createPlanner(options: PlannerOptions): Planner {
   const forecast = new GatewayForecast(config, grid.leadHours, store, floorHour(options.clock.nowMs()), log);
   // S^max: every shiftable load queued for its whole delay at rated power.
   const maxDeferredKwh = site.shiftable.reduce((sum, load) => sum + load.ratedPowerKw * load.maxDelayHours, 0);
+  // Today's metered peak import so far (hourly energy, as the bill's demand charge): paid for already.
+  const todayMs = dayStart(options.clock.nowMs());
+  let peakToday = { dayStartMs: todayMs, importKw: Math.max(0, ...store.hours().filter((r) => dayStart(r.hourStartMs) === todayMs).map((r) => r.importKwh)) };
   let current: ActivePlan | null = null;
   const stored = store.plans();
   let previous: Plan | undefined = stored[stored.length - 1];
@@ -89,7 +92,7 @@ export function createPlanner(options: PlannerOptions): Planner {
       stepHours: steps.stepHours,
       netLoadForecastKw: known.netLoadKw,
       errorSamplesKw: known.samplesKw,
-      tariff: tariff.window(steps.slotStartsMs[0]!, steps.slotHours),
+      tariff: tariff.window(steps.slotStartsMs[0]!, steps.slotHours, dayStart(steps.slotStartsMs[0]!) === peakToday.dayStartMs ? peakToday.importKw : 0),
       battery: {
         ...site.battery,
         // A reserve above the stored energy holds the battery where it is (no discharge) until it is charged past it.
@@ -156,7 +159,12 @@ export function createPlanner(options: PlannerOptions): Planner {
   return {
     tick,
     aloneInput: (nowMs, state) => aloneInput(nowMs, state, state.energyKwh ?? site.battery.minEnergyKwh).input,
-    observeHour: (record) => forecast.observe(record, false),
+    observeHour: (record) => {
+      forecast.observe(record, false);
+      const dayStartMs = dayStart(record.hourStartMs);
+      if (dayStartMs > peakToday.dayStartMs) peakToday = { dayStartMs, importKw: 0 };
+      if (dayStartMs === peakToday.dayStartMs) peakToday.importKw = Math.max(peakToday.importKw, record.importKwh);
+    },
     active: () => current,
   };
 }
@@ -223,6 +231,10 @@ function socPathAt(plan: Plan, atMs: number): number {
 
 function liveLimit(liveKw: number | null, ratedKw: number): number {
   return liveKw === null ? ratedKw : Math.max(0, Math.min(liveKw, ratedKw));
+}
+
+function dayStart(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
 }
 
 function floorHour(ms: number): number {

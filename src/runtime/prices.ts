@@ -8,7 +8,7 @@
  * change of what is known.
  */
 import type { GatewayConfig } from '../config/gateway-config.ts';
-import { HOUR_MS } from '../data/households.ts';
+import { DAY_MS, HOUR_MS } from '../data/households.ts';
 import { hourTariff, stepTariff } from '../data/tariff.ts';
 import { hourIso, loadPriceFile, type PriceSource } from '../prices/index.ts';
 import type { RuntimeLog } from './log.ts';
@@ -47,17 +47,23 @@ export function createTariffSource(config: GatewayConfig['tariff'], options: Tar
 
   return {
     hour: (hourStartMs) => hourTariff(dayAheadOf(current(), noCounts())(Math.floor(hourStartMs / HOUR_MS) * HOUR_MS), config),
-    window: (startMs, stepHours) => {
+    window: (startMs, stepHours, peakTodayKw = 0) => {
       const prices = current();
       const counts = noCounts();
       const arrays = stepTariff(dayAheadOf(prices, counts), startMs, stepHours, config);
       report(prices, startMs, counts);
-      return {
-        ...arrays,
-        // The demand charge is per kW of daily peak: a horizon shorter (longer) than a day carries
-        // that share (multiple) of it, so a 24 h horizon prices the peak as the evaluation does.
-        peakEurPerKw: (config.demandChargeEurPerKwDay * stepHours.reduce((sum, h) => sum + h, 0)) / 24,
-      };
+      // The demand charge is per kW of each day's peak, as the evaluation bills and plans it: a step
+      // belongs to the UTC day it starts in, and today's peak so far is paid for already (importing
+      // up to it again costs nothing more).
+      const dayStartMs = Math.floor(startMs / DAY_MS) * DAY_MS;
+      let stepStartMs = startMs;
+      const peakDayOfStep = stepHours.map((h) => {
+        const day = Math.floor((stepStartMs - dayStartMs) / DAY_MS);
+        stepStartMs += h * HOUR_MS;
+        return day;
+      });
+      const days = (peakDayOfStep.at(-1) ?? 0) + 1;
+      return { ...arrays, peakEurPerKw: config.demandChargeEurPerKwDay, peakDayOfStep, peakSoFarKw: Array.from({ length: days }, (_, d) => (d === 0 ? Math.max(0, peakTodayKw) : 0)) };
     },
     p2pGridFeeEurPerKwh: config.p2pGridFeeEurPerKwh,
   };

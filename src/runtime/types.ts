@@ -45,8 +45,16 @@ export interface ShiftableState {
 /** Prices of any hour (day-ahead based, formulation §5 / evaluation.md tariff). */
 export interface TariffSource {
   hour(hourStartMs: number): HourTariff;
-  /** The optimizer's tariff arrays for consecutive steps. */
-  window(startMs: number, stepHours: number[]): { buyEurPerKwh: number[]; sellEurPerKwh: number[]; realtimeBuyEurPerKwh: number[]; realtimeSellEurPerKwh: number[]; peakEurPerKw: number };
+  /**
+   * The optimizer's tariff arrays for consecutive steps, and the demand charge on each UTC day's
+   * peak: the day each step is in (0: the first step's) and the peak today has already paid for
+   * (default 0).
+   */
+  window(
+    startMs: number,
+    stepHours: number[],
+    peakTodayKw?: number,
+  ): { buyEurPerKwh: number[]; sellEurPerKwh: number[]; realtimeBuyEurPerKwh: number[]; realtimeSellEurPerKwh: number[]; peakEurPerKw: number; peakDayOfStep: number[]; peakSoFarKw: number[] };
   p2pGridFeeEurPerKwh: number;
 }
 

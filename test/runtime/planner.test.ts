@@ -324,6 +324,38 @@ describe('the slow loop', () => {
     }
   });
 
+  it("plans each UTC day's demand charge as the evaluation does: today's metered peak so far is paid for, also after a restart, and tomorrow starts from nothing", async () => {
+    const config = gatewayConfig(mkdtempSync(join(tmpdir(), 'planner-')), false);
+    const nowMs = t0 + 20 * HOUR_MS;
+    let store = openStore(config);
+    const importsKwh = [0.4, 1.7, 0.9];
+    try {
+      const p = planner(config, store);
+      for (const [h, importKwh] of importsKwh.entries()) {
+        const record = { ...hourRecord(residential4, t0 + (17 + h) * HOUR_MS), importKwh };
+        store.appendHour(record);
+        p.observeHour(record);
+      }
+      const input = p.aloneInput(nowMs, state(5));
+      // 20:00 + 32 quarter hours: 16 steps today, 16 tomorrow.
+      expect(input.tariff.peakDayOfStep).toEqual([...new Array<number>(16).fill(0), ...new Array<number>(16).fill(1)]);
+      expect(input.tariff.peakSoFarKw).toEqual([1.7, 0]);
+      expect(input.tariff.peakEurPerKw).toBe(config.tariff.demandChargeEurPerKwDay);
+      // The next day's first hour starts a new day's peak.
+      p.observeHour({ ...hourRecord(residential4, t0 + 24 * HOUR_MS), importKwh: 0.2 });
+      expect(p.aloneInput(t0 + 25 * HOUR_MS, state(5)).tariff.peakSoFarKw).toEqual([0.2]);
+    } finally {
+      store.close();
+    }
+    store = openStore(config);
+    try {
+      const restarted = createPlanner({ config, clock: new ManualClock(nowMs), store, tariff: createTariffSource(config.tariff), market: null, solver });
+      expect(restarted.aloneInput(nowMs, state(5)).tariff.peakSoFarKw).toEqual([1.7, 0]);
+    } finally {
+      store.close();
+    }
+  });
+
   it('refuses a step that neither divides an hour nor covers whole hours', () => {
     const config = gatewayConfig(mkdtempSync(join(tmpdir(), 'planner-')), false);
     const store = openStore(config);

@@ -43,8 +43,10 @@ describe('the gateway tariff', () => {
     expect(w.sellEurPerKwh).toEqual([0.07, 0.07, 0.07].map((v) => expect.closeTo(v, 12)));
     w.realtimeBuyEurPerKwh.forEach((v, k) => expect(v).toBeCloseTo(expected[k]! + 0.05, 12));
     w.realtimeSellEurPerKwh.forEach((v) => expect(v).toBeCloseTo(0.04, 12));
-    // The daily demand charge, for a 2.75 h horizon.
-    expect(w.peakEurPerKw).toBeCloseTo((0.6 * 2.75) / 24, 12);
+    // The daily demand charge on the one day the 2.75 h horizon is in, nothing paid for yet.
+    expect(w.peakEurPerKw).toBeCloseTo(0.6, 12);
+    expect(w.peakDayOfStep).toEqual([0, 0, 0]);
+    expect(w.peakSoFarKw).toEqual([0]);
     expect(tariff.p2pGridFeeEurPerKwh).toBe(0.1);
   });
 
@@ -66,8 +68,12 @@ describe('the gateway tariff', () => {
     const prices = await loadPrices(defaultDataDir);
     const tariff = createTariffSource({ ...tariffParams, pricesFile: prices.file, fallbackDayAheadEurPerMwh: 0 });
     const w = tariff.window(h0 + 7 * HOUR_MS, new Array<number>(24).fill(1));
-    const { peakEurPerKw, ...arrays } = w;
+    const { peakEurPerKw, peakDayOfStep, peakSoFarKw, ...arrays } = w;
     expect(arrays).toEqual(tariffWindow(prices, h0 + 7 * HOUR_MS, 24));
     expect(peakEurPerKw).toBeCloseTo(tariffParams.demandChargeEurPerKwDay, 12);
+    // From 07:00 the horizon runs into tomorrow: each day's peak is charged, today's so far paid for.
+    expect(peakDayOfStep).toEqual([...new Array<number>(17).fill(0), ...new Array<number>(7).fill(1)]);
+    expect(peakSoFarKw).toEqual([0, 0]);
+    expect(tariff.window(h0 + 7 * HOUR_MS, new Array<number>(24).fill(1), 1.3).peakSoFarKw).toEqual([1.3, 0]);
   });
 });
