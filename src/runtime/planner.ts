@@ -277,8 +277,8 @@ class GatewayForecast {
     this.errors = history?.store ?? new ErrorSampleStore(leadHours);
     let skipped = 0;
     for (const sample of store.errorSamples()) {
-      // Samples of another horizon (the config changed) do not fit this one.
       if (sample.issuedAtMs >= this.freezeMs) continue;
+      // Samples of another horizon (the config changed) do not fit this one.
       if (sample.errorsKw.length === leadHours) this.errors.add({ issuedMs: sample.issuedAtMs, errorKw: sample.errorsKw });
       else skipped++;
     }
