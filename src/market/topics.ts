@@ -44,10 +44,10 @@ export interface ParsedTopic {
   from: string;
 }
 
-export function parseTopic(topic: string): ParsedTopic | undefined {
+export function parseTopic(topic: string, root = PROTOCOL_ROOT): ParsedTopic | undefined {
   const levels = topic.split('/');
-  const rootLevels = PROTOCOL_ROOT.split('/').length;
-  if (levels.slice(0, rootLevels).join('/') !== PROTOCOL_ROOT) return undefined;
+  const rootLevels = root.split('/').length;
+  if (levels.slice(0, rootLevels).join('/') !== root) return undefined;
   const [communityId, kindLevel, ...rest] = levels.slice(rootLevels);
   const kind = MESSAGE_KINDS.find((k) => k === kindLevel);
   if (communityId === undefined || kind === undefined || rest.length !== MIDDLE_LEVELS[kind] + 1) return undefined;
@@ -62,8 +62,9 @@ export function earlierPresenceFilters(communityId: string): string[] {
 
 /** The root and the peer of a presence on an earlier root, if the topic is one. */
 export function parseEarlierPresence(topic: string): { root: string; from: string } | undefined {
-  const root = EARLIER_ROOTS.find((r) => topic.startsWith(`${r}/`));
-  if (root === undefined) return undefined;
-  const [, kind, from, ...rest] = topic.slice(root.length + 1).split('/');
-  return kind === 'presence' && from !== undefined && from !== '' && rest.length === 0 ? { root, from } : undefined;
+  for (const root of EARLIER_ROOTS) {
+    const parsed = parseTopic(topic, root);
+    if (parsed?.kind === 'presence') return { root, from: parsed.from };
+  }
+  return undefined;
 }

@@ -54,8 +54,11 @@ export interface PlannerState {
 export interface Planner {
   /** One slow-loop step at `nowMs`; the plan is also appended to the store. Rejects only on a bug (bad state length, a throwing market view). */
   tick(nowMs: number, state: PlannerState): Promise<ActivePlan>;
-  /** The problem this household would solve at `nowMs` from `state` without the community and its trades (the no-loss shadow's). */
-  aloneInput(nowMs: number, state: PlannerState): ProblemInput;
+  /**
+   * The problem this household would solve at `nowMs` from `state` without the community and its
+   * trades (the no-loss shadow's), with today's peak so far `peakTodayKw` (default: the meter's).
+   */
+  aloneInput(nowMs: number, state: PlannerState, peakTodayKw?: number): ProblemInput;
   /** The hour that just ended, as the fast loop accounted it (call in time order). */
   observeHour(record: HourRecord): void;
   /** The plan in force, null before the first tick. */
@@ -76,12 +79,13 @@ export function createPlanner(options: PlannerOptions): Planner {
   // Today's metered peak import so far (hourly energy, as the bill's demand charge): paid for already.
   const todayMs = dayStart(options.clock.nowMs());
   let peakToday = { dayStartMs: todayMs, importKw: Math.max(0, ...store.hours().filter((r) => dayStart(r.hourStartMs) === todayMs).map((r) => r.importKwh)) };
+  const meteredPeakToday = (nowMs: number) => (dayStart(nowMs) === peakToday.dayStartMs ? peakToday.importKw : 0);
   let current: ActivePlan | null = null;
   const stored = store.plans();
   let previous: Plan | undefined = stored[stored.length - 1];
 
   /** This household's problem at `nowMs` from `state`, alone: no trades, no community. */
-  function aloneInput(nowMs: number, state: PlannerState, energyKwh: number): { input: ProblemInput; steps: ReturnType<StepGrid['at']> } {
+  function aloneInput(nowMs: number, state: PlannerState, energyKwh: number, peakTodayKw = meteredPeakToday(nowMs)): { input: ProblemInput; steps: ReturnType<StepGrid['at']> } {
     const steps = grid.at(nowMs);
     const { shiftable } = state;
     if (shiftable.deadlinesKwh.length !== control.horizonSteps) {
@@ -92,7 +96,7 @@ export function createPlanner(options: PlannerOptions): Planner {
       stepHours: steps.stepHours,
       netLoadForecastKw: known.netLoadKw,
       errorSamplesKw: known.samplesKw,
-      tariff: tariff.window(steps.slotStartsMs[0]!, steps.slotHours, dayStart(steps.slotStartsMs[0]!) === peakToday.dayStartMs ? peakToday.importKw : 0),
+      tariff: tariff.window(steps.slotStartsMs[0]!, steps.slotHours, peakTodayKw),
       battery: {
         ...site.battery,
         // A reserve above the stored energy holds the battery where it is (no discharge) until it is charged past it.
@@ -158,7 +162,7 @@ export function createPlanner(options: PlannerOptions): Planner {
 
   return {
     tick,
-    aloneInput: (nowMs, state) => aloneInput(nowMs, state, state.energyKwh ?? site.battery.minEnergyKwh).input,
+    aloneInput: (nowMs, state, peakTodayKw) => aloneInput(nowMs, state, state.energyKwh ?? site.battery.minEnergyKwh, peakTodayKw).input,
     observeHour: (record) => {
       forecast.observe(record, false);
       const dayStartMs = dayStart(record.hourStartMs);

@@ -44,7 +44,7 @@ export interface ShadowState {
 export interface ShadowOptions {
   site: GatewayConfig['site'];
   /** The planner's problem of this household alone (Planner.aloneInput). */
-  aloneInput(nowMs: number, state: PlannerState): ProblemInput;
+  aloneInput(nowMs: number, state: PlannerState, peakTodayKw?: number): ProblemInput;
   /** The gateway's solver; the shadow solves on its own warm-start chain. */
   solver: { solve(input: ProblemInput, options: { startMs: number; chain?: string }): Promise<SolveResult> };
   log: RuntimeLog;
@@ -75,9 +75,8 @@ export class NoLossShadow {
       maxDischargeKw: null,
       shiftable: { deferredKwh: plant.deferredKwh, requestedThisStepKwh: measured.shiftable.requestedThisStepKwh, deadlinesKwh },
     };
-    const alone = this.options.aloneInput(hourStartMs, state);
     // Today's peak so far is the shadow's own, not the meter's: alone, the household imported that.
-    const input = { ...alone, tariff: { ...alone.tariff, ...(alone.tariff.peakSoFarKw ? { peakSoFarKw: alone.tariff.peakSoFarKw.map((kw, d) => (d === 0 ? this.peakSoFarKw(hourStartMs) : kw)) } : {}) } };
+    const input = this.options.aloneInput(hourStartMs, state, this.peakSoFarKw(hourStartMs));
     const result = await solver.solve(input, { startMs: hourStartMs, chain: 'no-loss-shadow' });
     if (!result.ok) log('warn', `no-loss shadow: solve ${result.status} at ${new Date(hourStartMs).toISOString()}, the shadow follows its fallback this hour`);
     // Alone, the gateway would have followed its fallback (formulation §6): its last plan shifted, else the safe rule.
