@@ -1,7 +1,7 @@
 /**
  * The rental clearing's messages on the community's MQTT protocol (docs/ces.md §5): signed round
  * messages of the market (`src/market/messages.ts`, kind `round`, each name with its schema) between
- * the CES and the households, on `pe/v2/<community>/round/<name>/<sender>`.
+ * the CES and the households, on `pe/v3/<community>/round/<name>/<sender>`.
  *
  *   ces-price   CES → all      a round of the price iteration: the day, the round, the offer at its price
  *   ces-answer  household → CES  the household's answer to that round: kWh booked, account schedule, P2P

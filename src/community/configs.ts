@@ -87,9 +87,17 @@ export function controlFor(speed: number | 'lockstep') {
  */
 const lockstepControl = { fastPeriodS: 300, stepMinutes, revertTimeoutS: 3_000, solveBudgetMs: 10_000 };
 
+/**
+ * No SoC guard band: it keeps a real battery's discharge off E^min against the BMS's error in its
+ * state of charge, and a simulated battery's stored energy is exact. The evaluation's plant (and the
+ * no-loss shadow, which steps it) has none either; with the default 0.2 kWh each battery stopped
+ * that far above the floor its plans counted on, at the evening peak.
+ */
+const socGuardBandKwh = 0;
+
 export function writeRunLayout(options: RunLayoutOptions): { membersFile: string; gateways: GatewayFiles[]; ces?: GatewayFiles } {
   const dataDir = resolve(options.dataDir);
-  const control = { ...controlFor(options.speed), ...(options.samples !== undefined ? { samples: options.samples } : {}) };
+  const control = { ...controlFor(options.speed), socGuardBandKwh, ...(options.samples !== undefined ? { samples: options.samples } : {}) };
   mkdirSync(options.runDir, { recursive: true });
   const gateways = options.households.map(({ household }) => {
     const dir = join(options.runDir, household);

@@ -553,7 +553,7 @@ export class MarketNode {
   private async onConnected(): Promise<void> {
     const client = this.client!;
     await client.subscribeAsync(communityFilter(this.membership.communityId), this.mqttVersion === 5 ? { qos: 1, nl: true } : { qos: 1 });
-    // Optional: a broker whose ACL predates pe/v2 may refuse it, and the gateway works without it.
+    // Optional: a broker whose ACL predates this version may refuse it, and the gateway works without it.
     await client.subscribeAsync(earlierPresenceFilters(this.membership.communityId), { qos: 0 }).catch(() => undefined);
     await this.announceOnline();
   }

@@ -3,18 +3,20 @@
  * an earlier one. Every topic ends with the sending peer's id, which must equal the envelope's
  * `from`: a broker ACL can then restrict each gateway to publishing under its own id (docs/market.md).
  *
- *   pe/v2/<community>/presence/<peer>            retained; the last will sets it offline
- *   pe/v2/<community>/offer/<slotStartMs>/<peer> a seller's offer for one slot (expiring)
- *   pe/v2/<community>/accept/<peer>              a buyer's acceptance (re-sent until decided)
- *   pe/v2/<community>/confirm/<peer>             a seller's decision: committed or aborted
- *   pe/v2/<community>/round/<name>/<peer>        clearing rounds; the body is the clearing layer's
+ *   pe/v3/<community>/presence/<peer>            retained; the last will sets it offline
+ *   pe/v3/<community>/offer/<slotStartMs>/<peer> a seller's offer for one slot (expiring)
+ *   pe/v3/<community>/accept/<peer>              a buyer's acceptance (re-sent until decided)
+ *   pe/v3/<community>/confirm/<peer>             a seller's decision: committed or aborted
+ *   pe/v3/<community>/round/<name>/<peer>        clearing rounds; the body is the clearing layer's
  *
  * pe/v2: the sharing clearing's long vectors travel as base64 doubles (clearing/wire-vector.ts).
+ * pe/v3: the live community guard's report carries the member's import so far in the hour
+ * (runtime/live-guard.ts, a required field): the guard holds the hour's energy.
  */
-export const PROTOCOL_ROOT = 'pe/v2';
+export const PROTOCOL_ROOT = 'pe/v3';
 
 /** Earlier, incompatible roots: a member still announcing itself on one cannot trade with this version, and is named. */
-const EARLIER_ROOTS = ['pe/v1'];
+const EARLIER_ROOTS = ['pe/v2', 'pe/v1'];
 
 export const MESSAGE_KINDS = ['presence', 'offer', 'accept', 'confirm', 'round'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];

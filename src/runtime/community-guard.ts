@@ -1,9 +1,15 @@
 /**
  * The live community guard (docs/community-coordination.md, "The live community guard"): every
- * fast period the community's gateways tell each other what they are about to import and how much
- * more their batteries could discharge; when the sum passes the peak the community pays for today,
- * every battery discharges more in proportion to its room, as the evaluation's `holdCommunityImport`
- * does hour by hour (src/eval/run.ts).
+ * fast period the community's gateways tell each other what they are about to import, what they
+ * have imported since the hour began and how much more their batteries could discharge; when the
+ * hour's import would pass the peak the community pays for today, every battery discharges more in
+ * proportion to its room, as the evaluation's `holdCommunityImport` does hour by hour
+ * (src/eval/run.ts).
+ *
+ * The peak is billed on hourly averages, so the guard holds the hour's energy, not each reading:
+ * what the hour has imported so far plus the present import over the rest of it. A load that ran
+ * between two readings (a relay's five minutes) or an instant the batteries answered late is made
+ * up for in the rest of the hour instead of raising the day's metered peak, and with it the guard.
  *
  * Each household's own peak guard (fast-loop.ts) sees its own meter only: a forecast miss in one
  * house raises the community's peak while a neighbour's battery, on schedule, holds energy it would
@@ -15,15 +21,18 @@
  * peak, below the second it is billed anyway.
  */
 
-const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 /** What a gateway tells the community each fast period; the wire form of the market's `live-import` round. */
 export interface GuardReport {
   /** The fast-loop instant it is for (a multiple of the fast period). */
   atMs: number;
-  /** Net import after the household's own command (kW, + import): its meter as the battery will leave it. */
+  /** Net import after the household's own command (kW, + import): its meter as the battery and the relays will leave it. */
   importKw: number;
-  /** How much more its battery could discharge for an hour from its command (kW ≥ 0): power, SoC floor and guard band. */
+  /** Its net import from the start of the hour to `atMs` (kWh). */
+  hourSoFarKwh: number;
+  /** How much more its battery could discharge over the rest of the hour from its command (kW ≥ 0): power, SoC floor and guard band. */
   roomKw: number;
   /** Its last metered hour's net import (kWh), null before the first. */
   closedHour: { startMs: number; netImportKwh: number } | null;
@@ -38,6 +47,8 @@ export interface GuardDecision {
   guardKw: number;
   /** Σ of the members' importKw (kW). */
   communityImportKw: number;
+  /** Σ of the members' hourSoFarKwh (kWh). */
+  hourSoFarKwh: number;
   /** Σ of the members' roomKw (kW). */
   roomKw: number;
   /** The fraction of its room each battery discharges more (0: the community is at or below its guard). */
@@ -79,10 +90,13 @@ export class CommunityGuard {
     const meteredPeakKw = Math.max(0, ...[...this.hours.values()].map((hour) => [...hour.values()].reduce((a, b) => a + b, 0)));
     const guardKw = Math.max(Math.max(...plannedKw.values()), meteredPeakKw);
     const communityImportKw = sum([...reports.values()].map((r) => r.importKw));
+    const hourSoFarKwh = sum([...reports.values()].map((r) => r.hourSoFarKwh));
     const roomKw = sum([...reports.values()].map((r) => r.roomKw));
-    const excessKw = communityImportKw - guardKw;
+    const restH = (HOUR_MS - (atMs % HOUR_MS)) / HOUR_MS;
+    // The rate the rest of the hour may import at, for the hour's average to stay at the guard.
+    const excessKw = communityImportKw - (guardKw - hourSoFarKwh) / restH;
     const share = excessKw > 1e-9 && roomKw > 1e-9 ? Math.min(1, excessKw / roomKw) : 0;
-    return { atMs, guardKw, communityImportKw, roomKw, share, members: [...reports.keys()] };
+    return { atMs, guardKw, communityImportKw, hourSoFarKwh, roomKw, share, members: [...reports.keys()] };
   }
 }
 

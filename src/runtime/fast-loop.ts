@@ -11,12 +11,17 @@
  * highest hourly import metered today so far), discharging beyond the rule or charging less, within its
  * limits — a deviation the rule leaves to the grid would raise the billed peak, and the next plan
  * re-plans the energy it took. The evaluation's plant does the same for the controllers that apply
- * their rule (src/household/plant.ts).
+ * their rule (src/household/plant.ts). The peak is billed on the hour's import, so the guard holds
+ * the hour's energy (what it has imported so far, plus the rest of the hour at the present import),
+ * not each reading: a relay's few minutes at full power are made up for in the rest of the hour,
+ * not left to set the day's billed peak.
  *
  * Live community guard (with community coordination, community-guard.ts): the household's import
- * after its own command and its battery's room are exchanged with the community's other gateways
- * at each fast period's instant; when the community's import passes the peak it pays for today,
- * the battery discharges that share of its room more.
+ * after its own command, its hour so far and its battery's room are exchanged with the community's
+ * other gateways at each fast period's instant; when the community's hour would pass the peak it
+ * pays for today, the battery discharges that share of its room more. The iteration that only
+ * measures for a plan due at the instant does not report: the one that applies the plan does, so
+ * the community decides on the commands that will hold.
  *
  * β applies only to plans solved with error samples: a certainty-equivalent plan (no samples
  * yet, so no chance constraint: its worstCaseCvar is empty) has a β nothing in its objective
@@ -80,6 +85,11 @@ export interface FastLoopDeps {
   log?: RuntimeLog;
   /** The household's mode and battery reserve (Home Assistant commands); absent: auto, the site's E^min. */
   userControl?: UserControlView;
+  /**
+   * True while a plan due at `atMs` is not in yet: that iteration only measures for it, its command
+   * holds until the plan is applied, and it does not report to the live community guard.
+   */
+  planDue?: (atMs: number) => boolean;
 }
 
 export interface FastLoop {
@@ -223,8 +233,12 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     return observed;
   }
 
-  /** What the plan, or the safe state, asks of the battery (kW, + discharge), before the supervisor. */
-  function batteryRequestKw(safe: SafeBattery | null, atMs: number, meter: MeterValues | undefined, battery: BatteryValues | undefined, active: ActivePlan | null, step: PlanStep | null, relayKw: number): number {
+  /**
+   * What the plan, or the safe state, asks of the battery (kW, + discharge), before the supervisor.
+   * `relayKw` is the relays' power in the reading, `relayNextKw` theirs as just switched for the period;
+   * `hourImportKwh` the hour's import so far.
+   */
+  function batteryRequestKw(safe: SafeBattery | null, atMs: number, meter: MeterValues | undefined, battery: BatteryValues | undefined, active: ActivePlan | null, step: PlanStep | null, relayKw: number, relayNextKw: number, hourImportKwh: number): number {
     if (safe === 'idle' || !meter || !battery) return 0;
     if (safe === 'self-consumption') {
       // The rule brings the meter to the committed trades (0 without); the supervisor applies the limits.
@@ -238,7 +252,9 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     // A plan solved without the demand charge (peakImportKw absent) pays for no peak to guard.
     if (!(config.tariff.demandChargeEurPerKwDay > 0) || plan.peakImportKw === undefined) return ruleKw;
     const guardKw = Math.max(plannedPeakTodayKw(plan, atMs, dayPeak.dayStartMs + DAY_MS), dayPeak.importKw);
-    return Math.max(ruleKw, meter.netImportKw + battery.powerKw - guardKw);
+    // Export does not lower an hour's import: the guard never discharges past the load.
+    const allowedKw = Math.max(0, hourRateKw(guardKw, hourImportKwh, atMs));
+    return Math.max(ruleKw, meter.netImportKw + battery.powerKw - relayKw + relayNextKw - allowedKw);
   }
 
   async function iterate(): Promise<RuntimeSnapshot> {
@@ -272,17 +288,20 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const needKwh = planMode ? (active!.plan.shiftableKw[step!.index]! * (Math.min(atMs + periodMs, step!.endMs) - step!.startMs)) / HOUR_MS - stepServed.kwh : null;
     await switchRelays(queue.choose(atMs, periodMs, needKwh, relayOn.map((on) => on === true)));
     if (relayFailures.size > 0) observed.set('relay-failed', [...relayFailures.values()].join('; '));
+    const relayNextKw = loads.reduce((sum, load, j) => sum + (relayOn[j] === true && waiting[j] ? load.ratedPowerKw : 0), 0);
 
     const meterValues = m?.ok ? m.value : undefined;
     const batteryValues = b?.ok ? b.value : undefined;
     const dayStartMs = atMs - (atMs % DAY_MS);
     if (dayStartMs !== dayPeak.dayStartMs) dayPeak = { dayStartMs, importKw: 0 };
+    const counters = countersOf(m, p);
+    const hourSoFar = account.hourSoFar(atMs, meterValues?.netImportKw ?? null, counters);
     let setpoint: Setpoint | null = null;
     if (battery) {
       // A safe state wins over the household's mode; an idle battery wins over self-consumption.
       const conditionsSafe = safeBatteryOf(observed.keys());
       const safe = conditionsSafe === 'idle' ? 'idle' : (USER_MODE_BATTERY[userMode] ?? conditionsSafe);
-      const requestedKw = batteryRequestKw(safe, atMs, meterValues, batteryValues, active, step, relayKw);
+      const requestedKw = batteryRequestKw(safe, atMs, meterValues, batteryValues, active, step, relayKw, relayNextKw, hourSoFar.importKwh);
       let commandedKw = 0;
       let communityGuardKw = 0;
       if (batteryValues && safe !== 'idle') {
@@ -292,10 +311,12 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
         const supervised = superviseBatteryKw(requestedKw, live, limits);
         commandedKw = supervised.commandedKw;
         if (supervised.clip) observed.set(supervised.clip.reason, supervised.clip.detail);
-        if (meterValues && market?.guardCommunity) {
-          // Room for an hour, as the evaluation's plant has it: a nearly empty battery gives little, not all it has in one period.
-          const roomKw = safe === null ? Math.max(0, superviseBatteryKw(Number.MAX_VALUE, live, { ...limits, fastPeriodS: HOUR_MS / 1000 }).commandedKw - commandedKw) : 0;
-          const decision = await market.guardCommunity({ atMs, importKw: meterValues.netImportKw + batteryValues.powerKw - commandedKw, roomKw });
+        if (meterValues && market?.guardCommunity && deps.planDue?.(atMs) !== true) {
+          // Room for the rest of the hour, as the evaluation's plant has it for the hour: a nearly empty battery gives little, not all it has in one period.
+          const restS = Math.max(control.fastPeriodS, (HOUR_MS - (atMs % HOUR_MS)) / 1000);
+          const roomKw = safe === null ? Math.max(0, superviseBatteryKw(Number.MAX_VALUE, live, { ...limits, fastPeriodS: restS }).commandedKw - commandedKw) : 0;
+          const importKw = meterValues.netImportKw + batteryValues.powerKw - relayKw + relayNextKw - commandedKw;
+          const decision = await market.guardCommunity({ atMs, importKw, hourSoFarKwh: hourSoFar.importKwh - hourSoFar.exportKwh, roomKw });
           if (decision !== null && decision.share > 0 && roomKw > 0) {
             communityGuardKw = roomKw * decision.share;
             commandedKw += communityGuardKw;
@@ -340,7 +361,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const records = account.add({
       atMs,
       measurement,
-      counters: countersOf(m, p),
+      counters,
       safe: mode === 'safe',
       servedKwh,
       arrivals,
@@ -389,6 +410,14 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     latest: () => latest,
     safeStop: () => serialised(safeStop),
   };
+}
+
+/**
+ * The import rate (kW) the rest of the hour holding `atMs` may keep for the hour's import to stay at
+ * `guardKw` (an hour's kWh), `soFarKwh` of it already metered.
+ */
+function hourRateKw(guardKw: number, soFarKwh: number, atMs: number): number {
+  return (guardKw - soFarKwh) / ((HOUR_MS - (atMs % HOUR_MS)) / HOUR_MS);
 }
 
 /**

@@ -179,6 +179,8 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       log(event.action === 'clip' ? 'info' : 'warn', `safety ${event.action} ${event.reason}: ${event.detail}`);
       if (event.action !== 'clip') watchdog.status(`safety ${event.action} ${event.reason}`);
     }
+    const fastPeriodMs = config.control.fastPeriodS * 1000;
+    const stepMs = config.control.stepMinutes * 60_000;
     const fast = createFastLoop({
       gateway,
       config,
@@ -186,6 +188,11 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
       store,
       tariff,
       plan: () => planner.active(),
+      // The slow loop plans at every step boundary (below), from the iteration that measures for it.
+      planDue: (atMs) => {
+        const boundaryMs = Math.round(atMs / stepMs) * stepMs;
+        return Math.abs(atMs - boundaryMs) <= fastPeriodMs / 4 && (planner.active()?.plan.startMs ?? -Infinity) < boundaryMs - 1_000;
+      },
       market,
       demand: sim?.demand ?? null,
       log,
@@ -216,8 +223,6 @@ export async function runGateway(config: GatewayConfig, options: RuntimeOptions 
     watchdog.ready(`controlling ${gateway.report.filter((r) => r.found).length} devices`);
     log('info', `running: fast loop every ${config.control.fastPeriodS} s, plan every ${config.control.stepMinutes} min`);
 
-    const fastPeriodMs = config.control.fastPeriodS * 1000;
-    const stepMs = config.control.stepMinutes * 60_000;
     const fastIterationCpuMs = new BoundedSample();
     const fastIterationWallMs = new BoundedSample();
     const tickToSetpointMs = new BoundedSample();

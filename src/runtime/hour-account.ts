@@ -123,6 +123,28 @@ export class HourAccount {
     return this.close(hourOf(sample.atMs));
   }
 
+  /**
+   * Import and export (kWh) of the hour holding `atMs`, from its start to this iteration's reading
+   * (which `add` has not taken yet), measured as `add` will measure it: what the fast loop holds the
+   * hour's average to.
+   */
+  hourSoFar(atMs: number, gridKw: number | null, counters: HourSample['counters']): { importKwh: number; exportKwh: number } {
+    const hourStartMs = hourOf(atMs);
+    const bin = this.bins.get(hourStartMs);
+    const oldestOpen = Math.min(hourStartMs, ...this.bins.keys());
+    const inHour = (fromMs: number, toMs: number, amount: number) => (toMs > fromMs ? (amount * Math.max(0, Math.min(toMs, hourStartMs + HOUR_MS) - Math.max(fromMs, hourStartMs))) / (toMs - fromMs) : 0);
+    const since = (track: EnergyTrack, reading: CounterReading | undefined, powerKw: number | null): number => {
+      if (track.counter && reading) return inHour(Math.max(track.counter.atMs, oldestOpen), reading.atMs, Math.max(0, reading.kwh - track.counter.kwh));
+      const prevMs = this.previous?.atMs;
+      if (track.counter || reading || prevMs === undefined || powerKw === null) return 0;
+      return inHour(prevMs, atMs, (Math.max(0, powerKw) * (atMs - prevMs)) / HOUR_MS);
+    };
+    return {
+      importKwh: (bin?.importKwh ?? 0) + since(this.tracks.import, counters.imported, gridKw),
+      exportKwh: (bin?.exportKwh ?? 0) + since(this.tracks.export, counters.exported, gridKw === null ? null : -gridKw),
+    };
+  }
+
   /** What happened over [prev.atMs, next.atMs): measured by next's readings, under the plan step and mode prev chose. */
   private integrate(prev: HourSample, next: HourSample): void {
     const from = prev.atMs;

@@ -24,7 +24,8 @@ import { CommunityGuard, type GuardDecision, type GuardReport } from './communit
 import type { RuntimeLog } from './log.ts';
 import type { HourRecord, LiveImport } from './types.ts';
 
-const DAY_MS = 24 * 3_600_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 const LIVE_ROUND = 'live-import';
 const kw = { type: 'number', minimum: -1e4, maximum: 1e4 };
 
@@ -35,6 +36,7 @@ export const LIVE_GUARD_ROUND_SCHEMAS = {
     properties: {
       atMs: INSTANT_MS,
       importKw: kw,
+      hourSoFarKwh: kw,
       roomKw: { type: 'number', minimum: 0, maximum: 1e4 },
       closedHour: { anyOf: [{ type: 'null' }, { type: 'object', properties: { startMs: INSTANT_MS, netImportKwh: kw }, required: ['startMs', 'netImportKwh'], additionalProperties: false }] },
       planned: {
@@ -44,7 +46,7 @@ export const LIVE_GUARD_ROUND_SCHEMAS = {
         additionalProperties: false,
       },
     },
-    required: ['atMs', 'importKw', 'roomKw', 'closedHour', 'planned'],
+    required: ['atMs', 'importKw', 'hourSoFarKwh', 'roomKw', 'closedHour', 'planned'],
     additionalProperties: false,
   },
 };
@@ -162,9 +164,11 @@ function withinConnection(report: GuardReport, connection: Partial<MemberConnect
   const maxImportKw = connection?.maxImportKw ?? Infinity;
   const maxExportKw = connection?.maxExportKw ?? Infinity;
   const clip = (kw: number) => Math.min(maxImportKw, Math.max(-maxExportKw, kw));
+  const elapsedH = (report.atMs % HOUR_MS) / HOUR_MS;
   return {
     atMs: report.atMs,
     importKw: clip(report.importKw),
+    hourSoFarKwh: elapsedH > 0 ? clip(report.hourSoFarKwh / elapsedH) * elapsedH : 0,
     roomKw: Math.min(report.roomKw, maxImportKw + maxExportKw),
     closedHour: report.closedHour && { startMs: report.closedHour.startMs, netImportKwh: clip(report.closedHour.netImportKwh) },
     planned: { slotStartsMs: report.planned.slotStartsMs, netKw: report.planned.netKw.map(clip) },

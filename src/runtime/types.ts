@@ -73,5 +73,6 @@ export interface MarketView {
 export interface LiveImport {
   atMs: number;
   importKw: number;
+  hourSoFarKwh: number;
   roomKw: number;
 }

@@ -1,7 +1,8 @@
 /**
  * The live community guard's decision (community-guard.ts) against hand computations: the peak the
  * community pays for today is the larger of its cleared schedule's peak and its highest metered hour
- * of today; above it, every battery gives the same share of its room, at most all of it.
+ * of today; when the hour's import (so far, plus the rest of the hour at the present import) would
+ * pass it, every battery gives the same share of its room, at most all of it.
  */
 import { describe, expect, it } from 'vitest';
 import { CommunityGuard, type GuardReport } from '../../src/runtime/community-guard.ts';
@@ -11,13 +12,14 @@ const DAY_MS = 24 * HOUR_MS;
 const DAY = Date.UTC(2016, 11, 11);
 const slots = [0, 1, 2].map((h) => DAY + (10 + h) * HOUR_MS);
 
-function report(atMs: number, importKw: number, roomKw: number, netKw: number[], closedHour: GuardReport['closedHour'] = null): GuardReport {
-  return { atMs, importKw, roomKw, closedHour, planned: { slotStartsMs: slots, netKw } };
+function report(atMs: number, importKw: number, roomKw: number, netKw: number[], closedHour: GuardReport['closedHour'] = null, hourSoFarKwh = 0): GuardReport {
+  return { atMs, importKw, hourSoFarKwh, roomKw, closedHour, planned: { slotStartsMs: slots, netKw } };
 }
 
 describe('the live community guard', () => {
   it('above the cleared schedule’s peak, every battery discharges the same share of its room', () => {
-    const atMs = DAY + 11 * HOUR_MS + 5 * 60_000;
+    // At the hour's start: the rest of the hour is all of it.
+    const atMs = DAY + 11 * HOUR_MS;
     const reports = new Map([
       ['gw-a', report(atMs, 2.5, 1, [1, 1.5, 0.5])],
       ['gw-b', report(atMs, 1.9, 3, [0.8, 0.4, 1])],
@@ -55,7 +57,7 @@ describe('the live community guard', () => {
     expect(next.share).toBe(0);
     // The next day starts afresh.
     const tomorrow = DAY + DAY_MS;
-    const fresh = guard.decide(tomorrow, new Map([['gw-a', { atMs: tomorrow, importKw: 3, roomKw: 4, closedHour: null, planned: { slotStartsMs: [tomorrow], netKw: [1] } }]]))!;
+    const fresh = guard.decide(tomorrow, new Map([['gw-a', { atMs: tomorrow, importKw: 3, hourSoFarKwh: 0, roomKw: 4, closedHour: null, planned: { slotStartsMs: [tomorrow], netKw: [1] } }]]))!;
     expect(fresh.guardKw).toBe(1);
     expect(fresh.share).toBeCloseTo(0.5, 12);
   });
@@ -66,6 +68,26 @@ describe('the live community guard', () => {
     expect(above.share).toBe(1);
     const below = new CommunityGuard().decide(atMs, new Map([['gw-a', report(atMs, 0.9, 1, [1, 1, 1])], ['gw-b', report(atMs, 1.1, 0.5, [1, 1, 1])]]))!;
     expect(below.share).toBe(0);
+  });
+
+  it('holds the hour’s energy, not each reading: what the hour imported so far sets the rate the rest of it may keep', () => {
+    // 11:40, guard 2.5 kW (the schedule's peak): 20 minutes left.
+    const atMs = DAY + 11 * HOUR_MS + 40 * 60_000;
+    const restH = 1 / 3;
+    const decide = (soFarKwh: [number, number], importKw: [number, number]) =>
+      new CommunityGuard().decide(atMs, new Map([
+        ['gw-a', report(atMs, importKw[0], 2, [1, 1.5, 0.5], null, soFarKwh[0])],
+        ['gw-b', report(atMs, importKw[1], 2, [0.8, 1, 1], null, soFarKwh[1])],
+      ]))!;
+    // A relay ran for five minutes between two readings: the hour has 2.0 kWh in 40 minutes, so the
+    // last 20 may import only 1.5 kW, though each reading so far was at the guard.
+    const afterRelay = decide([1.2, 0.8], [1.5, 1]);
+    expect(afterRelay.hourSoFarKwh).toBeCloseTo(2, 12);
+    expect(afterRelay.share).toBeCloseTo((2.5 - (2.5 - 2) / restH) / 4, 12);
+    // A quiet start leaves room: 1.0 kWh so far lets the rest of the hour import 4.5 kW, the present 3.0 kW asks nothing.
+    expect(decide([0.5, 0.5], [2, 1]).share).toBe(0);
+    // With the hour already past the guard, every battery gives all its room.
+    expect(decide([1.5, 1.5], [2, 1.5]).share).toBe(1);
   });
 
   it('without a clearing that covers today there is nothing to hold', () => {

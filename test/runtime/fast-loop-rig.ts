@@ -78,6 +78,8 @@ export interface RigOptions {
   household?: SimulatorOptions['household'];
   market?: MarketView | null;
   demand?: ShiftableDemandFeed | null;
+  /** The runtime's word that a plan is due and not in yet (FastLoopDeps.planDue); absent: never. */
+  planDue?: (atMs: number) => boolean;
 }
 
 export interface PlanRequest {
@@ -162,6 +164,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
         plan: () => rig.active,
         market: options.market ?? null,
         demand: options.demand ?? sim.demand,
+        ...(options.planDue ? { planDue: options.planDue } : {}),
         onSnapshot: (s) => rig.snapshots.push(s),
         onSafetyEvent: (e) => rig.events.push(e),
         onHour: (h) => rig.hours.push(h),

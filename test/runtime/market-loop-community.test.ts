@@ -245,7 +245,7 @@ describe.each(BROKERS)('the live community guard in the market loop over $name',
     const roomKw = [1, 2, 0.5];
     // Each runs its iteration a little after the instant, as on a real clock: all report for 01:00.
     const lateMs = [0, 150, 320];
-    const decisions = await Promise.all(started.map((l, n) => l.guardCommunity({ atMs: atMs + lateMs[n]!, importKw: importKw[n]!, roomKw: roomKw[n]! })));
+    const decisions = await Promise.all(started.map((l, n) => l.guardCommunity({ atMs: atMs + lateMs[n]!, importKw: importKw[n]!, hourSoFarKwh: 0, roomKw: roomKw[n]! })));
     for (const decision of decisions) {
       expect(decision, lines.join('\n')).not.toBeNull();
       expect(decision!.atMs).toBe(atMs);
@@ -255,19 +255,22 @@ describe.each(BROKERS)('the live community guard in the market loop over $name',
       expect(decision).toEqual(decisions[0]);
     }
     // Another iteration at the instant applies its decision; an instant between two fast periods has none.
-    await expect(started[1]!.guardCommunity({ atMs, importKw: 0, roomKw: 0 })).resolves.toEqual(decisions[1]);
-    await expect(started[1]!.guardCommunity({ atMs: atMs + 1_000, importKw: 0, roomKw: 0 })).resolves.toBeNull();
+    await expect(started[1]!.guardCommunity({ atMs, importKw: 0, hourSoFarKwh: 0, roomKw: 0 })).resolves.toEqual(decisions[1]);
+    await expect(started[1]!.guardCommunity({ atMs: atMs + 1_000, importKw: 0, hourSoFarKwh: 0, roomKw: 0 })).resolves.toBeNull();
 
     // gw-c stays online but stops reporting: it is waited for once, then the others decide between themselves.
     for (const next of [atMs + 2_000, atMs + 4_000]) {
       clock.advance(2_000);
-      const two = await Promise.all(started.slice(0, 2).map((l, n) => l.guardCommunity({ atMs: next, importKw: importKw[n]!, roomKw: roomKw[n]! })));
+      // Each has imported at its present rate since the hour began.
+      const soFarH = (next - atMs) / HOUR_MS;
+      const two = await Promise.all(started.slice(0, 2).map((l, n) => l.guardCommunity({ atMs: next, importKw: importKw[n]!, hourSoFarKwh: importKw[n]! * soFarH, roomKw: roomKw[n]! })));
       for (const decision of two) {
         expect(decision!.members).toEqual(['gw-a', 'gw-b']);
         // 1.1 × the peak against the two households' share of the schedule, peak of their slot sums.
         const theirsKw = Math.max(...slotStartsMs.map((_, t) => [0, 1].reduce((sum, n) => sum + reference.plans[n]!.gridImportKw[t]! - reference.plans[n]!.gridExportKw[t]!, 0)));
         expect(decision!.guardKw).toBeCloseTo(theirsKw, 6);
-        expect(decision!.share).toBeCloseTo(Math.min(1, Math.max(0, 1.1 * peakKw - theirsKw) / 3), 6);
+        const allowedKw = (theirsKw - 1.1 * peakKw * soFarH) / (1 - soFarH);
+        expect(decision!.share).toBeCloseTo(Math.min(1, Math.max(0, 1.1 * peakKw - allowedKw) / 3), 6);
       }
     }
   });
@@ -278,16 +281,17 @@ describe.each(BROKERS)('the live community guard in the market loop over $name',
     await Promise.all(started.map((l) => l.settled()));
     const atMs = MIDNIGHT_MS + HOUR_MS;
     clock.advance(HOUR_MS);
-    // gw-c, with a valid key, claims 50 kW of import and 40 kW of room.
+    // gw-c, with a valid key, claims 50 kW of import, 40 kW of room and, at the hour's first instant, 20 kWh imported in it.
     const claims = [
-      { importKw: 1, roomKw: 1 },
-      { importKw: 1, roomKw: 2 },
-      { importKw: 50, roomKw: 40 },
+      { importKw: 1, hourSoFarKwh: 0, roomKw: 1 },
+      { importKw: 1, hourSoFarKwh: 0, roomKw: 2 },
+      { importKw: 50, hourSoFarKwh: 20, roomKw: 40 },
     ];
     const decisions = await Promise.all(started.map((l, n) => l.guardCommunity({ atMs, ...claims[n]! })));
     for (const decision of decisions.slice(0, 2)) {
       expect(decision, lines.join('\n')).not.toBeNull();
       expect(decision!.communityImportKw).toBeCloseTo(1 + 1 + 3, 9);
+      expect(decision!.hourSoFarKwh).toBe(0);
       expect(decision!.roomKw).toBeCloseTo(1 + 2 + 5, 9);
       expect(decision!.share).toBeCloseTo(Math.min(1, Math.max(0, 5 - decision!.guardKw) / 8), 9);
     }
