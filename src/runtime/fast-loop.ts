@@ -234,6 +234,17 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
   }
 
   /**
+   * The relays as just switched, as a rate over the rest of the hour: they run this period (a job
+   * that goes on shows in the hour so far at the next reading). Held at full power for the rest of
+   * the hour, a dishwasher's five minutes would make the guards spend the battery on energy the
+   * plan buys from the grid at that hour, as the evaluation's plant serves f_k over its hour.
+   */
+  const relayRestKw = (relayNextKw: number, atMs: number): number => {
+    const restMs = HOUR_MS - (atMs % HOUR_MS);
+    return (relayNextKw * Math.min(periodMs, restMs)) / restMs;
+  };
+
+  /**
    * What the plan, or the safe state, asks of the battery (kW, + discharge), before the supervisor.
    * `relayKw` is the relays' power in the reading, `relayNextKw` theirs as just switched for the period;
    * `hourImportKwh` the hour's import so far.
@@ -254,7 +265,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const guardKw = Math.max(plannedPeakTodayKw(plan, atMs, dayPeak.dayStartMs + DAY_MS), dayPeak.importKw);
     // Export does not lower an hour's import: the guard never discharges past the load.
     const allowedKw = Math.max(0, hourRateKw(guardKw, hourImportKwh, atMs));
-    return Math.max(ruleKw, meter.netImportKw + battery.powerKw - relayKw + relayNextKw - allowedKw);
+    return Math.max(ruleKw, meter.netImportKw + battery.powerKw - relayKw + relayRestKw(relayNextKw, atMs) - allowedKw);
   }
 
   async function iterate(): Promise<RuntimeSnapshot> {
@@ -315,7 +326,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
           // Room for the rest of the hour, as the evaluation's plant has it for the hour: a nearly empty battery gives little, not all it has in one period.
           const restS = Math.max(control.fastPeriodS, (HOUR_MS - (atMs % HOUR_MS)) / 1000);
           const roomKw = safe === null ? Math.max(0, superviseBatteryKw(Number.MAX_VALUE, live, { ...limits, fastPeriodS: restS }).commandedKw - commandedKw) : 0;
-          const importKw = meterValues.netImportKw + batteryValues.powerKw - relayKw + relayNextKw - commandedKw;
+          const importKw = meterValues.netImportKw + batteryValues.powerKw - relayKw + relayRestKw(relayNextKw, atMs) - commandedKw;
           const decision = await market.guardCommunity({ atMs, importKw, hourSoFarKwh: hourSoFar.importKwh - hourSoFar.exportKwh, roomKw });
           if (decision !== null && decision.share > 0 && roomKw > 0) {
             communityGuardKw = roomKw * decision.share;

@@ -394,6 +394,53 @@ describe('the safe state', () => {
 });
 
 describe('the shiftable loads', () => {
+  it('count a relay’s minutes at full power over the rest of the hour: the peak guard neither lets them raise the hour’s import past the plan’s peak nor meets them from the battery as if they lasted the hour', async () => {
+    const r = await rig({
+      startIso: '2016-06-22T19:58:00Z',
+      config: {
+        control: { stepMinutes: 60 },
+        shiftable: [{ relay: 'dishwasher', ratedPowerKw: 2, maxDelayHours: 6, demand: { source: 'schedule', daily: [{ hour: 20, energyKwh: 0.5 }] } }],
+      },
+    });
+    r.active = await r.solve({ steps: 6 });
+    await r.run(Date.parse('2016-06-22T20:00:00Z'));
+    // An hourly plan that buys the dishwasher's 0.5 kWh from the grid this hour and pays the demand charge on
+    // that import; it plans no battery power, so its peak is this hour's load plus the dishwasher.
+    r.active = await r.solve({
+      steps: 6,
+      shiftable: { deferredKwh: 0, desiredKw: [0.5, 0, 0, 0, 0, 0], dueKwh: new Array(6).fill(0) },
+      adjust: (input) => {
+        input.tariff.peakEurPerKw = 0.5;
+        input.battery.maxChargeKw = 0;
+        input.battery.maxDischargeKw = 0;
+        input.shiftable!.minKw = [0.5, 0, 0, 0, 0, 0];
+        input.shiftable!.maxKw = [0.5, 20, 20, 20, 20, 20];
+      },
+    });
+    const { plan } = r.active;
+    expect(plan.shiftableKw[0]).toBeCloseTo(0.5, 6);
+    const peakKw = Math.max(...plan.gridImportKw);
+    const hourStartMs = Date.parse('2016-06-22T20:00:00Z');
+    const { snapshots, totals } = await runSampling(r, hourStartMs + HOUR_MS - r.periodMs);
+    await r.run(hourStartMs + HOUR_MS);
+    // The dishwasher ran at its 2 kW for about a quarter of the hour: the meter read far above the plan's peak then.
+    const running = snapshots.filter((s) => s.measurement.relaysOn[0]);
+    expect(running.length).toBeGreaterThan(5);
+    expect(Math.max(...snapshots.map((s) => s.measurement.gridKw!))).toBeGreaterThan(peakKw + 1);
+    // The guard hardly spent the battery on it (the plan has no battery power and ξ, the net load without
+    // the relays against the forecast, is near zero): at most the hour's last periods, when a run of the
+    // relay would pass what is left of the hour's energy.
+    expect(plan.dischargeKw[0]! + plan.chargeKw[0]!).toBeLessThan(1e-6);
+    const dischargedKwh = r.sim.plant.totals().batteryDischargeAcKwh - totals.get(hourStartMs)!.batteryDischargeAcKwh;
+    expect(dischargedKwh).toBeLessThan(0.05);
+    expect(snapshots.filter((s) => Math.abs(s.setpoint!.requestedKw) > 0.05).every((s) => s.atMs > hourStartMs + HOUR_MS - 5 * MIN_MS)).toBe(true);
+    // And the hour imported what the plan bought: its load and the dishwasher's 0.5 kWh, at the plan's peak.
+    const hourKwh = r.sim.plant.totals().importedKwh - totals.get(hourStartMs)!.importedKwh;
+    const servedKwh = r.sim.plant.totals().relayLoadKwh - totals.get(hourStartMs)!.relayLoadKwh;
+    expect(servedKwh).toBeCloseTo(0.5, 1);
+    expect(hourKwh).toBeLessThan(peakKw + 0.05);
+  });
+
   it('realise the plan’s f_k with relays: the energy served over a step is f_k·Δt within one fast-period quantum', async () => {
     const r = await rig({
       startIso: '2016-06-22T10:58:00Z',
