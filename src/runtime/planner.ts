@@ -131,10 +131,15 @@ export function createPlanner(options: PlannerOptions): Planner {
     const errorDays = { nearest: (count: number) => forecast.sampleDays(slot0Ms, count), on: (issuedMs: readonly number[]) => forecast.samplesOn(slot0Ms, steps.slotHours, issuedMs) };
     market?.offerProblem?.({ input, startMs: nowMs, slotStartsMs: steps.slotStartsMs, solver, errorDays });
     const anchor = market?.communityCoupling?.(input, steps.slotStartsMs);
+    // Under a community clearing the anchor carries the household's cleared net import, its P2P
+    // positions included; the trades are their split, settled on the meters (src/market/settlement.ts),
+    // as the evaluation settles them. Held as fixed columns as well, they made a seller deliver its
+    // sales from a battery a fresh forecast would rather fill. An auction's trades have no anchor.
+    const planned = anchor ? { ...alone.input, community: anchor } : input;
     const started = performance.now();
     let result: SolveResult;
     try {
-      result = await solver.solve(anchor ? { ...input, community: anchor } : input, { startMs: nowMs });
+      result = await solver.solve(planned, { startMs: nowMs });
     } catch (error) {
       result = { ok: false, status: 'error', message: (error as Error).message, solveMs: performance.now() - started };
     }

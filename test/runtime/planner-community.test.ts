@@ -62,7 +62,7 @@ const net = (plan: Plan) => plan.gridImportKw.map((g, t) => g - plan.gridExportK
 const state = { energyKwh: 5, maxChargeKw: 5, maxDischargeKw: 5, shiftable: { deferredKwh: 0, requestedThisStepKwh: 0, deadlinesKwh: new Array<number>(HORIZON).fill(0) } };
 
 describe('the planner with community coordination', () => {
-  it('offers its problem without an anchor and plans with the anchor of the market view', { timeout: 120_000 }, async () => {
+  it('offers its problem without an anchor and plans with the anchor of the market view, which carries its committed trades: no trade columns besides', { timeout: 120_000 }, async () => {
     const config = gatewayConfig(mkdtempSync(join(tmpdir(), 'planner-community-')));
     const store = openRuntimeStore(config.storage.dir, { log: () => {} });
     const solver = createSolverClient({ solver: 'highs', timeBudgetMs: 60_000 });
@@ -72,8 +72,10 @@ describe('the planner with community coordination', () => {
       // A clearing's anchor over the first 8 hours: import is dear (0.5 EUR/kWh on top) and the cleared net import is zero.
       const anchor: CommunityAnchor = { slotStartsMs: Array.from({ length: 8 }, (_, t) => t0 + t * HOUR_MS), priceEurPerKwh: new Array<number>(8).fill(0.5), netTargetKw: new Array<number>(8).fill(0) };
       let offered: HouseholdProblem | undefined;
+      // A sale of 1 kW to gw-b committed for the first four hours (the clearing's split of the anchor's net positions).
+      const committedKw = Array.from({ length: HORIZON }, (_, t) => (t < 4 ? -1 : 0));
       const market: MarketView & CommunityMarketView = {
-        peerTrades: () => [],
+        peerTrades: (slotStartsMs) => [{ peerId: 'gw-b', priceEurPerKwh: slotStartsMs.map(() => 0.2), maxKw: 3, committedKw }],
         trades: () => [],
         connected: () => true,
         offerProblem: (problem) => (offered = problem),
@@ -93,8 +95,12 @@ describe('the planner with community coordination', () => {
       const { netLoadForecastKw, shiftable } = offered!.input;
       expect(coupling.netPriceEurPerKwh.slice(8)).toEqual([0, 0, 0, 0]);
       expect(coupling.netTargetKw.slice(8)).toEqual(netLoadForecastKw.slice(8).map((mu, k) => mu + (shiftable?.desiredKw[8 + k] ?? 0)));
-      const anchored = await direct.solve({ ...offered!.input, community: coupling }, { startMs: t0 });
-      const alone = await direct.solve(offered!.input, { startMs: t0 });
+      // The clearing's problem holds the committed trade; the plan under the anchor does not: it plans the meter, and the sale is settled on it.
+      const { peers, ...meterInput } = offered!.input;
+      expect(peers?.[0]?.committedKw).toEqual(committedKw);
+      expect(active.plan.tradesKw).toEqual({});
+      const anchored = await direct.solve({ ...meterInput, community: coupling }, { startMs: t0 });
+      const alone = await direct.solve(meterInput, { startMs: t0 });
       if (!anchored.ok || !alone.ok) throw new Error('reference solves failed');
       net(active.plan).forEach((v, t) => expect(v).toBeCloseTo(net(anchored.plan)[t]!, 4));
       // The anchor moves the plan: less net import in the anchored hours than alone.
