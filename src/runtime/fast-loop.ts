@@ -240,16 +240,19 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
    * plan buys from the grid at that hour, as the evaluation's plant serves f_k over its hour.
    */
   const relayRestKw = (relayNextKw: number, atMs: number): number => {
-    const restMs = HOUR_MS - (atMs % HOUR_MS);
+    const restMs = restOfHourMs(atMs);
     return (relayNextKw * Math.min(periodMs, restMs)) / restMs;
   };
 
+  /** The loads' rated power where a relay is on with its job not done: what they draw on the meter. */
+  const relaysDrawingKw = (waiting: readonly boolean[]): number => loads.reduce((sum, load, j) => sum + (relayOn[j] === true && waiting[j] ? load.ratedPowerKw : 0), 0);
+
   /**
    * What the plan, or the safe state, asks of the battery (kW, + discharge), before the supervisor.
-   * `relayKw` is the relays' power in the reading, `relayNextKw` theirs as just switched for the period;
-   * `hourImportKwh` the hour's import so far.
+   * `relayKw` is the relays' power in the reading, `restNetLoadKw` the net load the guards hold the
+   * hour to, `hourImportKwh` the hour's import so far.
    */
-  function batteryRequestKw(safe: SafeBattery | null, atMs: number, meter: MeterValues | undefined, battery: BatteryValues | undefined, active: ActivePlan | null, step: PlanStep | null, relayKw: number, relayNextKw: number, hourImportKwh: number): number {
+  function batteryRequestKw(safe: SafeBattery | null, atMs: number, meter: MeterValues | undefined, battery: BatteryValues | undefined, active: ActivePlan | null, step: PlanStep | null, relayKw: number, restNetLoadKw: number, hourImportKwh: number): number {
     if (safe === 'idle' || !meter || !battery) return 0;
     if (safe === 'self-consumption') {
       // The rule brings the meter to the committed trades (0 without); the supervisor applies the limits.
@@ -265,7 +268,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const guardKw = Math.max(plannedPeakTodayKw(plan, atMs, dayPeak.dayStartMs + DAY_MS), dayPeak.importKw);
     // Export does not lower an hour's import: the guard never discharges past the load.
     const allowedKw = Math.max(0, hourRateKw(guardKw, hourImportKwh, atMs));
-    return Math.max(ruleKw, meter.netImportKw + battery.powerKw - relayKw + relayRestKw(relayNextKw, atMs) - allowedKw);
+    return Math.max(ruleKw, restNetLoadKw - allowedKw);
   }
 
   async function iterate(): Promise<RuntimeSnapshot> {
@@ -281,7 +284,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     if (previousAtMs !== null) for (let j = 0; j < loads.length; j++) if (relayOn[j] === true) servedKwh += queue.serve(j, atMs - previousAtMs);
     // What the relays added to the meter as it was read: a load that is on draws while its job lasts.
     const waiting = queue.pending();
-    const relayKw = loads.reduce((sum, load, j) => sum + (relayOn[j] === true && waiting[j] ? load.ratedPowerKw : 0), 0);
+    const relayKw = relaysDrawingKw(waiting);
 
     const active = deps.plan();
     const step = active ? stepAt(active.plan, atMs) : null;
@@ -299,7 +302,6 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     const needKwh = planMode ? (active!.plan.shiftableKw[step!.index]! * (Math.min(atMs + periodMs, step!.endMs) - step!.startMs)) / HOUR_MS - stepServed.kwh : null;
     await switchRelays(queue.choose(atMs, periodMs, needKwh, relayOn.map((on) => on === true)));
     if (relayFailures.size > 0) observed.set('relay-failed', [...relayFailures.values()].join('; '));
-    const relayNextKw = loads.reduce((sum, load, j) => sum + (relayOn[j] === true && waiting[j] ? load.ratedPowerKw : 0), 0);
 
     const meterValues = m?.ok ? m.value : undefined;
     const batteryValues = b?.ok ? b.value : undefined;
@@ -307,12 +309,14 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
     if (dayStartMs !== dayPeak.dayStartMs) dayPeak = { dayStartMs, importKw: 0 };
     const counters = countersOf(m, p);
     const hourSoFar = account.hourSoFar(atMs, meterValues?.netImportKw ?? null, counters);
+    // The net load over the rest of the hour, the relays as just switched counted for their period.
+    const restNetLoadKw = meterValues && batteryValues ? meterValues.netImportKw + batteryValues.powerKw - relayKw + relayRestKw(relaysDrawingKw(waiting), atMs) : 0;
     let setpoint: Setpoint | null = null;
     if (battery) {
       // A safe state wins over the household's mode; an idle battery wins over self-consumption.
       const conditionsSafe = safeBatteryOf(observed.keys());
       const safe = conditionsSafe === 'idle' ? 'idle' : (USER_MODE_BATTERY[userMode] ?? conditionsSafe);
-      const requestedKw = batteryRequestKw(safe, atMs, meterValues, batteryValues, active, step, relayKw, relayNextKw, hourSoFar.importKwh);
+      const requestedKw = batteryRequestKw(safe, atMs, meterValues, batteryValues, active, step, relayKw, restNetLoadKw, hourSoFar.importKwh);
       let commandedKw = 0;
       let communityGuardKw = 0;
       if (batteryValues && safe !== 'idle') {
@@ -324,10 +328,9 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
         if (supervised.clip) observed.set(supervised.clip.reason, supervised.clip.detail);
         if (meterValues && market?.guardCommunity && deps.planDue?.(atMs) !== true) {
           // Room for the rest of the hour, as the evaluation's plant has it for the hour: a nearly empty battery gives little, not all it has in one period.
-          const restS = Math.max(control.fastPeriodS, (HOUR_MS - (atMs % HOUR_MS)) / 1000);
+          const restS = Math.max(control.fastPeriodS, restOfHourMs(atMs) / 1000);
           const roomKw = safe === null ? Math.max(0, superviseBatteryKw(Number.MAX_VALUE, live, { ...limits, fastPeriodS: restS }).commandedKw - commandedKw) : 0;
-          const importKw = meterValues.netImportKw + batteryValues.powerKw - relayKw + relayRestKw(relayNextKw, atMs) - commandedKw;
-          const decision = await market.guardCommunity({ atMs, importKw, hourSoFarKwh: hourSoFar.importKwh - hourSoFar.exportKwh, roomKw });
+          const decision = await market.guardCommunity({ atMs, importKw: restNetLoadKw - commandedKw, hourSoFarKwh: hourSoFar.importKwh - hourSoFar.exportKwh, roomKw });
           if (decision !== null && decision.share > 0 && roomKw > 0) {
             communityGuardKw = roomKw * decision.share;
             commandedKw += communityGuardKw;
@@ -428,7 +431,12 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
  * `guardKw` (an hour's kWh), `soFarKwh` of it already metered.
  */
 function hourRateKw(guardKw: number, soFarKwh: number, atMs: number): number {
-  return (guardKw - soFarKwh) / ((HOUR_MS - (atMs % HOUR_MS)) / HOUR_MS);
+  return (guardKw - soFarKwh) / (restOfHourMs(atMs) / HOUR_MS);
+}
+
+/** What is left of the hour holding `atMs` (ms, > 0). */
+function restOfHourMs(atMs: number): number {
+  return HOUR_MS - (atMs % HOUR_MS);
 }
 
 /**
