@@ -103,7 +103,7 @@ export function createHighsAdapter(options: HighsOptions = {}): SolverAdapter {
       const curved = curvedColumns(scaled);
       let warmStart = false;
       try {
-        if (held && samePattern(held.held, scaled) && sameIndices(held.curved, curved)) {
+        if (held && held.held.numCols === scaled.numCols && held.held.numRows === scaled.numRows && sameIndices(held.curved, curved)) {
           updateInPlace(held, scaled);
           warmStart = held.solvedOnce;
         } else {
@@ -280,7 +280,12 @@ function create(highs: Highs, model: QpModel, curved: Int32Array): Instance {
   return { lp, held: model, curved, thetaStart: n, baseRows: model.numRows, solvedOnce: false };
 }
 
-/** Costs, bounds and the changed coefficients in place (the simplex basis survives); old cuts dropped. */
+/**
+ * Costs, bounds and the changed coefficients in place (the simplex basis survives); old cuts dropped.
+ * The receding horizon moves the day's boundary one step each hour, so the per-day rows (the daily
+ * peak's) change their columns although the shape stays: those entries are moved one by one, which
+ * keeps the basis that makes the hourly re-plan a few hundred pivots instead of a cold start.
+ */
 function updateInPlace(inst: Instance, model: QpModel): void {
   const rows = inst.lp.getDimensions().numRows;
   if (rows > inst.baseRows) inst.lp.deleteRows({ kind: 'range', from: inst.baseRows, to: rows - 1 });
@@ -290,9 +295,24 @@ function updateInPlace(inst: Instance, model: QpModel): void {
   inst.lp.changeColsCost(all, model.cost);
   inst.lp.changeColsBounds(all, model.colLower, model.colUpper);
   inst.lp.changeRowsBounds(allRows, model.rowLower, model.rowUpper);
-  for (let col = 0; col < model.numCols; col++) {
-    for (let k = model.colStarts[col]!; k < model.colStarts[col + 1]!; k++) {
-      if (model.values[k] !== old.values[k]) inst.lp.changeCoefficient(model.rowIndex[k]!, col, model.values[k]!);
+  if (samePattern(old, model)) {
+    for (let col = 0; col < model.numCols; col++) {
+      for (let k = model.colStarts[col]!; k < model.colStarts[col + 1]!; k++) {
+        if (model.values[k] !== old.values[k]) inst.lp.changeCoefficient(model.rowIndex[k]!, col, model.values[k]!);
+      }
+    }
+  } else {
+    const before = new Map<number, number>();
+    for (let col = 0; col < model.numCols; col++) {
+      before.clear();
+      for (let k = old.colStarts[col]!; k < old.colStarts[col + 1]!; k++) before.set(old.rowIndex[k]!, old.values[k]!);
+      for (let k = model.colStarts[col]!; k < model.colStarts[col + 1]!; k++) {
+        const row = model.rowIndex[k]!;
+        if (before.get(row) !== model.values[k]) inst.lp.changeCoefficient(row, col, model.values[k]!);
+        before.delete(row);
+      }
+      // A zero removes the entry from HiGHS's matrix.
+      for (const row of before.keys()) inst.lp.changeCoefficient(row, col, 0);
     }
   }
   inst.held = model;

@@ -67,6 +67,31 @@ describe('the per-day demand charge', () => {
     expect(Math.max(...meterKw)).toBeGreaterThan(Math.max(...plan.gridImportKw));
   });
 
+  it('re-plans warm when the receding step moves the day boundary, to the cold solve and cvxopt', { timeout: 60_000 }, async () => {
+    const HOUR_MS = 3_600_000;
+    const at18 = instances['two days, nothing reached yet']!;
+    const shifted = syntheticInput({ stepHours: new Array<number>(8).fill(1), samples: 5, startHour: 19, peakEurPerKw: 0.3 });
+    // An hour later, midnight is one step nearer: the per-day peak rows hold other columns.
+    const at19: ProblemInput = { ...shifted, tariff: { ...shifted.tariff, peakDayOfStep: [0, 0, 0, 0, 0, 1, 1, 1] } };
+    const receding = createOptimizer();
+    const cold = createOptimizer();
+    try {
+      const first = await receding.solve(at18, { startMs: 0 });
+      const warm = await receding.solve(at19, { startMs: HOUR_MS });
+      const fresh = await cold.solve(at19, { startMs: HOUR_MS });
+      if (!first.ok || !warm.ok || !fresh.ok) throw new Error('solve failed');
+      expect(warm.plan.solver.warmStart).toBe(true);
+      expect(fresh.plan.solver.warmStart).toBe(false);
+      const reference = referenceSolve(at19, 1e-7);
+      expect(Math.abs(warm.plan.objectiveEur - reference.objective) / Math.max(1, Math.abs(reference.objective))).toBeLessThan(1e-6);
+      expect(Math.abs(warm.plan.objectiveEur - fresh.plan.objectiveEur)).toBeLessThan(1e-7);
+      expect(warm.plan.peakImportByDayKw![0]).toBeCloseTo(fresh.plan.peakImportByDayKw![0]!, 6);
+    } finally {
+      receding.dispose();
+      cold.dispose();
+    }
+  });
+
   it('keeps per-day peaks in the fallback plan', () => {
     const input = instances['two days, a high peak already reached today']!;
     const plan = fallbackPlan(input, undefined, 0, 'time-limit');
