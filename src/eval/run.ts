@@ -6,7 +6,7 @@
  */
 import { tariffParams } from '../data/tariff.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
-import { addBill, communityChargeShares, dayBill, emptyBill, noLossTransfers, type BillBreakdown } from '../household/bill.ts';
+import { addBill, communityChargeShares, dayBill, emptyBill, emptyNoLossAccount, noLossTransfers, settledAccount, type BillBreakdown } from '../household/bill.ts';
 import { peerPositions, settle } from '../market/settlement.ts';
 import type { Controller, DecisionContext, FleetController, SolveRecord } from './controller.ts';
 import { gridKpis, quarterOf, type GridKpis } from './grid-kpis.ts';
@@ -208,8 +208,8 @@ function holdCommunityImport(plants: readonly Plant[], outcomes: StepOutcome[], 
  * at the start of the hour (a community controller sees all households' contexts), then every
  * plant steps on the real measured hour. Bills and the community charge are settled per day. A
  * community spec with `standAlone` also runs each household's own controller in shadow on the same
- * hours (what each gateway would have done without the community) and settles the day's no-loss
- * transfers on the two fleets' realised bills.
+ * hours (what each gateway would have done without the community) and settles each day's no-loss
+ * transfers on the two fleets' realised bills, over the running accounts of the days so far.
  */
 export async function runController(
   spec: ControllerSpec,
@@ -225,6 +225,7 @@ export async function runController(
   const main = fleetLoop('createFleet' in spec ? spec.createFleet(cases) : eachAlone(cases.map((c) => spec.create(c))), cases, batteryWearEurPerKw2h, communityChargeEurPerKwDay);
   const standAlone = 'createFleet' in spec && spec.standAlone ? fleetLoop(eachAlone(cases.map((c) => spec.standAlone!(c))), cases, batteryWearEurPerKw2h, communityChargeEurPerKwDay) : null;
   const communityChargeEur: number[] = [];
+  let accounts = cases.map(() => emptyNoLossAccount());
   try {
     for (const [d] of daysMs.entries()) {
       for (let hourOfDay = 0; hourOfDay < 24; hourOfDay++) {
@@ -240,7 +241,10 @@ export async function runController(
         const last = d === daysMs.length - 1;
         const storedAloneEur = last ? standAlone.storedEnergyEur() : alone.bills.map(() => 0);
         const storedEur = last ? main.storedEnergyEur() : day.bills.map(() => 0);
-        const transfersEur = noLossTransfers(alone.bills.map((b, n) => b.total + storedAloneEur[n]!), day.bills.map((b, n) => b.total + storedEur[n]!));
+        const aloneEur = alone.bills.map((b, n) => b.total + storedAloneEur[n]!);
+        const withEur = day.bills.map((b, n) => b.total + storedEur[n]!);
+        const transfersEur = noLossTransfers(accounts, aloneEur, withEur);
+        accounts = accounts.map((account, n) => settledAccount(account, aloneEur[n]!, withEur[n]!, transfersEur[n]!));
         day.bills.forEach((bill, n) => {
           bill.communityTransfer = transfersEur[n]!;
           bill.total += bill.communityTransfer;

@@ -80,18 +80,39 @@ export function communityChargeShares(dayGridKw: readonly (readonly number[])[],
   return { peakKw, chargeEur, sharesEur };
 }
 
+/** A member's running no-loss account: its settled days' bills alone and with the community, and the transfers it booked (EUR). */
+export interface NoLossAccount {
+  aloneEur: number;
+  withCommunityEur: number;
+  /** Paid (negative: received). */
+  transferEur: number;
+}
+
+export function emptyNoLossAccount(): NoLossAccount {
+  return { aloneEur: 0, withCommunityEur: 0, transferEur: 0 };
+}
+
 /**
- * The day's no-loss transfers (EUR, paid; negative: received), summing to zero: with S the day's
- * saving of the community against every household alone (Σ alone − Σ with the community, realised
- * bills), household n pays alone_n − S/N − community_n, so its bill with the community becomes its
- * bill alone less an equal share of the saving (docs/community-coordination.md, "Who pays what").
- * On a day the community lost (S < 0) nobody pays anybody: sharing the loss would make a household
+ * The day's no-loss transfers (EUR, paid; negative: received), summing to zero, settled on the
+ * members' running accounts (docs/community-coordination.md, "Who pays what"). With each member's
+ * account so far plus the day (A_n and C_n its bills alone and with the community, realised; t_n
+ * the transfers it booked), the members' saving beyond what they already moved is
+ * S = Σ(A_n − C_n) − Σ t_n, and member n pays A_n − C_n − t_n − S/N: its bill with the community,
+ * transfers included, becomes its bill alone over all its settled days less an equal share of the
+ * saving. A day one household lost is made up on the days after, not only the day the community
+ * gained. While the saving is negative nobody pays anybody: sharing a loss would make a household
  * that did better than alone pay above its own meter, and the gateways refuse exactly that (a member
- * that understates its bill alone could otherwise make the others pay), so the evaluation settles
- * what the gateways can enforce.
+ * that misreports its account could otherwise make the others pay), so the evaluation settles what
+ * the gateways can enforce. With empty accounts this is the single day's split.
  */
-export function noLossTransfers(aloneEur: readonly number[], communityEur: readonly number[]): number[] {
-  const savingEur = aloneEur.reduce((a, b) => a + b, 0) - communityEur.reduce((a, b) => a + b, 0);
+export function noLossTransfers(accounts: readonly NoLossAccount[], aloneEur: readonly number[], communityEur: readonly number[]): number[] {
+  const gainEur = accounts.map((a, n) => a.aloneEur + aloneEur[n]! - a.withCommunityEur - communityEur[n]!);
+  const savingEur = gainEur.reduce((a, b) => a + b, 0) - accounts.reduce((sum, a) => sum + a.transferEur, 0);
   if (savingEur < 0) return communityEur.map(() => 0);
-  return communityEur.map((c, n) => aloneEur[n]! - savingEur / aloneEur.length - c);
+  return gainEur.map((gain, n) => gain - accounts[n]!.transferEur - savingEur / accounts.length);
+}
+
+/** The account after a settled day: the transfer counts only when the day was booked. */
+export function settledAccount(account: NoLossAccount, aloneEur: number, communityEur: number, bookedTransferEur: number): NoLossAccount {
+  return { aloneEur: account.aloneEur + aloneEur, withCommunityEur: account.withCommunityEur + communityEur, transferEur: account.transferEur + bookedTransferEur };
 }

@@ -4,29 +4,35 @@
  * at its bill alone less an equal share of the community's saving. There is no leader: every
  * member computes the same transfers from the same reports.
  *
- * 1. Report (`no-loss-report`): the day's hourly metered exchange with the community and its
- *    shadow's without (24 + 24 numbers), and the two bills without the community-charge share
- *    (energy, P2P, demand charge, wear). Nothing else of the household: the exchange is what its
- *    connection point's meter shows the community anyway.
+ * 1. Report (`no-loss-account-report`): the day's hourly metered exchange with the community and
+ *    its shadow's without (24 + 24 numbers), the two bills without the community-charge share
+ *    (energy, P2P, demand charge, wear), and its running account (three sums over the days it
+ *    settled so far: bills alone, bills with the community, transfers booked). Nothing else of the
+ *    household: the exchange is what its connection point's meter shows the community anyway.
  * 2. From the reports heard within the timeout (a member offline or silent is not waited for), each
  *    member splits the community charge by coincident import for both fleets, with C_n the bill with
- *    the community and A_n the shadow's, and the transfers τ_n = A_n − S/N − C_n (S = Σ A − Σ C).
- * 3. Confirm (`no-loss-confirm`): the digest of the reports it settled on, and whether it accepts. A
- *    member accepts only a settlement that leaves its own bill at most its bill alone (S ≥ 0): on a
- *    day the community lost, or when a member's report makes it look so, nobody pays anybody.
+ *    the community and A_n the shadow's, and settles the transfers on the running accounts
+ *    (src/household/bill.ts, noLossTransfers): every member ends at its bill alone over its settled
+ *    days less an equal share of the saving, so a day a household lost is made up on later days.
+ * 3. Confirm (`no-loss-account-confirm`): the digest of the reports it settled on, and whether it
+ *    accepts. A member accepts only a settlement that leaves its own running bill at most its running
+ *    bill alone: while the accounts show a loss, or a member's report makes them look so, nobody pays
+ *    anybody.
  * 4. The day is booked only when every member it was settled among confirmed the same digest and
- *    accepted; otherwise nobody books it and every household keeps its metered bill.
+ *    accepted; otherwise nobody books it and every household keeps its metered bill. Booked or not,
+ *    every member adds the day's two bills to its account, and a booked transfer.
  *
- * What a member can still do with a valid key: misreport its own bills (only its meter and its
- * shadow know them). Understating its bill alone takes from the others' equal shares, never more
- * than leaves them at their own bill alone (they refuse beyond that). Its exchange counts no further
- * than its grid connection allows (the members file). One report and one confirmation are kept per
- * member (its newest day): a flood replaces, never grows. A member that misses a day's wait (a
+ * What a member can still do with a valid key: misreport its own bills or account (only its meter,
+ * its shadow and its journal know them). Understating its bill alone, or overstating what it paid,
+ * takes from the others' equal shares, never more than leaves them at their own running bill alone
+ * (they refuse beyond that). Its exchange counts no further than its grid connection allows (the
+ * members file). One report and one confirmation are kept per member (its newest day): a flood
+ * replaces, never grows. A member that misses a day's wait (a
  * gateway without the settlement, one that is down) is not waited for until it reports again.
  */
 import { createHash } from 'node:crypto';
 import { isoDay } from '../data/split.ts';
-import { communityChargeShares, noLossTransfers } from '../household/bill.ts';
+import { communityChargeShares, noLossTransfers, type NoLossAccount } from '../household/bill.ts';
 import { canonicalJson, INSTANT_MS, type CommunityMember, type Envelope, type MarketNode } from '../market/index.ts';
 import { Waiters } from '../market/waiters.ts';
 import type { Clock } from '../time/clock.ts';
@@ -34,8 +40,10 @@ import { holdWhile } from '../time/lockstep-clock.ts';
 import type { MemberConnection } from './live-guard.ts';
 import type { RuntimeLog } from './log.ts';
 
-const REPORT_ROUND = 'no-loss-report';
-const CONFIRM_ROUND = 'no-loss-confirm';
+// Renamed when the reports began to carry the running accounts: a member on the day-by-day rule
+// (rounds 'no-loss-report' and 'no-loss-confirm') is not settled with, rather than settled differently.
+const REPORT_ROUND = 'no-loss-account-report';
+const CONFIRM_ROUND = 'no-loss-account-confirm';
 const HOURS = 24;
 /** A settlement that leaves a household this much above its bill alone is still accepted (rounding of the reports). */
 const TOLERANCE_EUR = 1e-6;
@@ -52,6 +60,8 @@ export interface DayReport {
   billEur: number;
   /** The shadow's bill alone, without its community-charge share (EUR). */
   shadowBillEur: number;
+  /** Its running account before this day: the days it settled with the community so far. */
+  account: NoLossAccount;
 }
 
 interface Confirm {
@@ -79,14 +89,22 @@ export interface DaySettlement {
 
 const kw = { type: 'number', minimum: -1e4, maximum: 1e4 };
 const eur = { type: 'number', minimum: -1e6, maximum: 1e6 };
+const runningEur = { type: 'number', minimum: -1e9, maximum: 1e9 };
 const hours = { type: 'array', minItems: HOURS, maxItems: HOURS, items: kw };
 
 /** Register with the market node: reports and confirmations are schema-checked on arrival. */
 export const NO_LOSS_ROUND_SCHEMAS = {
   [REPORT_ROUND]: {
     type: 'object',
-    properties: { dayMs: INSTANT_MS, gridKw: hours, shadowGridKw: hours, billEur: eur, shadowBillEur: eur },
-    required: ['dayMs', 'gridKw', 'shadowGridKw', 'billEur', 'shadowBillEur'],
+    properties: {
+      dayMs: INSTANT_MS,
+      gridKw: hours,
+      shadowGridKw: hours,
+      billEur: eur,
+      shadowBillEur: eur,
+      account: { type: 'object', properties: { aloneEur: runningEur, withCommunityEur: runningEur, transferEur: runningEur }, required: ['aloneEur', 'withCommunityEur', 'transferEur'], additionalProperties: false },
+    },
+    required: ['dayMs', 'gridKw', 'shadowGridKw', 'billEur', 'shadowBillEur', 'account'],
     additionalProperties: false,
   },
   [CONFIRM_ROUND]: {
@@ -157,22 +175,23 @@ export class NoLossLink {
     const shadow = communityChargeShares(reports.map((r) => r.shadowGridKw), this.options.chargeEurPerKwDay).sharesEur;
     const aloneEur = reports.map((r, n) => r.shadowBillEur + shadow[n]!);
     const withCommunityEur = reports.map((r, n) => r.billEur + real[n]!);
-    const transfers = noLossTransfers(aloneEur, withCommunityEur);
+    const transfers = noLossTransfers(reports.map((r) => r.account), aloneEur, withCommunityEur);
     const self = participants.indexOf(node.id);
     const settled = { dayMs, participants, transfersEur: Object.fromEntries(participants.map((m, n) => [m, transfers[n]!])), ownTransferEur: transfers[self]!, aloneEur: aloneEur[self]!, withCommunityEur: withCommunityEur[self]! };
     if (participants.length < 2) return { ...settled, booked: false, reason: 'no other member reported: nothing to settle' };
 
     const digest = createHash('sha256').update(canonicalJson(participants.map((m, n) => ({ member: m, report: reports[n]! })))).digest('hex');
-    const savingEur = aloneEur.reduce((a, b) => a + b, 0) - withCommunityEur.reduce((a, b) => a + b, 0);
+    const savingEur = reports.reduce((sum, r, n) => sum + r.account.aloneEur + aloneEur[n]! - r.account.withCommunityEur - withCommunityEur[n]! - r.account.transferEur, 0);
     // On a loss nothing moves (noLossTransfers): there is nothing to book.
-    const accept = savingEur >= 0 && withCommunityEur[self]! + transfers[self]! <= aloneEur[self]! + TOLERANCE_EUR;
+    const account = reports[self]!.account;
+    const accept = savingEur >= 0 && account.withCommunityEur + withCommunityEur[self]! + account.transferEur + transfers[self]! <= account.aloneEur + aloneEur[self]! + TOLERANCE_EUR;
     await this.publish(CONFIRM_ROUND, { dayMs, digest, accept });
     const others = participants.filter((m) => m !== node.id);
     const confirmed = () => others.filter((m) => this.confirms.get(m)?.dayMs === dayMs);
     await holdWhile(clock, this.until(() => confirmed().length === others.length));
     const answers = others.map((m) => ({ member: m, confirm: this.confirms.get(m) }));
     const reason = savingEur < 0
-      ? `the community saved nothing (${savingEur.toFixed(2)} EUR): nobody pays anybody`
+      ? `the members' running accounts show no saving (${savingEur.toFixed(2)} EUR): nobody pays anybody`
       : !accept ? 'this household would pay more than alone'
       : answers.find((a) => a.confirm?.dayMs !== dayMs) ? `no confirmation from ${answers.filter((a) => a.confirm?.dayMs !== dayMs).map((a) => a.member).join(', ')}`
       : answers.find((a) => a.confirm!.digest !== digest) ? `${answers.filter((a) => a.confirm!.digest !== digest).map((a) => a.member).join(', ')} settled on other reports`

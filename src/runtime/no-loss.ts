@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { Journal } from '../storage/journal.ts';
 import { join } from 'node:path';
-import { dayBill, type MeteredHour } from '../household/bill.ts';
+import { dayBill, emptyNoLossAccount, settledAccount, type MeteredHour, type NoLossAccount } from '../household/bill.ts';
 import { holdWhile } from '../time/lockstep-clock.ts';
 import type { Clock } from '../time/clock.ts';
 import type { RuntimeLog } from './log.ts';
@@ -46,8 +46,8 @@ export interface NoLossSettlementOptions {
   log: RuntimeLog;
 }
 
-/** A settled (or refused) day as `no-loss.jsonl` keeps it. */
-export type SettlementRecord = DaySettlement & { household: { billEur: number; shadowBillEur: number } };
+/** A settled (or refused) day as `no-loss.jsonl` keeps it, with the running account after it (absent in a journal of the day-by-day settlement). */
+export type SettlementRecord = DaySettlement & { household: { billEur: number; shadowBillEur: number }; account?: NoLossAccount };
 
 const FILE = 'no-loss.jsonl';
 const STATE_FILE = 'no-loss-state.json';
@@ -79,6 +79,8 @@ export class NoLossSettlement {
   private readonly stateFile: string;
   /** The state kept before a restart, until the first hour shows whether it is recent. */
   private kept: NoLossState | undefined;
+  /** The days settled with the community so far (the newest journal line's; what the next report carries). */
+  private runningAccount: NoLossAccount = emptyNoLossAccount();
 
   constructor(private readonly options: NoLossSettlementOptions) {
     this.journal = this.openJournal();
@@ -131,6 +133,7 @@ export class NoLossSettlement {
   private openJournal(): Journal<SettlementRecord> | null {
     try {
       const { journal, records } = openJournal(this.options.dataDir);
+      this.runningAccount = accountOf(records);
       if (records.length > 2 * KEPT_DAYS) journal.rewrite(records.slice(-KEPT_DAYS));
       return journal;
     } catch (error) {
@@ -202,7 +205,7 @@ export class NoLossSettlement {
     return this.shadowWork.then(() => this.pending);
   }
 
-  private report(dayMs: number, hours: readonly AccountedHour[]): DayReport {
+  private report(dayMs: number, hours: readonly AccountedHour[]): Omit<DayReport, 'account'> {
     const { batteryWearEurPerKw2h, demandChargeEurPerKwDay } = this.options;
     const metered = (gridKw: number, batteryKw: number, r: MeteredRecord, tradeKw = 0): MeteredHour => ({ gridKw, tradeKw, batteryKw, buyEurPerKwh: r.buyEurPerKwh, sellEurPerKwh: r.sellEurPerKwh });
     const gridKw = hours.map(({ record: r }) => r.importKwh - r.exportKwh);
@@ -217,8 +220,10 @@ export class NoLossSettlement {
     };
   }
 
-  private async settle(report: DayReport): Promise<void> {
+  private async settle(day: Omit<DayReport, 'account'>): Promise<void> {
     const { log } = this.options;
+    // Taken now, not when the day ended: the day before may have been settled since.
+    const report: DayReport = { ...day, account: this.runningAccount };
     const outcome = await this.options.settle(report);
     if (outcome === null) {
       log('warn', `no-loss settlement: ${isoDay(report.dayMs)} not settled: not connected to the community`);
@@ -227,11 +232,23 @@ export class NoLossSettlement {
     const own = outcome.ownTransferEur;
     log(outcome.booked ? 'info' : 'warn', `no-loss settlement: ${isoDay(report.dayMs)} among ${outcome.participants.length}: ${outcome.booked ? `booked, this household ${own >= 0 ? 'pays' : 'receives'} ${Math.abs(own).toFixed(2)} EUR (alone ${outcome.aloneEur.toFixed(2)}, with the community ${outcome.withCommunityEur.toFixed(2)} EUR)` : `not booked: ${outcome.reason}`}`);
     this.options.onSettled?.(outcome);
-    const record: SettlementRecord = { ...outcome, household: { billEur: report.billEur, shadowBillEur: report.shadowBillEur } };
+    // A day settled with nobody else is nobody's to make up.
+    if (outcome.participants.length > 1) this.runningAccount = settledAccount(this.runningAccount, outcome.aloneEur, outcome.withCommunityEur, outcome.booked ? own : 0);
+    const record: SettlementRecord = { ...outcome, household: { billEur: report.billEur, shadowBillEur: report.shadowBillEur }, account: this.runningAccount };
     try {
       if (!this.closed) this.journal?.append(record);
     } catch (error) {
       log('error', `no-loss settlement: ${isoDay(report.dayMs)} not written: ${(error as Error).message}`);
     }
   }
+}
+
+/**
+ * The running account after the journal's days: its newest line's, or, in a journal written before
+ * the lines carried it, the sum of its days settled with another member.
+ */
+function accountOf(records: readonly SettlementRecord[]): NoLossAccount {
+  const newest = records.at(-1);
+  if (newest?.account) return newest.account;
+  return records.filter((r) => r.participants.length > 1).reduce((account, r) => settledAccount(account, r.aloneEur, r.withCommunityEur, r.booked ? r.ownTransferEur : 0), emptyNoLossAccount());
 }

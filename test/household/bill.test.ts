@@ -1,6 +1,6 @@
 /** The metered bill, the community charge's split and the CityLearn grid KPIs, against hand computations. */
 import { describe, expect, it } from 'vitest';
-import { communityChargeShares, communityImportKw, dayBill, noLossTransfers } from '../../src/household/bill.ts';
+import { communityChargeShares, communityImportKw, dayBill, emptyNoLossAccount, noLossTransfers, settledAccount, type NoLossAccount } from '../../src/household/bill.ts';
 import { gridKpis, quarterOf } from '../../src/eval/grid-kpis.ts';
 
 describe('the metered bill', () => {
@@ -74,7 +74,7 @@ describe('the community no-loss transfers', () => {
   it('leave every household at its realised bill alone less an equal share of the saving, and sum to zero', async () => {
     // Alone A pays 3 €, B 3 €; with the community A pays 3.3 € (it moved its import for the
     // community's peak) and B 1 €: the community saves 1.7 €, 0.85 € each.
-    const t = noLossTransfers([3, 3], [3.3, 1]);
+    const t = noLossTransfers([emptyNoLossAccount(), emptyNoLossAccount()], [3, 3], [3.3, 1]);
     expect(t[0]! + t[1]!).toBeCloseTo(0, 12);
     expect(3.3 + t[0]!).toBeCloseTo(3 - 0.85, 12);
     expect(1 + t[1]!).toBeCloseTo(3 - 0.85, 12);
@@ -84,8 +84,39 @@ describe('the community no-loss transfers', () => {
     // Alone 6 €, with the community 6.3 €: sharing the 0.3 € loss would make the third household,
     // 2.3 € on its meter against 3 € alone, pay above both. With 1.9 € instead the community saves
     // 0.1 € and the usual rule applies.
-    expect(noLossTransfers([1, 2, 3], [1.5, 2.5, 2.3])).toEqual([0, 0, 0]);
-    const gain = noLossTransfers([1, 2, 3], [1.5, 2.5, 1.9]);
+    const fresh = [emptyNoLossAccount(), emptyNoLossAccount(), emptyNoLossAccount()];
+    expect(noLossTransfers(fresh, [1, 2, 3], [1.5, 2.5, 2.3])).toEqual([0, 0, 0]);
+    const gain = noLossTransfers(fresh, [1, 2, 3], [1.5, 2.5, 1.9]);
     for (const [n, alone] of [1, 2, 3].entries()) expect([1.5, 2.5, 1.9][n]! + gain[n]!).toBeCloseTo(alone - 0.1 / 3, 12);
+  });
+  it('make up a day a household lost on the days after: over its settled days it pays its bill alone less an equal share', async () => {
+    // Day 1 the community loses 0.3 € (nobody pays anybody): A pays 0.2 € below alone, B 0.5 € above.
+    // Day 2 it saves 1.1 €. Settled day by day, A would end 0.75 € below its bill alone and B 0.05 €;
+    // on the running accounts both end 0.4 € below, half the 0.8 € saved over the two days.
+    let accounts: NoLossAccount[] = [emptyNoLossAccount(), emptyNoLossAccount()];
+    const days = [{ alone: [2, 2], with: [1.8, 2.5] }, { alone: [3, 3], with: [2.4, 2.5] }];
+    for (const day of days) {
+      const t = noLossTransfers(accounts, day.alone, day.with);
+      expect(t[0]! + t[1]!).toBeCloseTo(0, 12);
+      accounts = accounts.map((a, n) => settledAccount(a, day.alone[n]!, day.with[n]!, t[n]!));
+    }
+    for (const a of accounts) expect(a.withCommunityEur + a.transferEur).toBeCloseTo(a.aloneEur - 0.4, 12);
+  });
+
+  it('never leave a member above its running bill alone while the members saved, whatever the order of the days', async () => {
+    const random = (() => {
+      let x = 7;
+      return () => ((x = (x * 48271) % 2147483647) / 2147483647);
+    })();
+    let accounts: NoLossAccount[] = [emptyNoLossAccount(), emptyNoLossAccount(), emptyNoLossAccount()];
+    for (let d = 0; d < 200; d++) {
+      const alone = accounts.map(() => 1 + 3 * random());
+      const withCommunity = alone.map((a) => a + (random() - 0.6));
+      const t = noLossTransfers(accounts, alone, withCommunity);
+      expect(t.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 9);
+      accounts = accounts.map((a, n) => settledAccount(a, alone[n]!, withCommunity[n]!, t[n]!));
+      const savedEur = accounts.reduce((sum, a) => sum + a.aloneEur - a.withCommunityEur, 0);
+      if (savedEur >= 0) for (const a of accounts) expect(a.withCommunityEur + a.transferEur).toBeLessThanOrEqual(a.aloneEur + 1e-9);
+    }
   });
 });

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import type { MarketNode } from '../../src/market/index.ts';
+import { emptyNoLossAccount } from '../../src/household/bill.ts';
 import { NO_LOSS_ROUND_SCHEMAS, NoLossLink, type DayReport, type DaySettlement } from '../../src/runtime/no-loss-link.ts';
 import { systemClock } from '../../src/time/clock.ts';
 import { BROKERS, TestCommunity, type TestBroker } from '../market/fixtures.ts';
@@ -26,9 +27,9 @@ function hours(at: Record<number, number>): number[] {
  * 2 : 1 : 0, so of the 1 EUR/kW charge a pays 2, b 1, c 0. Alone: 6 kW at 18:00, imported 3 : 2 : 1.
  */
 const reports: Record<string, DayReport> = {
-  'gw-a': { dayMs: DAY_MS, gridKw: hours({ 18: 2 }), shadowGridKw: hours({ 18: 3 }), billEur: 5, shadowBillEur: 5.5 },
-  'gw-b': { dayMs: DAY_MS, gridKw: hours({ 18: 1 }), shadowGridKw: hours({ 18: 2 }), billEur: 2, shadowBillEur: 2 },
-  'gw-c': { dayMs: DAY_MS, gridKw: hours({ 10: 2.5, 18: 0 }), shadowGridKw: hours({ 18: 1 }), billEur: 1, shadowBillEur: 0.8 },
+  'gw-a': { dayMs: DAY_MS, gridKw: hours({ 18: 2 }), shadowGridKw: hours({ 18: 3 }), billEur: 5, shadowBillEur: 5.5, account: emptyNoLossAccount() },
+  'gw-b': { dayMs: DAY_MS, gridKw: hours({ 18: 1 }), shadowGridKw: hours({ 18: 2 }), billEur: 2, shadowBillEur: 2, account: emptyNoLossAccount() },
+  'gw-c': { dayMs: DAY_MS, gridKw: hours({ 10: 2.5, 18: 0 }), shadowGridKw: hours({ 18: 1 }), billEur: 1, shadowBillEur: 0.8, account: emptyNoLossAccount() },
 };
 // C = (7, 3, 1), A = (8.5, 4, 1.8): the community saved S = 14.3 − 11 = 3.3 EUR; each ends at A − S/3.
 const withCommunityEur = { 'gw-a': 7, 'gw-b': 3, 'gw-c': 1 };
@@ -85,7 +86,34 @@ describe.each(BROKERS)('the no-loss settlement over $name', ({ start }) => {
       const outcomes = await Promise.all(links.map((link, n) => link.settle(n === 2 ? lying : reports[ids[n]!]!)));
       // Booked, a would end at 8.5 + 17.5 / 3 EUR, above its 8.5 EUR alone: it refuses, and so does b.
       for (const outcome of outcomes) expect(outcome.booked).toBe(false);
-      for (const outcome of outcomes.slice(0, 2)) expect(outcome.reason).toMatch(/saved nothing \(-17\.50 EUR\)/);
+      for (const outcome of outcomes.slice(0, 2)) expect(outcome.reason).toMatch(/show no saving \(-17\.50 EUR\)/);
+    });
+  });
+
+  it('a day a member lost before is made up from the running accounts: each ends at its running bill alone less a third of the saving', async () => {
+    await withMembers(start, async ({ links, lines }) => {
+      // Before this day a saved 1 EUR against alone, c lost 0.5 EUR (a day nobody paid anybody).
+      const accounts = { 'gw-a': { aloneEur: 10, withCommunityEur: 9, transferEur: 0 }, 'gw-b': emptyNoLossAccount(), 'gw-c': { aloneEur: 10, withCommunityEur: 10.5, transferEur: 0 } };
+      const outcomes = await Promise.all(links.map((link, n) => link.settle({ ...reports[ids[n]!]!, account: accounts[ids[n]! as keyof typeof accounts] })));
+      // Saved over the accounts and the day: 3.3 + 1 − 0.5 = 3.8 EUR.
+      for (const [n, outcome] of outcomes.entries()) {
+        const id = ids[n]! as keyof typeof aloneEur;
+        const account = accounts[id];
+        expect(outcome.booked, lines.join('\n')).toBe(true);
+        expect(account.withCommunityEur + withCommunityEur[id] + outcome.ownTransferEur).toBeCloseTo(account.aloneEur + aloneEur[id] - 3.8 / 3, 12);
+      }
+      expect(Object.values(outcomes[0]!.transfersEur).reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
+      // c receives more than the day alone would give it (1.8 − 1.1 − 1 = −0.3 EUR): its earlier loss back.
+      expect(outcomes[2]!.ownTransferEur).toBeCloseTo(0.3 - 3.8 / 3, 12);
+    });
+  });
+
+  it('a member that claims to have paid more than it did cannot make the others pay: the accounts show a loss and nobody books', async () => {
+    await withMembers(start, async ({ links }) => {
+      const lying = { ...reports['gw-c']!, account: { aloneEur: 0, withCommunityEur: 0, transferEur: 50 } };
+      const outcomes = await Promise.all(links.map((link, n) => link.settle(n === 2 ? lying : reports[ids[n]!]!)));
+      for (const outcome of outcomes) expect(outcome.booked).toBe(false);
+      for (const outcome of outcomes.slice(0, 2)) expect(outcome.reason).toMatch(/show no saving \(-46\.70 EUR\)/);
     });
   });
 
@@ -93,9 +121,9 @@ describe.each(BROKERS)('the no-loss settlement over $name', ({ start }) => {
     await withMembers(start, async ({ nodes, links }) => {
       const hostile = nodes[2]!;
       const honest = Promise.all(links.slice(0, 2).map((link, n) => link.settle(reports[ids[n]!]!)));
-      await hostile.publish('round', { name: 'no-loss-report', payload: reports['gw-c'] });
+      await hostile.publish('round', { name: 'no-loss-account-report', payload: reports['gw-c'] });
       await new Promise((resolve) => setTimeout(resolve, 200));
-      await hostile.publish('round', { name: 'no-loss-confirm', payload: { dayMs: DAY_MS, digest: '0'.repeat(64), accept: true } });
+      await hostile.publish('round', { name: 'no-loss-account-confirm', payload: { dayMs: DAY_MS, digest: '0'.repeat(64), accept: true } });
       const outcomes: DaySettlement[] = await honest;
       for (const outcome of outcomes) {
         expect(outcome.booked).toBe(false);

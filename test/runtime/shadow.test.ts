@@ -145,8 +145,37 @@ describe('the day the gateway settles', () => {
     const shadowWearEur = shadowBatteryKw.reduce((sum, b) => sum + wear * b * b, 0);
     expect(report!.shadowBillEur).toBeCloseTo(shadowEur + demand * Math.max(...report!.shadowGridKw) + shadowWearEur, 9);
     // The outcome is kept, one line a day.
-    expect(readSettlements(dir)).toEqual([{ dayMs: DAY_MS, participants: ['me', 'you'], transfersEur: { me: 0.25, you: -0.25 }, ownTransferEur: 0.25, aloneEur: 1, withCommunityEur: 2, booked: true, reason: 'every member confirmed', household: { billEur: report!.billEur, shadowBillEur: report!.shadowBillEur } }]);
+    expect(report!.account).toEqual({ aloneEur: 0, withCommunityEur: 0, transferEur: 0 });
+    expect(readSettlements(dir)).toEqual([{ dayMs: DAY_MS, participants: ['me', 'you'], transfersEur: { me: 0.25, you: -0.25 }, ownTransferEur: 0.25, aloneEur: 1, withCommunityEur: 2, booked: true, reason: 'every member confirmed', household: { billEur: report!.billEur, shadowBillEur: report!.shadowBillEur }, account: { aloneEur: 1, withCommunityEur: 2, transferEur: 0.25 } }]);
     expect(readFileSync(join(dir, 'no-loss.jsonl'), 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  it('carries its running account over a restart: the next day reports the days settled before it, an unbooked day without its transfer', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pe-no-loss-'));
+    const reports: DayReport[] = [];
+    const outcomes = [
+      { booked: true, ownTransferEur: -0.5, aloneEur: 3, withCommunityEur: 3.2 },
+      { booked: false, ownTransferEur: 0.4, aloneEur: 2, withCommunityEur: 1.5 },
+    ];
+    const settle = (report: DayReport): Promise<DaySettlement> => {
+      const outcome = outcomes[reports.push(report) - 1] ?? { booked: false, ownTransferEur: 0, aloneEur: 0, withCommunityEur: 0 };
+      return Promise.resolve({ dayMs: report.dayMs, participants: ['me', 'you'], transfersEur: { me: outcome.ownTransferEur, you: -outcome.ownTransferEur }, reason: '', ...outcome });
+    };
+    // Each day by a gateway started afresh on the same folder.
+    for (let d = 0; d < 3; d++) {
+      const settlement = new NoLossSettlement({ shadow: shadow(), settle, batteryWearEurPerKw2h: 0, demandChargeEurPerKwDay: 0, clock: systemClock, dataDir: dir, log: () => undefined });
+      for (let h = 0; h < 24; h++) {
+        const at = DAY_MS + (d * 24 + h) * HOUR_MS;
+        await settlement.decide(at, state(5));
+        settlement.observeHour(measured(at, 1));
+      }
+      await settlement.close();
+    }
+    expect(reports.map((r) => r.account)).toEqual([
+      { aloneEur: 0, withCommunityEur: 0, transferEur: 0 },
+      { aloneEur: 3, withCommunityEur: 3.2, transferEur: -0.5 },
+      { aloneEur: 5, withCommunityEur: 4.7, transferEur: -0.5 },
+    ]);
   });
 
   it('keeps the settled days bounded: at start, a journal of more than 800 days keeps its newest 400', async () => {

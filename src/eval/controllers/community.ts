@@ -14,8 +14,8 @@
  * rounds) off the hourly path; the anchor keeps the households from herding back into the same
  * cheap hours between clearings.
  * No household loses by joining: the evaluation runs each household's own controller in shadow
- * (ControllerSpec.standAlone) and settles the day's transfers on both fleets' realised bills
- * (src/household/bill.ts, noLossTransfers).
+ * (ControllerSpec.standAlone) and settles each day's transfers on both fleets' realised bills,
+ * over the days so far (src/household/bill.ts, noLossTransfers).
  * A household whose community plan failed falls back on its own (formulation.md §6), so a failed
  * clearing never leaves a gateway without a plan. The community perfect-foresight bound is the
  * joint clairvoyant optimum over a three-day look-ahead, every midnight (perfect-foresight.ts, with
