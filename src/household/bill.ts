@@ -106,10 +106,14 @@ export function emptyNoLossAccount(): NoLossAccount {
  * the gateways can enforce. With empty accounts this is the single day's split.
  */
 export function noLossTransfers(accounts: readonly NoLossAccount[], aloneEur: readonly number[], communityEur: readonly number[]): number[] {
-  const gainEur = accounts.map((a, n) => a.aloneEur + aloneEur[n]! - a.withCommunityEur - communityEur[n]!);
-  const savingEur = gainEur.reduce((a, b) => a + b, 0) - accounts.reduce((sum, a) => sum + a.transferEur, 0);
+  const savingEur = unsharedSavingEur(accounts, aloneEur, communityEur);
   if (savingEur < 0) return communityEur.map(() => 0);
-  return gainEur.map((gain, n) => gain - accounts[n]!.transferEur - savingEur / accounts.length);
+  return accounts.map((a, n) => a.aloneEur + aloneEur[n]! - a.withCommunityEur - communityEur[n]! - a.transferEur - savingEur / accounts.length);
+}
+
+/** S of noLossTransfers: the members' saving over their accounts and the day, less what they already moved (EUR). */
+export function unsharedSavingEur(accounts: readonly NoLossAccount[], aloneEur: readonly number[], communityEur: readonly number[]): number {
+  return accounts.reduce((sum, a, n) => sum + a.aloneEur + aloneEur[n]! - a.withCommunityEur - communityEur[n]! - a.transferEur, 0);
 }
 
 /** The account after a settled day: the transfer counts only when the day was booked. */

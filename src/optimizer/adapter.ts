@@ -35,11 +35,3 @@ export interface SolverAdapter {
   /** Frees solver-owned memory; the adapter can still solve afterwards (it rebuilds). */
   dispose(): void;
 }
-
-/** Same sparsity pattern: the persistent HiGHS model can be updated in place. */
-export function samePattern(a: QpModel, b: QpModel): boolean {
-  if (a.numCols !== b.numCols || a.numRows !== b.numRows || a.rowIndex.length !== b.rowIndex.length) return false;
-  for (let k = 0; k < a.colStarts.length; k++) if (a.colStarts[k] !== b.colStarts[k]) return false;
-  for (let k = 0; k < a.rowIndex.length; k++) if (a.rowIndex[k] !== b.rowIndex[k]) return false;
-  return true;
-}

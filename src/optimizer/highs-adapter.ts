@@ -23,7 +23,7 @@
  * 'numerical'), WebAssembly memory is only returned by dispose().
  */
 import highsModule, { type Highs, type Model, type ModelData } from 'highs';
-import { samePattern, type AdapterResult, type SolverAdapter, type WarmStart } from './adapter.ts';
+import type { AdapterResult, SolverAdapter, WarmStart } from './adapter.ts';
 import type { QpModel } from './model.ts';
 import { scaleRows, unscaleDuals } from './scaling.ts';
 import type { SolveStatus } from './types.ts';
@@ -295,25 +295,17 @@ function updateInPlace(inst: Instance, model: QpModel): void {
   inst.lp.changeColsCost(all, model.cost);
   inst.lp.changeColsBounds(all, model.colLower, model.colUpper);
   inst.lp.changeRowsBounds(allRows, model.rowLower, model.rowUpper);
-  if (samePattern(old, model)) {
-    for (let col = 0; col < model.numCols; col++) {
-      for (let k = model.colStarts[col]!; k < model.colStarts[col + 1]!; k++) {
-        if (model.values[k] !== old.values[k]) inst.lp.changeCoefficient(model.rowIndex[k]!, col, model.values[k]!);
-      }
+  const before = new Map<number, number>();
+  for (let col = 0; col < model.numCols; col++) {
+    before.clear();
+    for (let k = old.colStarts[col]!; k < old.colStarts[col + 1]!; k++) before.set(old.rowIndex[k]!, old.values[k]!);
+    for (let k = model.colStarts[col]!; k < model.colStarts[col + 1]!; k++) {
+      const row = model.rowIndex[k]!;
+      if (before.get(row) !== model.values[k]) inst.lp.changeCoefficient(row, col, model.values[k]!);
+      before.delete(row);
     }
-  } else {
-    const before = new Map<number, number>();
-    for (let col = 0; col < model.numCols; col++) {
-      before.clear();
-      for (let k = old.colStarts[col]!; k < old.colStarts[col + 1]!; k++) before.set(old.rowIndex[k]!, old.values[k]!);
-      for (let k = model.colStarts[col]!; k < model.colStarts[col + 1]!; k++) {
-        const row = model.rowIndex[k]!;
-        if (before.get(row) !== model.values[k]) inst.lp.changeCoefficient(row, col, model.values[k]!);
-        before.delete(row);
-      }
-      // A zero removes the entry from HiGHS's matrix.
-      for (const row of before.keys()) inst.lp.changeCoefficient(row, col, 0);
-    }
+    // A zero removes the entry from HiGHS's matrix.
+    for (const row of before.keys()) inst.lp.changeCoefficient(row, col, 0);
   }
   inst.held = model;
 }

@@ -32,7 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isoDay } from '../data/split.ts';
-import { communityChargeShares, noLossTransfers, type NoLossAccount } from '../household/bill.ts';
+import { communityChargeShares, noLossTransfers, settledAccount, unsharedSavingEur, type NoLossAccount } from '../household/bill.ts';
 import { canonicalJson, INSTANT_MS, type CommunityMember, type Envelope, type MarketNode } from '../market/index.ts';
 import { Waiters } from '../market/waiters.ts';
 import type { Clock } from '../time/clock.ts';
@@ -175,16 +175,17 @@ export class NoLossLink {
     const shadow = communityChargeShares(reports.map((r) => r.shadowGridKw), this.options.chargeEurPerKwDay).sharesEur;
     const aloneEur = reports.map((r, n) => r.shadowBillEur + shadow[n]!);
     const withCommunityEur = reports.map((r, n) => r.billEur + real[n]!);
-    const transfers = noLossTransfers(reports.map((r) => r.account), aloneEur, withCommunityEur);
+    const accounts = reports.map((r) => r.account);
+    const transfers = noLossTransfers(accounts, aloneEur, withCommunityEur);
     const self = participants.indexOf(node.id);
     const settled = { dayMs, participants, transfersEur: Object.fromEntries(participants.map((m, n) => [m, transfers[n]!])), ownTransferEur: transfers[self]!, aloneEur: aloneEur[self]!, withCommunityEur: withCommunityEur[self]! };
     if (participants.length < 2) return { ...settled, booked: false, reason: 'no other member reported: nothing to settle' };
 
     const digest = createHash('sha256').update(canonicalJson(participants.map((m, n) => ({ member: m, report: reports[n]! })))).digest('hex');
-    const savingEur = reports.reduce((sum, r, n) => sum + r.account.aloneEur + aloneEur[n]! - r.account.withCommunityEur - withCommunityEur[n]! - r.account.transferEur, 0);
+    const savingEur = unsharedSavingEur(accounts, aloneEur, withCommunityEur);
     // On a loss nothing moves (noLossTransfers): there is nothing to book.
-    const account = reports[self]!.account;
-    const accept = savingEur >= 0 && account.withCommunityEur + withCommunityEur[self]! + account.transferEur + transfers[self]! <= account.aloneEur + aloneEur[self]! + TOLERANCE_EUR;
+    const after = settledAccount(accounts[self]!, aloneEur[self]!, withCommunityEur[self]!, transfers[self]!);
+    const accept = savingEur >= 0 && after.withCommunityEur + after.transferEur <= after.aloneEur + TOLERANCE_EUR;
     await this.publish(CONFIRM_ROUND, { dayMs, digest, accept });
     const others = participants.filter((m) => m !== node.id);
     const confirmed = () => others.filter((m) => this.confirms.get(m)?.dayMs === dayMs);

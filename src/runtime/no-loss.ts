@@ -232,8 +232,7 @@ export class NoLossSettlement {
     const own = outcome.ownTransferEur;
     log(outcome.booked ? 'info' : 'warn', `no-loss settlement: ${isoDay(report.dayMs)} among ${outcome.participants.length}: ${outcome.booked ? `booked, this household ${own >= 0 ? 'pays' : 'receives'} ${Math.abs(own).toFixed(2)} EUR (alone ${outcome.aloneEur.toFixed(2)}, with the community ${outcome.withCommunityEur.toFixed(2)} EUR)` : `not booked: ${outcome.reason}`}`);
     this.options.onSettled?.(outcome);
-    // A day settled with nobody else is nobody's to make up.
-    if (outcome.participants.length > 1) this.runningAccount = settledAccount(this.runningAccount, outcome.aloneEur, outcome.withCommunityEur, outcome.booked ? own : 0);
+    this.runningAccount = accountAfter(this.runningAccount, outcome);
     const record: SettlementRecord = { ...outcome, household: { billEur: report.billEur, shadowBillEur: report.shadowBillEur }, account: this.runningAccount };
     try {
       if (!this.closed) this.journal?.append(record);
@@ -250,5 +249,11 @@ export class NoLossSettlement {
 function accountOf(records: readonly SettlementRecord[]): NoLossAccount {
   const newest = records.at(-1);
   if (newest?.account) return newest.account;
-  return records.filter((r) => r.participants.length > 1).reduce((account, r) => settledAccount(account, r.aloneEur, r.withCommunityEur, r.booked ? r.ownTransferEur : 0), emptyNoLossAccount());
+  return records.reduce(accountAfter, emptyNoLossAccount());
+}
+
+/** The account after a settled day: its bills, and its transfer when booked. A day settled with nobody else is nobody's to make up. */
+function accountAfter(account: NoLossAccount, day: DaySettlement): NoLossAccount {
+  if (day.participants.length < 2) return account;
+  return settledAccount(account, day.aloneEur, day.withCommunityEur, day.booked ? day.ownTransferEur : 0);
 }
