@@ -10,13 +10,21 @@ export interface ChanceRowValue {
   h: number;
 }
 
-/** `tariff.peakDayOfStep` says which day's peak bounds each step's import (one peak without it). */
-export function chanceRows(input: Pick<ProblemInput, 'battery' | 'grid'> & { tariff?: Pick<Tariff, 'peakDayOfStep'> }, plan: Plan, family: ChanceFamily): ChanceRowValue[] {
+/**
+ * The import row bounds what the model bounded: the connection under `chance.importLimit`
+ * 'connection', else the plan's peak (`tariff.peakDayOfStep` says which day's; one peak without it).
+ */
+export function chanceRows(
+  input: Pick<ProblemInput, 'battery' | 'grid'> & { tariff?: Pick<Tariff, 'peakDayOfStep'>; chance?: Pick<ProblemInput['chance'], 'importLimit'> },
+  plan: Plan,
+  family: ChanceFamily,
+): ChanceRowValue[] {
   const T = plan.stepHours.length;
   const bat = input.battery;
   const beta = plan.decisionRule;
   const rows: ChanceRowValue[] = [];
-  const importLimit = (t: number): number => plan.peakImportByDayKw?.[input.tariff?.peakDayOfStep?.[t] ?? 0] ?? plan.peakImportKw ?? input.grid.maxImportKw;
+  const importLimit = (t: number): number =>
+    input.chance?.importLimit === 'connection' ? input.grid.maxImportKw : plan.peakImportByDayKw?.[input.tariff?.peakDayOfStep?.[t] ?? 0] ?? plan.peakImportKw ?? input.grid.maxImportKw;
   for (let t = 0; t < T; t++) {
     const net = plan.gridImportKw[t]! - plan.gridExportKw[t]!;
     const battery = plan.dischargeKw[t]! - plan.chargeKw[t]!;

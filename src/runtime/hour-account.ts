@@ -89,14 +89,14 @@ export class HourAccount {
   private readonly tracks = { import: { counter: null } as EnergyTrack, export: { counter: null } as EnergyTrack, pv: { counter: null } as EnergyTrack };
   /** ξ averaged per step of the plan in force, for the SoC rows (they sum β ξ over the plan's earlier steps). */
   private planDeviations: { plan: Plan; sumKwH: number[]; hours: number[] } | null = null;
-  private readonly bounds: { battery: GatewayConfig['site']['battery']; grid: GatewayConfig['site']['grid'] };
+  private readonly bounds: { battery: GatewayConfig['site']['battery']; grid: GatewayConfig['site']['grid']; chance: { importLimit: GatewayConfig['control']['importLimit'] } };
 
   constructor(
     config: GatewayConfig,
     private readonly tariff: TariffSource,
     private readonly market: MarketView | null,
   ) {
-    this.bounds = { battery: config.site.battery, grid: config.site.grid };
+    this.bounds = { battery: config.site.battery, grid: config.site.grid, chance: { importLimit: config.control.importLimit } };
   }
 
   /** Adds one iteration; returns the records of the hours that ended before it, oldest first. */

@@ -91,7 +91,8 @@ export class NoLossShadow {
         batteryKw: plan.dischargeKw[0]! - plan.chargeKw[0]!,
         decisionRule: plan.decisionRule[0]!,
         shiftableKw: plan.shiftableKw[0]!,
-        plannedPeakKw: peakKw ?? site.grid.maxImportKw,
+        // The import row the model bounded (src/optimizer/chance.ts).
+        plannedPeakKw: input.chance.importLimit === 'connection' ? site.grid.maxImportKw : peakKw ?? site.grid.maxImportKw,
         plannedEnergyNextKwh: plan.energyKwh[1] ?? plant.energyKwh,
         ...(peakKw !== undefined && (input.tariff.peakEurPerKw ?? 0) > 0 ? { peakGuardKw: Math.max(peakKw, this.peakSoFarKw(hourStartMs)) } : {}),
       },

@@ -660,17 +660,25 @@ describe('the hourly account', () => {
     expect(r.reopenStore().hours()).toEqual(r.hours);
   });
 
-  it('scores the chance-constraint rows of the plan it followed exactly as the evaluation’s plant does', async () => {
+  // Under a demand charge the plan has a peak; the import row bounds it only where the model did ('peak').
+  it.each([
+    { importLimit: 'connection', peakEurPerKw: undefined },
+    { importLimit: 'connection', peakEurPerKw: 0.5 },
+    { importLimit: 'peak', peakEurPerKw: 0.5 },
+  ] as const)('scores the chance-constraint rows of the plan it followed exactly as the evaluation’s plant does (import limit $importLimit, demand charge $peakEurPerKw)', async ({ importLimit, peakEurPerKw }) => {
     const config = rigConfig('/nonexistent');
+    config.control.importLimit = importLimit;
     const optimizer = createOptimizer();
     try {
-      const input = syntheticInput({ stepHours: new Array(12).fill(1), samples: 20, startHour: 17, radiusKw: 0.3, initialEnergyKwh: 2 });
+      const input = syntheticInput({ stepHours: new Array(12).fill(1), samples: 20, startHour: 17, radiusKw: 0.3, initialEnergyKwh: 2, ...(peakEurPerKw !== undefined ? { peakEurPerKw } : {}) });
       input.battery = config.site.battery;
       input.grid = config.site.grid;
+      input.chance.importLimit = importLimit;
       const hourMs = Date.parse('2016-07-01T17:00:00Z');
       const result = await optimizer.solve(input, { startMs: hourMs });
       if (!result.ok) throw new Error(result.message);
       const plan = result.plan;
+      if (peakEurPerKw !== undefined) expect(plan.peakImportKw).toBeLessThan(config.site.grid.maxImportKw - 1);
       const [mu, f] = [input.netLoadForecastKw[0]!, plan.shiftableKw[0]!];
       const seen = new Set<string>();
       for (let xiKw = -40; xiKw <= 40; xiKw += 0.5) {
@@ -690,7 +698,7 @@ describe('the hourly account', () => {
             batteryKw: plan.dischargeKw[0]! - plan.chargeKw[0]!,
             decisionRule: plan.decisionRule[0]!,
             shiftableKw: f,
-            plannedPeakKw: plan.peakImportKw ?? config.site.grid.maxImportKw,
+            plannedPeakKw: importLimit === 'connection' ? config.site.grid.maxImportKw : plan.peakImportKw!,
             plannedEnergyNextKwh: plan.energyKwh[1]!,
           },
         );
@@ -698,8 +706,8 @@ describe('the hourly account', () => {
         expect(record!.violations.slice().sort()).toEqual(expected.sort());
         for (const family of expected) seen.add(family);
       }
-      // The sweep reaches both sides of the import/export and SoC rows.
-      expect([...seen].sort()).toEqual(['charge', 'discharge', 'export', 'import', 'socMax', 'socMin']);
+      // The sweep reaches both sides of the import/export rows, and of the battery's where the rule moves it.
+      expect([...seen].sort()).toEqual(plan.decisionRule[0]! > 0 ? ['charge', 'discharge', 'export', 'import', 'socMax', 'socMin'] : ['export', 'import']);
     } finally {
       optimizer.dispose();
     }
