@@ -97,8 +97,15 @@ function noLossSentence(community: boolean, n: Figures['noLoss']): string {
   const against = settled <= n.aloneEur ? 'below' : 'above';
   const refused = n.days - n.bookedDays;
   const refusedText = refused === 0 ? '' : `; on ${refused} of them the community saved nothing and nobody paid anybody`;
-  if (community) return ` On the ${n.days} day(s) the gateways settled, the households alone (each its own controller in shadow) would have paid ${n.aloneEur.toFixed(2)} €, with the community ${n.withCommunityEur.toFixed(2)} € as the gateways bill it; the no-loss settlement was booked on ${n.bookedDays}${refusedText}.`;
-  return ` Alone (its own controller in shadow) it would have paid ${n.aloneEur.toFixed(2)} € on the ${n.days} settled day(s); with the community ${n.withCommunityEur.toFixed(2)} €, ${n.transferEur >= 0 ? 'paying' : 'receiving'} ${Math.abs(n.transferEur).toFixed(2)} € in the no-loss settlement: ${settled.toFixed(2)} €, ${Math.abs(n.aloneEur - settled).toFixed(2)} € ${against} its bill alone.`;
+  if (community) return ` On the ${n.days} day(s) the gateways settled, the households alone (each its own controller in shadow) would have paid ${n.aloneEur.toFixed(2)} €, with the community ${n.withCommunityEur.toFixed(2)} € as the gateways bill it; the no-loss settlement was booked on ${n.bookedDays}${refusedText}.${runSentence(n)}`;
+  return ` Alone (its own controller in shadow) it would have paid ${n.aloneEur.toFixed(2)} € on the ${n.days} settled day(s); with the community ${n.withCommunityEur.toFixed(2)} €, ${n.transferEur >= 0 ? 'paying' : 'receiving'} ${Math.abs(n.transferEur).toFixed(2)} € in the no-loss settlement: ${settled.toFixed(2)} €, ${Math.abs(n.aloneEur - settled).toFixed(2)} € ${against} its bill alone.${runSentence(n)}`;
+}
+
+/** The account over every day settled in the run, when the run settled days the summary leaves out (those between test days). */
+function runSentence(n: NonNullable<Figures['noLoss']>): string {
+  if (n.run.days === n.days) return '';
+  const settled = n.run.withCommunityEur + n.run.transferEur;
+  return ` Over all ${n.run.days} day(s) settled in the run, the days between test days included (the settlement makes up a loss over all of them): ${settled.toFixed(2)} € against ${n.run.aloneEur.toFixed(2)} € alone, ${Math.abs(n.run.aloneEur - settled).toFixed(2)} € ${settled <= n.run.aloneEur ? 'below' : 'above'}.`;
 }
 
 /** The summary table (controlled against no control, per household and for the community) and any crashed gateway. */

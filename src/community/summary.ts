@@ -20,7 +20,7 @@ import { battery, initialEnergyKwh } from '../data/assets.ts';
 import { DAY_MS, HOUR_MS, type HouseholdSeries, type PriceSeries } from '../data/households.ts';
 import { noControl } from '../eval/controllers/no-control.ts';
 import { defaultOptimizerSettings } from '../optimizer/settings.ts';
-import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown } from '../household/bill.ts';
+import { addBill, communityChargeShares, dayBill, emptyBill, type BillBreakdown, type NoLossAccount } from '../household/bill.ts';
 import { addCost, demandCharge, emptyCost, families, hourCost, storedEnergyValueEurPerKwh, violationRates, type CostBreakdown } from '../eval/metrics.ts';
 import { periodFigures, runController, type Figures as EvalFigures } from '../eval/run.ts';
 import { buildHouseholdCase } from '../eval/scenario.ts';
@@ -29,7 +29,7 @@ import type { TradeTerms } from '../market/ledger.ts';
 import { peerPositions, settle, type PeerPosition } from '../market/settlement.ts';
 import type { ChanceFamily } from '../optimizer/types.ts';
 import type { HourRecord, SafetyEvent } from '../records/types.ts';
-import type { SettlementRecord } from '../runtime/no-loss.ts';
+import { accountOf, type SettlementRecord } from '../runtime/no-loss.ts';
 
 /** Stored battery energy the gateway measured at an instant. */
 export interface EnergySample {
@@ -60,6 +60,13 @@ export interface NoLossFigures {
   withCommunityEur: number;
   /** Paid (negative: received) on the booked days; in `bill.communityTransfer` too. */
   transferEur: number;
+  /**
+   * The running account after every day the gateway settled in the run (its journal's last line):
+   * the run goes on through the days between test days, which the summary leaves out, and the
+   * settlement makes up a loss over all the days it settled, so this is where "no household above
+   * its bill alone" is kept. The community's: the members' accounts summed.
+   */
+  run: NoLossAccount & { days: number };
 }
 
 export interface Figures extends EvalFigures {
@@ -135,6 +142,12 @@ export function summariseRun(records: readonly HouseholdRecords[], daysMs: reado
     aloneEur: settled.reduce((sum, n) => sum + n.aloneEur, 0),
     withCommunityEur: settled.reduce((sum, n) => sum + n.withCommunityEur, 0),
     transferEur: settled.reduce((sum, n) => sum + n.transferEur, 0),
+    run: {
+      days: Math.max(...settled.map((n) => n.run.days)),
+      aloneEur: settled.reduce((sum, n) => sum + n.run.aloneEur, 0),
+      withCommunityEur: settled.reduce((sum, n) => sum + n.run.withCommunityEur, 0),
+      transferEur: settled.reduce((sum, n) => sum + n.run.transferEur, 0),
+    },
   };
   return {
     daysMs: [...daysMs],
@@ -226,7 +239,7 @@ function householdFigures(records: HouseholdRecords, daysMs: readonly number[], 
     dayMetered.total += dayMetered.p2p + dayMetered.communityCharge;
     const settlement = settlements.get(daysMs[d]!);
     if (settlement) {
-      noLoss ??= { days: 0, bookedDays: 0, aloneEur: 0, withCommunityEur: 0, transferEur: 0 };
+      noLoss ??= { days: 0, bookedDays: 0, aloneEur: 0, withCommunityEur: 0, transferEur: 0, run: { days: records.settlements!.length, ...accountOf(records.settlements!) } };
       noLoss.days++;
       noLoss.aloneEur += settlement.aloneEur;
       noLoss.withCommunityEur += settlement.withCommunityEur;

@@ -246,7 +246,7 @@ export class NoLossSettlement {
  * The running account after the journal's days: its newest line's, or, in a journal written before
  * the lines carried it, the sum of its days settled with another member.
  */
-function accountOf(records: readonly SettlementRecord[]): NoLossAccount {
+export function accountOf(records: readonly SettlementRecord[]): NoLossAccount {
   const newest = records.at(-1);
   if (newest?.account) return newest.account;
   return records.reduce(accountAfter, emptyNoLossAccount());

@@ -58,6 +58,19 @@ describe('the community report', () => {
     expect(gainSentences({ ...s, controlled }).find((x) => x.startsWith('The community'))).toMatch(/ To hold the connection point at the peak it pays for, the live community guard discharged the batteries 1\.3 kWh beyond the households' own commands\.$/);
   });
 
+  it('gives the no-loss account over every day settled in the run when the run settled days the summary leaves out', () => {
+    const s = summary('/tmp/run');
+    // Settled on both test days and on 2016-07-02 between them; the running account after the last: 0.50 € above alone.
+    const line = (dayMs: number, transferEur: number, account: { aloneEur: number; withCommunityEur: number; transferEur: number }) => ({
+      dayMs, participants: ['residential1', 'residential2'], transfersEur: {}, ownTransferEur: transferEur, aloneEur: 10, withCommunityEur: 10.5, booked: true, reason: 'test',
+      household: { billEur: 10.5, shadowBillEur: 10 }, account,
+    });
+    const settlements = [line(days[0]!, -1, { aloneEur: 10, withCommunityEur: 10.5, transferEur: -1 }), line(days[0]! + 24 * HOUR_MS, 0, { aloneEur: 20, withCommunityEur: 21, transferEur: -1 }), line(days[1]!, 0, { aloneEur: 30, withCommunityEur: 31.5, transferEur: -1 })];
+    const controlled = summariseRun([{ ...records('residential1', () => 0.5), settlements }, records('residential2', (h) => (h === 18 ? 2 : 0.4))], days);
+    const sentence = gainSentences({ ...s, controlled }).find((x) => x.startsWith('residential1'))!;
+    expect(sentence).toMatch(/it would have paid 20\.00 € on the 2 settled day\(s\); with the community 21\.00 €, receiving 1\.00 € in the no-loss settlement: 20\.00 €, 0\.00 € below its bill alone\. Over all 3 day\(s\) settled in the run, the days between test days included \(the settlement makes up a loss over all of them\): 30\.50 € against 30\.00 € alone, 0\.50 € above\.$/);
+  });
+
   it('writes an HTML page with the six plots inline and the summary as JSON', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'community-report-'));
     const s = summary(dir);

@@ -8,6 +8,8 @@ import { runController, summarise } from '../../src/eval/run.ts';
 import { buildHouseholdCase } from '../../src/eval/scenario.ts';
 import type { HourRecord, SafetyEvent } from '../../src/runtime/types.ts';
 import { completeDays, noControlRecords, summariseRun, type HouseholdRecords } from '../../src/community/summary.ts';
+import type { NoLossAccount } from '../../src/household/bill.ts';
+import type { SettlementRecord } from '../../src/runtime/no-loss.ts';
 import { communityDataDir } from '../../sim/plant/household.ts';
 
 const HOUR_MS = 3_600_000;
@@ -114,6 +116,29 @@ describe('the community summary', () => {
     expect(sa!.hourlyEnergyKwh[0]).toBe(5);
     expect(sa!.hourlyEnergyKwh[30]).toBe(4.5);
     expect(sa!.hourlyEnergyKwh.at(-1)).toBe(4);
+  });
+
+  it('books the no-loss transfers of the summarised days, and reports the account over every day the gateway settled, the days between test days included', () => {
+    // Three settled days, the middle one (day 2) not a test day: on day 1 a lost 2 € and b saved 4 €, and b
+    // paid a 3 € (a ends at 1 € below alone, b at 1 €); day 2 was booked with no transfer; day 3, a test day, a refused day.
+    const settlement = (dayMs: number, own: number, alone: number, withCommunity: number, booked: boolean, account: NoLossAccount): SettlementRecord => ({
+      dayMs, participants: ['a', 'b'], transfersEur: {}, ownTransferEur: own, aloneEur: alone, withCommunityEur: withCommunity, booked, reason: 'test',
+      household: { billEur: withCommunity, shadowBillEur: alone }, account,
+    });
+    const day3 = day2 + 24 * HOUR_MS;
+    const settled = (h: HouseholdRecords, lines: SettlementRecord[]): HouseholdRecords => ({ ...h, hours: [...h.hours, ...days({}).map((r) => ({ ...r, hourStartMs: r.hourStartMs + 2 * 24 * HOUR_MS }))], settlements: lines });
+    const withSettlements = summariseRun(
+      [
+        settled(a, [settlement(day1, -3, 10, 12, true, { aloneEur: 10, withCommunityEur: 12, transferEur: -3 }), settlement(day2, 0, 5, 5, true, { aloneEur: 15, withCommunityEur: 17, transferEur: -3 }), settlement(day3, 1, 5, 6, false, { aloneEur: 20, withCommunityEur: 23, transferEur: -3 })]),
+        settled(b, [settlement(day1, 3, 10, 6, true, { aloneEur: 10, withCommunityEur: 6, transferEur: 3 }), settlement(day2, 0, 5, 5, true, { aloneEur: 15, withCommunityEur: 11, transferEur: 3 }), settlement(day3, -1, 5, 5, false, { aloneEur: 20, withCommunityEur: 16, transferEur: 3 })]),
+      ],
+      [day1, day3],
+    );
+    const [na, nb] = withSettlements.households.map((h) => h.noLoss!);
+    expect(na).toEqual({ days: 2, bookedDays: 1, aloneEur: 15, withCommunityEur: 18, transferEur: -3, run: { days: 3, aloneEur: 20, withCommunityEur: 23, transferEur: -3 } });
+    expect(nb!.run).toEqual({ days: 3, aloneEur: 20, withCommunityEur: 16, transferEur: 3 });
+    expect(withSettlements.households[0]!.daily.bill.map((d) => d.communityTransfer)).toEqual([-3, 0]);
+    expect(withSettlements.community.noLoss).toMatchObject({ days: 2, bookedDays: 1, transferEur: 0, run: { days: 3, aloneEur: 40, withCommunityEur: 39, transferEur: 0 } });
   });
 
   it('summarises only days every household recorded whole', () => {
