@@ -15,18 +15,11 @@
  * house raises the community's peak while a neighbour's battery, on schedule, holds energy it would
  * have spent. That is where most of the community's period peak was lost (the docs' table).
  *
- * The peak the community pays for today is the largest of the day's clearing's scheduled peak (the
- * sum of the members' cleared net imports, slot by slot), the highest metered hour of today so far
- * (the sum of the members' metered net imports), and the highest import the members' present plans
- * foresee for the rest of today (summed slot by slot, where every member reported the slot): below
- * the first the plans already pay for the peak, below the second it is billed anyway, and below the
- * third the batteries would be spent on a level the rest of the day will not keep. That is what
- * happens when the load runs above its forecast for hours: the guard held the clearing's level
- * from midnight, the batteries were empty by noon, and the day's peak came after
- * (docs/community.md, "The foreseen peak"). The hourly re-plans, made from what the batteries have
- * left and the newest forecast, see that peak coming.
+ * The peak the community pays for today is the larger of the day's clearing's scheduled peak (the
+ * sum of the members' cleared net imports, slot by slot) and the highest metered hour of today so
+ * far (the sum of the members' metered net imports): below the first the plans already pay for the
+ * peak, below the second it is billed anyway.
  */
-import type { PlannedSlots } from './types.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -44,9 +37,7 @@ export interface GuardReport {
   /** Its last metered hour's net import (kWh), null before the first. */
   closedHour: { startMs: number; netImportKwh: number } | null;
   /** Its net import in the clearing in force, by slot of today (kW); empty when the clearing covers none of today. */
-  planned: PlannedSlots;
-  /** Its net import in the plan it follows now, from the present slot to the end of today; absent: it does not say (its slots then count for nobody). */
-  foreseen?: PlannedSlots;
+  planned: { slotStartsMs: number[]; netKw: number[] };
 }
 
 /** The community's guard at one instant: what every member computes from the same reports. */
@@ -97,7 +88,7 @@ export class CommunityGuard {
     }
     if (plannedKw.size === 0) return null;
     const meteredPeakKw = Math.max(0, ...[...this.hours.values()].map((hour) => [...hour.values()].reduce((a, b) => a + b, 0)));
-    const guardKw = Math.max(Math.max(...plannedKw.values()), meteredPeakKw, foreseenPeakKw(reports, atMs - (atMs % HOUR_MS), dayStartMs + DAY_MS));
+    const guardKw = Math.max(Math.max(...plannedKw.values()), meteredPeakKw);
     const communityImportKw = sum([...reports.values()].map((r) => r.importKw));
     const hourSoFarKwh = sum([...reports.values()].map((r) => r.hourSoFarKwh));
     const roomKw = sum([...reports.values()].map((r) => r.roomKw));
@@ -107,23 +98,6 @@ export class CommunityGuard {
     const share = excessKw > 1e-9 && roomKw > 1e-9 ? Math.min(1, excessKw / roomKw) : 0;
     return { atMs, guardKw, communityImportKw, hourSoFarKwh, roomKw, share, members: [...reports.keys()] };
   }
-}
-
-/** The highest summed import of the members' present plans in [fromMs, toMs), over the slots every member reported (0: none). */
-function foreseenPeakKw(reports: ReadonlyMap<string, GuardReport>, fromMs: number, toMs: number): number {
-  const bySlot = new Map<number, { kw: number; members: number }>();
-  for (const { foreseen } of reports.values()) {
-    if (!foreseen) return 0;
-    const own = new Map<number, number>();
-    foreseen.slotStartsMs.forEach((slotMs, s) => {
-      if (slotMs >= fromMs && slotMs < toMs) own.set(slotMs, foreseen.netKw[s]!);
-    });
-    for (const [slotMs, kw] of own) {
-      const slot = bySlot.get(slotMs) ?? { kw: 0, members: 0 };
-      bySlot.set(slotMs, { kw: slot.kw + kw, members: slot.members + 1 });
-    }
-  }
-  return Math.max(0, ...[...bySlot.values()].filter((slot) => slot.members === reports.size).map((slot) => slot.kw));
 }
 
 function sum(values: readonly number[]): number {

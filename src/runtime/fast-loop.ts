@@ -49,7 +49,6 @@ import type {
   HourRecord,
   MarketView,
   Measurement,
-  PlannedSlots,
   RuntimeSnapshot,
   RuntimeStore,
   SafetyEvent,
@@ -119,16 +118,6 @@ function stepAt(plan: ActivePlan['plan'], atMs: number): PlanStep | null {
     startMs = endMs;
   }
   return null;
-}
-
-/** The plan's net import from the step in force to the end of today, each step keyed by the hour it starts in (the members' keys then meet). */
-function foreseenToday(plan: ActivePlan['plan'], step: PlanStep, dayEndMs: number): PlannedSlots {
-  const foreseen: PlannedSlots = { slotStartsMs: [], netKw: [] };
-  for (let s = step.index, startMs = step.startMs; s < plan.stepHours.length && startMs < dayEndMs; startMs += plan.stepHours[s]! * HOUR_MS, s++) {
-    foreseen.slotStartsMs.push(Math.round(startMs / HOUR_MS) * HOUR_MS);
-    foreseen.netKw.push(plan.gridImportKw[s]! - plan.gridExportKw[s]!);
-  }
-  return foreseen;
 }
 
 function horizonEndMs(plan: ActivePlan['plan']): number {
@@ -341,8 +330,7 @@ export function createFastLoop(deps: FastLoopDeps): FastLoop {
           // Room for the rest of the hour, as the evaluation's plant has it for the hour: a nearly empty battery gives little, not all it has in one period.
           const restS = Math.max(control.fastPeriodS, restOfHourMs(atMs) / 1000);
           const roomKw = safe === null ? Math.max(0, superviseBatteryKw(Number.MAX_VALUE, live, { ...limits, fastPeriodS: restS }).commandedKw - commandedKw) : 0;
-          const foreseen = step ? foreseenToday(active!.plan, step, dayStartMs + DAY_MS) : undefined;
-          const decision = await market.guardCommunity({ atMs, importKw: restNetLoadKw - commandedKw, hourSoFarKwh: hourSoFar.importKwh - hourSoFar.exportKwh, roomKw, ...(foreseen ? { foreseen } : {}) });
+          const decision = await market.guardCommunity({ atMs, importKw: restNetLoadKw - commandedKw, hourSoFarKwh: hourSoFar.importKwh - hourSoFar.exportKwh, roomKw });
           if (decision !== null && decision.share > 0 && roomKw > 0) {
             communityGuardKw = roomKw * decision.share;
             commandedKw += communityGuardKw;

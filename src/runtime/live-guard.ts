@@ -28,12 +28,6 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const LIVE_ROUND = 'live-import';
 const kw = { type: 'number', minimum: -1e4, maximum: 1e4 };
-const slots = {
-  type: 'object',
-  properties: { slotStartsMs: { type: 'array', maxItems: 96, items: INSTANT_MS }, netKw: { type: 'array', maxItems: 96, items: kw } },
-  required: ['slotStartsMs', 'netKw'],
-  additionalProperties: false,
-};
 
 /** Register with the market node: reports are schema-checked on arrival. */
 export const LIVE_GUARD_ROUND_SCHEMAS = {
@@ -45,8 +39,12 @@ export const LIVE_GUARD_ROUND_SCHEMAS = {
       hourSoFarKwh: kw,
       roomKw: { type: 'number', minimum: 0, maximum: 1e4 },
       closedHour: { anyOf: [{ type: 'null' }, { type: 'object', properties: { startMs: INSTANT_MS, netImportKwh: kw }, required: ['startMs', 'netImportKwh'], additionalProperties: false }] },
-      planned: slots,
-      foreseen: slots,
+      planned: {
+        type: 'object',
+        properties: { slotStartsMs: { type: 'array', maxItems: 96, items: INSTANT_MS }, netKw: { type: 'array', maxItems: 96, items: kw } },
+        required: ['slotStartsMs', 'netKw'],
+        additionalProperties: false,
+      },
     },
     required: ['atMs', 'importKw', 'hourSoFarKwh', 'roomKw', 'closedHour', 'planned'],
     additionalProperties: false,
@@ -100,8 +98,7 @@ export class LiveGuardLink {
     if (envelope.body.name !== LIVE_ROUND) return false;
     const report = envelope.body.payload as GuardReport;
     const known = this.reports.get(envelope.from);
-    const mismatched = [report.planned, report.foreseen].some((slots) => slots !== undefined && slots.slotStartsMs.length !== slots.netKw.length);
-    if (envelope.from === this.options.node.id || (known !== undefined && known.atMs > report.atMs) || mismatched) return true;
+    if (envelope.from === this.options.node.id || (known !== undefined && known.atMs > report.atMs) || report.planned.slotStartsMs.length !== report.planned.netKw.length) return true;
     this.reports.set(envelope.from, withinConnection(report, this.connections.get(envelope.from)));
     this.missed.delete(envelope.from);
     this.arrived?.();
@@ -175,6 +172,5 @@ function withinConnection(report: GuardReport, connection: Partial<MemberConnect
     roomKw: Math.min(report.roomKw, maxImportKw + maxExportKw),
     closedHour: report.closedHour && { startMs: report.closedHour.startMs, netImportKwh: clip(report.closedHour.netImportKwh) },
     planned: { slotStartsMs: report.planned.slotStartsMs, netKw: report.planned.netKw.map(clip) },
-    ...(report.foreseen ? { foreseen: { slotStartsMs: report.foreseen.slotStartsMs, netKw: report.foreseen.netKw.map(clip) } } : {}),
   };
 }

@@ -75,12 +75,4 @@ export interface LiveImport {
   importKw: number;
   hourSoFarKwh: number;
   roomKw: number;
-  /** The plan it follows now: its net import by step, from the present one to the end of today, keyed by the hour each starts in. */
-  foreseen?: PlannedSlots;
-}
-
-/** Net import by slot (kW, + import), each slot by its start. */
-export interface PlannedSlots {
-  slotStartsMs: number[];
-  netKw: number[];
 }

@@ -1,7 +1,7 @@
 /**
  * The live community guard's decision (community-guard.ts) against hand computations: the peak the
- * community pays for today is the largest of its cleared schedule's peak, its highest metered hour
- * of today and the highest import its members' present plans foresee for the rest of today; when the hour's import (so far, plus the rest of the hour at the present import) would
+ * community pays for today is the larger of its cleared schedule's peak and its highest metered hour
+ * of today; when the hour's import (so far, plus the rest of the hour at the present import) would
  * pass it, every battery gives the same share of its room, at most all of it.
  */
 import { describe, expect, it } from 'vitest';
@@ -60,27 +60,6 @@ describe('the live community guard', () => {
     const fresh = guard.decide(tomorrow, new Map([['gw-a', { atMs: tomorrow, importKw: 3, hourSoFarKwh: 0, roomKw: 4, closedHour: null, planned: { slotStartsMs: [tomorrow], netKw: [1] } }]]))!;
     expect(fresh.guardKw).toBe(1);
     expect(fresh.share).toBeCloseTo(0.5, 12);
-  });
-
-  it('when the members’ present plans foresee a higher import later today, it holds that level, over the slots every member reported', () => {
-    const atMs = DAY + 11 * HOUR_MS;
-    // The clearing's peak 1.9 kW (slot sums 1.8, 1.9, 1.5); the members' re-plans, from what their batteries have left, foresee more.
-    const foreseen = (netKw: number[], startHour = 10) => ({ foreseen: { slotStartsMs: netKw.map((_, s) => DAY + (startHour + s) * HOUR_MS), netKw } });
-    const decide = (a: object, b: object) => new CommunityGuard().decide(atMs, new Map([
-      ['gw-a', { ...report(atMs, 2.5, 1, [1, 1.5, 0.5]), ...a }],
-      ['gw-b', { ...report(atMs, 1.9, 3, [0.8, 0.4, 1]), ...b }],
-    ]))!;
-    // 10:00 is past (4.0 kW there counts for nothing); 11:00 sums 3.1 kW, 12:00 3.4 kW; gw-a's 13:00 (9 kW), which gw-b does not report, neither.
-    const raised = decide(foreseen([2, 1.6, 2.2, 9]), foreseen([2, 1.5, 1.2]));
-    expect(raised.guardKw).toBeCloseTo(3.4, 12);
-    // At the hour's start the community imports 4.4 kW, 1.0 kW above, against 4 kW of room.
-    expect(raised.share).toBeCloseTo(1.0 / 4, 12);
-    // Below the clearing's peak the foreseen one changes nothing; a member that does not say leaves the clearing's.
-    expect(decide(foreseen([1, 1, 1], 11), foreseen([0.5, 0.5, 0.5], 11)).guardKw).toBeCloseTo(1.9, 12);
-    expect(decide(foreseen([2, 1.6, 2.2]), {}).guardKw).toBeCloseTo(1.9, 12);
-    // Past midnight is tomorrow's peak.
-    expect(decide(foreseen([0.5, 3], 23), foreseen([0.5, 3], 23)).guardKw).toBeCloseTo(1.9, 12);
-    expect(decide(foreseen([3, 3], 23), foreseen([3, 3], 23)).guardKw).toBeCloseTo(6, 12);
   });
 
   it('gives all the room and no more when the excess exceeds it; below the guard it asks nothing', () => {

@@ -48,9 +48,8 @@ export interface CommunitySettings {
   /**
    * The live community guard: each hour the batteries with energy to spare discharge further, in
    * proportion to what each has left to give, until the community's coincident import is back at
-   * today's planned community peak (or the day's billed one, or the one this hour's plans foresee
-   * for the rest of today, if higher): hour by hour, what the gateways' guard does each fast period
-   * (src/runtime/community-guard.ts).
+   * today's planned community peak (or the day's billed one, if higher). The gateways do not have
+   * it yet (it needs each gateway's live import on the wire): the evaluation measures what it is worth.
    */
   liveGuard?: boolean;
 }
@@ -146,13 +145,7 @@ export function communityController(mode: CommunityMode, households: readonly Ho
       });
     },
     communityGuardKw(contexts) {
-      if (plannedCommunityPeakKw === null) return undefined;
-      // As the gateways' guard (src/runtime/community-guard.ts): also the peak this hour's plans foresee for the rest of today.
-      let foreseenKw = 0;
-      if (held.every((h) => h !== null)) {
-        for (let k = 0; k < 24 - contexts[0]!.hourOfDay; k++) foreseenKw = Math.max(foreseenKw, held.reduce((sum, h) => sum + h!.plan.gridImportKw[k]! - h!.plan.gridExportKw[k]!, 0));
-      }
-      return Math.max(plannedCommunityPeakKw, contexts[0]!.communityPeakSoFarKw, foreseenKw);
+      return plannedCommunityPeakKw === null ? undefined : Math.max(plannedCommunityPeakKw, contexts[0]!.communityPeakSoFarKw);
     },
     dispose() {
       for (const o of optimizers) o.dispose?.();
