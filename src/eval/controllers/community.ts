@@ -48,8 +48,8 @@ export interface CommunitySettings {
   /**
    * The live community guard: each hour the batteries with energy to spare discharge further, in
    * proportion to what each has left to give, until the community's coincident import is back at
-   * today's planned community peak (or the day's billed one, if higher). The gateways do not have
-   * it yet (it needs each gateway's live import on the wire): the evaluation measures what it is worth.
+   * today's planned community peak (or the day's billed one, if higher): hour by hour, what the
+   * gateways' guard does each fast period (src/runtime/community-guard.ts).
    */
   liveGuard?: boolean;
 }
